@@ -1,0 +1,294 @@
+// Shared machinery of the scenarios: configuration, opening systems on a fresh database, preloading,
+// draining in this process or in forked worker processes, and the correctness check.
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ChildMsg, ParentMsg } from './drain-proc.ts'
+import { installSink, makePayload, monoMs } from './record.ts'
+import type { PrivateRedis } from './redis.ts'
+import type { SystemId } from './systems/index.ts'
+import type { Connection, Mode, System, SystemFactory } from './systems/types.ts'
+import type { Row, ScenarioResult } from './table.ts'
+import { Tally, type Check } from './tally.ts'
+
+export interface Config {
+  quick: boolean
+  repeat: number
+  only: Set<string> | undefined
+  single: number // a, and each enqueue phase of g
+  bulk: number // b
+  bulkBatch: number
+  drainInline: number // c, d: in-process workers
+  drainChildren: number // c, d: one kept child process per slot (prefork / sandboxed)
+  drainForked: number // c, d: one new child process per task
+  latencySeconds: number
+  latencyRate: number
+  latencyConcurrency: number
+  latencyWarmup: number
+  memory: number // f
+  commands: number // g
+  ceiling: number // h
+  stallMs: number
+}
+
+export function config(env = process.env): Config {
+  const quick = env.BENCH_QUICK === '1'
+  const num = (name: string, full: number, q: number) => Number(env[name] ?? (quick ? q : full))
+  return {
+    quick,
+    repeat: Math.max(1, num('BENCH_REPEAT', 3, 1)),
+    only: env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',').map((s) => s.trim())) : undefined,
+    single: num('BENCH_SINGLE', 5_000, 500),
+    bulk: num('BENCH_BULK', 50_000, 5_000),
+    bulkBatch: 1_000,
+    drainInline: num('BENCH_DRAIN', 50_000, 2_000),
+    drainChildren: num('BENCH_DRAIN_CHILDREN', 2_000, 200),
+    drainForked: num('BENCH_DRAIN_FORKED', 100, 20),
+    latencySeconds: num('BENCH_LATENCY_SECONDS', 10, 2),
+    latencyRate: 200,
+    latencyConcurrency: num('BENCH_LATENCY_CONCURRENCY', 1, 1),
+    latencyWarmup: 100,
+    memory: num('BENCH_MEMORY', 100_000, 10_000),
+    commands: num('BENCH_COMMANDS', 5_000, 500),
+    ceiling: num('BENCH_CEILING', 100_000, 20_000),
+    stallMs: num('BENCH_STALL_MS', 30_000, 15_000),
+  }
+}
+
+export interface Sys {
+  id: SystemId
+  name: string
+  peer: boolean
+  api: { one: string; many: string }
+  open: SystemFactory
+  label(mode: Mode): string | undefined
+}
+
+export interface Ctx {
+  redis: PrivateRedis
+  conn: Connection
+  cfg: Config
+  systems: Sys[]
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+export function log(msg: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${msg}\n`)
+}
+
+export function getRow(sc: ScenarioResult, sys: { name: string; peer: boolean }, variant: string, group: string): Row {
+  let row = sc.rows.find((r) => r.system === sys.name && r.variant === variant && r.group === group)
+  if (!row) {
+    row = { system: sys.name, peer: sys.peer, variant, group, values: {}, fails: [], notes: [] }
+    sc.rows.push(row)
+  }
+  return row
+}
+
+export function push(row: Row, key: string, value: number): void {
+  ;(row.values[key] ??= []).push(value)
+}
+
+export function fail(row: Row, rep: number, what: string): void {
+  row.fails.push(`rep ${rep}: ${what}`)
+  log(`!!! FAIL ${row.system} / ${row.variant} [${row.group}] rep ${rep}: ${what}`)
+}
+
+/** FLUSHALL, open the system, run fn, close it. */
+export async function withSystem<T>(ctx: Ctx, sys: Sys, fn: (s: System) => Promise<T>): Promise<T> {
+  await ctx.redis.admin.flushall()
+  const s = await sys.open(ctx.conn)
+  try {
+    return await fn(s)
+  } finally {
+    await s.close()
+  }
+}
+
+export async function preload(ctx: Ctx, s: System, n: number, from = 0): Promise<void> {
+  for (let i = from; i < from + n; i += ctx.cfg.bulkBatch) {
+    const batch = []
+    for (let j = i; j < Math.min(from + n, i + ctx.cfg.bulkBatch); j++) batch.push(makePayload(j))
+    await s.enqueueMany(batch)
+  }
+}
+
+/** Completion counting with a stall watchdog. */
+export class Progress {
+  done = 0
+  failed = 0
+  firstAt = 0
+  lastAt = 0
+  firstError: unknown
+  private wake: (() => void) | undefined
+  constructor(private readonly target: number) {}
+
+  completed(at = monoMs()): void {
+    if (this.done === 0) this.firstAt = at
+    this.done++
+    this.lastAt = at
+    if (this.done + this.failed >= this.target) this.wake?.()
+  }
+
+  failure(e: unknown, at = monoMs()): void {
+    this.failed++
+    this.firstError ??= e
+    this.lastAt = at
+    if (this.done + this.failed >= this.target) this.wake?.()
+  }
+
+  /** Resolves true when target tasks finished, false when nothing finished for stallMs. */
+  async wait(stallMs: number): Promise<boolean> {
+    let seen = -1
+    let since = Date.now()
+    while (this.done + this.failed < this.target) {
+      await new Promise<void>((r) => {
+        this.wake = r
+        setTimeout(r, 500)
+      })
+      const now = this.done + this.failed
+      if (now !== seen) {
+        seen = now
+        since = Date.now()
+      } else if (Date.now() - since > stallMs) return false
+    }
+    return true
+  }
+}
+
+export function recordDir(): string {
+  return mkdtempSync(join(tmpdir(), 'delayed-bench-records-'))
+}
+
+export interface DrainOutcome {
+  rate: number
+  firstMs: number
+  check: Check
+  problem: string | undefined
+}
+
+function outcome(n: number, p: Progress, t0: number, finished: boolean, tally: Tally): DrainOutcome {
+  const check = tally.check()
+  let problem: string | undefined
+  if (!finished) problem = `stalled: ${p.done} done, ${p.failed} failed of ${n}`
+  else if (p.failed > 0) problem = `${p.failed} tasks failed, e.g. ${String(p.firstError)}`
+  if (!check.ok) problem = [problem, check.summary].filter(Boolean).join('; ')
+  const rate = finished && p.lastAt > t0 ? n / ((p.lastAt - t0) / 1000) : NaN
+  return { rate, firstMs: p.firstAt ? p.firstAt - t0 : NaN, check, problem }
+}
+
+/** Drains n preloaded tasks with one worker in this process (handlers in this process or its children). */
+export async function drainHere(ctx: Ctx, s: System, mode: Mode, concurrency: number, n: number): Promise<DrainOutcome> {
+  const tally = new Tally(n)
+  const dir = recordDir()
+  process.env.BENCH_RECORD_DIR = dir
+  installSink(tally.sink)
+  const p = new Progress(n)
+  try {
+    const t0 = monoMs()
+    const worker = await s.startWorker(mode, concurrency, { completed: () => p.completed(), failed: (e) => p.failure(e) })
+    const finished = await p.wait(ctx.cfg.stallMs)
+    await worker.close()
+    tally.readDir(dir)
+    return outcome(n, p, t0, finished, tally)
+  } finally {
+    installSink(undefined)
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const DRAIN_PROC = fileURLToPath(new URL('./drain-proc.ts', import.meta.url))
+
+/** A forked bench/drain-proc.ts worker process. */
+export class WorkerProc {
+  readonly child: ChildProcess
+  done = 0
+  failed = 0
+  lastAt = 0
+  private waiters: Array<{ type: ChildMsg['type']; resolve: () => void }> = []
+  private exited = false
+  error: string | undefined
+
+  constructor(ctx: Ctx, sys: Sys, mode: Mode, concurrency: number, dir: string, onProgress: () => void) {
+    this.child = fork(DRAIN_PROC, [sys.id, mode, String(concurrency), String(ctx.conn.port)], {
+      env: { ...process.env, BENCH_RECORD_DIR: dir },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
+    this.child.on('message', (m: ChildMsg) => {
+      if (m.type === 'progress') {
+        this.done = m.done
+        this.failed = m.failed
+        this.lastAt = m.lastAt
+        onProgress()
+      } else if (m.type === 'error') {
+        this.error ??= m.message
+        log(`[drain-proc ${this.child.pid}] ${m.message}`)
+      }
+      for (const w of this.waiters.filter((w) => w.type === m.type)) w.resolve()
+      this.waiters = this.waiters.filter((w) => w.type !== m.type)
+    })
+    this.child.on('exit', () => {
+      this.exited = true
+      for (const w of this.waiters) w.resolve()
+      this.waiters = []
+    })
+  }
+
+  private until(type: ChildMsg['type'], ms: number): Promise<void> {
+    if (this.exited) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      this.waiters.push({ type, resolve })
+      setTimeout(resolve, ms)
+    })
+  }
+
+  ready(): Promise<void> {
+    return this.until('ready', 30_000)
+  }
+
+  send(m: ParentMsg): void {
+    if (!this.exited) this.child.send(m)
+  }
+
+  async stop(): Promise<void> {
+    const closed = this.until('closed', 30_000)
+    this.send({ type: 'stop' })
+    await closed
+    if (!this.exited) {
+      await Promise.race([new Promise((r) => this.child.once('exit', r)), sleep(2_000)])
+      if (!this.exited) this.child.kill('SIGKILL')
+    }
+  }
+}
+
+/** Drains n preloaded tasks with `procs` worker processes forked from here, all sharing the queue. */
+export async function drainInProcs(ctx: Ctx, sys: Sys, mode: Mode, concurrency: number, n: number, procs: number): Promise<DrainOutcome> {
+  const tally = new Tally(n)
+  const dir = recordDir()
+  const p = new Progress(n)
+  const workers: WorkerProc[] = []
+  const onProgress = () => {
+    const done = workers.reduce((a, w) => a + w.done, 0)
+    const failed = workers.reduce((a, w) => a + w.failed, 0)
+    while (p.done < done) p.completed(Math.max(...workers.map((w) => w.lastAt)))
+    while (p.failed < failed) p.failure(workers.find((w) => w.error)?.error ?? 'task failed', Math.max(...workers.map((w) => w.lastAt)))
+  }
+  try {
+    for (let i = 0; i < procs; i++) workers.push(new WorkerProc(ctx, sys, mode, concurrency, dir, onProgress))
+    await Promise.all(workers.map((w) => w.ready()))
+    const t0 = monoMs()
+    for (const w of workers) w.send({ type: 'start' })
+    const finished = await p.wait(ctx.cfg.stallMs)
+    await Promise.all(workers.map((w) => w.stop()))
+    tally.readDir(dir)
+    const out = outcome(n, p, t0, finished, tally)
+    // firstAt is only as precise as the progress messages here
+    return { ...out, firstMs: NaN }
+  } finally {
+    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,153 @@
+// npm run bench: starts a private redis-server, runs scenarios a–h of issue 5 against delayed-queue,
+// BullMQ and Bee-Queue, prints the tables and writes bench/results/latest.{json,md}.
+//   BENCH_QUICK=1        ~1-2 minute smoke run with small counts (1 repetition)
+//   BENCH_REPEAT=n       repetitions per scenario (default 3)
+//   BENCH_ONLY=a,c,h     run only these scenarios
+//   BENCH_SYSTEMS=bullmq,beequeue,delayed   run only these systems
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { config, log, type Ctx, type Sys } from './harness.ts'
+import { startRedis } from './redis.ts'
+import * as sc from './scenarios.ts'
+import { SYSTEM_IDS, loadSystem, type SystemId } from './systems/index.ts'
+import type { Mode } from './systems/types.ts'
+import { markdownTable, summarize, textTable, type ScenarioResult } from './table.ts'
+
+const RESULTS = new URL('./results/', import.meta.url)
+
+async function loadSystems(ctx: Omit<Ctx, 'systems'>, wanted: SystemId[]): Promise<{ systems: Sys[]; skipped: string[] }> {
+  const systems: Sys[] = []
+  const skipped: string[] = []
+  for (const id of wanted) {
+    try {
+      const open = await loadSystem(id)
+      await ctx.redis.admin.flushall()
+      const s = await open(ctx.conn)
+      const labels = Object.fromEntries((['inline', 'sandboxed', 'forked'] as Mode[]).map((m) => [m, s.modeLabel(m)]))
+      systems.push({ id, name: s.name, peer: s.peer, api: s.api, open, label: (m) => labels[m] })
+      await s.close()
+    } catch (e) {
+      skipped.push(`${id}: ${(e as Error)?.message ?? e}`)
+      log(`!!! system ${id} could not be loaded and is skipped: ${(e as Error)?.stack ?? e}`)
+    }
+  }
+  // ours first, then the peers
+  systems.sort((a, b) => Number(a.peer) - Number(b.peer))
+  return { systems, skipped }
+}
+
+function gitCommit(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+  } catch {
+    return undefined
+  }
+}
+
+function breakdownText(b: sc.CommandBreakdown[]): string {
+  const line = (m: Record<string, number>) =>
+    Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') || '–'
+  return b.map((x) => `${x.system} — ${x.variant}\n  enqueue: ${line(x.enqueue)}\n  process: ${line(x.process)}`).join('\n')
+}
+
+async function main(): Promise<void> {
+  const cfg = config()
+  const started = Date.now()
+  const redis = await startRedis()
+  let exitCode = 0
+  try {
+    const conn = { host: redis.host, port: redis.port, url: redis.url }
+    log(`private redis-server ${redis.version} on port ${redis.port} (no persistence); quick=${cfg.quick} repeat=${cfg.repeat}`)
+    const wanted = (process.env.BENCH_SYSTEMS?.split(',').map((s) => s.trim()) ?? [...SYSTEM_IDS]) as SystemId[]
+    const { systems, skipped } = await loadSystems({ redis, conn, cfg }, wanted)
+    const ctx: Ctx = { redis, conn, cfg, systems }
+    const breakdown: sc.CommandBreakdown[] = []
+    const plan: Array<[string, () => Promise<ScenarioResult>]> = [
+      ['h', () => sc.ceiling(ctx)],
+      ['a', () => sc.enqueueOne(ctx)],
+      ['b', () => sc.enqueueBulk(ctx)],
+      ['c', () => sc.drain(ctx, 1)],
+      ['d', () => sc.drain(ctx, 2)],
+      ['e', () => sc.latency(ctx)],
+      ['f', () => sc.memory(ctx)],
+      ['g', () => sc.commands(ctx, breakdown)],
+    ]
+    const results: ScenarioResult[] = []
+    for (const [id, run] of plan) {
+      if (cfg.only && !cfg.only.has(id)) continue
+      const t = Date.now()
+      log(`--- scenario ${id}`)
+      try {
+        const r = await run()
+        r.seconds = (Date.now() - t) / 1000
+        results.push(r)
+      } catch (e) {
+        log(`!!! scenario ${id} crashed: ${(e as Error)?.stack ?? e}`)
+        results.push({ id, title: `scenario ${id} CRASHED: ${(e as Error)?.message ?? e}`, metrics: [], rows: [], notes: [], seconds: (Date.now() - t) / 1000 })
+        exitCode = 1
+      }
+    }
+    results.sort((a, b) => a.id.localeCompare(b.id))
+
+    const meta = {
+      date: new Date().toISOString(),
+      commit: gitCommit(),
+      node: process.version,
+      redis: redis.version,
+      cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`,
+      quick: cfg.quick,
+      repeat: cfg.repeat,
+      seconds: Math.round((Date.now() - started) / 1000),
+      skipped,
+    }
+    const head = `delayed-queue benchmark — ${meta.date}, commit ${meta.commit ?? '?'}, Node ${meta.node}, Redis ${meta.redis}, ${meta.cpus}\n` +
+      `${cfg.repeat} repetition(s)${cfg.quick ? ', QUICK mode (small counts)' : ''}; cells are median (min–max); "÷ best peer" divides the median by the best peer median of the same group (for ms, bytes and commands lower is better).` +
+      (skipped.length ? `\nSKIPPED systems: ${skipped.join('; ')}` : '')
+    const fails = results.flatMap((r) => r.rows.flatMap((row) => row.fails.map((f) => `${r.id}. ${row.system} / ${row.variant} [${row.group}]: ${f}`)))
+    if (fails.length) exitCode = 1
+
+    const text: string[] = [head, '']
+    const md: string[] = [`# delayed-queue benchmark`, '', head.replace(/\n/g, '\n\n'), '']
+    for (const r of results) {
+      const title = `${r.id}. ${r.title}${r.seconds ? ` [${Math.round(r.seconds)} s]` : ''}`
+      text.push(title, textTable(r), ...r.notes.map((n) => `  * ${n}`), '')
+      md.push(`## ${title}`, '', markdownTable(r), '', ...r.notes.map((n) => `- ${n}`), '')
+      if (r.id === 'g' && breakdown.length) {
+        text.push('Commands per task by name (first repetition):', breakdownText(breakdown), '')
+        md.push('Commands per task by name (first repetition):', '', '```', breakdownText(breakdown), '```', '')
+      }
+    }
+    if (fails.length) {
+      const banner = ['!!!!!!!! FAIL !!!!!!!!', ...fails.map((f) => `FAIL ${f}`)]
+      text.push(...banner, '')
+      md.push('## FAILURES', '', ...fails.map((f) => `- **FAIL** ${f}`), '')
+    }
+    process.stdout.write(text.join('\n') + '\n')
+
+    mkdirSync(RESULTS, { recursive: true })
+    const json = {
+      meta,
+      scenarios: results.map((r) => ({
+        ...r,
+        rows: r.rows.map((row) => ({
+          ...row,
+          summary: Object.fromEntries(r.metrics.map((m) => [m.key, summarize(r, row, m)])),
+        })),
+      })),
+      commandBreakdown: breakdown,
+      failures: fails,
+    }
+    writeFileSync(new URL('latest.json', RESULTS), JSON.stringify(json, null, 2) + '\n')
+    writeFileSync(new URL('latest.md', RESULTS), md.join('\n'))
+    log(`wrote bench/results/latest.json and latest.md in ${meta.seconds} s total`)
+  } finally {
+    await redis.stop()
+  }
+  process.exit(exitCode)
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

@@ -1,0 +1,309 @@
+// The scenarios of issue 5, a–h. Each returns a ScenarioResult; every repetition runs every system
+// in turn (interleaved), each on a fresh database.
+import { spawn } from 'node:child_process'
+import { rmSync } from 'node:fs'
+import {
+  drainHere, drainInProcs, fail, getRow, log, preload, push, recordDir, sleep, withSystem, WorkerProc,
+  type Ctx, type Sys,
+} from './harness.ts'
+import { makePayload, monoMs } from './record.ts'
+import { commandCalls, dataMemory } from './redis.ts'
+import type { Mode } from './systems/types.ts'
+import type { Metric, ScenarioResult } from './table.ts'
+import { percentile, Tally } from './tally.ts'
+
+const rate: Metric = { key: 'rate', label: 'tasks/s', better: 'higher', digits: 0, ratio: true }
+const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : String(x))
+
+function scenario(id: string, title: string, metrics: Metric[]): ScenarioResult {
+  return { id, title, metrics, rows: [], notes: [] }
+}
+
+async function reps(ctx: Ctx, fn: (rep: number) => Promise<void>): Promise<void> {
+  for (let rep = 1; rep <= ctx.cfg.repeat; rep++) await fn(rep)
+}
+
+// a. one task at a time ---------------------------------------------------------------------------
+export async function enqueueOne(ctx: Ctx): Promise<ScenarioResult> {
+  const n = ctx.cfg.single
+  const sc = scenario('a', `Enqueue one task at a time, each awaited (${fmt(n)} tasks)`, [rate])
+  sc.notes.push('Check: afterwards the tasks are drained (untimed, in-process worker, concurrency 64) and counted.')
+  await reps(ctx, async (rep) => {
+    for (const sys of ctx.systems) {
+      const row = getRow(sc, sys, sys.api.one, 'one at a time')
+      await withSystem(ctx, sys, async (s) => {
+        const t0 = monoMs()
+        for (let i = 0; i < n; i++) await s.enqueueOne(makePayload(i))
+        const r = n / ((monoMs() - t0) / 1000)
+        push(row, 'rate', r)
+        log(`[a] ${sys.name} rep ${rep}: ${fmt(r)} tasks/s`)
+        const out = await drainHere(ctx, s, 'inline', 64, n)
+        if (out.problem) fail(row, rep, `verification drain: ${out.problem}`)
+      })
+    }
+  })
+  return sc
+}
+
+// b. bulk -----------------------------------------------------------------------------------------
+export async function enqueueBulk(ctx: Ctx): Promise<ScenarioResult> {
+  const { bulk: n, bulkBatch } = ctx.cfg
+  const sc = scenario('b', `Bulk enqueue (${fmt(n)} tasks in batches of ${fmt(bulkBatch)})`, [rate])
+  sc.notes.push('Check: the same bulk calls preload every drain of c and d, whose checks count every task.')
+  await reps(ctx, async (rep) => {
+    for (const sys of ctx.systems) {
+      const row = getRow(sc, sys, `${sys.api.many}, ${fmt(bulkBatch)} per call`, 'bulk')
+      await withSystem(ctx, sys, async (s) => {
+        const t0 = monoMs()
+        await preload(ctx, s, n)
+        const r = n / ((monoMs() - t0) / 1000)
+        push(row, 'rate', r)
+        log(`[b] ${sys.name} rep ${rep}: ${fmt(r)} tasks/s`)
+      })
+    }
+  })
+  return sc
+}
+
+// c, d. draining ----------------------------------------------------------------------------------
+interface DrainCase {
+  mode: Mode
+  concurrency: number
+  group: string
+}
+
+function drainCases(): DrainCase[] {
+  const cases: DrainCase[] = []
+  for (const concurrency of [1, 64]) cases.push({ mode: 'inline', concurrency, group: `handler in the worker process, concurrency ${concurrency}` })
+  for (const concurrency of [1, 64]) {
+    const group = `handler in child processes, concurrency ${concurrency}`
+    cases.push({ mode: 'sandboxed', concurrency, group }, { mode: 'forked', concurrency, group })
+  }
+  return cases
+}
+
+export async function drain(ctx: Ctx, procs: 1 | 2): Promise<ScenarioResult> {
+  const { drainInline, drainChildren, drainForked } = ctx.cfg
+  const title = procs === 1
+    ? 'Drain pre-enqueued no-op tasks with one worker process'
+    : `Drain pre-enqueued no-op tasks with ${procs} worker processes (forked by the runner, sharing the queue)`
+  const metrics: Metric[] = [rate]
+  if (procs === 1) metrics.push({ key: 'first', label: 'ms to 1st task', better: 'lower', digits: 0, ratio: false })
+  const sc = scenario(procs === 1 ? 'c' : 'd', title, metrics)
+  sc.notes.push(
+    'tasks/s = tasks / (time from starting the worker(s) to the last completion), so it includes worker start-up (forking, connecting).',
+    `Task counts: ${fmt(drainInline)} for in-process handlers, ${fmt(drainChildren)} for kept child processes, ${fmt(drainForked)} for a new process per task.`,
+    'Check: every handler appends its task id to a record; each id must appear exactly once.',
+  )
+  const count = (m: Mode) => (m === 'inline' ? drainInline : m === 'sandboxed' ? drainChildren : drainForked)
+  await reps(ctx, async (rep) => {
+    for (const c of drainCases()) {
+      for (const sys of ctx.systems) {
+        const label = sys.label(c.mode)
+        if (!label) continue
+        const n = count(c.mode)
+        const row = getRow(sc, sys, `${label} (${fmt(n)} tasks)`, c.group)
+        await withSystem(ctx, sys, async (s) => {
+          await preload(ctx, s, n)
+          const out = procs === 1
+            ? await drainHere(ctx, s, c.mode, c.concurrency, n)
+            : await drainInProcs(ctx, sys, c.mode, c.concurrency, n, procs)
+          push(row, 'rate', out.rate)
+          if (procs === 1) push(row, 'first', out.firstMs)
+          if (out.problem) fail(row, rep, out.problem)
+          log(`[${sc.id}] ${sys.name} ${c.mode} c=${c.concurrency} rep ${rep}: ${fmt(out.rate)} tasks/s`)
+        })
+      }
+    }
+  })
+  return sc
+}
+
+// e. latency --------------------------------------------------------------------------------------
+export async function latency(ctx: Ctx): Promise<ScenarioResult> {
+  const { latencySeconds, latencyRate, latencyConcurrency: conc, latencyWarmup } = ctx.cfg
+  const n = Math.round(latencySeconds * latencyRate)
+  const ms = (key: string, label: string, ratio: boolean): Metric => ({ key, label, better: 'lower', digits: 2, ratio })
+  const sc = scenario('e', `Latency from enqueue to handler start, steady ${latencyRate} tasks/s for ${latencySeconds} s`, [
+    ms('p50', 'p50 ms', true), ms('p99', 'p99 ms', true), ms('max', 'max ms', false),
+  ])
+  sc.notes.push(
+    `One worker process (forked by the runner, in-process handler, concurrency ${conc}); the producer is the runner.`,
+    "The producer stamps the payload with the machine's monotonic clock (process.hrtime, shared by all processes) just before enqueueing; the handler subtracts it first thing.",
+    `The first ${latencyWarmup} tasks are warm-up and left out of the percentiles.`,
+  )
+  await reps(ctx, async (rep) => {
+    for (const sys of ctx.systems) {
+      const label = sys.label('inline')
+      if (!label) continue
+      const row = getRow(sc, sys, label, 'latency')
+      await withSystem(ctx, sys, async (s) => {
+        const dir = recordDir()
+        const tally = new Tally(n, latencyWarmup)
+        let done = 0
+        const proc = new WorkerProc(ctx, sys, 'inline', conc, dir, () => { done = proc.done + proc.failed })
+        try {
+          await proc.ready()
+          proc.send({ type: 'start' })
+          await sleep(500) // let the worker reach its idle wait
+          const interval = 1000 / latencyRate
+          const t0 = monoMs()
+          const pending: Promise<void>[] = []
+          for (let i = 0; i < n; i++) {
+            const wait = t0 + i * interval - monoMs()
+            if (wait > 1) await sleep(wait - 1)
+            while (monoMs() < t0 + i * interval) { /* spin the last millisecond */ }
+            pending.push(s.enqueueOne(makePayload(i)))
+          }
+          await Promise.all(pending)
+          const deadline = Date.now() + ctx.cfg.stallMs
+          while (done < n && Date.now() < deadline) await sleep(20)
+          await proc.stop()
+          tally.readDir(dir)
+        } finally {
+          if (proc.child.exitCode === null) proc.child.kill('SIGKILL')
+          rmSync(dir, { recursive: true, force: true })
+        }
+        const lat = tally.latencies.sort((a, b) => a - b)
+        push(row, 'p50', percentile(lat, 50))
+        push(row, 'p99', percentile(lat, 99))
+        push(row, 'max', lat[lat.length - 1] ?? NaN)
+        const check = tally.check()
+        if (!check.ok) fail(row, rep, check.summary)
+        if (proc.failed) fail(row, rep, `${proc.failed} tasks failed`)
+        log(`[e] ${sys.name} rep ${rep}: p50 ${percentile(lat, 50).toFixed(2)} ms, p99 ${percentile(lat, 99).toFixed(2)} ms`)
+      })
+    }
+  })
+  return sc
+}
+
+// f. memory ---------------------------------------------------------------------------------------
+export async function memory(ctx: Ctx): Promise<ScenarioResult> {
+  const n = ctx.cfg.memory
+  const sc = scenario('f', `Redis memory: ${fmt(n)} waiting tasks, then after draining them`, [
+    { key: 'perTask', label: 'bytes / waiting task', better: 'lower', digits: 0, ratio: true },
+    { key: 'keys', label: 'keys left after drain', better: 'lower', digits: 0, ratio: false },
+    { key: 'left', label: 'bytes left after drain', better: 'lower', digits: 0, ratio: false },
+  ])
+  sc.notes.push(
+    'Memory is INFO used_memory minus mem_clients_normal (client buffers), as a delta from the empty database with the producer connected.',
+    'Tasks are enqueued with each system\'s bulk API and drained by one in-process worker at concurrency 64.',
+    "Peers run with their defaults: BullMQ keeps completed jobs (removeOnComplete: false) and an events stream; Bee-Queue keeps succeeded jobs (removeOnSuccess: false).",
+  )
+  await reps(ctx, async (rep) => {
+    for (const sys of ctx.systems) {
+      const row = getRow(sc, sys, 'defaults', 'memory')
+      await withSystem(ctx, sys, async (s) => {
+        const admin = ctx.redis.admin
+        await sleep(200)
+        const base = await dataMemory(admin)
+        await preload(ctx, s, n)
+        await sleep(200)
+        const perTask = ((await dataMemory(admin)) - base) / n
+        const out = await drainHere(ctx, s, 'inline', 64, n)
+        if (out.problem) fail(row, rep, out.problem)
+        await sleep(1_000) // let serverCron shrink the emptied hash tables
+        const keys = await admin.dbsize()
+        const left = (await dataMemory(admin)) - base
+        push(row, 'perTask', perTask)
+        push(row, 'keys', keys)
+        push(row, 'left', left)
+        log(`[f] ${sys.name} rep ${rep}: ${perTask.toFixed(0)} B/task, ${keys} keys and ${left} B left`)
+      })
+    }
+  })
+  return sc
+}
+
+// g. commands per task ----------------------------------------------------------------------------
+export interface CommandBreakdown {
+  system: string
+  variant: string
+  enqueue: Record<string, number>
+  process: Record<string, number>
+}
+
+export async function commands(ctx: Ctx, breakdown: CommandBreakdown[]): Promise<ScenarioResult> {
+  const n = ctx.cfg.commands
+  const per = (key: string, label: string, ratio: boolean): Metric => ({ key, label, better: 'lower', digits: 2, ratio })
+  const sc = scenario('g', `Redis commands per task, enqueue + process (${fmt(n)} tasks)`, [
+    per('enqueue', 'enqueue cmds/task', false), per('process', 'process cmds/task', false), per('total', 'total cmds/task', true),
+  ])
+  sc.notes.push(
+    'Sum of calls over INFO commandstats after CONFIG RESETSTAT, divided by tasks; this includes the commands run inside Lua scripts (and EVALSHA/EVAL themselves), connection set-up and idle polling.',
+    'Processing is by one in-process worker; it is closed before the count.',
+  )
+  const variants = [
+    { label: 'one-at-a-time enqueue, worker concurrency 1', bulk: false, concurrency: 1 },
+    { label: 'bulk enqueue, worker concurrency 64', bulk: true, concurrency: 64 },
+  ]
+  const perTask = (m: Map<string, number>) => Object.fromEntries([...m].map(([k, v]) => [k, v / n]).sort((a, b) => (b[1] as number) - (a[1] as number)))
+  const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0)
+  await reps(ctx, async (rep) => {
+    for (const v of variants) {
+      for (const sys of ctx.systems) {
+        const label = sys.label('inline')
+        if (!label) continue
+        const row = getRow(sc, sys, label, v.label)
+        const admin = ctx.redis.admin
+        await withSystem(ctx, sys, async (s) => {
+          await admin.config('RESETSTAT')
+          if (v.bulk) await preload(ctx, s, n)
+          else for (let i = 0; i < n; i++) await s.enqueueOne(makePayload(i))
+          const enq = await commandCalls(admin)
+          await admin.config('RESETSTAT')
+          const out = await drainHere(ctx, s, 'inline', v.concurrency, n)
+          const proc = await commandCalls(admin)
+          if (out.problem) fail(row, rep, out.problem)
+          push(row, 'enqueue', sum(enq) / n)
+          push(row, 'process', sum(proc) / n)
+          push(row, 'total', (sum(enq) + sum(proc)) / n)
+          if (rep === 1) breakdown.push({ system: sys.name, variant: v.label, enqueue: perTask(enq), process: perTask(proc) })
+          log(`[g] ${sys.name} ${v.label} rep ${rep}: ${((sum(enq) + sum(proc)) / n).toFixed(2)} cmds/task`)
+        })
+      }
+    }
+  })
+  return sc
+}
+
+// h. ceiling --------------------------------------------------------------------------------------
+function redisBenchmark(args: string[]): Promise<{ rps: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.env.REDIS_BENCHMARK ?? 'redis-benchmark', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (b: Buffer) => { output += b.toString() })
+    child.stderr.on('data', (b: Buffer) => { output += b.toString() })
+    child.on('error', reject)
+    child.on('close', () => {
+      const m = /([\d.]+) requests per second/.exec(output.split('\r').pop() ?? output) ?? /([\d.]+) requests per second/.exec(output)
+      resolve({ rps: m?.[1] ? Number(m[1]) : NaN, output: output.slice(-300) })
+    })
+  })
+}
+
+export async function ceiling(ctx: Ctx): Promise<ScenarioResult> {
+  const n = ctx.cfg.ceiling
+  const sc = scenario('h', `Ceiling: redis-benchmark, trivial EVAL "return 1" 0 (${fmt(n)} requests)`, [
+    { key: 'rps', label: 'requests/s', better: 'higher', digits: 0, ratio: false },
+  ])
+  sc.notes.push('What one Redis round trip costs on this machine; the target for one-at-a-time enqueue is ≥80% of the 1-client unpipelined line.')
+  const who = { name: 'redis-benchmark', peer: false }
+  await reps(ctx, async (rep) => {
+    for (const clients of [1, 50]) {
+      for (const pipeline of [1, 16]) {
+        const row = getRow(sc, who, `${clients} client${clients > 1 ? 's' : ''}, ${pipeline === 1 ? 'unpipelined' : `pipeline ${pipeline}`} (-c ${clients} -P ${pipeline})`, 'ceiling')
+        await ctx.redis.admin.flushall()
+        const { rps, output } = await redisBenchmark([
+          '-h', ctx.conn.host, '-p', String(ctx.conn.port), '-n', String(n), '-q',
+          '-c', String(clients), '-P', String(pipeline), 'eval', 'return 1', '0',
+        ])
+        if (!Number.isFinite(rps)) fail(row, rep, `could not parse redis-benchmark output: ${output}`)
+        push(row, 'rps', rps)
+        log(`[h] -c ${clients} -P ${pipeline} rep ${rep}: ${fmt(rps)} requests/s`)
+      }
+    }
+  })
+  return sc
+}

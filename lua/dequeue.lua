@@ -1,0 +1,27 @@
+-- dequeue.lua: move up to N waiting entries into a worker's in-flight list, if its lease holds.
+-- KEYS[1] waiting  (list: newest on the left, oldest on the right)
+-- KEYS[2] workers  (zset: worker id -> lease deadline, ms)
+-- KEYS[3] the worker's in-flight list
+-- ARGV[1] worker id
+-- ARGV[2] N, 1..1000 (Lua's unpack fails near 8000 values)
+-- Returns {1, entry...} oldest first, or {0} when the lease is gone (nothing moved).
+-- Validates before it writes; the moves happen together or not at all.
+-- Run twice (a resent command), it moves a second batch: the worker reconciles its list after any error.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not deadline or tonumber(deadline) <= now then
+  return {0}
+end
+local n = tonumber(ARGV[2])
+local items = redis.call('LRANGE', KEYS[1], -n, -1)
+if #items == 0 then
+  return {1}
+end
+redis.call('LTRIM', KEYS[1], 0, -(#items + 1))
+redis.call('LPUSH', KEYS[3], unpack(items))
+local out = {1}
+for i = #items, 1, -1 do
+  out[#out + 1] = items[i]
+end
+return out

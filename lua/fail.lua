@@ -1,0 +1,16 @@
+-- fail.lua: finish a failed run and keep a record of it in the bounded dead-letter list.
+-- KEYS[1] the worker's in-flight list
+-- KEYS[2] dead     (list: newest record on the left)
+-- ARGV[1] the entry exactly as the worker holds it (the lease token)
+-- ARGV[2] the record to keep (JSON made by the worker; stored as is, after '<now_ms>|')
+-- ARGV[3] how many records the list keeps at most (>= 1)
+-- Returns 1 if the run was finished here, 0 if the worker no longer held it (nothing written).
+-- Safe to run twice: the second call finds nothing to remove and writes nothing.
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
+  return 0
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('LPUSH', KEYS[2], now .. '|' .. ARGV[2])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+return 1

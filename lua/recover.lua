@@ -1,0 +1,53 @@
+-- recover.lua: put a worker's in-flight entries back in the queue, at most N per call.
+-- KEYS[1] workers  (zset: worker id -> lease deadline, ms)
+-- KEYS[2] the worker's in-flight list
+-- KEYS[3] waiting
+-- KEYS[4] info     (hash: worker id -> facts)
+-- ARGV[1] worker id
+-- ARGV[2] N, 1..1000
+-- ARGV[3] 'lost': the sweeper recovers a worker whose lease ran out (each run counts as cut off);
+--         'stop': the worker itself leaves in good order (nothing counts as cut off)
+-- ARGV[4] grace, ms: in 'lost' mode the registration is removed only when the list is empty and the lease
+--         ended more than this long ago, so that a blocking move the worker issued just before its lease
+--         ran out cannot land in a list nobody watches any more.
+-- Returns {moved, left, removed}: moved entries, entries still in the list, 1 if the registration was removed.
+-- Validates before it writes: in 'lost' mode a live lease is left alone. Safe to run twice.
+local function bump(entry, cut, reason)
+  local attempt, cutoffs, old, rest = string.match(entry, '^1|(%d+)|(%d+)|(%a*)|(.*)$')
+  if not attempt then
+    return entry
+  end
+  if cut == 0 then
+    reason = old
+  end
+  return '1|' .. (tonumber(attempt) + 1) .. '|' .. (tonumber(cutoffs) + cut) .. '|' .. reason .. '|' .. rest
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lost = ARGV[3] == 'lost'
+local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if lost and deadline and tonumber(deadline) > now then
+  return {0, redis.call('LLEN', KEYS[2]), 0}
+end
+local cut = 0
+if lost then
+  cut = 1
+end
+local items = redis.call('LRANGE', KEYS[2], -tonumber(ARGV[2]), -1)
+if #items > 0 then
+  redis.call('LTRIM', KEYS[2], 0, -(#items + 1))
+  local back = {}
+  for i = 1, #items do
+    back[i] = bump(items[i], cut, 'lost')
+  end
+  -- the oldest entry is last in `back`, so it ends up rightmost and is taken first
+  redis.call('RPUSH', KEYS[3], unpack(back))
+end
+local left = redis.call('LLEN', KEYS[2])
+local removed = 0
+if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV[4]) < now) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[4], ARGV[1])
+  removed = 1
+end
+return {#items, left, removed}

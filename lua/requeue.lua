@@ -1,0 +1,24 @@
+-- requeue.lua: put one run back in the queue, if this worker still holds it.
+-- KEYS[1] the worker's in-flight list
+-- KEYS[2] waiting
+-- ARGV[1] the entry exactly as the worker holds it (its bytes are the lease token)
+-- ARGV[2] 1 if the run was cut off (counts towards maxAttempts), else 0 (an orderly stop)
+-- ARGV[3] the cut-off reason to record: 'lost' or 'crashed' (ignored when ARGV[2] is 0)
+-- Returns 1 if put back, 0 if the worker no longer held it (the sweeper or an earlier call did it).
+-- The entry goes to the right end, so it is taken next. Its attempt counter goes up, which makes the next
+-- run's token differ from this one. Safe to run twice: the second call finds nothing to remove.
+local function bump(entry, cut, reason)
+  local attempt, cutoffs, old, rest = string.match(entry, '^1|(%d+)|(%d+)|(%a*)|(.*)$')
+  if not attempt then
+    return entry
+  end
+  if cut == 0 then
+    reason = old
+  end
+  return '1|' .. (tonumber(attempt) + 1) .. '|' .. (tonumber(cutoffs) + cut) .. '|' .. reason .. '|' .. rest
+end
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
+  return 0
+end
+redis.call('RPUSH', KEYS[2], bump(ARGV[1], tonumber(ARGV[2]), ARGV[3]))
+return 1

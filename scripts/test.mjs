@@ -1,0 +1,34 @@
+// The test command: type-check (including the compile-time tests in test/types.check.ts), then run every
+// test file with node's test runner against a private redis-server, or against REDIS_URL when it is set
+// (the tests create their own queues under unique names and delete what they create).
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { hasRedisServer, startRedis } from './redis-server.mjs';
+
+const tsc = spawnSync('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit'], { stdio: 'inherit' });
+if (tsc.status !== 0) {
+  console.error('Type check failed.');
+  process.exit(1);
+}
+
+let redis;
+let url = process.env.REDIS_URL;
+if (!url) {
+  if (!hasRedisServer()) {
+    console.error('redis-server is not installed: install it (Debian/Ubuntu: apt-get install redis-server) or set REDIS_URL.');
+    process.exit(1);
+  }
+  redis = await startRedis();
+  url = redis.url;
+  console.log(`Private redis-server for the tests at ${url}`);
+}
+
+const only = process.argv.slice(2);
+const files = only.length > 0 ? only : readdirSync('test').filter((f) => f.endsWith('.test.ts')).sort().map((f) => `test/${f}`);
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, REDIS_URL: url },
+});
+const code = await new Promise((resolve) => child.once('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
+if (redis) await redis.stop();
+process.exit(code);

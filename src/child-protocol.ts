@@ -1,0 +1,17 @@
+/** The messages between a worker and its child processes (JSON over Node's IPC channel). */
+export type ParentMessage =
+  | { readonly t: 'init'; readonly modules: readonly string[]; readonly parentPid: number; readonly oneShot: boolean }
+  | { readonly t: 'run'; readonly id: string; readonly name: string; readonly attempt: number; readonly args: readonly unknown[] }
+  | { readonly t: 'exit' };
+
+export type ChildMessage =
+  | { readonly t: 'ready'; readonly names: readonly string[] }
+  | { readonly t: 'init-error'; readonly message: string }
+  | { readonly t: 'done'; readonly ok: true; readonly value: unknown; readonly rss: number }
+  | {
+      readonly t: 'done';
+      readonly ok: false;
+      readonly unknown?: true;
+      readonly error?: { readonly name: string; readonly message: string; readonly stack: string | undefined };
+      readonly rss: number;
+    };

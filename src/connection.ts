@@ -1,0 +1,62 @@
+/**
+ * Every process-side Redis connection is made here, from what the user gave: a URL, ioredis options, or an
+ * ioredis client (which is duplicated, so its settings carry over and the user keeps their own client).
+ *
+ * Commands that were sent but not answered when a connection dropped are NOT resent on reconnect
+ * (`autoResendUnfulfilledCommands: false`): a resent enqueue would run a task twice, a resent dequeue would
+ * strand a batch. The caller gets an error instead and decides (workers reconcile their in-flight list).
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { InvalidOptionError } from './errors.ts';
+
+/** Where a queue's Redis is: a `redis://` / `rediss://` URL, ioredis options, or an ioredis client. */
+export type RedisSource = string | Redis | RedisOptions;
+
+export type ConnectionRole = 'producer' | 'worker' | 'blocking';
+
+const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
+  // An enqueue while Redis is unreachable fails after a few reconnect attempts (about a second) instead of hanging.
+  producer: { maxRetriesPerRequest: 3 },
+  // A worker's commands wait for Redis to come back; its lease timer, not the command, decides when to give up.
+  worker: { maxRetriesPerRequest: null },
+  blocking: { maxRetriesPerRequest: null },
+};
+
+export function checkRedisSource(source: unknown): RedisSource {
+  if (source === undefined) return 'redis://127.0.0.1:6379';
+  if (typeof source === 'string') {
+    if (!/^rediss?:\/\//.test(source)) {
+      throw new InvalidOptionError(`Expected \`redis\` to be a redis:// or rediss:// URL, an ioredis client or ioredis options, got \`${JSON.stringify(source)}\``);
+    }
+    return source;
+  }
+  if (source instanceof Redis || (typeof source === 'object' && source !== null)) return source as RedisSource;
+  throw new InvalidOptionError(`Expected \`redis\` to be a redis:// URL, an ioredis client or ioredis options, got \`${String(source)}\``);
+}
+
+export function connect(source: RedisSource, role: ConnectionRole, name: string): Redis {
+  const options: RedisOptions = {
+    ...ROLE_OPTIONS[role],
+    autoResendUnfulfilledCommands: false,
+    enableAutoPipelining: role !== 'blocking',
+    connectionName: `delayed:${name}:${role}`,
+  };
+  if (source instanceof Redis) return source.duplicate(options);
+  if (typeof source === 'string') return new Redis(source, options);
+  return new Redis({ ...source, ...options });
+}
+
+/** Closes a connection: QUIT when it is up (bounded by `ms`), a plain disconnect otherwise. Never rejects. */
+export async function disconnect(redis: Redis, ms = 1000): Promise<void> {
+  if (redis.status === 'ready') {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      redis.quit().catch(() => undefined),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, ms);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+  redis.disconnect();
+}

@@ -1,0 +1,75 @@
+/**
+ * Every error this package throws on purpose is a `DelayedError` with a stable `code`,
+ * so callers can branch on `err.code` instead of parsing messages.
+ */
+export class DelayedError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An option has a value of the wrong type or range. Thrown by constructors, before anything connects. */
+export class InvalidOptionError extends DelayedError {
+  constructor(message: string) {
+    super('ERR_INVALID_OPTION', message);
+  }
+}
+
+/** A task's arguments cannot be carried faithfully by JSON. Nothing was written to Redis. */
+export class SerializationError extends DelayedError {
+  /** Where in the arguments the problem is, e.g. `args[1].when`. */
+  readonly path: string;
+  constructor(path: string, problem: string) {
+    super('ERR_SERIALIZATION', `Cannot enqueue: ${path} ${problem}`);
+    this.path = path;
+  }
+}
+
+/** The encoded task is larger than `maxPayloadBytes`. Nothing was written to Redis. */
+export class PayloadTooLargeError extends DelayedError {
+  readonly bytes: number;
+  readonly limit: number;
+  constructor(bytes: number, limit: number) {
+    super('ERR_PAYLOAD_TOO_LARGE', `Cannot enqueue: the task is ${bytes} bytes encoded, over the limit of ${limit} bytes (maxPayloadBytes)`);
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
+/** A task definition is wrong: a bad name, or two tasks with one name in the modules a worker loads. */
+export class TaskDefinitionError extends DelayedError {
+  constructor(message: string) {
+    super('ERR_TASK_DEFINITION', message);
+  }
+}
+
+/** A task module given to a worker failed to load, or defines no task. */
+export class ModuleLoadError extends DelayedError {
+  readonly module: string;
+  constructor(module: string, message: string, options?: ErrorOptions) {
+    super('ERR_MODULE_LOAD', `Task module ${module}: ${message}`, options);
+    this.module = module;
+  }
+}
+
+/**
+ * The error a task threw, carried across the process boundary from a child.
+ * `name`, `message` and `stack` are the original's; `cause` is not carried.
+ */
+export class TaskError extends DelayedError {
+  constructor(name: string, message: string, stack?: string) {
+    super('ERR_TASK_THREW', message);
+    this.name = name;
+    if (stack !== undefined) this.stack = stack;
+  }
+}
+
+/** A worker or sweeper was used after `close()`, or started twice. */
+export class StateError extends DelayedError {
+  constructor(message: string) {
+    super('ERR_STATE', message);
+  }
+}

@@ -1,0 +1,37 @@
+/** How a worker runs a task: in its own process, or in a child process. The worker does the rest. */
+import type { TaskEntry } from './payload.ts';
+
+export type RunOutcome =
+  | { readonly kind: 'success'; readonly value: unknown }
+  | { readonly kind: 'thrown'; readonly error: Error }
+  | { readonly kind: 'timeout'; readonly signal?: NodeJS.Signals }
+  | { readonly kind: 'crashed'; readonly exitCode: number | null; readonly signal: NodeJS.Signals | null }
+  | { readonly kind: 'unknown-task' }
+  /** Ended by the worker itself (stop, lost lease): the worker decides what becomes of the task. */
+  | { readonly kind: 'killed' };
+
+export interface Executor {
+  /** Loads the task modules (and starts children); rejects with a ModuleLoadError when they do not load. */
+  start(): Promise<void>;
+  run(task: TaskEntry): Promise<RunOutcome>;
+  /** Ends every run now; each ends with 'killed'. */
+  killAll(): void;
+  /** Stops for good; always resolves. */
+  close(): Promise<void>;
+  /** Called with a fatal error when the executor can no longer run tasks (e.g. children stop loading). */
+  onFatal?: (error: Error) => void;
+}
+
+/** A non-Error thrown value made into an Error, keeping what can be said about it. */
+export function toError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  let text: string;
+  try {
+    text = typeof thrown === 'string' ? thrown : (JSON.stringify(thrown) ?? String(thrown));
+  } catch {
+    text = String(thrown);
+  }
+  const error = new Error(`A non-Error value was thrown: ${text.slice(0, 1000)}`);
+  error.name = 'NonErrorThrown';
+  return error;
+}

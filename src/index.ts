@@ -1,0 +1,21 @@
+export { Queue, type QueueOptions, type TaskRequest } from './queue.ts';
+export { defineTask, type Task, type TaskCall, type AnyTask, type EnqueueOptions, type TaskModule } from './task.ts';
+export { taskContext, type TaskContext } from './context.ts';
+export { Worker, type WorkerOptions, type WorkerKind, type WorkerEvents } from './worker.ts';
+export { InlineWorker, type InlineWorkerOptions } from './inline-worker.ts';
+export { ForkedWorker, type ForkedWorkerOptions } from './forked-worker.ts';
+export { PreforkedWorker, type PreforkedWorkerOptions } from './preforked-worker.ts';
+export { Sweeper, type SweeperOptions, type SweepReport } from './sweeper.ts';
+export type { TaskInfo, Failure, FailureReason, SuccessHandler, ErrorHandler } from './handlers.ts';
+export { consoleLogger, type Logger, type LogLevel } from './logger.ts';
+export type { RedisSource } from './connection.ts';
+export {
+  DelayedError,
+  InvalidOptionError,
+  SerializationError,
+  PayloadTooLargeError,
+  TaskDefinitionError,
+  ModuleLoadError,
+  TaskError,
+  StateError,
+} from './errors.ts';

@@ -1,0 +1,79 @@
+/**
+ * A worker that runs tasks in its own process, many at once (async concurrency): for I/O-bound tasks.
+ * Its timeout is cooperative: at the timeout the task's `taskContext().signal` aborts and the task is failed
+ * with reason 'timeout', but code that ignores the signal keeps running, and a synchronous loop blocks the
+ * whole worker (and its lease renewals). Use ForkedWorker or PreforkedWorker where a task can hang.
+ */
+import { runInContext } from './context.ts';
+import { toError, type Executor, type RunOutcome } from './executor.ts';
+import type { TaskEntry } from './payload.ts';
+import { loadTasks, type AnyTask, type TaskModule } from './task.ts';
+import { Worker, type WorkerOptions } from './worker.ts';
+
+export type InlineWorkerOptions = WorkerOptions;
+
+class InlineExecutor implements Executor {
+  readonly #modules: readonly (TaskModule | AnyTask)[];
+  #tasks = new Map<string, AnyTask>();
+  readonly #runs = new Set<{ readonly controller: AbortController; readonly settle: (outcome: RunOutcome) => void }>();
+
+  constructor(modules: readonly (TaskModule | AnyTask)[]) {
+    this.#modules = modules;
+  }
+
+  async start(): Promise<void> {
+    this.#tasks = await loadTasks(this.#modules);
+  }
+
+  run(task: TaskEntry): Promise<RunOutcome> {
+    const handle = this.#tasks.get(task.name);
+    if (!handle) return Promise.resolve({ kind: 'unknown-task' });
+    return new Promise<RunOutcome>((resolve) => {
+      const controller = new AbortController();
+      let timer: NodeJS.Timeout | undefined;
+      const run = {
+        controller,
+        settle: (outcome: RunOutcome) => {
+          if (!this.#runs.delete(run)) return;
+          clearTimeout(timer);
+          resolve(outcome);
+        },
+      };
+      this.#runs.add(run);
+      timer = setTimeout(() => {
+        controller.abort(new Error(`timed out after ${task.timeoutMs} ms`));
+        run.settle({ kind: 'timeout' });
+      }, task.timeoutMs);
+      const context = { id: task.id, name: task.name, attempt: task.attempt, signal: controller.signal };
+      try {
+        Promise.resolve(runInContext(context, () => handle.fn(...task.args))).then(
+          (value) => run.settle({ kind: 'success', value }),
+          (thrown: unknown) => run.settle({ kind: 'thrown', error: toError(thrown) }),
+        );
+      } catch (thrown) {
+        run.settle({ kind: 'thrown', error: toError(thrown) });
+      }
+    });
+  }
+
+  killAll(): void {
+    for (const run of [...this.#runs]) {
+      run.controller.abort(new Error('the worker is stopping'));
+      run.settle({ kind: 'killed' });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.killAll();
+  }
+}
+
+export class InlineWorker extends Worker {
+  constructor(options: InlineWorkerOptions) {
+    super('inline', options);
+  }
+
+  protected override createExecutor(): Executor {
+    return new InlineExecutor(this.options.tasks);
+  }
+}

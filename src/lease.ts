@@ -1,0 +1,141 @@
+/**
+ * A worker's registration and its lease. The worker process (never a task) renews the lease every third of
+ * its length, so a task that blocks its own event loop cannot make its worker look dead.
+ *
+ * Time: Redis stamps deadlines with its own clock (TIME in the scripts). Locally the lease is trusted only
+ * until `send time of the last successful renew + lease - margin`, measured on the monotonic clock; as the
+ * renew ran after it was sent, the Redis deadline is never earlier than that. When that moment passes without
+ * a renew, or Redis refuses one, the lease is lost: the worker stops its runs and registers anew.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { Redis } from 'ioredis';
+import type { QueueKeys } from './keys.ts';
+import { runScript } from './scripts.ts';
+
+export type LeaseLoss = 'expired' | 'refused' | 'epoch';
+
+export interface LeaseEvents {
+  lost(why: LeaseLoss, workerId: string): void;
+  /** The queue's epoch changed: Redis lost the queue's data (restart without persistence, FLUSHALL). */
+  epochChanged(previous: string, current: string): void;
+}
+
+export class Lease {
+  readonly #redis: Redis;
+  readonly #keys: QueueKeys;
+  readonly #leaseMs: number;
+  readonly #marginMs: number;
+  readonly #facts: Record<string, unknown>;
+  readonly #events: LeaseEvents;
+  #id = '';
+  #epoch = '';
+  #validUntil = 0;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #renewing = false;
+
+  constructor(redis: Redis, keys: QueueKeys, leaseMs: number, facts: Record<string, unknown>, events: LeaseEvents) {
+    this.#redis = redis;
+    this.#keys = keys;
+    this.#leaseMs = leaseMs;
+    this.#marginMs = Math.max(50, Math.round(leaseMs * 0.1));
+    this.#facts = facts;
+    this.#events = events;
+  }
+
+  /** The current registration's worker id; '' while unregistered. */
+  get id(): string {
+    return this.#id;
+  }
+
+  /** The in-flight list of the current registration. */
+  get listKey(): string {
+    return this.#keys.worker(this.#id);
+  }
+
+  /** True while the lease surely holds in Redis. */
+  valid(): boolean {
+    return this.#id !== '' && performance.now() < this.#validUntil;
+  }
+
+  /** Registers under a fresh worker id (ids are never reused) and starts renewing. Rejects if Redis does. */
+  async register(): Promise<void> {
+    this.stop();
+    const id = `${hostname().replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 40)}.${process.pid}.${randomBytes(6).toString('base64url')}`;
+    const sent = performance.now();
+    const facts = JSON.stringify({ ...this.#facts, host: hostname(), pid: process.pid, registeredAt: new Date().toISOString() });
+    const reply = (await runScript(this.#redis, 'register', [this.#keys.workers, this.#keys.epoch, this.#keys.info], [id, this.#leaseMs, randomBytes(8).toString('hex'), facts])) as [string, number];
+    const epoch = reply[0];
+    if (this.#epoch !== '' && epoch !== this.#epoch) this.#events.epochChanged(this.#epoch, epoch);
+    this.#epoch = epoch;
+    this.#id = id;
+    this.#extend(sent);
+    this.#renewTimer = setInterval(() => void this.#renew(), Math.max(10, Math.floor(this.#leaseMs / 3)));
+  }
+
+  #extend(sentAt: number): void {
+    this.#validUntil = sentAt + this.#leaseMs - this.#marginMs;
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = setTimeout(() => this.#lose('expired'), Math.max(0, this.#validUntil - performance.now()));
+  }
+
+  async #renew(): Promise<void> {
+    if (this.#renewing || this.#id === '') return;
+    this.#renewing = true;
+    const id = this.#id;
+    const sent = performance.now();
+    try {
+      const [status] = (await runScript(this.#redis, 'renew', [this.#keys.workers, this.#keys.epoch], [id, this.#leaseMs, this.#epoch])) as [number, number];
+      if (id !== this.#id) return;
+      if (status === 1) this.#extend(sent);
+      else this.#lose(status === 0 ? 'refused' : 'epoch');
+    } catch {
+      // Redis unreachable: keep trying; the expiry timer decides when the lease is gone.
+    } finally {
+      this.#renewing = false;
+    }
+  }
+
+  /** Declares the lease lost (e.g. a script found it gone) and tells the worker. */
+  invalidate(why: LeaseLoss): void {
+    this.#lose(why);
+  }
+
+  #lose(why: LeaseLoss): void {
+    const id = this.#id;
+    if (id === '') return;
+    this.stop();
+    this.#events.lost(why, id);
+  }
+
+  /** Stops renewing and forgets the registration (its leftovers are for the sweeper, or for `leave`). */
+  stop(): void {
+    clearInterval(this.#renewTimer);
+    clearTimeout(this.#expiryTimer);
+    this.#renewTimer = undefined;
+    this.#expiryTimer = undefined;
+    this.#id = '';
+    this.#validUntil = 0;
+  }
+
+  /**
+   * Leaves in good order: puts back whatever the in-flight list still holds (not counted as cut off) and
+   * removes the registration. Returns false if Redis could not be reached (the sweeper will do it later).
+   */
+  async leave(): Promise<boolean> {
+    const id = this.#id;
+    this.stop();
+    if (id === '') return true;
+    try {
+      for (let i = 0; i < 1000; i++) {
+        const [, left, removed] = (await runScript(this.#redis, 'recover', [this.#keys.workers, this.#keys.worker(id), this.#keys.waiting, this.#keys.info], [id, 1000, 'stop', 0])) as [number, number, number];
+        if (removed === 1 || left === 0) return true;
+      }
+      return false;
+    } catch {
+      return false;
+    }
+  }
+}

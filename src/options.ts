@@ -1,0 +1,53 @@
+/** Checks of option values, done once in constructors, with messages that say what was expected and what came. */
+import { InvalidOptionError } from './errors.ts';
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return `\`${JSON.stringify(value)}\``;
+  if (typeof value === 'bigint') return `\`${value}n\``;
+  if (typeof value === 'function') return 'a function';
+  try {
+    return `\`${JSON.stringify(value) ?? String(value)}\``;
+  } catch {
+    return `\`${String(value)}\``;
+  }
+}
+
+/** An integer in [min, max]; `undefined` gives the default. */
+export function intOption(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `from ${min} and up` : `from ${min} to ${max}`;
+    throw new InvalidOptionError(`Expected \`${name}\` to be an integer ${range}, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** An integer in [min, max] or Infinity; `undefined` gives the default. */
+export function limitOption(name: string, value: unknown, fallback: number, min: number): number {
+  if (value === Infinity) return value;
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new InvalidOptionError(`Expected \`${name}\` to be an integer from ${min} and up, or Infinity, got ${show(value)}`);
+  }
+  return value;
+}
+
+export function boolOption(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new InvalidOptionError(`Expected \`${name}\` to be a boolean, got ${show(value)}`);
+  return value;
+}
+
+export function functionOption<F>(name: string, value: unknown): F | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw new InvalidOptionError(`Expected \`${name}\` to be a function, got ${show(value)}`);
+  return value as F;
+}
+
+export function stringOption(name: string, value: unknown, fallback: string, pattern: RegExp, describe: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !pattern.test(value)) {
+    throw new InvalidOptionError(`Expected \`${name}\` to be ${describe}, got ${show(value)}`);
+  }
+  return value;
+}

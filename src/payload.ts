@@ -1,0 +1,140 @@
+/**
+ * The wire format of a task in Redis (an "entry"), and the check that arguments survive JSON unchanged.
+ *
+ *   1|<attempt>|<cutoffs>|<reason>|<id>|<name>|<timeoutMs>|<maxAttempts>|<args as JSON>
+ *
+ * - `attempt` counts every time the entry was put back (for any reason); with the worker's registration it
+ *   makes each run's lease token unique, so a stale release can never remove a newer run.
+ * - `cutoffs` counts runs that were cut off (worker lost, child crashed); `reason` is the last such reason.
+ * - The first four fields are the only ones Lua rewrites (string operations only: Lua never decodes or
+ *   re-encodes the JSON, whose numbers cjson would round).
+ */
+import { PayloadTooLargeError, SerializationError } from './errors.ts';
+
+export type CutoffReason = '' | 'lost' | 'crashed';
+
+export interface TaskEntry {
+  readonly id: string;
+  readonly name: string;
+  readonly args: readonly unknown[];
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  readonly attempt: number;
+  readonly cutoffs: number;
+  readonly reason: CutoffReason;
+}
+
+/** What a worker can read from an entry without trusting it. */
+export type DecodedEntry =
+  | { readonly ok: true; readonly task: TaskEntry }
+  | { readonly ok: false; readonly problem: string; readonly id: string; readonly name: string };
+
+const TASK_NAME = /^[A-Za-z_$][\w$.:/-]{0,127}$/;
+const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** A task name: 1-128 characters, a letter, `_` or `$` first, then letters, digits, `_ $ . : / -`. */
+export function isValidTaskName(name: unknown): name is string {
+  return typeof name === 'string' && TASK_NAME.test(name) && !FORBIDDEN_NAMES.has(name);
+}
+
+/**
+ * Throws a `SerializationError` unless `JSON.parse(JSON.stringify(value))` gives back an equal value:
+ * only plain objects, arrays, strings, finite numbers, booleans and null, without cycles, holes or `undefined`.
+ */
+export function assertJsonFaithful(value: unknown, path: string): void {
+  const seen = new Set<object>();
+  const visit = (v: unknown, at: string, depth: number): void => {
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        return;
+      case 'number':
+        if (!Number.isFinite(v)) throw new SerializationError(at, `is ${v}, which JSON turns into null`);
+        return;
+      case 'undefined':
+        throw new SerializationError(at, 'is undefined, which JSON drops or turns into null');
+      case 'bigint':
+        throw new SerializationError(at, 'is a BigInt, which JSON cannot carry (pass it as a string)');
+      case 'function':
+        throw new SerializationError(at, 'is a function, which JSON cannot carry');
+      case 'symbol':
+        throw new SerializationError(at, 'is a symbol, which JSON cannot carry');
+    }
+    if (v === null) return;
+    const obj = v as object;
+    if (depth > 1000) throw new SerializationError(at, 'is nested more than 1000 levels deep');
+    if (seen.has(obj)) throw new SerializationError(at, 'is a circular reference');
+    seen.add(obj);
+    if (Array.isArray(obj)) {
+      for (let i = 0; i < obj.length; i++) {
+        if (!(i in obj)) throw new SerializationError(`${at}[${i}]`, 'is a hole in a sparse array, which JSON turns into null');
+        visit(obj[i], `${at}[${i}]`, depth + 1);
+      }
+    } else {
+      const proto: unknown = Object.getPrototypeOf(obj);
+      if (proto !== Object.prototype && proto !== null) {
+        const kind = (obj as { constructor?: { name?: string } }).constructor?.name ?? 'non-plain object';
+        throw new SerializationError(at, `is a ${kind}, which JSON does not carry faithfully (pass plain objects, arrays and primitives; a Date as a string)`);
+      }
+      if (Object.getOwnPropertySymbols(obj).length > 0) throw new SerializationError(at, 'has symbol keys, which JSON drops');
+      if ('toJSON' in obj) throw new SerializationError(at, 'has a toJSON method, so JSON would not carry it as it is');
+      for (const key of Object.keys(obj)) visit((obj as Record<string, unknown>)[key], `${at}.${key}`, depth + 1);
+    }
+    seen.delete(obj);
+  };
+  visit(value, path, 0);
+}
+
+export interface EntryFields {
+  readonly id: string;
+  readonly name: string;
+  readonly args: readonly unknown[];
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+}
+
+/** Checks the arguments and builds a fresh entry (attempt 0); throws before anything is written. */
+export function encodeEntry(fields: EntryFields, maxBytes: number): string {
+  assertJsonFaithful(fields.args, 'args');
+  const entry = `1|0|0||${fields.id}|${fields.name}|${fields.timeoutMs}|${fields.maxAttempts}|${JSON.stringify(fields.args)}`;
+  // A string's UTF-8 size is at most 3 bytes per UTF-16 unit; count exactly only near the limit.
+  if (entry.length * 3 > maxBytes) {
+    const bytes = Buffer.byteLength(entry);
+    if (bytes > maxBytes) throw new PayloadTooLargeError(bytes, maxBytes);
+  }
+  return entry;
+}
+
+const HEADER_FIELDS = 8;
+
+/** Reads an entry taken from Redis. Never throws; never evaluates anything; rejects oversized input before parsing. */
+export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
+  const fields: string[] = [];
+  let start = 0;
+  for (let i = 0; i < HEADER_FIELDS; i++) {
+    const bar = raw.indexOf('|', start);
+    if (bar < 0 || bar - start > 200) return bad(fields, 'the entry header is malformed');
+    fields.push(raw.slice(start, bar));
+    start = bar + 1;
+  }
+  const [version, attempt, cutoffs, reason, id, name, timeoutMs, maxAttempts] = fields as [string, string, string, string, string, string, string, string];
+  if (version !== '1') return bad(fields, `unknown entry version ${JSON.stringify(version.slice(0, 20))}`);
+  const numbers = [attempt, cutoffs, timeoutMs, maxAttempts].map((s) => (/^\d{1,15}$/.test(s) ? Number(s) : NaN));
+  if (numbers.some((n) => Number.isNaN(n))) return bad(fields, 'a number in the entry header is malformed');
+  if (reason !== '' && reason !== 'lost' && reason !== 'crashed') return bad(fields, 'the cut-off reason in the entry header is malformed');
+  if (!isValidTaskName(name)) return bad(fields, `the task name ${JSON.stringify((name as string).slice(0, 140))} is not a valid task name`);
+  if (raw.length > maxBytes && Buffer.byteLength(raw) > maxBytes) return bad(fields, `the entry is ${Buffer.byteLength(raw)} bytes, over maxPayloadBytes (${maxBytes})`);
+  let args: unknown;
+  try {
+    args = JSON.parse(raw.slice(start));
+  } catch (err) {
+    return bad(fields, `the arguments are not valid JSON (${(err as Error).message})`);
+  }
+  if (!Array.isArray(args)) return bad(fields, 'the arguments are not a JSON array');
+  const [a, c, t, m] = numbers as [number, number, number, number];
+  return { ok: true, task: { id, name, args, timeoutMs: t, maxAttempts: m, attempt: a, cutoffs: c, reason } };
+}
+
+function bad(fields: readonly string[], problem: string): DecodedEntry {
+  return { ok: false, problem, id: (fields[4] ?? '').slice(0, 100), name: (fields[5] ?? '').slice(0, 140) };
+}

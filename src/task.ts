@@ -1,0 +1,125 @@
+/**
+ * Typed task handles. `defineTask('add', (a: number, b: number) => a + b)` returns a function that runs the task
+ * now when called, and enqueues it with `.delay(queue, 1, 2)`; the argument types follow the function.
+ * Workers find tasks by the names of the handles exported from the modules they are told to load.
+ */
+import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+import { ModuleLoadError, TaskDefinitionError } from './errors.ts';
+import { isValidTaskName } from './payload.ts';
+
+export interface EnqueueOptions {
+  /** Hard limit for one run, ms. @default the queue's `defaultTimeoutMs` */
+  readonly timeoutMs?: number;
+  /** Runs that may be cut off (worker lost, child crashed) before the task fails. @default the queue's `maxAttempts` */
+  readonly maxAttempts?: number;
+}
+
+/** What a handle needs from a queue to enqueue; `Queue` provides it. */
+export interface Enqueuer {
+  enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string>;
+}
+
+/** Enqueues one task with fixed options: `add.timeout(10_000).delay(queue, 1, 2)`. */
+export interface TaskCall<A extends unknown[]> {
+  delay(queue: Enqueuer, ...args: A): Promise<string>;
+}
+
+export interface Task<A extends unknown[] = unknown[], R = unknown> extends TaskCall<A> {
+  /** Runs the task now, in this process. */
+  (...args: A): R;
+  /** The name workers look the task up by. */
+  readonly taskName: string;
+  readonly fn: (...args: A) => R;
+  /** Enqueues with a per-call timeout in ms (the seed's `delayed_add.timeout(10)(1, 2)`). */
+  timeout(ms: number): TaskCall<A>;
+  /** Enqueues with per-call options. */
+  with(options: EnqueueOptions): TaskCall<A>;
+}
+
+/** A task of any signature. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyTask = Task<any[], unknown>;
+
+const BRAND = Symbol.for('delayed-queue.task');
+
+export function isTask(value: unknown): value is AnyTask {
+  return typeof value === 'function' && (value as unknown as Record<symbol, unknown>)[BRAND] === true;
+}
+
+export function defineTask<A extends unknown[], R>(name: string, fn: (...args: A) => R): Task<A, R> {
+  if (!isValidTaskName(name)) {
+    throw new TaskDefinitionError(
+      `Task name ${JSON.stringify(name)} is not valid: use 1-128 characters, a letter, _ or $ first, then letters, digits, _ $ . : / -`,
+    );
+  }
+  if (typeof fn !== 'function') throw new TaskDefinitionError(`Task ${name}: expected a function, got ${typeof fn}`);
+  const call = (options: EnqueueOptions | undefined): TaskCall<A> => ({
+    delay: (queue, ...args) => queue.enqueue(name, args, options),
+  });
+  const task = ((...args: A) => fn(...args)) as Task<A, R>;
+  Object.defineProperties(task, {
+    [BRAND]: { value: true },
+    name: { value: name },
+    taskName: { value: name, enumerable: true },
+    fn: { value: fn },
+    delay: { value: (queue: Enqueuer, ...args: A) => queue.enqueue(name, args) },
+    timeout: { value: (ms: number) => call({ timeoutMs: ms }) },
+    with: { value: (options: EnqueueOptions) => call(options) },
+  });
+  return task;
+}
+
+/** A module that defines tasks: a file path (relative to the working directory) or a URL. */
+export type TaskModule = string | URL;
+
+/** Adds every task handle a module exports (directly, or inside its default export) to `into`. */
+export function collectTasks(namespace: Record<string, unknown>, into: Map<string, AnyTask>, from: string): number {
+  const candidates: unknown[] = [];
+  for (const [key, value] of Object.entries(namespace)) {
+    if (key === 'default' && value !== null && typeof value === 'object') candidates.push(...Object.values(value));
+    else candidates.push(value);
+  }
+  let found = 0;
+  for (const value of candidates) {
+    if (!isTask(value)) continue;
+    const existing = into.get(value.taskName);
+    if (existing && existing !== value) {
+      throw new TaskDefinitionError(`Two tasks are named ${JSON.stringify(value.taskName)} (the second in ${from})`);
+    }
+    found++;
+    into.set(value.taskName, value);
+  }
+  return found;
+}
+
+export function moduleUrl(spec: TaskModule): string {
+  if (spec instanceof URL) return spec.href;
+  if (/^(file|data):/.test(spec)) return spec;
+  return pathToFileURL(resolve(spec)).href;
+}
+
+/**
+ * Imports the given modules (paths or URLs the user configured; never a name read from Redis) and returns
+ * their tasks by name. A module that fails to load or defines no task is a `ModuleLoadError`.
+ */
+export async function loadTasks(modules: readonly (TaskModule | AnyTask)[]): Promise<Map<string, AnyTask>> {
+  const tasks = new Map<string, AnyTask>();
+  for (const spec of modules) {
+    if (isTask(spec)) {
+      collectTasks({ [spec.taskName]: spec }, tasks, spec.taskName);
+      continue;
+    }
+    const url = moduleUrl(spec);
+    let namespace: Record<string, unknown>;
+    try {
+      namespace = (await import(url)) as Record<string, unknown>;
+    } catch (err) {
+      throw new ModuleLoadError(String(spec), `failed to load: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
+    if (collectTasks(namespace, tasks, String(spec)) === 0) {
+      throw new ModuleLoadError(String(spec), 'defines no task (export the handles that defineTask returns)');
+    }
+  }
+  return tasks;
+}

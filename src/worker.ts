@@ -1,0 +1,461 @@
+/**
+ * What every worker kind shares: register a lease, fetch tasks into its own in-flight list, hand them to an
+ * executor (in process, or child processes), report outcomes to the handlers, then finish each run with a
+ * write that names the run exactly (its entry bytes in this registration's list: the lease token).
+ *
+ * Order per task: fetch (atomic move into the in-flight list) → run → handler → release. A worker killed after
+ * the handler and before the release gets the task run again: at least once, never lost.
+ */
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { connect, disconnect } from './connection.ts';
+import { InvalidOptionError, StateError } from './errors.ts';
+import type { Executor, RunOutcome } from './executor.ts';
+import { taskInfo, type ErrorHandler, type Failure, type SuccessHandler, type TaskInfo } from './handlers.ts';
+import { Lease, type LeaseLoss } from './lease.ts';
+import { consoleLogger, type Logger } from './logger.ts';
+import { boolOption, functionOption, intOption } from './options.ts';
+import { decodeEntry, type TaskEntry } from './payload.ts';
+import type { Queue } from './queue.ts';
+import { runScript } from './scripts.ts';
+import { sweepOnce } from './sweeper.ts';
+import type { AnyTask, TaskModule } from './task.ts';
+
+export interface WorkerOptions {
+  readonly queue: Queue;
+  /** Task modules to load (file paths or URLs). In-process workers also take task handles. */
+  readonly tasks: readonly (TaskModule | AnyTask)[];
+  /** Tasks run at once. @default 1 */
+  readonly concurrency?: number;
+  /** Called in the worker process after a task succeeded, before the task is released. */
+  readonly successHandler?: SuccessHandler;
+  /** Called in the worker process after a task failed for good, before the task is released. */
+  readonly errorHandler?: ErrorHandler;
+  /** Lease length, ms: a worker that stops renewing has its tasks back in the queue this long (plus a sweep) later. @default 3000 */
+  readonly leaseMs?: number;
+  /** Also sweep the queue (one sweep per interval per queue, whoever does it). @default true */
+  readonly sweep?: boolean;
+  /** @default 1000 */
+  readonly sweepIntervalMs?: number;
+  /** On stop, how long running tasks may take to finish before they are killed and put back, ms. @default 10000 */
+  readonly shutdownTimeoutMs?: number;
+  /** Between SIGTERM and SIGKILL when a child's run is ended (timeout, stop), ms. @default 1000 */
+  readonly killGraceMs?: number;
+  /** Stop on SIGTERM / SIGINT (a second signal stops at once). @default true */
+  readonly handleSignals?: boolean;
+  /** @default consoleLogger('warn') */
+  readonly logger?: Logger;
+}
+
+export type WorkerKind = 'inline' | 'forked' | 'preforked';
+
+export interface WorkerEvents {
+  start: [task: TaskInfo];
+  success: [task: TaskInfo, result: unknown];
+  failure: [task: TaskInfo, failure: Failure];
+  /** A run was cut off and the task put back: 'crashed' (its child died), 'stopped' (the worker stopped). */
+  requeue: [task: TaskInfo, why: 'crashed' | 'stopped'];
+  leaseLost: [workerId: string, why: LeaseLoss];
+  /** The queue's epoch changed: Redis lost the queue's data (restart without persistence, FLUSHALL). */
+  dataLoss: [previousEpoch: string, currentEpoch: string];
+}
+
+interface Run {
+  readonly entry: string;
+  readonly list: string;
+  abandoned: boolean;
+}
+
+const BLOCK_SECONDS = 1;
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+export abstract class Worker extends EventEmitter<WorkerEvents> {
+  readonly kind: WorkerKind;
+  readonly queue: Queue;
+  readonly concurrency: number;
+  protected readonly options: WorkerOptions;
+  protected readonly logger: Logger;
+  readonly #successHandler: SuccessHandler | undefined;
+  readonly #errorHandler: ErrorHandler | undefined;
+  readonly #leaseMs: number;
+  readonly #sweep: boolean;
+  readonly #sweepIntervalMs: number;
+  readonly #shutdownTimeoutMs: number;
+  protected readonly killGraceMs: number;
+  readonly #handleSignals: boolean;
+  readonly #stop = new AbortController();
+  readonly #hurry = new AbortController();
+  readonly #runs = new Set<Run>();
+  readonly #known = new Set<string>();
+  #state: 'new' | 'running' | 'closing' | 'closed' = 'new';
+  #executor: Executor | undefined;
+  #cmd: Redis | undefined;
+  #block: Redis | undefined;
+  #lease: Lease | undefined;
+  #wake: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
+  #fatal: Error | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+  #loop: Promise<void> | undefined;
+  readonly #closed = deferred();
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(kind: WorkerKind, options: WorkerOptions) {
+    super();
+    if (options === null || typeof options !== 'object') throw new InvalidOptionError('Expected worker options to be an object');
+    if (!options.queue || typeof options.queue.enqueue !== 'function') throw new InvalidOptionError('Expected `queue` to be a Queue');
+    if (!Array.isArray(options.tasks) || options.tasks.length === 0) {
+      throw new InvalidOptionError('Expected `tasks` to be a non-empty array of task modules (paths or URLs)');
+    }
+    this.kind = kind;
+    this.options = options;
+    this.queue = options.queue;
+    this.concurrency = intOption('concurrency', options.concurrency, 1, 1, 1000);
+    this.#successHandler = functionOption('successHandler', options.successHandler);
+    this.#errorHandler = functionOption('errorHandler', options.errorHandler);
+    this.#leaseMs = intOption('leaseMs', options.leaseMs, 3000, 100);
+    this.#sweep = boolOption('sweep', options.sweep, true);
+    this.#sweepIntervalMs = intOption('sweepIntervalMs', options.sweepIntervalMs, 1000, 1);
+    this.#shutdownTimeoutMs = intOption('shutdownTimeoutMs', options.shutdownTimeoutMs, 10_000, 0);
+    this.killGraceMs = intOption('killGraceMs', options.killGraceMs, 1000, 0);
+    this.#handleSignals = boolOption('handleSignals', options.handleSignals, true);
+    this.logger = options.logger ?? consoleLogger();
+  }
+
+  /** Builds what runs the tasks; called once by `run()`. */
+  protected abstract createExecutor(): Executor;
+
+  /** The current registration's worker id ('' while not registered). */
+  get workerId(): string {
+    return this.#lease?.id ?? '';
+  }
+
+  /** Tasks taken and not yet finished. */
+  get active(): number {
+    return this.#runs.size;
+  }
+
+  /**
+   * Starts and works until `close()` (or SIGTERM / SIGINT); resolves once stopped. Rejects if the task
+   * modules do not load. While Redis is unreachable it keeps retrying.
+   */
+  async run(): Promise<void> {
+    if (this.#state !== 'new') throw new StateError('A worker runs once; make a new one');
+    this.#state = 'running';
+    const executor = this.createExecutor();
+    this.#executor = executor;
+    executor.onFatal = (err) => {
+      this.logger.error({ err }, 'the worker cannot run tasks any more; stopping');
+      this.#fatal ??= err;
+      void this.close({ now: true });
+    };
+    if (this.#handleSignals) this.#listenForSignals();
+    try {
+      await executor.start();
+    } catch (err) {
+      this.#fatal = err as Error;
+      await this.close({ now: true });
+      throw err;
+    }
+    if (this.#state !== 'running') return await this.#closed.promise;
+    this.#cmd = this.#connection('worker');
+    this.#block = this.#connection('blocking');
+    const facts = { kind: this.kind, concurrency: this.concurrency, queue: this.queue.name };
+    this.#lease = new Lease(this.#cmd, this.queue.keys, this.#leaseMs, facts, {
+      lost: (why, id) => this.#leaseLost(why, id),
+      epochChanged: (previous, current) => {
+        this.logger.error({ queue: this.queue.name, previous, current }, 'the queue epoch changed: Redis lost this queue\'s data (restarted without persistence, or flushed); tasks enqueued before may be gone');
+        this.emit('dataLoss', previous, current);
+      },
+    });
+    await this.#register();
+    if (this.#sweep) this.#startSweeping();
+    this.#loop = this.#fetchLoop();
+    await this.#closed.promise;
+    if (this.#fatal) throw this.#fatal;
+  }
+
+  #connection(role: 'worker' | 'blocking'): Redis {
+    const redis = connect(this.queue.redisSource, role, this.queue.name);
+    let last = 0;
+    redis.on('error', (err: Error) => {
+      if (Date.now() - last < 5000) return;
+      last = Date.now();
+      this.logger.warn({ queue: this.queue.name, role, err }, 'Redis connection error; retrying');
+    });
+    return redis;
+  }
+
+  async #register(): Promise<void> {
+    for (let attempt = 1; !this.#stop.signal.aborted; attempt++) {
+      try {
+        await this.#lease!.register();
+        this.logger.debug({ queue: this.queue.name, workerId: this.#lease!.id }, 'registered');
+        this.#wake?.();
+        return;
+      } catch (err) {
+        if (attempt === 1 || attempt % 10 === 0) this.logger.warn({ queue: this.queue.name, err }, 'cannot register with Redis; retrying');
+        await this.#pause(Math.min(5000, 50 * 2 ** attempt));
+      }
+    }
+  }
+
+  #pause(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.#stop.signal }).catch(() => undefined);
+  }
+
+  /** Resolves when something changed that the fetch loop waits for (a free slot, a lease, a stop). */
+  #changed(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#wake = () => {
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  async #fetchLoop(): Promise<void> {
+    const keys = this.queue.keys;
+    let failures = 0;
+    while (!this.#stop.signal.aborted) {
+      const lease = this.#lease!;
+      if (this.#runs.size >= this.concurrency || !lease.valid()) {
+        await Promise.race([this.#changed(), this.#pause(BLOCK_SECONDS * 1000)]);
+        continue;
+      }
+      const workerId = lease.id;
+      const list = lease.listKey;
+      let entries: string[] = [];
+      try {
+        const reply = (await runScript(this.#cmd!, 'dequeue', [keys.waiting, keys.workers, list], [workerId, this.concurrency - this.#runs.size])) as [number, ...string[]];
+        if (reply[0] === 0) {
+          lease.invalidate('refused');
+          continue;
+        }
+        entries = reply.slice(1) as string[];
+        if (entries.length === 0 && !this.#stop.signal.aborted) {
+          const entry = await this.#block!.blmove(keys.waiting, list, 'RIGHT', 'LEFT', BLOCK_SECONDS);
+          if (entry !== null) entries = [entry];
+        }
+        failures = 0;
+      } catch (err) {
+        if (this.#stop.signal.aborted) break;
+        failures++;
+        if (failures === 1 || failures % 20 === 0) this.logger.warn({ queue: this.queue.name, err }, 'fetching failed; retrying');
+        await this.#pause(Math.min(2000, 25 * 2 ** failures));
+        await this.#reconcile(workerId, list);
+        continue;
+      }
+      for (const entry of entries) this.#take(entry, workerId, list);
+    }
+  }
+
+  /**
+   * After a fetch failed, a move may have happened without its reply arriving: put back any entry in the
+   * in-flight list that this worker does not know about. Runs inside the fetch loop, so no fetch races it.
+   */
+  async #reconcile(workerId: string, list: string): Promise<void> {
+    try {
+      if (this.#lease?.id !== workerId) return;
+      const held = await this.#cmd!.lrange(list, 0, -1);
+      for (const entry of held) {
+        if (this.#known.has(entry) || this.#lease?.id !== workerId) continue;
+        await runScript(this.#cmd!, 'requeue', [list, this.queue.keys.waiting], [entry, 0, '']);
+      }
+    } catch {
+      // Redis still away: the next failure reconciles again, or the lease runs out and the sweeper does it.
+    }
+  }
+
+  #take(entry: string, workerId: string, list: string): void {
+    // A move that completed after the lease was lost or the worker began to stop: the entry stays in that
+    // list, and the sweeper (lost lease) or `leave` (stop) puts it back.
+    if (this.#lease?.id !== workerId || !this.#lease.valid() || this.#stop.signal.aborted) return;
+    const run: Run = { entry, list, abandoned: false };
+    this.#runs.add(run);
+    this.#known.add(entry);
+    void this.#process(run).finally(() => {
+      this.#runs.delete(run);
+      this.#known.delete(entry);
+      this.#wake?.();
+      if (this.#runs.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    });
+  }
+
+  async #process(run: Run): Promise<void> {
+    const decoded = decodeEntry(run.entry, this.queue.maxPayloadBytes);
+    if (!decoded.ok) {
+      const info: TaskInfo = { queue: this.queue.name, id: decoded.id, name: decoded.name, args: undefined, attempt: 0, cutoffs: 0, timeoutMs: 0, maxAttempts: 0 };
+      return await this.#failed(run, info, { reason: 'bad-payload', message: `Cannot read the task: ${decoded.problem}`, error: new Error(decoded.problem) });
+    }
+    const task = decoded.task;
+    const info = taskInfo(this.queue.name, task);
+    if (task.cutoffs >= task.maxAttempts) {
+      const reason = task.reason === 'crashed' ? 'crashed' : 'lost';
+      return await this.#failed(run, info, { reason, message: `The task was cut off ${task.cutoffs} times (last: ${reason}), maxAttempts is ${task.maxAttempts}` });
+    }
+    this.emit('start', info);
+    const outcome = await this.#executor!.run(task);
+    if (run.abandoned) return;
+    await this.#settle(run, task, info, outcome);
+  }
+
+  async #settle(run: Run, task: TaskEntry, info: TaskInfo, outcome: RunOutcome): Promise<void> {
+    switch (outcome.kind) {
+      case 'success':
+        this.logger.debug({ queue: this.queue.name, id: task.id, name: task.name }, 'task succeeded');
+        this.emit('success', info, outcome.value);
+        await this.#callHandler('successHandler', () => this.#successHandler?.(info, outcome.value));
+        return await this.#write(run, () => this.#cmd!.lrem(run.list, 1, run.entry));
+      case 'thrown':
+        return await this.#failed(run, info, { reason: 'thrown', message: outcome.error.message, error: outcome.error });
+      case 'timeout':
+        return await this.#failed(run, info, {
+          reason: 'timeout',
+          message: `The task ran over its timeout of ${task.timeoutMs} ms${outcome.signal ? ` and was stopped with ${outcome.signal}` : ''}`,
+          ...(outcome.signal ? { signal: outcome.signal } : {}),
+        });
+      case 'unknown-task':
+        return await this.#failed(run, info, { reason: 'unknown-task', message: `No task named ${JSON.stringify(task.name)} is defined in the modules this worker loads` });
+      case 'crashed': {
+        const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.exitCode}`;
+        if (task.cutoffs + 1 >= task.maxAttempts) {
+          return await this.#failed(run, info, {
+            reason: 'crashed',
+            message: `The task's process ${how} before the task finished, ${task.cutoffs + 1} times (maxAttempts ${task.maxAttempts})`,
+            ...(outcome.signal ? { signal: outcome.signal } : {}),
+            ...(outcome.exitCode !== null ? { exitCode: outcome.exitCode } : {}),
+          });
+        }
+        this.logger.warn({ queue: this.queue.name, id: task.id, name: task.name, exitCode: outcome.exitCode, signal: outcome.signal }, `the task's process ${how}; putting the task back`);
+        this.emit('requeue', info, 'crashed');
+        return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, this.queue.keys.waiting], [run.entry, 1, 'crashed']));
+      }
+      case 'killed':
+        this.emit('requeue', info, 'stopped');
+        return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, this.queue.keys.waiting], [run.entry, 0, '']));
+    }
+  }
+
+  async #failed(run: Run, info: TaskInfo, failure: Failure): Promise<void> {
+    this.logger.debug({ queue: this.queue.name, id: info.id, name: info.name, reason: failure.reason }, failure.message);
+    this.emit('failure', info, failure);
+    await this.#callHandler('errorHandler', () => this.#errorHandler?.(info, failure));
+    const keep = this.queue.deadLetters;
+    if (keep === 0) return await this.#write(run, () => this.#cmd!.lrem(run.list, 1, run.entry));
+    const record = JSON.stringify({ id: info.id, name: info.name, reason: failure.reason, message: failure.message, signal: failure.signal, exitCode: failure.exitCode, entry: run.entry });
+    await this.#write(run, () => runScript(this.#cmd!, 'fail', [run.list, this.queue.keys.dead], [run.entry, record, keep]));
+  }
+
+  async #callHandler(which: string, call: () => void | Promise<void>): Promise<void> {
+    try {
+      await call();
+    } catch (err) {
+      this.logger.error({ queue: this.queue.name, err }, `the ${which} threw; the task is finished all the same`);
+    }
+  }
+
+  /** Finishes a run in Redis, retrying through connection errors until done or the run is abandoned. */
+  async #write(run: Run, write: () => Promise<unknown>): Promise<void> {
+    for (let attempt = 1; !run.abandoned; attempt++) {
+      try {
+        await write();
+        return;
+      } catch (err) {
+        if (attempt === 1) this.logger.warn({ queue: this.queue.name, err }, 'cannot finish a task in Redis; retrying');
+        await sleep(Math.min(1000, 20 * 2 ** attempt));
+      }
+    }
+  }
+
+  #leaseLost(why: LeaseLoss, workerId: string): void {
+    this.logger.warn({ queue: this.queue.name, workerId, why }, 'the worker lost its lease: stopping its runs (the sweeper puts their tasks back) and registering anew');
+    this.emit('leaseLost', workerId, why);
+    for (const run of this.#runs) run.abandoned = true;
+    this.#known.clear();
+    this.#executor?.killAll();
+    // A fetch blocked on a connection that may be dead: start it over.
+    this.#block?.disconnect(true);
+    if (!this.#stop.signal.aborted) void this.#register();
+  }
+
+  #startSweeping(): void {
+    const token = randomBytes(6).toString('base64url');
+    let sweeping = false;
+    this.#sweepTimer = setInterval(() => {
+      if (sweeping || !this.#cmd) return;
+      sweeping = true;
+      sweepOnce(this.#cmd, this.queue.keys, this.#sweepIntervalMs, token)
+        .then((report) => {
+          if (report.recovered > 0) this.logger.info({ queue: this.queue.name, ...report }, 'recovered tasks of workers whose lease ran out');
+        })
+        .catch((err: unknown) => this.logger.debug({ queue: this.queue.name, err }, 'sweep failed; retrying next interval'))
+        .finally(() => (sweeping = false));
+    }, this.#sweepIntervalMs);
+  }
+
+  #listenForSignals(): void {
+    this.#onSignal = (signal) => {
+      const now = this.#closing !== undefined;
+      this.logger.warn({ queue: this.queue.name, signal }, now ? 'second signal: stopping now, putting running tasks back' : 'stopping: running tasks may finish');
+      void this.close({ now });
+    };
+    process.on('SIGTERM', this.#onSignal);
+    process.on('SIGINT', this.#onSignal);
+  }
+
+  /**
+   * Stops: no more fetching; running tasks get `shutdownTimeoutMs` to finish (none with `now`), then are
+   * killed and put back at once. Always resolves, also when Redis is unreachable (the sweeper then puts the
+   * tasks back once the lease runs out). Calling it again with `now` hurries a stop under way.
+   */
+  close(options?: { now?: boolean }): Promise<void> {
+    if (options?.now) this.#hurry.abort();
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#state = 'closing';
+    this.#stop.abort();
+    clearInterval(this.#sweepTimer);
+    this.#wake?.();
+    this.#block?.disconnect();
+    if (this.#loop) await this.#loop.catch(() => undefined);
+    const idle = () => this.#idle();
+    if (this.#runs.size > 0 && !this.#hurry.signal.aborted) {
+      await Promise.race([idle(), sleep(this.#shutdownTimeoutMs, undefined, { signal: this.#hurry.signal }).catch(() => undefined)]);
+    }
+    if (this.#runs.size > 0) {
+      this.#executor?.killAll();
+      await Promise.race([idle(), sleep(this.killGraceMs + 3000)]);
+      for (const run of this.#runs) run.abandoned = true;
+    }
+    if (this.#lease) {
+      await Promise.race([this.#lease.leave(), sleep(3000)]);
+      this.#lease.stop();
+    }
+    await this.#executor?.close();
+    if (this.#onSignal) {
+      process.off('SIGTERM', this.#onSignal);
+      process.off('SIGINT', this.#onSignal);
+    }
+    if (this.#cmd) await disconnect(this.#cmd);
+    this.#state = 'closed';
+    this.#closed.resolve();
+  }
+
+  /** Resolves when no run is left. */
+  #idle(): Promise<void> {
+    if (this.#runs.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  }
+}
