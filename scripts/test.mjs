@@ -2,7 +2,7 @@
 // test file with node's test runner against a private redis-server, or against REDIS_URL when it is set
 // (the tests create their own queues under unique names and delete what they create).
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { hasRedisServer, startRedis } from './redis-server.mjs';
 
 const tsc = spawnSync('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit'], { stdio: 'inherit' });
@@ -23,8 +23,10 @@ if (!url) {
   console.log(`Private redis-server for the tests at ${url}`);
 }
 
-const only = process.argv.slice(2);
-const files = only.length > 0 ? only : readdirSync('test').filter((f) => f.endsWith('.test.ts')).sort().map((f) => `test/${f}`);
+// Arguments: test files or folders; none means test/ and test/faults/.
+const testsIn = (dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `${dir}/${f}`) : []);
+const args = process.argv.slice(2);
+const files = (args.length > 0 ? args : ['test', 'test/faults']).flatMap((a) => (existsSync(a) && statSync(a).isDirectory() ? testsIn(a) : [a]));
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
   stdio: 'inherit',
   env: { ...process.env, REDIS_URL: url },

@@ -9,6 +9,7 @@
 import { Worker as Thread } from 'node:worker_threads';
 import { runInContext } from './context.ts';
 import { toError } from './executor.ts';
+import { failpoint } from './failpoints.ts';
 import { loadTasks, type AnyTask } from './task.ts';
 import type { ChildMessage, ParentMessage } from './child-protocol.ts';
 
@@ -52,6 +53,7 @@ async function run(message: Extract<ParentMessage, { t: 'run' }>): Promise<void>
   const context = { id: message.id, name: message.name, attempt: message.attempt, signal: controller.signal };
   try {
     const value: unknown = await runInContext(context, () => task.fn(...message.args));
+    failpoint('child-before-reply');
     await send({ t: 'done', ok: true, value: serializable(value), rss: rss() });
   } catch (thrown) {
     const error = toError(thrown);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { connect, disconnect } from './connection.ts';
+import { failpoint } from './failpoints.ts';
 import { StateError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
 import { consoleLogger, type Logger } from './logger.ts';
@@ -47,6 +48,7 @@ export async function sweepOnce(redis: Redis, keys: QueueKeys, lockMs: number, t
         recovered += moved;
         if (left === 0) break;
       }
+      failpoint('mid-sweep');
     }
     if (ids.length < PAGE) break;
   }

@@ -14,6 +14,7 @@ import { connect, disconnect } from './connection.ts';
 import { InvalidOptionError, StateError } from './errors.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import { taskInfo, type ErrorHandler, type Failure, type SuccessHandler, type TaskInfo } from './handlers.ts';
+import { failpoint } from './failpoints.ts';
 import { Lease, type LeaseLoss } from './lease.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { boolOption, functionOption, intOption } from './options.ts';
@@ -254,6 +255,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         await this.#reconcile(workerId, list);
         continue;
       }
+      if (entries.length > 0) failpoint('after-dequeue');
       for (const entry of entries) this.#take(entry, workerId, list);
     }
   }
@@ -314,6 +316,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         this.logger.debug({ queue: this.queue.name, id: task.id, name: task.name }, 'task succeeded');
         this.emit('success', info, outcome.value);
         await this.#callHandler('successHandler', () => this.#successHandler?.(info, outcome.value));
+        failpoint('before-release');
         return await this.#write(run, () => this.#cmd!.lrem(run.list, 1, run.entry));
       case 'thrown':
         return await this.#failed(run, info, { reason: 'thrown', message: outcome.error.message, error: outcome.error });

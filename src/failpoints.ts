@@ -1,0 +1,17 @@
+/**
+ * Named places where a process can be made to kill itself, for the fault-injection tests:
+ * `DELAYED_FAILPOINT=after-dequeue` makes the process SIGKILL itself right after it took tasks, before it
+ * runs them. One name per process; the variable is read once at start. Unset, each check is one comparison.
+ *
+ * - after-dequeue: the worker took entries into its in-flight list and has not started them
+ * - before-release: the task finished and its handler ran, the release was not sent
+ * - child-before-reply: (in the child) the task finished, its answer was not sent
+ * - mid-sweep: the sweeper recovered one worker's list and has more to do
+ */
+export type Failpoint = 'after-dequeue' | 'before-release' | 'child-before-reply' | 'mid-sweep';
+
+const armed = process.env.DELAYED_FAILPOINT;
+
+export function failpoint(name: Failpoint): void {
+  if (armed === name) process.kill(process.pid, 'SIGKILL');
+}
