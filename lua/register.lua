@@ -5,7 +5,7 @@
 -- ARGV[1] worker id (fresh random per registration, never reused)
 -- ARGV[2] lease length, ms
 -- ARGV[3] an epoch to set if the queue has none yet
--- ARGV[4] the worker's facts (JSON, stored as is)
+-- ARGV[4] the worker's facts (JSON; stored as '<now_ms> <json>')
 -- Returns {epoch, now_ms}.
 -- Safe to run twice: SET NX and ZADD NX change nothing the second time.
 local t = redis.call('TIME')
@@ -13,5 +13,5 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('SET', KEYS[2], ARGV[3], 'NX')
 local epoch = redis.call('GET', KEYS[2])
 redis.call('ZADD', KEYS[1], 'NX', now + tonumber(ARGV[2]), ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[1], now .. ' ' .. ARGV[4])
 return {epoch, now}

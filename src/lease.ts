@@ -27,7 +27,7 @@ export class Lease {
   readonly #keys: QueueKeys;
   readonly #leaseMs: number;
   readonly #marginMs: number;
-  readonly #facts: Record<string, unknown>;
+  readonly #facts: () => Record<string, unknown>;
   readonly #events: LeaseEvents;
   #id = '';
   #epoch = '';
@@ -36,7 +36,7 @@ export class Lease {
   #expiryTimer: NodeJS.Timeout | undefined;
   #renewing = false;
 
-  constructor(redis: Redis, keys: QueueKeys, leaseMs: number, facts: Record<string, unknown>, events: LeaseEvents) {
+  constructor(redis: Redis, keys: QueueKeys, leaseMs: number, facts: () => Record<string, unknown>, events: LeaseEvents) {
     this.#redis = redis;
     this.#keys = keys;
     this.#leaseMs = leaseMs;
@@ -65,14 +65,17 @@ export class Lease {
     this.stop();
     const id = `${hostname().replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 40)}.${process.pid}.${randomBytes(6).toString('base64url')}`;
     const sent = performance.now();
-    const facts = JSON.stringify({ ...this.#facts, host: hostname(), pid: process.pid, registeredAt: new Date().toISOString() });
-    const reply = (await runScript(this.#redis, 'register', [this.#keys.workers, this.#keys.epoch, this.#keys.info], [id, this.#leaseMs, randomBytes(8).toString('hex'), facts])) as [string, number];
+    const reply = (await runScript(this.#redis, 'register', [this.#keys.workers, this.#keys.epoch, this.#keys.info], [id, this.#leaseMs, randomBytes(8).toString('hex'), this.#factsJson()])) as [string, number];
     const epoch = reply[0];
     if (this.#epoch !== '' && epoch !== this.#epoch) this.#events.epochChanged(this.#epoch, epoch);
     this.#epoch = epoch;
     this.#id = id;
     this.#extend(sent);
     this.#renewTimer = setInterval(() => void this.#renew(), Math.max(10, Math.floor(this.#leaseMs / 3)));
+  }
+
+  #factsJson(): string {
+    return JSON.stringify({ ...this.#facts(), host: hostname(), pid: process.pid });
   }
 
   #extend(sentAt: number): void {
@@ -87,7 +90,7 @@ export class Lease {
     const id = this.#id;
     const sent = performance.now();
     try {
-      const [status] = (await runScript(this.#redis, 'renew', [this.#keys.workers, this.#keys.epoch], [id, this.#leaseMs, this.#epoch])) as [number, number];
+      const [status] = (await runScript(this.#redis, 'renew', [this.#keys.workers, this.#keys.epoch, this.#keys.info], [id, this.#leaseMs, this.#epoch, this.#factsJson()])) as [number, number];
       if (id !== this.#id) return;
       if (status === 1) this.#extend(sent);
       else this.#lose(status === 0 ? 'refused' : 'epoch');

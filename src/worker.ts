@@ -7,6 +7,7 @@
  * the handler and before the release gets the task run again: at least once, never lost.
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -66,7 +67,19 @@ export interface WorkerEvents {
 interface Run {
   readonly entry: string;
   readonly list: string;
+  readonly startedAt: number;
+  id: string;
+  name: string;
+  attempt: number;
   abandoned: boolean;
+}
+
+/** Outcomes this worker has seen since it started. */
+export interface WorkerCounts {
+  started: number;
+  succeeded: number;
+  failed: number;
+  requeued: number;
 }
 
 const BLOCK_SECONDS = 1;
@@ -108,6 +121,9 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   #loop: Promise<void> | undefined;
   readonly #closed = deferred();
   #idleWaiters: (() => void)[] = [];
+  readonly #startedAt = new Date().toISOString();
+  /** Outcomes since start (read-only for callers). */
+  readonly counts: WorkerCounts = { started: 0, succeeded: 0, failed: 0, requeued: 0 };
 
   constructor(kind: WorkerKind, options: WorkerOptions) {
     super();
@@ -169,8 +185,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     if (this.#state !== 'running') return await this.#closed.promise;
     this.#cmd = this.#connection('worker');
     this.#block = this.#connection('blocking');
-    const facts = { kind: this.kind, concurrency: this.concurrency, queue: this.queue.name };
-    this.#lease = new Lease(this.#cmd, this.queue.keys, this.#leaseMs, facts, {
+    this.#lease = new Lease(this.#cmd, this.queue.keys, this.#leaseMs, () => this.#facts(), {
       lost: (why, id) => this.#leaseLost(why, id),
       epochChanged: (previous, current) => {
         this.logger.error({ queue: this.queue.name, previous, current }, 'the queue epoch changed: Redis lost this queue\'s data (restarted without persistence, or flushed); tasks enqueued before may be gone');
@@ -182,6 +197,13 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     this.#loop = this.#fetchLoop();
     await this.#closed.promise;
     if (this.#fatal) throw this.#fatal;
+  }
+
+  /** What `delayed status` shows about this worker; sent with every lease renewal (no per-task cost). */
+  #facts(): Record<string, unknown> {
+    const now = performance.now();
+    const running = [...this.#runs].slice(0, 50).map((run) => ({ id: run.id, name: run.name, attempt: run.attempt, forMs: Math.round(now - run.startedAt) }));
+    return { kind: this.kind, concurrency: this.concurrency, startedAt: this.#startedAt, counts: this.counts, running };
   }
 
   #connection(role: 'worker' | 'blocking'): Redis {
@@ -281,7 +303,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     // A move that completed after the lease was lost or the worker began to stop: the entry stays in that
     // list, and the sweeper (lost lease) or `leave` (stop) puts it back.
     if (this.#lease?.id !== workerId || !this.#lease.valid() || this.#stop.signal.aborted) return;
-    const run: Run = { entry, list, abandoned: false };
+    const run: Run = { entry, list, startedAt: performance.now(), id: '', name: '', attempt: 0, abandoned: false };
     this.#runs.add(run);
     this.#known.add(entry);
     void this.#process(run).finally(() => {
@@ -299,11 +321,15 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       return await this.#failed(run, info, { reason: 'bad-payload', message: `Cannot read the task: ${decoded.problem}`, error: new Error(decoded.problem) });
     }
     const task = decoded.task;
+    run.id = task.id;
+    run.name = task.name;
+    run.attempt = task.attempt;
     const info = taskInfo(this.queue.name, task);
     if (task.cutoffs >= task.maxAttempts) {
       const reason = task.reason === 'crashed' ? 'crashed' : 'lost';
       return await this.#failed(run, info, { reason, message: `The task was cut off ${task.cutoffs} times (last: ${reason}), maxAttempts is ${task.maxAttempts}` });
     }
+    this.counts.started++;
     this.emit('start', info);
     const outcome = await this.#executor!.run(task);
     if (run.abandoned) return;
@@ -314,6 +340,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     switch (outcome.kind) {
       case 'success':
         this.logger.debug({ queue: this.queue.name, id: task.id, name: task.name }, 'task succeeded');
+        this.counts.succeeded++;
         this.emit('success', info, outcome.value);
         await this.#callHandler('successHandler', () => this.#successHandler?.(info, outcome.value));
         failpoint('before-release');
@@ -339,10 +366,12 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
           });
         }
         this.logger.warn({ queue: this.queue.name, id: task.id, name: task.name, exitCode: outcome.exitCode, signal: outcome.signal }, `the task's process ${how}; putting the task back`);
+        this.counts.requeued++;
         this.emit('requeue', info, 'crashed');
         return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, this.queue.keys.waiting], [run.entry, 1, 'crashed']));
       }
       case 'killed':
+        this.counts.requeued++;
         this.emit('requeue', info, 'stopped');
         return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, this.queue.keys.waiting], [run.entry, 0, '']));
     }
@@ -350,6 +379,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
 
   async #failed(run: Run, info: TaskInfo, failure: Failure): Promise<void> {
     this.logger.debug({ queue: this.queue.name, id: info.id, name: info.name, reason: failure.reason }, failure.message);
+    this.counts.failed++;
     this.emit('failure', info, failure);
     await this.#callHandler('errorHandler', () => this.#errorHandler?.(info, failure));
     const keep = this.queue.deadLetters;
