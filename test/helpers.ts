@@ -1,0 +1,79 @@
+// Shared by the tests: the test Redis, unique queues, polling with a deadline, and a worker process runner.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { Queue, type QueueOptions } from '../src/index.ts';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const FIXTURES = new URL('./fixtures/tasks.ts', import.meta.url).href;
+
+/** A queue under a name no other test uses. */
+export function testQueue(options: Partial<QueueOptions> = {}): Queue {
+  return new Queue({ name: `t-${randomBytes(5).toString('hex')}`, redis: REDIS_URL, ...options });
+}
+
+/** A plain connection for looking at (and seeding) the test's own keys. */
+export function inspector(): Redis {
+  return new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+}
+
+/** The keys a queue has now (SCAN limited to this queue's hash tag: tests only look at what they made). */
+export async function queueKeysNow(redis: Redis, queue: Queue): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${queue.prefix}:{${queue.name}}:*`, 'COUNT', 1000);
+    found.push(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return found.sort();
+}
+
+export async function dropQueue(redis: Redis, queue: Queue): Promise<void> {
+  const keys = await queueKeysNow(redis, queue);
+  if (keys.length > 0) await redis.del(...keys);
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes (then throws, naming `what`). */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A fresh ledger file for tasks to append `<id> <event> <pid>` lines to. */
+export function ledgerFile(): string {
+  return join(mkdtempSync(join(tmpdir(), 'delayed-ledger-')), 'ledger.txt');
+}
+
+export interface LedgerLine {
+  readonly id: string;
+  readonly event: string;
+  readonly pid: number;
+}
+
+export function readLedger(path: string): LedgerLine[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [id = '', event = '', pid = '0'] = line.split(' ');
+      return { id, event, pid: Number(pid) };
+    });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
