@@ -46,8 +46,7 @@ end
 local left = redis.call('LLEN', KEYS[2])
 local removed = 0
 if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV[4]) < now) then
-  redis.call('ZREM', KEYS[1], ARGV[1])
+  removed = redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[4], ARGV[1])
-  removed = 1
 end
 return {#items, left, removed}
