@@ -77,3 +77,55 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+export interface Outcome {
+  readonly id: string;
+  readonly name: string;
+  readonly ok: boolean;
+  readonly result?: unknown;
+  readonly reason?: string;
+  readonly message?: string;
+  readonly signal?: string;
+  readonly exitCode?: number;
+  readonly attempt: number;
+}
+
+/** Handlers that record every outcome, to pass to a worker. */
+export function recorder() {
+  const outcomes: Outcome[] = [];
+  return {
+    outcomes,
+    successHandler: (task: { id: string; name: string; attempt: number }, result: unknown) => {
+      outcomes.push({ id: task.id, name: task.name, ok: true, result, attempt: task.attempt });
+    },
+    errorHandler: (task: { id: string; name: string; attempt: number }, failure: { reason: string; message: string; signal?: string; exitCode?: number }) => {
+      outcomes.push({
+        id: task.id,
+        name: task.name,
+        ok: false,
+        reason: failure.reason,
+        message: failure.message,
+        attempt: task.attempt,
+        ...(failure.signal ? { signal: failure.signal } : {}),
+        ...(failure.exitCode !== undefined ? { exitCode: failure.exitCode } : {}),
+      });
+    },
+    byId(id: string): Outcome | undefined {
+      return outcomes.find((o) => o.id === id);
+    },
+  };
+}
+
+/** Runs a worker until `done()` holds (or the deadline passes), then closes it and waits until it stopped. */
+export async function runUntil(worker: { run(): Promise<void>; close(): Promise<void> }, what: string, done: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const running = worker.run();
+  let failed: unknown;
+  running.catch((err: unknown) => (failed = err));
+  try {
+    await waitFor(what, async () => failed !== undefined || (await done()), timeoutMs);
+    if (failed !== undefined) throw failed;
+  } finally {
+    await worker.close();
+    await running.catch(() => undefined);
+  }
+}
