@@ -1,0 +1,387 @@
+// The fault-injection harness: a private redis-server per scenario (restartable on the same port and folder),
+// worker / sweeper processes (test/faults/worker-main.ts) that can be killed, stopped and restarted, the
+// ledger, polling with deadlines, and the figures each scenario prints (and saves for docs/reliability.md).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { Queue, type QueueOptions } from '../../src/index.ts';
+import { readLedger, type LedgerEvent } from './ledger.ts';
+
+export const WORKER_MAIN = fileURLToPath(new URL('./worker-main.ts', import.meta.url));
+export const FIGURES_DIR = process.env.FAULTS_FIGURES_DIR ?? join(tmpdir(), 'delayed-faults-figures');
+
+export function hasRedisServer(): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or throws after `ms` with `what`. */
+export async function until<T>(what: string, ms: number, check: () => T | undefined | false | Promise<T | undefined | false>, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for: ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+async function answersPing(port: number): Promise<boolean> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A redis-server of our own: kill -9 it, restart it on the same port with the same folder (AOF survives). */
+export class RedisServer {
+  readonly port: number;
+  readonly dir: string;
+  args: string[];
+  proc: ChildProcess | undefined;
+  #exited: Promise<void> = Promise.resolve();
+
+  private constructor(port: number, dir: string, args: string[]) {
+    this.port = port;
+    this.dir = dir;
+    this.args = args;
+  }
+
+  static async start(args: string[] = [], dir?: string): Promise<RedisServer> {
+    const folder = dir ?? mkdtempSync(join(tmpdir(), 'faults-redis-'));
+    mkdirSync(folder, { recursive: true });
+    const server = new RedisServer(await freePort(), folder, args);
+    await server.launch();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async launch(args = this.args): Promise<void> {
+    this.args = args;
+    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...args], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    this.proc = proc;
+    this.#exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    await until(`redis-server on port ${this.port} to answer PING`, 15_000, async () => {
+      if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode} (args ${args.join(' ')})`);
+      return await answersPing(this.port);
+    }, 25);
+  }
+
+  async kill9(): Promise<void> {
+    this.proc?.kill('SIGKILL');
+    await this.#exited;
+  }
+
+  async stop(): Promise<void> {
+    await this.kill9();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface Message {
+  readonly ev: string;
+  readonly pid: number;
+  readonly t: number;
+  readonly [key: string]: unknown;
+}
+
+/** A process we started: its `@@` messages, its exit, signals. */
+export class Proc {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly messages: Message[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly startedAt = Date.now();
+  exit: { code: number | null; signal: NodeJS.Signals | null; t: number } | undefined;
+  readonly #log: WriteStream;
+
+  constructor(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, logFile: string) {
+    this.name = name;
+    this.#log = createWriteStream(logFile, { flags: 'a' });
+    this.child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let buffered = '';
+    this.child.stdout!.setEncoding('utf8');
+    this.child.stdout!.on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line.startsWith('@@ ')) this.messages.push(JSON.parse(line.slice(3)) as Message);
+        else this.#log.write(`[stdout] ${line}\n`);
+      }
+    });
+    this.child.stderr!.pipe(this.#log, { end: false });
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.exit = { code, signal, t: Date.now() };
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get alive(): boolean {
+    return this.exit === undefined;
+  }
+
+  /** The worker ids this process registered under, in order. */
+  get workerIds(): string[] {
+    return this.messages.filter((m) => m.ev === 'registered').map((m) => String(m.id));
+  }
+
+  /** Waits for the n-th (1-based) message of a kind. */
+  async waitFor(ev: string, ms = 20_000, n = 1): Promise<Message> {
+    return await until(`${this.name} to say ${ev} (#${n})`, ms, () => {
+      const found = this.messages.filter((m) => m.ev === ev);
+      if (found.length >= n) return found[n - 1];
+      if (!this.alive) throw new Error(`${this.name} exited (${JSON.stringify(this.exit)}) before it said ${ev}`);
+      return undefined;
+    });
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.alive) this.child.kill(signal);
+  }
+
+  /** kill -9, and wait for the exit; returns when it happened. */
+  async kill9(): Promise<number> {
+    const t = Date.now();
+    this.signal('SIGKILL');
+    await this.exited;
+    return t;
+  }
+
+  close(): void {
+    this.#log.end();
+  }
+}
+
+export interface WorkerSpec {
+  readonly kind?: 'preforked' | 'forked' | 'inline' | 'sweeper';
+  readonly concurrency?: number;
+  readonly leaseMs?: number;
+  /** 0: this worker does not sweep. */
+  readonly sweepMs?: number;
+  readonly failpoint?: string;
+  readonly childExecArgv?: readonly string[];
+  readonly killGraceMs?: number;
+  readonly shutdownMs?: number;
+  readonly deadLetters?: number;
+  /** Another Redis URL (e.g. through a proxy). */
+  readonly redisUrl?: string;
+  /** A command to start node under, e.g. ['faketime', '-f', '+30s']. */
+  readonly wrapper?: readonly string[];
+  readonly name?: string;
+}
+
+/** One scenario's world: its Redis, queue name, ledger, processes; `cleanup()` ends all of it. */
+export class Scenario {
+  readonly name: string;
+  readonly dir: string;
+  readonly ledgerDir: string;
+  readonly queueName: string;
+  redis: RedisServer;
+  readonly procs: Proc[] = [];
+  readonly #clients: Redis[] = [];
+  readonly #queues: Queue[] = [];
+  #n = 0;
+
+  private constructor(name: string, redis: RedisServer, dir: string) {
+    this.name = name;
+    this.redis = redis;
+    this.dir = dir;
+    this.ledgerDir = join(dir, 'ledger');
+    mkdirSync(this.ledgerDir);
+    this.queueName = `f-${randomBytes(4).toString('hex')}`;
+  }
+
+  static async create(name: string, redisArgs: string[] = []): Promise<Scenario> {
+    const dir = mkdtempSync(join(tmpdir(), `faults-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}-`));
+    const redis = await RedisServer.start(redisArgs, join(dir, 'redis'));
+    return new Scenario(name, redis, dir);
+  }
+
+  get url(): string {
+    return this.redis.url;
+  }
+
+  /** A key of this scenario's queue, e.g. key('waiting'). */
+  key(suffix: string): string {
+    return `delayed:{${this.queueName}}:${suffix}`;
+  }
+
+  /** A plain connection for looking at and seeding Redis (retries while Redis is away). */
+  client(url = this.url): Redis {
+    const client = new Redis(url, { maxRetriesPerRequest: 20 });
+    client.on('error', () => undefined);
+    this.#clients.push(client);
+    return client;
+  }
+
+  queue(options: Partial<QueueOptions> = {}): Queue {
+    const queue = new Queue({ name: this.queueName, redis: this.url, defaultTimeoutMs: 30_000, ...options });
+    this.#queues.push(queue);
+    return queue;
+  }
+
+  /** Starts a worker (or sweeper) process. */
+  start(spec: WorkerSpec = {}): Proc {
+    const name = spec.name ?? `${spec.kind ?? 'preforked'}-${++this.#n}`;
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      FQ_REDIS: spec.redisUrl ?? this.url,
+      FQ_QUEUE: this.queueName,
+      FQ_KIND: spec.kind ?? 'preforked',
+      FQ_CONCURRENCY: String(spec.concurrency ?? 2),
+      FQ_LEASE: String(spec.leaseMs ?? 1500),
+      FQ_SWEEP: String(spec.sweepMs ?? 500),
+      FQ_LEDGER: this.ledgerDir,
+      FQ_KILL_GRACE: String(spec.killGraceMs ?? 300),
+      FQ_SHUTDOWN: String(spec.shutdownMs ?? 5000),
+      FQ_DEAD_LETTERS: String(spec.deadLetters ?? 0),
+      FQ_CHILD_ARGV: JSON.stringify(spec.childExecArgv ?? []),
+    };
+    delete env.NODE_TEST_CONTEXT;
+    delete env.DELAYED_FAILPOINT;
+    if (spec.failpoint) env.DELAYED_FAILPOINT = spec.failpoint;
+    const node = [process.execPath, '--import', 'tsx', WORKER_MAIN];
+    const [command, ...args] = [...(spec.wrapper ?? []), ...node] as [string, ...string[]];
+    const proc = new Proc(name, command, args, env, join(this.dir, `${name}.log`));
+    this.procs.push(proc);
+    return proc;
+  }
+
+  /** Starts a worker and waits for its first registration. */
+  async worker(spec: WorkerSpec = {}): Promise<Proc> {
+    const proc = this.start(spec);
+    await proc.waitFor(spec.kind === 'sweeper' ? 'ready' : 'registered', 30_000);
+    return proc;
+  }
+
+  ledger(): LedgerEvent[] {
+    return readLedger(this.ledgerDir);
+  }
+
+  /** Waits until every id has at least one terminal outcome in the ledger. */
+  async drained(ids: readonly string[], ms: number): Promise<LedgerEvent[]> {
+    const want = new Set(ids);
+    return await until(`${want.size} tasks to reach a terminal outcome`, ms, () => {
+      const events = this.ledger();
+      const done = new Set(events.filter((e) => (e.event === 'ok' || e.event === 'fail') && want.has(e.id)).map((e) => e.id));
+      return done.size === want.size ? events : undefined;
+    }, 100);
+  }
+
+  /** The queue's keys now, less `epoch` and the sweep lock: what a drained, idle queue must not have. */
+  async residue(client?: Redis): Promise<string[]> {
+    const redis = client ?? this.client();
+    const found: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `delayed:{${this.queueName}}:*`, 'COUNT', 1000);
+      found.push(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    return found.filter((k) => k !== this.key('epoch') && k !== this.key('sweep')).sort();
+  }
+
+  /** Stops every worker in good order (SIGTERM), waits for the exits, then waits until no residue is left. */
+  async stopAllAndCheckResidue(ms = 20_000): Promise<string[]> {
+    for (const p of this.procs) p.signal('SIGTERM');
+    await Promise.all(this.procs.map((p) => Promise.race([p.exited, sleep(10_000)])));
+    for (const p of this.procs) p.signal('SIGKILL');
+    // Registrations of killed workers go once the sweeper saw them empty for the grace period: sweep here.
+    const { Sweeper } = await import('../../src/index.ts');
+    const queue = this.queue();
+    const sweeper = new Sweeper({ queue, intervalMs: 200, handleSignals: false, logger: quiet });
+    const running = sweeper.run();
+    try {
+      return await until('the queue to hold only its epoch', ms, async () => {
+        const left = await this.residue();
+        return left.length === 0 ? left : undefined;
+      }, 200).catch(async () => await this.residue());
+    } finally {
+      await sweeper.close();
+      await running;
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    for (const p of this.procs) p.signal('SIGCONT');
+    for (const p of this.procs) p.signal('SIGKILL');
+    await Promise.all(this.procs.map((p) => Promise.race([p.exited, sleep(5000)])));
+    for (const p of this.procs) p.close();
+    for (const q of this.#queues) await q.close();
+    for (const c of this.#clients) c.disconnect();
+    await this.redis.stop();
+    if (!process.env.FAULTS_KEEP) rmSync(this.dir, { recursive: true, force: true });
+    else console.log(`kept ${this.dir}`);
+  }
+}
+
+export const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** Is a process alive? */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export type Figures = Record<string, string | number | boolean>;
+
+/** Prints a scenario's figures as a table and saves them (JSON) for docs/reliability.md. */
+export function report(scenario: string, figures: Figures): void {
+  const rows = Object.entries(figures).map(([k, v]) => ({ figure: k, value: typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(1)) : v }));
+  console.log(`\n## ${scenario}`);
+  console.table(rows);
+  mkdirSync(FIGURES_DIR, { recursive: true });
+  writeFileSync(join(FIGURES_DIR, `${scenario.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.json`), JSON.stringify({ scenario, at: new Date().toISOString(), figures }, null, 2));
+}
+
+/** Times from each interrupted task's interruption to its next start (ms). */
+export function recoveryTimes(events: readonly LedgerEvent[], interrupted: ReadonlyMap<string, number>): number[] {
+  const times: number[] = [];
+  for (const [id, at] of interrupted) {
+    const next = events.find((e) => e.id === id && e.event === 'start' && e.t > at);
+    const done = events.find((e) => e.id === id && (e.event === 'ok' || e.event === 'fail') && e.t > at);
+    const t = next?.t ?? done?.t;
+    if (t !== undefined) times.push(t - at);
+  }
+  return times;
+}

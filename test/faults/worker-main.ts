@@ -1,0 +1,81 @@
+// A worker (or a standalone sweeper) in its own process, for the fault-injection tests. Configured by
+// environment variables (FQ_*); run with `node --import tsx test/faults/worker-main.ts`.
+//
+// It writes every terminal outcome its handlers see to the ledger (FQ_LEDGER), and prints one line per event on
+// stdout as `@@ <json>`: `registered` each time the worker holds a new registration, `leaseLost`, `dataLoss`,
+// `requeue`, `ready` (sweeper), `closed`. Logs (level info) go to stderr.
+import { performance } from 'node:perf_hooks';
+import { ForkedWorker, InlineWorker, PreforkedWorker, Queue, Sweeper, consoleLogger, type Worker } from '../../src/index.ts';
+import { writeLedger } from './ledger.ts';
+
+const env = process.env;
+const num = (name: string, fallback: number): number => (env[name] !== undefined && env[name] !== '' ? Number(env[name]) : fallback);
+
+function say(event: string, fields: Record<string, unknown> = {}): void {
+  process.stdout.write(`@@ ${JSON.stringify({ ev: event, pid: process.pid, t: Date.now(), mono: performance.now(), ...fields })}\n`);
+}
+
+const ledger = env.FQ_LEDGER ?? '';
+const kind = env.FQ_KIND ?? 'preforked';
+const logger = consoleLogger((env.FQ_LOG as 'info' | undefined) ?? 'info');
+const queue = new Queue({ name: env.FQ_QUEUE ?? 'faults', redis: env.FQ_REDIS ?? 'redis://127.0.0.1:6379', deadLetters: num('FQ_DEAD_LETTERS', 0) });
+
+if (kind === 'sweeper') {
+  const sweeper = new Sweeper({ queue, intervalMs: num('FQ_SWEEP', 500), logger });
+  const running = sweeper.run();
+  say('ready');
+  await running;
+  say('closed');
+  await queue.close();
+  process.exit(0);
+}
+
+const sweepMs = num('FQ_SWEEP', 500);
+const common = {
+  queue,
+  tasks: [new URL('./tasks.ts', import.meta.url).href],
+  concurrency: num('FQ_CONCURRENCY', 2),
+  leaseMs: num('FQ_LEASE', 1500),
+  sweep: sweepMs > 0,
+  sweepIntervalMs: sweepMs > 0 ? sweepMs : 1000,
+  shutdownTimeoutMs: num('FQ_SHUTDOWN', 5000),
+  killGraceMs: num('FQ_KILL_GRACE', 300),
+  logger,
+  successHandler: (task: { id: string; attempt: number }) => {
+    if (ledger) writeLedger(ledger, 'ok', task.id, task.attempt, worker.workerId);
+  },
+  errorHandler: (task: { id: string; attempt: number }, failure: { reason: string }) => {
+    if (ledger) writeLedger(ledger, 'fail', task.id, task.attempt, failure.reason);
+  },
+};
+const childExecArgv = env.FQ_CHILD_ARGV ? (JSON.parse(env.FQ_CHILD_ARGV) as string[]) : [];
+const worker: Worker =
+  kind === 'inline'
+    ? new InlineWorker(common)
+    : kind === 'forked'
+      ? new ForkedWorker({ ...common, tasks: [new URL('./tasks.ts', import.meta.url)], childExecArgv })
+      : new PreforkedWorker({ ...common, tasks: [new URL('./tasks.ts', import.meta.url)], childExecArgv });
+
+worker.on('leaseLost', (id, why) => say('leaseLost', { id, why }));
+worker.on('dataLoss', (previous, current) => say('dataLoss', { previous, current }));
+worker.on('requeue', (task, why) => say('requeue', { id: task.id, attempt: task.attempt, why }));
+
+let announced = '';
+const watch = setInterval(() => {
+  const id = worker.workerId;
+  if (id !== '' && id !== announced) {
+    announced = id;
+    say('registered', { id });
+  }
+}, 5);
+
+try {
+  await worker.run();
+  say('closed');
+} catch (err) {
+  say('fatal', { message: (err as Error).message });
+  process.exitCode = 1;
+}
+clearInterval(watch);
+await queue.close();
+process.exit();
