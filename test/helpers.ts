@@ -37,7 +37,7 @@ export async function dropQueue(redis: Redis, queue: Queue): Promise<void> {
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes (then throws, naming `what`). */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000, everyMs = 20): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -117,7 +117,7 @@ export function recorder() {
 }
 
 /** Runs a worker until `done()` holds (or the deadline passes), then closes it and waits until it stopped. */
-export async function runUntil(worker: { run(): Promise<void>; close(): Promise<void> }, what: string, done: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+export async function runUntil(worker: { run(): Promise<void>; close(): Promise<void> }, what: string, done: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const running = worker.run();
   let failed: unknown;
   running.catch((err: unknown) => (failed = err));
