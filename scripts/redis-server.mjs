@@ -33,9 +33,9 @@ function ping(port) {
   });
 }
 
-/** Starts redis-server; resolves with { url, port, stop() } once it answers PING. */
-export async function startRedis(extraArgs = []) {
-  const port = await freePort();
+/** Starts redis-server (on `port`, or a free one); resolves with { url, port, stop() } once it answers PING. */
+export async function startRedis(extraArgs = [], port = undefined) {
+  port ??= await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'delayed-redis-'));
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -52,6 +52,12 @@ export async function startRedis(extraArgs = []) {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    /** Kills the server at once (no save), as a crash would. */
+    async crash() {
+      child.kill('SIGKILL');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
     async stop() {
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);

@@ -34,8 +34,8 @@ export interface Failure {
   readonly exitCode?: number;
 }
 
-export type SuccessHandler = (task: TaskInfo, result: unknown) => void | Promise<void>;
-export type ErrorHandler = (task: TaskInfo, failure: Failure) => void | Promise<void>;
+export type SuccessHandler = (task: TaskInfo, result: unknown) => unknown;
+export type ErrorHandler = (task: TaskInfo, failure: Failure) => unknown;
 
 export function taskInfo(queue: string, task: TaskEntry): TaskInfo {
   return {

@@ -19,3 +19,5 @@ export {
   TaskError,
   StateError,
 } from './errors.ts';
+export { queueStatus, findQueues, ThroughputMeter, renderStatus, renderQueueList, formatCount, formatDuration } from './status.ts';
+export type { QueueStatus, WorkerStatus, RunningTask, DeadLetter, Throughput, StatusOptions, FindQueuesOptions, RenderOptions } from './status.ts';

@@ -388,7 +388,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     await this.#write(run, () => runScript(this.#cmd!, 'fail', [run.list, this.queue.keys.dead], [run.entry, record, keep]));
   }
 
-  async #callHandler(which: string, call: () => void | Promise<void>): Promise<void> {
+  async #callHandler(which: string, call: () => unknown): Promise<void> {
     try {
       await call();
     } catch (err) {

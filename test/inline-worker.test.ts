@@ -150,7 +150,7 @@ test('a stop puts running tasks back at once, not counted as cut off', async () 
     await running;
     const [entry] = await redis.lrange(q.keys.waiting, 0, -1);
     assert.ok(entry?.startsWith('1|1|0||'), `put back with attempt 1, no cut-off: ${entry}`);
-    assert.ok(entry.includes(`|${id}|cooperative|`));
+    assert.ok(entry?.includes(`|${id}|cooperative|`));
     assert.equal(await redis.zcard(q.keys.workers), 0, 'the registration is gone');
   } finally {
     await dropQueue(redis, q);
