@@ -1,6 +1,6 @@
 // One worker process for the multi-process and latency scenarios. The bench runner forks it:
 //   drain-proc.ts <systemId> <mode> <concurrency> <port>
-// Protocol over IPC: child -> {ready}; parent -> {start}; child -> {progress, done, failed, lastAt}
+// Protocol over IPC: child -> {ready}; parent -> {start}; child -> {progress, done, failed, firstAt, lastAt}
 // every 10 ms while it changes; parent -> {stop}; child closes its worker, writes what its in-process
 // handlers recorded to BENCH_RECORD_DIR/<pid>.txt, -> {closed}, exits.
 import { writeFileSync } from 'node:fs'
@@ -12,7 +12,7 @@ import type { Mode, RunningWorker } from './systems/types.ts'
 export type ParentMsg = { type: 'start' } | { type: 'stop' }
 export type ChildMsg =
   | { type: 'ready' }
-  | { type: 'progress'; done: number; failed: number; lastAt: number }
+  | { type: 'progress'; done: number; failed: number; firstAt: number; lastAt: number }
   | { type: 'closed' }
   | { type: 'error'; message: string }
 
@@ -27,20 +27,21 @@ async function main(): Promise<void> {
   const system = await open({ host, port: Number(port), url: `redis://${host}:${port}` })
   let done = 0
   let failed = 0
+  let firstAt = 0
   let lastAt = 0
   let sent = -1
   let worker: RunningWorker | undefined
   const timer = setInterval(() => {
     if (done + failed !== sent) {
       sent = done + failed
-      send({ type: 'progress', done, failed, lastAt })
+      send({ type: 'progress', done, failed, firstAt, lastAt })
     }
   }, 10)
   process.on('message', async (m: ParentMsg) => {
     try {
       if (m.type === 'start') {
         worker = await system.startWorker(mode as Mode, Number(concurrency), {
-          completed() { done++; lastAt = monoMs() },
+          completed() { done++; lastAt = monoMs(); firstAt ||= lastAt },
           failed(e) { failed++; lastAt = monoMs(); if (failed <= 3) console.error('[drain-proc] task failed:', e) },
         })
       } else if (m.type === 'stop') {

@@ -20,7 +20,9 @@ export interface Config {
   single: number // a, and each enqueue phase of g
   bulk: number // b
   bulkBatch: number
-  drainInline: number // c, d: in-process workers
+  drainInline: number // c, d: in-process workers at concurrency 64
+  drainInlineC1: number // c, d: in-process workers at concurrency 1
+  childConcurrency: number // the "high" concurrency of child-process modes (64; 8 in quick mode)
   drainChildren: number // c, d: one kept child process per slot (prefork / sandboxed)
   drainForked: number // c, d: one new child process per task
   latencySeconds: number
@@ -44,8 +46,10 @@ export function config(env = process.env): Config {
     bulk: num('BENCH_BULK', 50_000, 5_000),
     bulkBatch: 1_000,
     drainInline: num('BENCH_DRAIN', 50_000, 2_000),
+    drainInlineC1: num('BENCH_DRAIN_C1', 20_000, 1_000),
+    childConcurrency: num('BENCH_CHILD_CONCURRENCY', 64, 8),
     drainChildren: num('BENCH_DRAIN_CHILDREN', 2_000, 200),
-    drainForked: num('BENCH_DRAIN_FORKED', 100, 20),
+    drainForked: num('BENCH_DRAIN_FORKED', 40, 10),
     latencySeconds: num('BENCH_LATENCY_SECONDS', 10, 2),
     latencyRate: 200,
     latencyConcurrency: num('BENCH_LATENCY_CONCURRENCY', 1, 1),
@@ -133,6 +137,16 @@ export class Progress {
     if (this.done + this.failed >= this.target) this.wake?.()
   }
 
+  /** Progress reported by worker processes: totals and the earliest/latest completion times. */
+  set(done: number, failed: number, firstAt: number, lastAt: number, error: unknown): void {
+    this.done = done
+    this.failed = failed
+    this.firstAt = firstAt
+    this.lastAt = lastAt
+    if (failed > 0) this.firstError ??= error
+    if (this.done + this.failed >= this.target) this.wake?.()
+  }
+
   failure(e: unknown, at = monoMs()): void {
     this.failed++
     this.firstError ??= e
@@ -164,7 +178,10 @@ export function recordDir(): string {
 }
 
 export interface DrainOutcome {
+  /** tasks / (worker start → last completion) */
   rate: number
+  /** (tasks - 1) / (first completion → last completion): throughput once running, without start-up */
+  steady: number
   firstMs: number
   check: Check
   problem: string | undefined
@@ -177,7 +194,8 @@ function outcome(n: number, p: Progress, t0: number, finished: boolean, tally: T
   else if (p.failed > 0) problem = `${p.failed} tasks failed, e.g. ${String(p.firstError)}`
   if (!check.ok) problem = [problem, check.summary].filter(Boolean).join('; ')
   const rate = finished && p.lastAt > t0 ? n / ((p.lastAt - t0) / 1000) : NaN
-  return { rate, firstMs: p.firstAt ? p.firstAt - t0 : NaN, check, problem }
+  const steady = finished && n > 1 && p.lastAt > p.firstAt ? (n - 1) / ((p.lastAt - p.firstAt) / 1000) : NaN
+  return { rate, steady, firstMs: p.firstAt ? p.firstAt - t0 : NaN, check, problem }
 }
 
 /** Drains n preloaded tasks with one worker in this process (handlers in this process or its children). */
@@ -207,6 +225,7 @@ export class WorkerProc {
   readonly child: ChildProcess
   done = 0
   failed = 0
+  firstAt = 0
   lastAt = 0
   private waiters: Array<{ type: ChildMsg['type']; resolve: () => void }> = []
   private exited = false
@@ -221,6 +240,7 @@ export class WorkerProc {
       if (m.type === 'progress') {
         this.done = m.done
         this.failed = m.failed
+        this.firstAt = m.firstAt
         this.lastAt = m.lastAt
         onProgress()
       } else if (m.type === 'error') {
@@ -271,10 +291,10 @@ export async function drainInProcs(ctx: Ctx, sys: Sys, mode: Mode, concurrency: 
   const p = new Progress(n)
   const workers: WorkerProc[] = []
   const onProgress = () => {
-    const done = workers.reduce((a, w) => a + w.done, 0)
-    const failed = workers.reduce((a, w) => a + w.failed, 0)
-    while (p.done < done) p.completed(Math.max(...workers.map((w) => w.lastAt)))
-    while (p.failed < failed) p.failure(workers.find((w) => w.error)?.error ?? 'task failed', Math.max(...workers.map((w) => w.lastAt)))
+    const sum = (f: (w: WorkerProc) => number) => workers.reduce((a, w) => a + f(w), 0)
+    const firsts = workers.map((w) => w.firstAt).filter((t) => t > 0)
+    p.set(sum((w) => w.done), sum((w) => w.failed), firsts.length ? Math.min(...firsts) : 0,
+      Math.max(...workers.map((w) => w.lastAt)), workers.find((w) => w.error)?.error ?? 'a task failed (see the log)')
   }
   try {
     for (let i = 0; i < procs; i++) workers.push(new WorkerProc(ctx, sys, mode, concurrency, dir, onProgress))
@@ -284,9 +304,7 @@ export async function drainInProcs(ctx: Ctx, sys: Sys, mode: Mode, concurrency: 
     const finished = await p.wait(ctx.cfg.stallMs)
     await Promise.all(workers.map((w) => w.stop()))
     tally.readDir(dir)
-    const out = outcome(n, p, t0, finished, tally)
-    // firstAt is only as precise as the progress messages here
-    return { ...out, firstMs: NaN }
+    return outcome(n, p, t0, finished, tally)
   } finally {
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })

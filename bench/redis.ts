@@ -90,10 +90,19 @@ export function parseInfo(text: string): Record<string, string> {
   return out
 }
 
-/** Bytes of data held by Redis, without the client buffers (they depend on how many connections are open). */
+/** Bytes of data held by Redis: used_memory without client buffers (they depend on how many connections
+ *  are open) and without the Lua script cache (per server, not per task). */
 export async function dataMemory(admin: Redis): Promise<number> {
   const info = parseInfo(await admin.info('memory'))
-  return Number(info.used_memory) - Number(info.mem_clients_normal ?? 0)
+  return Number(info.used_memory) - Number(info.mem_clients_normal ?? 0) - Number(info.used_memory_scripts ?? 0)
+}
+
+/** Up to `max` key names with their types, for reporting what a system leaves behind. */
+export async function someKeys(admin: Redis, max = 8): Promise<string[]> {
+  const [, keys] = await admin.scan('0', 'COUNT', 1000)
+  const out: string[] = []
+  for (const k of keys.sort().slice(0, max)) out.push(`${k} (${await admin.type(k)})`)
+  return out
 }
 
 /** `INFO commandstats` as command name -> calls (Redis counts the commands run inside Lua scripts too). */

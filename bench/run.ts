@@ -111,8 +111,9 @@ async function main(): Promise<void> {
     const md: string[] = [`# delayed-queue benchmark`, '', head.replace(/\n/g, '\n\n'), '']
     for (const r of results) {
       const title = `${r.id}. ${r.title}${r.seconds ? ` [${Math.round(r.seconds)} s]` : ''}`
-      text.push(title, textTable(r), ...r.notes.map((n) => `  * ${n}`), '')
-      md.push(`## ${title}`, '', markdownTable(r), '', ...r.notes.map((n) => `- ${n}`), '')
+      const notes = [...r.notes, ...r.rows.flatMap((row) => row.notes.map((n) => `${row.system}: ${n}`))]
+      text.push(title, textTable(r), ...notes.map((n) => `  * ${n}`), '')
+      md.push(`## ${title}`, '', markdownTable(r), '', ...notes.map((n) => `- ${n}`), '')
       if (r.id === 'g' && breakdown.length) {
         text.push('Commands per task by name (first repetition):', breakdownText(breakdown), '')
         md.push('Commands per task by name (first repetition):', '', '```', breakdownText(breakdown), '```', '')
