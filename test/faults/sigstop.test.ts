@@ -1,0 +1,101 @@
+// Scenario 12: SIGSTOP for three lease lengths, then SIGCONT. A stopped worker parent cannot renew: its tasks
+// run elsewhere; once resumed it must see that its lease is gone, kill its children and write nothing for the
+// runs it held (no handler call, no release). A stopped child only makes its task slow: the parent keeps the
+// lease, nothing is put back.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { hasRedisServer, report, Scenario, until } from './harness.ts';
+import { histories, tally } from './ledger.ts';
+
+const LEASE = 1500;
+const skip = hasRedisServer() ? false : 'redis-server is not installed';
+
+test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children and writes nothing for those runs', { skip, timeout: 120_000 }, async () => {
+  const s = await Scenario.create('sigstop parent');
+  try {
+    const victim = await s.worker({ name: 'victim', concurrency: 4, leaseMs: LEASE });
+    const queue = s.queue();
+    // Two runs finish while the parent is stopped (their answers wait in the pipe), two are still going on resume.
+    const short = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 1500, 50] })));
+    const long = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 9000, 50] })));
+    const ids = [...short, ...long];
+    await until('the victim to start all four', 15_000, () => new Set(s.ledger().filter((e) => e.event === 'start' && e.ppid === victim.pid).map((e) => e.id)).size === 4);
+    victim.signal('SIGSTOP');
+    const stoppedAt = Date.now();
+    // Another worker (which sweeps) comes up while the victim is stopped.
+    const healthy = await s.worker({ name: 'healthy', concurrency: 4, leaseMs: LEASE });
+    await sleep(stoppedAt + 3 * LEASE - Date.now()); // the fault itself: three lease lengths
+    victim.signal('SIGCONT');
+    const resumedAt = Date.now();
+    const lost = await victim.waitFor('leaseLost', 10_000);
+    const events = await s.drained(ids, 60_000);
+    await until('the victim to register anew', 10_000, () => victim.workerIds.length >= 2);
+    const t = tally(ids, events);
+    const byId = histories(events);
+    // What the victim wrote for the runs it held: handler outcomes from its pid (it ran nothing else).
+    const victimOutcomes = events.filter((e) => e.pid === victim.pid && (e.event === 'ok' || e.event === 'fail'));
+    // When the victim's own children last showed life (their ticks), against the resume.
+    const victimChildTicks = events.filter((e) => (e.event === 'tick' || e.event === 'end') && e.ppid === victim.pid && long.includes(e.id));
+    const lastTick = Math.max(...victimChildTicks.map((e) => e.t));
+    const shortEnds = events.filter((e) => e.event === 'end' && e.ppid === victim.pid && short.includes(e.id)).map((e) => e.t);
+    const rerunBy = ids.map((id) => byId.get(id)!.starts.at(-1)!.ppid);
+    const residue = await s.stopAllAndCheckResidue();
+    report('12a. SIGSTOP worker parent 3 leases', {
+      tasks: ids.length,
+      'stopped for ms': resumedAt - stoppedAt,
+      'lease lost on resume': String(lost.why),
+      'outcomes written by the resumed worker for its old runs': victimOutcomes.length,
+      'its children still running ms after resume': Math.max(0, lastTick - resumedAt),
+      'short runs that finished while stopped': shortEnds.filter((t) => t > stoppedAt && t < resumedAt).length,
+      'tasks rerun elsewhere': rerunBy.filter((pid) => pid !== victim.pid).length,
+      lost: t.lost.length,
+      'tasks with >1 outcome': t.duplicateOutcomes.length,
+      residue: residue.join(' ') || 'none',
+    });
+    assert.equal(shortEnds.length, 2);
+    for (const end of shortEnds) assert.ok(end > stoppedAt && end < resumedAt, 'the short runs finished while their parent was stopped');
+    assert.deepEqual(t.lost, []);
+    assert.equal(lost.why, 'expired');
+    assert.deepEqual(victimOutcomes, [], 'the resumed worker writes nothing (no handler call) for runs whose lease was gone');
+    assert.deepEqual(t.duplicateOutcomes, [], 'one terminal outcome per task');
+    assert.ok(lastTick - resumedAt <= 1000, `the resumed worker killed its children at once (last sign of life ${lastTick - resumedAt} ms after resume)`);
+    assert.equal(healthy.exit?.code, 0, 'the other worker ran throughout and stopped cleanly');
+    assert.deepEqual(residue, []);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('12b. a child SIGSTOPped for 3 leases: the parent keeps the lease, the task finishes once, nothing is put back', { skip, timeout: 90_000 }, async () => {
+  const s = await Scenario.create('sigstop child');
+  try {
+    const worker = await s.worker({ concurrency: 2, leaseMs: LEASE });
+    const other = await s.worker({ concurrency: 2, leaseMs: LEASE });
+    const queue = s.queue();
+    const ids = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 1000, 50] })));
+    const started = await until('a run to start', 15_000, () => s.ledger().find((e) => e.event === 'start'));
+    process.kill(started.pid, 'SIGSTOP');
+    await sleep(3 * LEASE);
+    process.kill(started.pid, 'SIGCONT');
+    const events = await s.drained(ids, 30_000);
+    const t = tally(ids, events);
+    const leaseLosses = [...worker.messages, ...other.messages].filter((m) => m.ev === 'leaseLost' || m.ev === 'requeue');
+    const residue = await s.stopAllAndCheckResidue();
+    report('12b. SIGSTOP child 3 leases', {
+      tasks: ids.length,
+      'duplicate starts': t.duplicateStarts,
+      'lease losses / requeues': leaseLosses.length,
+      outcomes: JSON.stringify(t.byOutcome),
+      'tasks with >1 outcome': t.duplicateOutcomes.length,
+      residue: residue.join(' ') || 'none',
+    });
+    assert.deepEqual(t.lost, []);
+    assert.equal(t.duplicateStarts, 0);
+    assert.deepEqual(leaseLosses, []);
+    assert.deepEqual(t.byOutcome, { success: 2 });
+    assert.deepEqual(residue, []);
+  } finally {
+    await s.cleanup();
+  }
+});
