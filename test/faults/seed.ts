@@ -1,0 +1,55 @@
+// Seeds Redis straight with the state dead workers leave: registrations whose lease deadline passed (or is
+// about to) and their in-flight lists. Entries are built in the wire format (src/payload.ts).
+import type { Redis } from 'ioredis';
+import type { Scenario } from './harness.ts';
+
+export async function redisNow(redis: Redis): Promise<number> {
+  const [s, us] = await redis.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+export function entry(id: string, name: string, args: readonly unknown[], options: { attempt?: number; cutoffs?: number; reason?: string; timeoutMs?: number; maxAttempts?: number } = {}): string {
+  return `1|${options.attempt ?? 0}|${options.cutoffs ?? 0}|${options.reason ?? ''}|${id}|${name}|${options.timeoutMs ?? 30_000}|${options.maxAttempts ?? 3}|${JSON.stringify(args)}`;
+}
+
+export interface Orphans {
+  readonly workerIds: string[];
+  readonly taskIds: string[];
+}
+
+/**
+ * `workers` fake registrations × `perWorker` entries each. Deadline of registration i: now + deadline(i) ms
+ * on the Redis clock (negative: already passed).
+ */
+export async function seedOrphans(s: Scenario, redis: Redis, workers: number, perWorker: number, deadline: (i: number) => number, taskArgs: (id: string) => unknown[]): Promise<Orphans> {
+  const now = await redisNow(redis);
+  const workerIds: string[] = [];
+  const taskIds: string[] = [];
+  const pipeline = redis.pipeline();
+  pipeline.set(s.key('epoch'), 'seeded', 'NX');
+  for (let w = 0; w < workers; w++) {
+    const workerId = `dead.${w}.${Math.random().toString(36).slice(2, 8)}`;
+    workerIds.push(workerId);
+    const entries: string[] = [];
+    for (let n = 0; n < perWorker; n++) {
+      const id = `orphan.${w}.${n}`;
+      taskIds.push(id);
+      entries.push(entry(id, 'work', taskArgs(id)));
+    }
+    pipeline.lpush(s.key(`worker:${workerId}`), ...entries);
+    pipeline.zadd(s.key('workers'), now + deadline(w), workerId);
+    pipeline.hset(s.key('info'), workerId, `${now} {"kind":"seeded"}`);
+  }
+  const results = await pipeline.exec();
+  const failed = results?.find(([err]) => err);
+  if (failed) throw failed[0];
+  return { workerIds, taskIds };
+}
+
+/** The entries of a list, by task id (field 5), with their header fields. */
+export function parseEntries(entries: readonly string[]): { id: string; attempt: number; cutoffs: number; reason: string }[] {
+  return entries.map((e) => {
+    const [, attempt, cutoffs, reason, id] = e.split('|');
+    return { id: id!, attempt: Number(attempt), cutoffs: Number(cutoffs), reason: reason! };
+  });
+}
