@@ -9,6 +9,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import {
@@ -21,6 +22,7 @@ import {
   ThroughputMeter,
   consoleLogger,
   findQueues,
+  formatDuration,
   queueStatus,
   renderQueueList,
   renderStatus,
@@ -233,13 +235,6 @@ Example:
     if (!['preforked', 'forked', 'inline'].includes(kind)) throw new CliError(`--kind: expected preforked, forked or inline, got ${JSON.stringify(kind)}`, EXIT.usage);
     const modules = (values.tasks as string[] | undefined) ?? [];
     if (modules.length === 0) throw new CliError('--tasks MODULE is required: the module that exports your tasks (e.g. --tasks ./dist/tasks.js)', EXIT.usage);
-    for (const spec of modules) {
-      if (/^[a-z]+:/i.test(spec) && !spec.startsWith('file:')) continue;
-      const path = spec.startsWith('file:') ? new URL(spec).pathname : resolve(spec);
-      if (!existsSync(path) || !statSync(path).isFile()) {
-        throw new CliError(`--tasks ${spec}: no such file (looked for ${path})`, EXIT.tasks, 'Give the path of the built JavaScript module that exports your tasks, relative to the current directory.');
-      }
-    }
     const concurrency = integer(values, 'concurrency', 1, 1000);
     const leaseMs = integer(values, 'lease-ms', 100);
     const shutdownTimeoutMs = integer(values, 'shutdown-timeout', 0);
@@ -251,6 +246,13 @@ Example:
       throw new CliError('--max-tasks-per-child and --max-rss-mb apply to --kind preforked only', EXIT.usage);
     }
     const level = logLevel(values, 'warn');
+    for (const spec of modules) {
+      if (/^[a-z][a-z0-9+.-]+:/i.test(spec) && !spec.startsWith('file:')) continue;
+      const path = spec.startsWith('file:') ? fileURLToPath(spec) : resolve(spec);
+      if (!existsSync(path) || !statSync(path).isFile()) {
+        throw new CliError(`--tasks ${spec}: no such file (looked for ${path})`, EXIT.tasks, 'Give the path of the built JavaScript module that exports your tasks, relative to the current directory.');
+      }
+    }
     const { queue, shown } = makeQueue(values, deadLetters !== undefined ? { deadLetters } : {});
     await reachRedis(queue, shown);
 
@@ -584,7 +586,7 @@ Examples:
         if (json) {
           if (statuses) write(`${JSON.stringify(listing ? { queues: statuses } : statuses[0])}\n`);
         } else if (inPlace) {
-          lines.push('', `every ${duration(intervalMs)} · q or Ctrl-C to quit`);
+          lines.push('', `every ${formatDuration(intervalMs)} · q or Ctrl-C to quit`);
           const height = process.stdout.rows || 30;
           write(`\u001b[H${lines.slice(0, height - 1).map((l) => `${l}\u001b[K`).join('\n')}\n\u001b[J`);
         } else {

@@ -5,9 +5,42 @@
  * Commands that were sent but not answered when a connection dropped are NOT resent on reconnect
  * (`autoResendUnfulfilledCommands: false`): a resent enqueue would run a task twice, a resent dequeue would
  * strand a batch. The caller gets an error instead and decides (workers reconcile their in-flight list).
+ * ioredis leaves such commands pending forever, so every command goes through `guard`, which rejects it
+ * with a `ConnectionLostError` when the connection drops before the reply.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { InvalidOptionError } from './errors.ts';
+import { DelayedError, InvalidOptionError } from './errors.ts';
+
+/** The connection dropped after the command was sent and before its reply: it may or may not have run. */
+export class ConnectionLostError extends DelayedError {
+  constructor() {
+    super('ERR_CONNECTION_LOST', 'The connection to Redis dropped before the reply came; the command may or may not have run');
+  }
+}
+
+const drops = new WeakMap<Redis, () => Promise<never>>();
+
+/** Makes `guard` able to tell when this connection drops. */
+function watchDrops(redis: Redis): void {
+  let reject!: (err: Error) => void;
+  let current!: Promise<never>;
+  const arm = () => {
+    current = new Promise<never>((_, r) => (reject = r));
+    current.catch(() => undefined);
+  };
+  arm();
+  redis.on('close', () => {
+    reject(new ConnectionLostError());
+    arm();
+  });
+  drops.set(redis, () => current);
+}
+
+/** The command's promise, rejected with `ConnectionLostError` if the connection drops before it settles. */
+export function guard<T>(redis: Redis, command: Promise<T>): Promise<T> {
+  const dropped = drops.get(redis);
+  return dropped ? Promise.race([command, dropped()]) : command;
+}
 
 /** Where a queue's Redis is: a `redis://` / `rediss://` URL, ioredis options, or an ioredis client. */
 export type RedisSource = string | Redis | RedisOptions;
@@ -41,9 +74,14 @@ export function connect(source: RedisSource, role: ConnectionRole, name: string)
     enableAutoPipelining: role !== 'blocking',
     connectionName: `delayed:${name}:${role}`,
   };
-  if (source instanceof Redis) return source.duplicate(options);
-  if (typeof source === 'string') return new Redis(source, options);
-  return new Redis({ ...source, ...options });
+  let redis: Redis;
+  if (source instanceof Redis) redis = source.duplicate(options);
+  else if (typeof source === 'string') redis = new Redis(source, options);
+  else redis = new Redis({ ...source, ...options });
+  // Connection errors surface as rejected commands; without a listener ioredis would also print each one.
+  redis.on('error', () => undefined);
+  watchDrops(redis);
+  return redis;
 }
 
 /** Closes a connection: QUIT when it is up (bounded by `ms`), a plain disconnect otherwise. Never rejects. */

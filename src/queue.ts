@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { checkRedisSource, connect, disconnect, type RedisSource } from './connection.ts';
+import { checkRedisSource, connect, disconnect, guard, type RedisSource } from './connection.ts';
 import { InvalidOptionError, StateError } from './errors.ts';
 import { isValidQueueName, queueKeys, type QueueKeys } from './keys.ts';
 import { intOption, stringOption } from './options.ts';
@@ -88,7 +88,8 @@ export class Queue implements Enqueuer {
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
     const { id, entry } = this.#entry(name, args, options);
-    await this.redis.lpush(this.keys.waiting, entry);
+    const redis = this.redis;
+    await guard(redis, redis.lpush(this.keys.waiting, entry));
     return id;
   }
 
@@ -99,11 +100,12 @@ export class Queue implements Enqueuer {
   async enqueueMany(requests: readonly TaskRequest[]): Promise<string[]> {
     const built = requests.map((r) => this.#entry(r.name, r.args, r));
     const CHUNK = 1000;
-    const pipeline = this.redis.pipeline();
+    const redis = this.redis;
+    const pipeline = redis.pipeline();
     for (let i = 0; i < built.length; i += CHUNK) {
       pipeline.lpush(this.keys.waiting, ...built.slice(i, i + CHUNK).map((b) => b.entry));
     }
-    const results = await pipeline.exec();
+    const results = await guard(redis, pipeline.exec());
     const failed = results?.find(([err]) => err);
     if (failed) throw failed[0];
     return built.map((b) => b.id);
@@ -117,7 +119,8 @@ export class Queue implements Enqueuer {
 
   /** How many tasks wait to be taken. */
   async waiting(): Promise<number> {
-    return await this.redis.llen(this.keys.waiting);
+    const redis = this.redis;
+    return await guard(redis, redis.llen(this.keys.waiting));
   }
 
   /** Closes the producer connection. Never rejects. */

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { guard } from './connection.ts';
 
 const NAMES = ['register', 'renew', 'dequeue', 'requeue', 'fail', 'sweep', 'recover'] as const;
 export type ScriptName = (typeof NAMES)[number];
@@ -27,10 +28,10 @@ const scripts = Object.fromEntries(NAMES.map((n) => [n, load(n)])) as Record<Scr
 export async function runScript(redis: Redis, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
   const script = scripts[name];
   try {
-    return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
+    return await guard(redis, redis.evalsha(script.sha, keys.length, ...keys, ...args));
   } catch (err) {
     if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
-      return await redis.eval(script.source, keys.length, ...keys, ...args);
+      return await guard(redis, redis.eval(script.source, keys.length, ...keys, ...args));
     }
     throw err;
   }

@@ -89,7 +89,7 @@ export interface QueueStatus {
   /** Records in the dead-letter list (0 when the queue keeps none). */
   readonly deadLetters: number;
   readonly recentDead: readonly DeadLetter[];
-  /** The live registrations' counters added up (each since its worker process started). */
+  /** The registrations' counters added up (each since its worker process started; a worker that left drops out). */
   readonly totals: WorkerCountsSnapshot;
   /** Filled in by callers that compare reads (`ThroughputMeter`); null otherwise. */
   throughput: Throughput | null;
@@ -429,7 +429,7 @@ export function renderStatus(s: QueueStatus, options: RenderOptions = {}): strin
       ? `  throughput    ${rate(t.perSecond)} tasks/s (${rate(t.succeededPerSecond)} ok, ${rate(t.failedPerSecond)} failed) over ${formatDuration(t.windowMs)}`
       : `  throughput    ${options.noThroughput ?? 'n/a'}`,
   );
-  out.push(`  processed     ${formatCount(s.totals.succeeded)} ok, ${formatCount(s.totals.failed)} failed, ${formatCount(s.totals.requeued)} put back (live workers, since they started)`);
+  out.push(`  processed     ${formatCount(s.totals.succeeded)} ok, ${formatCount(s.totals.failed)} failed, ${formatCount(s.totals.requeued)} put back (by the registered workers, since each started)`);
   if (s.workers.length > 0) {
     out.push('');
     const workerRows = s.workers.map((w) => [
@@ -439,7 +439,7 @@ export function renderStatus(s: QueueStatus, options: RenderOptions = {}): strin
       `${w.inFlight}/${w.concurrency ?? '?'}`,
       w.counts ? formatCount(w.counts.succeeded) : '-',
       w.counts ? formatCount(w.counts.failed) : '-',
-      formatDuration(w.leaseLeftMs),
+      w.alive ? formatDuration(w.leaseLeftMs) : `ended ${formatDuration(-w.leaseLeftMs)} ago`,
       w.host !== null ? `${w.host}/${w.pid ?? '?'}` : '?',
     ]);
     out.push(...table(['WORKER', 'STATE', 'KIND', 'BUSY', 'OK', 'FAILED', 'LEASE LEFT', 'HOST/PID'], workerRows, width));
@@ -447,11 +447,12 @@ export function renderStatus(s: QueueStatus, options: RenderOptions = {}): strin
   if (s.inFlight > 0) {
     out.push('');
     const shown = s.running.slice(0, rows);
-    const runRows = shown.map((r) => [r.name, r.id, r.worker, String(r.attempt), r.orphaned ? 'worker dead' : formatDuration(r.forMs)]);
-    out.push(...table([`IN FLIGHT (${formatCount(s.inFlight)})`, 'ID', 'WORKER', 'ATTEMPT', 'RUNNING FOR'], runRows, width));
+    const runRows = shown.map((r) => [r.name, r.id, r.worker, String(r.attempt), r.orphaned ? 'its worker died' : formatDuration(r.forMs)]);
+    out.push(`In flight: ${formatCount(s.inFlight)}, longest running first`);
+    out.push(...table(['TASK', 'ID', 'WORKER', 'ATTEMPT', 'RUNNING FOR'], runRows, width));
     if (s.inFlight > shown.length) out.push(`  … and ${formatCount(s.inFlight - shown.length)} more`);
   }
-  return out;
+  return out.map((line) => clip(line, width));
 }
 
 /** Several queues, one line each. */

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { connect, disconnect } from './connection.ts';
+import { connect, disconnect, guard } from './connection.ts';
 import { InvalidOptionError, StateError } from './errors.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import { taskInfo, type ErrorHandler, type Failure, type SuccessHandler, type TaskInfo } from './handlers.ts';
@@ -265,7 +265,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         }
         entries = reply.slice(1) as string[];
         if (entries.length === 0 && !this.#stop.signal.aborted) {
-          const entry = await this.#block!.blmove(keys.waiting, list, 'RIGHT', 'LEFT', BLOCK_SECONDS);
+          const block = this.#block!;
+          const entry = await guard(block, block.blmove(keys.waiting, list, 'RIGHT', 'LEFT', BLOCK_SECONDS));
           if (entry !== null) entries = [entry];
         }
         failures = 0;
@@ -289,7 +290,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   async #reconcile(workerId: string, list: string): Promise<void> {
     try {
       if (this.#lease?.id !== workerId) return;
-      const held = await this.#cmd!.lrange(list, 0, -1);
+      const held = await guard(this.#cmd!, this.#cmd!.lrange(list, 0, -1));
       for (const entry of held) {
         if (this.#known.has(entry) || this.#lease?.id !== workerId) continue;
         await runScript(this.#cmd!, 'requeue', [list, this.queue.keys.waiting], [entry, 0, '']);
@@ -344,7 +345,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         this.emit('success', info, outcome.value);
         await this.#callHandler('successHandler', () => this.#successHandler?.(info, outcome.value));
         failpoint('before-release');
-        return await this.#write(run, () => this.#cmd!.lrem(run.list, 1, run.entry));
+        return await this.#write(run, () => guard(this.#cmd!, this.#cmd!.lrem(run.list, 1, run.entry)));
       case 'thrown':
         return await this.#failed(run, info, { reason: 'thrown', message: outcome.error.message, error: outcome.error });
       case 'timeout':
@@ -383,7 +384,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     this.emit('failure', info, failure);
     await this.#callHandler('errorHandler', () => this.#errorHandler?.(info, failure));
     const keep = this.queue.deadLetters;
-    if (keep === 0) return await this.#write(run, () => this.#cmd!.lrem(run.list, 1, run.entry));
+    if (keep === 0) return await this.#write(run, () => guard(this.#cmd!, this.#cmd!.lrem(run.list, 1, run.entry)));
     const record = JSON.stringify({ id: info.id, name: info.name, reason: failure.reason, message: failure.message, signal: failure.signal, exitCode: failure.exitCode, entry: run.entry });
     await this.#write(run, () => runScript(this.#cmd!, 'fail', [run.list, this.queue.keys.dead], [run.entry, record, keep]));
   }
@@ -462,7 +463,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     clearInterval(this.#sweepTimer);
     this.#wake?.();
     this.#block?.disconnect();
-    if (this.#loop) await this.#loop.catch(() => undefined);
+    // The loop may wait on a command while Redis is away; closing the connection at the end rejects it.
+    if (this.#loop) await Promise.race([this.#loop.catch(() => undefined), sleep(2000)]);
     const idle = () => this.#idle();
     if (this.#runs.size > 0 && !this.#hurry.signal.aborted) {
       await Promise.race([idle(), sleep(this.#shutdownTimeoutMs, undefined, { signal: this.#hurry.signal }).catch(() => undefined)]);

@@ -1,0 +1,139 @@
+// For the CLI, status and metrics tests: run the built `delayed` binary (dist/cli.js, built by the test
+// command) as a child process against the test Redis, and make task modules and queue names of their own.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const DIST_INDEX = new URL('../dist/index.js', import.meta.url).href;
+
+export function uniqueName(tag: string): string {
+  return `${tag}-${randomBytes(5).toString('hex')}`;
+}
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+}
+
+/** Runs `node dist/cli.js ...args` to the end. REDIS_URL is the test Redis unless `env` says otherwise. */
+export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: options.env ?? { ...process.env, REDIS_URL },
+      cwd: options.cwd ?? process.cwd(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`delayed ${args.join(' ')} ran over ${options.timeoutMs ?? 60_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, options.timeoutMs ?? 60_000);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - started });
+    });
+  });
+}
+
+/** A long-running `delayed` (worker, sweeper, status --watch): read its output as it comes, signal it, await it. */
+export class CliProcess {
+  readonly proc: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(args: readonly string[], env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL }) {
+    this.proc = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.proc.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Waits until stdout matches (returns the match), failing with both streams shown. */
+  async waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const match = pattern.exec(this.stdout);
+      if (match) return match;
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
+        throw new Error(`delayed exited (${this.proc.exitCode ?? this.proc.signalCode}) before printing ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      }
+      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Ends it if it still runs (test cleanup). */
+  async kill(): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+/** A plain connection for seeding and checking the tests' own keys. */
+export function inspector(): Redis {
+  return new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+}
+
+/** Deletes every key of a queue (SCAN limited to the queue's own hash tag). */
+export async function dropQueue(redis: Redis, name: string, prefix = 'delayed'): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:{${name}}:*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+/** Polls until `check` gives a truthy value. */
+export async function eventually<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Writes a JavaScript tasks module (it imports the built package) and returns its path. */
+export function tasksModule(source = DEFAULT_TASKS): string {
+  const dir = mkdtempSync(join(tmpdir(), 'delayed-cli-tasks-'));
+  const path = join(dir, 'tasks.mjs');
+  writeFileSync(path, source.replaceAll('DELAYED_INDEX', DIST_INDEX));
+  return path;
+}
+
+const DEFAULT_TASKS = `
+import { defineTask } from 'DELAYED_INDEX';
+export const add = defineTask('add', (a, b) => a + b);
+export const boom = defineTask('boom', (message) => { throw new Error(message); });
+export const slow = defineTask('slow', (ms) => new Promise((resolve) => setTimeout(() => resolve(ms), ms)));
+`;
+
+/** A loopback port nothing listens on (for "Redis unreachable"). */
+export function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
