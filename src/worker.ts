@@ -193,6 +193,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       },
     });
     await this.#register();
+    void this.#checkEvictionPolicy();
     if (this.#sweep) this.#startSweeping();
     this.#loop = this.#fetchLoop();
     await this.#closed.promise;
@@ -215,6 +216,19 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       this.logger.warn({ queue: this.queue.name, role, err }, 'Redis connection error; retrying');
     });
     return redis;
+  }
+
+  /** A Redis that evicts keys under memory pressure can drop waiting tasks: say so, loudly, once. */
+  async #checkEvictionPolicy(): Promise<void> {
+    try {
+      const reply = (await guard(this.#cmd!, this.#cmd!.config('GET', 'maxmemory-policy'))) as string[];
+      const policy = reply[1];
+      if (policy !== undefined && policy !== 'noeviction') {
+        this.logger.error({ queue: this.queue.name, policy }, `Redis maxmemory-policy is ${policy}: under memory pressure Redis may evict this queue's keys and lose tasks. Set maxmemory-policy to noeviction.`);
+      }
+    } catch {
+      // CONFIG may be disabled (managed Redis): nothing to check.
+    }
   }
 
   async #register(): Promise<void> {
