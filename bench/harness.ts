@@ -1,7 +1,7 @@
 // Shared machinery of the scenarios: configuration, opening systems on a fresh database, preloading,
 // draining in this process or in forked worker processes, and the correctness check.
 import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,7 +22,8 @@ export interface Config {
   bulkBatch: number
   drainInline: number // c, d: in-process workers at concurrency 64
   drainInlineC1: number // c, d: in-process workers at concurrency 1
-  childConcurrency: number // the "high" concurrency of child-process modes (64; 8 in quick mode)
+  childConcurrency: number // the "high" concurrency of kept-child modes (64; 8 in quick mode)
+  forkedConcurrency: number // the "high" concurrency of the fork-per-task mode (8)
   drainChildren: number // c, d: one kept child process per slot (prefork / sandboxed)
   drainForked: number // c, d: one new child process per task
   latencySeconds: number
@@ -33,6 +34,7 @@ export interface Config {
   commands: number // g
   ceiling: number // h
   stallMs: number
+  drainCapMs: number
 }
 
 export function config(env = process.env): Config {
@@ -46,10 +48,11 @@ export function config(env = process.env): Config {
     bulk: num('BENCH_BULK', 50_000, 5_000),
     bulkBatch: 1_000,
     drainInline: num('BENCH_DRAIN', 50_000, 2_000),
-    drainInlineC1: num('BENCH_DRAIN_C1', 20_000, 1_000),
+    drainInlineC1: num('BENCH_DRAIN_C1', 5_000, 1_000),
     childConcurrency: num('BENCH_CHILD_CONCURRENCY', 64, 8),
-    drainChildren: num('BENCH_DRAIN_CHILDREN', 2_000, 200),
-    drainForked: num('BENCH_DRAIN_FORKED', 40, 10),
+    forkedConcurrency: num('BENCH_FORKED_CONCURRENCY', 8, 4),
+    drainChildren: num('BENCH_DRAIN_CHILDREN', 1_000, 200),
+    drainForked: num('BENCH_DRAIN_FORKED', 16, 8),
     latencySeconds: num('BENCH_LATENCY_SECONDS', 10, 2),
     latencyRate: 200,
     latencyConcurrency: num('BENCH_LATENCY_CONCURRENCY', 1, 1),
@@ -57,7 +60,8 @@ export function config(env = process.env): Config {
     memory: num('BENCH_MEMORY', 100_000, 10_000),
     commands: num('BENCH_COMMANDS', 5_000, 500),
     ceiling: num('BENCH_CEILING', 100_000, 20_000),
-    stallMs: num('BENCH_STALL_MS', 30_000, 15_000),
+    stallMs: num('BENCH_STALL_MS', 20_000, 15_000),
+    drainCapMs: num('BENCH_DRAIN_CAP_MS', 90_000, 30_000),
   }
 }
 
@@ -120,30 +124,20 @@ export async function preload(ctx: Ctx, s: System, n: number, from = 0): Promise
   }
 }
 
-/** Completion counting with a stall watchdog. */
+/** Completion counting (cumulative over a drain's phases) with a stall watchdog. */
 export class Progress {
   done = 0
   failed = 0
   firstAt = 0
   lastAt = 0
   firstError: unknown
+  private target = Infinity
   private wake: (() => void) | undefined
-  constructor(private readonly target: number) {}
 
   completed(at = monoMs()): void {
     if (this.done === 0) this.firstAt = at
     this.done++
     this.lastAt = at
-    if (this.done + this.failed >= this.target) this.wake?.()
-  }
-
-  /** Progress reported by worker processes: totals and the earliest/latest completion times. */
-  set(done: number, failed: number, firstAt: number, lastAt: number, error: unknown): void {
-    this.done = done
-    this.failed = failed
-    this.firstAt = firstAt
-    this.lastAt = lastAt
-    if (failed > 0) this.firstError ??= error
     if (this.done + this.failed >= this.target) this.wake?.()
   }
 
@@ -154,20 +148,33 @@ export class Progress {
     if (this.done + this.failed >= this.target) this.wake?.()
   }
 
-  /** Resolves true when target tasks finished, false when nothing finished for stallMs. */
-  async wait(stallMs: number): Promise<boolean> {
+  /** Totals reported by worker processes, with their earliest and latest completion times. */
+  set(done: number, failed: number, firstAt: number, lastAt: number, error: unknown): void {
+    this.done = done
+    this.failed = failed
+    this.firstAt = firstAt
+    this.lastAt = lastAt
+    if (failed > 0) this.firstError ??= error
+    if (this.done + this.failed >= this.target) this.wake?.()
+  }
+
+  /** Resolves true once `target` tasks in all finished; false when none finished for stallMs, or after capMs. */
+  async wait(target: number, stallMs: number, capMs: number): Promise<boolean> {
+    this.target = target
     let seen = -1
     let since = Date.now()
-    while (this.done + this.failed < this.target) {
+    const until = Date.now() + capMs
+    while (this.done + this.failed < target) {
       await new Promise<void>((r) => {
         this.wake = r
-        setTimeout(r, 500)
+        setTimeout(r, 250)
       })
       const now = this.done + this.failed
       if (now !== seen) {
         seen = now
         since = Date.now()
       } else if (Date.now() - since > stallMs) return false
+      if (Date.now() > until) return false
     }
     return true
   }
@@ -177,41 +184,98 @@ export function recordDir(): string {
   return mkdtempSync(join(tmpdir(), 'delayed-bench-records-'))
 }
 
+/** Processes (other than this one) whose environment names this record dir: the workers' children. */
+export function processesWithDir(dir: string): number[] {
+  const needle = `BENCH_RECORD_DIR=${dir}\0`
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry)
+    if (!Number.isInteger(pid) || pid === process.pid) continue
+    try {
+      if ((readFileSync(`/proc/${pid}/environ`, 'latin1') + '\0').includes(needle)) pids.push(pid)
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids
+}
+
+/** Waits for the children of a drain to be gone (max 15 s), then kills stragglers by pid. Returns how many. */
+export async function reapStrays(dir: string): Promise<number> {
+  if (process.platform !== 'linux') return 0
+  for (let i = 0; i < 60; i++) {
+    if (processesWithDir(dir).length === 0) return 0
+    await sleep(250)
+  }
+  const left = processesWithDir(dir)
+  for (const pid of left) {
+    try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+  }
+  return left.length
+}
+
 export interface DrainOutcome {
-  /** tasks / (worker start → last completion) */
+  /** tasks / (worker start → last completion), the tasks enqueued before the worker started */
   rate: number
-  /** (tasks - 1) / (first completion → last completion): throughput once running, without start-up */
-  steady: number
+  /** a second batch enqueued once the first is done, while the worker is warm: tasks / (enqueue start → last completion) */
+  warm: number
   firstMs: number
   check: Check
   problem: string | undefined
 }
 
-function outcome(n: number, p: Progress, t0: number, finished: boolean, tally: Tally): DrainOutcome {
-  const check = tally.check()
-  let problem: string | undefined
-  if (!finished) problem = `stalled: ${p.done} done, ${p.failed} failed of ${n}`
-  else if (p.failed > 0) problem = `${p.failed} tasks failed, e.g. ${String(p.firstError)}`
-  if (!check.ok) problem = [problem, check.summary].filter(Boolean).join('; ')
-  const rate = finished && p.lastAt > t0 ? n / ((p.lastAt - t0) / 1000) : NaN
-  const steady = finished && n > 1 && p.lastAt > p.firstAt ? (n - 1) / ((p.lastAt - p.firstAt) / 1000) : NaN
-  return { rate, steady, firstMs: p.firstAt ? p.firstAt - t0 : NaN, check, problem }
+interface Started {
+  stop(): Promise<void>
 }
 
-/** Drains n preloaded tasks with one worker in this process (handlers in this process or its children). */
-export async function drainHere(ctx: Ctx, s: System, mode: Mode, concurrency: number, n: number): Promise<DrainOutcome> {
-  const tally = new Tally(n)
+/**
+ * The common shape of every drain: `n` tasks are waiting; start the worker(s) and time until all are done;
+ * then, if `warm` > 0, enqueue `warm` more and time those; stop; check the records.
+ */
+async function drainPhases(ctx: Ctx, s: System, n: number, warm: number, dir: string, tally: Tally, p: Progress, start: () => Promise<Started>): Promise<DrainOutcome> {
+  const { stallMs, drainCapMs } = ctx.cfg
+  const t0 = monoMs()
+  const workers = await start()
+  let finished = await p.wait(n, stallMs, drainCapMs)
+  const rate = finished && p.lastAt > t0 ? n / ((p.lastAt - t0) / 1000) : NaN
+  const firstMs = p.firstAt ? p.firstAt - t0 : NaN
+  let warmRate = NaN
+  if (finished && warm > 0) {
+    const t1 = monoMs()
+    await preload(ctx, s, warm, n)
+    finished = await p.wait(n + warm, stallMs, drainCapMs)
+    if (finished) warmRate = warm / ((p.lastAt - t1) / 1000)
+  }
+  await workers.stop()
+  const strays = await reapStrays(dir)
+  tally.readDir(dir)
+  const check = tally.check()
+  const problems: string[] = []
+  if (!finished) problems.push(`gave up (no progress for ${stallMs / 1000} s, or over ${drainCapMs / 1000} s): ${p.done} done, ${p.failed} failed of ${n + warm}`)
+  if (p.failed > 0) problems.push(`${p.failed} tasks failed, e.g. ${describe(p.firstError)}`)
+  if (!check.ok) problems.push(check.summary)
+  if (strays > 0) problems.push(`${strays} child processes still alive 15 s after the worker closed (killed)`)
+  return { rate, warm: warmRate, firstMs, check, problem: problems.length ? problems.join('; ') : undefined }
+}
+
+export function describe(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`
+  if (e && typeof e === 'object') return JSON.stringify(e).slice(0, 300)
+  return String(e)
+}
+
+/** Drains with one worker in this process (its handlers in this process, or in its children). */
+export async function drainHere(ctx: Ctx, s: System, mode: Mode, concurrency: number, n: number, warm = 0): Promise<DrainOutcome> {
+  const tally = new Tally(n + warm)
   const dir = recordDir()
   process.env.BENCH_RECORD_DIR = dir
   installSink(tally.sink)
-  const p = new Progress(n)
+  const p = new Progress()
   try {
-    const t0 = monoMs()
-    const worker = await s.startWorker(mode, concurrency, { completed: () => p.completed(), failed: (e) => p.failure(e) })
-    const finished = await p.wait(ctx.cfg.stallMs)
-    await worker.close()
-    tally.readDir(dir)
-    return outcome(n, p, t0, finished, tally)
+    return await drainPhases(ctx, s, n, warm, dir, tally, p, async () => {
+      const worker = await s.startWorker(mode, concurrency, { completed: () => p.completed(), failed: (e) => p.failure(e) })
+      return { stop: () => worker.close() }
+    })
   } finally {
     installSink(undefined)
     rmSync(dir, { recursive: true, force: true })
@@ -284,11 +348,11 @@ export class WorkerProc {
   }
 }
 
-/** Drains n preloaded tasks with `procs` worker processes forked from here, all sharing the queue. */
-export async function drainInProcs(ctx: Ctx, sys: Sys, mode: Mode, concurrency: number, n: number, procs: number): Promise<DrainOutcome> {
-  const tally = new Tally(n)
+/** Drains with `procs` worker processes forked from here (bench/drain-proc.ts), all sharing the queue. */
+export async function drainInProcs(ctx: Ctx, sys: Sys, s: System, mode: Mode, concurrency: number, n: number, procs: number, warm = 0): Promise<DrainOutcome> {
+  const tally = new Tally(n + warm)
   const dir = recordDir()
-  const p = new Progress(n)
+  const p = new Progress()
   const workers: WorkerProc[] = []
   const onProgress = () => {
     const sum = (f: (w: WorkerProc) => number) => workers.reduce((a, w) => a + f(w), 0)
@@ -299,12 +363,10 @@ export async function drainInProcs(ctx: Ctx, sys: Sys, mode: Mode, concurrency: 
   try {
     for (let i = 0; i < procs; i++) workers.push(new WorkerProc(ctx, sys, mode, concurrency, dir, onProgress))
     await Promise.all(workers.map((w) => w.ready()))
-    const t0 = monoMs()
-    for (const w of workers) w.send({ type: 'start' })
-    const finished = await p.wait(ctx.cfg.stallMs)
-    await Promise.all(workers.map((w) => w.stop()))
-    tally.readDir(dir)
-    return outcome(n, p, t0, finished, tally)
+    return await drainPhases(ctx, s, n, warm, dir, tally, p, async () => {
+      for (const w of workers) w.send({ type: 'start' })
+      return { stop: async () => { await Promise.all(workers.map((w) => w.stop())) } }
+    })
   } finally {
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })

@@ -8,7 +8,7 @@ const TASKS = new URL('../tasks.ts', import.meta.url).href
 const LABELS: Record<Mode, string> = {
   inline: 'InlineWorker',
   sandboxed: 'PreforkedWorker',
-  forked: 'ForkedWorker (new process per task)',
+  forked: 'ForkedWorker',
 }
 
 export const open: SystemFactory = async ({ url }) => {
