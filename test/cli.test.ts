@@ -19,7 +19,7 @@ after(async () => {
   redis.disconnect();
 });
 
-describe('help, usage errors and exit codes', () => {
+describe('help, usage errors and exit codes', { timeout: 180_000 }, () => {
   test('--help lists the commands; each command has its own --help', async () => {
     const main = await runCli(['--help']);
     assert.equal(main.code, 0);
@@ -93,7 +93,7 @@ describe('help, usage errors and exit codes', () => {
   });
 });
 
-describe('delayed enqueue', () => {
+describe('delayed enqueue', { timeout: 180_000 }, () => {
   test('prints the id; the entry carries the name, arguments and timeout', async () => {
     const name = queue('enq');
     const r = await runCli(['enqueue', 'add', '--queue', name, '--args', '[1, {"b": [2]}]', '--timeout', '1500', '--max-attempts', '5']);
@@ -135,7 +135,7 @@ describe('delayed enqueue', () => {
   });
 });
 
-describe('delayed worker', () => {
+describe('delayed worker', { timeout: 180_000 }, () => {
   test('runs tasks and logs one line per outcome; SIGTERM lets the running task finish', async () => {
     const name = queue('wrk');
     const tasks = tasksModule();
@@ -233,7 +233,7 @@ describe('delayed worker', () => {
   });
 });
 
-describe('delayed sweeper', () => {
+describe('delayed sweeper', { timeout: 180_000 }, () => {
   test('puts back the tasks of a worker whose lease ran out, logs it, stops on SIGTERM', async () => {
     const name = queue('swp');
     const k = (s: string) => `delayed:{${name}}:${s}`;
@@ -255,7 +255,7 @@ describe('delayed sweeper', () => {
   });
 });
 
-describe('delayed demo', () => {
+describe('delayed demo', { timeout: 180_000 }, () => {
   test('runs against the given Redis: every task completes, none is lost, the keys are cleaned up', async () => {
     const r = await runCli(['demo', '--tasks', '300', '--json'], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);

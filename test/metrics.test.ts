@@ -30,7 +30,7 @@ function sample(text: string, metric: string, labels: Record<string, string>): n
   return undefined;
 }
 
-describe('delayed worker --metrics-port', () => {
+describe('delayed worker --metrics-port', { timeout: 120_000 }, () => {
   test('serves outcome counters by task and reason, queue gauges, the run-time histogram and recoveries', async () => {
     const name = queue('metrics');
     const k = (s: string) => `delayed:{${name}}:${s}`;
@@ -110,7 +110,7 @@ describe('delayed worker --metrics-port', () => {
   });
 });
 
-describe('Metrics in-process', () => {
+describe('Metrics in-process', { timeout: 120_000 }, () => {
   test('counts enqueues through a Queue it wraps, and reads the queue gauges at scrape time', async () => {
     const name = queue('metrics');
     const q = new Queue({ name, redis: REDIS_URL });

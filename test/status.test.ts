@@ -25,7 +25,7 @@ async function redisNow(): Promise<number> {
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
 }
 
-describe('delayed status', () => {
+describe('delayed status', { timeout: 180_000 }, () => {
   test('a million waiting tasks: status --json answers in well under a second', async () => {
     const name = queue('million');
     const key = `delayed:{${name}}:waiting`;
@@ -66,7 +66,7 @@ describe('delayed status', () => {
     const now = await redisNow();
     await redis.set(k('epoch'), 'e1');
     await redis.lpush(k('waiting'), '1|0|0||w.2|add|60000|3|[2]', '1|0|0||w.1|add|60000|3|[1]');
-    await redis.zadd(k('workers'), now + 2500, 'live.1.a', now - 4000, 'dead.2.b');
+    await redis.zadd(k('workers'), now + 60_000, 'live.1.a', now - 4000, 'dead.2.b');
     await redis.hset(
       k('info'),
       'live.1.a',
@@ -106,19 +106,19 @@ describe('delayed status', () => {
       ],
     );
     const r2 = s.running[1] as { forMs: number };
-    assert.ok(r2.forMs >= 5400 && r2.forMs < 7000, `forMs ${r2.forMs}`);
-    assert.ok(s.oldestLeaseAgeMs !== null && s.oldestLeaseAgeMs >= 400 && s.oldestLeaseAgeMs < 3000);
+    assert.ok(r2.forMs >= 5400 && r2.forMs < 25_000, `forMs ${r2.forMs}`);
+    assert.ok(s.oldestLeaseAgeMs !== null && s.oldestLeaseAgeMs >= 400 && s.oldestLeaseAgeMs < 20_000, `oldest lease age ${s.oldestLeaseAgeMs}`);
 
     const text = await runCli(['status', '--queue', name]);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^ {2}waiting +2 +next: add \(id w\.2\)$/m);
     assert.match(text.stdout, /^ {2}in flight +3 /m);
     assert.match(text.stdout, /^ {2}workers +1 alive, 1 lease expired/m);
-    assert.match(text.stdout, /^ {2}dead letters +1 +newest: email thrown 3\.\ds ago: SMTP said no$/m);
+    assert.match(text.stdout, /^ {2}dead letters +1 +newest: email thrown \d+\.\ds ago: SMTP said no$/m);
     assert.match(text.stdout, /^live\.1\.a +alive +preforked +2\/4 +10 +1 /m);
-    assert.match(text.stdout, /^dead\.2\.b +EXPIRED +forked +1\/1 .*ended 4\.\ds ago/m);
+    assert.match(text.stdout, /^dead\.2\.b +EXPIRED +forked +1\/1 .*ended \d+\.\ds ago/m);
     assert.match(text.stdout, /^email +o\.1 +dead\.2\.b +0 +its worker died$/m);
-    assert.match(text.stdout, /^resize +r\.2 +live\.1\.a +2 +\d\.\ds$/m);
+    assert.match(text.stdout, /^resize +r\.2 +live\.1\.a +2 +\d+\.\ds$/m);
     assert.match(text.stdout, /throughput +use --watch, or --sample 2000/);
   });
 
@@ -162,7 +162,8 @@ describe('delayed status', () => {
       const lines = await eventually(
         'a frame with throughput',
         () => {
-          const frames = watch.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as QueueStatus);
+          const complete = watch.stdout.slice(0, watch.stdout.lastIndexOf('\n') + 1);
+          const frames = complete.split('\n').filter(Boolean).map((l) => JSON.parse(l) as QueueStatus);
           return frames.some((f) => f.throughput !== null && f.throughput.perSecond > 0) ? frames : undefined;
         },
         20_000,
