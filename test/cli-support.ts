@@ -78,6 +78,15 @@ export class CliProcess {
     }
   }
 
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`; resolves with how it ended. */
+  async stop(graceMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), graceMs);
+    const how = await this.exited;
+    clearTimeout(timer);
+    return how;
+  }
+
   /** Ends it if it still runs (test cleanup). */
   async kill(): Promise<void> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');

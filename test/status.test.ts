@@ -176,8 +176,7 @@ describe('delayed status', { timeout: 180_000 }, () => {
       assert.equal((await watch.exited).code, 0);
     } finally {
       await watch.kill();
-      worker.proc.kill('SIGTERM');
-      await worker.exited;
+      await worker.stop();
     }
   });
 
@@ -193,8 +192,7 @@ describe('delayed status', { timeout: 180_000 }, () => {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /throughput +\d+(\.\d+)? tasks\/s \(\d+(\.\d+)? ok, 0\.00 failed\) over \d+ms/);
     } finally {
-      worker.proc.kill('SIGTERM');
-      await worker.exited;
+      await worker.stop();
     }
   });
 });
