@@ -159,12 +159,12 @@ async function reachRedis(queue: Queue, shown: string): Promise<void> {
   } catch (err) {
     await queue.close();
     const reason = (lastError ?? (err as Error)).message;
-    const auth = /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(reason);
-    throw new CliError(
-      `cannot reach Redis at ${shown}: ${reason}`,
-      EXIT.redis,
-      auth ? 'Redis wants a password: give it in the URL, redis://:PASSWORD@host:6379 (or user:PASSWORD@).' : 'Is redis-server running there? Give its URL with --redis or REDIS_URL.',
-    );
+    const hint = /WRONGPASS|invalid password|invalid username/i.test(reason)
+      ? 'Redis refused the user or password in the URL: check them (redis://user:PASSWORD@host:6379).'
+      : /NOAUTH/i.test(reason)
+        ? 'Redis wants a password: give it in the URL, redis://:PASSWORD@host:6379 (or user:PASSWORD@).'
+        : 'Is redis-server running there? Give its URL with --redis or REDIS_URL.';
+    throw new CliError(`cannot reach Redis at ${shown}: ${reason}`, EXIT.redis, hint);
   } finally {
     clearTimeout(timer);
   }
