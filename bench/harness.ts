@@ -16,6 +16,7 @@ import { Tally, type Check } from './tally.ts'
 export interface Config {
   quick: boolean
   repeat: number
+  budgetSeconds: number
   only: Set<string> | undefined
   single: number // a, and each enqueue phase of g
   bulk: number // b
@@ -43,6 +44,7 @@ export function config(env = process.env): Config {
   return {
     quick,
     repeat: Math.max(1, num('BENCH_REPEAT', 3, 1)),
+    budgetSeconds: num('BENCH_BUDGET_S', 840, 240),
     only: env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',').map((s) => s.trim())) : undefined,
     single: num('BENCH_SINGLE', 5_000, 500),
     bulk: num('BENCH_BULK', 50_000, 5_000),
@@ -52,7 +54,7 @@ export function config(env = process.env): Config {
     childConcurrency: num('BENCH_CHILD_CONCURRENCY', 64, 8),
     forkedConcurrency: num('BENCH_FORKED_CONCURRENCY', 8, 4),
     drainChildren: num('BENCH_DRAIN_CHILDREN', 1_000, 200),
-    drainForked: num('BENCH_DRAIN_FORKED', 16, 8),
+    drainForked: num('BENCH_DRAIN_FORKED', 8, 4),
     latencySeconds: num('BENCH_LATENCY_SECONDS', 10, 2),
     latencyRate: 200,
     latencyConcurrency: num('BENCH_LATENCY_CONCURRENCY', 1, 1),

@@ -1,7 +1,7 @@
 // npm run bench: starts a private redis-server, runs scenarios a–h of issue 5 against delayed-queue,
 // BullMQ and Bee-Queue, prints the tables and writes bench/results/latest.{json,md}.
 //   BENCH_QUICK=1        ~1-2 minute smoke run with small counts (1 repetition)
-//   BENCH_REPEAT=n       repetitions per scenario (default 3)
+//   BENCH_REPEAT=n       repetitions per scenario (default 3; later ones are skipped past BENCH_BUDGET_S, default 840)
 //   BENCH_ONLY=a,c,h     run only these scenarios
 //   BENCH_SYSTEMS=bullmq,beequeue,delayed   run only these systems
 import { execFileSync } from 'node:child_process'
@@ -54,6 +54,8 @@ function breakdownText(b: sc.CommandBreakdown[]): string {
 async function main(): Promise<void> {
   const cfg = config()
   const started = Date.now()
+  const loadAtStart = os.loadavg()[0] ?? 0
+  if (loadAtStart > os.cpus().length) log(`!!! load average ${loadAtStart.toFixed(1)} on ${os.cpus().length} CPUs: other work is running, numbers will be noisy`)
   const redis = await startRedis()
   let exitCode = 0
   try {
@@ -63,7 +65,7 @@ async function main(): Promise<void> {
     const { systems, skipped } = await loadSystems({ redis, conn, cfg }, wanted)
     const ctx: Ctx = { redis, conn, cfg, systems }
     const breakdown: sc.CommandBreakdown[] = []
-    const plan: Array<[string, () => Promise<ScenarioResult>]> = [
+    const all: Array<[string, () => sc.Scenario]> = [
       ['h', () => sc.ceiling(ctx)],
       ['a', () => sc.enqueueOne(ctx)],
       ['b', () => sc.enqueueBulk(ctx)],
@@ -73,20 +75,36 @@ async function main(): Promise<void> {
       ['f', () => sc.memory(ctx)],
       ['g', () => sc.commands(ctx, breakdown)],
     ]
-    const results: ScenarioResult[] = []
-    for (const [id, run] of plan) {
-      if (cfg.only && !cfg.only.has(id)) continue
-      const t = Date.now()
-      log(`--- scenario ${id}`)
-      try {
-        const r = await run()
-        r.seconds = (Date.now() - t) / 1000
-        results.push(r)
-      } catch (e) {
-        log(`!!! scenario ${id} crashed: ${(e as Error)?.stack ?? e}`)
-        results.push({ id, title: `scenario ${id} CRASHED: ${(e as Error)?.message ?? e}`, metrics: [], rows: [], notes: [], seconds: (Date.now() - t) / 1000 })
-        exitCode = 1
+    const plan = all.filter(([id]) => !cfg.only || cfg.only.has(id)).map(([, make]) => make())
+    const results = plan.map((p) => p.result)
+    const crashed = new Set<sc.Scenario>()
+    // Repetitions are interleaved (rep 1 of every scenario, then rep 2, …) so that a change in the
+    // machine's load spreads over all scenarios; a repetition is skipped if it would not fit the budget.
+    let repsDone = 0
+    let longestRep = 0
+    for (let rep = 1; rep <= cfg.repeat; rep++) {
+      const elapsed = (Date.now() - started) / 1000
+      if (rep > 1 && elapsed + longestRep > cfg.budgetSeconds) {
+        log(`!!! skipping repetitions ${rep}-${cfg.repeat}: ${Math.round(elapsed)} s spent, one takes ~${Math.round(longestRep)} s, budget ${cfg.budgetSeconds} s`)
+        break
       }
+      const repStart = Date.now()
+      for (const p of plan) {
+        if (crashed.has(p)) continue
+        const t = Date.now()
+        log(`--- scenario ${p.result.id}, repetition ${rep}/${cfg.repeat}`)
+        try {
+          await p.rep(rep)
+        } catch (e) {
+          log(`!!! scenario ${p.result.id} crashed: ${(e as Error)?.stack ?? e}`)
+          p.result.title += ` — CRASHED: ${(e as Error)?.message ?? e}`
+          crashed.add(p)
+          exitCode = 1
+        }
+        p.result.seconds = (p.result.seconds ?? 0) + (Date.now() - t) / 1000
+      }
+      repsDone = rep
+      longestRep = Math.max(longestRep, (Date.now() - repStart) / 1000)
     }
     results.sort((a, b) => a.id.localeCompare(b.id))
 
@@ -98,11 +116,13 @@ async function main(): Promise<void> {
       cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`,
       quick: cfg.quick,
       repeat: cfg.repeat,
+      repetitionsDone: repsDone,
+      loadAverage: { atStart: loadAtStart, atEnd: os.loadavg()[0] },
       seconds: Math.round((Date.now() - started) / 1000),
       skipped,
     }
     const head = `delayed-queue benchmark — ${meta.date}, commit ${meta.commit ?? '?'}, Node ${meta.node}, Redis ${meta.redis}, ${meta.cpus}\n` +
-      `${cfg.repeat} repetition(s)${cfg.quick ? ', QUICK mode (small counts)' : ''}; cells are median (min–max); "÷ best peer" divides the median by the best peer median of the same group (for ms, bytes and commands lower is better).` +
+      `${repsDone} of ${cfg.repeat} repetition(s)${cfg.quick ? ', QUICK mode (small counts)' : ''}; 1-min load average ${loadAtStart.toFixed(1)} at start, ${(os.loadavg()[0] ?? 0).toFixed(1)} at end; cells are median (min–max); "÷ best peer" divides the median by the best peer median of the same group (for ms, bytes and commands lower is better).` +
       (skipped.length ? `\nSKIPPED systems: ${skipped.join('; ')}` : '')
     const fails = results.flatMap((r) => r.rows.flatMap((row) => row.fails.map((f) => `${r.id}. ${row.system} / ${row.variant} [${row.group}]: ${f}`)))
     if (fails.length) exitCode = 1
@@ -110,7 +130,7 @@ async function main(): Promise<void> {
     const text: string[] = [head, '']
     const md: string[] = [`# delayed-queue benchmark`, '', head.replace(/\n/g, '\n\n'), '']
     for (const r of results) {
-      const title = `${r.id}. ${r.title}${r.seconds ? ` [${Math.round(r.seconds)} s]` : ''}`
+      const title = `${r.id}. ${r.title}${r.seconds ? ` [${Math.round(r.seconds)} s in all]` : ''}`
       const notes = [...r.notes, ...r.rows.flatMap((row) => row.notes.map((n) => `${row.system}: ${n}`))]
       text.push(title, textTable(r), ...notes.map((n) => `  * ${n}`), '')
       md.push(`## ${title}`, '', markdownTable(r), '', ...notes.map((n) => `- ${n}`), '')

@@ -19,16 +19,19 @@ function scenario(id: string, title: string, metrics: Metric[]): ScenarioResult 
   return { id, title, metrics, rows: [], notes: [] }
 }
 
-async function reps(ctx: Ctx, fn: (rep: number) => Promise<void>): Promise<void> {
-  for (let rep = 1; rep <= ctx.cfg.repeat; rep++) await fn(rep)
+/** A scenario's table, and one repetition of it (every system in turn). The runner interleaves the
+ *  repetitions of all scenarios: rep 1 of a–h, then rep 2 of a–h, … */
+export interface Scenario {
+  result: ScenarioResult
+  rep(rep: number): Promise<void>
 }
 
 // a. one task at a time ---------------------------------------------------------------------------
-export async function enqueueOne(ctx: Ctx): Promise<ScenarioResult> {
+export function enqueueOne(ctx: Ctx): Scenario {
   const n = ctx.cfg.single
   const sc = scenario('a', `Enqueue one task at a time, each awaited (${fmt(n)} tasks)`, [rate])
   sc.notes.push('Check: afterwards the tasks are drained (untimed, in-process worker, concurrency 64) and counted.')
-  await reps(ctx, async (rep) => {
+  return { result: sc, rep: async (rep: number) => {
     for (const sys of ctx.systems) {
       const row = getRow(sc, sys, sys.api.one, 'one at a time')
       await withSystem(ctx, sys, async (s) => {
@@ -41,16 +44,15 @@ export async function enqueueOne(ctx: Ctx): Promise<ScenarioResult> {
         if (out.problem) fail(row, rep, `verification drain: ${out.problem}`)
       })
     }
-  })
-  return sc
+  } }
 }
 
 // b. bulk -----------------------------------------------------------------------------------------
-export async function enqueueBulk(ctx: Ctx): Promise<ScenarioResult> {
+export function enqueueBulk(ctx: Ctx): Scenario {
   const { bulk: n, bulkBatch } = ctx.cfg
   const sc = scenario('b', `Bulk enqueue (${fmt(n)} tasks in batches of ${fmt(bulkBatch)})`, [rate])
   sc.notes.push('Check: the same bulk calls preload every drain of c and d, whose checks count every task.')
-  await reps(ctx, async (rep) => {
+  return { result: sc, rep: async (rep: number) => {
     for (const sys of ctx.systems) {
       const row = getRow(sc, sys, `${sys.api.many}, ${fmt(bulkBatch)} per call`, 'bulk')
       await withSystem(ctx, sys, async (s) => {
@@ -61,8 +63,7 @@ export async function enqueueBulk(ctx: Ctx): Promise<ScenarioResult> {
         log(`[b] ${sys.name} rep ${rep}: ${fmt(r)} tasks/s`)
       })
     }
-  })
-  return sc
+  } }
 }
 
 // c, d. draining ----------------------------------------------------------------------------------
@@ -93,7 +94,7 @@ function drainCases(ctx: Ctx): DrainCase[] {
   return cases
 }
 
-export async function drain(ctx: Ctx, procs: 1 | 2): Promise<ScenarioResult> {
+export function drain(ctx: Ctx, procs: 1 | 2): Scenario {
   const title = procs === 1
     ? 'Drain pre-enqueued no-op tasks with one worker process'
     : `Drain pre-enqueued no-op tasks with ${procs} worker processes (forked by the runner, sharing the queue)`
@@ -109,7 +110,7 @@ export async function drain(ctx: Ctx, procs: 1 | 2): Promise<ScenarioResult> {
     `Child processes of delayed-queue run under tsx (the runner's loader is inherited: about 0.4 s CPU per child boot here, vs 0.1 s for BullMQ's plain-JS sandbox child).`,
     'Check: every handler records its task id; each id must appear exactly once.',
   )
-  await reps(ctx, async (rep) => {
+  return { result: sc, rep: async (rep: number) => {
     for (const c of drainCases(ctx)) {
       for (const sys of ctx.systems) {
         const label = sys.label(c.mode)
@@ -128,12 +129,11 @@ export async function drain(ctx: Ctx, procs: 1 | 2): Promise<ScenarioResult> {
         })
       }
     }
-  })
-  return sc
+  } }
 }
 
 // e. latency --------------------------------------------------------------------------------------
-export async function latency(ctx: Ctx): Promise<ScenarioResult> {
+export function latency(ctx: Ctx): Scenario {
   const { latencySeconds, latencyRate, latencyConcurrency: conc, latencyWarmup } = ctx.cfg
   const n = Math.round(latencySeconds * latencyRate)
   const ms = (key: string, label: string, ratio: boolean): Metric => ({ key, label, better: 'lower', digits: 2, ratio })
@@ -145,7 +145,7 @@ export async function latency(ctx: Ctx): Promise<ScenarioResult> {
     "The producer stamps the payload with the machine's monotonic clock (process.hrtime, shared by all processes) just before enqueueing; the handler subtracts it first thing.",
     `The first ${latencyWarmup} tasks are warm-up and left out of the percentiles.`,
   )
-  await reps(ctx, async (rep) => {
+  return { result: sc, rep: async (rep: number) => {
     for (const sys of ctx.systems) {
       const label = sys.label('inline')
       if (!label) continue
@@ -187,12 +187,11 @@ export async function latency(ctx: Ctx): Promise<ScenarioResult> {
         log(`[e] ${sys.name} rep ${rep}: p50 ${percentile(lat, 50).toFixed(2)} ms, p99 ${percentile(lat, 99).toFixed(2)} ms`)
       })
     }
-  })
-  return sc
+  } }
 }
 
 // f. memory ---------------------------------------------------------------------------------------
-export async function memory(ctx: Ctx): Promise<ScenarioResult> {
+export function memory(ctx: Ctx): Scenario {
   const n = ctx.cfg.memory
   const sc = scenario('f', `Redis memory: ${fmt(n)} waiting tasks, then after draining them`, [
     { key: 'perTask', label: 'bytes / waiting task', better: 'lower', digits: 0, ratio: true },
@@ -204,7 +203,7 @@ export async function memory(ctx: Ctx): Promise<ScenarioResult> {
     'Tasks are enqueued with each system\'s bulk API and drained by one in-process worker at concurrency 64.',
     "Peers run with their defaults: BullMQ keeps completed jobs (removeOnComplete: false) and an events stream; Bee-Queue keeps succeeded jobs (removeOnSuccess: false).",
   )
-  await reps(ctx, async (rep) => {
+  return { result: sc, rep: async (rep: number) => {
     for (const sys of ctx.systems) {
       const row = getRow(sc, sys, 'defaults', 'memory')
       await withSystem(ctx, sys, async (s) => {
@@ -226,8 +225,7 @@ export async function memory(ctx: Ctx): Promise<ScenarioResult> {
         log(`[f] ${sys.name} rep ${rep}: ${perTask.toFixed(0)} B/task, ${keys} keys and ${left} B left`)
       })
     }
-  })
-  return sc
+  } }
 }
 
 // g. commands per task ----------------------------------------------------------------------------
@@ -238,7 +236,7 @@ export interface CommandBreakdown {
   process: Record<string, number>
 }
 
-export async function commands(ctx: Ctx, breakdown: CommandBreakdown[]): Promise<ScenarioResult> {
+export function commands(ctx: Ctx, breakdown: CommandBreakdown[]): Scenario {
   const n = ctx.cfg.commands
   const per = (key: string, label: string, ratio: boolean): Metric => ({ key, label, better: 'lower', digits: 2, ratio })
   const sc = scenario('g', `Redis commands per task, enqueue + process (${fmt(n)} tasks)`, [
@@ -254,7 +252,7 @@ export async function commands(ctx: Ctx, breakdown: CommandBreakdown[]): Promise
   ]
   const perTask = (m: Map<string, number>) => Object.fromEntries([...m].map(([k, v]) => [k, v / n]).sort((a, b) => (b[1] as number) - (a[1] as number)))
   const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0)
-  await reps(ctx, async (rep) => {
+  return { result: sc, rep: async (rep: number) => {
     for (const v of variants) {
       for (const sys of ctx.systems) {
         const label = sys.label('inline')
@@ -278,8 +276,7 @@ export async function commands(ctx: Ctx, breakdown: CommandBreakdown[]): Promise
         })
       }
     }
-  })
-  return sc
+  } }
 }
 
 // h. ceiling --------------------------------------------------------------------------------------
@@ -297,14 +294,14 @@ function redisBenchmark(args: string[]): Promise<{ rps: number; output: string }
   })
 }
 
-export async function ceiling(ctx: Ctx): Promise<ScenarioResult> {
+export function ceiling(ctx: Ctx): Scenario {
   const n = ctx.cfg.ceiling
   const sc = scenario('h', `Ceiling: redis-benchmark, trivial EVAL "return 1" 0 (${fmt(n)} requests)`, [
     { key: 'rps', label: 'requests/s', better: 'higher', digits: 0, ratio: false },
   ])
   sc.notes.push('What one Redis round trip costs on this machine; the target for one-at-a-time enqueue is ≥80% of the 1-client unpipelined line.')
   const who = { name: 'redis-benchmark', peer: false }
-  await reps(ctx, async (rep) => {
+  return { result: sc, rep: async (rep: number) => {
     for (const clients of [1, 50]) {
       for (const pipeline of [1, 16]) {
         const row = getRow(sc, who, `${clients} client${clients > 1 ? 's' : ''}, ${pipeline === 1 ? 'unpipelined' : `pipeline ${pipeline}`} (-c ${clients} -P ${pipeline})`, 'ceiling')
@@ -318,6 +315,5 @@ export async function ceiling(ctx: Ctx): Promise<ScenarioResult> {
         log(`[h] -c ${clients} -P ${pipeline} rep ${rep}: ${fmt(rps)} requests/s`)
       }
     }
-  })
-  return sc
+  } }
 }
