@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     if (fails.length) exitCode = 1
 
     const text: string[] = [head, '']
-    const md: string[] = [`# delayed-queue benchmark`, '', head.replace(/\n/g, '\n\n'), '']
+    const md: string[] = [`# delayed-queue benchmark`, '', head.replace(/^delayed-queue benchmark — /, 'Run: ').replace(/\n/g, '\n\n'), '']
     for (const r of results) {
       const title = `${r.id}. ${r.title}${r.seconds ? ` [${Math.round(r.seconds)} s in all]` : ''}`
       const notes = [...r.notes, ...r.rows.flatMap((row) => row.notes.map((n) => `${row.system}: ${n}`))]
