@@ -490,11 +490,15 @@ Examples:
     const { url, shown } = redisUrl(values.redis as string | undefined);
     const prefix = values.prefix as string | undefined;
     const open = (queue: string) => {
+      let q: Queue;
       try {
-        return new Queue({ name: queue, redis: url, ...(prefix !== undefined ? { prefix } : {}) });
+        q = new Queue({ name: queue, redis: url, ...(prefix !== undefined ? { prefix } : {}) });
       } catch (err) {
         throw new CliError(optionMessage(err as Error), EXIT.usage);
       }
+      // Connection errors surface as failed reads (shown, and retried with --watch), not as stray log lines.
+      q.redis.on('error', () => undefined);
+      return q;
     };
     const statusOptions = { runningLimit: rows ?? (json ? 100 : 200), deadLimit };
 

@@ -50,6 +50,13 @@ export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessE
   });
 }
 
+const running = new Set<CliProcess>();
+
+/** SIGKILLs every CliProcess still running (call it in `after`, so a stuck child cannot keep a test file alive). */
+export async function killAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.kill()));
+}
+
 /** A long-running `delayed` (worker, sweeper, status --watch): read its output as it comes, signal it, await it. */
 export class CliProcess {
   readonly proc: ChildProcess;
@@ -61,7 +68,13 @@ export class CliProcess {
     this.proc = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.proc.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      this.proc.once('exit', (code, signal) => {
+        running.delete(this);
+        resolve({ code, signal });
+      }),
+    );
+    running.add(this);
   }
 
   /** Waits until stdout matches (returns the match), failing with both streams shown. */

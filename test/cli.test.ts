@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CliProcess, closedPort, dropQueue, eventually, inspector, REDIS_URL, runCli, tasksModule, uniqueName } from './cli-support.ts';
+import { CliProcess, killAll, closedPort, dropQueue, eventually, inspector, REDIS_URL, runCli, tasksModule, uniqueName } from './cli-support.ts';
 
 const redis = inspector();
 const made: string[] = [];
@@ -15,6 +15,7 @@ function queue(tag: string): string {
   return name;
 }
 after(async () => {
+  await killAll();
   for (const name of made) await dropQueue(redis, name);
   redis.disconnect();
 });

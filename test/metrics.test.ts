@@ -5,7 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { Queue } from '../src/index.ts';
 import { Metrics } from '../src/metrics.ts';
-import { CliProcess, dropQueue, eventually, inspector, REDIS_URL, runCli, tasksModule, uniqueName } from './cli-support.ts';
+import { CliProcess, killAll, dropQueue, eventually, inspector, REDIS_URL, runCli, tasksModule, uniqueName } from './cli-support.ts';
 
 const redis = inspector();
 const made: string[] = [];
@@ -14,7 +14,10 @@ function queue(tag: string): string {
   made.push(name);
   return name;
 }
+const opened: Queue[] = [];
 after(async () => {
+  await killAll();
+  for (const q of opened) await q.close();
   for (const name of made) await dropQueue(redis, name);
   redis.disconnect();
 });
@@ -44,6 +47,7 @@ describe('delayed worker --metrics-port', { timeout: 120_000 }, () => {
         return await res.text();
       };
       const q = new Queue({ name, redis: REDIS_URL });
+      opened.push(q);
       await q.enqueue('add', [1, 2]);
       await q.enqueue('add', [3, 4]);
       await q.enqueue('boom', ['no']);
@@ -55,7 +59,14 @@ describe('delayed worker --metrics-port', { timeout: 120_000 }, () => {
 
       const text = await eventually('all outcomes counted', async () => {
         const t = await scrape();
-        return sample(t, 'delayed_tasks_succeeded_total', { queue: name, task: 'add' }) === 3 && sample(t, 'delayed_tasks_recovered_total', { queue: name }) === 1 ? t : undefined;
+        const done =
+          sample(t, 'delayed_tasks_succeeded_total', { queue: name, task: 'add' }) === 3 &&
+          sample(t, 'delayed_tasks_failed_total', { queue: name, task: 'boom', reason: 'thrown' }) === 1 &&
+          sample(t, 'delayed_tasks_failed_total', { queue: name, task: '', reason: 'unknown-task' }) === 1 &&
+          sample(t, 'delayed_tasks_recovered_total', { queue: name }) === 1 &&
+          // An outcome is counted when it happens; the task leaves its worker's list a moment later.
+          sample(t, 'delayed_queue_in_flight', { queue: name }) === 0;
+        return done ? t : undefined;
       });
       assert.equal(sample(text, 'delayed_tasks_started_total', { queue: name }), 5);
       assert.equal(sample(text, 'delayed_tasks_failed_total', { queue: name, task: 'boom', reason: 'thrown' }), 1);
@@ -114,6 +125,7 @@ describe('Metrics in-process', { timeout: 120_000 }, () => {
   test('counts enqueues through a Queue it wraps, and reads the queue gauges at scrape time', async () => {
     const name = queue('metrics');
     const q = new Queue({ name, redis: REDIS_URL });
+    opened.push(q);
     const metrics = new Metrics({ processMetrics: false });
     metrics.countEnqueues(q);
     metrics.observeQueue(q);
