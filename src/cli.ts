@@ -337,14 +337,18 @@ Example:
       await server?.close();
       await queue.close();
       if (err instanceof ModuleLoadError) {
+        // Errors from child processes arrive wrapped twice ("Task module a: Task module file:///a: …"): say it once.
+        const again = err.message.indexOf('Task module ', 1);
+        const message = (again > 0 ? err.message.slice(again) : err.message).split('\n')[0] ?? err.message;
+        const files = modules.filter((m) => !/^[a-z][a-z0-9+.-]+:/i.test(m) || m.startsWith('file:'));
         throw new CliError(
-          err.message.split('\n')[0] ?? err.message,
+          message,
           EXIT.tasks,
           /defines no task/.test(err.message)
             ? 'Export the handles that defineTask returns from that module, e.g. `export const add = defineTask("add", (a, b) => a + b)`.'
             : /\.ts\b|Unknown file extension/.test(err.message)
               ? 'Node runs JavaScript: build the module first (tsc) and give the .js file, or run this command through tsx.'
-              : 'Check that the module runs on its own: node -e "import(\'./path/to/tasks.js\')"',
+              : `Run it on its own to see the whole error: ${files.length > 0 ? files.map((f) => `node ${f}`).join('; ') : 'node <module>'}`,
         );
       }
       throw err;
