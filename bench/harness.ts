@@ -44,7 +44,7 @@ export function config(env = process.env): Config {
   return {
     quick,
     repeat: Math.max(1, num('BENCH_REPEAT', 3, 1)),
-    budgetSeconds: num('BENCH_BUDGET_S', 840, 240),
+    budgetSeconds: num('BENCH_BUDGET_S', 860, 240),
     only: env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',').map((s) => s.trim())) : undefined,
     single: num('BENCH_SINGLE', 5_000, 500),
     bulk: num('BENCH_BULK', 50_000, 5_000),
@@ -54,7 +54,7 @@ export function config(env = process.env): Config {
     childConcurrency: num('BENCH_CHILD_CONCURRENCY', 64, 8),
     forkedConcurrency: num('BENCH_FORKED_CONCURRENCY', 8, 4),
     drainChildren: num('BENCH_DRAIN_CHILDREN', 1_000, 200),
-    drainForked: num('BENCH_DRAIN_FORKED', 8, 4),
+    drainForked: num('BENCH_DRAIN_FORKED', 5, 4),
     latencySeconds: num('BENCH_LATENCY_SECONDS', 10, 2),
     latencyRate: 200,
     latencyConcurrency: num('BENCH_LATENCY_CONCURRENCY', 1, 1),
@@ -62,7 +62,7 @@ export function config(env = process.env): Config {
     memory: num('BENCH_MEMORY', 100_000, 10_000),
     commands: num('BENCH_COMMANDS', 5_000, 500),
     ceiling: num('BENCH_CEILING', 100_000, 20_000),
-    stallMs: num('BENCH_STALL_MS', 20_000, 15_000),
+    stallMs: num('BENCH_STALL_MS', 30_000, 15_000),
     drainCapMs: num('BENCH_DRAIN_CAP_MS', 90_000, 30_000),
   }
 }

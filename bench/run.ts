@@ -1,7 +1,7 @@
 // npm run bench: starts a private redis-server, runs scenarios a–h of issue 5 against delayed-queue,
 // BullMQ and Bee-Queue, prints the tables and writes bench/results/latest.{json,md}.
 //   BENCH_QUICK=1        ~1-2 minute smoke run with small counts (1 repetition)
-//   BENCH_REPEAT=n       repetitions per scenario (default 3; later ones are skipped past BENCH_BUDGET_S, default 840)
+//   BENCH_REPEAT=n       repetitions per scenario (default 3; later ones are skipped past BENCH_BUDGET_S, default 860)
 //   BENCH_ONLY=a,c,h     run only these scenarios
 //   BENCH_SYSTEMS=bullmq,beequeue,delayed   run only these systems
 import { execFileSync } from 'node:child_process'

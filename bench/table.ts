@@ -73,8 +73,8 @@ export function fmt(x: number, digits: number): string {
 function cell(s: Summary, m: Metric): string {
   if (s.n === 0) return '–'
   const med = fmt(s.median, m.digits)
-  if (s.n === 1 || s.min === s.max) return med
-  return `${med} (${fmt(s.min, m.digits)}–${fmt(s.max, m.digits)})`
+  const [lo, hi] = [fmt(s.min, m.digits), fmt(s.max, m.digits)]
+  return s.n === 1 || lo === hi ? med : `${med} (${lo}–${hi})`
 }
 
 /** Header + body cells of one scenario, shared by the text and markdown printers. */
