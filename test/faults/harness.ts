@@ -343,6 +343,7 @@ export class Scenario {
     for (const p of this.procs) p.signal('SIGKILL');
     await Promise.all(this.procs.map((p) => Promise.race([p.exited, sleep(5000)])));
     for (const p of this.procs) p.close();
+    if (process.env.FAULTS_KEEP) for (const p of this.procs) writeFileSync(join(this.dir, `${p.name}.messages.json`), JSON.stringify({ pid: p.pid, exit: p.exit, messages: p.messages }, null, 1));
     for (const q of this.#queues) await q.close();
     for (const c of this.#clients) c.disconnect();
     await this.redis.stop();

@@ -12,9 +12,9 @@ function note(dir: string, event: string, extra = ''): void {
 }
 
 /** Runs for `ms`, then returns `ms`. With `tickMs` > 0 it also writes a `tick` every `tickMs`. */
-export const work = defineTask('work', async (dir: string, ms: number, tickMs = 0) => {
+export const work = defineTask('work', async (dir: string, ms: number, tickMs?: number) => {
   note(dir, 'start');
-  if (tickMs > 0) {
+  if (tickMs !== undefined && tickMs > 0) {
     const until = Date.now() + ms;
     while (Date.now() < until) {
       await sleep(Math.min(tickMs, Math.max(0, until - Date.now())));
