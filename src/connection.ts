@@ -50,9 +50,10 @@ export type ConnectionRole = 'producer' | 'worker' | 'blocking';
 const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
   // An enqueue while Redis is unreachable fails after a few reconnect attempts (about a second) instead of hanging.
   producer: { maxRetriesPerRequest: 3 },
-  // A worker's commands wait for Redis to come back; its lease timer, not the command, decides when to give up.
-  worker: { maxRetriesPerRequest: null },
-  blocking: { maxRetriesPerRequest: null },
+  // A worker's commands fail at once while the connection is down (the worker retries with backoff): a command
+  // queued offline could run long after its caller gave up on it, e.g. a blocking move into a list nobody reads.
+  worker: { maxRetriesPerRequest: null, enableOfflineQueue: false },
+  blocking: { maxRetriesPerRequest: null, enableOfflineQueue: false },
 };
 
 export function checkRedisSource(source: unknown): RedisSource {

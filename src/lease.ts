@@ -35,6 +35,7 @@ export class Lease {
   #renewTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #renewing = false;
+  #closed = false;
 
   constructor(redis: Redis, keys: QueueKeys, leaseMs: number, facts: () => Record<string, unknown>, events: LeaseEvents) {
     this.#redis = redis;
@@ -69,9 +70,11 @@ export class Lease {
     const epoch = reply[0];
     if (this.#epoch !== '' && epoch !== this.#epoch) this.#events.epochChanged(this.#epoch, epoch);
     this.#epoch = epoch;
+    if (this.#closed) return;
     this.#id = id;
     this.#extend(sent);
     this.#renewTimer = setInterval(() => void this.#renew(), Math.max(10, Math.floor(this.#leaseMs / 3)));
+    this.#renewTimer.unref();
   }
 
   #factsJson(): string {
@@ -82,6 +85,7 @@ export class Lease {
     this.#validUntil = sentAt + this.#leaseMs - this.#marginMs;
     clearTimeout(this.#expiryTimer);
     this.#expiryTimer = setTimeout(() => this.#lose('expired'), Math.max(0, this.#validUntil - performance.now()));
+    this.#expiryTimer.unref();
   }
 
   async #renew(): Promise<void> {
@@ -129,6 +133,7 @@ export class Lease {
    */
   async leave(): Promise<boolean> {
     const id = this.#id;
+    this.#closed = true;
     this.stop();
     if (id === '') return true;
     try {

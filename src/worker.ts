@@ -83,6 +83,7 @@ export interface WorkerCounts {
 }
 
 const BLOCK_SECONDS = 1;
+const RECONCILE_EVERY_MS = 10_000;
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
@@ -119,6 +120,11 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   #sweepTimer: NodeJS.Timeout | undefined;
   #onSignal: ((signal: NodeJS.Signals) => void) | undefined;
   #loop: Promise<void> | undefined;
+  /** The blocking connection's CLIENT ID, to unblock its pending BLMOVE on stop. */
+  #blockClientId = 0;
+  /** The BLMOVE under way, if any. */
+  #blocking: Promise<unknown> | undefined;
+  #lastReconcile = 0;
   readonly #closed = deferred();
   #idleWaiters: (() => void)[] = [];
   readonly #startedAt = new Date().toISOString();
@@ -185,6 +191,13 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     if (this.#state !== 'running') return await this.#closed.promise;
     this.#cmd = this.#connection('worker');
     this.#block = this.#connection('blocking');
+    const block = this.#block;
+    block.on('ready', () => {
+      guard(block, block.client('ID')).then(
+        (id) => (this.#blockClientId = Number(id)),
+        () => undefined,
+      );
+    });
     this.#lease = new Lease(this.#cmd, this.queue.keys, this.#leaseMs, () => this.#facts(), {
       lost: (why, id) => this.#leaseLost(why, id),
       epochChanged: (previous, current) => {
@@ -193,9 +206,11 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       },
     });
     await this.#register();
-    void this.#checkEvictionPolicy();
-    if (this.#sweep) this.#startSweeping();
-    this.#loop = this.#fetchLoop();
+    if (this.#state === 'running') {
+      void this.#checkEvictionPolicy();
+      if (this.#sweep) this.#startSweeping();
+      this.#loop = this.#fetchLoop();
+    }
     await this.#closed.promise;
     if (this.#fatal) throw this.#fatal;
   }
@@ -234,15 +249,26 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   async #register(): Promise<void> {
     for (let attempt = 1; !this.#stop.signal.aborted; attempt++) {
       try {
+        await this.#connected(this.#cmd!);
         await this.#lease!.register();
         this.logger.debug({ queue: this.queue.name, workerId: this.#lease!.id }, 'registered');
         this.#wake?.();
         return;
       } catch (err) {
-        if (attempt === 1 || attempt % 10 === 0) this.logger.warn({ queue: this.queue.name, err }, 'cannot register with Redis; retrying');
+        if (attempt % 10 === 3) this.logger.warn({ queue: this.queue.name, err }, 'cannot register with Redis; retrying');
         await this.#pause(Math.min(5000, 50 * 2 ** attempt));
       }
     }
+  }
+
+  /** Resolves once the connection is ready, or after a second (the caller then tries and retries). */
+  async #connected(redis: Redis): Promise<void> {
+    if (redis.status === 'ready') return;
+    let onReady!: () => void;
+    const ready = new Promise<void>((resolve) => (onReady = resolve));
+    redis.once('ready', onReady);
+    await Promise.race([ready, this.#pause(1000)]);
+    redis.off('ready', onReady);
   }
 
   #pause(ms: number): Promise<void> {
@@ -280,7 +306,9 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         entries = reply.slice(1) as string[];
         if (entries.length === 0 && !this.#stop.signal.aborted) {
           const block = this.#block!;
-          const entry = await guard(block, block.blmove(keys.waiting, list, 'RIGHT', 'LEFT', BLOCK_SECONDS));
+          const move = guard(block, block.blmove(keys.waiting, list, 'RIGHT', 'LEFT', BLOCK_SECONDS));
+          this.#blocking = move;
+          const entry = await move.finally(() => (this.#blocking = undefined));
           if (entry !== null) entries = [entry];
         }
         failures = 0;
@@ -292,6 +320,9 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         await this.#reconcile(workerId, list);
         continue;
       }
+      // A move whose reply was lost on a dropped connection may land late (its server side can still be
+      // blocked for up to a second): look for unknown entries again now and then, not only right after errors.
+      if (entries.length === 0 && performance.now() - this.#lastReconcile > RECONCILE_EVERY_MS) await this.#reconcile(workerId, list);
       if (entries.length > 0) failpoint('after-dequeue');
       for (const entry of entries) this.#take(entry, workerId, list);
     }
@@ -302,6 +333,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
    * in-flight list that this worker does not know about. Runs inside the fetch loop, so no fetch races it.
    */
   async #reconcile(workerId: string, list: string): Promise<void> {
+    this.#lastReconcile = performance.now();
     try {
       if (this.#lease?.id !== workerId) return;
       const held = await guard(this.#cmd!, this.#cmd!.lrange(list, 0, -1));
@@ -448,6 +480,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         .catch((err: unknown) => this.logger.debug({ queue: this.queue.name, err }, 'sweep failed; retrying next interval'))
         .finally(() => (sweeping = false));
     }, this.#sweepIntervalMs);
+    this.#sweepTimer.unref();
   }
 
   #listenForSignals(): void {
@@ -476,6 +509,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     this.#stop.abort();
     clearInterval(this.#sweepTimer);
     this.#wake?.();
+    await this.#unblock();
     this.#block?.disconnect();
     // The loop may wait on a command while Redis is away; closing the connection at the end rejects it.
     if (this.#loop) await Promise.race([this.#loop.catch(() => undefined), sleep(2000)]);
@@ -500,6 +534,21 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     if (this.#cmd) await disconnect(this.#cmd);
     this.#state = 'closed';
     this.#closed.resolve();
+  }
+
+  /**
+   * Ends a pending BLMOVE and waits for its reply, so that no move can land in the in-flight list after the
+   * worker left (its list would then have no registration, and no sweeper would look at it).
+   */
+  async #unblock(): Promise<void> {
+    const pending = this.#blocking;
+    if (!pending || !this.#cmd || this.#blockClientId === 0) return;
+    try {
+      await guard(this.#cmd, this.#cmd.client('UNBLOCK', this.#blockClientId));
+    } catch {
+      // Redis away: the move cannot complete either, and the sweeper covers what did.
+    }
+    await Promise.race([pending.catch(() => undefined), sleep(BLOCK_SECONDS * 1000 + 500)]);
   }
 
   /** Resolves when no run is left. */

@@ -37,7 +37,7 @@ export async function dropQueue(redis: Redis, queue: Queue): Promise<void> {
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes (then throws, naming `what`). */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000, everyMs = 20): Promise<NonNullable<T>> {
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 60_000, everyMs = 20): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
