@@ -16,6 +16,7 @@ import { InvalidOptionError, StateError } from './errors.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import { taskInfo, type ErrorHandler, type Failure, type SuccessHandler, type TaskInfo } from './handlers.ts';
 import { failpoint } from './failpoints.ts';
+import { Fetcher } from './fetcher.ts';
 import { Lease, type LeaseLoss } from './lease.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { boolOption, functionOption, intOption } from './options.ts';
@@ -82,8 +83,6 @@ export interface WorkerCounts {
   requeued: number;
 }
 
-const BLOCK_SECONDS = 1;
-const RECONCILE_EVERY_MS = 10_000;
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
@@ -120,11 +119,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   #sweepTimer: NodeJS.Timeout | undefined;
   #onSignal: ((signal: NodeJS.Signals) => void) | undefined;
   #loop: Promise<void> | undefined;
-  /** The blocking connection's CLIENT ID, to unblock its pending BLMOVE on stop. */
-  #blockClientId = 0;
-  /** The BLMOVE under way, if any. */
-  #blocking: Promise<unknown> | undefined;
-  #lastReconcile = 0;
+  #fetcher: Fetcher | undefined;
   readonly #closed = deferred();
   #idleWaiters: (() => void)[] = [];
   readonly #startedAt = new Date().toISOString();
@@ -191,13 +186,6 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     if (this.#state !== 'running') return await this.#closed.promise;
     this.#cmd = this.#connection('worker');
     this.#block = this.#connection('blocking');
-    const block = this.#block;
-    block.on('ready', () => {
-      guard(block, block.client('ID')).then(
-        (id) => (this.#blockClientId = Number(id)),
-        () => undefined,
-      );
-    });
     this.#lease = new Lease(this.#cmd, this.queue.keys, this.#leaseMs, () => this.#facts(), {
       lost: (why, id) => this.#leaseLost(why, id),
       epochChanged: (previous, current) => {
@@ -209,7 +197,19 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     if (this.#state === 'running') {
       void this.#checkEvictionPolicy();
       if (this.#sweep) this.#startSweeping();
-      this.#loop = this.#fetchLoop();
+      this.#fetcher = new Fetcher({
+        keys: this.queue.keys,
+        logger: this.logger,
+        cmd: this.#cmd,
+        block: this.#block,
+        lease: this.#lease,
+        stop: this.#stop.signal,
+        known: this.#known,
+        freeSlots: () => this.concurrency - this.#runs.size,
+        changed: () => this.#changed(),
+        take: (entry, workerId, list) => this.#take(entry, workerId, list),
+      });
+      this.#loop = this.#fetcher.loop();
     }
     await this.#closed.promise;
     if (this.#fatal) throw this.#fatal;
@@ -283,67 +283,6 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         resolve();
       };
     });
-  }
-
-  async #fetchLoop(): Promise<void> {
-    const keys = this.queue.keys;
-    let failures = 0;
-    while (!this.#stop.signal.aborted) {
-      const lease = this.#lease!;
-      if (this.#runs.size >= this.concurrency || !lease.valid()) {
-        await Promise.race([this.#changed(), this.#pause(BLOCK_SECONDS * 1000)]);
-        continue;
-      }
-      const workerId = lease.id;
-      const list = lease.listKey;
-      let entries: string[] = [];
-      try {
-        const reply = (await runScript(this.#cmd!, 'dequeue', [keys.waiting, keys.workers, list], [workerId, this.concurrency - this.#runs.size])) as [number, ...string[]];
-        if (reply[0] === 0) {
-          lease.invalidate('refused');
-          continue;
-        }
-        entries = reply.slice(1) as string[];
-        if (entries.length === 0 && !this.#stop.signal.aborted) {
-          const block = this.#block!;
-          const move = guard(block, block.blmove(keys.waiting, list, 'RIGHT', 'LEFT', BLOCK_SECONDS));
-          this.#blocking = move;
-          const entry = await move.finally(() => (this.#blocking = undefined));
-          if (entry !== null) entries = [entry];
-        }
-        failures = 0;
-      } catch (err) {
-        if (this.#stop.signal.aborted) break;
-        failures++;
-        if (failures === 1 || failures % 20 === 0) this.logger.warn({ queue: this.queue.name, err }, 'fetching failed; retrying');
-        await this.#pause(Math.min(2000, 25 * 2 ** failures));
-        await this.#reconcile(workerId, list);
-        continue;
-      }
-      // A move whose reply was lost on a dropped connection may land late (its server side can still be
-      // blocked for up to a second): look for unknown entries again now and then, not only right after errors.
-      if (entries.length === 0 && performance.now() - this.#lastReconcile > RECONCILE_EVERY_MS) await this.#reconcile(workerId, list);
-      if (entries.length > 0) failpoint('after-dequeue');
-      for (const entry of entries) this.#take(entry, workerId, list);
-    }
-  }
-
-  /**
-   * After a fetch failed, a move may have happened without its reply arriving: put back any entry in the
-   * in-flight list that this worker does not know about. Runs inside the fetch loop, so no fetch races it.
-   */
-  async #reconcile(workerId: string, list: string): Promise<void> {
-    this.#lastReconcile = performance.now();
-    try {
-      if (this.#lease?.id !== workerId) return;
-      const held = await guard(this.#cmd!, this.#cmd!.lrange(list, 0, -1));
-      for (const entry of held) {
-        if (this.#known.has(entry) || this.#lease?.id !== workerId) continue;
-        await runScript(this.#cmd!, 'requeue', [list, this.queue.keys.waiting], [entry, 0, '']);
-      }
-    } catch {
-      // Redis still away: the next failure reconciles again, or the lease runs out and the sweeper does it.
-    }
   }
 
   #take(entry: string, workerId: string, list: string): void {
@@ -509,7 +448,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     this.#stop.abort();
     clearInterval(this.#sweepTimer);
     this.#wake?.();
-    await this.#unblock();
+    await this.#fetcher?.unblock();
     this.#block?.disconnect();
     // The loop may wait on a command while Redis is away; closing the connection at the end rejects it.
     if (this.#loop) await Promise.race([this.#loop.catch(() => undefined), sleep(2000)]);
@@ -534,21 +473,6 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     if (this.#cmd) await disconnect(this.#cmd);
     this.#state = 'closed';
     this.#closed.resolve();
-  }
-
-  /**
-   * Ends a pending BLMOVE and waits for its reply, so that no move can land in the in-flight list after the
-   * worker left (its list would then have no registration, and no sweeper would look at it).
-   */
-  async #unblock(): Promise<void> {
-    const pending = this.#blocking;
-    if (!pending || !this.#cmd || this.#blockClientId === 0) return;
-    try {
-      await guard(this.#cmd, this.#cmd.client('UNBLOCK', this.#blockClientId));
-    } catch {
-      // Redis away: the move cannot complete either, and the sweeper covers what did.
-    }
-    await Promise.race([pending.catch(() => undefined), sleep(BLOCK_SECONDS * 1000 + 500)]);
   }
 
   /** Resolves when no run is left. */

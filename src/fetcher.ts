@@ -1,0 +1,131 @@
+/**
+ * A worker's fetch loop: while it has free slots and a lease it trusts, move the oldest waiting entries into
+ * its in-flight list (`dequeue.lua`, which checks the lease in Redis), or block on `BLMOVE` for the next one.
+ *
+ * A fetch whose reply was lost (a dropped connection) may have moved entries anyway: after any failure, and
+ * every 10 s while idle, the loop reads its list and puts back the entries the worker does not know about.
+ * It runs those checks itself, between fetches, so no fetch of its own can race them.
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { guard } from './connection.ts';
+import { failpoint } from './failpoints.ts';
+import type { QueueKeys } from './keys.ts';
+import type { Lease } from './lease.ts';
+import type { Logger } from './logger.ts';
+import { runScript } from './scripts.ts';
+
+/** How long one BLMOVE blocks. The sweeper's grace before removing a registration must be longer. */
+export const BLOCK_SECONDS = 1;
+const RECONCILE_EVERY_MS = 10_000;
+
+export interface FetcherHost {
+  readonly keys: QueueKeys;
+  readonly logger: Logger;
+  readonly cmd: Redis;
+  readonly block: Redis;
+  readonly lease: Lease;
+  readonly stop: AbortSignal;
+  /** Entries the worker holds (taken, not yet finished). */
+  readonly known: ReadonlySet<string>;
+  freeSlots(): number;
+  /** Resolves when a slot frees up or the lease changes. */
+  changed(): Promise<void>;
+  take(entry: string, workerId: string, list: string): void;
+}
+
+export class Fetcher {
+  readonly #host: FetcherHost;
+  #blockClientId = 0;
+  #blocking: Promise<unknown> | undefined;
+  #lastReconcile = 0;
+
+  constructor(host: FetcherHost) {
+    this.#host = host;
+    const block = host.block;
+    block.on('ready', () => {
+      guard(block, block.client('ID')).then(
+        (id) => (this.#blockClientId = Number(id)),
+        () => undefined,
+      );
+    });
+  }
+
+  #pause(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.#host.stop }).catch(() => undefined);
+  }
+
+  async loop(): Promise<void> {
+    const { keys, cmd, block, lease, stop } = this.#host;
+    let failures = 0;
+    while (!stop.aborted) {
+      const free = this.#host.freeSlots();
+      if (free <= 0 || !lease.valid()) {
+        await Promise.race([this.#host.changed(), this.#pause(BLOCK_SECONDS * 1000)]);
+        continue;
+      }
+      const workerId = lease.id;
+      const list = lease.listKey;
+      let entries: string[] = [];
+      try {
+        const reply = (await runScript(cmd, 'dequeue', [keys.waiting, keys.workers, list], [workerId, free])) as [number, ...string[]];
+        if (reply[0] === 0) {
+          lease.invalidate('refused');
+          continue;
+        }
+        entries = reply.slice(1) as string[];
+        if (entries.length === 0 && !stop.aborted) {
+          const move = guard(block, block.blmove(keys.waiting, list, 'RIGHT', 'LEFT', BLOCK_SECONDS));
+          this.#blocking = move;
+          const entry = await move.finally(() => (this.#blocking = undefined));
+          if (entry !== null) entries = [entry];
+        }
+        failures = 0;
+      } catch (err) {
+        if (stop.aborted) break;
+        failures++;
+        if (failures === 1 || failures % 20 === 0) this.#host.logger.warn({ err }, 'fetching failed; retrying');
+        await this.#pause(Math.min(2000, 25 * 2 ** failures));
+        await this.#reconcile(workerId, list);
+        continue;
+      }
+      // A move whose reply was lost may land late (its server side can stay blocked for up to a second).
+      if (entries.length === 0 && performance.now() - this.#lastReconcile > RECONCILE_EVERY_MS) await this.#reconcile(workerId, list);
+      if (entries.length > 0) failpoint('after-dequeue');
+      for (const entry of entries) this.#host.take(entry, workerId, list);
+    }
+  }
+
+  /** Puts back every entry of the in-flight list that the worker does not know about (not counted as cut off). */
+  async #reconcile(workerId: string, list: string): Promise<void> {
+    const { cmd, lease, known, keys } = this.#host;
+    this.#lastReconcile = performance.now();
+    try {
+      if (lease.id !== workerId) return;
+      const held = await guard(cmd, cmd.lrange(list, 0, -1));
+      for (const entry of held) {
+        if (known.has(entry) || lease.id !== workerId) continue;
+        await runScript(cmd, 'requeue', [list, keys.waiting], [entry, 0, '']);
+      }
+    } catch {
+      // Redis still away: the next failure reconciles again, or the lease runs out and the sweeper does it.
+    }
+  }
+
+  /**
+   * Ends a pending BLMOVE and waits for its reply, so that no move can land in the in-flight list after the
+   * worker left (its list would then have no registration, and no sweeper would look at it).
+   */
+  async unblock(): Promise<void> {
+    const pending = this.#blocking;
+    const { cmd } = this.#host;
+    if (!pending || this.#blockClientId === 0) return;
+    try {
+      await guard(cmd, cmd.client('UNBLOCK', this.#blockClientId));
+    } catch {
+      // Redis away: the move cannot complete either, and the sweeper covers what did.
+    }
+    await Promise.race([pending.catch(() => undefined), sleep(BLOCK_SECONDS * 1000 + 500)]);
+  }
+}
