@@ -60,7 +60,7 @@ test('15. bad entries straight in Redis fail with a reason after at most one att
     await redis.del(s.key('waiting'));
     await redis.set(s.key('waiting'), 'a string, not a list');
     const wrongAt = Date.now();
-    const producerError = await queue.enqueue('work', [s.ledgerDir, 10]).then(() => 'none', (err: Error) => err.message.split(' ')[0]);
+    const producerError = await queue.enqueue('work', [s.ledgerDir, 10]).then(() => 'none', (err: Error) => err.message.split(' ')[0] ?? err.message);
     await sleep(2500);
     const log = readFileSync(join(s.dir, `${worker.name}.log`), 'utf8');
     const logsWrongType = log.slice(log.indexOf(new Date(wrongAt).toISOString().slice(0, 16))).includes('WRONGTYPE') || log.includes('WRONGTYPE');

@@ -171,8 +171,23 @@ export class Proc {
     });
   }
 
+  /** The node process's pid (differs from `pid` when started under a wrapper such as faketime, which forks). */
+  get nodePid(): number {
+    const said = this.messages[0]?.pid;
+    return typeof said === 'number' ? said : this.pid;
+  }
+
   signal(signal: NodeJS.Signals): void {
-    if (this.alive) this.child.kill(signal);
+    if (!this.alive) return;
+    if (this.nodePid !== this.pid) {
+      try {
+        process.kill(this.nodePid, signal);
+      } catch {
+        // gone already
+      }
+      if (signal !== 'SIGKILL') return;
+    }
+    this.child.kill(signal);
   }
 
   /** kill -9, and wait for the exit; returns when it happened. */

@@ -1,0 +1,84 @@
+// Scenario 11: clock skew. A worker whose clock runs 30 s ahead and a sweeper whose clock runs 30 s behind
+// (Debian's faketime): leases are measured on the Redis clock and on each process's monotonic clock, so no
+// task may be put back early (no lease loss, no second run) and none may be stranded (a killed worker's tasks
+// still come back within lease + sweep + 1 s).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { hasRedisServer, recoveryTimes, report, Scenario, until } from './harness.ts';
+import { percentile, tally } from './ledger.ts';
+
+const LEASE = 1500;
+const SWEEP = 500;
+const BOUND = LEASE + SWEEP + 1000;
+
+/** faketime, installed from Debian's packages if missing (as root); a reason to skip if it cannot be had. */
+function faketimeProblem(): string | false {
+  const works = () => {
+    const probe = spawnSync('faketime', ['-f', '+30s', process.execPath, '-e', 'process.stdout.write(String(Date.now()))'], { encoding: 'utf8', timeout: 20_000 });
+    return probe.status === 0 && Math.abs(Number(probe.stdout) - Date.now() - 30_000) < 5000;
+  };
+  if (spawnSync('faketime', ['--version'], { stdio: 'ignore' }).error && process.getuid?.() === 0) {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    if (spawnSync('apt-get', ['install', '-y', '-qq', 'faketime'], { stdio: 'ignore', env, timeout: 180_000 }).status !== 0) {
+      spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env, timeout: 180_000 });
+      spawnSync('apt-get', ['install', '-y', '-qq', 'faketime'], { stdio: 'ignore', env, timeout: 180_000 });
+    }
+  }
+  if (spawnSync('faketime', ['--version'], { stdio: 'ignore' }).error) return 'faketime is not installed and could not be installed (apt-get install faketime)';
+  if (!works()) return 'faketime is installed but does not shift the clock of a node process here';
+  return false;
+}
+
+const skip = !hasRedisServer() ? 'redis-server is not installed' : faketimeProblem();
+
+test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stranded', { skip, timeout: 120_000 }, async () => {
+  const s = await Scenario.create('clock skew');
+  try {
+    const ahead = await s.worker({ name: 'ahead', concurrency: 2, leaseMs: LEASE, sweepMs: SWEEP, wrapper: ['faketime', '-f', '+30s'] });
+    const sweeper = await s.worker({ name: 'behind-sweeper', kind: 'sweeper', sweepMs: SWEEP, wrapper: ['faketime', '-f', '-30s'] });
+    const behind = await s.worker({ name: 'behind', concurrency: 2, leaseMs: LEASE, sweepMs: SWEEP, wrapper: ['faketime', '-f', '-30s'] });
+    const queue = s.queue();
+    // Phase 1: runs longer than a lease, on skewed workers swept by skewed sweepers: nothing may be put back.
+    const ids = await queue.enqueueMany(Array.from({ length: 12 }, () => ({ name: 'work', args: [s.ledgerDir, 2000] })));
+    const events = await s.drained(ids, 60_000);
+    const t = tally(ids, events);
+    const early = [ahead, sweeper, behind].flatMap((p) => p.messages.filter((m) => m.ev === 'leaseLost' || m.ev === 'requeue')).length;
+    // Phase 2: the worker that runs ahead dies with tasks in flight; a normal-clock worker (not sweeping) reruns
+    // them once the skewed sweepers put them back. Recovery is timed on the normal clocks (test and rerun).
+    const normal = await s.worker({ name: 'normal', concurrency: 8, leaseMs: LEASE, sweepMs: 0 });
+    behind.signal('SIGTERM');
+    await behind.exited;
+    const more = await queue.enqueueMany(Array.from({ length: 8 }, () => ({ name: 'work', args: [s.ledgerDir, 3000] })));
+    await until('the ahead worker to run two', 20_000, () => s.ledger().filter((e) => e.event === 'start' && e.ppid === ahead.nodePid && more.includes(e.id)).length >= 2);
+    const aheadId = ahead.workerIds.at(-1)!;
+    const killedAt = await ahead.kill9();
+    const redis = s.client();
+    const held = (await redis.lrange(s.key(`worker:${aheadId}`), 0, -1)).map((e) => e.split('|')[4]!);
+    const after = await s.drained(more, 60_000);
+    const recovery = recoveryTimes(after.filter((e) => e.ppid === normal.nodePid), new Map(held.map((id) => [id, killedAt] as const)));
+    const t2 = tally(more, after);
+    const residue = await s.stopAllAndCheckResidue();
+    report('11. clock skew ±30 s', {
+      'tasks (runs 2 s, lease 1.5 s)': ids.length,
+      'early requeues / lease losses': early,
+      'duplicate starts': t.duplicateStarts,
+      outcomes: JSON.stringify(t.byOutcome),
+      'tasks held by the killed skewed worker': held.length,
+      'recovered by skewed sweepers p99 ms': percentile(recovery, 99),
+      'recovery bound ms': BOUND,
+      lost: t.lost.length + t2.lost.length,
+      residue: residue.join(' ') || 'none',
+    });
+    assert.equal(early, 0, 'no lease lost and nothing put back early');
+    assert.equal(t.duplicateStarts, 0);
+    assert.deepEqual(t.byOutcome, { success: ids.length });
+    assert.ok(held.length >= 1);
+    assert.equal(recovery.length, held.length, 'nothing stranded');
+    assert.ok(percentile(recovery, 100) <= BOUND, `recovered within ${BOUND} ms (${percentile(recovery, 100)})`);
+    assert.deepEqual(t2.lost, []);
+    assert.deepEqual(residue, []);
+  } finally {
+    await s.cleanup();
+  }
+});
