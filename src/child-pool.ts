@@ -62,7 +62,7 @@ class Child {
     this.ready = new Promise<void>((resolve, reject) => {
       const onMessage = (message: ChildMessage) => {
         if (message.t === 'ready') resolve();
-        else if (message.t === 'init-error') reject(new ModuleLoadError(options.modules.map(String).join(', '), message.message));
+        else if (message.t === 'init-error') reject(new ModuleLoadError(message.module, message.message));
         else this.#done(message);
       };
       this.proc.on('message', onMessage);

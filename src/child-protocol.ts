@@ -6,7 +6,7 @@ export type ParentMessage =
 
 export type ChildMessage =
   | { readonly t: 'ready'; readonly names: readonly string[] }
-  | { readonly t: 'init-error'; readonly message: string }
+  | { readonly t: 'init-error'; readonly module: string; readonly message: string }
   | { readonly t: 'done'; readonly ok: true; readonly value: unknown; readonly rss: number }
   | {
       readonly t: 'done';

@@ -8,6 +8,7 @@
  */
 import { Worker as Thread } from 'node:worker_threads';
 import { runInContext } from './context.ts';
+import { ModuleLoadError } from './errors.ts';
 import { toError } from './executor.ts';
 import { failpoint } from './failpoints.ts';
 import { loadTasks, type AnyTask } from './task.ts';
@@ -74,7 +75,10 @@ process.on('message', (raw: ParentMessage) => {
         tasks = loaded;
         void send({ t: 'ready', names: [...loaded.keys()] });
       },
-      (err: unknown) => void send({ t: 'init-error', message: toError(err).message }).then(() => process.exit(1)),
+      (err: unknown) => {
+        const detail = err instanceof ModuleLoadError ? { module: err.module, message: err.detail } : { module: raw.modules.join(', '), message: toError(err).message };
+        void send({ t: 'init-error', ...detail }).then(() => process.exit(1));
+      },
     );
   }
 });

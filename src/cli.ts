@@ -257,8 +257,7 @@ Example:
     await reachRedis(queue, shown);
 
     const metrics = metricsPort !== undefined ? new (await import('./metrics.ts')).Metrics() : undefined;
-    let logger: Logger = consoleLogger(level);
-    if (metrics) logger = metrics.countRecoveries(logger, queue.name);
+    const logger: Logger = consoleLogger(level);
     const options = {
       queue,
       tasks: modules,
@@ -337,9 +336,7 @@ Example:
       await server?.close();
       await queue.close();
       if (err instanceof ModuleLoadError) {
-        // Errors from child processes arrive wrapped twice ("Task module a: Task module file:///a: …"): say it once.
-        const again = err.message.indexOf('Task module ', 1);
-        const message = (again > 0 ? err.message.slice(again) : err.message).split('\n')[0] ?? err.message;
+        const message = err.message.split('\n')[0] ?? err.message;
         const files = modules.filter((m) => !/^[a-z][a-z0-9+.-]+:/i.test(m) || m.startsWith('file:'));
         throw new CliError(
           message,

@@ -99,3 +99,17 @@ export async function disconnect(redis: Redis, ms = 1000): Promise<void> {
   }
   redis.disconnect();
 }
+
+/** Resolves once the connection is ready, or after `ms` (the caller then tries, and retries on failure). */
+export async function whenReady(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return;
+  let onReady!: () => void;
+  let timer: NodeJS.Timeout | undefined;
+  await new Promise<void>((resolve) => {
+    onReady = resolve;
+    redis.once('ready', onReady);
+    timer = setTimeout(resolve, ms);
+  });
+  clearTimeout(timer);
+  redis.off('ready', onReady);
+}

@@ -49,9 +49,12 @@ export class TaskDefinitionError extends DelayedError {
 /** A task module given to a worker failed to load, or defines no task. */
 export class ModuleLoadError extends DelayedError {
   readonly module: string;
-  constructor(module: string, message: string, options?: ErrorOptions) {
-    super('ERR_MODULE_LOAD', `Task module ${module}: ${message}`, options);
+  /** What went wrong, without the module's name. */
+  readonly detail: string;
+  constructor(module: string, detail: string, options?: ErrorOptions) {
+    super('ERR_MODULE_LOAD', `Task module ${module}: ${detail}`, options);
     this.module = module;
+    this.detail = detail;
   }
 }
 

@@ -5,7 +5,7 @@ export { Worker, type WorkerOptions, type WorkerKind, type WorkerEvents } from '
 export { InlineWorker, type InlineWorkerOptions } from './inline-worker.ts';
 export { ForkedWorker, type ForkedWorkerOptions } from './forked-worker.ts';
 export { PreforkedWorker, type PreforkedWorkerOptions } from './preforked-worker.ts';
-export { Sweeper, type SweeperOptions, type SweepReport } from './sweeper.ts';
+export { Sweeper, type SweeperOptions, type SweeperEvents, type SweepReport } from './sweeper.ts';
 export type { TaskInfo, Failure, FailureReason, SuccessHandler, ErrorHandler } from './handlers.ts';
 export { consoleLogger, type Logger, type LogLevel } from './logger.ts';
 export type { RedisSource } from './connection.ts';

@@ -14,7 +14,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Logger } from './logger.ts';
+import type { Sweeper, SweepReport } from './sweeper.ts';
 import type { Queue } from './queue.ts';
 import { queueStatus, type QueueStatus } from './status.ts';
 import type { Worker } from './worker.ts';
@@ -189,13 +189,16 @@ export class Metrics {
         this.leaseLost.inc({ queue, why });
         startedAt.clear();
       },
+      recovered: (report: SweepReport) => this.recovered.inc({ queue }, report.recovered),
     };
     worker.on('start', listeners.start);
     worker.on('success', listeners.success);
     worker.on('failure', listeners.failure);
     worker.on('requeue', listeners.requeue);
     worker.on('leaseLost', listeners.leaseLost);
+    worker.on('recovered', listeners.recovered);
     return () => {
+      worker.off('recovered', listeners.recovered);
       worker.off('start', listeners.start);
       worker.off('success', listeners.success);
       worker.off('failure', listeners.failure);
@@ -205,26 +208,12 @@ export class Metrics {
     };
   }
 
-  /**
-   * Wraps a logger so the sweeps' reports (`{ recovered, expiredWorkers }`, logged when a sweep put tasks
-   * back) feed `delayed_tasks_recovered_total`. Give the result to the worker or sweeper as its `logger`.
-   */
-  countRecoveries(logger: Logger, queue: string): Logger {
-    const counter = this.recovered;
-    counter.inc({ queue }, 0);
-    const check = (fields: object) => {
-      const f = fields as { recovered?: unknown; expiredWorkers?: unknown };
-      if (typeof f.recovered === 'number' && typeof f.expiredWorkers === 'number' && f.recovered > 0) counter.inc({ queue }, f.recovered);
-    };
-    return {
-      debug: (fields, message) => logger.debug(fields, message),
-      info: (fields, message) => {
-        check(fields);
-        logger.info(fields, message);
-      },
-      warn: (fields, message) => logger.warn(fields, message),
-      error: (fields, message) => logger.error(fields, message),
-    };
+  /** Counts the tasks a standalone sweeper put back. Returns a function that stops it. */
+  observeSweeper(sweeper: Sweeper, queue: string): () => void {
+    this.recovered.inc({ queue }, 0);
+    const onRecovered = (report: SweepReport) => this.recovered.inc({ queue }, report.recovered);
+    sweeper.on('recovered', onRecovered);
+    return () => sweeper.off('recovered', onRecovered);
   }
 
   /** The metrics in Prometheus' text format. */

@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { connect, disconnect } from './connection.ts';
+import { EventEmitter } from 'node:events';
+import { connect, disconnect, whenReady } from './connection.ts';
 import { failpoint } from './failpoints.ts';
 import { StateError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
@@ -65,7 +66,12 @@ export interface SweeperOptions {
   readonly handleSignals?: boolean;
 }
 
-export class Sweeper {
+export interface SweeperEvents {
+  /** A sweep put tasks of dead workers back in the queue. */
+  recovered: [report: SweepReport];
+}
+
+export class Sweeper extends EventEmitter<SweeperEvents> {
   readonly #queue: Queue;
   readonly #intervalMs: number;
   readonly #logger: Logger;
@@ -76,6 +82,7 @@ export class Sweeper {
   #running: Promise<void> | undefined;
 
   constructor(options: SweeperOptions) {
+    super();
     this.#queue = options.queue;
     this.#intervalMs = intOption('intervalMs', options.intervalMs, 1000, 1);
     this.#logger = options.logger ?? consoleLogger();
@@ -89,7 +96,9 @@ export class Sweeper {
 
   /** One sweep now (ignoring the lock's interval only if no one else holds it). */
   async sweep(): Promise<SweepReport> {
-    return await sweepOnce(this.#connection(), this.#queue.keys, this.#intervalMs, this.#token);
+    const redis = this.#connection();
+    await whenReady(redis, 1000);
+    return await sweepOnce(redis, this.#queue.keys, this.#intervalMs, this.#token);
   }
 
   /** Sweeps every interval until `close()`; resolves then. */
@@ -104,7 +113,10 @@ export class Sweeper {
       while (!this.#stop.signal.aborted) {
         try {
           const report = await this.sweep();
-          if (report.recovered > 0) this.#logger.info({ queue: this.#queue.name, ...report }, 'recovered tasks of workers whose lease ran out');
+          if (report.recovered > 0) {
+            this.#logger.info({ queue: this.#queue.name, ...report }, 'recovered tasks of workers whose lease ran out');
+            this.emit('recovered', report);
+          }
         } catch (err) {
           this.#logger.warn({ queue: this.#queue.name, err }, 'sweep failed; retrying next interval');
         }

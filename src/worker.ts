@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { connect, disconnect, guard } from './connection.ts';
+import { connect, disconnect, guard, whenReady } from './connection.ts';
 import { InvalidOptionError, StateError } from './errors.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import { taskInfo, type ErrorHandler, type Failure, type SuccessHandler, type TaskInfo } from './handlers.ts';
@@ -23,7 +23,7 @@ import { boolOption, functionOption, intOption } from './options.ts';
 import { decodeEntry, type TaskEntry } from './payload.ts';
 import type { Queue } from './queue.ts';
 import { runScript } from './scripts.ts';
-import { sweepOnce } from './sweeper.ts';
+import { sweepOnce, type SweepReport } from './sweeper.ts';
 import type { AnyTask, TaskModule } from './task.ts';
 
 export interface WorkerOptions {
@@ -63,6 +63,8 @@ export interface WorkerEvents {
   leaseLost: [workerId: string, why: LeaseLoss];
   /** The queue's epoch changed: Redis lost the queue's data (restart without persistence, FLUSHALL). */
   dataLoss: [previousEpoch: string, currentEpoch: string];
+  /** This worker's sweep put tasks of dead workers back in the queue. */
+  recovered: [report: SweepReport];
 }
 
 interface Run {
@@ -249,7 +251,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   async #register(): Promise<void> {
     for (let attempt = 1; !this.#stop.signal.aborted; attempt++) {
       try {
-        await this.#connected(this.#cmd!);
+        await whenReady(this.#cmd!, 1000);
         await this.#lease!.register();
         this.logger.debug({ queue: this.queue.name, workerId: this.#lease!.id }, 'registered');
         this.#wake?.();
@@ -259,16 +261,6 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         await this.#pause(Math.min(5000, 50 * 2 ** attempt));
       }
     }
-  }
-
-  /** Resolves once the connection is ready, or after a second (the caller then tries and retries). */
-  async #connected(redis: Redis): Promise<void> {
-    if (redis.status === 'ready') return;
-    let onReady!: () => void;
-    const ready = new Promise<void>((resolve) => (onReady = resolve));
-    redis.once('ready', onReady);
-    await Promise.race([ready, this.#pause(1000)]);
-    redis.off('ready', onReady);
   }
 
   #pause(ms: number): Promise<void> {
@@ -414,7 +406,9 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       sweeping = true;
       sweepOnce(this.#cmd, this.queue.keys, this.#sweepIntervalMs, token)
         .then((report) => {
-          if (report.recovered > 0) this.logger.info({ queue: this.queue.name, ...report }, 'recovered tasks of workers whose lease ran out');
+          if (report.recovered === 0) return;
+          this.logger.info({ queue: this.queue.name, ...report }, 'recovered tasks of workers whose lease ran out');
+          this.emit('recovered', report);
         })
         .catch((err: unknown) => this.logger.debug({ queue: this.queue.name, err }, 'sweep failed; retrying next interval'))
         .finally(() => (sweeping = false));
