@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { ForkedWorker, InvalidOptionError, ModuleLoadError, PreforkedWorker, type Queue } from '../src/index.ts';
 import { add, allocate, exitNow, grandchild, pid, spin } from './fixtures/tasks.ts';
-import { FIXTURES, dropQueue, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, testQueue, waitFor } from './helpers.ts';
+import { FIXTURES, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue } from './helpers.ts';
 import { readFileSync } from 'node:fs';
 
 let redis: Redis;
@@ -20,18 +20,8 @@ function preforked(q: Queue, rec: ReturnType<typeof recorder>, extra: Partial<Op
   return new PreforkedWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, killGraceMs: 300, successHandler: rec.successHandler, errorHandler: rec.errorHandler, ...extra });
 }
 
-async function withQueue(fn: (q: Queue) => Promise<void>, options = {}): Promise<void> {
-  const q = testQueue(options);
-  try {
-    await fn(q);
-  } finally {
-    await dropQueue(redis, q);
-    await q.close();
-  }
-}
-
 test('preforked: tasks run in long-lived children, not in the worker process', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const rec = recorder();
     const ids = [await pid.delay(q), await pid.delay(q), await add.delay(q, 1, 2)];
     await runUntil(preforked(q, rec), 'three outcomes', () => rec.outcomes.length >= 3);
@@ -42,7 +32,7 @@ test('preforked: tasks run in long-lived children, not in the worker process', (
   }));
 
 test('forked: a fresh child process for every task', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const rec = recorder();
     const ids = [await pid.delay(q), await pid.delay(q), await pid.delay(q)];
     const w = new ForkedWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, successHandler: rec.successHandler });
@@ -53,7 +43,7 @@ test('forked: a fresh child process for every task', () =>
   }));
 
 test('a busy loop is stopped at its timeout, the handler is told the signal, and the worker goes on', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const rec = recorder();
     const ledger = ledgerFile();
     const stuck = await spin.timeout(300).delay(q, ledger);
@@ -68,7 +58,7 @@ test('a busy loop is stopped at its timeout, the handler is told the signal, and
   }));
 
 test('the timeout kills the whole process group, grandchildren included', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const rec = recorder();
     const ledger = ledgerFile();
     const id = await grandchild.timeout(500).delay(q, ledger);
@@ -81,7 +71,7 @@ test('the timeout kills the whole process group, grandchildren included', () =>
   }));
 
 test('a child that exits before answering is a crash: put back, then failed after maxAttempts', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const rec = recorder();
     const ledger = ledgerFile();
     const id = await exitNow.with({ maxAttempts: 2 }).delay(q, ledger, 1);
@@ -101,7 +91,7 @@ test('a child that exits before answering is a crash: put back, then failed afte
   }));
 
 test('a child that runs out of heap is a crash, and the worker survives', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const rec = recorder();
     const id = await allocate.with({ maxAttempts: 1 }).delay(q);
     const next = await add.delay(q, 1, 1);
@@ -111,7 +101,7 @@ test('a child that runs out of heap is a crash, and the worker survives', () =>
   }));
 
 test('a child that died while idle is replaced before it is used: no task is lost or failed', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const rec = recorder();
     const w = preforked(q, rec);
     const running = w.run();
@@ -132,7 +122,7 @@ test('a child that died while idle is replaced before it is used: no task is los
   }));
 
 test('children are recycled after maxTasksPerChild tasks and past maxRssBytes', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const rec = recorder();
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push(await pid.delay(q));
@@ -148,7 +138,7 @@ test('children are recycled after maxTasksPerChild tasks and past maxRssBytes', 
   }));
 
 test('an unknown task name fails that task only', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const rec = recorder();
     const unknown = await q.enqueue('notDefinedAnywhere', []);
     const next = await add.delay(q, 3, 3);
@@ -158,7 +148,7 @@ test('an unknown task name fails that task only', () =>
   }));
 
 test('child workers refuse task handles and modules that do not load', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     assert.throws(() => new PreforkedWorker({ queue: q, tasks: [add as never] }), InvalidOptionError);
     const w = new PreforkedWorker({ queue: q, tasks: ['./test/fixtures/broken-module.ts'], handleSignals: false });
     await assert.rejects(w.run(), ModuleLoadError);

@@ -36,6 +36,17 @@ export async function dropQueue(redis: Redis, queue: Queue): Promise<void> {
   if (keys.length > 0) await redis.del(...keys);
 }
 
+/** Runs `fn` with a fresh test queue, then deletes the queue's keys and closes it. */
+export async function withQueue(redis: Redis, fn: (q: Queue) => Promise<void>, options: Partial<QueueOptions> = {}): Promise<void> {
+  const q = testQueue(options);
+  try {
+    await fn(q);
+  } finally {
+    await dropQueue(redis, q);
+    await q.close();
+  }
+}
+
 /** Polls `check` until it returns a truthy value or the deadline passes (then throws, naming `what`). */
 export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 60_000, everyMs = 20): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;

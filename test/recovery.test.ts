@@ -8,7 +8,7 @@ import { InlineWorker, PreforkedWorker, Queue, Sweeper, type Queue as QueueType 
 import { decodeEntry } from '../src/payload.ts';
 import { startRedis } from '../scripts/redis-server.mjs';
 import { add, block, killParent, record } from './fixtures/tasks.ts';
-import { FIXTURES, REDIS_URL, dropQueue, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, testQueue, waitFor } from './helpers.ts';
+import { FIXTURES, REDIS_URL, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue } from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -43,18 +43,8 @@ function workerProcess(q: QueueType, env: Record<string, string> = {}, group = f
   return { proc, events, exited };
 }
 
-async function withQueue(fn: (q: QueueType) => Promise<void>): Promise<void> {
-  const q = testQueue();
-  try {
-    await fn(q);
-  } finally {
-    await dropQueue(redis, q);
-    await q.close();
-  }
-}
-
 test('kill -9 of a worker: its task is back within 5 s with default settings, runs again, and the orphaned child dies', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const ledger = ledgerFile();
     const id = await record.delay(q, ledger, 4000);
     const victim = workerProcess(q);
@@ -83,7 +73,7 @@ test('kill -9 of a worker: its task is back within 5 s with default settings, ru
   }));
 
 test('a task that blocks its event loop for three lease lengths is not taken for dead: it runs once', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const ledger = ledgerFile();
     const rec = recorder();
     const id = await block.delay(q, ledger, 1500);
@@ -97,7 +87,7 @@ test('a task that blocks its event loop for three lease lengths is not taken for
   }));
 
 test('SIGTERM: running tasks get the shutdown time, then go back to the queue at once (no sweep needed)', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const ledger = ledgerFile();
     const id = await record.delay(q, ledger, 20_000);
     const w = workerProcess(q, { SHUTDOWN_MS: '300', LEASE_MS: '60000' });
@@ -115,7 +105,7 @@ test('SIGTERM: running tasks get the shutdown time, then go back to the queue at
   }));
 
 test('Ctrl-C to the worker\'s process group stops it in good order and never releases the interrupted task as done', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const ledger = ledgerFile();
     await record.delay(q, ledger, 20_000);
     const w = workerProcess(q, { SHUTDOWN_MS: '200', LEASE_MS: '60000' }, true);
@@ -128,7 +118,7 @@ test('Ctrl-C to the worker\'s process group stops it in good order and never rel
   }));
 
 test('a second signal stops at once, without waiting for the shutdown time', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const ledger = ledgerFile();
     await record.delay(q, ledger, 20_000);
     const w = workerProcess(q, { SHUTDOWN_MS: '60000', LEASE_MS: '60000' });
@@ -140,7 +130,7 @@ test('a second signal stops at once, without waiting for the shutdown time', () 
   }));
 
 test('a task that kills its worker: its child dies with it, and the sweeper puts the task back as lost', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const ledger = ledgerFile();
     const id = await killParent.delay(q, ledger);
     const w = workerProcess(q, { LEASE_MS: '1000' });

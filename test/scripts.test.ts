@@ -4,8 +4,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { runScript } from '../src/scripts.ts';
 import { encodeEntry } from '../src/payload.ts';
-import type { Queue } from '../src/queue.ts';
-import { dropQueue, inspector, queueKeysNow, testQueue } from './helpers.ts';
+import { inspector, queueKeysNow, withQueue } from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -24,18 +23,8 @@ function entry(id: string, attempt = 0, cutoffs = 0, reason = ''): string {
   return encodeEntry({ id, name: 'add', args: [1, 2], timeoutMs: 1000, maxAttempts: 3 }, 1e6).replace('1|0|0||', `1|${attempt}|${cutoffs}|${reason}|`);
 }
 
-async function withQueue(fn: (q: Queue) => Promise<void>): Promise<void> {
-  const q = testQueue();
-  try {
-    await fn(q);
-  } finally {
-    await dropQueue(redis, q);
-    await q.close();
-  }
-}
-
 test('register sets the epoch once, adds the lease and the facts; running it twice changes nothing', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const k = q.keys;
     const now = await redisNow();
     const [epoch] = (await runScript(redis, 'register', [k.workers, k.epoch, k.info], ['w1', 3000, 'e1', '{"kind":"inline"}'])) as [string];
@@ -49,7 +38,7 @@ test('register sets the epoch once, adds the lease and the facts; running it twi
   }));
 
 test('renew extends a live lease, refuses an expired or removed one, and reports a changed epoch', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const k = q.keys;
     const now = await redisNow();
     await redis.set(k.epoch, 'e1');
@@ -73,7 +62,7 @@ test('renew extends a live lease, refuses an expired or removed one, and reports
   }));
 
 test('dequeue moves the N oldest entries into the worker list, oldest first, only under a live lease', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const k = q.keys;
     const now = await redisNow();
     const entries = ['a', 'b', 'c', 'd'].map((id) => entry(id));
@@ -93,7 +82,7 @@ test('dequeue moves the N oldest entries into the worker list, oldest first, onl
   }));
 
 test('requeue is token-checked: a stale run cannot touch the newer run of the same task', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const k = q.keys;
     const first = entry('t1');
     await redis.lpush(k.worker('w1'), first);
@@ -116,7 +105,7 @@ test('requeue is token-checked: a stale run cannot touch the newer run of the sa
   }));
 
 test('requeue puts an unreadable entry back unchanged (Lua never rewrites what it cannot parse)', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const k = q.keys;
     await redis.lpush(k.worker('w1'), 'garbage');
     assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting], ['garbage', 1, 'lost']), 1);
@@ -124,7 +113,7 @@ test('requeue puts an unreadable entry back unchanged (Lua never rewrites what i
   }));
 
 test('requeue keeps big integers in the arguments byte for byte', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const k = q.keys;
     const e = encodeEntry({ id: 'big', name: 'add', args: [12345678901234567, 0.1], timeoutMs: 1000, maxAttempts: 3 }, 1e6);
     await redis.lpush(k.worker('w1'), e);
@@ -136,7 +125,7 @@ test('requeue keeps big integers in the arguments byte for byte', () =>
   }));
 
 test('fail finishes the run and keeps a bounded dead-letter list; a stale fail writes nothing', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const k = q.keys;
     for (let i = 0; i < 5; i++) {
       const e = entry(`f${i}`);
@@ -153,7 +142,7 @@ test('fail finishes the run and keeps a bounded dead-letter list; a stale fail w
   }));
 
 test('sweep takes the lock once per interval and lists only expired leases, in pages', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const k = q.keys;
     const now = await redisNow();
     await redis.zadd(k.workers, now + 60_000, 'live', now - 3, 'x1', now - 2, 'x2', now - 1, 'x3');
@@ -167,7 +156,7 @@ test('sweep takes the lock once per interval and lists only expired leases, in p
   }));
 
 test('recover leaves a live lease alone, puts an expired worker\'s entries back as cut off, and removes the registration after the grace', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const k = q.keys;
     const now = await redisNow();
     await redis.zadd(k.workers, now + 60_000, 'live', now - 100, 'recent', now - 60_000, 'old');
@@ -195,7 +184,7 @@ test('recover leaves a live lease alone, puts an expired worker\'s entries back 
   }));
 
 test('recover moves a list of 5000 entries in calls of 1000 without error', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     const k = q.keys;
     const now = await redisNow();
     await redis.zadd(k.workers, now - 60_000, 'big');
@@ -213,7 +202,7 @@ test('recover moves a list of 5000 entries in calls of 1000 without error', () =
   }));
 
 test('scripts are sent in full when the server does not know them (NOSCRIPT)', () =>
-  withQueue(async (q) => {
+  withQueue(redis, async (q) => {
     await redis.script('FLUSH');
     const reply = (await runScript(redis, 'sweep', [q.keys.workers, q.keys.sweepLock], [0, 0, 10, 'me'])) as unknown[];
     assert.equal(reply[1], 1);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { hasRedisServer, recoveryTimes, report, Scenario, until } from './harness.ts';
 import { percentile, tally } from './ledger.ts';
+import { redisNow } from './seed.ts';
 
 const LEASE = 1500;
 const SWEEP = 500;
@@ -51,10 +52,13 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
     await behind.exited;
     const more = await queue.enqueueMany(Array.from({ length: 8 }, () => ({ name: 'work', args: [s.ledgerDir, 3000] })));
     await until('the ahead worker to run two', 20_000, () => s.ledger().filter((e) => e.event === 'start' && e.ppid === ahead.nodePid && more.includes(e.id)).length >= 2);
+    // ...and the normal worker's children to be up and running the rest (so reruns find a free, warm slot).
+    await until('the normal worker to run the other six', 20_000, () => s.ledger().filter((e) => e.event === 'start' && e.ppid === normal.nodePid && more.includes(e.id)).length >= 6);
     const aheadId = ahead.workerIds.at(-1)!;
     const killedAt = await ahead.kill9();
     const redis = s.client();
     const held = (await redis.lrange(s.key(`worker:${aheadId}`), 0, -1)).map((e) => e.split('|')[4]!);
+    const leaseLeft = Number(await redis.zscore(s.key('workers'), aheadId)) - (await redisNow(redis));
     const after = await s.drained(more, 60_000);
     const recovery = recoveryTimes(after.filter((e) => e.ppid === normal.nodePid), new Map(held.map((id) => [id, killedAt] as const)));
     const t2 = tally(more, after);
@@ -65,6 +69,7 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
       'duplicate starts': t.duplicateStarts,
       outcomes: JSON.stringify(t.byOutcome),
       'tasks held by the killed skewed worker': held.length,
+      'lease left in Redis at the kill ms': leaseLeft,
       'recovered by skewed sweepers p99 ms': percentile(recovery, 99),
       'recovery bound ms': BOUND,
       lost: t.lost.length + t2.lost.length,
