@@ -43,6 +43,9 @@ export async function startRedis(binary = process.env.REDIS_SERVER ?? 'redis-ser
       '--save', '', '--appendonly', 'no', '--daemonize', 'no',
       '--protected-mode', 'no', '--loglevel', 'warning', '--logfile', '',
       '--maxclients', '2000',
+      // Server bookkeeping that would show up in used_memory as if a system had left data behind:
+      // per-command latency histograms (allocated on a command's first use) and slow-log entries.
+      '--latency-tracking', 'no', '--slowlog-log-slower-than', '-1',
     ], { stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
     child.stderr?.on('data', (b: Buffer) => { stderr += b.toString() })
