@@ -1,0 +1,204 @@
+// Scenario 4, the soak: N tasks of 20-500 ms through 4 workers (concurrency 4) and 2 sweepers while something
+// picked at random (a worker parent, a child running a task, a sweeper) is killed -9 every `killEveryMs` for
+// `chaosMs`, and restarted (a supervisor starts a replacement at once). Then drain and measure.
+// Used by soak.test.ts (a short form, in CI) and by soak.ts (`npm run soak`, the full form).
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlive, Scenario, type Proc, type WorkerSpec } from './harness.ts';
+import { histories, percentile, tally, type LedgerEvent } from './ledger.ts';
+
+export interface SoakOptions {
+  readonly tasks: number;
+  readonly chaosMs: number;
+  readonly killEveryMs: number;
+  readonly workers?: number;
+  readonly concurrency?: number;
+  readonly sweepers?: number;
+  readonly leaseMs?: number;
+  readonly sweepMs?: number;
+  readonly drainMs?: number;
+  readonly seed?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface Kill {
+  readonly t: number;
+  readonly kind: 'worker' | 'child' | 'sweeper';
+  readonly pid: number;
+}
+
+export interface SoakResult {
+  readonly figures: Record<string, string | number>;
+  readonly lost: number;
+  readonly sameAttemptTwice: number;
+  readonly duplicateStarts: number;
+  readonly interruptionBudget: number;
+  readonly cutOffRuns: number;
+  readonly recoveryP50: number;
+  readonly recoveryP99: number;
+  readonly bound: number;
+  readonly residue: string[];
+}
+
+/** A small deterministic PRNG (mulberry32), so a soak can be replayed with its seed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export async function runSoak(options: SoakOptions): Promise<SoakResult> {
+  const workersN = options.workers ?? 4;
+  const concurrency = options.concurrency ?? 4;
+  const sweepersN = options.sweepers ?? 2;
+  const leaseMs = options.leaseMs ?? 1500;
+  const sweepMs = options.sweepMs ?? 500;
+  const bound = leaseMs + sweepMs + 1000;
+  const seed = options.seed ?? Date.now() % 100_000;
+  const rand = random(seed);
+  const log = options.log ?? (() => undefined);
+  const s = await Scenario.create('soak');
+  try {
+    const workerSpec: WorkerSpec = { concurrency, leaseMs, sweepMs, killGraceMs: 300 };
+    const sweeperSpec: WorkerSpec = { kind: 'sweeper', sweepMs };
+    const workers: Proc[] = await Promise.all(Array.from({ length: workersN }, () => s.worker(workerSpec)));
+    const sweepers: Proc[] = await Promise.all(Array.from({ length: sweepersN }, () => s.worker(sweeperSpec)));
+    const queue = s.queue();
+    const ids: string[] = [];
+    for (let i = 0; i < options.tasks; i += 1000) {
+      const n = Math.min(1000, options.tasks - i);
+      ids.push(...(await queue.enqueueMany(Array.from({ length: n }, () => ({ name: 'work', args: [s.ledgerDir, 20 + Math.floor(rand() * 481)] })))));
+    }
+    log(`enqueued ${ids.length} tasks (seed ${seed})`);
+
+    // The supervisor: a dead worker or sweeper is replaced at once.
+    let supervising = true;
+    let restarts = 0;
+    const supervisor = (async () => {
+      while (supervising) {
+        for (const [list, spec] of [[workers, workerSpec], [sweepers, sweeperSpec]] as const) {
+          for (let i = 0; i < list.length; i++) {
+            if (!list[i]!.alive) {
+              list[i] = s.start(spec);
+              restarts++;
+            }
+          }
+        }
+        await sleep(20);
+      }
+    })();
+
+    const kills: Kill[] = [];
+    const chaosStart = Date.now();
+    while (Date.now() - chaosStart < options.chaosMs) {
+      // Something random: any live worker parent, child of a worker, or sweeper, all equally likely.
+      const targets: { kind: Kill['kind']; pid: number; proc?: Proc }[] = [
+        ...workers.filter((w) => w.alive && w.messages.length > 0).map((w) => ({ kind: 'worker' as const, pid: w.nodePid, proc: w })),
+        ...workers.filter((w) => w.alive).flatMap((w) => childrenOf(w.nodePid).map((pid) => ({ kind: 'child' as const, pid }))),
+        ...sweepers.filter((p) => p.alive && p.messages.length > 0).map((p) => ({ kind: 'sweeper' as const, pid: p.nodePid, proc: p })),
+      ];
+      const victim = targets[Math.floor(rand() * targets.length)];
+      if (victim) {
+        try {
+          if (victim.proc) victim.proc.signal('SIGKILL');
+          else process.kill(victim.pid, 'SIGKILL');
+          kills.push({ t: Date.now(), kind: victim.kind, pid: victim.pid });
+        } catch {
+          // it ended by itself
+        }
+      }
+      await sleep(options.killEveryMs);
+    }
+    const chaosEnd = Date.now();
+    log(`chaos over: ${kills.length} kills in ${chaosEnd - chaosStart} ms`);
+    const doneAtChaosEnd = new Set(s.ledger().filter((e) => e.event === 'ok' || e.event === 'fail').map((e) => e.id)).size;
+
+    const events = await s.drained(ids, options.drainMs ?? 300_000);
+    const drainedAt = Date.now();
+    supervising = false;
+    await supervisor;
+    log(`drained ${drainedAt - chaosEnd} ms after the chaos`);
+
+    const t = tally(ids, events);
+    const byId = histories(events);
+    const killedAt = new Map<number, number>();
+    for (const k of kills) killedAt.set(k.pid, k.t);
+    // Runs cut off: started, with no outcome for that attempt from the worker that ran it. Each one's
+    // interruption is the kill of its child or its worker; its recovery, the next start of the task.
+    let cutOffRuns = 0;
+    const recovery: number[] = [];
+    for (const id of ids) {
+      const h = byId.get(id);
+      if (!h) continue;
+      for (const start of h.starts) {
+        const acknowledged = h.outcomes.some((o) => o.attempt === start.attempt && o.pid === start.ppid);
+        if (acknowledged) continue;
+        cutOffRuns++;
+        const at = [killedAt.get(start.pid), killedAt.get(start.ppid)].filter((x): x is number => x !== undefined && x >= start.t).sort((a, b) => a - b)[0];
+        const next = h.starts.find((e) => e.t > start.t && e.attempt > start.attempt);
+        const end = h.outcomes.find((e) => e.t > start.t);
+        const recoveredAt = next?.t ?? end?.t;
+        if (at !== undefined && recoveredAt !== undefined) recovery.push(recoveredAt - at);
+      }
+    }
+    const byKind = (kind: Kill['kind']) => kills.filter((k) => k.kind === kind).length;
+    const interruptionBudget = byKind('worker') * concurrency * 2 + byKind('child');
+    const alive = [...workers, ...sweepers].filter((p) => p.alive).length;
+    const fatal = s.procs.filter((p) => p.messages.some((m) => m.ev === 'fatal')).length;
+    const orphans = events.filter((e: LedgerEvent) => e.event === 'start').map((e) => e.pid).filter((pid) => isAlive(pid) && !workers.some((w) => childrenOf(w.nodePid).includes(pid)));
+    const residue = await s.stopAllAndCheckResidue(30_000);
+    const figures = {
+      tasks: ids.length,
+      'chaos s': Math.round((chaosEnd - chaosStart) / 1000),
+      'kills: worker parents': byKind('worker'),
+      'kills: children': byKind('child'),
+      'kills: sweepers': byKind('sweeper'),
+      'restarts by the supervisor': restarts,
+      'workers that gave up (children killed while loading)': fatal,
+      'done when the chaos ended': doneAtChaosEnd,
+      'drain after the chaos s': Math.round((drainedAt - chaosEnd) / 1000),
+      lost: t.lost.length,
+      'runs cut off': cutOffRuns,
+      'duplicate starts': t.duplicateStarts,
+      'duplicate outcomes': t.duplicateOutcomes.length,
+      'same attempt started twice': t.sameAttemptTwice.length,
+      'outcomes/task': JSON.stringify(t.outcomesPerTask),
+      'terminal outcomes': JSON.stringify(t.byOutcome),
+      'recovery p50 ms': percentile(recovery, 50),
+      'recovery p99 ms': percentile(recovery, 99),
+      'recovery max ms': percentile(recovery, 100),
+      'recovery bound ms': bound,
+      'processes alive at the end': alive,
+      'orphan task processes': orphans.length,
+      residue: residue.join(' ') || 'none',
+      seed,
+    };
+    return {
+      figures,
+      lost: t.lost.length,
+      sameAttemptTwice: t.sameAttemptTwice.length,
+      duplicateStarts: t.duplicateStarts,
+      interruptionBudget,
+      cutOffRuns,
+      recoveryP50: percentile(recovery, 50),
+      recoveryP99: percentile(recovery, 99),
+      bound,
+      residue,
+    };
+  } finally {
+    await s.cleanup();
+  }
+}
