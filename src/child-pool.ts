@@ -47,6 +47,8 @@ class Child {
   tasks = 0;
   rss = 0;
   exited = false;
+  /** True when the child was killed by a signal before it was ready. */
+  killedWhileLoading = false;
   run: Run | undefined;
   onExit: (child: Child) => void = () => undefined;
   readonly #killGraceMs: number;
@@ -60,22 +62,34 @@ class Child {
       serialization: 'json',
     });
     this.ready = new Promise<void>((resolve, reject) => {
+      const modules = options.modules.map(String).join(', ');
+      let loaded = false;
       const onMessage = (message: ChildMessage) => {
-        if (message.t === 'ready') resolve();
+        if (message.t === 'ready') {
+          loaded = true;
+          resolve();
+        }
         else if (message.t === 'init-error') reject(new ModuleLoadError(message.module, message.message));
         else this.#done(message);
       };
       this.proc.on('message', onMessage);
-      this.proc.on('error', (err) => reject(err));
+      // A failed spawn or a write to a dead child: the 'exit' that follows (or already came) decides.
+      this.proc.on('error', () => undefined);
       this.proc.on('exit', (code, signal) => {
         this.exited = true;
-        reject(new ModuleLoadError(options.modules.map(String).join(', '), `the child process exited while loading (code ${code}, signal ${signal})`));
+        // Killed by a signal while loading (from outside, or the machine's OOM killer): not the module's fault.
+        this.killedWhileLoading = !loaded && signal !== null;
+        reject(new ModuleLoadError(modules, `the child process exited while loading (code ${code}, signal ${signal})`));
         this.#exit(code, signal);
       });
     });
     this.ready.catch(() => undefined);
     const init: ParentMessage = { t: 'init', modules: options.modules.map(moduleUrl), parentPid: process.pid, oneShot };
-    this.proc.send(init);
+    try {
+      this.proc.send(init);
+    } catch {
+      // The child is already gone; its 'exit' rejects `ready`.
+    }
   }
 
   start(task: TaskEntry): Promise<RunOutcome> {
@@ -84,7 +98,7 @@ class Child {
       const run: Run = { resolve, timer: undefined, killTimer: undefined, ending: undefined };
       this.run = run;
       run.timer = setTimeout(() => this.end('timeout'), task.timeoutMs);
-      const message: ParentMessage = { t: 'run', id: task.id, name: task.name, attempt: task.attempt, args: task.args };
+      const message: ParentMessage = { t: 'run', id: task.id, name: task.name, attempt: task.attempt, args: task.argsJson };
       try {
         this.proc.send(message);
       } catch {
@@ -169,9 +183,17 @@ export class ChildPool implements Executor {
     this.#oneShot = options.tasksPerChild === 1;
   }
 
+  /** Starts the first child and waits until it loaded the modules (so a broken module fails the start). */
   async start(): Promise<void> {
-    const first = this.#spawn();
-    await first.ready;
+    for (let attempt = 1; ; attempt++) {
+      const first = this.#spawn();
+      try {
+        await first.ready;
+        break;
+      } catch (err) {
+        if (!first.killedWhileLoading || attempt >= 5) throw err;
+      }
+    }
     this.#fill();
   }
 
@@ -195,8 +217,10 @@ export class ChildPool implements Executor {
         this.#starting.delete(child);
         if (this.#closed) return;
         // A child that cannot load the modules will not do better next time: give up after a few in a row.
-        if (++this.#failures >= 3) this.onFatal?.(err);
-        else setTimeout(() => this.#fill(), 100 * this.#failures);
+        // One killed by a signal while loading says nothing about the modules: start another.
+        if (child.killedWhileLoading) setTimeout(() => this.#fill(), 100).unref();
+        else if (++this.#failures >= 3) this.onFatal?.(err);
+        else setTimeout(() => this.#fill(), 100 * this.#failures).unref();
       },
     );
     return child;

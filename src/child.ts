@@ -53,7 +53,8 @@ async function run(message: Extract<ParentMessage, { t: 'run' }>): Promise<void>
   const controller = new AbortController();
   const context = { id: message.id, name: message.name, attempt: message.attempt, signal: controller.signal };
   try {
-    const value: unknown = await runInContext(context, () => task.fn(...message.args));
+    const args = JSON.parse(message.args) as unknown[];
+    const value: unknown = await runInContext(context, () => task.fn(...args));
     failpoint('child-before-reply');
     await send({ t: 'done', ok: true, value: serializable(value), rss: rss() });
   } catch (thrown) {

@@ -72,7 +72,9 @@ export function connect(source: RedisSource, role: ConnectionRole, name: string)
   const options: RedisOptions = {
     ...ROLE_OPTIONS[role],
     autoResendUnfulfilledCommands: false,
-    enableAutoPipelining: role !== 'blocking',
+    // Not auto-pipelining: ioredis runs one auto-pipeline at a time, and one whose connection dropped never
+    // settles (its commands are not resent), so every later command would wait behind it forever.
+    enableAutoPipelining: false,
     connectionName: `delayed:${name}:${role}`,
   };
   let redis: Redis;

@@ -17,6 +17,8 @@ export interface TaskEntry {
   readonly id: string;
   readonly name: string;
   readonly args: readonly unknown[];
+  /** The arguments as they came, JSON: what children get (no second serialisation). */
+  readonly argsJson: string;
   readonly timeoutMs: number;
   readonly maxAttempts: number;
   readonly attempt: number;
@@ -29,6 +31,8 @@ export type DecodedEntry =
   | { readonly ok: true; readonly task: TaskEntry }
   | { readonly ok: false; readonly problem: string; readonly id: string; readonly name: string };
 
+/** Enqueue refuses deeper arguments; decoding refuses them too, before parsing (deep values break recursion). */
+const MAX_DEPTH = 1000;
 const TASK_NAME = /^[A-Za-z_$][\w$.:/-]{0,127}$/;
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -62,7 +66,7 @@ export function assertJsonFaithful(value: unknown, path: string): void {
     }
     if (v === null) return;
     const obj = v as object;
-    if (depth > 1000) throw new SerializationError(at, 'is nested more than 1000 levels deep');
+    if (depth >= MAX_DEPTH) throw new SerializationError(at, `is nested more than ${MAX_DEPTH} levels deep`);
     if (seen.has(obj)) throw new SerializationError(at, 'is a circular reference');
     seen.add(obj);
     if (Array.isArray(obj)) {
@@ -124,15 +128,35 @@ export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
   if (reason !== '' && reason !== 'lost' && reason !== 'crashed') return bad(fields, 'the cut-off reason in the entry header is malformed');
   if (!isValidTaskName(name)) return bad(fields, `the task name ${JSON.stringify((name as string).slice(0, 140))} is not a valid task name`);
   if (raw.length > maxBytes && Buffer.byteLength(raw) > maxBytes) return bad(fields, `the entry is ${Buffer.byteLength(raw)} bytes, over maxPayloadBytes (${maxBytes})`);
+  const argsJson = raw.slice(start);
+  const depth = nestingDepth(argsJson);
+  if (depth > MAX_DEPTH) return bad(fields, `the arguments are nested ${depth} levels deep, over ${MAX_DEPTH}`);
   let args: unknown;
   try {
-    args = JSON.parse(raw.slice(start));
+    args = JSON.parse(argsJson);
   } catch (err) {
     return bad(fields, `the arguments are not valid JSON (${(err as Error).message})`);
   }
   if (!Array.isArray(args)) return bad(fields, 'the arguments are not a JSON array');
   const [a, c, t, m] = numbers as [number, number, number, number];
-  return { ok: true, task: { id, name, args, timeoutMs: t, maxAttempts: m, attempt: a, cutoffs: c, reason } };
+  return { ok: true, task: { id, name, args, argsJson, timeoutMs: t, maxAttempts: m, attempt: a, cutoffs: c, reason } };
+}
+
+/** The deepest nesting of arrays and objects in a JSON text, by one scan that skips strings. */
+function nestingDepth(json: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
 }
 
 function bad(fields: readonly string[], problem: string): DecodedEntry {

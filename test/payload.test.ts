@@ -101,9 +101,18 @@ test('__proto__ keys in arguments stay plain data', () => {
   assert.deepEqual(Object.keys(arg), ['__proto__']);
 });
 
-test('deep nesting decodes without a stack overflow', () => {
+test('nesting deeper than 1000 levels is refused at enqueue and at decoding, before parsing', () => {
   const depth = 100_000;
   const decoded = decodeEntry(`1|0|0||p.1|add|1000|3|[${'['.repeat(depth)}${']'.repeat(depth)}]`, 10_000_000);
-  // Either it parses or it is refused with a reason; it must not throw.
-  assert.equal(typeof decoded.ok, 'boolean');
+  assert.equal(decoded.ok, false);
+  if (!decoded.ok) assert.match(decoded.problem, /nested 100001 levels deep/);
+  // Brackets inside strings do not count.
+  const inString = decodeEntry(`1|0|0||p.1|add|1000|3|["${'['.repeat(5000)}", "\\\"["]`, 10_000_000);
+  assert.ok(inString.ok);
+  let deep: unknown = 1;
+  for (let i = 0; i < 999; i++) deep = [deep];
+  assert.doesNotThrow(() => encodeEntry({ ...fields, args: [deep] }, 1e7));
+  const ok = decodeEntry(encodeEntry({ ...fields, args: [deep] }, 1e7), 1e7);
+  assert.ok(ok.ok, 'what enqueue accepts, decoding accepts');
+  assert.throws(() => encodeEntry({ ...fields, args: [[deep]] }, 1e7), /nested more than 1000 levels/);
 });
