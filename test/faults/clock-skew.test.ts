@@ -47,11 +47,11 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
     const early = [ahead, sweeper, behind].flatMap((p) => p.messages.filter((m) => m.ev === 'leaseLost' || m.ev === 'requeue')).length;
     // Phase 2: the worker that runs ahead dies with tasks in flight; a normal-clock worker (not sweeping) reruns
     // them once the skewed sweepers put them back. Recovery is timed on the normal clocks (test and rerun).
-    const normal = await s.worker({ name: 'normal', concurrency: 8, leaseMs: LEASE, sweepMs: 0 });
     behind.signal('SIGTERM');
     await behind.exited;
     const more = await queue.enqueueMany(Array.from({ length: 8 }, () => ({ name: 'work', args: [s.ledgerDir, 3000] })));
     await until('the ahead worker to run two', 20_000, () => s.ledger().filter((e) => e.event === 'start' && e.ppid === ahead.nodePid && more.includes(e.id)).length >= 2);
+    const normal = await s.worker({ name: 'normal', concurrency: 8, leaseMs: LEASE, sweepMs: 0 });
     // ...and the normal worker's children to be up and running the rest (so reruns find a free, warm slot).
     await until('the normal worker to run the other six', 20_000, () => s.ledger().filter((e) => e.event === 'start' && e.ppid === normal.nodePid && more.includes(e.id)).length >= 6);
     const aheadId = ahead.workerIds.at(-1)!;

@@ -19,7 +19,8 @@ const skip = hasRedisServer() ? false : 'redis-server is not installed';
 const workerProbe = await probeReconnect('worker');
 const producerProbe = await probeReconnect('producer');
 /** The core bug these scenarios run into while it is there (see probes.ts and the last test of this file). */
-const hangBug = workerProbe.recovered && producerProbe.recovered
+let hangBug: string | false = false;
+hangBug = workerProbe.recovered && producerProbe.recovered
   ? false
   : `core bug: after a connection drops with a command in flight, later commands on it never settle (ioredis auto-pipelining with autoResendUnfulfilledCommands false); worker: ${workerProbe.detail}; producer: ${producerProbe.detail}`;
 
@@ -39,7 +40,7 @@ test('9. network cut between one worker and Redis (blackhole, then reset)', { sk
     await sleep(cutAt + 2 * LEASE - Date.now());
     proxy.reset();
     const resetAt = Date.now();
-    await until('the victim to register anew', 15_000, () => victim.workerIds.length >= 2);
+    await until('the victim to register anew', hangBug ? 8000 : 15_000, () => victim.workerIds.length >= 2);
     const events = await s.drained(ids, 30_000);
     const t = tally(ids, events);
     const byId = histories(events);
@@ -132,7 +133,8 @@ async function droppedReply(what: Dropped): Promise<Record<string, string | numb
     }
     const rule = await Promise.race([drop, sleep(20_000).then(() => undefined)]);
     assert.ok(rule, `the ${what} reply was dropped`);
-    const events = await s.drained(ids, 30_000);
+    // While the known hang is there, wait less for what will not come (keeps CI short).
+    const events = await s.drained(ids, hangBug ? 12_000 : 30_000);
     await sleep(LEASE); // anything late (a stale write, a second lease) would show now
     const t = tally(ids, s.ledger());
     const leaseLosses = s.procs.flatMap((p) => p.messages.filter((m) => m.ev === 'leaseLost')).length;
