@@ -202,6 +202,35 @@ export function processesWithDir(dir: string): number[] {
   return pids
 }
 
+/** CPU time (s) used so far by the given processes. */
+function cpuSeconds(pids: number[]): number {
+  let ticks = 0
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime
+    } catch {
+      // gone
+    }
+  }
+  return ticks / 100
+}
+
+/**
+ * Waits (max 30 s) until the worker's child processes are idle: together under 10% of a core for 500 ms.
+ * Run between the first and the warm batch, so that "warm" does not include children still starting.
+ */
+export async function settle(dir: string): Promise<void> {
+  if (process.platform !== 'linux') return
+  for (let i = 0; i < 60; i++) {
+    const pids = processesWithDir(dir)
+    const before = cpuSeconds(pids)
+    await sleep(500)
+    if (cpuSeconds(pids) - before < 0.05) return
+  }
+}
+
 /** Waits for the children of a drain to be gone (max 15 s), then kills stragglers by pid. Returns how many. */
 export async function reapStrays(dir: string): Promise<number> {
   if (process.platform !== 'linux') return 0
@@ -243,6 +272,7 @@ async function drainPhases(ctx: Ctx, s: System, n: number, warm: number, dir: st
   const firstMs = p.firstAt ? p.firstAt - t0 : NaN
   let warmRate = NaN
   if (finished && warm > 0) {
+    await settle(dir)
     const t1 = monoMs()
     await preload(ctx, s, warm, n)
     finished = await p.wait(n + warm, stallMs, drainCapMs)

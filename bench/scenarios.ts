@@ -106,7 +106,7 @@ export function drain(ctx: Ctx, procs: 1 | 2): Scenario {
   const sc = scenario(procs === 1 ? 'c' : 'd', title, metrics)
   sc.notes.push(
     'tasks/s: the tasks are enqueued (bulk) before the worker starts; time from starting the worker(s) to the last completion, so it includes start-up (forking children, connecting).',
-    'warm tasks/s (child-process modes): then the same number again, enqueued while the worker is running and warm; time from the first enqueue call to the last completion.',
+    'warm tasks/s (child-process modes): then, once the worker\'s child processes are idle, the same number again, enqueued while the worker runs; time from the first enqueue call to the last completion.',
     `Child processes of delayed-queue run under tsx (the runner's loader is inherited: a child boots in about 0.4 s here, vs 0.1 s for BullMQ's plain-JS sandbox child).`,
     'Check: every handler records its task id; each id must appear exactly once.',
   )
