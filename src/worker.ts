@@ -122,6 +122,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   #onSignal: ((signal: NodeJS.Signals) => void) | undefined;
   #loop: Promise<void> | undefined;
   #fetcher: Fetcher | undefined;
+  /** Runs whose outcome is known and whose final write is under way: their slot is free again. */
+  #releasing = 0;
   readonly #closed = deferred();
   #idleWaiters: (() => void)[] = [];
   readonly #startedAt = new Date().toISOString();
@@ -207,7 +209,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         lease: this.#lease,
         stop: this.#stop.signal,
         known: this.#known,
-        freeSlots: () => this.concurrency - this.#runs.size,
+        freeSlots: () => this.concurrency - this.#runs.size + this.#releasing,
         changed: () => this.#changed(),
         take: (entry, workerId, list) => this.#take(entry, workerId, list),
       });
@@ -374,8 +376,22 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  /** Finishes a run in Redis, retrying through connection errors until done or the run is abandoned. */
+  /**
+   * Finishes a run in Redis, retrying through connection errors until done or the run is abandoned.
+   * Its slot is free from now on: the next fetch goes out on the same connection after this write, so Redis
+   * runs them in that order, and the worker need not wait a round trip before taking the next task.
+   */
   async #write(run: Run, write: () => Promise<unknown>): Promise<void> {
+    this.#releasing++;
+    this.#wake?.();
+    try {
+      await this.#writeUntilDone(run, write);
+    } finally {
+      this.#releasing--;
+    }
+  }
+
+  async #writeUntilDone(run: Run, write: () => Promise<unknown>): Promise<void> {
     for (let attempt = 1; !run.abandoned; attempt++) {
       try {
         await write();
