@@ -19,8 +19,7 @@ const skip = hasRedisServer() ? false : 'redis-server is not installed';
 const workerProbe = await probeReconnect('worker');
 const producerProbe = await probeReconnect('producer');
 /** The core bug these scenarios run into while it is there (see probes.ts and the last test of this file). */
-let hangBug: string | false = false;
-hangBug = workerProbe.recovered && producerProbe.recovered
+const hangBug: string | false = workerProbe.recovered && producerProbe.recovered
   ? false
   : `core bug: after a connection drops with a command in flight, later commands on it never settle (ioredis auto-pipelining with autoResendUnfulfilledCommands false); worker: ${workerProbe.detail}; producer: ${producerProbe.detail}`;
 
