@@ -18,31 +18,40 @@ export class ConnectionLostError extends DelayedError {
   }
 }
 
-const drops = new WeakMap<Redis, () => Promise<never>>();
+/** Per connection, how to reject each guarded command still waiting for its reply. */
+const waiting = new WeakMap<Redis, Set<(err: Error) => void>>();
 
 /** Makes `guard` able to tell when this connection drops. */
 function watchDrops(redis: Redis): void {
-  let reject!: (err: Error) => void;
-  let current!: Promise<never>;
-  const arm = () => {
-    current = new Promise<never>((_, r) => (reject = r));
-    current.catch(() => undefined);
-  };
-  arm();
+  const rejecters = new Set<(err: Error) => void>();
+  waiting.set(redis, rejecters);
   redis.on('close', () => {
-    reject(new ConnectionLostError());
-    arm();
+    if (rejecters.size === 0) return;
+    const lost = new ConnectionLostError();
+    for (const reject of rejecters) reject(lost);
+    rejecters.clear();
   });
-  drops.set(redis, () => current);
 }
 
 /** The command's promise, rejected with `ConnectionLostError` if the connection drops before it settles. */
 export function guard<T>(redis: Redis, command: Promise<T>): Promise<T> {
-  const dropped = drops.get(redis);
-  return dropped ? Promise.race([command, dropped()]) : command;
+  const rejecters = waiting.get(redis);
+  if (!rejecters) return command;
+  return new Promise<T>((resolve, reject) => {
+    rejecters.add(reject);
+    command.then(
+      (value) => {
+        rejecters.delete(reject);
+        resolve(value);
+      },
+      (err: unknown) => {
+        rejecters.delete(reject);
+        reject(err);
+      },
+    );
+  });
 }
 
-/** Where a queue's Redis is: a `redis://` / `rediss://` URL, ioredis options, or an ioredis client. */
 export type RedisSource = string | Redis | RedisOptions;
 
 export type ConnectionRole = 'producer' | 'worker' | 'blocking';
