@@ -301,7 +301,7 @@ export class Scenario {
   /** Starts a worker and waits for its first registration. */
   async worker(spec: WorkerSpec = {}): Promise<Proc> {
     const proc = this.start(spec);
-    await proc.waitFor(spec.kind === 'sweeper' ? 'ready' : 'registered', 30_000);
+    await proc.waitFor(spec.kind === 'sweeper' ? 'ready' : 'registered', 60_000);
     return proc;
   }
 

@@ -33,13 +33,16 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
     await until('the victim to register anew', 10_000, () => victim.workerIds.length >= 2);
     const t = tally(ids, events);
     const byId = histories(events);
-    // What the victim wrote for the runs it held: handler outcomes from its pid (it ran nothing else).
-    const victimOutcomes = events.filter((e) => e.pid === victim.pid && (e.event === 'ok' || e.event === 'fail'));
-    // When the victim's own children last showed life (their ticks), against the resume.
-    const victimChildTicks = events.filter((e) => (e.event === 'tick' || e.event === 'end') && e.ppid === victim.pid && long.includes(e.id));
+    // The runs the victim held when it was stopped (it may run these tasks again later, under a new registration).
+    const held = new Set(events.filter((e) => e.event === 'start' && e.ppid === victim.pid && e.t < stoppedAt).map((e) => `${e.id}#${e.attempt}`));
+    const heldRun = (e: { id: string; attempt: number }) => held.has(`${e.id}#${e.attempt}`);
+    // What the victim wrote for those runs: handler outcomes from its pid for those attempts.
+    const victimOutcomes = events.filter((e) => e.pid === victim.pid && (e.event === 'ok' || e.event === 'fail') && heldRun(e));
+    // When the children running those runs last showed life (their ticks), against the resume.
+    const victimChildTicks = events.filter((e) => (e.event === 'tick' || e.event === 'end') && e.ppid === victim.pid && long.includes(e.id) && heldRun(e));
     const lastTick = Math.max(...victimChildTicks.map((e) => e.t));
-    const shortEnds = events.filter((e) => e.event === 'end' && e.ppid === victim.pid && short.includes(e.id)).map((e) => e.t);
-    const rerunBy = ids.map((id) => byId.get(id)!.starts.at(-1)!.ppid);
+    const shortEnds = events.filter((e) => e.event === 'end' && e.ppid === victim.pid && short.includes(e.id) && heldRun(e)).map((e) => e.t);
+    const rerunBy = ids.map((id) => byId.get(id)!.starts.find((e) => !heldRun(e))?.ppid);
     const residue = await s.stopAllAndCheckResidue();
     report('12a. SIGSTOP worker parent 3 leases', {
       tasks: ids.length,
