@@ -49,10 +49,11 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
     // them once the skewed sweepers put them back. Recovery is timed on the normal clocks (test and rerun).
     behind.signal('SIGTERM');
     await behind.exited;
-    const more = await queue.enqueueMany(Array.from({ length: 6 }, () => ({ name: 'work', args: [s.ledgerDir, 3000] })));
+    const more = await queue.enqueueMany(Array.from({ length: 6 }, () => ({ name: 'work', args: [s.ledgerDir, 6000] })));
     await until('the ahead worker to run two', 20_000, () => s.ledger().filter((e) => e.event === 'start' && e.ppid === ahead.nodePid && more.includes(e.id)).length >= 2);
     const normal = await s.worker({ name: 'normal', concurrency: 6, leaseMs: LEASE, sweepMs: 0 });
-    // ...and the normal worker's children to be up and running the rest (so reruns find a free, warm slot).
+    // ...and the normal worker's children to be up and running the other four (so reruns find a free, warm slot;
+    // the ahead worker's runs last 6 s, longer than the normal worker takes to start).
     await until('the normal worker to run the other four', 40_000, () => s.ledger().filter((e) => e.event === 'start' && e.ppid === normal.nodePid && more.includes(e.id)).length >= 4);
     const aheadId = ahead.workerIds.at(-1)!;
     const killedAt = await ahead.kill9();

@@ -18,14 +18,14 @@ function countBy<T>(values: readonly T[]): Map<T, number> {
   return counts;
 }
 
-test('3a. a sweeper killed -9 mid-sweep, again and again: each lost task is put back exactly once', { skip, timeout: 120_000 }, async () => {
+test('3a. a sweeper killed -9 mid-sweep, again and again: each lost task is put back exactly once', { skip, timeout: 240_000 }, async () => {
   const s = await Scenario.create('sweeper kill mid-sweep');
   try {
     const redis = s.client();
     const orphans = await seedOrphans(s, redis, 5, 20, () => -10_000, () => [s.ledgerDir, 10]);
     const sweepers: Proc[] = [];
     // Restart the sweeper (armed with the failpoint) until the dead registrations are gone.
-    await until('every dead registration to be swept', 60_000, async () => {
+    await until('every dead registration to be swept', 150_000, async () => {
       if ((await redis.zcard(s.key('workers'))) === 0) return true;
       if (!sweepers.some((p) => p.alive)) sweepers.push(s.start({ kind: 'sweeper', sweepMs: 200, failpoint: 'mid-sweep' }));
       return false;
