@@ -14,6 +14,14 @@ if not deadline or tonumber(deadline) <= now then
   return {0}
 end
 local n = tonumber(ARGV[2])
+if n == 1 then
+  -- one entry: one command instead of three
+  local item = redis.call('LMOVE', KEYS[1], KEYS[3], 'RIGHT', 'LEFT')
+  if not item then
+    return {1}
+  end
+  return {1, item}
+end
 local items = redis.call('LRANGE', KEYS[1], -n, -1)
 if #items == 0 then
   return {1}

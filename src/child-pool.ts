@@ -27,6 +27,9 @@ export interface PoolOptions {
   readonly execArgv: readonly string[];
 }
 
+/** Children booting at once, at most. */
+const MAX_STARTING = 2;
+
 const CHILD_SCRIPT = fileURLToPath(new URL(`./child${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 /** The parent's Node flags minus those that must not pass on (test runner, inspector, watch mode). */
@@ -53,7 +56,7 @@ class Child {
   onExit: (child: Child) => void = () => undefined;
   readonly #killGraceMs: number;
 
-  constructor(options: PoolOptions, oneShot: boolean) {
+  constructor(options: PoolOptions) {
     this.#killGraceMs = options.killGraceMs;
     this.proc = fork(CHILD_SCRIPT, [], {
       detached: true,
@@ -75,16 +78,27 @@ class Child {
       this.proc.on('message', onMessage);
       // A failed spawn or a write to a dead child: the 'exit' that follows (or already came) decides.
       this.proc.on('error', () => undefined);
-      this.proc.on('exit', (code, signal) => {
-        this.exited = true;
+      // 'exit' can come before the child's last messages were read; 'close' comes after the IPC channel
+      // closed, so an answer sent just before exiting is never mistaken for a crash. (A grandchild holding the
+      // channel open would delay 'close': the group is killed at 'exit', and a second later it counts anyway.)
+      let concluded = false;
+      const conclude = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (concluded) return;
+        concluded = true;
         // Killed by a signal while loading (from outside, or the machine's OOM killer): not the module's fault.
         this.killedWhileLoading = !loaded && signal !== null;
         reject(new ModuleLoadError(modules, `the child process exited while loading (code ${code}, signal ${signal})`));
         this.#exit(code, signal);
+      };
+      this.proc.on('exit', (code, signal) => {
+        this.exited = true;
+        this.#killGroup();
+        setTimeout(() => conclude(code, signal), 1000).unref();
       });
+      this.proc.on('close', (code, signal) => conclude(code, signal));
     });
     this.ready.catch(() => undefined);
-    const init: ParentMessage = { t: 'init', modules: options.modules.map(moduleUrl), parentPid: process.pid, oneShot };
+    const init: ParentMessage = { t: 'init', modules: options.modules.map(moduleUrl), parentPid: process.pid };
     try {
       this.proc.send(init);
     } catch {
@@ -138,15 +152,17 @@ class Child {
     else run.resolve({ kind: 'thrown', error: new TaskError(message.error?.name ?? 'Error', message.error?.message ?? '', message.error?.stack) });
   }
 
-  #exit(code: number | null, signal: NodeJS.Signals | null): void {
-    // Grandchildren the task left behind share the group: end them with their parent.
-    if (this.proc.pid !== undefined) {
-      try {
-        process.kill(-this.proc.pid, 'SIGKILL');
-      } catch {
-        // no one left in the group
-      }
+  /** Grandchildren the task left behind share the group: end them with their parent. */
+  #killGroup(): void {
+    if (this.proc.pid === undefined) return;
+    try {
+      process.kill(-this.proc.pid, 'SIGKILL');
+    } catch {
+      // no one left in the group
     }
+  }
+
+  #exit(code: number | null, signal: NodeJS.Signals | null): void {
     const run = this.#take();
     if (run) {
       if (run.ending === 'timeout') run.resolve({ kind: 'timeout', ...(signal ? { signal } : {}) });
@@ -197,13 +213,18 @@ export class ChildPool implements Executor {
     this.#fill();
   }
 
-  /** Starts children until `size` are idle or starting. */
+  /**
+   * Starts children until `size` exist (fresh-per-task: until `size` are ready or starting, busy ones not
+   * counted, as they exit after their task), at most MAX_STARTING at a time: dozens of Node
+   * processes booting at once would starve the worker itself (and its lease renewals) of CPU.
+   */
   #fill(): void {
-    while (!this.#closed && this.#idle.length + this.#starting.size < this.#options.size) this.#spawn();
+    const counted = () => this.#idle.length + this.#starting.size + (this.#oneShot ? 0 : this.#busy.size);
+    while (!this.#closed && this.#starting.size < MAX_STARTING && counted() < this.#options.size) this.#spawn();
   }
 
   #spawn(): Child {
-    const child = new Child(this.#options, this.#oneShot);
+    const child = new Child(this.#options);
     this.#starting.add(child);
     child.onExit = (c) => this.#gone(c);
     child.ready.then(
@@ -212,6 +233,7 @@ export class ChildPool implements Executor {
         this.#failures = 0;
         if (this.#closed) return child.kill('SIGKILL');
         this.#release(child);
+        this.#fill();
       },
       (err: Error) => {
         this.#starting.delete(child);
@@ -258,7 +280,13 @@ export class ChildPool implements Executor {
       child.tasks < this.#options.tasksPerChild && child.rss <= this.#options.maxRssBytes;
     if (reusable) this.#release(child);
     else {
-      if (!child.exited && !this.#oneShot) child.proc.send({ t: 'exit' } satisfies ParentMessage);
+      if (!child.exited) {
+        try {
+          child.proc.send({ t: 'exit' } satisfies ParentMessage);
+        } catch {
+          child.kill('SIGKILL');
+        }
+      }
       this.#fill();
     }
     return outcome;

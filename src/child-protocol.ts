@@ -1,6 +1,6 @@
 /** The messages between a worker and its child processes (JSON over Node's IPC channel). */
 export type ParentMessage =
-  | { readonly t: 'init'; readonly modules: readonly string[]; readonly parentPid: number; readonly oneShot: boolean }
+  | { readonly t: 'init'; readonly modules: readonly string[]; readonly parentPid: number }
   /** `args` is the JSON text from the entry, parsed by the child (a string crosses IPC without a second encoding). */
   | { readonly t: 'run'; readonly id: string; readonly name: string; readonly attempt: number; readonly args: string }
   | { readonly t: 'exit' };

@@ -44,7 +44,6 @@ function serializable(value: unknown): unknown {
 }
 
 let tasks = new Map<string, AnyTask>();
-let oneShot = false;
 
 async function run(message: Extract<ParentMessage, { t: 'run' }>): Promise<void> {
   const task = tasks.get(message.name);
@@ -61,14 +60,12 @@ async function run(message: Extract<ParentMessage, { t: 'run' }>): Promise<void>
     const error = toError(thrown);
     await send({ t: 'done', ok: false, error: { name: error.name, message: error.message, stack: error.stack }, rss: rss() });
   }
-  if (oneShot) process.exit(0);
 }
 
 process.on('message', (raw: ParentMessage) => {
   if (raw.t === 'run') void run(raw);
   else if (raw.t === 'exit') process.exit(0);
   else if (raw.t === 'init') {
-    oneShot = raw.oneShot;
     const watchdog = new Thread(WATCHDOG, { eval: true, workerData: { parentPid: raw.parentPid } });
     watchdog.unref();
     loadTasks(raw.modules).then(

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { guard } from './connection.ts';
+import { guard, whenReady } from './connection.ts';
 import { failpoint } from './failpoints.ts';
 import type { QueueKeys } from './keys.ts';
 import type { Lease } from './lease.ts';
@@ -56,13 +56,28 @@ export class Fetcher {
     return sleep(ms, undefined, { signal: this.#host.stop }).catch(() => undefined);
   }
 
+  /** Waits until something changed (a slot, the lease), the worker stops, or `ms` passed; leaves no timer behind. */
+  #waitForChange(ms: number): Promise<void> {
+    const stop = this.#host.stop;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stop.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      stop.addEventListener('abort', done, { once: true });
+      void this.#host.changed().then(done);
+    });
+  }
+
   async loop(): Promise<void> {
     const { keys, cmd, block, lease, stop } = this.#host;
     let failures = 0;
     while (!stop.aborted) {
       const free = this.#host.freeSlots();
       if (free <= 0 || !lease.valid()) {
-        await Promise.race([this.#host.changed(), this.#pause(BLOCK_SECONDS * 1000)]);
+        await this.#waitForChange(BLOCK_SECONDS * 1000);
         continue;
       }
       const workerId = lease.id;
@@ -76,6 +91,7 @@ export class Fetcher {
         }
         entries = reply.slice(1) as string[];
         if (entries.length === 0 && !stop.aborted) {
+          await whenReady(block, 1000);
           const move = guard(block, block.blmove(keys.waiting, list, 'RIGHT', 'LEFT', BLOCK_SECONDS));
           this.#blocking = move;
           const entry = await move.finally(() => (this.#blocking = undefined));

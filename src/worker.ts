@@ -183,6 +183,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     try {
       await executor.start();
     } catch (err) {
+      // Stopped while starting (close() ended the children it was waiting for): not a failure.
+      if (this.#closing) return await this.#closed.promise;
       this.#fatal = err as Error;
       await this.close({ now: true });
       throw err;

@@ -81,6 +81,21 @@ test('dequeue moves the N oldest entries into the worker list, oldest first, onl
     assert.deepEqual(await runScript(redis, 'dequeue', keys('w1'), ['w1', 10]), [1]);
   }));
 
+test('dequeue of one entry moves it with a single LMOVE, with the same checks', () =>
+  withQueue(redis, async (q) => {
+    const k = q.keys;
+    const now = await redisNow();
+    const [a, b] = [entry('a'), entry('b')];
+    await redis.lpush(k.waiting, a, b);
+    await redis.zadd(k.workers, now + 10_000, 'w1', now - 1, 'dead');
+    assert.deepEqual(await runScript(redis, 'dequeue', [k.waiting, k.workers, k.worker('dead')], ['dead', 1]), [0]);
+    assert.deepEqual(await runScript(redis, 'dequeue', [k.waiting, k.workers, k.worker('w1')], ['w1', 1]), [1, a]);
+    assert.deepEqual(await redis.lrange(k.worker('w1'), 0, -1), [a]);
+    assert.deepEqual(await runScript(redis, 'dequeue', [k.waiting, k.workers, k.worker('w1')], ['w1', 1]), [1, b]);
+    assert.deepEqual(await runScript(redis, 'dequeue', [k.waiting, k.workers, k.worker('w1')], ['w1', 1]), [1]);
+    assert.equal(await redis.exists(k.waiting), 0);
+  }));
+
 test('requeue is token-checked: a stale run cannot touch the newer run of the same task', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
