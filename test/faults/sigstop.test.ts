@@ -17,7 +17,8 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
     const victim = await s.worker({ name: 'victim', concurrency: 4, leaseMs: LEASE });
     const queue = s.queue();
     // Two runs finish while the parent is stopped (their answers wait in the pipe), two are still going on resume.
-    const short = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 3000, 50] })));
+    // 4 s: longer than the children's starts can spread (they boot two at a time), shorter than the 4.5 s stop.
+    const short = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 4000, 50] })));
     const long = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 9000, 50] })));
     const ids = [...short, ...long];
     await until('the victim to start all four', 15_000, () => new Set(s.ledger().filter((e) => e.event === 'start' && e.ppid === victim.pid).map((e) => e.id)).size === 4);
