@@ -48,8 +48,9 @@ test('2a. a child killed -9 mid-task: the task is put back (crashed) and runs ag
     assert.deepEqual(t.duplicateOutcomes, []);
     assert.deepEqual(t.byOutcome, { success: ids.length });
     assert.deepEqual(requeues.map((m) => m.why), ['crashed', 'crashed']);
-    // Put back at once; it waits for a free slot (the pool starts a new child for the dead one) and then runs.
-    assert.ok(percentile(recovery, 100) <= 3000, `a crashed run runs again soon (${percentile(recovery, 100)} ms)`);
+    // Put back at once; the rerun waits for a free slot (the pool boots a new child for the dead one, seconds
+    // on a loaded 2-core machine), so this bound is looser than the lease bound.
+    assert.ok(percentile(recovery, 100) <= 10_000, `a crashed run runs again soon (${percentile(recovery, 100)} ms)`);
     assert.ok(alive, 'the worker survives');
     assert.deepEqual(residue, []);
   } finally {

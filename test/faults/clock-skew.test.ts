@@ -54,7 +54,12 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
     const normal = await s.worker({ name: 'normal', concurrency: 6, leaseMs: LEASE, sweepMs: 0 });
     // ...and the normal worker's children to be up and running the other four (so reruns find a free, warm slot;
     // the ahead worker's runs last 6 s, longer than the normal worker takes to start).
-    await until('the normal worker to run the other four', 40_000, () => s.ledger().filter((e) => e.event === 'start' && e.ppid === normal.nodePid && more.includes(e.id)).length >= 4);
+    await until('the normal worker to run, while the ahead worker still runs', 40_000, () => {
+      const events = s.ledger();
+      const ended = new Set(events.filter((e) => e.event === 'end').map((e) => `${e.id}#${e.attempt}`));
+      const aheadRunning = events.some((e) => e.event === 'start' && e.ppid === ahead.nodePid && more.includes(e.id) && !ended.has(`${e.id}#${e.attempt}`));
+      return aheadRunning && events.some((e) => e.event === 'start' && e.ppid === normal.nodePid && more.includes(e.id));
+    });
     const aheadId = ahead.workerIds.at(-1)!;
     const killedAt = await ahead.kill9();
     const redis = s.client();
