@@ -31,18 +31,9 @@ import {
   type QueueStatus,
   type Worker,
 } from './index.ts';
+import { CommandError } from './errors.ts';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, redis: 3, tasks: 4 } as const;
-
-class CliError extends Error {
-  readonly exitCode: number;
-  readonly hint: string | undefined;
-  constructor(message: string, exitCode: number, hint?: string) {
-    super(message);
-    this.exitCode = exitCode;
-    this.hint = hint;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Options shared by the subcommands.
@@ -78,14 +69,14 @@ function redisUrl(given: string | undefined): { url: string; shown: string } {
   try {
     url = new URL(raw);
   } catch {
-    throw new CliError(`${where}: ${JSON.stringify(raw)} is not a Redis URL: ${expected}`, EXIT.usage);
+    throw new CommandError(`${where}: ${JSON.stringify(raw)} is not a Redis URL: ${expected}`, EXIT.usage);
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new CliError(`${where}: ${JSON.stringify(redact(raw))} is not a Redis URL (the scheme is ${url.protocol.replace(/:$/, '')}): ${expected}`, EXIT.usage);
+    throw new CommandError(`${where}: ${JSON.stringify(redact(raw))} is not a Redis URL (the scheme is ${url.protocol.replace(/:$/, '')}): ${expected}`, EXIT.usage);
   }
-  if (url.hostname === '') throw new CliError(`${where}: ${JSON.stringify(redact(raw))} names no host: ${expected}`, EXIT.usage);
+  if (url.hostname === '') throw new CommandError(`${where}: ${JSON.stringify(redact(raw))} names no host: ${expected}`, EXIT.usage);
   if (!/^\/?(\d{1,2})?$/.test(url.pathname)) {
-    throw new CliError(`${where}: ${JSON.stringify(redact(raw))}: the database after the host must be a number (like /0), got ${JSON.stringify(url.pathname)}`, EXIT.usage);
+    throw new CommandError(`${where}: ${JSON.stringify(redact(raw))}: the database after the host must be a number (like /0), got ${JSON.stringify(url.pathname)}`, EXIT.usage);
   }
   return { url: raw, shown: redact(raw) };
 }
@@ -103,7 +94,7 @@ function redact(raw: string): string {
 
 function queueName(values: Record<string, unknown>, required = true): string | undefined {
   const name = (values.queue as string | undefined) ?? (process.env.DELAYED_QUEUE || undefined);
-  if (name === undefined && required) throw new CliError('--queue NAME is required (or set DELAYED_QUEUE)', EXIT.usage);
+  if (name === undefined && required) throw new CommandError('--queue NAME is required (or set DELAYED_QUEUE)', EXIT.usage);
   return name;
 }
 
@@ -113,7 +104,7 @@ function integer(values: Record<string, unknown>, option: string, min: number, m
   const text = String(raw);
   if (!/^-?\d+$/.test(text) || Number(text) < min || Number(text) > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
-    throw new CliError(`--${option}: expected a whole number ${range}, got ${JSON.stringify(text)}`, EXIT.usage);
+    throw new CommandError(`--${option}: expected a whole number ${range}, got ${JSON.stringify(text)}`, EXIT.usage);
   }
   return Number(text);
 }
@@ -125,7 +116,7 @@ function makeQueue(values: Record<string, unknown>, extra: { deadLetters?: numbe
     const queue = new Queue({ name, redis: url, ...(values.prefix !== undefined ? { prefix: values.prefix as string } : {}), ...extra });
     return { queue, shown };
   } catch (err) {
-    throw new CliError(optionMessage(err as Error), EXIT.usage);
+    throw new CommandError(optionMessage(err as Error), EXIT.usage);
   }
 }
 
@@ -164,7 +155,7 @@ async function reachRedis(queue: Queue, shown: string): Promise<void> {
       : /NOAUTH/i.test(reason)
         ? 'Redis wants a password: give it in the URL, redis://:PASSWORD@host:6379 (or user:PASSWORD@).'
         : 'Is redis-server running there? Give its URL with --redis or REDIS_URL.';
-    throw new CliError(`cannot reach Redis at ${shown}: ${reason}`, EXIT.redis, hint);
+    throw new CommandError(`cannot reach Redis at ${shown}: ${reason}`, EXIT.redis, hint);
   } finally {
     clearTimeout(timer);
   }
@@ -173,7 +164,7 @@ async function reachRedis(queue: Queue, shown: string): Promise<void> {
 function logLevel(values: Record<string, unknown>, fallback: LogLevel): LogLevel {
   const level = (values['log-level'] as string | undefined) ?? fallback;
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(level)) {
-    throw new CliError(`--log-level: expected debug, info, warn, error or silent, got ${JSON.stringify(level)}`, EXIT.usage);
+    throw new CommandError(`--log-level: expected debug, info, warn, error or silent, got ${JSON.stringify(level)}`, EXIT.usage);
   }
   return level as LogLevel;
 }
@@ -232,9 +223,9 @@ Example:
   },
   async run(values) {
     const kind = (values.kind as string | undefined) ?? 'preforked';
-    if (!['preforked', 'forked', 'inline'].includes(kind)) throw new CliError(`--kind: expected preforked, forked or inline, got ${JSON.stringify(kind)}`, EXIT.usage);
+    if (!['preforked', 'forked', 'inline'].includes(kind)) throw new CommandError(`--kind: expected preforked, forked or inline, got ${JSON.stringify(kind)}`, EXIT.usage);
     const modules = (values.tasks as string[] | undefined) ?? [];
-    if (modules.length === 0) throw new CliError('--tasks MODULE is required: the module that exports your tasks (e.g. --tasks ./dist/tasks.js)', EXIT.usage);
+    if (modules.length === 0) throw new CommandError('--tasks MODULE is required: the module that exports your tasks (e.g. --tasks ./dist/tasks.js)', EXIT.usage);
     const concurrency = integer(values, 'concurrency', 1, 1000);
     const leaseMs = integer(values, 'lease-ms', 100);
     const shutdownTimeoutMs = integer(values, 'shutdown-timeout', 0);
@@ -243,14 +234,14 @@ Example:
     const maxRssMb = integer(values, 'max-rss-mb', 1);
     const metricsPort = integer(values, 'metrics-port', 0, 65535);
     if (kind !== 'preforked' && (maxTasksPerChild !== undefined || maxRssMb !== undefined)) {
-      throw new CliError('--max-tasks-per-child and --max-rss-mb apply to --kind preforked only', EXIT.usage);
+      throw new CommandError('--max-tasks-per-child and --max-rss-mb apply to --kind preforked only', EXIT.usage);
     }
     const level = logLevel(values, 'warn');
     for (const spec of modules) {
       if (/^[a-z][a-z0-9+.-]+:/i.test(spec) && !spec.startsWith('file:')) continue;
       const path = spec.startsWith('file:') ? fileURLToPath(spec) : resolve(spec);
       if (!existsSync(path) || !statSync(path).isFile()) {
-        throw new CliError(`--tasks ${spec}: no such file (looked for ${path})`, EXIT.tasks, 'Give the path of the built JavaScript module that exports your tasks, relative to the current directory.');
+        throw new CommandError(`--tasks ${spec}: no such file (looked for ${path})`, EXIT.tasks, 'Give the path of the built JavaScript module that exports your tasks, relative to the current directory.');
       }
     }
     const { queue, shown } = makeQueue(values, deadLetters !== undefined ? { deadLetters } : {});
@@ -280,7 +271,7 @@ Example:
               });
     } catch (err) {
       await queue.close();
-      throw new CliError(optionMessage(err as Error), EXIT.usage);
+      throw new CommandError(optionMessage(err as Error), EXIT.usage);
     }
     metrics?.observeWorker(w);
     let server: Awaited<ReturnType<NonNullable<typeof metrics>['listen']>> | undefined;
@@ -290,7 +281,7 @@ Example:
       } catch (err) {
         await queue.close();
         const code = (err as NodeJS.ErrnoException).code;
-        throw new CliError(
+        throw new CommandError(
           `cannot serve metrics on port ${metricsPort}: ${(err as Error).message}`,
           EXIT.failed,
           code === 'EADDRINUSE' ? 'Another process uses that port: pick another --metrics-port (0 takes any free one).' : undefined,
@@ -338,7 +329,7 @@ Example:
       if (err instanceof ModuleLoadError) {
         const message = err.message.split('\n')[0] ?? err.message;
         const files = modules.filter((m) => !/^[a-z][a-z0-9+.-]+:/i.test(m) || m.startsWith('file:'));
-        throw new CliError(
+        throw new CommandError(
           message,
           EXIT.tasks,
           /defines no task/.test(err.message)
@@ -413,15 +404,15 @@ Example:
   positionals: 1,
   async run(values, positionals) {
     const task = positionals[0];
-    if (task === undefined) throw new CliError('which task? Give its name: delayed enqueue TASK --args \'[...]\'', EXIT.usage);
+    if (task === undefined) throw new CommandError('which task? Give its name: delayed enqueue TASK --args \'[...]\'', EXIT.usage);
     let args: unknown;
     const rawArgs = (values.args as string | undefined) ?? '[]';
     try {
       args = JSON.parse(rawArgs);
     } catch (err) {
-      throw new CliError(`--args: not valid JSON (${(err as Error).message}): ${rawArgs}`, EXIT.usage, 'Quote it for the shell: --args \'[1, "two", {"three": 3}]\'');
+      throw new CommandError(`--args: not valid JSON (${(err as Error).message}): ${rawArgs}`, EXIT.usage, 'Quote it for the shell: --args \'[1, "two", {"three": 3}]\'');
     }
-    if (!Array.isArray(args)) throw new CliError(`--args: expected a JSON array of arguments, got ${rawArgs}`, EXIT.usage, `For one argument, wrap it: --args '[${rawArgs}]'`);
+    if (!Array.isArray(args)) throw new CommandError(`--args: expected a JSON array of arguments, got ${rawArgs}`, EXIT.usage, `For one argument, wrap it: --args '[${rawArgs}]'`);
     const timeoutMs = integer(values, 'timeout', 1);
     const maxAttempts = integer(values, 'max-attempts', 1, 1000);
     const { queue, shown } = makeQueue(values);
@@ -432,8 +423,8 @@ Example:
     } catch (err) {
       await queue.close();
       const code = (err as { code?: string }).code;
-      if (code === 'ERR_INVALID_OPTION' || code === 'ERR_SERIALIZATION' || code === 'ERR_PAYLOAD_TOO_LARGE') throw new CliError(optionMessage(err as Error), EXIT.usage);
-      throw new CliError(`cannot enqueue on ${shown}: ${(err as Error).message}`, EXIT.redis);
+      if (code === 'ERR_INVALID_OPTION' || code === 'ERR_SERIALIZATION' || code === 'ERR_PAYLOAD_TOO_LARGE') throw new CommandError(optionMessage(err as Error), EXIT.usage);
+      throw new CommandError(`cannot enqueue on ${shown}: ${(err as Error).message}`, EXIT.redis);
     }
     await queue.close();
     write(`${id}\n`);
@@ -495,7 +486,7 @@ Examples:
       try {
         q = new Queue({ name: queue, redis: url, ...(prefix !== undefined ? { prefix } : {}) });
       } catch (err) {
-        throw new CliError(optionMessage(err as Error), EXIT.usage);
+        throw new CommandError(optionMessage(err as Error), EXIT.usage);
       }
       // Connection errors surface as failed reads (shown, and retried with --watch), not as stray log lines.
       q.redis.on('error', () => undefined);
@@ -659,23 +650,19 @@ Example:
     const timeout = integer(values, 'timeout', 1);
     const given = (values.redis as string | undefined) ?? (process.env.REDIS_URL || undefined);
     const redis = given === undefined ? undefined : redisUrl(given).url;
-    const { runDemo, DemoError } = await import('./demo.ts');
-    try {
-      const summary = await runDemo({
-        json: values.json === true,
-        ...(tasks !== undefined ? { tasks } : {}),
-        ...(workers !== undefined ? { workers } : {}),
-        ...(concurrency !== undefined ? { concurrency } : {}),
-        ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
-        ...(redis !== undefined ? { redis } : {}),
-        ...(values.prefix !== undefined ? { prefix: values.prefix as string } : {}),
-      });
-      if (values.json === true) write(`${JSON.stringify(summary)}\n`);
-      return summary.lost === 0 && summary.completed === summary.enqueued ? EXIT.ok : EXIT.failed;
-    } catch (err) {
-      if (err instanceof DemoError) throw new CliError(err.message, err.exitCode, err.hint);
-      throw err;
-    }
+    const { runDemo } = await import('./demo.ts');
+    // The demo's own failures are CommandErrors: they reach the user as they are.
+    const summary = await runDemo({
+      json: values.json === true,
+      ...(tasks !== undefined ? { tasks } : {}),
+      ...(workers !== undefined ? { workers } : {}),
+      ...(concurrency !== undefined ? { concurrency } : {}),
+      ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
+      ...(redis !== undefined ? { redis } : {}),
+      ...(values.prefix !== undefined ? { prefix: values.prefix as string } : {}),
+    });
+    if (values.json === true) write(`${JSON.stringify(summary)}\n`);
+    return summary.lost === 0 && summary.completed === summary.enqueued ? EXIT.ok : EXIT.failed;
   },
 };
 
@@ -734,23 +721,23 @@ function suggest(word: string, choices: readonly string[]): string | undefined {
   return best !== undefined && bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
 }
 
-function parseError(name: string, command: Command, err: Error & { code?: string }): CliError {
+function parseError(name: string, command: Command, err: Error & { code?: string }): CommandError {
   const help = `Run \`delayed ${name} --help\` for the options.`;
   if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     const option = /'([^']+)'/.exec(err.message)?.[1] ?? '?';
     const bare = option.replace(/^-+/, '').split('=')[0] ?? '';
     const close = suggest(bare, Object.keys(command.options));
-    return new CliError(`${name}: unknown option ${option}${close ? ` (did you mean --${close}?)` : ''}`, EXIT.usage, help);
+    return new CommandError(`${name}: unknown option ${option}${close ? ` (did you mean --${close}?)` : ''}`, EXIT.usage, help);
   }
   if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     const option = /'(-[^' ]+)/.exec(err.message)?.[1];
-    return new CliError(`${name}: ${option ? `${option} needs a value` : err.message}`, EXIT.usage, help);
+    return new CommandError(`${name}: ${option ? `${option} needs a value` : err.message}`, EXIT.usage, help);
   }
   if (err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
     const word = /'([^']+)'/.exec(err.message)?.[1] ?? '?';
-    return new CliError(`${name}: unexpected argument ${JSON.stringify(word)}`, EXIT.usage, help);
+    return new CommandError(`${name}: unexpected argument ${JSON.stringify(word)}`, EXIT.usage, help);
   }
-  return new CliError(`${name}: ${err.message}`, EXIT.usage, help);
+  return new CommandError(`${name}: ${err.message}`, EXIT.usage, help);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -783,14 +770,14 @@ async function main(argv: string[]): Promise<number> {
     throw parseError(first, command, err as Error & { code?: string });
   }
   if (parsed.positionals.length > (command.positionals ?? 0)) {
-    throw new CliError(`${first}: unexpected argument ${JSON.stringify(parsed.positionals[command.positionals ?? 0])}`, EXIT.usage, `Run \`delayed ${first} --help\` for the usage.`);
+    throw new CommandError(`${first}: unexpected argument ${JSON.stringify(parsed.positionals[command.positionals ?? 0])}`, EXIT.usage, `Run \`delayed ${first} --help\` for the usage.`);
   }
   return await command.run(parsed.values, parsed.positionals);
 }
 
-function unknownCommand(word: string): CliError {
+function unknownCommand(word: string): CommandError {
   const close = suggest(word, Object.keys(COMMANDS));
-  return new CliError(
+  return new CommandError(
     `unknown command ${JSON.stringify(word)}${close ? ` (did you mean ${close}?)` : ''}`,
     EXIT.usage,
     `The commands are: ${Object.keys(COMMANDS).join(', ')}. Run \`delayed --help\` for more.`,
@@ -803,7 +790,7 @@ function exit(code: number): void {
 }
 
 main(process.argv.slice(2)).then(exit, (err: unknown) => {
-  if (err instanceof CliError) {
+  if (err instanceof CommandError) {
     process.stderr.write(`delayed: ${err.message}\n${err.hint ? `${err.hint}\n` : ''}`);
     exit(err.exitCode);
   } else {

@@ -11,17 +11,9 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, queueStatus, type QueueStatus } from './index.ts';
+import { CommandError } from './errors.ts';
 import { hasRedisServer, INSTALL_REDIS_HINT, startPrivateRedis, type PrivateRedis } from './private-redis.ts';
 
-export class DemoError extends Error {
-  readonly exitCode: number;
-  readonly hint: string | undefined;
-  constructor(message: string, exitCode: number, hint?: string) {
-    super(message);
-    this.exitCode = exitCode;
-    this.hint = hint;
-  }
-}
 
 export interface DemoOptions {
   /** Tasks to enqueue. @default 4000 */
@@ -153,11 +145,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   let privateRedis: PrivateRedis | undefined;
   let url = options.redis;
   if (url === undefined) {
-    if (!hasRedisServer()) throw new DemoError('the demo needs redis-server, and it is not installed here.', 3, INSTALL_REDIS_HINT);
+    if (!hasRedisServer()) throw new CommandError('the demo needs redis-server, and it is not installed here.', 3, INSTALL_REDIS_HINT);
     try {
       privateRedis = await startPrivateRedis();
     } catch (err) {
-      throw new DemoError(`cannot start a private redis-server: ${(err as Error).message}`, 3, 'Or point the demo at a running Redis with REDIS_URL=redis://host:6379.');
+      throw new CommandError(`cannot start a private redis-server: ${(err as Error).message}`, 3, 'Or point the demo at a running Redis with REDIS_URL=redis://host:6379.');
     }
     url = privateRedis.url;
     screen.say(`delayed demo: private redis-server at ${url} (pid ${privateRedis.pid}; no persistence, stopped at the end)`);
@@ -201,19 +193,19 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     for (const w of workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.kill('SIGKILL');
   };
   const check = () => {
-    if (interrupted) throw new DemoError('interrupted', 130);
+    if (interrupted) throw new CommandError('interrupted', 130);
     const crashed = workers.find((w) => !w.expectedExit && (w.proc.exitCode !== null || w.proc.signalCode !== null));
     if (crashed) {
-      throw new DemoError(`worker ${crashed.index + 1} (pid ${crashed.proc.pid}) exited on its own (code ${crashed.proc.exitCode}, signal ${crashed.proc.signalCode})${crashed.stderr ? `:\n${crashed.stderr.trim()}` : ''}`, 1);
+      throw new CommandError(`worker ${crashed.index + 1} (pid ${crashed.proc.pid}) exited on its own (code ${crashed.proc.exitCode}, signal ${crashed.proc.signalCode})${crashed.stderr ? `:\n${crashed.stderr.trim()}` : ''}`, 1);
     }
-    if (performance.now() - t0 > timeoutMs) throw new DemoError(`gave up after ${timeoutMs / 1000} s`, 1);
+    if (performance.now() - t0 > timeoutMs) throw new CommandError(`gave up after ${timeoutMs / 1000} s`, 1);
   };
 
   try {
     try {
       await redis.ping();
     } catch (err) {
-      throw new DemoError(`cannot reach Redis at ${url}: ${(redisError ?? (err as Error)).message}`, 3, 'Is redis-server running there? Give its URL with --redis or REDIS_URL.');
+      throw new CommandError(`cannot reach Redis at ${url}: ${(redisError ?? (err as Error)).message}`, 3, 'Is redis-server running there? Give its URL with --redis or REDIS_URL.');
     }
     for (let i = 0; i < workerCount; i++) startWorker(i);
     screen.say(`Starting ${workerCount} preforked workers (\`delayed worker\`, ${concurrency} children each): pids ${workers.map((w) => w.proc.pid).join(', ')}`);
@@ -282,7 +274,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
           screen.event(`the ${killed.held.length} tasks it held have run again on the live workers, ${seconds(heldDoneAt - killed.at)} after the kill`);
         }
       }
-      if (done < total && now - lastDoneAt > 30_000) throw new DemoError(`no task completed for 30 s (${fmt(done)} of ${fmt(total)} done)`, 1);
+      if (done < total && now - lastDoneAt > 30_000) throw new CommandError(`no task completed for 30 s (${fmt(done)} of ${fmt(total)} done)`, 1);
       await sleep(100);
     }
     const finishedAt = lastDoneAt;

@@ -76,3 +76,14 @@ export class StateError extends DelayedError {
     super('ERR_STATE', message);
   }
 }
+
+/** A command-line failure: what to say, the process exit code, and a hint a person can act on. */
+export class CommandError extends DelayedError {
+  readonly exitCode: number;
+  readonly hint: string | undefined;
+  constructor(message: string, exitCode: number, hint?: string) {
+    super('ERR_COMMAND', message);
+    this.exitCode = exitCode;
+    this.hint = hint;
+  }
+}
