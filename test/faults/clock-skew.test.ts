@@ -65,6 +65,9 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
     const redis = s.client();
     const held = (await redis.lrange(s.key(`worker:${aheadId}`), 0, -1)).map((e) => e.split('|')[4]!);
     const leaseLeft = Number(await redis.zscore(s.key('workers'), aheadId)) - (await redisNow(redis));
+    // Recovery by the skewed sweepers: until the dead worker's list is empty (its tasks moved back), on our clock.
+    await until('the skewed sweepers to put the tasks back', 20_000, async () => (await redis.llen(s.key(`worker:${aheadId}`))) === 0, 10);
+    const sweptMs = Date.now() - killedAt;
     const after = await s.drained(more, 60_000);
     const recovery = recoveryTimes(after.filter((e) => e.ppid === normal.nodePid), new Map(held.map((id) => [id, killedAt] as const)));
     const t2 = tally(more, after);
@@ -76,7 +79,8 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
       outcomes: JSON.stringify(t.byOutcome),
       'tasks held by the killed skewed worker': held.length,
       'lease left in Redis at the kill ms': leaseLeft,
-      'recovered by skewed sweepers p99 ms': percentile(recovery, 99),
+      'put back by the skewed sweepers ms after the kill': sweptMs,
+      'run again ms after the kill (p99)': percentile(recovery, 99),
       'recovery bound ms': BOUND,
       lost: t.lost.length + t2.lost.length,
       residue: residue.join(' ') || 'none',
@@ -86,7 +90,7 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
     assert.deepEqual(t.byOutcome, { success: ids.length });
     assert.ok(held.length >= 1);
     assert.equal(recovery.length, held.length, 'nothing stranded');
-    assert.ok(percentile(recovery, 100) <= BOUND, `recovered within ${BOUND} ms (${percentile(recovery, 100)})`);
+    assert.ok(sweptMs <= BOUND, `put back within ${BOUND} ms (${sweptMs})`);
     assert.deepEqual(t2.lost, []);
     assert.deepEqual(residue, []);
   } finally {
