@@ -237,3 +237,29 @@ test('2e. children killed -9 while they load: the worker starts new ones and kee
     await s.cleanup();
   }
 });
+
+test('2f. the first child killed -9 while it loads, at worker start: the worker starts another and registers', { skip, timeout: 60_000 }, async () => {
+  const s = await Scenario.create('first child killed while loading');
+  try {
+    const worker = s.start({ concurrency: 1 });
+    const childrenOf = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    };
+    const killed = await until('the first child to appear', 30_000, () => {
+      const [first] = childrenOf(worker.pid);
+      if (first === undefined) return undefined;
+      process.kill(first, 'SIGKILL');
+      return first;
+    }, 2);
+    const outcome = await Promise.race([worker.waitFor('registered', 30_000).then(() => 'registered'), worker.exited.then(() => 'exited')]).catch((err: Error) => err.message);
+    const fatal = worker.messages.find((m) => m.ev === 'fatal');
+    report('2f. first child killed while loading', { 'child killed': killed, 'worker then': outcome, fatal: fatal ? String(fatal.message) : 'none' });
+    assert.equal(outcome, 'registered', `the worker goes on (${fatal ? String(fatal.message) : outcome})`);
+  } finally {
+    await s.cleanup();
+  }
+});

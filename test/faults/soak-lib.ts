@@ -157,7 +157,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const byKind = (kind: Kill['kind']) => kills.filter((k) => k.kind === kind).length;
     const interruptionBudget = byKind('worker') * concurrency * 2 + byKind('child');
     const alive = [...workers, ...sweepers].filter((p) => p.alive).length;
-    const fatal = s.procs.filter((p) => p.messages.some((m) => m.ev === 'fatal')).length;
+    const fatalMessages = s.procs.flatMap((p) => p.messages.filter((m) => m.ev === 'fatal').map((m) => String(m.message).slice(0, 160)));
+    const fatal = fatalMessages.length;
     const orphans = events.filter((e: LedgerEvent) => e.event === 'start').map((e) => e.pid).filter((pid) => isAlive(pid) && !workers.some((w) => childrenOf(w.nodePid).includes(pid)));
     const residue = await s.stopAllAndCheckResidue(30_000);
     const figures = {
@@ -167,7 +168,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       'kills: children': byKind('child'),
       'kills: sweepers': byKind('sweeper'),
       'restarts by the supervisor': restarts,
-      'workers that gave up (children killed while loading)': fatal,
+      'workers that stopped with a fatal error': fatal,
+      'their errors': [...new Set(fatalMessages)].join(' / ') || 'none',
       'done when the chaos ended': doneAtChaosEnd,
       'drain after the chaos s': Math.round((drainedAt - chaosEnd) / 1000),
       lost: t.lost.length,
