@@ -201,13 +201,15 @@ export class ChildPool implements Executor {
 
   /** Starts the first child and waits until it loaded the modules (so a broken module fails the start). */
   async start(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+    for (;;) {
       const first = this.#spawn();
       try {
         await first.ready;
         break;
       } catch (err) {
-        if (!first.killedWhileLoading || attempt >= 5) throw err;
+        // Killed from outside while loading says nothing about the modules: try again (close() ends this).
+        if (!first.killedWhileLoading || this.#closed) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
     this.#fill();
