@@ -191,19 +191,10 @@ export class Metrics {
       },
       recovered: (report: SweepReport) => this.recovered.inc({ queue }, report.recovered),
     };
-    worker.on('start', listeners.start);
-    worker.on('success', listeners.success);
-    worker.on('failure', listeners.failure);
-    worker.on('requeue', listeners.requeue);
-    worker.on('leaseLost', listeners.leaseLost);
-    worker.on('recovered', listeners.recovered);
+    const events = Object.entries(listeners) as [keyof typeof listeners, (...args: never[]) => void][];
+    for (const [event, listener] of events) worker.on(event, listener as never);
     return () => {
-      worker.off('recovered', listeners.recovered);
-      worker.off('start', listeners.start);
-      worker.off('success', listeners.success);
-      worker.off('failure', listeners.failure);
-      worker.off('requeue', listeners.requeue);
-      worker.off('leaseLost', listeners.leaseLost);
+      for (const [event, listener] of events) worker.off(event, listener as never);
       this.#workers.delete(worker);
     };
   }

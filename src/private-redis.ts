@@ -30,7 +30,8 @@ export function hasRedisServer(): boolean {
   }
 }
 
-function freePort(): Promise<number> {
+/** A free loopback port (nothing listens on it once this resolves). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
