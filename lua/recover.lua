@@ -3,6 +3,7 @@
 -- KEYS[2] the worker's in-flight list
 -- KEYS[3] waiting
 -- KEYS[4] info     (hash: worker id -> facts)
+-- KEYS[5] epoch    (string)
 -- ARGV[1] worker id
 -- ARGV[2] N, 1..1000
 -- ARGV[3] 'lost': the sweeper recovers a worker whose lease ran out (each run counts as cut off);
@@ -10,6 +11,8 @@
 -- ARGV[4] grace, ms: in 'lost' mode the registration is removed only when the list is empty and the lease
 --         ended more than this long ago, so that a blocking move the worker issued just before its lease
 --         ran out cannot land in a list nobody watches any more.
+-- In 'stop' mode the last worker to leave an empty partition also deletes its epoch, so a drained queue
+-- without workers holds no keys (the next worker to register sets a new one).
 -- Returns {moved, left, removed}: moved entries, entries still in the list, 1 if the registration was removed.
 -- Validates before it writes: in 'lost' mode a live lease is left alone. Safe to run twice.
 local function bump(entry, cut, reason)
@@ -48,5 +51,8 @@ local removed = 0
 if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV[4]) < now) then
   removed = redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[4], ARGV[1])
+  if not lost and redis.call('ZCARD', KEYS[1]) == 0 and redis.call('LLEN', KEYS[3]) == 0 then
+    redis.call('DEL', KEYS[5])
+  end
 end
 return {#items, left, removed}

@@ -32,6 +32,7 @@ import {
   type Worker,
 } from './index.ts';
 import { CommandError } from './errors.ts';
+import { checkRedisSource } from './connection.ts';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, redis: 3, tasks: 4 } as const;
 
@@ -46,9 +47,17 @@ const COMMON = {
   help: { type: 'boolean', short: 'h' },
 } satisfies Record<string, OptionSpec>;
 
-const COMMON_HELP = `  --redis URL          Redis to use (default: $REDIS_URL, else redis://127.0.0.1:6379)
+const COMMON_HELP = `  --redis URL          Redis to use (default: $REDIS_URL, else redis://127.0.0.1:6379); a cluster:
+                       redis+cluster://host:port,host:port; Sentinel: redis+sentinel://host:port,host:port/name
   --prefix PREFIX      first part of every key (default: delayed)
+  --partitions N       the queue's partitions, the same for all its processes (default: $DELAYED_PARTITIONS, else 1)
+  --wait-for-replicas N  replicas that must confirm each enqueue and finished task (default 0: do not wait)
   -h, --help           show this help`;
+
+const QUEUE_OPTIONS = {
+  partitions: { type: 'string' },
+  'wait-for-replicas': { type: 'string' },
+} satisfies Record<string, OptionSpec>;
 
 interface Command {
   readonly summary: string;
@@ -64,7 +73,15 @@ function redisUrl(given: string | undefined): { url: string; shown: string } {
   const fromEnv = given === undefined && process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '';
   const raw = given ?? (fromEnv ? (process.env.REDIS_URL as string) : 'redis://127.0.0.1:6379');
   const where = given !== undefined ? '--redis' : 'REDIS_URL';
-  const expected = 'expected redis://[[user]:password@]host[:port][/db] or rediss://…, e.g. redis://127.0.0.1:6379';
+  const expected = 'expected redis://[[user]:password@]host[:port][/db], rediss://…, redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/name, e.g. redis://127.0.0.1:6379';
+  if (/^rediss?\+(cluster|sentinel):/.test(raw)) {
+    try {
+      checkRedisSource(raw);
+    } catch (err) {
+      throw new CommandError(`${where}: ${(err as Error).message.replace(/^Expected `redis` to be .*?, got /, 'not a Redis URL: ')}; ${expected}`, EXIT.usage);
+    }
+    return { url: raw, shown: redact(raw) };
+  }
   let url: URL;
   try {
     url = new URL(raw);
@@ -83,6 +100,7 @@ function redisUrl(given: string | undefined): { url: string; shown: string } {
 
 /** The URL without its password, for messages. */
 function redact(raw: string): string {
+  if (/^rediss?\+/.test(raw)) return raw.replace(/^([^:]+:\/\/)([^@/]*:)?[^@/]*@/, (_, scheme: string, user: string | undefined) => `${scheme}${user ?? ''}***@`);
   try {
     const url = new URL(raw);
     if (url.password) url.password = '***';
@@ -109,11 +127,19 @@ function integer(values: Record<string, unknown>, option: string, min: number, m
   return Number(text);
 }
 
+/** --partitions and --wait-for-replicas (or $DELAYED_PARTITIONS), as queue options. */
+function scaleOptions(values: Record<string, unknown>): { partitions?: number; waitForReplicas?: number } {
+  const fromEnv = values.partitions === undefined && process.env.DELAYED_PARTITIONS ? { partitions: process.env.DELAYED_PARTITIONS } : {};
+  const partitions = integer({ ...values, ...fromEnv }, 'partitions', 1, 256);
+  const replicas = integer(values, 'wait-for-replicas', 0, 100);
+  return { ...(partitions !== undefined ? { partitions } : {}), ...(replicas !== undefined ? { waitForReplicas: replicas } : {}) };
+}
+
 function makeQueue(values: Record<string, unknown>, extra: { deadLetters?: number; defaultTimeoutMs?: number } = {}): { queue: Queue; shown: string } {
   const name = queueName(values) as string;
   const { url, shown } = redisUrl(values.redis as string | undefined);
   try {
-    const queue = new Queue({ name, redis: url, ...(values.prefix !== undefined ? { prefix: values.prefix as string } : {}), ...extra });
+    const queue = new Queue({ name, redis: url, ...(values.prefix !== undefined ? { prefix: values.prefix as string } : {}), ...scaleOptions(values), ...extra });
     return { queue, shown };
   } catch (err) {
     throw new CommandError(optionMessage(err as Error), EXIT.usage);
@@ -207,6 +233,7 @@ Example:
   delayed worker --queue emails --tasks ./dist/tasks.js --concurrency 4 --metrics-port 9464`,
   options: {
     ...COMMON,
+    ...QUEUE_OPTIONS,
     queue: { type: 'string' },
     tasks: { type: 'string', multiple: true },
     kind: { type: 'string' },
@@ -367,7 +394,7 @@ ${COMMON_HELP}
 
 Example:
   delayed sweeper --queue emails --interval 2000`,
-  options: { ...COMMON, queue: { type: 'string' }, interval: { type: 'string' }, 'log-level': { type: 'string' } },
+  options: { ...COMMON, ...QUEUE_OPTIONS, queue: { type: 'string' }, interval: { type: 'string' }, 'log-level': { type: 'string' } },
   async run(values) {
     const intervalMs = integer(values, 'interval', 1);
     const level = logLevel(values, 'info');
@@ -400,7 +427,7 @@ ${COMMON_HELP}
 
 Example:
   delayed enqueue add --queue math --args '[1, 2]' --timeout 10000`,
-  options: { ...COMMON, queue: { type: 'string' }, args: { type: 'string' }, timeout: { type: 'string' }, 'max-attempts': { type: 'string' } },
+  options: { ...COMMON, ...QUEUE_OPTIONS, queue: { type: 'string' }, args: { type: 'string' }, timeout: { type: 'string' }, 'max-attempts': { type: 'string' } },
   positionals: 1,
   async run(values, positionals) {
     const task = positionals[0];
@@ -463,6 +490,7 @@ Examples:
   delayed status`,
   options: {
     ...COMMON,
+    ...QUEUE_OPTIONS,
     queue: { type: 'string' },
     watch: { type: 'boolean', short: 'w' },
     interval: { type: 'string' },
@@ -481,10 +509,11 @@ Examples:
     const name = queueName(values, false);
     const { url, shown } = redisUrl(values.redis as string | undefined);
     const prefix = values.prefix as string | undefined;
+    const scale = scaleOptions(values);
     const open = (queue: string) => {
       let q: Queue;
       try {
-        q = new Queue({ name: queue, redis: url, ...(prefix !== undefined ? { prefix } : {}) });
+        q = new Queue({ name: queue, redis: url, ...(prefix !== undefined ? { prefix } : {}), ...scale });
       } catch (err) {
         throw new CommandError(optionMessage(err as Error), EXIT.usage);
       }
@@ -650,6 +679,7 @@ Example:
     const timeout = integer(values, 'timeout', 1);
     const given = (values.redis as string | undefined) ?? (process.env.REDIS_URL || undefined);
     const redis = given === undefined ? undefined : redisUrl(given).url;
+    if (redis !== undefined && /^rediss?\+/.test(redis)) throw new CommandError('The demo runs on one Redis: give it a redis:// URL (or none, for a private redis-server)', EXIT.usage);
     const { runDemo } = await import('./demo.ts');
     // The demo's own failures are CommandErrors: they reach the user as they are.
     const summary = await runDemo({

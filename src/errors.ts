@@ -77,6 +77,20 @@ export class StateError extends DelayedError {
   }
 }
 
+/**
+ * The task was written to the primary, but fewer replicas than `waitForReplicas` confirmed it in time: a
+ * failover now could lose it. `taskIds` names what was written; enqueueing it again may run it twice.
+ */
+export class NotReplicatedError extends DelayedError {
+  readonly taskIds: readonly string[];
+  readonly replicas: number;
+  constructor(taskIds: readonly string[], replicas: number, wanted: number, timeoutMs: number) {
+    super('ERR_NOT_REPLICATED', `Written to the primary, but ${replicas} of ${wanted} replicas confirmed it within ${timeoutMs} ms (waitForReplicas): a failover could lose it`);
+    this.taskIds = taskIds;
+    this.replicas = replicas;
+  }
+}
+
 /** A command-line failure: what to say, the process exit code, and a hint a person can act on. */
 export class CommandError extends DelayedError {
   readonly exitCode: number;

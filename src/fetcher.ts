@@ -1,6 +1,9 @@
 /**
  * A worker's fetch loop: while it has free slots and a lease it trusts, move the oldest waiting entries into
  * its in-flight list (`dequeue.lua`, which checks the lease in Redis), or block on `BLMOVE` for the next one.
+ * On a queue with several partitions each round asks every partition, starting from the next one each time
+ * (so none is favoured), and blocks on one partition at a time, a different one each time: one blocking
+ * connection per worker, and an idle worker notices a task in any partition within N blocks at most.
  *
  * A fetch whose reply was lost (a dropped connection) may have moved entries anyway: after any failure, and
  * every 10 s while idle, the loop reads its list and puts back the entries the worker does not know about.
@@ -8,8 +11,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
-import { guard, whenReady } from './connection.ts';
+import { guard, isCluster, whenReady, type Client } from './connection.ts';
 import { failpoint } from './failpoints.ts';
 import type { QueueKeys } from './keys.ts';
 import type { Lease } from './lease.ts';
@@ -21,10 +23,10 @@ export const BLOCK_SECONDS = 1;
 const RECONCILE_EVERY_MS = 10_000;
 
 export interface FetcherHost {
-  readonly keys: QueueKeys;
+  readonly partitions: readonly QueueKeys[];
   readonly logger: Logger;
-  readonly cmd: Redis;
-  readonly block: Redis;
+  readonly cmd: Client;
+  readonly block: Client;
   readonly lease: Lease;
   readonly stop: AbortSignal;
   /** Entries the worker holds (taken, not yet finished). */
@@ -32,7 +34,7 @@ export interface FetcherHost {
   freeSlots(): number;
   /** Resolves when a slot frees up or the lease changes. */
   changed(): Promise<void>;
-  take(entry: string, workerId: string, list: string): void;
+  take(entry: string, workerId: string, keys: QueueKeys): void;
 }
 
 export class Fetcher {
@@ -40,10 +42,18 @@ export class Fetcher {
   #blockClientId = 0;
   #blocking: Promise<unknown> | undefined;
   #lastReconcile = 0;
+  /** Where the next round starts, and which partition the next block waits on. */
+  #next: number;
+  #home: number;
 
   constructor(host: FetcherHost) {
     this.#host = host;
+    this.#next = Math.floor(Math.random() * host.partitions.length);
+    this.#home = this.#next;
     const block = host.block;
+    // CLIENT UNBLOCK needs the id of the connection that blocks; a cluster client has one per node, so on a
+    // cluster a stop waits for the block to time out instead (at most BLOCK_SECONDS).
+    if (isCluster(block)) return;
     block.on('ready', () => {
       guard(block, block.client('ID')).then(
         (id) => (this.#blockClientId = Number(id)),
@@ -72,7 +82,8 @@ export class Fetcher {
   }
 
   async loop(): Promise<void> {
-    const { keys, cmd, block, lease, stop } = this.#host;
+    const { partitions, cmd, block, lease, stop } = this.#host;
+    const n = partitions.length;
     let failures = 0;
     while (!stop.aborted) {
       const free = this.#host.freeSlots();
@@ -81,21 +92,33 @@ export class Fetcher {
         continue;
       }
       const workerId = lease.id;
-      const list = lease.listKey;
-      let entries: string[] = [];
+      const taken: [string, QueueKeys][] = [];
       try {
-        const reply = (await runScript(cmd, 'dequeue', [keys.waiting, keys.workers, list], [workerId, free])) as [number, ...string[]];
-        if (reply[0] === 0) {
+        const first = this.#next;
+        this.#next = (first + 1) % n;
+        let refused = false;
+        for (let i = 0; i < n && taken.length < free; i++) {
+          const keys = partitions[(first + i) % n] as QueueKeys;
+          const reply = (await runScript(cmd, 'dequeue', [keys.waiting, keys.workers, keys.worker(workerId)], [workerId, free - taken.length])) as [number, ...string[]];
+          if (reply[0] === 0) {
+            refused = true;
+            break;
+          }
+          for (let j = 1; j < reply.length; j++) taken.push([reply[j] as string, keys]);
+        }
+        if (refused) {
+          // Entries already moved by this round stay in the lists; the sweeper puts them back.
           lease.invalidate('refused');
           continue;
         }
-        entries = reply.slice(1) as string[];
-        if (entries.length === 0 && !stop.aborted) {
+        if (taken.length === 0 && !stop.aborted) {
+          const keys = partitions[this.#home] as QueueKeys;
+          this.#home = (this.#home + 1) % n;
           await whenReady(block, 1000);
-          const move = guard(block, block.blmove(keys.waiting, list, 'RIGHT', 'LEFT', BLOCK_SECONDS));
+          const move = guard(block, block.blmove(keys.waiting, keys.worker(workerId), 'RIGHT', 'LEFT', BLOCK_SECONDS));
           this.#blocking = move;
           const entry = await move.finally(() => (this.#blocking = undefined));
-          if (entry !== null) entries = [entry];
+          if (entry !== null) taken.push([entry, keys]);
         }
         failures = 0;
       } catch (err) {
@@ -103,26 +126,30 @@ export class Fetcher {
         failures++;
         if (failures === 1 || failures % 20 === 0) this.#host.logger.warn({ err }, 'fetching failed; retrying');
         await this.#pause(Math.min(2000, 25 * 2 ** failures));
-        await this.#reconcile(workerId, list);
+        // Entries this round moved before the failure are not handed over: reconcile puts them back.
+        await this.#reconcile(workerId);
         continue;
       }
       // A move whose reply was lost may land late (its server side can stay blocked for up to a second).
-      if (entries.length === 0 && performance.now() - this.#lastReconcile > RECONCILE_EVERY_MS) await this.#reconcile(workerId, list);
-      if (entries.length > 0) failpoint('after-dequeue');
-      for (const entry of entries) this.#host.take(entry, workerId, list);
+      if (taken.length === 0 && performance.now() - this.#lastReconcile > RECONCILE_EVERY_MS) await this.#reconcile(workerId);
+      if (taken.length > 0) failpoint('after-dequeue');
+      for (const [entry, keys] of taken) this.#host.take(entry, workerId, keys);
     }
   }
 
-  /** Puts back every entry of the in-flight list that the worker does not know about (not counted as cut off). */
-  async #reconcile(workerId: string, list: string): Promise<void> {
-    const { cmd, lease, known, keys } = this.#host;
+  /** Puts back every entry of the in-flight lists that the worker does not know about (not counted as cut off). */
+  async #reconcile(workerId: string): Promise<void> {
+    const { cmd, lease, known, partitions } = this.#host;
     this.#lastReconcile = performance.now();
     try {
-      if (lease.id !== workerId) return;
-      const held = await guard(cmd, cmd.lrange(list, 0, -1));
-      for (const entry of held) {
-        if (known.has(entry) || lease.id !== workerId) continue;
-        await runScript(cmd, 'requeue', [list, keys.waiting], [entry, 0, '']);
+      for (const keys of partitions) {
+        if (lease.id !== workerId) return;
+        const list = keys.worker(workerId);
+        const held = await guard(cmd, cmd.lrange(list, 0, -1));
+        for (const entry of held) {
+          if (known.has(entry) || lease.id !== workerId) continue;
+          await runScript(cmd, 'requeue', [list, keys.waiting], [entry, 0, '']);
+        }
       }
     } catch {
       // Redis still away: the next failure reconciles again, or the lease runs out and the sweeper does it.

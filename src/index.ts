@@ -18,6 +18,8 @@ export {
   ModuleLoadError,
   TaskError,
   StateError,
+  NotReplicatedError,
 } from './errors.ts';
+export { ConnectionLostError } from './connection.ts';
 export { queueStatus, findQueues, ThroughputMeter, renderStatus, renderQueueList, formatCount, formatDuration } from './status.ts';
 export type { QueueStatus, WorkerStatus, RunningTask, DeadLetter, Throughput, StatusOptions, FindQueuesOptions, RenderOptions } from './status.ts';

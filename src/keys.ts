@@ -1,15 +1,25 @@
 /**
- * Every Redis key of a queue, in one place. All of them carry the hash tag `{name}`, so a queue's keys live
- * in one Redis Cluster slot and every script may touch all of them. The README's "Under the hood" lists them.
+ * Every Redis key of a queue, in one place. All keys of one partition carry the same hash tag, so they live
+ * in one Redis Cluster slot and every script may touch all of them. A queue has one partition unless it is
+ * made with `partitions: N`; the README's "Under the hood" lists the keys.
+ *
+ * Partition 0's tag is the queue's name, `{jobs}`. Partition i > 0 gets the tag `{jobs/k}` for the smallest
+ * k whose cluster slot lies in the i-th free stretch of the slot space, so N partitions land in N evenly
+ * spaced slot ranges (the ranges `redis-cli --cluster create` gives N masters). The tags depend only on the
+ * name and N, so every process computes the same ones.
  */
 export interface QueueKeys {
+  /** Which partition these keys belong to (0 when the queue has one). */
+  readonly partition: number;
+  /** The hash tag, without braces. */
+  readonly tag: string;
   /** list: waiting task entries; producers LPUSH, workers take from the right. */
   readonly waiting: string;
   /** sorted set: worker id → lease deadline (ms, Redis clock). */
   readonly workers: string;
   /** hash: worker id → JSON facts about the worker (host, pid, kind, concurrency, started). */
   readonly info: string;
-  /** string: a random value set once per queue; its loss means Redis lost the queue's data. */
+  /** string: a random value set while workers use the partition; its loss while they do means Redis lost data. */
   readonly epoch: string;
   /** string with a TTL: held by whoever sweeps this interval. */
   readonly sweepLock: string;
@@ -21,14 +31,69 @@ export interface QueueKeys {
 
 const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
 
-/** True when `name` may name a queue: 1-100 of `A-Z a-z 0-9 _ . : -` (no braces, so the hash tag stays whole). */
+/** The most partitions a queue may have. */
+export const MAX_PARTITIONS = 256;
+
+/** True when `name` may name a queue: 1-100 of `A-Z a-z 0-9 _ . : -` (no braces or slash: tags stay whole). */
 export function isValidQueueName(name: string): boolean {
   return NAME.test(name);
 }
 
-export function queueKeys(prefix: string, name: string): QueueKeys {
-  const base = `${prefix}:{${name}}:`;
+const CRC_TABLE = (() => {
+  const table = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let crc = i << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    table[i] = crc;
+  }
+  return table;
+})();
+
+/** CRC16-XMODEM of a string's UTF-8 bytes (the checksum Redis Cluster uses). */
+export function crc16(text: string): number {
+  let crc = 0;
+  for (const byte of Buffer.from(text, 'utf8')) crc = ((crc << 8) & 0xffff) ^ (CRC_TABLE[((crc >> 8) ^ byte) & 0xff] ?? 0);
+  return crc;
+}
+
+/** The Redis Cluster slot of a key: of its `{tag}` when it has a non-empty one, else of the whole key. */
+export function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  if (open !== -1) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) return crc16(key.slice(open + 1, close)) % 16384;
+  }
+  return crc16(key) % 16384;
+}
+
+/** The hash tags of a queue's partitions (see the file comment). */
+export function partitionTags(name: string, partitions: number): string[] {
+  const bucketOf = (tag: string) => Math.floor((keySlot(`{${tag}}`) * partitions) / 16384);
+  const tags = new Array<string | undefined>(partitions).fill(undefined);
+  tags[0] = name;
+  // Bucket b is taken by the partition whose slot falls in it; partition 0 keeps its own bucket.
+  const taken = new Set([bucketOf(name)]);
+  let k = 1;
+  for (let i = 1; i < partitions; i++) {
+    for (;; k++) {
+      const tag = `${name}/${k}`;
+      const bucket = bucketOf(tag);
+      if (taken.has(bucket)) continue;
+      taken.add(bucket);
+      tags[i] = tag;
+      k++;
+      break;
+    }
+  }
+  return tags as string[];
+}
+
+/** The keys of one partition, under hash tag `tag`. */
+export function partitionKeys(prefix: string, tag: string, partition: number): QueueKeys {
+  const base = `${prefix}:{${tag}}:`;
   return {
+    partition,
+    tag,
     waiting: `${base}waiting`,
     workers: `${base}workers`,
     info: `${base}info`,
@@ -37,4 +102,9 @@ export function queueKeys(prefix: string, name: string): QueueKeys {
     dead: `${base}dead`,
     worker: (workerId: string) => `${base}worker:${workerId}`,
   };
+}
+
+/** The keys of every partition of a queue; element 0 is the only one when the queue has one partition. */
+export function queueKeys(prefix: string, name: string, partitions = 1): QueueKeys[] {
+  return partitionTags(name, partitions).map((tag, i) => partitionKeys(prefix, tag, i));
 }

@@ -1,6 +1,8 @@
 /**
  * A worker's registration and its lease. The worker process (never a task) renews the lease every third of
- * its length, so a task that blocks its own event loop cannot make its worker look dead.
+ * its length, so a task that blocks its own event loop cannot make its worker look dead. A worker of a queue
+ * with several partitions registers the same id in each of them and renews them together; the lease holds
+ * while every partition renewed it.
  *
  * Time: Redis stamps deadlines with its own clock (TIME in the scripts). Locally the lease is trusted only
  * until `send time of the last successful renew + lease - margin`, measured on the monotonic clock; as the
@@ -10,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { Redis } from 'ioredis';
+import type { Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
 import { runScript } from './scripts.ts';
 
@@ -18,28 +20,30 @@ export type LeaseLoss = 'expired' | 'refused' | 'epoch';
 
 export interface LeaseEvents {
   lost(why: LeaseLoss, workerId: string): void;
-  /** The queue's epoch changed: Redis lost the queue's data (restart without persistence, FLUSHALL). */
+  /** A partition's epoch changed: Redis lost the queue's data (restart without persistence, FLUSHALL). */
   epochChanged(previous: string, current: string): void;
 }
 
 export class Lease {
-  readonly #redis: Redis;
-  readonly #keys: QueueKeys;
+  readonly #redis: Client;
+  readonly #partitions: readonly QueueKeys[];
   readonly #leaseMs: number;
   readonly #marginMs: number;
   readonly #facts: () => Record<string, unknown>;
   readonly #events: LeaseEvents;
   #id = '';
-  #epoch = '';
+  /** The epoch each partition had when this worker last registered ('' before the first registration). */
+  readonly #epochs: string[];
   #validUntil = 0;
   #renewTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #renewing = false;
   #closed = false;
 
-  constructor(redis: Redis, keys: QueueKeys, leaseMs: number, facts: () => Record<string, unknown>, events: LeaseEvents) {
+  constructor(redis: Client, partitions: readonly QueueKeys[], leaseMs: number, facts: () => Record<string, unknown>, events: LeaseEvents) {
     this.#redis = redis;
-    this.#keys = keys;
+    this.#partitions = partitions;
+    this.#epochs = partitions.map(() => '');
     this.#leaseMs = leaseMs;
     this.#marginMs = Math.max(50, Math.round(leaseMs * 0.1));
     this.#facts = facts;
@@ -51,9 +55,9 @@ export class Lease {
     return this.#id;
   }
 
-  /** The in-flight list of the current registration. */
-  get listKey(): string {
-    return this.#keys.worker(this.#id);
+  /** The in-flight list of the current registration in a partition. */
+  listKey(partition: QueueKeys): string {
+    return partition.worker(this.#id);
   }
 
   /** True while the lease surely holds in Redis. */
@@ -66,10 +70,15 @@ export class Lease {
     this.stop();
     const id = `${hostname().replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 40)}.${process.pid}.${randomBytes(6).toString('base64url')}`;
     const sent = performance.now();
-    const reply = (await runScript(this.#redis, 'register', [this.#keys.workers, this.#keys.epoch, this.#keys.info], [id, this.#leaseMs, randomBytes(8).toString('hex'), this.#factsJson()])) as [string, number];
-    const epoch = reply[0];
-    if (this.#epoch !== '' && epoch !== this.#epoch) this.#events.epochChanged(this.#epoch, epoch);
-    this.#epoch = epoch;
+    const facts = this.#factsJson();
+    const replies = (await Promise.all(
+      this.#partitions.map((keys) => runScript(this.#redis, 'register', [keys.workers, keys.epoch, keys.info], [id, this.#leaseMs, randomBytes(8).toString('hex'), facts])),
+    )) as [string, number][];
+    replies.forEach(([epoch], i) => {
+      const previous = this.#epochs[i] ?? '';
+      if (previous !== '' && epoch !== previous) this.#events.epochChanged(previous, epoch);
+      this.#epochs[i] = epoch;
+    });
     if (this.#closed) return;
     this.#id = id;
     this.#extend(sent);
@@ -93,11 +102,15 @@ export class Lease {
     this.#renewing = true;
     const id = this.#id;
     const sent = performance.now();
+    const facts = this.#factsJson();
     try {
-      const [status] = (await runScript(this.#redis, 'renew', [this.#keys.workers, this.#keys.epoch, this.#keys.info], [id, this.#leaseMs, this.#epoch, this.#factsJson()])) as [number, number];
+      const replies = (await Promise.all(
+        this.#partitions.map((keys, i) => runScript(this.#redis, 'renew', [keys.workers, keys.epoch, keys.info], [id, this.#leaseMs, this.#epochs[i] ?? '', facts])),
+      )) as [number, number][];
       if (id !== this.#id) return;
-      if (status === 1) this.#extend(sent);
-      else this.#lose(status === 0 ? 'refused' : 'epoch');
+      const statuses = replies.map(([status]) => status);
+      if (statuses.every((s) => s === 1)) this.#extend(sent);
+      else this.#lose(statuses.includes(-1) ? 'epoch' : 'refused');
     } catch {
       // Redis unreachable: keep trying; the expiry timer decides when the lease is gone.
     } finally {
@@ -128,7 +141,7 @@ export class Lease {
   }
 
   /**
-   * Leaves in good order: puts back whatever the in-flight list still holds (not counted as cut off) and
+   * Leaves in good order: puts back whatever the in-flight lists still hold (not counted as cut off) and
    * removes the registration. Returns false if Redis could not be reached (the sweeper will do it later).
    */
   async leave(): Promise<boolean> {
@@ -136,9 +149,14 @@ export class Lease {
     this.#closed = true;
     this.stop();
     if (id === '') return true;
+    const results = await Promise.all(this.#partitions.map((keys) => this.#leavePartition(keys, id)));
+    return results.every(Boolean);
+  }
+
+  async #leavePartition(keys: QueueKeys, id: string): Promise<boolean> {
     try {
       for (let i = 0; i < 1000; i++) {
-        const [, left, removed] = (await runScript(this.#redis, 'recover', [this.#keys.workers, this.#keys.worker(id), this.#keys.waiting, this.#keys.info], [id, 1000, 'stop', 0])) as [number, number, number];
+        const [, left, removed] = (await runScript(this.#redis, 'recover', [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch], [id, 1000, 'stop', 0])) as [number, number, number];
         if (removed === 1 || left === 0) return true;
       }
       return false;

@@ -1,13 +1,13 @@
 /**
  * A queue: its name, its Redis, its defaults. Producers enqueue through it; workers and sweepers take it as
  * their first option. Enqueueing is one LPUSH (or one pipelined batch for `enqueueMany`); ids are made here,
- * unique without a round trip: a random producer prefix and a counter.
+ * unique without a round trip: a random producer prefix and a counter. A queue with several partitions
+ * spreads its tasks over them, round robin or by `partitionKey`.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { checkRedisSource, connect, disconnect, guard, type RedisSource } from './connection.ts';
-import { InvalidOptionError, StateError } from './errors.ts';
-import { isValidQueueName, queueKeys, type QueueKeys } from './keys.ts';
+import { checkRedisSource, connect, disconnect, guard, type Client, type RedisSource } from './connection.ts';
+import { InvalidOptionError, NotReplicatedError, StateError } from './errors.ts';
+import { crc16, isValidQueueName, MAX_PARTITIONS, queueKeys, type QueueKeys } from './keys.ts';
 import { intOption, stringOption } from './options.ts';
 import { encodeEntry, isValidTaskName } from './payload.ts';
 import type { Enqueuer, EnqueueOptions, Task } from './task.ts';
@@ -27,6 +27,19 @@ export interface QueueOptions {
   readonly deadLetters?: number;
   /** The first part of every key. @default 'delayed' */
   readonly prefix?: string;
+  /**
+   * How many partitions (hash tags, so Redis Cluster shards) the queue is spread over. Every producer and
+   * worker of a queue must use the same number; raise it freely, lower it only once the queue is drained.
+   * @default 1
+   */
+  readonly partitions?: number;
+  /**
+   * Replicas that must confirm each enqueue and each finished task (Redis `WAIT`) before it counts as done;
+   * narrows what a failover can lose (see README "Scaling out"). 0 does not wait. @default 0
+   */
+  readonly waitForReplicas?: number;
+  /** How long to wait for those replicas, ms. @default 1000 */
+  readonly replicaTimeoutMs?: number;
 }
 
 /** One task for `enqueueMany`. */
@@ -37,7 +50,12 @@ export interface TaskRequest extends EnqueueOptions {
 
 export class Queue implements Enqueuer {
   readonly name: string;
+  /** The keys of partition 0 (the only one unless `partitions` is set). */
   readonly keys: QueueKeys;
+  /** The keys of every partition. */
+  readonly partitions: readonly QueueKeys[];
+  readonly waitForReplicas: number;
+  readonly replicaTimeoutMs: number;
   readonly defaultTimeoutMs: number;
   readonly maxAttempts: number;
   readonly maxPayloadBytes: number;
@@ -45,8 +63,9 @@ export class Queue implements Enqueuer {
   readonly prefix: string;
   /** Where Redis is, as given; workers make their own connections from it. */
   readonly redisSource: RedisSource;
-  #redis: Redis | undefined;
+  #redis: Client | undefined;
   #closed = false;
+  #nextPartition = 0;
   readonly #idPrefix = `${randomBytes(6).toString('base64url')}.`;
   #counter = 0;
 
@@ -62,24 +81,45 @@ export class Queue implements Enqueuer {
     this.maxPayloadBytes = intOption('maxPayloadBytes', options.maxPayloadBytes, 1_048_576, 64, 512 * 1_048_576);
     this.deadLetters = intOption('deadLetters', options.deadLetters, 0, 0, 1_000_000);
     this.prefix = stringOption('prefix', options.prefix, 'delayed', /^[A-Za-z0-9_.:-]{1,100}$/, '1-100 of A-Z a-z 0-9 _ . : -');
-    this.keys = queueKeys(this.prefix, this.name);
+    const partitions = intOption('partitions', options.partitions, 1, 1, MAX_PARTITIONS);
+    this.partitions = queueKeys(this.prefix, this.name, partitions);
+    this.keys = this.partitions[0] as QueueKeys;
+    this.waitForReplicas = intOption('waitForReplicas', options.waitForReplicas, 0, 0, 100);
+    this.replicaTimeoutMs = intOption('replicaTimeoutMs', options.replicaTimeoutMs, 1000, 1);
   }
 
   /** The producer connection, made on first use. */
-  get redis(): Redis {
+  get redis(): Client {
     if (this.#closed) throw new StateError(`Queue ${this.name} is closed`);
     this.#redis ??= connect(this.redisSource, 'producer', this.name);
     return this.#redis;
   }
 
   /** Builds the entry for one task; throws a typed error (and writes nothing) on bad input. */
-  #entry(name: string, args: readonly unknown[], options: EnqueueOptions | undefined): { id: string; entry: string } {
+  #entry(name: string, args: readonly unknown[], options: EnqueueOptions | undefined): { id: string; entry: string; keys: QueueKeys } {
     if (!isValidTaskName(name)) throw new InvalidOptionError(`Expected a task name (a letter, _ or $, then letters, digits, _ $ . : / -), got \`${JSON.stringify(name)}\``);
     if (!Array.isArray(args)) throw new InvalidOptionError(`Expected the arguments of ${name} to be an array, got \`${typeof args}\``);
     const timeoutMs = intOption('timeoutMs', options?.timeoutMs, this.defaultTimeoutMs, 1);
     const maxAttempts = intOption('maxAttempts', options?.maxAttempts, this.maxAttempts, 1, 1000);
     const id = this.#idPrefix + (this.#counter++).toString(36);
-    return { id, entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts }, this.maxPayloadBytes) };
+    return { id, entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts }, this.maxPayloadBytes), keys: this.#partitionFor(options?.partitionKey) };
+  }
+
+  #partitionFor(key: string | undefined): QueueKeys {
+    const n = this.partitions.length;
+    if (n === 1) return this.keys;
+    if (key !== undefined && typeof key !== 'string') throw new InvalidOptionError(`Expected \`partitionKey\` to be a string, got \`${typeof key}\``);
+    const i = key === undefined ? this.#nextPartition++ % n : crc16(key) % n;
+    return this.partitions[i] as QueueKeys;
+  }
+
+  /** Resolves once `waitForReplicas` replicas confirmed what this connection wrote; throws if fewer did. */
+  #checkReplicas(replies: [Error | null, unknown][] | null, ids: readonly string[]): void {
+    const failed = replies?.find(([err]) => err);
+    if (failed) throw failed[0];
+    if (this.waitForReplicas === 0) return;
+    const confirmed = Number(replies?.at(-1)?.[1] ?? 0);
+    if (confirmed < this.waitForReplicas) throw new NotReplicatedError(ids, confirmed, this.waitForReplicas, this.replicaTimeoutMs);
   }
 
   /**
@@ -87,27 +127,41 @@ export class Queue implements Enqueuer {
    * when the arguments cannot be carried by JSON or are too large; rejects when Redis cannot be reached.
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
-    const { id, entry } = this.#entry(name, args, options);
+    const { id, entry, keys } = this.#entry(name, args, options);
     const redis = this.redis;
-    await guard(redis, redis.lpush(this.keys.waiting, entry));
+    if (this.waitForReplicas === 0) {
+      await guard(redis, redis.lpush(keys.waiting, entry));
+      return id;
+    }
+    this.#checkReplicas(await guard(redis, redis.pipeline().lpush(keys.waiting, entry).wait(this.waitForReplicas, this.replicaTimeoutMs).exec()), [id]);
     return id;
   }
 
   /**
-   * Enqueues many tasks in one pipelined batch, in order, and resolves with their ids. Every task is checked
-   * before anything is sent, so bad input writes nothing. On a connection error some may have been written.
+   * Enqueues many tasks in one pipelined batch per partition, in order, and resolves with their ids. Every
+   * task is checked before anything is sent, so bad input writes nothing. On a connection error some may
+   * have been written.
    */
   async enqueueMany(requests: readonly TaskRequest[]): Promise<string[]> {
+    if (!Array.isArray(requests)) throw new InvalidOptionError(`Expected an array of tasks, got \`${typeof requests}\``);
     const built = requests.map((r) => this.#entry(r.name, r.args, r));
+    const byPartition = new Map<QueueKeys, { entries: string[]; ids: string[] }>();
+    for (const b of built) {
+      let group = byPartition.get(b.keys);
+      if (!group) byPartition.set(b.keys, (group = { entries: [], ids: [] }));
+      group.entries.push(b.entry);
+      group.ids.push(b.id);
+    }
     const CHUNK = 1000;
     const redis = this.redis;
-    const pipeline = redis.pipeline();
-    for (let i = 0; i < built.length; i += CHUNK) {
-      pipeline.lpush(this.keys.waiting, ...built.slice(i, i + CHUNK).map((b) => b.entry));
-    }
-    const results = await guard(redis, pipeline.exec());
-    const failed = results?.find(([err]) => err);
-    if (failed) throw failed[0];
+    await Promise.all(
+      [...byPartition].map(async ([keys, { entries, ids }]) => {
+        const pipeline = redis.pipeline();
+        for (let i = 0; i < entries.length; i += CHUNK) pipeline.lpush(keys.waiting, ...entries.slice(i, i + CHUNK));
+        if (this.waitForReplicas > 0) pipeline.wait(this.waitForReplicas, this.replicaTimeoutMs);
+        this.#checkReplicas(await guard(redis, pipeline.exec()), ids);
+      }),
+    );
     return built.map((b) => b.id);
   }
 
@@ -117,10 +171,11 @@ export class Queue implements Enqueuer {
     return (...args: A) => call.delay(this, ...args);
   }
 
-  /** How many tasks wait to be taken. */
+  /** How many tasks wait to be taken (over all partitions). */
   async waiting(): Promise<number> {
     const redis = this.redis;
-    return await guard(redis, redis.llen(this.keys.waiting));
+    const counts = await Promise.all(this.partitions.map((keys) => guard(redis, redis.llen(keys.waiting))));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** Closes the producer connection. Never rejects. */

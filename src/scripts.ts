@@ -4,8 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
-import { guard } from './connection.ts';
+import { guard, type Client } from './connection.ts';
 
 const NAMES = ['register', 'renew', 'dequeue', 'requeue', 'fail', 'sweep', 'recover'] as const;
 export type ScriptName = (typeof NAMES)[number];
@@ -25,7 +24,7 @@ function load(name: ScriptName): Script {
 const scripts = Object.fromEntries(NAMES.map((n) => [n, load(n)])) as Record<ScriptName, Script>;
 
 /** Runs a script with its keys and arguments; the reply is whatever the script returns. */
-export async function runScript(redis: Redis, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+export async function runScript(redis: Client, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
   const script = scripts[name];
   try {
     return await guard(redis, redis.evalsha(script.sha, keys.length, ...keys, ...args));

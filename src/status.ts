@@ -8,7 +8,8 @@
  * asked to.
  */
 import type { Redis } from 'ioredis';
-import { connect, disconnect, type RedisSource } from './connection.ts';
+import { connect, disconnect, isCluster, type Client, type RedisSource } from './connection.ts';
+import type { QueueKeys } from './keys.ts';
 import { decodeEntry } from './payload.ts';
 import type { Queue } from './queue.ts';
 
@@ -70,6 +71,8 @@ export interface Throughput {
 export interface QueueStatus {
   readonly queue: string;
   readonly prefix: string;
+  /** How many partitions were read (the figures below are their sums). */
+  readonly partitions: number;
   /** Redis time of the read, ms. */
   readonly at: number;
   /** The queue's epoch (set when the first worker registers); null before any worker ran. */
@@ -149,11 +152,63 @@ const DECODE_LIMIT = 512 * 1_048_576;
 
 /**
  * Reads a queue's state: what waits, what runs where, which workers live, the dead letters. Uses the
- * queue's producer connection; O(workers), never O(tasks).
+ * queue's producer connection; O(workers × partitions), never O(tasks).
  */
 export async function queueStatus(queue: Queue, options: StatusOptions = {}): Promise<QueueStatus> {
   const redis = queue.redis;
-  const keys = queue.keys;
+  const parts = await Promise.all(queue.partitions.map((keys) => partitionStatus(redis, queue, keys, options)));
+  return parts.length === 1 ? (parts[0] as QueueStatus) : mergeStatus(parts, options);
+}
+
+/** Partitions read one by one, added up. A worker registered in every partition is listed once. */
+function mergeStatus(parts: QueueStatus[], options: StatusOptions): QueueStatus {
+  const first = parts[0] as QueueStatus;
+  const workers = new Map<string, WorkerStatus>();
+  for (const part of parts) {
+    for (const w of part.workers) {
+      const seen = workers.get(w.id);
+      if (!seen) workers.set(w.id, w);
+      else workers.set(w.id, { ...seen, alive: seen.alive && w.alive, leaseLeftMs: Math.min(seen.leaseLeftMs, w.leaseLeftMs), inFlight: seen.inFlight + w.inFlight });
+    }
+  }
+  const all = [...workers.values()];
+  // Each worker reports the same counters to every partition: count them once, from the merged list.
+  const totals = { started: 0, succeeded: 0, failed: 0, requeued: 0 };
+  for (const w of all) {
+    if (!w.counts) continue;
+    totals.started += w.counts.started;
+    totals.succeeded += w.counts.succeeded;
+    totals.failed += w.counts.failed;
+    totals.requeued += w.counts.requeued;
+  }
+  const running = new Map<string, RunningTask>();
+  for (const part of parts) for (const r of part.running) if (!running.has(`${r.worker} ${r.id}`)) running.set(`${r.worker} ${r.id}`, r);
+  const sum = (pick: (s: QueueStatus) => number) => parts.reduce((n, p) => n + pick(p), 0);
+  const ages = parts.map((p) => p.oldestLeaseAgeMs).filter((a): a is number => a !== null);
+  const workersAlive = all.filter((w) => w.alive).length;
+  return {
+    queue: first.queue,
+    prefix: first.prefix,
+    partitions: parts.length,
+    at: first.at,
+    epoch: first.epoch,
+    waiting: sum((p) => p.waiting),
+    next: parts.find((p) => p.next !== null)?.next ?? null,
+    inFlight: sum((p) => p.inFlight),
+    running: [...running.values()].sort((a, b) => (b.forMs ?? Infinity) - (a.forMs ?? Infinity)).slice(0, options.runningLimit ?? 100),
+    workers: all,
+    workersAlive,
+    workersExpired: all.length - workersAlive,
+    oldestLeaseAgeMs: ages.length > 0 ? Math.max(...ages) : null,
+    deadLetters: sum((p) => p.deadLetters),
+    recentDead: parts.flatMap((p) => p.recentDead).sort((a, b) => b.at - a.at).slice(0, Math.max(0, options.deadLimit ?? 5)),
+    totals,
+    throughput: null,
+  };
+}
+
+/** One partition's state. */
+async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, options: StatusOptions): Promise<QueueStatus> {
   const runningLimit = options.runningLimit ?? 100;
   const deadLimit = options.deadLimit ?? 5;
   const first = (await redis
@@ -262,6 +317,7 @@ export async function queueStatus(queue: Queue, options: StatusOptions = {}): Pr
   return {
     queue: queue.name,
     prefix: queue.prefix,
+    partitions: 1,
     at,
     epoch,
     waiting,
@@ -340,26 +396,32 @@ const QUEUE_KEY_SUFFIXES = new Set(['waiting', 'workers', 'info', 'epoch', 'dead
  */
 export async function findQueues(options: FindQueuesOptions = {}): Promise<string[]> {
   const prefix = options.prefix ?? 'delayed';
-  const redis: Redis = connect(options.redis ?? 'redis://127.0.0.1:6379', 'producer', 'find-queues');
-  redis.on('error', () => undefined);
+  const client = connect(options.redis ?? 'redis://127.0.0.1:6379', 'producer', 'find-queues');
+  client.on('error', () => undefined);
   try {
     const names = new Set<string>();
     const start = `${prefix}:{`;
-    let cursor = '0';
-    do {
-      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:{*}:*`, 'COUNT', 1000);
-      cursor = nextCursor;
-      for (const key of keys) {
-        if (!key.startsWith(start)) continue;
-        const close = key.indexOf('}:', start.length);
-        if (close < 0) continue;
-        const suffix = key.slice(close + 2);
-        if (QUEUE_KEY_SUFFIXES.has(suffix) || suffix.startsWith('worker:')) names.add(key.slice(start.length, close));
-      }
-    } while (cursor !== '0');
+    // On a cluster every primary holds part of the keyspace: scan them all.
+    if (isCluster(client)) await client.ping();
+    const nodes: Redis[] = isCluster(client) ? client.nodes('master') : [client];
+    for (const redis of nodes) {
+      let cursor = '0';
+      do {
+        const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:{*}:*`, 'COUNT', 1000);
+        cursor = nextCursor;
+        for (const key of keys) {
+          if (!key.startsWith(start)) continue;
+          const close = key.indexOf('}:', start.length);
+          if (close < 0) continue;
+          const suffix = key.slice(close + 2);
+          // A partition's tag is `name/k`; queue names have no slash.
+          if (QUEUE_KEY_SUFFIXES.has(suffix) || suffix.startsWith('worker:')) names.add(key.slice(start.length, close).split('/')[0] as string);
+        }
+      } while (cursor !== '0');
+    }
     return [...names].sort();
   } finally {
-    await disconnect(redis);
+    await disconnect(client);
   }
 }
 

@@ -6,9 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 import { EventEmitter } from 'node:events';
-import { connect, disconnect, whenReady } from './connection.ts';
+import { connect, disconnect, whenReady, type Client } from './connection.ts';
 import { failpoint } from './failpoints.ts';
 import { StateError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
@@ -34,8 +33,18 @@ export interface SweepReport {
   readonly expiredWorkers: number;
 }
 
-/** One sweep: find the workers whose lease ran out and put their tasks back, 1000 per script call at most. */
-export async function sweepOnce(redis: Redis, keys: QueueKeys, lockMs: number, token: string): Promise<SweepReport> {
+/** One sweep of every partition; each partition has its own lock. */
+export async function sweepOnce(redis: Client, partitions: readonly QueueKeys[], lockMs: number, token: string): Promise<SweepReport> {
+  const reports = await Promise.all(partitions.map((keys) => sweepPartition(redis, keys, lockMs, token)));
+  return {
+    swept: reports.some((r) => r.swept),
+    recovered: reports.reduce((sum, r) => sum + r.recovered, 0),
+    expiredWorkers: reports.reduce((sum, r) => sum + r.expiredWorkers, 0),
+  };
+}
+
+/** One sweep of a partition: find the workers whose lease ran out and put their tasks back, 1000 per script call at most. */
+async function sweepPartition(redis: Client, keys: QueueKeys, lockMs: number, token: string): Promise<SweepReport> {
   let recovered = 0;
   let expiredWorkers = 0;
   for (let page = 0; page < 100; page++) {
@@ -45,7 +54,7 @@ export async function sweepOnce(redis: Redis, keys: QueueKeys, lockMs: number, t
     expiredWorkers += ids.length;
     for (const id of ids) {
       for (let call = 0; call < 1000; call++) {
-        const [moved, left] = (await runScript(redis, 'recover', [keys.workers, keys.worker(id), keys.waiting, keys.info], [id, 1000, 'lost', REAP_GRACE_MS])) as [number, number, number];
+        const [moved, left] = (await runScript(redis, 'recover', [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch], [id, 1000, 'lost', REAP_GRACE_MS])) as [number, number, number];
         recovered += moved;
         if (left === 0) break;
       }
@@ -78,7 +87,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
   readonly #handleSignals: boolean;
   readonly #token = randomBytes(6).toString('base64url');
   readonly #stop = new AbortController();
-  #redis: Redis | undefined;
+  #redis: Client | undefined;
   #running: Promise<void> | undefined;
 
   constructor(options: SweeperOptions) {
@@ -89,7 +98,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
     this.#handleSignals = options.handleSignals ?? true;
   }
 
-  #connection(): Redis {
+  #connection(): Client {
     this.#redis ??= connect(this.#queue.redisSource, 'worker', this.#queue.name);
     return this.#redis;
   }
@@ -98,7 +107,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
   async sweep(): Promise<SweepReport> {
     const redis = this.#connection();
     await whenReady(redis, 1000);
-    return await sweepOnce(redis, this.#queue.keys, this.#intervalMs, this.#token);
+    return await sweepOnce(redis, this.#queue.partitions, this.#intervalMs, this.#token);
   }
 
   /** Sweeps every interval until `close()`; resolves then. */

@@ -13,6 +13,11 @@ export interface EnqueueOptions {
   readonly timeoutMs?: number;
   /** Runs that may be cut off (worker lost, child crashed) before the task fails. @default the queue's `maxAttempts` */
   readonly maxAttempts?: number;
+  /**
+   * On a queue with several partitions: tasks with the same key go to the same partition, so they are taken
+   * in the order they were enqueued. @default round robin over the partitions
+   */
+  readonly partitionKey?: string;
 }
 
 /** What a handle needs from a queue to enqueue; `Queue` provides it. */

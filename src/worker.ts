@@ -10,13 +10,13 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { connect, disconnect, guard, whenReady } from './connection.ts';
+import { connect, disconnect, guard, whenReady, type Client } from './connection.ts';
 import { InvalidOptionError, StateError } from './errors.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import { taskInfo, type ErrorHandler, type Failure, type SuccessHandler, type TaskInfo } from './handlers.ts';
 import { failpoint } from './failpoints.ts';
 import { Fetcher } from './fetcher.ts';
+import type { QueueKeys } from './keys.ts';
 import { Lease, type LeaseLoss } from './lease.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { boolOption, functionOption, intOption } from './options.ts';
@@ -69,6 +69,9 @@ export interface WorkerEvents {
 
 interface Run {
   readonly entry: string;
+  /** The keys of the partition the entry came from. */
+  readonly keys: QueueKeys;
+  /** The in-flight list that holds the entry. */
   readonly list: string;
   readonly startedAt: number;
   id: string;
@@ -112,8 +115,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   readonly #known = new Set<string>();
   #state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   #executor: Executor | undefined;
-  #cmd: Redis | undefined;
-  #block: Redis | undefined;
+  #cmd: Client | undefined;
+  #block: Client | undefined;
   #lease: Lease | undefined;
   #wake: (() => void) | undefined;
   #closing: Promise<void> | undefined;
@@ -192,10 +195,10 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     if (this.#state !== 'running') return await this.#closed.promise;
     this.#cmd = this.#connection('worker');
     this.#block = this.#connection('blocking');
-    this.#lease = new Lease(this.#cmd, this.queue.keys, this.#leaseMs, () => this.#facts(), {
+    this.#lease = new Lease(this.#cmd, this.queue.partitions, this.#leaseMs, () => this.#facts(), {
       lost: (why, id) => this.#leaseLost(why, id),
       epochChanged: (previous, current) => {
-        this.logger.error({ queue: this.queue.name, previous, current }, 'the queue epoch changed: Redis lost this queue\'s data (restarted without persistence, or flushed); tasks enqueued before may be gone');
+        this.logger.error({ queue: this.queue.name, previous, current }, 'the queue epoch changed: Redis lost this queue\'s data (restarted without persistence, flushed, failed over to a stale replica), unless this worker was cut off while the queue drained and every other worker left; tasks enqueued before may be gone');
         this.emit('dataLoss', previous, current);
       },
     });
@@ -204,7 +207,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       void this.#checkEvictionPolicy();
       if (this.#sweep) this.#startSweeping();
       this.#fetcher = new Fetcher({
-        keys: this.queue.keys,
+        partitions: this.queue.partitions,
         logger: this.logger,
         cmd: this.#cmd,
         block: this.#block,
@@ -213,7 +216,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         known: this.#known,
         freeSlots: () => this.concurrency - this.#runs.size + this.#releasing,
         changed: () => this.#changed(),
-        take: (entry, workerId, list) => this.#take(entry, workerId, list),
+        take: (entry, workerId, keys) => this.#take(entry, workerId, keys),
       });
       this.#loop = this.#fetcher.loop();
     }
@@ -228,7 +231,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     return { kind: this.kind, concurrency: this.concurrency, startedAt: this.#startedAt, counts: this.counts, running };
   }
 
-  #connection(role: 'worker' | 'blocking'): Redis {
+  #connection(role: 'worker' | 'blocking'): Client {
     const redis = connect(this.queue.redisSource, role, this.queue.name);
     let last = 0;
     redis.on('error', (err: Error) => {
@@ -281,11 +284,11 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     });
   }
 
-  #take(entry: string, workerId: string, list: string): void {
+  #take(entry: string, workerId: string, keys: QueueKeys): void {
     // A move that completed after the lease was lost or the worker began to stop: the entry stays in that
     // list, and the sweeper (lost lease) or `leave` (stop) puts it back.
     if (this.#lease?.id !== workerId || !this.#lease.valid() || this.#stop.signal.aborted) return;
-    const run: Run = { entry, list, startedAt: performance.now(), id: '', name: '', attempt: 0, abandoned: false };
+    const run: Run = { entry, keys, list: keys.worker(workerId), startedAt: performance.now(), id: '', name: '', attempt: 0, abandoned: false };
     this.#runs.add(run);
     this.#known.add(entry);
     void this.#process(run).finally(() => {
@@ -350,12 +353,12 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         this.logger.warn({ queue: this.queue.name, id: task.id, name: task.name, exitCode: outcome.exitCode, signal: outcome.signal }, `the task's process ${how}; putting the task back`);
         this.counts.requeued++;
         this.emit('requeue', info, 'crashed');
-        return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, this.queue.keys.waiting], [run.entry, 1, 'crashed']));
+        return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, run.keys.waiting], [run.entry, 1, 'crashed']));
       }
       case 'killed':
         this.counts.requeued++;
         this.emit('requeue', info, 'stopped');
-        return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, this.queue.keys.waiting], [run.entry, 0, '']));
+        return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, run.keys.waiting], [run.entry, 0, '']));
     }
   }
 
@@ -367,7 +370,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     const keep = this.queue.deadLetters;
     if (keep === 0) return await this.#write(run, () => guard(this.#cmd!, this.#cmd!.lrem(run.list, 1, run.entry)));
     const record = JSON.stringify({ id: info.id, name: info.name, reason: failure.reason, message: failure.message, signal: failure.signal, exitCode: failure.exitCode, entry: run.entry });
-    await this.#write(run, () => runScript(this.#cmd!, 'fail', [run.list, this.queue.keys.dead], [run.entry, record, keep]));
+    await this.#write(run, () => runScript(this.#cmd!, 'fail', [run.list, run.keys.dead], [run.entry, record, keep]));
   }
 
   async #callHandler(which: string, call: () => unknown): Promise<void> {
@@ -397,11 +400,25 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     for (let attempt = 1; !run.abandoned; attempt++) {
       try {
         await write();
+        if (this.queue.waitForReplicas > 0) await this.#waitForReplicas(run);
         return;
       } catch (err) {
         if (attempt === 1) this.logger.warn({ queue: this.queue.name, err }, 'cannot finish a task in Redis; retrying');
         await sleep(Math.min(1000, 20 * 2 ** attempt));
       }
+    }
+  }
+
+  /** With `waitForReplicas`: waits until replicas have the finish just written; says so when they do not. */
+  async #waitForReplicas(run: Run): Promise<void> {
+    const { waitForReplicas: wanted, replicaTimeoutMs } = this.queue;
+    try {
+      // In a pipeline with a command on the run's key, so that on a cluster WAIT goes to the node that wrote.
+      const replies = await guard(this.#cmd!, this.#cmd!.pipeline().exists(run.list).wait(wanted, replicaTimeoutMs).exec());
+      const confirmed = Number(replies?.[1]?.[1] ?? 0);
+      if (confirmed < wanted) this.logger.warn({ queue: this.queue.name, id: run.id, confirmed, wanted }, 'a finished task was not confirmed by enough replicas: after a failover it may run again');
+    } catch (err) {
+      this.logger.warn({ queue: this.queue.name, id: run.id, err }, 'could not wait for replicas: after a failover the task may run again');
     }
   }
 
@@ -422,7 +439,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     this.#sweepTimer = setInterval(() => {
       if (sweeping || !this.#cmd) return;
       sweeping = true;
-      sweepOnce(this.#cmd, this.queue.keys, this.#sweepIntervalMs, token)
+      sweepOnce(this.#cmd, this.queue.partitions, this.#sweepIntervalMs, token)
         .then((report) => {
           if (report.recovered === 0) return;
           this.logger.info({ queue: this.queue.name, ...report }, 'recovered tasks of workers whose lease ran out');

@@ -179,7 +179,7 @@ test('recover leaves a live lease alone, puts an expired worker\'s entries back 
     await redis.lpush(k.worker('live'), entry('l1'));
     await redis.lpush(k.worker('recent'), entry('r1'), entry('r2'));
     await redis.lpush(k.worker('old'), entry('o1', 1, 1, 'crashed'));
-    const recover = (w: string, mode = 'lost', n = 1000) => runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info], [w, n, mode, 5000]);
+    const recover = (w: string, mode = 'lost', n = 1000) => runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch], [w, n, mode, 5000]);
     assert.deepEqual(await recover('live'), [0, 1, 0]);
     assert.equal(await redis.llen(k.worker('live')), 1);
     assert.deepEqual(await recover('recent', 'lost', 1), [1, 1, 0], 'at most N per call');
@@ -196,6 +196,26 @@ test('recover leaves a live lease alone, puts an expired worker\'s entries back 
     assert.deepEqual(await recover('live', 'stop'), [1, 0, 1]);
     assert.equal(await redis.lindex(k.waiting, -1), entry('l1', 1, 0, ''));
     assert.equal(await redis.zscore(k.workers, 'live'), null);
+    // The last worker leaving a partition with tasks waiting keeps the epoch: workers will come back for them.
+    await redis.set(k.epoch, 'e1');
+    await redis.zadd(k.workers, now + 60_000, 'last');
+    assert.deepEqual(await recover('last', 'stop'), [0, 0, 1]);
+    assert.equal(await redis.get(k.epoch), 'e1');
+  }));
+
+test('the last worker to leave an empty partition in good order deletes the epoch; a sweep never does', () =>
+  withQueue(redis, async (q) => {
+    const k = q.keys;
+    const now = await redisNow();
+    const recover = (w: string, mode: string) => runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch], [w, 1000, mode, 0]);
+    await redis.set(k.epoch, 'e1');
+    await redis.zadd(k.workers, now + 60_000, 'a', now + 60_000, 'b', now - 60_000, 'dead');
+    assert.deepEqual(await recover('dead', 'lost'), [0, 0, 1]);
+    assert.equal(await redis.get(k.epoch), 'e1', 'a sweep keeps the epoch');
+    assert.deepEqual(await recover('a', 'stop'), [0, 0, 1]);
+    assert.equal(await redis.get(k.epoch), 'e1', 'another worker is still registered');
+    assert.deepEqual(await recover('b', 'stop'), [0, 0, 1]);
+    assert.deepEqual(await queueKeysNow(redis, q), [], 'nothing is left');
   }));
 
 test('recover moves a list of 5000 entries in calls of 1000 without error', () =>
@@ -208,7 +228,7 @@ test('recover moves a list of 5000 entries in calls of 1000 without error', () =
     let calls = 0;
     for (;;) {
       calls++;
-      const [, left] = (await runScript(redis, 'recover', [k.workers, k.worker('big'), k.waiting, k.info], ['big', 1000, 'lost', 5000])) as [number, number];
+      const [, left] = (await runScript(redis, 'recover', [k.workers, k.worker('big'), k.waiting, k.info, k.epoch], ['big', 1000, 'lost', 5000])) as [number, number];
       if (left === 0) break;
     }
     assert.equal(calls, 5);

@@ -215,6 +215,7 @@ describe('ThroughputMeter', () => {
   const status = (at: number, workers: { id: string; reportedAt: number; succeeded: number; failed: number }[]): QueueStatus => ({
     queue: 'q',
     prefix: 'delayed',
+    partitions: 1,
     at,
     epoch: 'e',
     waiting: 0,

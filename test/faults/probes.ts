@@ -28,7 +28,7 @@ export async function probeReconnect(role: 'worker' | 'producer'): Promise<Recon
   if (!hasRedisServer()) return { recovered: true, detail: 'no redis-server' };
   const redis = await RedisServer.start();
   const proxy = await Proxy.start(redis.port);
-  const client: Redis = connect(proxy.url, role, 'probe');
+  const client = connect(proxy.url, role, 'probe') as Redis;
   client.on('error', () => undefined);
   try {
     if (client.status !== 'ready') await new Promise((resolve) => client.once('ready', resolve));

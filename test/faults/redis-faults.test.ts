@@ -165,7 +165,7 @@ test('13a. OOM (maxmemory, noeviction): every script either errors having writte
   const s = await Scenario.create('oom scripts', ['--maxmemory-policy', 'noeviction']);
   try {
     const redis = s.client();
-    const keys = queueKeys('delayed', s.queueName);
+    const keys = queueKeys('delayed', s.queueName)[0]!;
     const list = keys.worker('w1');
     const snapshot = async () => JSON.stringify(await Promise.all([redis.lrange(keys.waiting, 0, -1), redis.lrange(list, 0, -1), redis.zrange(keys.workers, 0, -1, 'WITHSCORES'), redis.get(keys.epoch), redis.lrange(keys.dead, 0, -1), redis.exists(keys.sweepLock)]));
     const now = await redisNow(redis);
@@ -183,7 +183,7 @@ test('13a. OOM (maxmemory, noeviction): every script either errors having writte
       ['requeue', () => runScript(redis, 'requeue', [list, keys.waiting], [entry('d', 'work', []), 1, 'crashed'])],
       ['fail', () => runScript(redis, 'fail', [list, keys.dead], [entry('a', 'work', []), '{}', 10])],
       ['sweep', () => runScript(redis, 'sweep', [keys.workers, keys.sweepLock], [1000, 0, 100, 't'])],
-      ['recover', () => runScript(redis, 'recover', [keys.workers, keys.worker('gone'), keys.waiting, keys.info], ['gone', 1000, 'lost', 0])],
+      ['recover', () => runScript(redis, 'recover', [keys.workers, keys.worker('gone'), keys.waiting, keys.info, keys.epoch], ['gone', 1000, 'lost', 0])],
       ['BLMOVE', () => redis.blmove(keys.waiting, list, 'RIGHT', 'LEFT', 1)],
       ['enqueue (LPUSH)', () => redis.lpush(keys.waiting, entry('f', 'work', []))],
     ];
