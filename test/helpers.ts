@@ -1,9 +1,11 @@
 // Shared by the tests: the test Redis, unique queues, polling with a deadline, and a worker process runner.
 import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { Queue, type QueueOptions } from '../src/index.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -14,26 +16,48 @@ export function testQueue(options: Partial<QueueOptions> = {}): Queue {
   return new Queue({ name: `t-${randomBytes(5).toString('hex')}`, redis: REDIS_URL, ...options });
 }
 
-/** A plain connection for looking at (and seeding) the test's own keys. */
+/** True when the tests run against a Redis Cluster (REDIS_URL=redis+cluster://host:port,...). */
+export const ON_CLUSTER = REDIS_URL.startsWith('redis+cluster://');
+
+/**
+ * A plain connection for looking at (and seeding) the test's own keys. On a cluster it is an ioredis Cluster
+ * (typed as Redis: the commands the tests use are the same; only SCAN and multi-slot commands differ, and
+ * the helpers below handle those).
+ */
 export function inspector(): Redis {
-  return new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  if (!ON_CLUSTER) return new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  const seeds = REDIS_URL.slice('redis+cluster://'.length).split(',').map((hp) => ({ host: hp.split(':')[0] ?? '127.0.0.1', port: Number(hp.split(':')[1]) }));
+  return new Cluster(seeds, { redisOptions: { maxRetriesPerRequest: 1 } }) as unknown as Redis;
 }
 
-/** The keys a queue has now (SCAN limited to this queue's hash tag: tests only look at what they made). */
+/** The connections SCAN must visit: every primary of a cluster, or the one Redis. */
+async function scanTargets(redis: Redis): Promise<Redis[]> {
+  const maybe = redis as unknown as Cluster;
+  if (!(maybe instanceof Cluster)) return [redis];
+  await maybe.ping();
+  return maybe.nodes('master');
+}
+
+/** The keys a queue has now, in all its partitions (SCAN limited to its hash tags: tests only look at what they made). */
 export async function queueKeysNow(redis: Redis, queue: Queue): Promise<string[]> {
   const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${queue.prefix}:{${queue.name}}:*`, 'COUNT', 1000);
-    found.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  for (const node of await scanTargets(redis)) {
+    for (const match of [`${queue.prefix}:{${queue.name}}:*`, `${queue.prefix}:{${queue.name}/*}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+        found.push(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  }
   return found.sort();
 }
 
 export async function dropQueue(redis: Redis, queue: Queue): Promise<void> {
   const keys = await queueKeysNow(redis, queue);
-  if (keys.length > 0) await redis.del(...keys);
+  // One DEL per key: a queue's partitions live in different cluster slots.
+  await Promise.all(keys.map((key) => redis.del(key)));
 }
 
 /** Runs `fn` with a fresh test queue, then deletes the queue's keys and closes it. */
@@ -139,4 +163,29 @@ export async function runUntil(worker: { run(): Promise<void>; close(): Promise<
     await worker.close();
     await running.catch(() => undefined);
   }
+}
+
+export interface WorkerProcess {
+  readonly proc: ChildProcess;
+  readonly events: Record<string, unknown>[];
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts test/fixtures/worker-main.ts in its own process (and, with `group`, its own process group). */
+export function workerProcess(q: Queue, env: Record<string, string> = {}, group = false): WorkerProcess {
+  const proc = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/worker-main.ts', import.meta.url).pathname], {
+    env: { ...process.env, QUEUE: q.name, REDIS_URL, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: group,
+  });
+  const events: Record<string, unknown>[] = [];
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    try {
+      events.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // not ours
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { proc, events, exited };
 }

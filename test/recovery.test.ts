@@ -1,14 +1,12 @@
 // Kills, signals and outages on real processes: what comes back, how fast, and what never runs twice.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
 import { InlineWorker, PreforkedWorker, Queue, Sweeper, type Queue as QueueType } from '../src/index.ts';
 import { decodeEntry } from '../src/payload.ts';
 import { startRedis } from '../scripts/redis-server.mjs';
 import { add, block, killParent, record } from './fixtures/tasks.ts';
-import { FIXTURES, REDIS_URL, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue } from './helpers.ts';
+import { FIXTURES, REDIS_URL, inspector, workerProcess, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue } from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -17,31 +15,6 @@ before(() => {
 after(async () => {
   await redis.quit();
 });
-
-interface WorkerProcess {
-  readonly proc: ChildProcess;
-  readonly events: Record<string, unknown>[];
-  readonly exited: Promise<number | null>;
-}
-
-/** Starts test/fixtures/worker-main.ts in its own process (and, with `group`, its own process group). */
-function workerProcess(q: QueueType, env: Record<string, string> = {}, group = false): WorkerProcess {
-  const proc = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/worker-main.ts', import.meta.url).pathname], {
-    env: { ...process.env, QUEUE: q.name, REDIS_URL, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-    detached: group,
-  });
-  const events: Record<string, unknown>[] = [];
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
-    try {
-      events.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      // not ours
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return { proc, events, exited };
-}
 
 test('kill -9 of a worker: its task is back within 5 s with default settings, runs again, and the orphaned child dies', () =>
   withQueue(redis, async (q) => {
