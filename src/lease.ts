@@ -71,9 +71,16 @@ export class Lease {
     const id = `${hostname().replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 40)}.${process.pid}.${randomBytes(6).toString('base64url')}`;
     const sent = performance.now();
     const facts = this.#factsJson();
-    const replies = (await Promise.all(
+    const settled = await Promise.allSettled(
       this.#partitions.map((keys) => runScript(this.#redis, 'register', [keys.workers, keys.epoch, keys.info], [id, this.#leaseMs, randomBytes(8).toString('hex'), facts])),
-    )) as [string, number][];
+    );
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) {
+      // Registered in some partitions only: leave those now (else they would wait for a sweeper), then fail.
+      await Promise.all(this.#partitions.map((keys, i) => (settled[i]?.status === 'fulfilled' ? this.#leavePartition(keys, id) : true)));
+      throw failed.reason;
+    }
+    const replies = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [string, number][];
     replies.forEach(([epoch], i) => {
       const previous = this.#epochs[i] ?? '';
       if (previous !== '' && epoch !== previous) this.#events.epochChanged(previous, epoch);
