@@ -1,9 +1,18 @@
 // The test command: type-check (including the compile-time tests in test/types.check.ts), then run every
 // test file with node's test runner against a private redis-server, or against REDIS_URL when it is set
-// (the tests create their own queues under unique names and delete what they create).
+// (the tests create their own queues under unique names and delete what they create). Then the integration
+// tests run a second time against a private 3-master Redis Cluster (or CLUSTER_URL=redis+cluster://...).
+//   node scripts/test.mjs                 everything, single Redis then cluster
+//   node scripts/test.mjs FILES...        only these files, single Redis
+//   node scripts/test.mjs --cluster [F]   only the cluster pass (of these files)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { hasRedisServer, startRedis } from './redis-server.mjs';
+import { startCluster } from './redis-cluster.mjs';
+
+// What runs a second time on the cluster: everything that drives queues and workers through REDIS_URL
+// (the CLI and status tests spawn commands with single-node URLs; test/cluster.test.ts covers those).
+const CLUSTER_SUITE = ['test/queue.test.ts', 'test/inline-worker.test.ts', 'test/partitions.test.ts', 'test/scripts.test.ts', 'test/child-workers.test.ts', 'test/recovery.test.ts'];
 
 // Build dist/ (the CLI tests run the built binary), then type-check everything, tests included.
 for (const project of ['tsconfig.build.json', 'tsconfig.json']) {
@@ -14,26 +23,52 @@ for (const project of ['tsconfig.build.json', 'tsconfig.json']) {
   }
 }
 
-let redis;
-let url = process.env.REDIS_URL;
-if (!url) {
-  if (!hasRedisServer()) {
-    console.error('redis-server is not installed: install it (Debian/Ubuntu: apt-get install redis-server) or set REDIS_URL.');
-    process.exit(1);
-  }
-  redis = await startRedis();
-  url = redis.url;
-  console.log(`Private redis-server for the tests at ${url}`);
+const args = process.argv.slice(2);
+const clusterOnly = args[0] === '--cluster';
+const fileArgs = clusterOnly ? args.slice(1) : args;
+const testsIn = (dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `${dir}/${f}`) : []);
+const expand = (list) => list.flatMap((a) => (existsSync(a) && statSync(a).isDirectory() ? testsIn(a) : [a]));
+
+async function runTests(files, url) {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+    stdio: 'inherit',
+    env: { ...process.env, REDIS_URL: url },
+  });
+  return await new Promise((resolve) => child.once('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
 }
 
-// Arguments: test files or folders; none means test/ and test/faults/.
-const testsIn = (dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `${dir}/${f}`) : []);
-const args = process.argv.slice(2);
-const files = (args.length > 0 ? args : ['test', 'test/faults']).flatMap((a) => (existsSync(a) && statSync(a).isDirectory() ? testsIn(a) : [a]));
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
-  stdio: 'inherit',
-  env: { ...process.env, REDIS_URL: url },
-});
-const code = await new Promise((resolve) => child.once('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
-if (redis) await redis.stop();
+let code = 0;
+if (!clusterOnly) {
+  let redis;
+  let url = process.env.REDIS_URL;
+  if (!url) {
+    if (!hasRedisServer()) {
+      console.error('redis-server is not installed: install it (Debian/Ubuntu: apt-get install redis-server) or set REDIS_URL.');
+      process.exit(1);
+    }
+    redis = await startRedis();
+    url = redis.url;
+    console.log(`Private redis-server for the tests at ${url}`);
+  }
+  code = await runTests(expand(fileArgs.length > 0 ? fileArgs : ['test', 'test/faults']), url);
+  if (redis) await redis.stop();
+}
+
+if (clusterOnly || fileArgs.length === 0) {
+  let cluster;
+  let url = process.env.CLUSTER_URL;
+  if (!url && hasRedisServer()) {
+    cluster = await startCluster();
+    url = cluster.url;
+  }
+  if (!url) {
+    console.error('The cluster pass needs redis-server (to start a private cluster) or CLUSTER_URL=redis+cluster://host:port,...');
+    code ||= 1;
+  } else {
+    console.log(`The integration tests again, on a Redis Cluster at ${url}`);
+    const clusterCode = await runTests(expand(fileArgs.length > 0 ? fileArgs : CLUSTER_SUITE), url);
+    code ||= clusterCode;
+  }
+  if (cluster) await cluster.stop();
+}
 process.exit(code);

@@ -167,12 +167,15 @@ export class Fetcher {
   async unblock(): Promise<void> {
     const pending = this.#blocking;
     const { cmd } = this.#host;
-    if (!pending || this.#blockClientId === 0) return;
-    try {
-      await guard(cmd, cmd.client('UNBLOCK', this.#blockClientId));
-    } catch {
-      // Redis away: the move cannot complete either, and the sweeper covers what did.
+    if (!pending) return;
+    // On a cluster there is no client id to unblock: wait for the block to time out (at most one block).
+    if (this.#blockClientId !== 0) {
+      try {
+        await guard(cmd, cmd.client('UNBLOCK', this.#blockClientId));
+      } catch {
+        // Redis away: the move cannot complete either, and the sweeper covers what did.
+      }
     }
-    await Promise.race([pending.catch(() => undefined), sleep(BLOCK_SECONDS * 1000 + 500)]);
+    await Promise.race([pending.catch(() => undefined), sleep(this.#blockSeconds * 1000 + 500)]);
   }
 }

@@ -65,7 +65,8 @@ export class Queue implements Enqueuer {
   readonly redisSource: RedisSource;
   #redis: Client | undefined;
   #closed = false;
-  #nextPartition = 0;
+  /** Round robin over the partitions, from a random one (short-lived producers would all start at 0). */
+  #nextPartition = Math.floor(Math.random() * MAX_PARTITIONS);
   readonly #idPrefix = `${randomBytes(6).toString('base64url')}.`;
   #counter = 0;
 
