@@ -46,6 +46,7 @@ export function isValidTaskName(name: unknown): name is string {
  * only plain objects, arrays, strings, finite numbers, booleans and null, without cycles, holes or `undefined`.
  */
 export function assertJsonFaithful(value: unknown, path: string): void {
+  if (isFaithfulFast(value, 0)) return;
   const seen = new Set<object>();
   const visit = (v: unknown, at: string, depth: number): void => {
     switch (typeof v) {
@@ -87,6 +88,43 @@ export function assertJsonFaithful(value: unknown, path: string): void {
     seen.delete(obj);
   };
   visit(value, path, 0);
+}
+
+/**
+ * The same checks as `assertJsonFaithful` without building paths or a set of ancestors, for the common case
+ * (every enqueue): true only if `assertJsonFaithful` would pass; false sends the value through the slow check,
+ * which finds the problem and its path. A cycle goes over the depth limit here, and is named by the slow check.
+ */
+function isFaithfulFast(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(v);
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (v === null) return true;
+  if (depth >= MAX_DEPTH) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      if (!(i in v) || !isFaithfulFast(v[i], depth + 1)) return false;
+    }
+    return true;
+  }
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  if (Object.getOwnPropertySymbols(v).length > 0 || 'toJSON' in v) return false;
+  // for-in (no key array) visits the own enumerable keys that Object.keys gives and JSON writes, plus inherited
+  // enumerable ones (none unless Object.prototype was extended): checking more than needed can only send a
+  // value to the slow check, never let a bad one through.
+  for (const key in v) {
+    if (!isFaithfulFast((v as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
 }
 
 export interface EntryFields {
