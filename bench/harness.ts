@@ -10,7 +10,7 @@ import { installSink, makePayload, monoMs } from './record.ts'
 import type { PrivateRedis } from './redis.ts'
 import type { SystemId } from './systems/index.ts'
 import type { Connection, Mode, System, SystemFactory } from './systems/types.ts'
-import type { Row, ScenarioResult } from './table.ts'
+import { median, type Row, type ScenarioResult } from './table.ts'
 import { Tally, type Check } from './tally.ts'
 
 export interface Config {
@@ -27,6 +27,7 @@ export interface Config {
   forkedConcurrency: number // the "high" concurrency of the fork-per-task mode (8)
   drainChildren: number // c, d: one kept child process per slot (prefork / sandboxed)
   drainForked: number // c, d: one new child process per task
+  pickups: number // c, d: ForkedWorker tasks enqueued one at a time, each with a warm spare waiting
   latencySeconds: number
   latencyRate: number
   latencyConcurrency: number
@@ -55,6 +56,7 @@ export function config(env = process.env): Config {
     forkedConcurrency: num('BENCH_FORKED_CONCURRENCY', 8, 4),
     drainChildren: num('BENCH_DRAIN_CHILDREN', 1_000, 200),
     drainForked: num('BENCH_DRAIN_FORKED', 5, 4),
+    pickups: num('BENCH_PICKUPS', 9, 5),
     latencySeconds: num('BENCH_LATENCY_SECONDS', 10, 2),
     latencyRate: 200,
     latencyConcurrency: num('BENCH_LATENCY_CONCURRENCY', 1, 1),
@@ -202,6 +204,21 @@ export function processesWithDir(dir: string): number[] {
   return pids
 }
 
+/** The command lines of the child processes of a drain (the workers' children; not drain-proc.ts itself). */
+export function childCommandLines(dir: string): string[] {
+  const lines = new Set<string>()
+  for (const pid of processesWithDir(dir)) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
+      if (argv.some((a) => a.endsWith('drain-proc.ts'))) continue
+      lines.add(['node', ...argv.slice(1)].join(' '))
+    } catch {
+      // gone
+    }
+  }
+  return [...lines]
+}
+
 /** CPU time (s) used so far by the given processes. */
 function cpuSeconds(pids: number[]): number {
   let ticks = 0
@@ -250,9 +267,13 @@ export interface DrainOutcome {
   rate: number
   /** a second batch enqueued once the first is done, while the worker is warm: tasks / (enqueue start → last completion) */
   warm: number
+  /** then tasks enqueued one at a time, each once the worker's children are idle: median ms from enqueue to handler start */
+  pickup: number
   firstMs: number
   check: Check
   problem: string | undefined
+  /** The distinct command lines of the worker's child processes, seen once the first batch was done. */
+  children: string[]
 }
 
 interface Started {
@@ -261,15 +282,18 @@ interface Started {
 
 /**
  * The common shape of every drain: `n` tasks are waiting; start the worker(s) and time until all are done;
- * then, if `warm` > 0, enqueue `warm` more and time those; stop; check the records.
+ * then, if `warm` > 0, enqueue `warm` more and time those; then, if `pickups` > 0, enqueue that many one at a time,
+ * each once the children are idle (for ForkedWorker: with a warm spare), and take the median latency from enqueue
+ * to handler start; stop; check the records.
  */
-async function drainPhases(ctx: Ctx, s: System, n: number, warm: number, dir: string, tally: Tally, p: Progress, start: () => Promise<Started>): Promise<DrainOutcome> {
+async function drainPhases(ctx: Ctx, s: System, n: number, warm: number, pickups: number, dir: string, tally: Tally, p: Progress, start: () => Promise<Started>): Promise<DrainOutcome> {
   const { stallMs, drainCapMs } = ctx.cfg
   const t0 = monoMs()
   const workers = await start()
   let finished = await p.wait(n, stallMs, drainCapMs)
   const rate = finished && p.lastAt > t0 ? n / ((p.lastAt - t0) / 1000) : NaN
   const firstMs = p.firstAt ? p.firstAt - t0 : NaN
+  const children = process.platform === 'linux' ? childCommandLines(dir) : []
   let warmRate = NaN
   if (finished && warm > 0) {
     await settle(dir)
@@ -278,16 +302,22 @@ async function drainPhases(ctx: Ctx, s: System, n: number, warm: number, dir: st
     finished = await p.wait(n + warm, stallMs, drainCapMs)
     if (finished) warmRate = warm / ((p.lastAt - t1) / 1000)
   }
+  for (let i = 0; finished && i < pickups; i++) {
+    await settle(dir)
+    await s.enqueueOne(makePayload(n + warm + i))
+    finished = await p.wait(n + warm + i + 1, stallMs, drainCapMs)
+  }
   await workers.stop()
   const strays = await reapStrays(dir)
   tally.readDir(dir)
   const check = tally.check()
   const problems: string[] = []
-  if (!finished) problems.push(`gave up (no progress for ${stallMs / 1000} s, or over ${drainCapMs / 1000} s): ${p.done} done, ${p.failed} failed of ${n + warm}`)
+  if (!finished) problems.push(`gave up (no progress for ${stallMs / 1000} s, or over ${drainCapMs / 1000} s): ${p.done} done, ${p.failed} failed of ${n + warm + pickups}`)
   if (p.failed > 0) problems.push(`${p.failed} tasks failed, e.g. ${describe(p.firstError)}`)
   if (!check.ok) problems.push(check.summary)
   if (strays > 0) problems.push(`${strays} child processes still alive 15 s after the worker closed (killed)`)
-  return { rate, warm: warmRate, firstMs, check, problem: problems.length ? problems.join('; ') : undefined }
+  const pickup = pickups > 0 && finished ? median(tally.latencies) : NaN
+  return { rate, warm: warmRate, pickup, firstMs, check, problem: problems.length ? problems.join('; ') : undefined, children }
 }
 
 export function describe(e: unknown): string {
@@ -297,14 +327,14 @@ export function describe(e: unknown): string {
 }
 
 /** Drains with one worker in this process (its handlers in this process, or in its children). */
-export async function drainHere(ctx: Ctx, s: System, mode: Mode, concurrency: number, n: number, warm = 0): Promise<DrainOutcome> {
-  const tally = new Tally(n + warm)
+export async function drainHere(ctx: Ctx, s: System, mode: Mode, concurrency: number, n: number, warm = 0, pickups = 0): Promise<DrainOutcome> {
+  const tally = new Tally(n + warm + pickups, n + warm)
   const dir = recordDir()
   process.env.BENCH_RECORD_DIR = dir
   installSink(tally.sink)
   const p = new Progress()
   try {
-    return await drainPhases(ctx, s, n, warm, dir, tally, p, async () => {
+    return await drainPhases(ctx, s, n, warm, pickups, dir, tally, p, async () => {
       const worker = await s.startWorker(mode, concurrency, { completed: () => p.completed(), failed: (e) => p.failure(e) })
       return { stop: () => worker.close() }
     })
@@ -381,8 +411,8 @@ export class WorkerProc {
 }
 
 /** Drains with `procs` worker processes forked from here (bench/drain-proc.ts), all sharing the queue. */
-export async function drainInProcs(ctx: Ctx, sys: Sys, s: System, mode: Mode, concurrency: number, n: number, procs: number, warm = 0): Promise<DrainOutcome> {
-  const tally = new Tally(n + warm)
+export async function drainInProcs(ctx: Ctx, sys: Sys, s: System, mode: Mode, concurrency: number, n: number, procs: number, warm = 0, pickups = 0): Promise<DrainOutcome> {
+  const tally = new Tally(n + warm + pickups, n + warm)
   const dir = recordDir()
   const p = new Progress()
   const workers: WorkerProc[] = []
@@ -395,7 +425,7 @@ export async function drainInProcs(ctx: Ctx, sys: Sys, s: System, mode: Mode, co
   try {
     for (let i = 0; i < procs; i++) workers.push(new WorkerProc(ctx, sys, mode, concurrency, dir, onProgress))
     await Promise.all(workers.map((w) => w.ready()))
-    return await drainPhases(ctx, s, n, warm, dir, tally, p, async () => {
+    return await drainPhases(ctx, s, n, warm, pickups, dir, tally, p, async () => {
       for (const w of workers) w.send({ type: 'start' })
       return { stop: async () => { await Promise.all(workers.map((w) => w.stop())) } }
     })

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { config, log, type Ctx, type Sys } from './harness.ts'
+import { ensureBuilt } from './build.ts'
 import { startRedis } from './redis.ts'
 import * as sc from './scenarios.ts'
 import { SYSTEM_IDS, loadSystem, type SystemId } from './systems/index.ts'
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
     const conn = { host: redis.host, port: redis.port, url: redis.url }
     log(`private redis-server ${redis.version} on port ${redis.port} (no persistence); quick=${cfg.quick} repeat=${cfg.repeat}`)
     const wanted = (process.env.BENCH_SYSTEMS?.split(',').map((s) => s.trim()) ?? [...SYSTEM_IDS]) as SystemId[]
+    if (wanted.includes('delayed')) log(ensureBuilt(log))
     const { systems, skipped } = await loadSystems({ redis, conn, cfg }, wanted)
     const ctx: Ctx = { redis, conn, cfg, systems }
     const breakdown: sc.CommandBreakdown[] = []

@@ -2,6 +2,7 @@
 // in turn (interleaved), each on a fresh database.
 import { spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import {
   drainHere, drainInProcs, fail, getRow, log, preload, push, recordDir, sleep, withSystem, WorkerProc,
   type Ctx, type Sys,
@@ -12,6 +13,7 @@ import type { Mode } from './systems/types.ts'
 import type { Metric, ScenarioResult } from './table.ts'
 import { percentile, Tally } from './tally.ts'
 
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const rate: Metric = { key: 'rate', label: 'tasks/s', better: 'higher', digits: 0, ratio: true }
 const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : String(x))
 
@@ -74,22 +76,24 @@ interface DrainCase {
   n: number
   /** A second batch timed once the worker is warm (child-process modes: their start-up dominates the first). */
   warm: number
+  /** Then tasks enqueued one at a time once the children are idle (ForkedWorker: pickup with a warm spare). */
+  pickups: number
 }
 
 function drainCases(ctx: Ctx): DrainCase[] {
-  const { drainInline, drainInlineC1, drainChildren, drainForked, childConcurrency, forkedConcurrency } = ctx.cfg
+  const { drainInline, drainInlineC1, drainChildren, drainForked, childConcurrency, forkedConcurrency, pickups } = ctx.cfg
   const cases: DrainCase[] = []
   for (const concurrency of [1, 64]) {
     const n = concurrency === 1 ? drainInlineC1 : drainInline
-    cases.push({ mode: 'inline', concurrency, group: `handler in the worker process, concurrency ${concurrency}`, n, warm: 0 })
+    cases.push({ mode: 'inline', concurrency, group: `handler in the worker process, concurrency ${concurrency}`, n, warm: 0, pickups: 0 })
   }
   for (const concurrency of [1, childConcurrency]) {
     const group = `handler in kept child processes, concurrency ${concurrency}`
-    cases.push({ mode: 'sandboxed', concurrency, group, n: drainChildren, warm: drainChildren })
+    cases.push({ mode: 'sandboxed', concurrency, group, n: drainChildren, warm: drainChildren, pickups: 0 })
   }
   for (const concurrency of [1, forkedConcurrency]) {
     const group = `a new child process per task, concurrency ${concurrency} (no peer has this mode)`
-    cases.push({ mode: 'forked', concurrency, group, n: drainForked, warm: drainForked })
+    cases.push({ mode: 'forked', concurrency, group, n: drainForked, warm: drainForked, pickups })
   }
   return cases
 }
@@ -102,12 +106,14 @@ export function drain(ctx: Ctx, procs: 1 | 2): Scenario {
     rate,
     { key: 'warm', label: 'warm tasks/s', better: 'higher', digits: 0, ratio: true },
     { key: 'first', label: 'ms to 1st task', better: 'lower', digits: 0, ratio: false },
+    { key: 'pickup', label: 'pickup p50 ms', better: 'lower', digits: 1, ratio: false },
   ]
   const sc = scenario(procs === 1 ? 'c' : 'd', title, metrics)
   sc.notes.push(
     'tasks/s: the tasks are enqueued (bulk) before the worker starts; time from starting the worker(s) to the last completion, so it includes start-up (forking children, connecting).',
     'warm tasks/s (child-process modes): then, once the worker\'s child processes are idle, the same number again, enqueued while the worker runs; time from the first enqueue call to the last completion.',
-    `Child processes of delayed-queue run under tsx (the runner's loader is inherited: a child boots in about 0.4 s here, vs 0.1 s for BullMQ's plain-JS sandbox child).`,
+    "Child processes run plain Node and plain JavaScript for both systems: delayed-queue's from the built package (dist/) with bench/tasks.mjs, BullMQ's with bench/sandbox-processor.js; the command lines they ran with are listed below.",
+    `pickup p50 ms (a new child process per task): then ${ctx.cfg.pickups} tasks enqueued one at a time, each once the worker's children are idle (a warm spare waiting); median ms from enqueue to handler start.`,
     'Check: every handler records its task id; each id must appear exactly once.',
   )
   return { result: sc, rep: async (rep: number) => {
@@ -115,17 +121,22 @@ export function drain(ctx: Ctx, procs: 1 | 2): Scenario {
       for (const sys of ctx.systems) {
         const label = sys.label(c.mode)
         if (!label || c.n <= 0) continue
-        const row = getRow(sc, sys, `${label} (${fmt(c.n)}${c.warm ? ` + ${fmt(c.warm)}` : ''} tasks)`, c.group)
+        const row = getRow(sc, sys, `${label} (${fmt(c.n)}${c.warm ? ` + ${fmt(c.warm)}` : ''}${c.pickups ? ` + ${fmt(c.pickups)}` : ''} tasks)`, c.group)
         await withSystem(ctx, sys, async (s) => {
           await preload(ctx, s, c.n)
           const out = procs === 1
-            ? await drainHere(ctx, s, c.mode, c.concurrency, c.n, c.warm)
-            : await drainInProcs(ctx, sys, s, c.mode, c.concurrency, c.n, procs, c.warm)
+            ? await drainHere(ctx, s, c.mode, c.concurrency, c.n, c.warm, c.pickups)
+            : await drainInProcs(ctx, sys, s, c.mode, c.concurrency, c.n, procs, c.warm, c.pickups)
           push(row, 'rate', out.rate)
           push(row, 'warm', out.warm)
           push(row, 'first', out.firstMs)
+          push(row, 'pickup', out.pickup)
           if (out.problem) fail(row, rep, out.problem)
-          log(`[${sc.id}] ${sys.name} ${c.mode} c=${c.concurrency} rep ${rep}: ${fmt(out.rate)} tasks/s, warm ${fmt(out.warm)}`)
+          for (const line of out.children) {
+            const note = `${sys.name}'s children ran: ${line.replaceAll(ROOT, '')}`
+            if (!sc.notes.includes(note)) sc.notes.push(note)
+          }
+          log(`[${sc.id}] ${sys.name} ${c.mode} c=${c.concurrency} rep ${rep}: ${fmt(out.rate)} tasks/s, warm ${fmt(out.warm)}${c.pickups ? `, pickup p50 ${out.pickup.toFixed(1)} ms` : ''}`)
         })
       }
     }
