@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
 import {
   drainHere, drainInProcs, fail, getRow, log, preload, push, recordDir, sleep, withSystem, WorkerProc,
   type Ctx, type Sys,
@@ -31,8 +32,18 @@ export interface Scenario {
 // a. one task at a time ---------------------------------------------------------------------------
 export function enqueueOne(ctx: Ctx): Scenario {
   const n = ctx.cfg.single
-  const sc = scenario('a', `Enqueue one task at a time, each awaited (${fmt(n)} tasks)`, [rate])
-  sc.notes.push('Check: afterwards the tasks are drained (untimed, in-process worker, concurrency 64) and counted.')
+  const ceilingN = Math.min(ctx.cfg.ceiling, 20_000)
+  const sc = scenario('a', `Enqueue one task at a time, each awaited (${fmt(n)} tasks)`, [
+    rate,
+    { key: 'ofCeiling', label: '÷ 1-client EVAL ceiling', better: 'higher', digits: 2, ratio: false },
+  ])
+  sc.notes.push(
+    'Check: afterwards the tasks are drained (untimed, in-process worker, concurrency 64) and counted.',
+    `÷ 1-client EVAL ceiling: tasks/s divided by what \`redis-benchmark -c 1 -P 1 -n ${fmt(ceilingN)} eval "return 1" 0\` gets right after each loop (the round-trip ceiling of h, measured at the same moment: on this machine it moves with the load by up to 2×).`,
+    'ioredis LPUSH (reference): no queue library, the same ~150-byte entry built per call (JSON.stringify of the payload) and LPUSHed on an ioredis connection set up like delayed-queue\'s producer (no auto-pipelining, no resend): the floor of what a Node producer on ioredis pays per call.',
+  )
+  const ceilingNow = async () => (await redisBenchmark(['-h', ctx.conn.host, '-p', String(ctx.conn.port), '-n', String(ceilingN), '-q', '-c', '1', '-P', '1', 'eval', 'return 1', '0'])).rps
+  const reference = { name: 'ioredis LPUSH (reference)', peer: false }
   return { result: sc, rep: async (rep: number) => {
     for (const sys of ctx.systems) {
       const row = getRow(sc, sys, sys.api.one, 'one at a time')
@@ -40,11 +51,28 @@ export function enqueueOne(ctx: Ctx): Scenario {
         const t0 = monoMs()
         for (let i = 0; i < n; i++) await s.enqueueOne(makePayload(i))
         const r = n / ((monoMs() - t0) / 1000)
+        const ceiling = await ceilingNow()
         push(row, 'rate', r)
-        log(`[a] ${sys.name} rep ${rep}: ${fmt(r)} tasks/s`)
+        push(row, 'ofCeiling', r / ceiling)
+        log(`[a] ${sys.name} rep ${rep}: ${fmt(r)} tasks/s, ${(r / ceiling).toFixed(2)} of the EVAL ceiling (${fmt(ceiling)}/s)`)
         const out = await drainHere(ctx, s, 'inline', 64, n)
         if (out.problem) fail(row, rep, `verification drain: ${out.problem}`)
       })
+    }
+    const row = getRow(sc, reference, 'redis.lpush(), awaited', 'one at a time')
+    await ctx.redis.admin.flushall()
+    const redis = new Redis({ host: ctx.conn.host, port: ctx.conn.port, enableAutoPipelining: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 3 })
+    try {
+      await redis.ping()
+      const t0 = monoMs()
+      for (let i = 0; i < n; i++) await redis.lpush('reference:waiting', `1|0|0||abcdefgh.${i.toString(36)}|noop|60000|3|${JSON.stringify([makePayload(i)])}`)
+      const r = n / ((monoMs() - t0) / 1000)
+      const ceiling = await ceilingNow()
+      push(row, 'rate', r)
+      push(row, 'ofCeiling', r / ceiling)
+      log(`[a] ${reference.name} rep ${rep}: ${fmt(r)} tasks/s, ${(r / ceiling).toFixed(2)} of the EVAL ceiling (${fmt(ceiling)}/s)`)
+    } finally {
+      redis.disconnect()
     }
   } }
 }
