@@ -1,5 +1,5 @@
 // One worker process for the multi-process and latency scenarios. The bench runner forks it:
-//   drain-proc.ts <systemId> <mode> <concurrency> <port>
+//   drain-proc.ts <systemId> <mode> <concurrency> <connection as JSON: {host, port, url, partitions?}>
 // Protocol over IPC: child -> {ready}; parent -> {start}; child -> {progress, done, failed, firstAt, lastAt}
 // every 10 ms while it changes; parent -> {stop}; child closes its worker, writes what its in-process
 // handlers recorded to BENCH_RECORD_DIR/<pid>.txt, -> {closed}, exits.
@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { installSink, monoMs } from './record.ts'
 import { loadSystem, type SystemId } from './systems/index.ts'
-import type { Mode, RunningWorker } from './systems/types.ts'
+import type { Connection, Mode, RunningWorker } from './systems/types.ts'
 
 export type ParentMsg = { type: 'start' } | { type: 'stop' }
 export type ChildMsg =
@@ -16,15 +16,14 @@ export type ChildMsg =
   | { type: 'closed' }
   | { type: 'error'; message: string }
 
-const [systemId, mode, concurrency, port] = process.argv.slice(2)
+const [systemId, mode, concurrency, connJson] = process.argv.slice(2)
 const send = (m: ChildMsg) => process.send?.(m)
-const host = '127.0.0.1'
 
 async function main(): Promise<void> {
   const lines: string[] = []
   installSink((seq, lat) => { lines.push(`${seq} ${lat.toFixed(3)}`) })
   const open = await loadSystem(systemId as SystemId)
-  const system = await open({ host, port: Number(port), url: `redis://${host}:${port}` })
+  const system = await open(JSON.parse(connJson ?? '') as Connection)
   let done = 0
   let failed = 0
   let firstAt = 0

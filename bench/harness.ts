@@ -357,8 +357,8 @@ export class WorkerProc {
   private exited = false
   error: string | undefined
 
-  constructor(ctx: Ctx, sys: Sys, mode: Mode, concurrency: number, dir: string, onProgress: () => void) {
-    this.child = fork(DRAIN_PROC, [sys.id, mode, String(concurrency), String(ctx.conn.port)], {
+  constructor(ctx: Ctx, sys: Sys, mode: Mode, concurrency: number, dir: string, onProgress: () => void, conn: Connection = ctx.conn) {
+    this.child = fork(DRAIN_PROC, [sys.id, mode, String(concurrency), JSON.stringify(conn)], {
       env: { ...process.env, BENCH_RECORD_DIR: dir },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
@@ -411,7 +411,7 @@ export class WorkerProc {
 }
 
 /** Drains with `procs` worker processes forked from here (bench/drain-proc.ts), all sharing the queue. */
-export async function drainInProcs(ctx: Ctx, sys: Sys, s: System, mode: Mode, concurrency: number, n: number, procs: number, warm = 0, pickups = 0): Promise<DrainOutcome> {
+export async function drainInProcs(ctx: Ctx, sys: Sys, s: System, mode: Mode, concurrency: number, n: number, procs: number, warm = 0, pickups = 0, conn: Connection = ctx.conn): Promise<DrainOutcome> {
   const tally = new Tally(n + warm + pickups, n + warm)
   const dir = recordDir()
   const p = new Progress()
@@ -423,7 +423,7 @@ export async function drainInProcs(ctx: Ctx, sys: Sys, s: System, mode: Mode, co
       Math.max(...workers.map((w) => w.lastAt)), workers.find((w) => w.error)?.error ?? 'a task failed (see the log)')
   }
   try {
-    for (let i = 0; i < procs; i++) workers.push(new WorkerProc(ctx, sys, mode, concurrency, dir, onProgress))
+    for (let i = 0; i < procs; i++) workers.push(new WorkerProc(ctx, sys, mode, concurrency, dir, onProgress, conn))
     await Promise.all(workers.map((w) => w.ready()))
     return await drainPhases(ctx, s, n, warm, pickups, dir, tally, p, async () => {
       for (const w of workers) w.send({ type: 'start' })

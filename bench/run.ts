@@ -2,13 +2,15 @@
 // BullMQ and Bee-Queue, prints the tables and writes bench/results/latest.{json,md}.
 //   BENCH_QUICK=1        ~1-2 minute smoke run with small counts (1 repetition)
 //   BENCH_REPEAT=n       repetitions per scenario (default 3; later ones are skipped past BENCH_BUDGET_S, default 860)
-//   BENCH_ONLY=a,c,h     run only these scenarios
+//   BENCH_ONLY=a,c,h     run only these scenarios; BENCH_ONLY=cluster (alone or in the list) adds the 3-master
+//                        Redis Cluster scenario, which is off otherwise
 //   BENCH_SYSTEMS=bullmq,beequeue,delayed   run only these systems
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { config, log, type Ctx, type Sys } from './harness.ts'
 import { ensureBuilt } from './build.ts'
+import { cluster } from './cluster.ts'
 import { startRedis } from './redis.ts'
 import * as sc from './scenarios.ts'
 import { SYSTEM_IDS, loadSystem, type SystemId } from './systems/index.ts'
@@ -77,6 +79,8 @@ async function main(): Promise<void> {
       ['f', () => sc.memory(ctx)],
       ['g', () => sc.commands(ctx, breakdown)],
     ]
+    // Off unless asked for by name: it starts a 3-master cluster and measures delayed-queue alone.
+    if (cfg.only?.has('cluster')) all.push(['cluster', () => cluster(ctx)])
     const plan = all.filter(([id]) => !cfg.only || cfg.only.has(id)).map(([, make]) => make())
     const results = plan.map((p) => p.result)
     const crashed = new Set<sc.Scenario>()
@@ -107,6 +111,13 @@ async function main(): Promise<void> {
       }
       repsDone = rep
       longestRep = Math.max(longestRep, (Date.now() - repStart) / 1000)
+    }
+    for (const p of plan) {
+      try {
+        await p.close?.()
+      } catch (e) {
+        log(`!!! closing scenario ${p.result.id}: ${(e as Error)?.stack ?? e}`)
+      }
     }
     results.sort((a, b) => a.id.localeCompare(b.id))
 

@@ -15,10 +15,10 @@ import type { Metric, ScenarioResult } from './table.ts'
 import { percentile, Tally } from './tally.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const rate: Metric = { key: 'rate', label: 'tasks/s', better: 'higher', digits: 0, ratio: true }
-const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : String(x))
+export const rate: Metric = { key: 'rate', label: 'tasks/s', better: 'higher', digits: 0, ratio: true }
+export const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : String(x))
 
-function scenario(id: string, title: string, metrics: Metric[]): ScenarioResult {
+export function scenario(id: string, title: string, metrics: Metric[]): ScenarioResult {
   return { id, title, metrics, rows: [], notes: [] }
 }
 
@@ -27,6 +27,8 @@ function scenario(id: string, title: string, metrics: Metric[]): ScenarioResult 
 export interface Scenario {
   result: ScenarioResult
   rep(rep: number): Promise<void>
+  /** Called once after the last repetition (e.g. to stop servers the scenario started). */
+  close?(): Promise<void>
 }
 
 // a. one task at a time ---------------------------------------------------------------------------

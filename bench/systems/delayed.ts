@@ -40,9 +40,9 @@ function withoutTsxFlags<T>(make: () => T): T {
   }
 }
 
-export const open: SystemFactory = async ({ url }) => {
+export const open: SystemFactory = async ({ url, partitions }) => {
   const { ForkedWorker, InlineWorker, PreforkedWorker, Queue } = (await import(PACKAGE)) as typeof DelayedQueue
-  const queue = new Queue({ name: 'bench', redis: url, defaultTimeoutMs: 60_000 })
+  const queue = new Queue({ name: 'bench', redis: url, defaultTimeoutMs: 60_000, ...(partitions ? { partitions } : {}) })
 
   const system: System = {
     name: 'delayed-queue',

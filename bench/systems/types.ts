@@ -9,6 +9,8 @@ export interface Connection {
   host: string
   port: number
   url: string
+  /** delayed-queue only: over how many partitions its queue is spread (QueueOptions.partitions); default 1. */
+  partitions?: number
 }
 
 export interface WorkerEvents {
