@@ -7,56 +7,15 @@
 import { test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { hasRedisServer, isAlive, recoveryTimes, report, Scenario, until, type Proc } from './harness.ts';
-import { histories, percentile, tally } from './ledger.ts';
+import { hasRedisServer, inScenario, isAlive, report, Scenario, until, type Proc } from './harness.ts';
+import { childKill } from './kill-scenarios.ts';
+import { histories, tally } from './ledger.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
 
-test('2a. a child killed -9 mid-task: the task is put back (crashed) and runs again, once', { skip, timeout: 90_000 }, async () => {
-  const s = await Scenario.create('child kill mid-task');
-  try {
-    const worker = await s.worker({ concurrency: 2 });
-    const queue = s.queue();
-    const ids = await queue.enqueueMany(Array.from({ length: 6 }, () => ({ name: 'work', args: [s.ledgerDir, 800] })));
-    const kills = new Map<string, number>();
-    // Kill the child of each of the first two runs we see.
-    for (let n = 0; n < 2; n++) {
-      const victim = await until('a run to kill', 15_000, () => s.ledger().find((e) => e.event === 'start' && e.attempt === 0 && !kills.has(e.id) && isAlive(e.pid)));
-      process.kill(victim.pid, 'SIGKILL');
-      kills.set(victim.id, Date.now());
-    }
-    const events = await s.drained(ids, 60_000);
-    const t = tally(ids, events);
-    const recovery = recoveryTimes(events, kills);
-    const requeues = worker.messages.filter((m) => m.ev === 'requeue');
-    const alive = worker.alive;
-    const residue = await s.stopAllAndCheckResidue();
-    report('2a. child kill -9 mid-task', {
-      tasks: ids.length,
-      'children killed': kills.size,
-      lost: t.lost.length,
-      'duplicate starts': t.duplicateStarts,
-      'duplicate outcomes': t.duplicateOutcomes.length,
-      'outcomes/task': JSON.stringify(t.outcomesPerTask),
-      'requeued (crashed)': requeues.length,
-      'recovery p50 ms': percentile(recovery, 50),
-      'recovery p99 ms': percentile(recovery, 99),
-      residue: residue.join(' ') || 'none',
-    });
-    assert.deepEqual(t.lost, []);
-    assert.equal(t.duplicateStarts, kills.size, 'each killed run ran again exactly once');
-    assert.deepEqual(t.duplicateOutcomes, []);
-    assert.deepEqual(t.byOutcome, { success: ids.length });
-    assert.deepEqual(requeues.map((m) => m.why), ['crashed', 'crashed']);
-    // Put back at once; the rerun waits for a free slot (the pool boots a new child for the dead one, seconds
-    // on a loaded 2-core machine), so this bound is looser than the lease bound.
-    assert.ok(percentile(recovery, 100) <= 10_000, `a crashed run runs again soon (${percentile(recovery, 100)} ms)`);
-    assert.ok(alive, 'the worker survives');
-    assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
-});
+test('2a. a child killed -9 mid-task: the task is put back (crashed) and runs again, once', { skip, timeout: 90_000 }, () =>
+  inScenario(Scenario.create('child kill mid-task'), (s) => childKill(s, '2a. child kill -9 mid-task', { waitMs: 15_000 })),
+);
 
 test('2b/14. exit(0), exit(1), a grandchild that hangs, a loop, a heap blow-up, a non-Error throw: one outcome each', { skip, timeout: 120_000 }, async () => {
   const s = await Scenario.create('child misbehaviour');

@@ -1,6 +1,7 @@
 // The fault-injection harness: a private redis-server per scenario (restartable on the same port and folder),
-// worker / sweeper processes (test/faults/worker-main.ts) that can be killed, stopped and restarted, the
-// ledger, polling with deadlines, and the figures each scenario prints (and saves for docs/reliability.md).
+// or a partitioned queue on a shared Redis Cluster; worker / sweeper processes (test/faults/worker-main.ts)
+// that can be killed, stopped and restarted, the ledger, polling with deadlines, and the figures each scenario
+// prints (and saves for docs/reliability.md).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
@@ -9,8 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { Queue, type QueueOptions } from '../../src/index.ts';
+import { Cluster, Redis } from 'ioredis';
+import { Queue, Sweeper, type QueueOptions } from '../../src/index.ts';
+import type { QueueKeys } from '../../src/keys.ts';
+import { dropQueue, queueKeysNow } from '../helpers.ts';
 import { readLedger, type LedgerEvent } from './ledger.ts';
 
 export const WORKER_MAIN = fileURLToPath(new URL('./worker-main.ts', import.meta.url));
@@ -221,52 +224,58 @@ export interface WorkerSpec {
   readonly name?: string;
 }
 
-/** One scenario's world: its Redis, queue name, ledger, processes; `cleanup()` ends all of it. */
-export class Scenario {
+/** A fresh folder for a scenario's ledger and logs (and its Redis). */
+function scenarioDir(name: string): string {
+  return mkdtempSync(join(tmpdir(), `faults-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}-`));
+}
+
+/**
+ * One scenario's world: its queue (name and partitions), ledger, processes; `cleanup()` ends all of it. Where
+ * the queue lives is the subclass's: Scenario (a private redis-server) or ClusterScenario (a shared cluster).
+ */
+export abstract class BaseScenario {
   readonly name: string;
   readonly dir: string;
   readonly ledgerDir: string;
   readonly queueName: string;
-  redis: RedisServer;
+  /** The keys of each partition of the queue (one unless the scenario has several). */
+  readonly keys: readonly QueueKeys[];
   readonly procs: Proc[] = [];
-  readonly #clients: Redis[] = [];
+  /** The queue's name and partitions, for key scans (never connects). */
+  protected readonly layout: Queue;
   readonly #queues: Queue[] = [];
   #n = 0;
 
-  private constructor(name: string, redis: RedisServer, dir: string) {
+  protected constructor(name: string, dir: string, queueName: string, partitions = 1) {
     this.name = name;
-    this.redis = redis;
     this.dir = dir;
     this.ledgerDir = join(dir, 'ledger');
     mkdirSync(this.ledgerDir);
-    this.queueName = `f-${randomBytes(4).toString('hex')}`;
+    this.queueName = queueName;
+    this.layout = new Queue({ name: queueName, partitions });
+    this.keys = this.layout.partitions;
   }
 
-  static async create(name: string, redisArgs: string[] = []): Promise<Scenario> {
-    const dir = mkdtempSync(join(tmpdir(), `faults-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}-`));
-    const redis = await RedisServer.start(redisArgs, join(dir, 'redis'));
-    return new Scenario(name, redis, dir);
+  abstract get url(): string;
+
+  /** A connection for looking at and seeding Redis. */
+  abstract client(): Redis;
+
+  /** Ends what the scenario holds in Redis, once its processes and queues are gone. */
+  protected abstract release(): Promise<void>;
+
+  /** More environment for the worker processes. */
+  protected workerEnv(): NodeJS.ProcessEnv {
+    return {};
   }
 
-  get url(): string {
-    return this.redis.url;
-  }
-
-  /** A key of this scenario's queue, e.g. key('waiting'). */
+  /** A key of this scenario's queue (partition 0), e.g. key('waiting'). */
   key(suffix: string): string {
     return `delayed:{${this.queueName}}:${suffix}`;
   }
 
-  /** A plain connection for looking at and seeding Redis (retries while Redis is away). */
-  client(url = this.url): Redis {
-    const client = new Redis(url, { maxRetriesPerRequest: 20 });
-    client.on('error', () => undefined);
-    this.#clients.push(client);
-    return client;
-  }
-
   queue(options: Partial<QueueOptions> = {}): Queue {
-    const queue = new Queue({ name: this.queueName, redis: this.url, defaultTimeoutMs: 30_000, ...options });
+    const queue = new Queue({ name: this.queueName, redis: this.url, partitions: this.keys.length, defaultTimeoutMs: 30_000, ...options });
     this.#queues.push(queue);
     return queue;
   }
@@ -278,6 +287,7 @@ export class Scenario {
       ...process.env,
       FQ_REDIS: spec.redisUrl ?? this.url,
       FQ_QUEUE: this.queueName,
+      FQ_PARTITIONS: String(this.keys.length),
       FQ_KIND: spec.kind ?? 'preforked',
       FQ_CONCURRENCY: String(spec.concurrency ?? 2),
       FQ_LEASE: String(spec.leaseMs ?? 1500),
@@ -287,6 +297,7 @@ export class Scenario {
       FQ_SHUTDOWN: String(spec.shutdownMs ?? 5000),
       FQ_DEAD_LETTERS: String(spec.deadLetters ?? 0),
       FQ_CHILD_ARGV: JSON.stringify(spec.childExecArgv ?? []),
+      ...this.workerEnv(),
     };
     delete env.NODE_TEST_CONTEXT;
     delete env.DELAYED_FAILPOINT;
@@ -319,17 +330,20 @@ export class Scenario {
     }, 100);
   }
 
-  /** The queue's keys now, less `epoch` and the sweep lock: what a drained, idle queue must not have. */
+  /** The entries of one list in every partition, e.g. entries(redis, (k) => k.waiting). */
+  async entries(redis: Redis, list: (keys: QueueKeys) => string): Promise<string[]> {
+    return (await Promise.all(this.keys.map((k) => redis.lrange(list(k), 0, -1)))).flat();
+  }
+
+  /** Worker registrations, over every partition. */
+  async registrations(redis: Redis): Promise<number> {
+    return (await Promise.all(this.keys.map((k) => redis.zcard(k.workers)))).reduce((a, b) => a + b, 0);
+  }
+
+  /** The queue's keys now (every partition, every primary), less epochs and sweep locks: what a drained, idle queue must not have. */
   async residue(client?: Redis): Promise<string[]> {
-    const redis = client ?? this.client();
-    const found: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `delayed:{${this.queueName}}:*`, 'COUNT', 1000);
-      found.push(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    return found.filter((k) => k !== this.key('epoch') && k !== this.key('sweep')).sort();
+    const allowed = new Set(this.keys.flatMap((k) => [k.epoch, k.sweepLock]));
+    return (await queueKeysNow(client ?? this.client(), this.layout)).filter((k) => !allowed.has(k));
   }
 
   /** Stops every worker in good order (SIGTERM), waits for the exits, then waits until no residue is left. */
@@ -338,12 +352,10 @@ export class Scenario {
     await Promise.all(this.procs.map((p) => Promise.race([p.exited, sleep(10_000)])));
     for (const p of this.procs) p.signal('SIGKILL');
     // Registrations of killed workers go once the sweeper saw them empty for the grace period: sweep here.
-    const { Sweeper } = await import('../../src/index.ts');
-    const queue = this.queue();
-    const sweeper = new Sweeper({ queue, intervalMs: 200, handleSignals: false, logger: quiet });
+    const sweeper = new Sweeper({ queue: this.queue(), intervalMs: 200, handleSignals: false, logger: quiet });
     const running = sweeper.run();
     try {
-      return await until('the queue to hold only its epoch', ms, async () => {
+      return await until('the queue to hold only its epochs and sweep locks', ms, async () => {
         const left = await this.residue();
         return left.length === 0 ? left : undefined;
       }, 200).catch(async () => await this.residue());
@@ -360,10 +372,87 @@ export class Scenario {
     for (const p of this.procs) p.close();
     if (process.env.FAULTS_KEEP) for (const p of this.procs) writeFileSync(join(this.dir, `${p.name}.messages.json`), JSON.stringify({ pid: p.pid, exit: p.exit, messages: p.messages }, null, 1));
     for (const q of this.#queues) await q.close();
-    for (const c of this.#clients) c.disconnect();
-    await this.redis.stop();
+    await this.release();
     if (!process.env.FAULTS_KEEP) rmSync(this.dir, { recursive: true, force: true });
     else console.log(`kept ${this.dir}`);
+  }
+}
+
+/** A scenario on a redis-server of its own (restartable: `redis`), with a one-partition queue. */
+export class Scenario extends BaseScenario {
+  redis: RedisServer;
+  readonly #clients: Redis[] = [];
+
+  private constructor(name: string, redis: RedisServer, dir: string) {
+    super(name, dir, `f-${randomBytes(4).toString('hex')}`);
+    this.redis = redis;
+  }
+
+  static async create(name: string, redisArgs: string[] = []): Promise<Scenario> {
+    const dir = scenarioDir(name);
+    const redis = await RedisServer.start(redisArgs, join(dir, 'redis'));
+    return new Scenario(name, redis, dir);
+  }
+
+  get url(): string {
+    return this.redis.url;
+  }
+
+  /** A plain connection for looking at and seeding Redis (retries while Redis is away). */
+  client(url = this.url): Redis {
+    const client = new Redis(url, { maxRetriesPerRequest: 20 });
+    client.on('error', () => undefined);
+    this.#clients.push(client);
+    return client;
+  }
+
+  protected async release(): Promise<void> {
+    for (const c of this.#clients) c.disconnect();
+    await this.redis.stop();
+  }
+}
+
+/**
+ * A scenario on a Redis Cluster that the scenarios of a test file share, with a queue of `partitions`
+ * partitions. Its workers also say each warning and error they log (`log` messages); its cleanup deletes the
+ * queue's keys, whatever a failed scenario left, so the next one starts on a clean cluster.
+ */
+export class ClusterScenario extends BaseScenario {
+  readonly #url: string;
+  readonly #redis: Cluster;
+
+  /** `redis`: a connection to the cluster (the caller's, left open). */
+  constructor(name: string, url: string, redis: Cluster, partitions: number) {
+    super(name, scenarioDir(name), `c-${randomBytes(4).toString('hex')}`, partitions);
+    this.#url = url;
+    this.#redis = redis;
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  /** The shared connection (a Cluster: the commands the scenarios use are the same as a Redis's). */
+  client(): Redis {
+    return this.#redis as unknown as Redis;
+  }
+
+  protected override workerEnv(): NodeJS.ProcessEnv {
+    return { FQ_LOG_EVENTS: '1' };
+  }
+
+  protected async release(): Promise<void> {
+    await dropQueue(this.client(), this.layout).catch(() => undefined);
+  }
+}
+
+/** Runs `body` in a scenario, then cleans the scenario up (whatever the body did). */
+export async function inScenario<S extends BaseScenario>(made: S | Promise<S>, body: (s: S) => Promise<void>): Promise<void> {
+  const s = await made;
+  try {
+    await body(s);
+  } finally {
+    await s.cleanup();
   }
 }
 

@@ -1,7 +1,7 @@
 // Seeds Redis straight with the state dead workers leave: registrations whose lease deadline passed (or is
 // about to) and their in-flight lists. Entries are built in the wire format (src/payload.ts).
 import type { Redis } from 'ioredis';
-import type { Scenario } from './harness.ts';
+import type { BaseScenario } from './harness.ts';
 
 export async function redisNow(redis: Redis): Promise<number> {
   const [s, us] = await redis.time();
@@ -18,31 +18,32 @@ export interface Orphans {
 }
 
 /**
- * `workers` fake registrations × `perWorker` entries each. Deadline of registration i: now + deadline(i) ms
- * on the Redis clock (negative: already passed).
+ * `workers` fake registrations × `perWorker` entries each, in every partition of the scenario's queue (one id
+ * registered in each, as a partitioned worker leaves them). Deadline of registration i: now + deadline(i) ms on
+ * the Redis clock (negative: already passed).
  */
-export async function seedOrphans(s: Scenario, redis: Redis, workers: number, perWorker: number, deadline: (i: number) => number, taskArgs: (id: string) => unknown[]): Promise<Orphans> {
+export async function seedOrphans(s: BaseScenario, redis: Redis, workers: number, perWorker: number, deadline: (i: number) => number, taskArgs: (id: string) => unknown[]): Promise<Orphans> {
   const now = await redisNow(redis);
-  const workerIds: string[] = [];
+  const workerIds = Array.from({ length: workers }, (_, w) => `dead.${w}.${Math.random().toString(36).slice(2, 8)}`);
   const taskIds: string[] = [];
-  const pipeline = redis.pipeline();
-  pipeline.set(s.key('epoch'), 'seeded', 'NX');
-  for (let w = 0; w < workers; w++) {
-    const workerId = `dead.${w}.${Math.random().toString(36).slice(2, 8)}`;
-    workerIds.push(workerId);
-    const entries: string[] = [];
-    for (let n = 0; n < perWorker; n++) {
-      const id = `orphan.${w}.${n}`;
-      taskIds.push(id);
-      entries.push(entry(id, 'work', taskArgs(id)));
-    }
-    pipeline.lpush(s.key(`worker:${workerId}`), ...entries);
-    pipeline.zadd(s.key('workers'), now + deadline(w), workerId);
-    pipeline.hset(s.key('info'), workerId, `${now} {"kind":"seeded"}`);
+  for (const keys of s.keys) {
+    const pipeline = redis.pipeline(); // a partition is one cluster slot: one pipeline each
+    pipeline.set(keys.epoch, 'seeded', 'NX');
+    workerIds.forEach((workerId, w) => {
+      const entries: string[] = [];
+      for (let n = keys.partition * perWorker; n < (keys.partition + 1) * perWorker; n++) {
+        const id = `orphan.${w}.${n}`;
+        taskIds.push(id);
+        entries.push(entry(id, 'work', taskArgs(id)));
+      }
+      pipeline.lpush(keys.worker(workerId), ...entries);
+      pipeline.zadd(keys.workers, now + deadline(w), workerId);
+      pipeline.hset(keys.info, workerId, `${now} {"kind":"seeded"}`);
+    });
+    const results = await pipeline.exec();
+    const failed = results?.find(([err]) => err);
+    if (failed) throw failed[0];
   }
-  const results = await pipeline.exec();
-  const failed = results?.find(([err]) => err);
-  if (failed) throw failed[0];
   return { workerIds, taskIds };
 }
 

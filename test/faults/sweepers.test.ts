@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Queue, Sweeper } from '../../src/index.ts';
 import { decodeEntry } from '../../src/payload.ts';
-import { hasRedisServer, quiet, report, Scenario, until, type Proc } from './harness.ts';
+import { hasRedisServer, inScenario, quiet, report, Scenario, until } from './harness.ts';
+import { sweeperKill } from './kill-scenarios.ts';
 import { percentile, tally } from './ledger.ts';
 import { parseEntries, seedOrphans } from './seed.ts';
 
@@ -18,47 +19,9 @@ function countBy<T>(values: readonly T[]): Map<T, number> {
   return counts;
 }
 
-test('3a. a sweeper killed -9 mid-sweep, again and again: each lost task is put back exactly once', { skip, timeout: 240_000 }, async () => {
-  const s = await Scenario.create('sweeper kill mid-sweep');
-  try {
-    const redis = s.client();
-    const orphans = await seedOrphans(s, redis, 5, 20, () => -10_000, () => [s.ledgerDir, 10]);
-    const sweepers: Proc[] = [];
-    // Restart the sweeper (armed with the failpoint) until the dead registrations are gone.
-    await until('every dead registration to be swept', 150_000, async () => {
-      if ((await redis.zcard(s.key('workers'))) === 0) return true;
-      if (!sweepers.some((p) => p.alive)) sweepers.push(s.start({ kind: 'sweeper', sweepMs: 200, failpoint: 'mid-sweep' }));
-      return false;
-    }, 50);
-    const killedMidSweep = sweepers.filter((p) => p.exit?.signal === 'SIGKILL').length;
-    const waiting = parseEntries(await redis.lrange(s.key('waiting'), 0, -1));
-    const copies = countBy(waiting.map((e) => e.id));
-    // Now run them: each exactly once.
-    await s.worker({ concurrency: 4 });
-    const events = await s.drained(orphans.taskIds, 60_000);
-    const t = tally(orphans.taskIds, events);
-    const residue = await s.stopAllAndCheckResidue();
-    report('3a. sweeper kill -9 mid-sweep', {
-      'orphaned tasks': orphans.taskIds.length,
-      'sweepers killed mid-sweep': killedMidSweep,
-      'tasks put back': waiting.length,
-      'put back more than once': [...copies.values()].filter((n) => n > 1).length,
-      'cutoffs after recovery': [...new Set(waiting.map((e) => e.cutoffs))].join(','),
-      lost: t.lost.length,
-      'duplicate starts': t.duplicateStarts,
-      residue: residue.join(' ') || 'none',
-    });
-    assert.ok(killedMidSweep >= 4, `the failpoint fired (${killedMidSweep} sweepers killed mid-sweep)`);
-    assert.equal(waiting.length, orphans.taskIds.length);
-    assert.equal(copies.size, orphans.taskIds.length, 'each task is back exactly once');
-    assert.deepEqual(new Set(waiting.map((e) => `${e.attempt}|${e.cutoffs}|${e.reason}`)), new Set(['1|1|lost']));
-    assert.deepEqual(t.lost, []);
-    assert.equal(t.duplicateStarts, 0);
-    assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
-});
+test('3a. a sweeper killed -9 mid-sweep, again and again: each lost task is put back exactly once', { skip, timeout: 240_000 }, () =>
+  inScenario(Scenario.create('sweeper kill mid-sweep'), (s) => sweeperKill(s, '3a. sweeper kill -9 mid-sweep', { perWorker: 20, waitMs: 150_000, minKills: 4 })),
+);
 
 test('3b. four sweepers at once on a 10 ms interval while leases run out: each task put back exactly once', { skip, timeout: 120_000 }, async () => {
   const s = await Scenario.create('four sweepers');

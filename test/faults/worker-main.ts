@@ -3,9 +3,10 @@
 //
 // It writes every terminal outcome its handlers see to the ledger (FQ_LEDGER), and prints one line per event on
 // stdout as `@@ <json>`: `registered` each time the worker holds a new registration, `leaseLost`, `dataLoss`,
-// `requeue`, `ready` (sweeper), `closed`. Logs (level info) go to stderr.
+// `requeue`, `ready` (sweeper), `closed`. Logs (level info) go to stderr; with FQ_LOG_EVENTS=1 each warning or
+// error is also a `log` message (level, message, err). FQ_PARTITIONS: the queue's partition count (default 1).
 import { performance } from 'node:perf_hooks';
-import { ForkedWorker, InlineWorker, PreforkedWorker, Queue, Sweeper, consoleLogger, type Worker } from '../../src/index.ts';
+import { ForkedWorker, InlineWorker, PreforkedWorker, Queue, Sweeper, consoleLogger, type Logger, type Worker } from '../../src/index.ts';
 import { writeLedger } from './ledger.ts';
 
 const env = process.env;
@@ -17,8 +18,19 @@ function say(event: string, fields: Record<string, unknown> = {}): void {
 
 const ledger = env.FQ_LEDGER ?? '';
 const kind = env.FQ_KIND ?? 'preforked';
-const logger = consoleLogger((env.FQ_LOG as 'info' | undefined) ?? 'info');
-const queue = new Queue({ name: env.FQ_QUEUE ?? 'faults', redis: env.FQ_REDIS ?? 'redis://127.0.0.1:6379', deadLetters: num('FQ_DEAD_LETTERS', 0) });
+const logger = withLogEvents(consoleLogger((env.FQ_LOG as 'info' | undefined) ?? 'info'));
+const queue = new Queue({ name: env.FQ_QUEUE ?? 'faults', redis: env.FQ_REDIS ?? 'redis://127.0.0.1:6379', partitions: num('FQ_PARTITIONS', 1), deadLetters: num('FQ_DEAD_LETTERS', 0) });
+
+/** The logger as is, or (FQ_LOG_EVENTS=1) one that also says each warning and error as a `log` message. */
+function withLogEvents(base: Logger): Logger {
+  if (env.FQ_LOG_EVENTS !== '1') return base;
+  const tell = (level: 'warn' | 'error') => (fields: object, message: string) => {
+    base[level](fields, message);
+    const err = (fields as { err?: unknown }).err;
+    say('log', { level, message, err: err instanceof Error ? `${err.name}: ${err.message}` : '' });
+  };
+  return { ...base, warn: tell('warn'), error: tell('error') };
+}
 
 if (kind === 'sweeper') {
   const sweeper = new Sweeper({ queue, intervalMs: num('FQ_SWEEP', 500), logger });
