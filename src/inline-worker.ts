@@ -15,7 +15,7 @@ export type InlineWorkerOptions = WorkerOptions;
 class InlineExecutor implements Executor {
   readonly #modules: readonly (TaskModule | AnyTask)[];
   #tasks = new Map<string, AnyTask>();
-  readonly #runs = new Set<{ readonly controller: AbortController; readonly settle: (outcome: RunOutcome) => void }>();
+  readonly #runs = new Set<{ readonly abort: (reason: Error) => void; readonly settle: (outcome: RunOutcome) => void }>();
 
   constructor(modules: readonly (TaskModule | AnyTask)[]) {
     this.#modules = modules;
@@ -29,10 +29,15 @@ class InlineExecutor implements Executor {
     const handle = this.#tasks.get(task.name);
     if (!handle) return Promise.resolve({ kind: 'unknown-task' });
     return new Promise<RunOutcome>((resolve) => {
-      const controller = new AbortController();
+      // The abort signal is made only if the task asks for it (most never do); an abort before that is kept.
+      let controller: AbortController | undefined;
+      let abortedWith: Error | undefined;
       let timer: NodeJS.Timeout | undefined;
       const run = {
-        controller,
+        abort: (reason: Error) => {
+          if (controller) controller.abort(reason);
+          else abortedWith ??= reason;
+        },
         settle: (outcome: RunOutcome) => {
           if (!this.#runs.delete(run)) return;
           clearTimeout(timer);
@@ -41,10 +46,21 @@ class InlineExecutor implements Executor {
       };
       this.#runs.add(run);
       timer = setTimeout(() => {
-        controller.abort(new Error(`timed out after ${task.timeoutMs} ms`));
+        run.abort(new Error(`timed out after ${task.timeoutMs} ms`));
         run.settle({ kind: 'timeout' });
       }, task.timeoutMs);
-      const context = { id: task.id, name: task.name, attempt: task.attempt, signal: controller.signal };
+      const context = {
+        id: task.id,
+        name: task.name,
+        attempt: task.attempt,
+        get signal(): AbortSignal {
+          if (!controller) {
+            controller = new AbortController();
+            if (abortedWith) controller.abort(abortedWith);
+          }
+          return controller.signal;
+        },
+      };
       try {
         Promise.resolve(runInContext(context, () => handle.fn(...task.args))).then(
           (value) => run.settle({ kind: 'success', value }),
@@ -58,7 +74,7 @@ class InlineExecutor implements Executor {
 
   killAll(): void {
     for (const run of [...this.#runs]) {
-      run.controller.abort(new Error('the worker is stopping'));
+      run.abort(new Error('the worker is stopping'));
       run.settle({ kind: 'killed' });
     }
   }

@@ -167,7 +167,8 @@ export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
   if (!isValidTaskName(name)) return bad(fields, `the task name ${JSON.stringify((name as string).slice(0, 140))} is not a valid task name`);
   if (raw.length > maxBytes && Buffer.byteLength(raw) > maxBytes) return bad(fields, `the entry is ${Buffer.byteLength(raw)} bytes, over maxPayloadBytes (${maxBytes})`);
   const argsJson = raw.slice(start);
-  const depth = nestingDepth(argsJson);
+  // Nesting needs two characters a level: a short text cannot be too deep, and is not scanned.
+  const depth = argsJson.length <= 2 * MAX_DEPTH ? 0 : nestingDepth(argsJson);
   if (depth > MAX_DEPTH) return bad(fields, `the arguments are nested ${depth} levels deep, over ${MAX_DEPTH}`);
   let args: unknown;
   try {
