@@ -327,7 +327,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         this.logger.debug({ queue: this.queue.name, id: task.id, name: task.name }, 'task succeeded');
         this.counts.succeeded++;
         this.emit('success', info, outcome.value);
-        await this.#callHandler('successHandler', () => this.#successHandler?.(info, outcome.value));
+        const onSuccess = this.#successHandler;
+        if (onSuccess) await this.#callHandler('successHandler', () => onSuccess(info, outcome.value));
         failpoint('before-release');
         return await this.#write(run, () => guard(this.#cmd!, this.#cmd!.lrem(run.list, 1, run.entry)));
       case 'thrown':
@@ -366,7 +367,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     this.logger.debug({ queue: this.queue.name, id: info.id, name: info.name, reason: failure.reason }, failure.message);
     this.counts.failed++;
     this.emit('failure', info, failure);
-    await this.#callHandler('errorHandler', () => this.#errorHandler?.(info, failure));
+    const onError = this.#errorHandler;
+    if (onError) await this.#callHandler('errorHandler', () => onError(info, failure));
     const keep = this.queue.deadLetters;
     if (keep === 0) return await this.#write(run, () => guard(this.#cmd!, this.#cmd!.lrem(run.list, 1, run.entry)));
     const record = JSON.stringify({ id: info.id, name: info.name, reason: failure.reason, message: failure.message, signal: failure.signal, exitCode: failure.exitCode, entry: run.entry });
