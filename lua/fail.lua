@@ -6,7 +6,7 @@
 -- ARGV[3] how many records the list keeps at most (>= 1)
 -- Returns 1 if the run was finished here, 0 if the worker no longer held it (nothing written).
 -- Safe to run twice: the second call finds nothing to remove and writes nothing.
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
+if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return 0
 end
 local t = redis.call('TIME')

@@ -17,7 +17,7 @@ local function bump(entry, cut, reason)
   end
   return '1|' .. (tonumber(attempt) + 1) .. '|' .. (tonumber(cutoffs) + cut) .. '|' .. reason .. '|' .. rest
 end
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
+if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return 0
 end
 redis.call('RPUSH', KEYS[2], bump(ARGV[1], tonumber(ARGV[2]), ARGV[3]))
