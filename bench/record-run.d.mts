@@ -1,0 +1,3 @@
+export declare const SINK: unique symbol;
+export declare function monoMs(): number;
+export declare function record(p: { seq: number; t: number }): void;
