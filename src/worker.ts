@@ -18,6 +18,7 @@ import { failpoint } from './failpoints.ts';
 import { Fetcher } from './fetcher.ts';
 import type { QueueKeys } from './keys.ts';
 import { Lease, type LeaseLoss } from './lease.ts';
+import { Releases } from './releases.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { boolOption, functionOption, intOption } from './options.ts';
 import { decodeEntry, type TaskEntry } from './payload.ts';
@@ -127,8 +128,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   #fetcher: Fetcher | undefined;
   /** Runs whose outcome is known and whose final write is under way: their slot is free again. */
   #releasing = 0;
-  /** Releases (LREM of a finished run) waiting to go out together, by partition. */
-  #releases = new Map<QueueKeys, { entry: string; list: string; settle: (err?: unknown) => void }[]>();
+  /** Finishes runs (`LREM`), those of one turn of the event loop together. */
+  readonly #releases = new Releases(() => this.#cmd!);
   readonly #closed = deferred();
   #idleWaiters: (() => void)[] = [];
   readonly #startedAt = new Date().toISOString();
@@ -332,7 +333,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         const onSuccess = this.#successHandler;
         if (onSuccess) await this.#callHandler('successHandler', () => onSuccess(info, outcome.value));
         failpoint('before-release');
-        return await this.#write(run, () => this.#release(run));
+        return await this.#write(run, () => this.#releases.release(run.keys, run.list, run.entry));
       case 'thrown':
         return await this.#failed(run, info, { reason: 'thrown', message: outcome.error.message, error: outcome.error });
       case 'timeout':
@@ -372,7 +373,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     const onError = this.#errorHandler;
     if (onError) await this.#callHandler('errorHandler', () => onError(info, failure));
     const keep = this.queue.deadLetters;
-    if (keep === 0) return await this.#write(run, () => this.#release(run));
+    if (keep === 0) return await this.#write(run, () => this.#releases.release(run.keys, run.list, run.entry));
     const record = JSON.stringify({ id: info.id, name: info.name, reason: failure.reason, message: failure.message, signal: failure.signal, exitCode: failure.exitCode, entry: run.entry });
     await this.#write(run, () => runScript(this.#cmd!, 'fail', [run.list, run.keys.dead], [run.entry, record, keep]));
   }
@@ -410,44 +411,6 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         if (attempt === 1) this.logger.warn({ queue: this.queue.name, err }, 'cannot finish a task in Redis; retrying');
         await sleep(Math.min(1000, 20 * 2 ** attempt));
       }
-    }
-  }
-
-  /**
-   * Finishes a run: `LREM` of its entry (its lease token) from its in-flight list, searched from the oldest end
-   * (runs mostly finish in the order they were taken, so the entry is found after a few comparisons, not after
-   * scanning all `concurrency` of them). Releases made in the same
-   * turn of the event loop go out as one pipeline per partition (the same commands, far fewer writes and
-   * reads); each run still learns its own result, and one that fails is retried alone by `#write`.
-   */
-  #release(run: Run): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let group = this.#releases.get(run.keys);
-      if (!group) this.#releases.set(run.keys, (group = []));
-      group.push({ entry: run.entry, list: run.list, settle: (err) => (err === undefined ? resolve() : reject(err)) });
-      if (this.#releases.size === 1 && group.length === 1) setImmediate(() => this.#flushReleases());
-    });
-  }
-
-  #flushReleases(): void {
-    const cmd = this.#cmd!;
-    const groups = [...this.#releases.values()];
-    this.#releases.clear();
-    for (const group of groups) {
-      if (group.length === 1) {
-        const [only] = group as [(typeof group)[number]];
-        guard(cmd, cmd.lrem(only.list, -1, only.entry)).then(() => only.settle(), (err: unknown) => only.settle(err ?? new Error('release failed')));
-        continue;
-      }
-      const pipeline = cmd.pipeline();
-      for (const r of group) pipeline.lrem(r.list, -1, r.entry);
-      guard(cmd, pipeline.exec()).then(
-        (replies) => group.forEach((r, i) => {
-          const reply = replies?.[i];
-          r.settle(!reply ? new Error('no reply for a release') : (reply[0] ?? undefined));
-        }),
-        (err: unknown) => group.forEach((r) => r.settle(err ?? new Error('release failed'))),
-      );
     }
   }
 
