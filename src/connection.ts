@@ -135,13 +135,6 @@ function parseUrl(url: string): Target {
   };
 }
 
-/** True when the source names a Redis Cluster. */
-export function isClusterSource(source: RedisSource): boolean {
-  if (source instanceof Cluster) return true;
-  if (Array.isArray(source)) return true;
-  return typeof source === 'string' && parseUrl(source).kind === 'cluster';
-}
-
 /** What every cluster connection needs on top of what the user gave. */
 function clusterOptions(role: ConnectionRole, redisOptions: RedisOptions): ClusterOptions {
   return {

@@ -55,11 +55,6 @@ export class Lease {
     return this.#id;
   }
 
-  /** The in-flight list of the current registration in a partition. */
-  listKey(partition: QueueKeys): string {
-    return partition.worker(this.#id);
-  }
-
   /** True while the lease surely holds in Redis. */
   valid(): boolean {
     return this.#id !== '' && performance.now() < this.#validUntil;
