@@ -4,17 +4,24 @@
 -- KEYS[3] waiting
 -- KEYS[4] info     (hash: worker id -> facts)
 -- KEYS[5] epoch    (string)
+-- KEYS[6] retired  (zset: worker id -> when its registration was removed after a lost lease, ms)
 -- ARGV[1] worker id
 -- ARGV[2] N, 1..1000
 -- ARGV[3] 'lost': the sweeper recovers a worker whose lease ran out (each run counts as cut off);
---         'stop': the worker itself leaves in good order (nothing counts as cut off)
--- ARGV[4] grace, ms: in 'lost' mode the registration is removed only when the list is empty and the lease
---         ended more than this long ago, so that a blocking move the worker issued just before its lease
---         ran out cannot land in a list nobody watches any more.
+--         'stop': the worker itself leaves in good order (nothing counts as cut off);
+--         'retired': the sweeper checks the list of a registration it removed earlier, in case a blocking
+--         move issued before the lease ran out landed there later (a held packet): such entries never ran,
+--         and go back uncounted
+-- ARGV[4] 'lost': grace, ms: the registration is removed only when the list is empty and the lease ended
+--         more than this long ago, so that a blocking move issued just before the lease ran out finds it;
+--         it then stays in `retired` for ARGV[5] ms more, checked now and then by 'retired' calls.
+--         'retired': how long a removed registration is watched, ms (it leaves `retired` after that).
+-- ARGV[5] 'lost': how long the removed registration is then watched, ms (ignored in the other modes)
 -- In 'stop' mode the last worker to leave an empty partition also deletes its epoch, so a drained queue
 -- without workers holds no keys (the next worker to register sets a new one).
 -- Returns {moved, left, removed}: moved entries, entries still in the list, 1 if the registration was removed.
--- Validates before it writes: in 'lost' mode a live lease is left alone. Safe to run twice.
+-- Validates before it writes: in 'lost' mode a live lease is left alone; a `waiting` key of another type
+-- than a list fails the call with nothing changed. Safe to run twice.
 local function bump(entry, cut, reason)
   local attempt, cutoffs, old, rest = string.match(entry, '^1|(%d+)|(%d+)|(%a*)|(.*)$')
   if not attempt then
@@ -27,10 +34,15 @@ local function bump(entry, cut, reason)
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lost = ARGV[3] == 'lost'
+local mode = ARGV[3]
+local lost = mode == 'lost'
 local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if lost and deadline and tonumber(deadline) > now then
   return {0, redis.call('LLEN', KEYS[2]), 0}
+end
+local waitingType = redis.call('TYPE', KEYS[3])['ok']
+if waitingType ~= 'list' and waitingType ~= 'none' then
+  return redis.error_reply('WRONGTYPE the waiting key ' .. KEYS[3] .. ' holds a ' .. waitingType .. ', not a list: nothing was moved')
 end
 local cut = 0
 if lost then
@@ -48,9 +60,19 @@ if #items > 0 then
 end
 local left = redis.call('LLEN', KEYS[2])
 local removed = 0
+if mode == 'retired' then
+  local since = redis.call('ZSCORE', KEYS[6], ARGV[1])
+  if left == 0 and (not since or tonumber(since) + tonumber(ARGV[4]) < now) then
+    removed = redis.call('ZREM', KEYS[6], ARGV[1])
+  end
+  return {#items, left, removed}
+end
 if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV[4]) < now) then
   removed = redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[4], ARGV[1])
+  if lost and removed == 1 and tonumber(ARGV[5] or '0') > 0 then
+    redis.call('ZADD', KEYS[6], now, ARGV[1])
+  end
   if not lost and redis.call('ZCARD', KEYS[1]) == 0 and redis.call('LLEN', KEYS[3]) == 0 then
     redis.call('DEL', KEYS[5])
   end

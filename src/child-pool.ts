@@ -8,12 +8,13 @@
  * a crash, a timeout, N tasks or an RSS limit. A child that dies while idle is replaced before it is used.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ModuleLoadError } from './errors.ts';
-import { TaskError } from './errors.ts';
+import { ModuleLoadError, TaskError } from './errors.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import type { ChildMessage, ParentMessage } from './child-protocol.ts';
+import { MAX_TIMER_MS } from './options.ts';
 import type { TaskEntry } from './payload.ts';
 import { moduleUrl, type TaskModule } from './task.ts';
 
@@ -27,8 +28,12 @@ export interface PoolOptions {
   readonly execArgv: readonly string[];
 }
 
-/** Children booting at once, at most. */
-const MAX_STARTING = 2;
+/**
+ * Children booting at once, at most: enough that a worker with a few children has them all within one boot
+ * time, few enough that dozens of Node processes booting together do not starve the worker (and its lease
+ * renewals) of CPU.
+ */
+const MAX_STARTING = Math.min(8, Math.max(2, availableParallelism() * 2));
 
 const CHILD_SCRIPT = fileURLToPath(new URL(`./child${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
@@ -40,7 +45,6 @@ export function inheritedExecArgv(): string[] {
 interface Run {
   readonly resolve: (outcome: RunOutcome) => void;
   timer: NodeJS.Timeout | undefined;
-  killTimer: NodeJS.Timeout | undefined;
   ending: 'timeout' | 'killed' | undefined;
 }
 
@@ -52,8 +56,13 @@ class Child {
   exited = false;
   /** True when the child was killed by a signal before it was ready. */
   killedWhileLoading = false;
+  /** The run in progress; it stays here until its outcome is settled (an answer, or the child's exit). */
   run: Run | undefined;
+  /** A run was ended: the child is on its way out and is never given another task. */
+  stopping = false;
   onExit: (child: Child) => void = () => undefined;
+  /** SIGKILL armed once a run is being ended; it stays armed until the child exited, whatever the child says. */
+  #killTimer: NodeJS.Timeout | undefined;
   readonly #killGraceMs: number;
 
   constructor(options: PoolOptions) {
@@ -92,6 +101,7 @@ class Child {
       };
       this.proc.on('exit', (code, signal) => {
         this.exited = true;
+        clearTimeout(this.#killTimer);
         this.#killGroup();
         setTimeout(() => conclude(code, signal), 1000).unref();
       });
@@ -109,9 +119,9 @@ class Child {
   start(task: TaskEntry): Promise<RunOutcome> {
     return new Promise<RunOutcome>((resolve) => {
       this.tasks++;
-      const run: Run = { resolve, timer: undefined, killTimer: undefined, ending: undefined };
+      const run: Run = { resolve, timer: undefined, ending: undefined };
       this.run = run;
-      run.timer = setTimeout(() => this.end('timeout'), task.timeoutMs);
+      run.timer = setTimeout(() => this.end('timeout'), clampTimer(task.timeoutMs));
       const message: ParentMessage = { t: 'run', id: task.id, name: task.name, attempt: task.attempt, args: task.argsJson };
       try {
         this.proc.send(message);
@@ -121,13 +131,24 @@ class Child {
     });
   }
 
-  /** Ends the current run: SIGTERM to the group now, SIGKILL after the grace period. */
-  end(why: 'timeout' | 'killed'): void {
+  /**
+   * Ends the current run: SIGTERM to the group now, SIGKILL `graceMs` later (at once with 0). The run settles
+   * when the child exits, never before; asked again with a shorter grace, the SIGKILL comes sooner.
+   */
+  end(why: 'timeout' | 'killed', graceMs = this.#killGraceMs): void {
     const run = this.run;
-    if (!run || run.ending) return;
-    run.ending = why;
-    this.kill('SIGTERM');
-    run.killTimer = setTimeout(() => this.kill('SIGKILL'), this.#killGraceMs);
+    if (!run) return;
+    this.stopping = true;
+    if (run.ending === undefined) {
+      run.ending = why;
+      if (graceMs > 0) this.kill('SIGTERM');
+    }
+    if (graceMs <= 0) {
+      clearTimeout(this.#killTimer);
+      this.kill('SIGKILL');
+    } else if (this.#killTimer === undefined) {
+      this.#killTimer = setTimeout(() => this.kill('SIGKILL'), graceMs);
+    }
   }
 
   kill(signal: NodeJS.Signals): void {
@@ -144,12 +165,24 @@ class Child {
   }
 
   #done(message: Extract<ChildMessage, { t: 'done' }>): void {
-    const run = this.#take();
-    if (!run || run.ending) return;
+    const run = this.run;
+    if (!run) return;
+    if (run.ending === 'timeout') {
+      // The answer came after the timeout began: the timeout stands. The child is being stopped; its exit
+      // (on SIGTERM, or the SIGKILL that stays armed) settles the run.
+      return;
+    }
+    if (run.ending === 'killed') {
+      // Stopped by the worker, yet the task finished: that outcome is true and saves a second run. Anything
+      // else waits for the exit ('killed'). The child is not reused: it is being stopped either way.
+      if (!message.ok) return;
+      this.#settle({ kind: 'success', value: message.value });
+      return;
+    }
     this.rss = message.rss;
-    if (message.ok) run.resolve({ kind: 'success', value: message.value });
-    else if (message.unknown) run.resolve({ kind: 'unknown-task' });
-    else run.resolve({ kind: 'thrown', error: new TaskError(message.error?.name ?? 'Error', message.error?.message ?? '', message.error?.stack) });
+    if (message.ok) this.#settle({ kind: 'success', value: message.value });
+    else if (message.unknown) this.#settle({ kind: 'unknown-task' });
+    else this.#settle({ kind: 'thrown', error: new TaskError(message.error?.name ?? 'Error', message.error?.message ?? '', message.error?.stack) });
   }
 
   /** Grandchildren the task left behind share the group: end them with their parent. */
@@ -163,24 +196,32 @@ class Child {
   }
 
   #exit(code: number | null, signal: NodeJS.Signals | null): void {
-    const run = this.#take();
+    const run = this.run;
     if (run) {
-      if (run.ending === 'timeout') run.resolve({ kind: 'timeout', ...(signal ? { signal } : {}) });
-      else if (run.ending === 'killed') run.resolve({ kind: 'killed' });
-      else run.resolve({ kind: 'crashed', exitCode: code, signal });
+      if (run.ending === 'timeout') this.#settle({ kind: 'timeout', ...(signal ? { signal } : {}) });
+      else if (run.ending === 'killed') this.#settle({ kind: 'killed', started: true });
+      else this.#settle({ kind: 'crashed', exitCode: code, signal });
     }
     this.onExit(this);
   }
 
-  #take(): Run | undefined {
+  #settle(outcome: RunOutcome): void {
     const run = this.run;
+    if (!run) return;
     this.run = undefined;
-    if (run) {
-      clearTimeout(run.timer);
-      clearTimeout(run.killTimer);
-    }
-    return run;
+    clearTimeout(run.timer);
+    run.resolve(outcome);
   }
+}
+
+/** Node's timers fire at once past 2^31 - 1 ms; options are checked against that, this is the last guard. */
+function clampTimer(ms: number): number {
+  return Math.min(Math.max(0, ms), MAX_TIMER_MS);
+}
+
+interface Waiter {
+  readonly task: TaskEntry;
+  readonly resolve: (outcome: Promise<RunOutcome> | RunOutcome) => void;
 }
 
 export class ChildPool implements Executor {
@@ -189,36 +230,39 @@ export class ChildPool implements Executor {
   readonly #idle: Child[] = [];
   readonly #starting = new Set<Child>();
   readonly #busy = new Set<Child>();
-  readonly #waiters: ((child: Child) => void)[] = [];
+  /** Runs that found no ready child (one died after the worker counted it): they start on the next one. */
+  readonly #waiters: Waiter[] = [];
   #closed = false;
   #failures = 0;
+  /** Settles `start()`: the first child ready, or the modules failed to load. */
+  #started: { resolve: () => void; reject: (err: Error) => void } | undefined;
   onFatal?: (error: Error) => void;
+  onAvailable?: () => void;
 
   constructor(options: PoolOptions) {
     this.#options = options;
     this.#oneShot = options.tasksPerChild === 1;
   }
 
-  /** Starts the first child and waits until it loaded the modules (so a broken module fails the start). */
-  async start(): Promise<void> {
-    for (;;) {
-      const first = this.#spawn();
-      try {
-        await first.ready;
-        break;
-      } catch (err) {
-        // Killed from outside while loading says nothing about the modules: try again (close() ends this).
-        if (!first.killedWhileLoading || this.#closed) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
-    this.#fill();
+  /**
+   * Starts children (several at once) and resolves when the first one loaded the modules, so a broken
+   * module fails the start; the others join as they become ready (`onAvailable`).
+   */
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#started = { resolve, reject };
+      this.#fill();
+    });
+  }
+
+  /** Ready children with nothing to do: the runs that can start now. */
+  available(): number {
+    return this.#closed ? 0 : this.#idle.length;
   }
 
   /**
    * Starts children until `size` exist (fresh-per-task: until `size` are ready or starting, busy ones not
-   * counted, as they exit after their task), at most MAX_STARTING at a time: dozens of Node
-   * processes booting at once would starve the worker itself (and its lease renewals) of CPU.
+   * counted, as they exit after their task), at most MAX_STARTING at a time.
    */
   #fill(): void {
     const counted = () => this.#idle.length + this.#starting.size + (this.#oneShot ? 0 : this.#busy.size);
@@ -234,16 +278,25 @@ export class ChildPool implements Executor {
         this.#starting.delete(child);
         this.#failures = 0;
         if (this.#closed) return child.kill('SIGKILL');
+        this.#started?.resolve();
+        this.#started = undefined;
         this.#release(child);
         this.#fill();
       },
       (err: Error) => {
         this.#starting.delete(child);
-        if (this.#closed) return;
-        // A child that cannot load the modules will not do better next time: give up after a few in a row.
-        // One killed by a signal while loading says nothing about the modules: start another.
+        if (this.#closed) {
+          this.#started?.reject(err);
+          return;
+        }
+        // One killed by a signal while loading says nothing about the modules: start another, for as long as
+        // it takes (a kill loop from outside is the operator's to stop). A child that cannot load the modules
+        // will not do better next time: the start fails at once, later on the third in a row.
         if (child.killedWhileLoading) setTimeout(() => this.#fill(), 100).unref();
-        else if (++this.#failures >= 3) this.onFatal?.(err);
+        else if (this.#started) {
+          this.#started.reject(err);
+          this.#started = undefined;
+        } else if (++this.#failures >= 3) this.onFatal?.(err);
         else setTimeout(() => this.#fill(), 100 * this.#failures).unref();
       },
     );
@@ -253,8 +306,9 @@ export class ChildPool implements Executor {
   #release(child: Child): void {
     if (child.exited) return;
     const waiter = this.#waiters.shift();
-    if (waiter) waiter(child);
-    else this.#idle.push(child);
+    if (waiter) return waiter.resolve(this.#runOn(child, waiter.task));
+    this.#idle.push(child);
+    this.onAvailable?.();
   }
 
   #gone(child: Child): void {
@@ -264,16 +318,15 @@ export class ChildPool implements Executor {
     if (!this.#closed) this.#fill();
   }
 
-  #acquire(): Promise<Child> {
+  run(task: TaskEntry): Promise<RunOutcome> {
+    if (this.#closed) return Promise.resolve({ kind: 'killed', started: false });
     // The child that finished last: its caches are still warm.
     const child = this.#idle.pop();
-    if (child) return Promise.resolve(child);
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    if (child) return this.#runOn(child, task);
+    return new Promise((resolve) => this.#waiters.push({ task, resolve }));
   }
 
-  async run(task: TaskEntry): Promise<RunOutcome> {
-    const child = await this.#acquire();
-    if (this.#closed) return { kind: 'killed' };
+  async #runOn(child: Child, task: TaskEntry): Promise<RunOutcome> {
     this.#busy.add(child);
     // The task goes out first: starting the replacement (a fork, 2-3 ms) would hold it up.
     const running = child.start(task);
@@ -281,11 +334,12 @@ export class ChildPool implements Executor {
     const outcome = await running;
     this.#busy.delete(child);
     const reusable =
-      !child.exited && !this.#oneShot && outcome.kind !== 'timeout' && outcome.kind !== 'killed' &&
-      child.tasks < this.#options.tasksPerChild && child.rss <= this.#options.maxRssBytes;
+      !child.exited && !this.#oneShot && !this.#closed && outcome.kind !== 'timeout' && outcome.kind !== 'killed' &&
+      !child.stopping && child.tasks < this.#options.tasksPerChild && child.rss <= this.#options.maxRssBytes;
     if (reusable) this.#release(child);
     else {
-      if (!child.exited) {
+      // A child that answered while being stopped is still being stopped (its SIGKILL stays armed).
+      if (!child.exited && !child.stopping) {
         try {
           child.proc.send({ t: 'exit' } satisfies ParentMessage);
         } catch {
@@ -297,24 +351,31 @@ export class ChildPool implements Executor {
     return outcome;
   }
 
-  killAll(): void {
-    for (const child of this.#busy) child.end('killed');
+  /**
+   * Ends every run. 'stop': SIGTERM, SIGKILL after the grace period; 'lost' (the lease is gone and another
+   * worker may take the tasks): SIGKILL at once. Runs still waiting for a child end without starting.
+   */
+  killAll(how: 'stop' | 'lost' = 'stop'): void {
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve({ kind: 'killed', started: false });
+    for (const child of this.#busy) child.end('killed', how === 'lost' ? 0 : this.#options.killGraceMs);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    this.#waiters.length = 0;
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve({ kind: 'killed', started: false });
     const all = [...this.#idle, ...this.#starting, ...this.#busy];
     this.#idle.length = 0;
-    for (const child of all) child.end('killed');
     await Promise.all(
       all.map(
         (child) =>
           new Promise<void>((resolve) => {
             if (child.exited) return resolve();
             child.proc.once('exit', () => resolve());
-            child.kill('SIGTERM');
-            setTimeout(() => child.kill('SIGKILL'), this.#options.killGraceMs).unref();
+            if (child.run) child.end('killed');
+            else {
+              child.kill('SIGTERM');
+              setTimeout(() => child.kill('SIGKILL'), this.#options.killGraceMs).unref();
+            }
           }),
       ),
     );

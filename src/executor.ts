@@ -7,15 +7,28 @@ export type RunOutcome =
   | { readonly kind: 'timeout'; readonly signal?: NodeJS.Signals }
   | { readonly kind: 'crashed'; readonly exitCode: number | null; readonly signal: NodeJS.Signals | null }
   | { readonly kind: 'unknown-task' }
-  /** Ended by the worker itself (stop, lost lease): the worker decides what becomes of the task. */
-  | { readonly kind: 'killed' };
+  /**
+   * Ended by the worker itself (stop, lost lease): the worker decides what becomes of the task. `started` is
+   * false for a run that ended before its task was handed to a process (it never ran).
+   */
+  | { readonly kind: 'killed'; readonly started: boolean };
 
 export interface Executor {
   /** Loads the task modules (and starts children); rejects with a ModuleLoadError when they do not load. */
   start(): Promise<void>;
   run(task: TaskEntry): Promise<RunOutcome>;
-  /** Ends every run now; each ends with 'killed'. */
-  killAll(): void;
+  /**
+   * How many runs could start right now without waiting (ready children with nothing to do; in-process:
+   * unlimited). The worker takes no more tasks than this, so it never holds work it cannot start.
+   */
+  available(): number;
+  /** Called when `available()` may have grown (a child became ready). */
+  onAvailable?: () => void;
+  /**
+   * Ends every run; each ends with 'killed'. 'stop': the task may react (SIGTERM, then SIGKILL after the
+   * grace period); 'lost': the lease is gone and the task may already run elsewhere, so at once (SIGKILL).
+   */
+  killAll(how?: 'stop' | 'lost'): void;
   /** Stops for good; always resolves. */
   close(): Promise<void>;
   /** Called with a fatal error when the executor can no longer run tasks (e.g. children stop loading). */

@@ -18,7 +18,8 @@ import { failpoint } from './failpoints.ts';
 import type { QueueKeys } from './keys.ts';
 import type { Lease } from './lease.ts';
 import type { Logger } from './logger.ts';
-import { runScript } from './scripts.ts';
+import { entryFromBytes, entryKey, type Entry } from './payload.ts';
+import { runScript, runScriptBuffer } from './scripts.ts';
 
 /** How long one BLMOVE blocks. The sweeper's grace before removing a registration must be longer. */
 export const BLOCK_SECONDS = 1;
@@ -31,12 +32,15 @@ export interface FetcherHost {
   readonly block: Client;
   readonly lease: Lease;
   readonly stop: AbortSignal;
-  /** Entries the worker holds (taken, not yet finished). */
+  /** Entries the worker holds (taken, not yet finished), by `entryKey`. */
   readonly known: ReadonlySet<string>;
+  /** Runs the worker can start now (free slots with a ready child). */
   freeSlots(): number;
   /** Resolves when a slot frees up or the lease changes. */
   changed(): Promise<void>;
-  take(entry: string, workerId: string, keys: QueueKeys): void;
+  take(entry: Entry, workerId: string, keys: QueueKeys): void;
+  /** An entry moved into the list of registration `workerId` after it stopped being current: put it back. */
+  stale(entry: Entry, workerId: string, keys: QueueKeys): void;
 }
 
 export class Fetcher {
@@ -58,12 +62,16 @@ export class Fetcher {
     // CLIENT UNBLOCK needs the id of the connection that blocks; a cluster client has one per node, so on a
     // cluster a stop waits for the block to time out instead (at most BLOCK_SECONDS).
     if (isCluster(block)) return;
-    block.on('ready', () => {
+    const learnId = () => {
+      this.#blockClientId = 0;
       guard(block, block.client('ID')).then(
         (id) => (this.#blockClientId = Number(id)),
         () => undefined,
       );
-    });
+    };
+    block.on('ready', learnId);
+    // The connection may be ready already: its 'ready' came before this listener.
+    if (block.status === 'ready') learnId();
   }
 
   #pause(ms: number): Promise<void> {
@@ -96,19 +104,19 @@ export class Fetcher {
         continue;
       }
       const workerId = lease.id;
-      const taken: [string, QueueKeys][] = [];
+      const taken: [Entry, QueueKeys][] = [];
       try {
         const first = this.#next;
         this.#next = (first + 1) % n;
         let refused = false;
         for (let i = 0; i < n && taken.length < free; i++) {
           const keys = partitions[(first + i) % n] as QueueKeys;
-          const reply = (await runScript(cmd, 'dequeue', [keys.waiting, keys.workers, keys.worker(workerId)], [workerId, free - taken.length])) as [number, ...string[]];
+          const reply = (await runScriptBuffer(cmd, 'dequeue', [keys.waiting, keys.workers, keys.worker(workerId)], [workerId, free - taken.length])) as [number, ...Buffer[]];
           if (reply[0] === 0) {
             refused = true;
             break;
           }
-          for (let j = 1; j < reply.length; j++) taken.push([reply[j] as string, keys]);
+          for (let j = 1; j < reply.length; j++) taken.push([entryFromBytes(reply[j] as Buffer), keys]);
         }
         if (refused) {
           // Entries already moved by this round stay in the lists; the sweeper puts them back.
@@ -119,10 +127,13 @@ export class Fetcher {
           const keys = partitions[this.#home] as QueueKeys;
           this.#home = (this.#home + 1) % n;
           await whenReady(block, 1000);
-          const move = guard(block, block.blmove(keys.waiting, keys.worker(workerId), 'RIGHT', 'LEFT', this.#blockSeconds));
+          // The lease may have run out while the dequeue's reply was on its way (or this process was stopped):
+          // a move into the list of a registration the sweeper may already have removed would strand the task.
+          if (lease.id !== workerId || !lease.valid()) continue;
+          const move = guard(block, block.blmoveBuffer(keys.waiting, keys.worker(workerId), 'RIGHT', 'LEFT', this.#blockSeconds));
           this.#blocking = move;
           const entry = await move.finally(() => (this.#blocking = undefined));
-          if (entry !== null) taken.push([entry, keys]);
+          if (entry !== null) taken.push([entryFromBytes(entry), keys]);
         }
         failures = 0;
       } catch (err) {
@@ -149,9 +160,10 @@ export class Fetcher {
       for (const keys of partitions) {
         if (lease.id !== workerId) return;
         const list = keys.worker(workerId);
-        const held = await guard(cmd, cmd.lrange(list, 0, -1));
-        for (const entry of held) {
-          if (known.has(entry) || lease.id !== workerId) continue;
+        const held = await guard(cmd, cmd.lrangeBuffer(list, 0, -1));
+        for (const bytes of held) {
+          const entry = entryFromBytes(bytes);
+          if (known.has(entryKey(entry)) || lease.id !== workerId) continue;
           await runScript(cmd, 'requeue', [list, keys.waiting], [entry, 0, '']);
         }
       }

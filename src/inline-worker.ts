@@ -7,6 +7,7 @@
 import { runInContext } from './context.ts';
 import { toError, type Executor, type RunOutcome } from './executor.ts';
 import type { TaskEntry } from './payload.ts';
+import { MAX_TIMER_MS } from './options.ts';
 import { loadTasks, type AnyTask, type TaskModule } from './task.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
 
@@ -23,6 +24,10 @@ class InlineExecutor implements Executor {
 
   async start(): Promise<void> {
     this.#tasks = await loadTasks(this.#modules);
+  }
+
+  available(): number {
+    return Infinity;
   }
 
   run(task: TaskEntry): Promise<RunOutcome> {
@@ -48,7 +53,7 @@ class InlineExecutor implements Executor {
       timer = setTimeout(() => {
         run.abort(new Error(`timed out after ${task.timeoutMs} ms`));
         run.settle({ kind: 'timeout' });
-      }, task.timeoutMs);
+      }, Math.min(task.timeoutMs, MAX_TIMER_MS));
       const context = {
         id: task.id,
         name: task.name,
@@ -75,7 +80,7 @@ class InlineExecutor implements Executor {
   killAll(): void {
     for (const run of [...this.#runs]) {
       run.abort(new Error('the worker is stopping'));
-      run.settle({ kind: 'killed' });
+      run.settle({ kind: 'killed', started: true });
     }
   }
 

@@ -23,6 +23,13 @@ export interface QueueKeys {
   readonly epoch: string;
   /** string with a TTL: held by whoever sweeps this interval. */
   readonly sweepLock: string;
+  /**
+   * sorted set: worker id → when the sweeper removed its registration after its lease ran out (ms). Watched
+   * for a while in case a move held up in the network lands in that worker's list late; exists only then.
+   */
+  readonly retired: string;
+  /** string with a TTL: held by whoever checks the retired registrations this round. */
+  readonly retiredLock: string;
   /** list: failed task records, only when the queue keeps dead letters (bounded). */
   readonly dead: string;
   /** list: the entries one worker registration holds (its in-flight tasks). */
@@ -99,6 +106,8 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     info: `${base}info`,
     epoch: `${base}epoch`,
     sweepLock: `${base}sweep`,
+    retired: `${base}retired`,
+    retiredLock: `${base}retired-check`,
     dead: `${base}dead`,
     worker: (workerId: string) => `${base}worker:${workerId}`,
   };

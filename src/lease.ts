@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
 import { runScript } from './scripts.ts';
+import { recover } from './sweeper.ts';
 
 export type LeaseLoss = 'expired' | 'refused' | 'epoch';
 
@@ -158,7 +159,7 @@ export class Lease {
   async #leavePartition(keys: QueueKeys, id: string): Promise<boolean> {
     try {
       for (let i = 0; i < 1000; i++) {
-        const [, left, removed] = (await runScript(this.#redis, 'recover', [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch], [id, 1000, 'stop', 0])) as [number, number, number];
+        const [, left, removed] = await recover(this.#redis, keys, id, 'stop');
         if (removed === 1 || left === 0) return true;
       }
       return false;

@@ -12,11 +12,22 @@ function show(value: unknown): string {
   }
 }
 
+/**
+ * The longest duration a millisecond option may have: Node's timers fire at once past 2^31 - 1 ms (about
+ * 24.8 days), so a longer timeout would be no timeout at all.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A duration in ms: an integer from `min` to MAX_TIMER_MS; `undefined` gives the default. */
+export function msOption(name: string, value: unknown, fallback: number, min: number): number {
+  return intOption(name, value, fallback, min, MAX_TIMER_MS);
+}
+
 /** An integer in [min, max]; `undefined` gives the default. */
 export function intOption(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `from ${min} and up` : `from ${min} to ${max}`;
+    const range = max === Number.MAX_SAFE_INTEGER ? `from ${min} and up` : max === MAX_TIMER_MS ? `from ${min} to ${max} (ms; Node's timers go no further, about 24.8 days)` : `from ${min} to ${max}`;
     throw new InvalidOptionError(`Expected \`${name}\` to be an integer ${range}, got ${show(value)}`);
   }
   return value;

@@ -9,9 +9,11 @@
  * - The first four fields are the only ones Lua rewrites (string operations only: Lua never decodes or
  *   re-encodes the JSON, whose numbers cjson would round).
  */
+import { isUtf8 } from 'node:buffer';
 import { PayloadTooLargeError, SerializationError } from './errors.ts';
 
-export type CutoffReason = '' | 'lost' | 'crashed';
+/** Why the last cut-off run ended: its worker was lost, its child crashed, or a stop killed it mid-run. */
+export type CutoffReason = '' | 'lost' | 'crashed' | 'stopped';
 
 export interface TaskEntry {
   readonly id: string;
@@ -24,6 +26,22 @@ export interface TaskEntry {
   readonly attempt: number;
   readonly cutoffs: number;
   readonly reason: CutoffReason;
+}
+
+/**
+ * An entry as a worker holds it: its text, or its raw bytes when what Redis holds is not valid UTF-8 (text
+ * decoded from such bytes would not match them again, so it could not serve as the run's token).
+ */
+export type Entry = string | Buffer;
+
+/** Bytes read from Redis as an entry: text when they are valid UTF-8 (it encodes back to the same bytes). */
+export function entryFromBytes(bytes: Buffer): Entry {
+  return isUtf8(bytes) ? bytes.toString('utf8') : bytes;
+}
+
+/** A string that names an entry in a set (raw bytes get a form no UTF-8 entry of ours starts with). */
+export function entryKey(entry: Entry): string {
+  return typeof entry === 'string' ? entry : `\u0000raw:${entry.toString('base64')}`;
 }
 
 /** What a worker can read from an entry without trusting it. */
@@ -163,7 +181,7 @@ export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
   if (version !== '1') return bad(fields, `unknown entry version ${JSON.stringify(version.slice(0, 20))}`);
   const numbers = [attempt, cutoffs, timeoutMs, maxAttempts].map((s) => (/^\d{1,15}$/.test(s) ? Number(s) : NaN));
   if (numbers.some((n) => Number.isNaN(n))) return bad(fields, 'a number in the entry header is malformed');
-  if (reason !== '' && reason !== 'lost' && reason !== 'crashed') return bad(fields, 'the cut-off reason in the entry header is malformed');
+  if (reason !== '' && reason !== 'lost' && reason !== 'crashed' && reason !== 'stopped') return bad(fields, 'the cut-off reason in the entry header is malformed');
   if (!isValidTaskName(name)) return bad(fields, `the task name ${JSON.stringify((name as string).slice(0, 140))} is not a valid task name`);
   if (raw.length > maxBytes && Buffer.byteLength(raw) > maxBytes) return bad(fields, `the entry is ${Buffer.byteLength(raw)} bytes, over maxPayloadBytes (${maxBytes})`);
   const argsJson = raw.slice(start);

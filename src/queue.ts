@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { checkRedisSource, connect, disconnect, guard, type Client, type RedisSource } from './connection.ts';
 import { InvalidOptionError, NotReplicatedError, StateError } from './errors.ts';
 import { crc16, isValidQueueName, MAX_PARTITIONS, queueKeys, type QueueKeys } from './keys.ts';
-import { intOption, stringOption } from './options.ts';
+import { intOption, msOption, stringOption } from './options.ts';
 import { encodeEntry, isValidTaskName } from './payload.ts';
 import type { Enqueuer, EnqueueOptions, Task } from './task.ts';
 
@@ -77,7 +77,7 @@ export class Queue implements Enqueuer {
     }
     this.name = options.name;
     this.redisSource = checkRedisSource(options.redis);
-    this.defaultTimeoutMs = intOption('defaultTimeoutMs', options.defaultTimeoutMs, 600_000, 1);
+    this.defaultTimeoutMs = msOption('defaultTimeoutMs', options.defaultTimeoutMs, 600_000, 1);
     this.maxAttempts = intOption('maxAttempts', options.maxAttempts, 3, 1, 1000);
     this.maxPayloadBytes = intOption('maxPayloadBytes', options.maxPayloadBytes, 1_048_576, 64, 512 * 1_048_576);
     this.deadLetters = intOption('deadLetters', options.deadLetters, 0, 0, 1_000_000);
@@ -86,7 +86,7 @@ export class Queue implements Enqueuer {
     this.partitions = queueKeys(this.prefix, this.name, partitions);
     this.keys = this.partitions[0] as QueueKeys;
     this.waitForReplicas = intOption('waitForReplicas', options.waitForReplicas, 0, 0, 100);
-    this.replicaTimeoutMs = intOption('replicaTimeoutMs', options.replicaTimeoutMs, 1000, 1);
+    this.replicaTimeoutMs = msOption('replicaTimeoutMs', options.replicaTimeoutMs, 1000, 1);
   }
 
   /** The producer connection, made on first use. */
@@ -100,7 +100,7 @@ export class Queue implements Enqueuer {
   #entry(name: string, args: readonly unknown[], options: EnqueueOptions | undefined): { id: string; entry: string; keys: QueueKeys } {
     if (!isValidTaskName(name)) throw new InvalidOptionError(`Expected a task name (a letter, _ or $, then letters, digits, _ $ . : / -), got \`${JSON.stringify(name)}\``);
     if (!Array.isArray(args)) throw new InvalidOptionError(`Expected the arguments of ${name} to be an array, got \`${typeof args}\``);
-    const timeoutMs = intOption('timeoutMs', options?.timeoutMs, this.defaultTimeoutMs, 1);
+    const timeoutMs = msOption('timeoutMs', options?.timeoutMs, this.defaultTimeoutMs, 1);
     const maxAttempts = intOption('maxAttempts', options?.maxAttempts, this.maxAttempts, 1, 1000);
     const id = this.#idPrefix + (this.#counter++).toString(36);
     return { id, entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts }, this.maxPayloadBytes), keys: this.#partitionFor(options?.partitionKey) };

@@ -9,10 +9,11 @@
  */
 import { guard, type Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
+import type { Entry } from './payload.ts';
 
 interface Pending {
   readonly list: string;
-  readonly entry: string;
+  readonly entry: Entry;
   settle(err?: unknown): void;
 }
 
@@ -26,7 +27,7 @@ export class Releases {
   }
 
   /** Resolves once the entry is gone from `list` (of partition `keys`), or it was not there any more. */
-  release(keys: QueueKeys, list: string, entry: string): Promise<void> {
+  release(keys: QueueKeys, list: string, entry: Entry): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let group = this.#pending.get(keys);
       if (!group) this.#pending.set(keys, (group = []));

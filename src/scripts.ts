@@ -23,14 +23,29 @@ function load(name: ScriptName): Script {
 
 const scripts = Object.fromEntries(NAMES.map((n) => [n, load(n)])) as Record<ScriptName, Script>;
 
+export type ScriptArg = string | number | Buffer;
+
 /** Runs a script with its keys and arguments; the reply is whatever the script returns. */
-export async function runScript(redis: Client, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+export async function runScript(redis: Client, name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
   const script = scripts[name];
   try {
     return await guard(redis, redis.evalsha(script.sha, keys.length, ...keys, ...args));
   } catch (err) {
     if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
       return await guard(redis, redis.eval(script.source, keys.length, ...keys, ...args));
+    }
+    throw err;
+  }
+}
+
+/** Like `runScript`, with strings in the reply as raw bytes (Buffers): for replies that carry entries. */
+export async function runScriptBuffer(redis: Client, name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+  const script = scripts[name];
+  try {
+    return await guard(redis, redis.callBuffer('EVALSHA', script.sha, keys.length, ...keys, ...args));
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
+      return await guard(redis, redis.callBuffer('EVAL', script.source, keys.length, ...keys, ...args));
     }
     throw err;
   }

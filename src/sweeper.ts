@@ -12,17 +12,35 @@ import { failpoint } from './failpoints.ts';
 import { StateError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
 import { consoleLogger, type Logger } from './logger.ts';
-import { intOption } from './options.ts';
+import { msOption } from './options.ts';
 import type { Queue } from './queue.ts';
 import { runScript } from './scripts.ts';
 
 /**
  * How long after its lease ends a registration is kept (while its list is empty) before it is removed: longer
- * than a worker's blocking fetch (1 s), so a fetch issued just before the lease ended cannot land in a list
- * that nobody sweeps any more.
+ * than a worker's blocking fetch (1 s), so a fetch issued just before the lease ended lands in a list that is
+ * still swept.
  */
 export const REAP_GRACE_MS = 5000;
+/**
+ * How long a removed registration's list is still watched, and how often: a blocking move held up in the
+ * network (or sent by a process that was stopped) can land there after the registration was removed. Twenty
+ * minutes is past the point where Linux gives up retransmitting on a connection (about 15 minutes by default).
+ */
+export const RETIRED_WATCH_MS = 20 * 60_000;
+export const RETIRED_CHECK_EVERY_MS = 10_000;
 const PAGE = 100;
+
+export type RecoverMode = 'lost' | 'stop' | 'retired';
+
+/**
+ * One call of recover.lua: puts back up to 1000 entries of registration `id` (see the script for the modes).
+ * Returns [moved, left in the list, 1 if the registration was removed].
+ */
+export async function recover(redis: Client, keys: QueueKeys, id: string, mode: RecoverMode): Promise<[number, number, number]> {
+  const timing = mode === 'lost' ? [REAP_GRACE_MS, RETIRED_WATCH_MS] : mode === 'retired' ? [RETIRED_WATCH_MS, 0] : [0, 0];
+  return (await runScript(redis, 'recover', [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired], [id, 1000, mode, ...timing])) as [number, number, number];
+}
 
 export interface SweepReport {
   /** False when another sweeper held this interval's lock. */
@@ -43,21 +61,36 @@ export async function sweepOnce(redis: Client, partitions: readonly QueueKeys[],
   };
 }
 
-/** One sweep of a partition: find the workers whose lease ran out and put their tasks back, 1000 per script call at most. */
+/** Calls recover.lua for one registration until its list is empty (1000 entries per call at most). */
+async function recoverAll(redis: Client, keys: QueueKeys, id: string, mode: RecoverMode): Promise<number> {
+  let moved = 0;
+  for (let call = 0; call < 1000; call++) {
+    const [n, left] = await recover(redis, keys, id, mode);
+    moved += n;
+    if (left === 0) break;
+  }
+  return moved;
+}
+
+/**
+ * One sweep of a partition: find the workers whose lease ran out and put their tasks back, and now and then
+ * look into the lists of registrations removed earlier (a late move may have landed there).
+ */
 async function sweepPartition(redis: Client, keys: QueueKeys, lockMs: number, token: string): Promise<SweepReport> {
   let recovered = 0;
   let expiredWorkers = 0;
   for (let page = 0; page < 100; page++) {
-    const reply = (await runScript(redis, 'sweep', [keys.workers, keys.sweepLock], [page === 0 ? lockMs : 0, page * PAGE, PAGE, token])) as [number, number, ...string[]];
+    const reply = (await runScript(redis, 'sweep', [keys.workers, keys.sweepLock, keys.retired, keys.retiredLock], [page === 0 ? lockMs : 0, page * PAGE, PAGE, token, page === 0 ? RETIRED_CHECK_EVERY_MS : 0])) as [number, number, number, ...string[]];
     if (reply[1] === 0) return { swept: false, recovered, expiredWorkers };
-    const ids = reply.slice(2) as string[];
+    const retired = reply.slice(3, 3 + reply[2]) as string[];
+    const ids = reply.slice(3 + reply[2]) as string[];
+    for (const id of retired) {
+      const late = await recoverAll(redis, keys, id, 'retired');
+      recovered += late;
+    }
     expiredWorkers += ids.length;
     for (const id of ids) {
-      for (let call = 0; call < 1000; call++) {
-        const [moved, left] = (await runScript(redis, 'recover', [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch], [id, 1000, 'lost', REAP_GRACE_MS])) as [number, number, number];
-        recovered += moved;
-        if (left === 0) break;
-      }
+      recovered += await recoverAll(redis, keys, id, 'lost');
       failpoint('mid-sweep');
     }
     if (ids.length < PAGE) break;
@@ -93,7 +126,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
   constructor(options: SweeperOptions) {
     super();
     this.#queue = options.queue;
-    this.#intervalMs = intOption('intervalMs', options.intervalMs, 1000, 1);
+    this.#intervalMs = msOption('intervalMs', options.intervalMs, 1000, 1);
     this.#logger = options.logger ?? consoleLogger();
     this.#handleSignals = options.handleSignals ?? true;
   }

@@ -20,8 +20,8 @@ import type { QueueKeys } from './keys.ts';
 import { Lease, type LeaseLoss } from './lease.ts';
 import { Releases } from './releases.ts';
 import { consoleLogger, type Logger } from './logger.ts';
-import { boolOption, functionOption, intOption } from './options.ts';
-import { decodeEntry, type TaskEntry } from './payload.ts';
+import { boolOption, functionOption, intOption, msOption } from './options.ts';
+import { decodeEntry, entryKey, type Entry, type TaskEntry } from './payload.ts';
 import type { Queue } from './queue.ts';
 import { runScript } from './scripts.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
@@ -69,7 +69,10 @@ export interface WorkerEvents {
 }
 
 interface Run {
-  readonly entry: string;
+  /** The entry as Redis holds it: text, or the raw bytes when they are not valid UTF-8 (the token either way). */
+  readonly entry: Entry;
+  /** The key of `entry` in the set of entries the worker knows about. */
+  readonly known: string;
   /** The keys of the partition the entry came from. */
   readonly keys: QueueKeys;
   /** The in-flight list that holds the entry. */
@@ -89,6 +92,21 @@ export interface WorkerCounts {
   requeued: number;
 }
 
+
+/** Waits for `promise`, at most `ms` (or until `signal` aborts); leaves no timer behind to keep the process up. */
+function within(promise: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    if (signal?.aborted) return done();
+    signal?.addEventListener('abort', done, { once: true });
+    promise.then(done, done);
+  });
+}
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
@@ -149,11 +167,11 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     this.concurrency = intOption('concurrency', options.concurrency, 1, 1, 1000);
     this.#successHandler = functionOption('successHandler', options.successHandler);
     this.#errorHandler = functionOption('errorHandler', options.errorHandler);
-    this.#leaseMs = intOption('leaseMs', options.leaseMs, 3000, 100);
+    this.#leaseMs = msOption('leaseMs', options.leaseMs, 3000, 100);
     this.#sweep = boolOption('sweep', options.sweep, true);
-    this.#sweepIntervalMs = intOption('sweepIntervalMs', options.sweepIntervalMs, 1000, 1);
-    this.#shutdownTimeoutMs = intOption('shutdownTimeoutMs', options.shutdownTimeoutMs, 10_000, 0);
-    this.killGraceMs = intOption('killGraceMs', options.killGraceMs, 1000, 0);
+    this.#sweepIntervalMs = msOption('sweepIntervalMs', options.sweepIntervalMs, 1000, 1);
+    this.#shutdownTimeoutMs = msOption('shutdownTimeoutMs', options.shutdownTimeoutMs, 10_000, 0);
+    this.killGraceMs = msOption('killGraceMs', options.killGraceMs, 1000, 0);
     this.#handleSignals = boolOption('handleSignals', options.handleSignals, true);
     this.logger = options.logger ?? consoleLogger();
   }
@@ -185,9 +203,23 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       this.#fatal ??= err;
       void this.close({ now: true });
     };
+    executor.onAvailable = () => this.#wake?.();
     if (this.#handleSignals) this.#listenForSignals();
+    // Children boot while the worker connects and registers; no task is taken before one is ready to run it.
+    const started = executor.start();
+    started.catch(() => undefined);
+    this.#cmd = this.#connection('worker');
+    this.#block = this.#connection('blocking');
+    this.#lease = new Lease(this.#cmd, this.queue.partitions, this.#leaseMs, () => this.#facts(), {
+      lost: (why, id) => this.#leaseLost(why, id),
+      epochChanged: (previous, current) => {
+        this.logger.error({ queue: this.queue.name, previous, current }, 'the queue epoch changed: Redis lost this queue\'s data (restarted without persistence, flushed, failed over to a stale replica), unless this worker was cut off while the queue drained and every other worker left; tasks enqueued before may be gone');
+        this.#emit('dataLoss', previous, current);
+      },
+    });
+    const registered = this.#register();
     try {
-      await executor.start();
+      await started;
     } catch (err) {
       // Stopped while starting (close() ended the children it was waiting for): not a failure.
       if (this.#closing) return await this.#closed.promise;
@@ -195,17 +227,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       await this.close({ now: true });
       throw err;
     }
-    if (this.#state !== 'running') return await this.#closed.promise;
-    this.#cmd = this.#connection('worker');
-    this.#block = this.#connection('blocking');
-    this.#lease = new Lease(this.#cmd, this.queue.partitions, this.#leaseMs, () => this.#facts(), {
-      lost: (why, id) => this.#leaseLost(why, id),
-      epochChanged: (previous, current) => {
-        this.logger.error({ queue: this.queue.name, previous, current }, 'the queue epoch changed: Redis lost this queue\'s data (restarted without persistence, flushed, failed over to a stale replica), unless this worker was cut off while the queue drained and every other worker left; tasks enqueued before may be gone');
-        this.emit('dataLoss', previous, current);
-      },
-    });
-    await this.#register();
+    await registered;
     if (this.#state === 'running') {
       void this.#checkEvictionPolicy();
       if (this.#sweep) this.#startSweeping();
@@ -217,9 +239,10 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         lease: this.#lease,
         stop: this.#stop.signal,
         known: this.#known,
-        freeSlots: () => this.concurrency - this.#runs.size + this.#releasing,
+        freeSlots: () => Math.min(this.concurrency - this.#runs.size + this.#releasing, executor.available()),
         changed: () => this.#changed(),
         take: (entry, workerId, keys) => this.#take(entry, workerId, keys),
+        stale: (entry, workerId, keys) => this.#putBackStale(entry, workerId, keys),
       });
       this.#loop = this.#fetcher.loop();
     }
@@ -287,22 +310,39 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     });
   }
 
-  #take(entry: string, workerId: string, keys: QueueKeys): void {
-    // A move that completed after the lease was lost or the worker began to stop: the entry stays in that
-    // list, and the sweeper (lost lease) or `leave` (stop) puts it back.
-    if (this.#lease?.id !== workerId || !this.#lease.valid() || this.#stop.signal.aborted) return;
-    const run: Run = { entry, keys, list: keys.worker(workerId), startedAt: performance.now(), id: '', name: '', attempt: 0, abandoned: false };
+  #take(entry: Entry, workerId: string, keys: QueueKeys): void {
+    // A move that completed after the lease was lost: it may have landed in a list whose registration the
+    // sweeper already removed, which no sweep reads any more: put it back from here (it never ran).
+    if (this.#lease?.id !== workerId || !this.#lease.valid()) return this.#putBackStale(entry, workerId, keys);
+    // A move that completed after the worker began to stop: the entry stays in the list, and `leave` puts it back.
+    if (this.#stop.signal.aborted) return;
+    const known = entryKey(entry);
+    const run: Run = { entry, known, keys, list: keys.worker(workerId), startedAt: performance.now(), id: '', name: '', attempt: 0, abandoned: false };
     this.#runs.add(run);
-    this.#known.add(entry);
+    this.#known.add(known);
     void this.#process(run).finally(() => {
       this.#runs.delete(run);
-      this.#known.delete(entry);
+      this.#known.delete(known);
       this.#wake?.();
       if (this.#runs.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
     });
   }
 
+  /**
+   * Puts back, uncounted, an entry that a fetch moved into the list of a registration that is no longer this
+   * worker's current one. Best effort: what this misses, the sweeper's pass over retired registrations finds.
+   */
+  #putBackStale(entry: Entry, workerId: string, keys: QueueKeys): void {
+    this.logger.warn({ queue: this.queue.name, workerId }, 'a fetch completed after its registration ended; putting the task back');
+    runScript(this.#cmd!, 'requeue', [keys.worker(workerId), keys.waiting], [entry, 0, '']).catch(() => undefined);
+  }
+
   async #process(run: Run): Promise<void> {
+    if (typeof run.entry !== 'string') {
+      const problem = 'the entry is not valid UTF-8 text';
+      const info: TaskInfo = { queue: this.queue.name, id: '', name: '', args: undefined, attempt: 0, cutoffs: 0, timeoutMs: 0, maxAttempts: 0 };
+      return await this.#failed(run, info, { reason: 'bad-payload', message: `Cannot read the task: ${problem}`, error: new Error(problem) });
+    }
     const decoded = decodeEntry(run.entry, this.queue.maxPayloadBytes);
     if (!decoded.ok) {
       const info: TaskInfo = { queue: this.queue.name, id: decoded.id, name: decoded.name, args: undefined, attempt: 0, cutoffs: 0, timeoutMs: 0, maxAttempts: 0 };
@@ -315,10 +355,11 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     const info = taskInfo(this.queue.name, task);
     if (task.cutoffs >= task.maxAttempts) {
       const reason = task.reason === 'crashed' ? 'crashed' : 'lost';
-      return await this.#failed(run, info, { reason, message: `The task was cut off ${task.cutoffs} times (last: ${reason}), maxAttempts is ${task.maxAttempts}` });
+      const last = task.reason === 'crashed' ? 'its child process died' : task.reason === 'stopped' ? 'a stopping worker killed it' : 'its worker was lost';
+      return await this.#failed(run, info, { reason, message: `The task's runs were cut off ${task.cutoffs} times, maxAttempts is ${task.maxAttempts} (last time ${last})` });
     }
     this.counts.started++;
-    this.emit('start', info);
+    this.#emit('start', info);
     const outcome = await this.#executor!.run(task);
     if (run.abandoned) return;
     await this.#settle(run, task, info, outcome);
@@ -329,7 +370,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       case 'success':
         this.logger.debug({ queue: this.queue.name, id: task.id, name: task.name }, 'task succeeded');
         this.counts.succeeded++;
-        this.emit('success', info, outcome.value);
+        this.#emit('success', info, outcome.value);
         const onSuccess = this.#successHandler;
         if (onSuccess) await this.#callHandler('successHandler', () => onSuccess(info, outcome.value));
         failpoint('before-release');
@@ -349,33 +390,45 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         if (task.cutoffs + 1 >= task.maxAttempts) {
           return await this.#failed(run, info, {
             reason: 'crashed',
-            message: `The task's process ${how} before the task finished, ${task.cutoffs + 1} times (maxAttempts ${task.maxAttempts})`,
+            message: `The task's process ${how} before the task finished; its runs were cut off ${task.cutoffs + 1} times, maxAttempts is ${task.maxAttempts}`,
             ...(outcome.signal ? { signal: outcome.signal } : {}),
             ...(outcome.exitCode !== null ? { exitCode: outcome.exitCode } : {}),
           });
         }
         this.logger.warn({ queue: this.queue.name, id: task.id, name: task.name, exitCode: outcome.exitCode, signal: outcome.signal }, `the task's process ${how}; putting the task back`);
         this.counts.requeued++;
-        this.emit('requeue', info, 'crashed');
+        this.#emit('requeue', info, 'crashed');
         return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, run.keys.waiting], [run.entry, 1, 'crashed']));
       }
       case 'killed':
+        // Killed mid-run by a stop: a cut-off like any other (so a task that outlives every stop cannot loop
+        // for ever); ended before it started: put back uncounted.
         this.counts.requeued++;
-        this.emit('requeue', info, 'stopped');
-        return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, run.keys.waiting], [run.entry, 0, '']));
+        this.#emit('requeue', info, 'stopped');
+        return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, run.keys.waiting], outcome.started ? [run.entry, 1, 'stopped'] : [run.entry, 0, '']));
     }
   }
 
   async #failed(run: Run, info: TaskInfo, failure: Failure): Promise<void> {
     this.logger.debug({ queue: this.queue.name, id: info.id, name: info.name, reason: failure.reason }, failure.message);
     this.counts.failed++;
-    this.emit('failure', info, failure);
+    this.#emit('failure', info, failure);
     const onError = this.#errorHandler;
     if (onError) await this.#callHandler('errorHandler', () => onError(info, failure));
     const keep = this.queue.deadLetters;
     if (keep === 0) return await this.#write(run, () => this.#releases.release(run.keys, run.list, run.entry));
-    const record = JSON.stringify({ id: info.id, name: info.name, reason: failure.reason, message: failure.message, signal: failure.signal, exitCode: failure.exitCode, entry: run.entry });
+    const entry = typeof run.entry === 'string' ? { entry: run.entry } : { entryBase64: run.entry.toString('base64') };
+    const record = JSON.stringify({ id: info.id, name: info.name, reason: failure.reason, message: failure.message, signal: failure.signal, exitCode: failure.exitCode, ...entry });
     await this.#write(run, () => runScript(this.#cmd!, 'fail', [run.list, run.keys.dead], [run.entry, record, keep]));
+  }
+
+  /** Tells listeners; one that throws is logged, and the run goes on to its release all the same. */
+  #emit<E extends keyof WorkerEvents>(event: E, ...args: WorkerEvents[E]): void {
+    try {
+      (this.emit as (event: E, ...args: WorkerEvents[E]) => boolean)(event, ...args);
+    } catch (err) {
+      this.logger.error({ queue: this.queue.name, event, err }, `a '${event}' listener threw; the task is handled all the same`);
+    }
   }
 
   async #callHandler(which: string, call: () => unknown): Promise<void> {
@@ -409,7 +462,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         return;
       } catch (err) {
         if (attempt === 1) this.logger.warn({ queue: this.queue.name, err }, 'cannot finish a task in Redis; retrying');
-        await sleep(Math.min(1000, 20 * 2 ** attempt));
+        await sleep(Math.min(1000, 20 * 2 ** attempt), undefined, { ref: false });
       }
     }
   }
@@ -429,10 +482,11 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
 
   #leaseLost(why: LeaseLoss, workerId: string): void {
     this.logger.warn({ queue: this.queue.name, workerId, why }, 'the worker lost its lease: stopping its runs (the sweeper puts their tasks back) and registering anew');
-    this.emit('leaseLost', workerId, why);
+    this.#emit('leaseLost', workerId, why);
     for (const run of this.#runs) run.abandoned = true;
     this.#known.clear();
-    this.#executor?.killAll();
+    // The tasks may soon run elsewhere: end the runs now, without the grace a stop gives them.
+    this.#executor?.killAll('lost');
     // A fetch blocked on a connection that may be dead: start it over.
     this.#block?.disconnect(true);
     if (!this.#stop.signal.aborted) void this.#register();
@@ -448,7 +502,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         .then((report) => {
           if (report.recovered === 0) return;
           this.logger.info({ queue: this.queue.name, ...report }, 'recovered tasks of workers whose lease ran out');
-          this.emit('recovered', report);
+          this.#emit('recovered', report);
         })
         .catch((err: unknown) => this.logger.debug({ queue: this.queue.name, err }, 'sweep failed; retrying next interval'))
         .finally(() => (sweeping = false));
@@ -485,18 +539,15 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     await this.#fetcher?.unblock();
     this.#block?.disconnect();
     // The loop may wait on a command while Redis is away; closing the connection at the end rejects it.
-    if (this.#loop) await Promise.race([this.#loop.catch(() => undefined), sleep(2000)]);
-    const idle = () => this.#idle();
-    if (this.#runs.size > 0 && !this.#hurry.signal.aborted) {
-      await Promise.race([idle(), sleep(this.#shutdownTimeoutMs, undefined, { signal: this.#hurry.signal }).catch(() => undefined)]);
-    }
+    if (this.#loop) await within(this.#loop, 2000);
+    if (this.#runs.size > 0 && !this.#hurry.signal.aborted) await within(this.#idle(), this.#shutdownTimeoutMs, this.#hurry.signal);
     if (this.#runs.size > 0) {
       this.#executor?.killAll();
-      await Promise.race([idle(), sleep(this.killGraceMs + 3000)]);
+      await within(this.#idle(), this.killGraceMs + 3000);
       for (const run of this.#runs) run.abandoned = true;
     }
     if (this.#lease) {
-      await Promise.race([this.#lease.leave(), sleep(3000)]);
+      await within(this.#lease.leave(), 3000);
       this.#lease.stop();
     }
     await this.#executor?.close();

@@ -161,13 +161,13 @@ test('sweep takes the lock once per interval and lists only expired leases, in p
     const k = q.keys;
     const now = await redisNow();
     await redis.zadd(k.workers, now + 60_000, 'live', now - 3, 'x1', now - 2, 'x2', now - 1, 'x3');
-    const first = (await runScript(redis, 'sweep', [k.workers, k.sweepLock], [60_000, 0, 2, 'me'])) as unknown[];
-    assert.deepEqual(first.slice(1), [1, 'x1', 'x2']);
+    const first = (await runScript(redis, 'sweep', [k.workers, k.sweepLock, k.retired, k.retiredLock], [60_000, 0, 2, 'me', 0])) as unknown[];
+    assert.deepEqual(first.slice(1), [1, 0, 'x1', 'x2']);
     assert.equal(await redis.get(k.sweepLock), 'me');
-    const locked = (await runScript(redis, 'sweep', [k.workers, k.sweepLock], [60_000, 0, 2, 'other'])) as unknown[];
+    const locked = (await runScript(redis, 'sweep', [k.workers, k.sweepLock, k.retired, k.retiredLock], [60_000, 0, 2, 'other', 0])) as unknown[];
     assert.deepEqual(locked.slice(1), [0], 'a second sweeper in the same interval does nothing');
-    const page2 = (await runScript(redis, 'sweep', [k.workers, k.sweepLock], [0, 2, 2, 'me'])) as unknown[];
-    assert.deepEqual(page2.slice(1), [1, 'x3']);
+    const page2 = (await runScript(redis, 'sweep', [k.workers, k.sweepLock, k.retired, k.retiredLock], [0, 2, 2, 'me', 0])) as unknown[];
+    assert.deepEqual(page2.slice(1), [1, 0, 'x3']);
   }));
 
 test('recover leaves a live lease alone, puts an expired worker\'s entries back as cut off, and removes the registration after the grace', () =>
@@ -179,7 +179,7 @@ test('recover leaves a live lease alone, puts an expired worker\'s entries back 
     await redis.lpush(k.worker('live'), entry('l1'));
     await redis.lpush(k.worker('recent'), entry('r1'), entry('r2'));
     await redis.lpush(k.worker('old'), entry('o1', 1, 1, 'crashed'));
-    const recover = (w: string, mode = 'lost', n = 1000) => runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch], [w, n, mode, 5000]);
+    const recover = (w: string, mode = 'lost', n = 1000) => runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch, k.retired], [w, n, mode, 5000, 0]);
     assert.deepEqual(await recover('live'), [0, 1, 0]);
     assert.equal(await redis.llen(k.worker('live')), 1);
     assert.deepEqual(await recover('recent', 'lost', 1), [1, 1, 0], 'at most N per call');
@@ -207,7 +207,7 @@ test('the last worker to leave an empty partition in good order deletes the epoc
   withQueue(redis, async (q) => {
     const k = q.keys;
     const now = await redisNow();
-    const recover = (w: string, mode: string) => runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch], [w, 1000, mode, 0]);
+    const recover = (w: string, mode: string) => runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch, k.retired], [w, 1000, mode, 0, 0]);
     await redis.set(k.epoch, 'e1');
     await redis.zadd(k.workers, now + 60_000, 'a', now + 60_000, 'b', now - 60_000, 'dead');
     assert.deepEqual(await recover('dead', 'lost'), [0, 0, 1]);
@@ -216,6 +216,38 @@ test('the last worker to leave an empty partition in good order deletes the epoc
     assert.equal(await redis.get(k.epoch), 'e1', 'another worker is still registered');
     assert.deepEqual(await recover('b', 'stop'), [0, 0, 1]);
     assert.deepEqual(await queueKeysNow(redis, q), [], 'nothing is left');
+  }));
+
+test('a registration removed after a lost lease is watched: a move that lands in its list late goes back uncounted, then the watch ends', () =>
+  withQueue(redis, async (q) => {
+    const k = q.keys;
+    const now = await redisNow();
+    await redis.zadd(k.workers, now - 60_000, 'gone');
+    const call = (mode: string, timing: number[]) => runScript(redis, 'recover', [k.workers, k.worker('gone'), k.waiting, k.info, k.epoch, k.retired], ['gone', 1000, mode, ...timing]) as Promise<number[]>;
+    assert.deepEqual(await call('lost', [5000, 60_000]), [0, 0, 1]);
+    assert.notEqual(await redis.zscore(k.retired, 'gone'), null, 'the removed registration is watched');
+    // The sweep hands out retired ids once per check interval (its own lock), expired ones every time.
+    const sweep = () => runScript(redis, 'sweep', [k.workers, k.sweepLock, k.retired, k.retiredLock], [0, 0, 100, 'me', 10_000]) as Promise<unknown[]>;
+    assert.deepEqual((await sweep()).slice(1), [1, 1, 'gone']);
+    assert.deepEqual((await sweep()).slice(1), [1, 0], 'not again within the check interval');
+    // A blocking move held up in the network lands after the registration was removed.
+    await redis.lpush(k.worker('gone'), entry('late', 0, 0, ''));
+    assert.deepEqual(await call('retired', [60_000, 0]), [1, 0, 0], 'put back; still watched');
+    assert.deepEqual(await redis.lrange(k.waiting, 0, -1), [entry('late', 1, 0, '')], 'never ran: not counted as cut off');
+    assert.deepEqual(await call('retired', [0, 0]), [0, 0, 1], 'past the watch: no longer watched');
+    assert.deepEqual(await queueKeysNow(redis, q), [k.retiredLock, k.waiting].sort());
+  }));
+
+test('recover and requeue write nothing when the waiting key is not a list', () =>
+  withQueue(redis, async (q) => {
+    const k = q.keys;
+    const now = await redisNow();
+    await redis.zadd(k.workers, now - 60_000, 'dead');
+    await redis.lpush(k.worker('dead'), entry('d1'));
+    await redis.set(k.waiting, 'not a list');
+    await assert.rejects(runScript(redis, 'recover', [k.workers, k.worker('dead'), k.waiting, k.info, k.epoch, k.retired], ['dead', 1000, 'lost', 0, 0]), /WRONGTYPE/);
+    assert.deepEqual(await redis.lrange(k.worker('dead'), 0, -1), [entry('d1')], 'the entry is still held');
+    assert.notEqual(await redis.zscore(k.workers, 'dead'), null, 'the registration is still there');
   }));
 
 test('recover moves a list of 5000 entries in calls of 1000 without error', () =>
@@ -228,7 +260,7 @@ test('recover moves a list of 5000 entries in calls of 1000 without error', () =
     let calls = 0;
     for (;;) {
       calls++;
-      const [, left] = (await runScript(redis, 'recover', [k.workers, k.worker('big'), k.waiting, k.info, k.epoch], ['big', 1000, 'lost', 5000])) as [number, number];
+      const [, left] = (await runScript(redis, 'recover', [k.workers, k.worker('big'), k.waiting, k.info, k.epoch, k.retired], ['big', 1000, 'lost', 5000, 0])) as [number, number];
       if (left === 0) break;
     }
     assert.equal(calls, 5);
@@ -239,6 +271,6 @@ test('recover moves a list of 5000 entries in calls of 1000 without error', () =
 test('scripts are sent in full when the server does not know them (NOSCRIPT)', () =>
   withQueue(redis, async (q) => {
     await redis.script('FLUSH');
-    const reply = (await runScript(redis, 'sweep', [q.keys.workers, q.keys.sweepLock], [0, 0, 10, 'me'])) as unknown[];
+    const reply = (await runScript(redis, 'sweep', [q.keys.workers, q.keys.sweepLock, q.keys.retired, q.keys.retiredLock], [0, 0, 10, 'me', 0])) as unknown[];
     assert.equal(reply[1], 1);
   }));

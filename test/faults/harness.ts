@@ -342,7 +342,7 @@ export abstract class BaseScenario {
 
   /** The queue's keys now (every partition, every primary), less epochs and sweep locks: what a drained, idle queue must not have. */
   async residue(client?: Redis): Promise<string[]> {
-    const allowed = new Set(this.keys.flatMap((k) => [k.epoch, k.sweepLock]));
+    const allowed = new Set(this.keys.flatMap((k) => [k.epoch, k.sweepLock, k.retired, k.retiredLock]));
     return (await queueKeysNow(client ?? this.client(), this.layout)).filter((k) => !allowed.has(k));
   }
 

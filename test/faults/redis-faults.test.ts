@@ -182,8 +182,8 @@ test('13a. OOM (maxmemory, noeviction): every script either errors having writte
       ['release (LREM)', () => redis.lrem(list, 1, entry('c', 'work', []))],
       ['requeue', () => runScript(redis, 'requeue', [list, keys.waiting], [entry('d', 'work', []), 1, 'crashed'])],
       ['fail', () => runScript(redis, 'fail', [list, keys.dead], [entry('a', 'work', []), '{}', 10])],
-      ['sweep', () => runScript(redis, 'sweep', [keys.workers, keys.sweepLock], [1000, 0, 100, 't'])],
-      ['recover', () => runScript(redis, 'recover', [keys.workers, keys.worker('gone'), keys.waiting, keys.info, keys.epoch], ['gone', 1000, 'lost', 0])],
+      ['sweep', () => runScript(redis, 'sweep', [keys.workers, keys.sweepLock, keys.retired, keys.retiredLock], [1000, 0, 100, 't', 0])],
+      ['recover', () => runScript(redis, 'recover', [keys.workers, keys.worker('gone'), keys.waiting, keys.info, keys.epoch, keys.retired], ['gone', 1000, 'lost', 0, 0])],
       ['BLMOVE', () => redis.blmove(keys.waiting, list, 'RIGHT', 'LEFT', 1)],
       ['enqueue (LPUSH)', () => redis.lpush(keys.waiting, entry('f', 'work', []))],
     ];
