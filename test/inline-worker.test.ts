@@ -137,7 +137,7 @@ test('failed tasks are kept in the dead-letter list only when asked, and it stay
   }
 });
 
-test('a stop puts running tasks back at once, not counted as cut off', async () => {
+test('a stop puts running tasks back at once, counted as a cut-off (reason stopped) so that a task no stop lets finish cannot loop for ever', async () => {
   const q = testQueue();
   const ledger = ledgerFile();
   try {
@@ -149,7 +149,7 @@ test('a stop puts running tasks back at once, not counted as cut off', async () 
     await w.close();
     await running;
     const [entry] = await redis.lrange(q.keys.waiting, 0, -1);
-    assert.ok(entry?.startsWith('1|1|0||'), `put back with attempt 1, no cut-off: ${entry}`);
+    assert.ok(entry?.startsWith('1|1|1|stopped|'), `put back with attempt 1, one cut-off, reason stopped: ${entry}`);
     assert.ok(entry?.includes(`|${id}|cooperative|`));
     assert.equal(await redis.zcard(q.keys.workers), 0, 'the registration is gone');
   } finally {

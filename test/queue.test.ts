@@ -77,7 +77,7 @@ test('bad input is refused with a typed error and nothing is written', async () 
     await assert.rejects(q.enqueue('add', ['x'.repeat(2000)]), PayloadTooLargeError);
     await assert.rejects(q.enqueue('__proto__', []), InvalidOptionError);
     await assert.rejects(q.enqueue('add', 'nope' as unknown as unknown[]), InvalidOptionError);
-    await assert.rejects(q.enqueue('add', [], { timeoutMs: 0 }), /Expected `timeoutMs` to be an integer from 1 and up, got `0`/);
+    await assert.rejects(q.enqueue('add', [], { timeoutMs: 0 }), /Expected `timeoutMs` to be an integer from 1 to 2147483647 \(ms; Node's timers go no further, about 24.8 days\), got `0`/);
     assert.equal(await redis.exists(q.keys.waiting), 0);
   } finally {
     await dropQueue(redis, q);
@@ -87,7 +87,7 @@ test('bad input is refused with a typed error and nothing is written', async () 
 
 test('options are checked once, with messages that say what was expected', () => {
   assert.throws(() => new Queue({ name: 'a{b}' }), /Expected `name` to be 1-100 of/);
-  assert.throws(() => new Queue({ name: 'ok', defaultTimeoutMs: -1 }), /Expected `defaultTimeoutMs` to be an integer from 1 and up, got `-1`/);
+  assert.throws(() => new Queue({ name: 'ok', defaultTimeoutMs: -1 }), /Expected `defaultTimeoutMs` to be an integer from 1 to 2147483647 \(ms; Node's timers go no further, about 24.8 days\), got `-1`/);
   assert.throws(() => new Queue({ name: 'ok', maxAttempts: 0 }), /Expected `maxAttempts` to be an integer from 1 to 1000, got `0`/);
   assert.throws(() => new Queue({ name: 'ok', redis: 'http://x' }), /redis:\/\//);
   assert.throws(() => defineTask('1bad', () => 1), /not valid/);
