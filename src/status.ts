@@ -208,6 +208,11 @@ function mergeStatus(parts: QueueStatus[], options: StatusOptions): QueueStatus 
 }
 
 /** One partition's state. */
+/** LRANGE bounds for the first n items of a list; none at all for n ≤ 0 (0, -1 would be the whole list). */
+function firstN(n: number): [number, number] {
+  return n > 0 ? [0, n - 1] : [1, 0];
+}
+
 async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, options: StatusOptions): Promise<QueueStatus> {
   const runningLimit = options.runningLimit ?? 100;
   const deadLimit = options.deadLimit ?? 5;
@@ -220,7 +225,7 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
     .zrange(keys.workers, 0, -1, 'WITHSCORES')
     .hgetall(keys.info)
     .llen(keys.dead)
-    .lrange(keys.dead, 0, Math.max(0, deadLimit) - 1)
+    .lrange(keys.dead, ...firstN(deadLimit))
     .exec()) as Reply;
   const [seconds, micros] = result(first, 0) as [string, string];
   const at = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
@@ -239,7 +244,7 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
   const second = redis.pipeline();
   for (const r of registrations) {
     second.llen(keys.worker(r.id));
-    if (r.deadline <= at) second.lrange(keys.worker(r.id), 0, Math.max(0, Math.min(runningLimit, 20)) - 1);
+    if (r.deadline <= at) second.lrange(keys.worker(r.id), ...firstN(Math.min(runningLimit, 20)));
   }
   const lists = registrations.length > 0 ? ((await second.exec()) as Reply) : [];
 

@@ -135,6 +135,11 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   #state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   #executor: Executor | undefined;
   #cmd: Client | undefined;
+  /**
+   * The lease's own connection: renewals never wait behind a large transfer on the command connection (a
+   * 64 MB entry takes longer to move than a lease lasts), so big payloads cannot make a live worker look dead.
+   */
+  #leaseClient: Client | undefined;
   #block: Client | undefined;
   #lease: Lease | undefined;
   #wake: (() => void) | undefined;
@@ -210,7 +215,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     started.catch(() => undefined);
     this.#cmd = this.#connection('worker');
     this.#block = this.#connection('blocking');
-    this.#lease = new Lease(this.#cmd, this.queue.partitions, this.#leaseMs, () => this.#facts(), {
+    this.#leaseClient = this.#connection('worker');
+    this.#lease = new Lease(this.#leaseClient, this.queue.partitions, this.#leaseMs, () => this.#facts(), {
       lost: (why, id) => this.#leaseLost(why, id),
       epochChanged: (previous, current) => {
         this.logger.error({ queue: this.queue.name, previous, current }, 'the queue epoch changed: Redis lost this queue\'s data (restarted without persistence, flushed, failed over to a stale replica), unless this worker was cut off while the queue drained and every other worker left; tasks enqueued before may be gone');
@@ -284,7 +290,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   async #register(): Promise<void> {
     for (let attempt = 1; !this.#stop.signal.aborted; attempt++) {
       try {
-        await whenReady(this.#cmd!, 1000);
+        await whenReady(this.#leaseClient!, 1000);
         await this.#lease!.register();
         this.logger.debug({ queue: this.queue.name, workerId: this.#lease!.id }, 'registered');
         this.#wake?.();
@@ -556,6 +562,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       process.off('SIGINT', this.#onSignal);
     }
     if (this.#cmd) await disconnect(this.#cmd);
+    if (this.#leaseClient) await disconnect(this.#leaseClient);
     this.#state = 'closed';
     this.#closed.resolve();
   }

@@ -266,3 +266,19 @@ describe('ThroughputMeter', () => {
     for (const line of renderStatus(s, { width: 60 })) assert.ok(line.length <= 60, line);
   });
 });
+
+test('a limit of 0 reads no dead letters and no running tasks (not the whole list)', async () => {
+  const name = queue('limits0');
+  const q = new Queue({ name, redis: REDIS_URL });
+  try {
+    const dead = `delayed:{${name}}:dead`;
+    await redis.lpush(dead, ...Array.from({ length: 50 }, (_, i) => `${i}|{"id":"d${i}","name":"x","reason":"thrown","message":"m"}`));
+    const status = await queueStatus(q, { deadLimit: 0 });
+    assert.equal(status.deadLetters, 50);
+    assert.deepEqual(status.recentDead, []);
+    const five = await queueStatus(q, { deadLimit: 5 });
+    assert.equal(five.recentDead.length, 5);
+  } finally {
+    await q.close();
+  }
+});

@@ -222,6 +222,8 @@ export interface WorkerSpec {
   /** A command to start node under, e.g. ['faketime', '-f', '+30s']. */
   readonly wrapper?: readonly string[];
   readonly name?: string;
+  /** More environment for this process (and its children). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** A fresh folder for a scenario's ledger and logs (and its Redis). */
@@ -298,6 +300,7 @@ export abstract class BaseScenario {
       FQ_DEAD_LETTERS: String(spec.deadLetters ?? 0),
       FQ_CHILD_ARGV: JSON.stringify(spec.childExecArgv ?? []),
       ...this.workerEnv(),
+      ...spec.env,
     };
     delete env.NODE_TEST_CONTEXT;
     delete env.DELAYED_FAILPOINT;

@@ -36,6 +36,7 @@ export interface Kill {
 export interface SoakResult {
   readonly figures: Record<string, string | number>;
   readonly lost: number;
+  readonly failedUnrun: number;
   readonly sameAttemptTwice: number;
   readonly duplicateStarts: number;
   readonly interruptionBudget: number;
@@ -164,6 +165,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         if (at !== undefined && recoveredAt !== undefined) recovery.push(recoveredAt - at);
       }
     }
+    // A task that failed as cut off without a single start: counted cut-offs for runs that never happened.
+    const failedUnrun = ids.filter((id) => {
+      const h = byId.get(id);
+      return h !== undefined && h.starts.length === 0 && h.outcomes.some((o) => o.event === 'fail');
+    }).length;
+    // A task whose body ran to its end more than once (its release was cut off, or an orphan finished it).
+    const finishedTwice = ids.filter((id) => (byId.get(id)?.ends.length ?? 0) > 1).length;
     const byKind = (kind: Kill['kind']) => kills.filter((k) => k.kind === kind).length;
     const interruptionBudget = byKind('worker') * concurrency * 2 + byKind('child');
     const alive = [...workers, ...sweepers].filter((p) => p.alive).length;
@@ -183,6 +191,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       'done when the chaos ended': doneAtChaosEnd,
       'drain after the chaos s': Math.round((drainedAt - chaosEnd) / 1000),
       lost: t.lost.length,
+      'failed without having run': failedUnrun,
+      'finished twice': finishedTwice,
       'runs cut off': cutOffRuns,
       'duplicate starts': t.duplicateStarts,
       'duplicate outcomes': t.duplicateOutcomes.length,
@@ -201,6 +211,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     return {
       figures,
       lost: t.lost.length,
+      failedUnrun,
       sameAttemptTwice: t.sameAttemptTwice.length,
       duplicateStarts: t.duplicateStarts,
       interruptionBudget,
@@ -219,6 +230,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 /** What every soak must show: nothing lost, no entry run twice at once, duplicates only where runs were cut off. */
 export function checkSoak(result: SoakResult): void {
   assert.equal(result.lost, 0, 'no acknowledged task is lost');
+  assert.equal(result.failedUnrun, 0, 'no task failed as cut off without having run');
   assert.equal(result.sameAttemptTwice, 0, 'no entry leased to two runs at once');
   assert.ok(result.duplicateStarts <= result.cutOffRuns, `duplicate starts (${result.duplicateStarts}) ≤ runs cut off (${result.cutOffRuns})`);
   assert.ok(result.cutOffRuns <= result.interruptionBudget, `runs cut off (${result.cutOffRuns}) ≤ what the kills could cut (${result.interruptionBudget})`);

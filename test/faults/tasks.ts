@@ -6,6 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { defineTask, taskContext } from '../../src/index.ts';
 import { writeLedger } from './ledger.ts';
 
+// FQ_SLOW_LOAD_MS: this module takes that long to load, as one with heavy imports would (children load it).
+if (Number(process.env.FQ_SLOW_LOAD_MS ?? 0) > 0) await sleep(Number(process.env.FQ_SLOW_LOAD_MS));
+
 function note(dir: string, event: string, extra = ''): void {
   const context = taskContext();
   writeLedger(dir, event, context?.id ?? '?', context?.attempt ?? -1, extra);

@@ -1,0 +1,39 @@
+// Scenario 16: workers killed during start-up. A preforked worker registers while its children still load
+// (slowly here, as modules with heavy imports do); killed -9 a moment after it registered, three times over,
+// it must not have taken tasks that no child could start: such tasks would count a cut-off for a run that
+// never happened, and after three kills fail as "lost" having run 0 times. Then a healthy worker drains all.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { hasRedisServer, inScenario, report, Scenario } from './harness.ts';
+import { histories, tally } from './ledger.ts';
+
+const skip = hasRedisServer() ? false : 'redis-server is not installed';
+
+test('16. workers killed -9 while their children load, three times: no task fails without having run, none is lost', { skip, timeout: 180_000 }, () =>
+  inScenario(Scenario.create('startup kills'), async (s) => {
+    const queue = s.queue({ maxAttempts: 3 });
+    const ids = await queue.enqueueMany(Array.from({ length: 40 }, () => ({ name: 'work', args: [s.ledgerDir, 50] })));
+    const spec = { concurrency: 20, leaseMs: 1500, sweepMs: 200, env: { FQ_SLOW_LOAD_MS: '1000' } };
+    for (let round = 0; round < 3; round++) {
+      const victim = await s.worker(spec);
+      // The fault's own timing: 0.3 s after the registration, before the children finished loading.
+      await sleep(300);
+      victim.signal('SIGKILL');
+      await victim.exited;
+    }
+    await s.worker({ concurrency: 4, leaseMs: 1500, sweepMs: 200 });
+    const events = await s.drained(ids, 120_000);
+    const t = tally(ids, events);
+    const byId = histories(events);
+    const failedUnrun = ids.filter((id) => {
+      const h = byId.get(id);
+      return h !== undefined && h.outcomes.some((o) => o.event === 'fail') && h.starts.length === 0;
+    });
+    report('16. worker killed -9 during start-up, 3 times', { tasks: ids.length, lost: t.lost.length, failedWithoutRunning: failedUnrun.length, duplicateStarts: t.duplicateStarts, outcomes: JSON.stringify(t.byOutcome) });
+    assert.deepEqual(t.lost, []);
+    assert.deepEqual(failedUnrun, [], 'tasks failed as cut off without ever having started');
+    assert.deepEqual(t.duplicateOutcomes, []);
+    assert.deepEqual(await s.stopAllAndCheckResidue(), []);
+  }),
+);
