@@ -20,6 +20,7 @@ import type { Lease } from './lease.ts';
 import type { Logger } from './logger.ts';
 import { entryFromBytes, entryKey, type Entry } from './payload.ts';
 import { runScript, runScriptBuffer } from './scripts.ts';
+import { within } from './time.ts';
 
 /** How long one BLMOVE blocks. The sweeper's grace before removing a registration must be longer. */
 export const BLOCK_SECONDS = 1;
@@ -188,6 +189,6 @@ export class Fetcher {
         // Redis away: the move cannot complete either, and the sweeper covers what did.
       }
     }
-    await Promise.race([pending.catch(() => undefined), sleep(this.#blockSeconds * 1000 + 500)]);
+    await within(pending, this.#blockSeconds * 1000 + 500);
   }
 }

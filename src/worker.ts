@@ -25,6 +25,7 @@ import { decodeEntry, entryKey, type Entry, type TaskEntry } from './payload.ts'
 import type { Queue } from './queue.ts';
 import { runScript } from './scripts.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
+import { within } from './time.ts';
 import type { AnyTask, TaskModule } from './task.ts';
 
 export interface WorkerOptions {
@@ -92,21 +93,6 @@ export interface WorkerCounts {
   requeued: number;
 }
 
-
-/** Waits for `promise`, at most `ms` (or until `signal` aborts); leaves no timer behind to keep the process up. */
-function within(promise: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    if (signal?.aborted) return done();
-    signal?.addEventListener('abort', done, { once: true });
-    promise.then(done, done);
-  });
-}
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;

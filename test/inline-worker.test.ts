@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { InlineWorker, ModuleLoadError, type Queue } from '../src/index.ts';
 import { add, cooperative, echo, fail, record, throwString } from './fixtures/tasks.ts';
-import { FIXTURES, dropQueue, inspector, ledgerFile, queueKeysNow, readLedger, recorder, runUntil, testQueue } from './helpers.ts';
+import { FIXTURES, REDIS_URL, dropQueue, inspector, ledgerFile, queueKeysNow, readLedger, recorder, runUntil, testQueue } from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -165,6 +165,29 @@ test('a worker whose modules do not load refuses to start', async () => {
       const w = new InlineWorker({ queue: q, tasks: [module], handleSignals: false });
       await assert.rejects(w.run(), (err: unknown) => err instanceof ModuleLoadError && err.message.includes(module));
     }
+  } finally {
+    await dropQueue(redis, q);
+    await q.close();
+  }
+});
+
+test('an idle worker closes within a round trip or two, and its process exits by itself right after', async () => {
+  const q = testQueue();
+  try {
+    const { spawn } = await import('node:child_process');
+    const proc = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/close-and-exit.ts', import.meta.url).pathname], {
+      env: { ...process.env, QUEUE: q.name, REDIS_URL },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    const exitedAt = Date.now();
+    const { closeMs, closedAt } = JSON.parse(out) as { closeMs: number; closedAt: number };
+    // Promise: close() unblocks the fetch (CLIENT UNBLOCK) instead of waiting out its 1 s BLMOVE, and leaves
+    // no timer that keeps the process up. Bounds: a few round trips plus 500 ms for a loaded machine.
+    assert.ok(closeMs < 600, `close() took ${closeMs.toFixed(0)} ms`);
+    assert.ok(exitedAt - closedAt < 800, `the process exited ${exitedAt - closedAt} ms after close() resolved`);
   } finally {
     await dropQueue(redis, q);
     await q.close();
