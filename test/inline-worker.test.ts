@@ -193,3 +193,29 @@ test('an idle worker closes within a round trip or two, and its process exits by
     await q.close();
   }
 });
+
+test('a listener that throws is logged; the task is released all the same and the worker goes on', async () => {
+  const q = testQueue();
+  const errors: string[] = [];
+  const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (_f: object, message: string) => void errors.push(message) };
+  try {
+    const ids = [await add.delay(q, 1, 2), await fail.delay(q, 'boom'), await add.delay(q, 3, 4)];
+    const w = new InlineWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, logger });
+    let outcomes = 0;
+    for (const event of ['start', 'success', 'failure'] as const) {
+      w.on(event, () => {
+        if (event !== 'start') outcomes++;
+        throw new Error(`listener of ${event}`);
+      });
+    }
+    await runUntil(w, 'three outcomes', () => outcomes >= 3, 30_000);
+    assert.equal(outcomes, 3);
+    assert.equal(await redis.llen(q.keys.waiting), 0, 'nothing put back');
+    assert.deepEqual(await queueKeysNow(redis, q), [], 'every run released');
+    assert.ok(errors.some((m) => m.includes("'success' listener threw")) && errors.some((m) => m.includes("'failure' listener threw")));
+    assert.equal(ids.length, 3);
+  } finally {
+    await dropQueue(redis, q);
+    await q.close();
+  }
+});

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { InvalidOptionError, PayloadTooLargeError, Queue, SerializationError, defineTask } from '../src/index.ts';
 import { decodeEntry } from '../src/payload.ts';
 import { add } from './fixtures/tasks.ts';
-import { dropQueue, inspector, testQueue } from './helpers.ts';
+import { FIXTURES, dropQueue, inspector, testQueue } from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -106,6 +106,22 @@ test('enqueue while Redis is unreachable rejects (never a silent drop)', async (
     const started = Date.now();
     await assert.rejects(add.delay(q, 1, 2));
     assert.ok(Date.now() - started < 10_000);
+  } finally {
+    await q.close();
+  }
+});
+
+test('durations past what Node timers can hold (2^31 - 1 ms) are refused where they are given, not misread later', async () => {
+  const q = testQueue();
+  try {
+    for (const timeoutMs of [2 ** 31, 1e15]) {
+      await assert.rejects(q.enqueue('add', [1, 2], { timeoutMs }), /Expected `timeoutMs` to be an integer from 1 to 2147483647/);
+    }
+    assert.equal(typeof (await q.enqueue('add', [1, 2], { timeoutMs: 2 ** 31 - 1 })), 'string', 'the longest timer Node can hold is accepted');
+    const { InlineWorker } = await import('../src/index.ts');
+    for (const [option, value] of [['shutdownTimeoutMs', Number.MAX_SAFE_INTEGER], ['leaseMs', 2 ** 31], ['killGraceMs', 2 ** 40], ['sweepIntervalMs', 2 ** 31]] as const) {
+      assert.throws(() => new InlineWorker({ queue: q, tasks: [FIXTURES], [option]: value }), new RegExp(`Expected \`${option}\` to be an integer from \\d+ to 2147483647`));
+    }
   } finally {
     await q.close();
   }
