@@ -33,6 +33,8 @@ export interface FetcherHost {
   readonly block: Client;
   readonly lease: Lease;
   readonly stop: AbortSignal;
+  /** Entries larger than this are handed over as bytes, unread (they fail as bad payloads). */
+  readonly maxPayloadBytes: number;
   /** Entries the worker holds (taken, not yet finished), by `entryKey`. */
   readonly known: ReadonlySet<string>;
   /** Runs the worker can start now (free slots with a ready child). */
@@ -95,7 +97,7 @@ export class Fetcher {
   }
 
   async loop(): Promise<void> {
-    const { partitions, cmd, block, lease, stop } = this.#host;
+    const { partitions, cmd, block, lease, stop, maxPayloadBytes: maxBytes } = this.#host;
     const n = partitions.length;
     let failures = 0;
     while (!stop.aborted) {
@@ -117,7 +119,7 @@ export class Fetcher {
             refused = true;
             break;
           }
-          for (let j = 1; j < reply.length; j++) taken.push([entryFromBytes(reply[j] as Buffer), keys]);
+          for (let j = 1; j < reply.length; j++) taken.push([entryFromBytes(reply[j] as Buffer, maxBytes), keys]);
         }
         if (refused) {
           // Entries already moved by this round stay in the lists; the sweeper puts them back.
@@ -134,7 +136,7 @@ export class Fetcher {
           const move = guard(block, block.blmoveBuffer(keys.waiting, keys.worker(workerId), 'RIGHT', 'LEFT', this.#blockSeconds));
           this.#blocking = move;
           const entry = await move.finally(() => (this.#blocking = undefined));
-          if (entry !== null) taken.push([entryFromBytes(entry), keys]);
+          if (entry !== null) taken.push([entryFromBytes(entry, maxBytes), keys]);
         }
         failures = 0;
       } catch (err) {
@@ -163,7 +165,7 @@ export class Fetcher {
         const list = keys.worker(workerId);
         const held = await guard(cmd, cmd.lrangeBuffer(list, 0, -1));
         for (const bytes of held) {
-          const entry = entryFromBytes(bytes);
+          const entry = entryFromBytes(bytes, this.#host.maxPayloadBytes);
           if (known.has(entryKey(entry)) || lease.id !== workerId) continue;
           await runScript(cmd, 'requeue', [list, keys.waiting], [entry, 0, '']);
         }

@@ -29,19 +29,38 @@ export interface TaskEntry {
 }
 
 /**
- * An entry as a worker holds it: its text, or its raw bytes when what Redis holds is not valid UTF-8 (text
- * decoded from such bytes would not match them again, so it could not serve as the run's token).
+ * An entry as a worker holds it: its text; or its raw bytes when what Redis holds is not valid UTF-8 (text
+ * decoded from such bytes would not match them again, so it could not serve as the run's token) or is larger
+ * than the queue's `maxPayloadBytes` (it fails unread: decoding tens of megabytes only to refuse them would
+ * stall the worker).
  */
 export type Entry = string | Buffer;
 
 /** Bytes read from Redis as an entry: text when they are valid UTF-8 (it encodes back to the same bytes). */
-export function entryFromBytes(bytes: Buffer): Entry {
-  return isUtf8(bytes) ? bytes.toString('utf8') : bytes;
+export function entryFromBytes(bytes: Buffer, maxBytes: number): Entry {
+  return bytes.length <= maxBytes && isUtf8(bytes) ? bytes.toString('utf8') : bytes;
 }
 
-/** A string that names an entry in a set (raw bytes get a form no UTF-8 entry of ours starts with). */
+/** Why an entry held as bytes cannot be read. */
+export function unreadable(bytes: Buffer, maxBytes: number): string {
+  return bytes.length > maxBytes ? `the entry is ${bytes.length} bytes, over maxPayloadBytes (${maxBytes})` : 'the entry is not valid UTF-8 text';
+}
+
+/**
+ * A string that names an entry in a set. Raw bytes get a form no entry of ours starts with, made of their size
+ * and ends (cheap for a large one; two raw entries alike in both only delay a reconcile of one of them).
+ */
 export function entryKey(entry: Entry): string {
-  return typeof entry === 'string' ? entry : `\u0000raw:${entry.toString('base64')}`;
+  if (typeof entry === 'string') return entry;
+  const ends = entry.length <= 128 ? entry.toString('base64') : `${entry.subarray(0, 64).toString('base64')}/${entry.subarray(-64).toString('base64')}`;
+  return `\u0000raw:${entry.length}:${ends}`;
+}
+
+/** What a dead-letter record keeps of an entry: the text, or the bytes as base64 (the first 4 KiB of a large one). */
+export function entryForRecord(entry: Entry): Record<string, string | number> {
+  if (typeof entry === 'string') return { entry };
+  if (entry.length <= 65_536) return { entryBase64: entry.toString('base64') };
+  return { entryHeadBase64: entry.subarray(0, 4096).toString('base64'), entryBytes: entry.length };
 }
 
 /** What a worker can read from an entry without trusting it. */

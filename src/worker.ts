@@ -21,7 +21,7 @@ import { Lease, type LeaseLoss } from './lease.ts';
 import { Releases } from './releases.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { boolOption, functionOption, intOption, msOption } from './options.ts';
-import { decodeEntry, entryKey, type Entry, type TaskEntry } from './payload.ts';
+import { decodeEntry, entryForRecord, entryKey, unreadable, type Entry, type TaskEntry } from './payload.ts';
 import type { Queue } from './queue.ts';
 import { runScript } from './scripts.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
@@ -231,6 +231,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         lease: this.#lease,
         stop: this.#stop.signal,
         known: this.#known,
+        maxPayloadBytes: this.queue.maxPayloadBytes,
         freeSlots: () => Math.min(this.concurrency - this.#runs.size + this.#releasing, executor.available()),
         changed: () => this.#changed(),
         take: (entry, workerId, keys) => this.#take(entry, workerId, keys),
@@ -331,7 +332,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
 
   async #process(run: Run): Promise<void> {
     if (typeof run.entry !== 'string') {
-      const problem = 'the entry is not valid UTF-8 text';
+      const problem = unreadable(run.entry, this.queue.maxPayloadBytes);
       const info: TaskInfo = { queue: this.queue.name, id: '', name: '', args: undefined, attempt: 0, cutoffs: 0, timeoutMs: 0, maxAttempts: 0 };
       return await this.#failed(run, info, { reason: 'bad-payload', message: `Cannot read the task: ${problem}`, error: new Error(problem) });
     }
@@ -409,7 +410,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     if (onError) await this.#callHandler('errorHandler', () => onError(info, failure));
     const keep = this.queue.deadLetters;
     if (keep === 0) return await this.#write(run, () => this.#releases.release(run.keys, run.list, run.entry));
-    const entry = typeof run.entry === 'string' ? { entry: run.entry } : { entryBase64: run.entry.toString('base64') };
+    const entry = entryForRecord(run.entry);
     const record = JSON.stringify({ id: info.id, name: info.name, reason: failure.reason, message: failure.message, signal: failure.signal, exitCode: failure.exitCode, ...entry });
     await this.#write(run, () => runScript(this.#cmd!, 'fail', [run.list, run.keys.dead], [run.entry, record, keep]));
   }
