@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { guard, type Client } from './connection.ts';
+import { failpoint } from './failpoints.ts';
 
 const NAMES = ['register', 'renew', 'dequeue', 'requeue', 'fail', 'sweep', 'recover'] as const;
 export type ScriptName = (typeof NAMES)[number];
@@ -27,7 +28,9 @@ const scripts = Object.fromEntries(NAMES.map((n) => [n, load(n)])) as Record<Scr
 export async function runScript(redis: Client, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
   const script = scripts[name];
   try {
-    return await guard(redis, redis.evalsha(script.sha, keys.length, ...keys, ...args));
+    const reply = await guard(redis, redis.evalsha(script.sha, keys.length, ...keys, ...args));
+    if (name === 'dequeue') failpoint('stall-after-dequeue-reply');
+    return reply;
   } catch (err) {
     if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
       return await guard(redis, redis.eval(script.source, keys.length, ...keys, ...args));

@@ -14,6 +14,7 @@ import { createServer, Socket, type Server } from 'node:net';
 type Direction = 'toServer' | 'toClient';
 
 interface Held {
+  readonly rule: HoldRule;
   readonly chunks: Buffer[];
   timer: NodeJS.Timeout | undefined;
 }
@@ -48,7 +49,9 @@ export interface HoldRule {
   matchedAt?: number;
   /** When the held bytes were delivered. */
   deliveredAt?: number;
-  /** How many bytes were held. */
+  /** When the connection was closed by the side the bytes were for, before they were delivered (they never are). */
+  discardedAt?: number;
+  /** How many bytes were held (delivered or discarded). */
   bytes?: number;
   /** Delivers now (before `ms` is over); resolves once the bytes were handed to the kernel. */
   deliver?: () => Promise<void>;
@@ -140,7 +143,7 @@ export class Proxy {
     const hold = this.#hold!;
     const rule = hold.rule;
     rule.matchedAt = Date.now();
-    const held: Held = { chunks: [], timer: undefined };
+    const held: Held = { rule, chunks: [], timer: undefined };
     pair.held[direction] = held;
     const deliver = async (): Promise<void> => {
       clearTimeout(held.timer);
@@ -162,7 +165,22 @@ export class Proxy {
 
   #end(pair: Pair): void {
     // Bytes still held for a side that is open: deliver them first (at the hold's end), then close.
-    const pending = (['toServer', 'toClient'] as const).some((d) => pair.held[d] && !(d === 'toServer' ? pair.server : pair.client).destroyed);
+    let pending = false;
+    for (const d of ['toServer', 'toClient'] as const) {
+      const held = pair.held[d];
+      if (!held) continue;
+      const to = d === 'toServer' ? pair.server : pair.client;
+      // The side the bytes are for has closed (or sent its FIN): it will not read them.
+      if (!to.destroyed && !to.readableEnded) {
+        pending = true;
+        continue;
+      }
+      clearTimeout(held.timer);
+      delete pair.held[d];
+      held.rule.discardedAt = Date.now();
+      held.rule.bytes = held.chunks.reduce((n, c) => n + c.length, 0);
+      if (this.#hold?.rule === held.rule) this.#hold = undefined;
+    }
     if (pending) {
       pair.closing = true;
       return;
