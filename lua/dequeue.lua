@@ -5,7 +5,11 @@
 -- ARGV[1] worker id
 -- ARGV[2] N, 1..1000 (Lua's unpack fails near 8000 values)
 -- Returns {1, entry...} oldest first, or {0} when the lease is gone (nothing moved).
--- Validates before it writes; the moves happen together or not at all.
+-- Validates before it writes; the moves happen together or not at all. For N > 1 the in-flight list's type is
+-- checked before anything is removed from waiting (Redis keeps the writes a script made before an error):
+-- errors with 'WRONGTYPE <key> ...' having moved nothing. For N = 1, LMOVE checks both keys' types itself
+-- before it moves anything (one command fewer on the hot path); a wrong type fails it with Redis' WRONGTYPE,
+-- also having moved nothing.
 -- Run twice (a resent command), it moves a second batch: the worker reconciles its list after any error.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -21,6 +25,10 @@ if n == 1 then
     return {1}
   end
   return {1, item}
+end
+local kind = redis.call('TYPE', KEYS[3]).ok
+if kind ~= 'list' and kind ~= 'none' then
+  return redis.error_reply('WRONGTYPE the in-flight list (' .. KEYS[3] .. ') is a ' .. kind .. ', not a list: nothing was moved')
 end
 local items = redis.call('LRANGE', KEYS[1], -n, -1)
 if #items == 0 then

@@ -5,7 +5,13 @@
 -- ARGV[2] the record to keep (JSON made by the worker; stored as is, after '<now_ms>|')
 -- ARGV[3] how many records the list keeps at most (>= 1)
 -- Returns 1 if the run was finished here, 0 if the worker no longer held it (nothing written).
+-- Errors with 'WRONGTYPE dead ...' having written nothing when the dead-letter list is not a list (checked
+-- before the run is removed: Redis keeps the writes a script made before an error); the caller retries.
 -- Safe to run twice: the second call finds nothing to remove and writes nothing.
+local kind = redis.call('TYPE', KEYS[2]).ok
+if kind ~= 'list' and kind ~= 'none' then
+  return redis.error_reply('WRONGTYPE dead (' .. KEYS[2] .. ') is a ' .. kind .. ', not a list: nothing was written')
+end
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return 0
 end

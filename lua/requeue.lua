@@ -5,6 +5,9 @@
 -- ARGV[2] 1 if the run was cut off (counts towards maxAttempts), else 0 (an orderly stop)
 -- ARGV[3] the cut-off reason to record: 'lost' or 'crashed' (ignored when ARGV[2] is 0)
 -- Returns 1 if put back, 0 if the worker no longer held it (the sweeper or an earlier call did it).
+-- Errors with 'WRONGTYPE waiting ...' (having written nothing) when waiting is not a list: Redis keeps the
+-- writes a script made before an error, so both keys are checked before the entry is removed. The entry then
+-- stays in the worker's list, and the caller retries.
 -- The entry goes to the right end, so it is taken next. Its attempt counter goes up, which makes the next
 -- run's token differ from this one. Safe to run twice: the second call finds nothing to remove.
 local function bump(entry, cut, reason)
@@ -16,6 +19,10 @@ local function bump(entry, cut, reason)
     reason = old
   end
   return '1|' .. (tonumber(attempt) + 1) .. '|' .. (tonumber(cutoffs) + cut) .. '|' .. reason .. '|' .. rest
+end
+local kind = redis.call('TYPE', KEYS[2]).ok
+if kind ~= 'list' and kind ~= 'none' then
+  return redis.error_reply('WRONGTYPE waiting (' .. KEYS[2] .. ') is a ' .. kind .. ', not a list: nothing was moved')
 end
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return 0

@@ -8,15 +8,35 @@
  * (`autoResendUnfulfilledCommands: false`): a resent enqueue would run a task twice, a resent dequeue would
  * strand a batch. The caller gets an error instead and decides (workers reconcile their in-flight list).
  * ioredis leaves such commands pending forever, so every command goes through `guard`, which rejects it
- * with a `ConnectionLostError` when the connection drops before the reply.
+ * with a `ConnectionLostError` when the connection drops before the reply, and with a `CommandTimeoutError`
+ * when no reply came within the connection's command timeout (then the connection is reset: a frozen or
+ * half-open connection would hold every later command behind the unanswered one).
+ *
+ * `send` is for commands that must never run late: it sends only once the connection is ready and writable,
+ * in the same tick, so nothing it sends waits in ioredis' offline queue (which would write it whenever Redis
+ * came back, after its caller was told it failed). Not ready within about a second: `RedisUnavailableError`,
+ * nothing sent.
  */
+import { performance } from 'node:perf_hooks';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { DelayedError, InvalidOptionError } from './errors.ts';
+import { DelayedError, InvalidOptionError, RedisUnavailableError } from './errors.ts';
 
 /** The connection dropped after the command was sent and before its reply: it may or may not have run. */
 export class ConnectionLostError extends DelayedError {
-  constructor() {
-    super('ERR_CONNECTION_LOST', 'The connection to Redis dropped before the reply came; the command may or may not have run');
+  constructor(message = 'The connection to Redis dropped before the reply came; the command may or may not have run', code = 'ERR_CONNECTION_LOST') {
+    super(code, message);
+  }
+}
+
+/**
+ * The command was sent and no reply came within the command timeout: it may or may not have run (Redis may be
+ * frozen, or the connection half-open). The connection was reset. A `ConnectionLostError`, with its own code.
+ */
+export class CommandTimeoutError extends ConnectionLostError {
+  readonly timeoutMs: number;
+  constructor(address: string, timeoutMs: number) {
+    super(`Redis at ${address} sent no reply within ${timeoutMs} ms (commandTimeoutMs): the command was sent and may or may not have run; the connection was reset`, 'ERR_COMMAND_TIMEOUT');
+    this.timeoutMs = timeoutMs;
   }
 }
 
@@ -27,39 +47,164 @@ export function isCluster(client: Client): client is Cluster {
   return client instanceof Cluster;
 }
 
-/** Per connection, how to reject each guarded command still waiting for its reply. */
-const waiting = new WeakMap<Client, Set<(err: Error) => void>>();
+/** The default command timeout, ms (the queue option `commandTimeoutMs`). */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
+/** How long `send` waits for a connection to become ready before it gives up, ms. */
+export const CONNECT_WAIT_MS = 1000;
+/**
+ * What a blocking connection's timeout adds to the command timeout: its BLMOVE waits up to a second in Redis
+ * before it answers (src/fetcher.ts BLOCK_SECONDS), so its replies may take that much longer.
+ */
+const BLOCKING_EXTRA_MS = 2000;
 
-/** Makes `guard` able to tell when this connection drops. */
-function watchDrops(redis: Client): void {
-  const rejecters = new Set<(err: Error) => void>();
-  waiting.set(redis, rejecters);
+interface Pending {
+  readonly since: number;
+  readonly reject: (err: Error) => void;
+}
+
+/** Per connection: the guarded commands waiting for their reply (oldest first), the timeout, what went wrong. */
+interface Watch {
+  readonly pending: Set<Pending>;
+  readonly timeoutMs: number;
+  readonly address: string;
+  timer: NodeJS.Timeout | undefined;
+  lastError: Error | undefined;
+}
+
+const watches = new WeakMap<Client, Watch>();
+
+/** Makes `guard` able to tell when this connection drops, and its commands time out after `timeoutMs` (0: never). */
+function watch(redis: Client, timeoutMs: number, address: string): void {
+  const w: Watch = { pending: new Set(), timeoutMs, address, timer: undefined, lastError: undefined };
+  watches.set(redis, w);
+  redis.on('error', (err: Error) => (w.lastError = err));
+  redis.on('ready', () => (w.lastError = undefined));
   redis.on('close', () => {
-    if (rejecters.size === 0) return;
+    if (w.pending.size === 0) return;
     const lost = new ConnectionLostError();
-    for (const reject of rejecters) reject(lost);
-    rejecters.clear();
+    const all = [...w.pending];
+    w.pending.clear();
+    for (const p of all) p.reject(lost);
   });
+}
+
+/**
+ * One timer per connection while commands are pending (not one per command): it fails those older than the
+ * timeout, oldest first (a connection answers in order), and resets the connection if any was.
+ */
+function startWatchdog(redis: Client, w: Watch): void {
+  const every = Math.max(10, Math.min(500, Math.floor(w.timeoutMs / 10)));
+  w.timer = setInterval(() => {
+    const now = performance.now();
+    let expired = false;
+    for (const p of w.pending) {
+      if (now - p.since < w.timeoutMs) break;
+      w.pending.delete(p);
+      p.reject(new CommandTimeoutError(w.address, w.timeoutMs));
+      expired = true;
+    }
+    if (expired) reset(redis);
+    if (w.pending.size === 0) {
+      clearInterval(w.timer);
+      w.timer = undefined;
+    }
+  }, every);
+  w.timer.unref();
+}
+
+/**
+ * Drops the connection now and lets ioredis connect again. Unlike `disconnect(true)` (which ends the socket and
+ * waits up to 2 s for the other side to close it), this also frees a half-open connection at once.
+ */
+export function reset(redis: Client): void {
+  const streams = isCluster(redis) ? redis.nodes('all').map((node) => node.stream) : [redis.stream];
+  let destroyed = false;
+  for (const stream of streams) {
+    if (stream && !stream.destroyed) {
+      stream.destroy();
+      destroyed = true;
+    }
+  }
+  if (!destroyed && redis.status !== 'end') redis.disconnect(true);
+}
+
+function unavailable(redis: Client, waitedMs: number): RedisUnavailableError {
+  const w = watches.get(redis);
+  return new RedisUnavailableError(w?.address ?? describe(redis), waitedMs, redis.status, w?.lastError);
 }
 
 /** The command's promise, rejected with `ConnectionLostError` if the connection drops before it settles. */
 export function guard<T>(redis: Client, command: Promise<T>): Promise<T> {
-  const rejecters = waiting.get(redis);
-  if (!rejecters) return command;
+  const w = watches.get(redis);
+  if (!w) return command;
   return new Promise<T>((resolve, reject) => {
-    rejecters.add(reject);
+    const pending: Pending = { since: performance.now(), reject };
+    w.pending.add(pending);
+    if (w.timeoutMs > 0 && !w.timer) startWatchdog(redis, w);
     command.then(
       (value) => {
-        rejecters.delete(reject);
+        w.pending.delete(pending);
         resolve(value);
       },
       (err: unknown) => {
-        rejecters.delete(reject);
+        w.pending.delete(pending);
+        if (!(err instanceof Error)) return reject(err);
         // A cluster node whose connection closed fails the commands it had (they are not sent again).
-        reject(err instanceof Error && err.message === 'Connection is closed.' ? new ConnectionLostError() : err);
+        if (err.message === 'Connection is closed.') return reject(new ConnectionLostError());
+        // Never written (no connection, no offline queue): it did not run and will not run later.
+        if (err.message.startsWith("Stream isn't writeable")) return reject(unavailable(redis, 0));
+        reject(err);
       },
     );
   });
+}
+
+/** True when a command sent now is written to the socket at once (not queued offline by ioredis). */
+function writable(redis: Client): boolean {
+  if (redis.status !== 'ready') return false;
+  if (isCluster(redis)) return true;
+  const stream = redis.stream as (typeof redis.stream & { _writableState?: { ended?: boolean } }) | undefined;
+  return !!stream && stream.writable && !stream._writableState?.ended;
+}
+
+/**
+ * Sends a command that must run now or never (an enqueue): waits up to `CONNECT_WAIT_MS` for the connection,
+ * then sends it in the same tick as it checked the connection, so it never waits in an offline queue. Rejects
+ * with `RedisUnavailableError` (not sent) when there is no connection by then; with `CommandTimeoutError` or
+ * `ConnectionLostError` (may have run) when the reply did not come.
+ */
+export async function send<T>(redis: Client, command: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  for (;;) {
+    const left = CONNECT_WAIT_MS - (performance.now() - started);
+    if (!writable(redis)) {
+      if (left > 0) await whenReady(redis, left);
+      if (!writable(redis)) {
+        if (performance.now() - started < CONNECT_WAIT_MS) {
+          // Ready but the socket just closed: let ioredis notice, then wait again.
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          continue;
+        }
+        throw unavailable(redis, Math.round(performance.now() - started));
+      }
+    }
+    return await guard(redis, command());
+  }
+}
+
+/** Where a connection goes, for messages: host and port (sentinels and name, cluster seeds), never a password. */
+function describe(redis: Client): string {
+  if (isCluster(redis)) {
+    const seeds = (redis as unknown as { startupNodes?: { host?: string; port?: number }[] }).startupNodes ?? [];
+    return `redis+cluster://${seeds.map((n) => `${n.host ?? '127.0.0.1'}:${n.port ?? 6379}`).join(',')}`;
+  }
+  const o = redis.options;
+  const auth = o.password ? `${o.username ? `${o.username}:` : ''}***@` : '';
+  if (o.sentinels && o.sentinels.length > 0) {
+    return `redis+sentinel://${auth}${o.sentinels.map((s) => `${s.host ?? '127.0.0.1'}:${s.port ?? 26379}`).join(',')}/${o.name ?? ''}`;
+  }
+  if (o.path) return `redis+unix://${auth}${o.path}`;
+  return `${o.tls ? 'rediss' : 'redis'}://${auth}${o.host ?? '127.0.0.1'}:${o.port ?? 6379}${o.db ? `/${o.db}` : ''}`;
 }
 
 /**
@@ -72,7 +217,8 @@ export type RedisSource = string | readonly string[] | Redis | Cluster | RedisOp
 export type ConnectionRole = 'producer' | 'worker' | 'blocking';
 
 const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
-  // An enqueue while Redis is unreachable fails after a few reconnect attempts (about a second) instead of hanging.
+  // Enqueues go through `send`, which never leaves a command in the offline queue; the queue is kept for the
+  // tools that read through a producer connection (status, the CLI) right after connecting.
   producer: { maxRetriesPerRequest: 3 },
   // A worker's commands fail at once while the connection is down (the worker retries with backoff): a command
   // queued offline could run long after its caller gave up on it, e.g. a blocking move into a list nobody reads.
@@ -146,7 +292,11 @@ function clusterOptions(role: ConnectionRole, redisOptions: RedisOptions): Clust
   };
 }
 
-export function connect(source: RedisSource, role: ConnectionRole, name: string): Client {
+/**
+ * A connection for one role. `commandTimeoutMs`: how long a guarded command may wait for its reply before it
+ * fails and the connection is reset (a blocking connection gets 2 s more, for its 1 s blocks); 0 never.
+ */
+export function connect(source: RedisSource, role: ConnectionRole, name: string, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Client {
   const options: RedisOptions = {
     ...ROLE_OPTIONS[role],
     autoResendUnfulfilledCommands: false,
@@ -177,7 +327,7 @@ export function connect(source: RedisSource, role: ConnectionRole, name: string)
   } else redis = new Redis({ ...(source as RedisOptions), ...options });
   // Connection errors surface as rejected commands; without a listener ioredis would also print each one.
   redis.on('error', () => undefined);
-  watchDrops(redis);
+  watch(redis, commandTimeoutMs > 0 ? commandTimeoutMs + (role === 'blocking' ? BLOCKING_EXTRA_MS : 0) : 0, describe(redis));
   return redis;
 }
 

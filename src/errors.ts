@@ -101,3 +101,17 @@ export class CommandError extends DelayedError {
     this.hint = hint;
   }
 }
+
+/**
+ * Redis could not be reached within about a second (reconnect attempts included): the command was NOT sent and
+ * will not be sent later, so sending it again is safe (no duplicate). `cause` is the last connection error.
+ */
+export class RedisUnavailableError extends DelayedError {
+  /** Where Redis was expected, without any password. */
+  readonly address: string;
+  constructor(address: string, waitedMs: number, status: string, cause: Error | undefined) {
+    const why = cause ? `: ${cause.message}` : ` (connection ${status})`;
+    super('ERR_REDIS_UNAVAILABLE', `Redis at ${address} was not reachable${waitedMs > 0 ? ` within ${waitedMs} ms` : ''}${why}; the command was not sent and will not be sent later (safe to retry)`, cause ? { cause } : undefined);
+    this.address = address;
+  }
+}

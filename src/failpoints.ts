@@ -7,11 +7,20 @@
  * - before-release: the task finished and its handler ran, the release was not sent
  * - child-before-reply: (in the child) the task finished, its answer was not sent
  * - mid-sweep: the sweeper recovered one worker's list and has more to do
+ * - stall-after-dequeue-reply: the worker has the reply of dequeue.lua and has not acted on it; this one
+ *   SIGSTOPs the process (once) instead of killing it: a test resumes it with SIGCONT, and the code goes on
+ *   from there before any timer runs (a worker stalled between its dequeue and what it does next)
  */
-export type Failpoint = 'after-dequeue' | 'before-release' | 'child-before-reply' | 'mid-sweep';
+export type Failpoint = 'after-dequeue' | 'before-release' | 'child-before-reply' | 'mid-sweep' | 'stall-after-dequeue-reply';
 
 const armed = process.env.DELAYED_FAILPOINT;
 
+let stalled = false;
+
 export function failpoint(name: Failpoint): void {
-  if (armed === name) process.kill(process.pid, 'SIGKILL');
+  if (armed !== name) return;
+  if (name !== 'stall-after-dequeue-reply') return void process.kill(process.pid, 'SIGKILL');
+  if (stalled) return;
+  stalled = true;
+  process.kill(process.pid, 'SIGSTOP');
 }

@@ -19,7 +19,8 @@ export {
   TaskError,
   StateError,
   NotReplicatedError,
+  RedisUnavailableError,
 } from './errors.ts';
-export { ConnectionLostError } from './connection.ts';
+export { ConnectionLostError, CommandTimeoutError } from './connection.ts';
 export { queueStatus, findQueues, ThroughputMeter, renderStatus, renderQueueList, formatCount, formatDuration } from './status.ts';
 export type { QueueStatus, WorkerStatus, RunningTask, DeadLetter, Throughput, StatusOptions, FindQueuesOptions, RenderOptions } from './status.ts';

@@ -5,7 +5,7 @@
  * spreads its tasks over them, round robin or by `partitionKey`.
  */
 import { randomBytes } from 'node:crypto';
-import { checkRedisSource, connect, disconnect, guard, type Client, type RedisSource } from './connection.ts';
+import { checkRedisSource, connect, DEFAULT_COMMAND_TIMEOUT_MS, disconnect, send, type Client, type RedisSource } from './connection.ts';
 import { InvalidOptionError, NotReplicatedError, StateError } from './errors.ts';
 import { crc16, isValidQueueName, MAX_PARTITIONS, queueKeys, type QueueKeys } from './keys.ts';
 import { intOption, msOption, stringOption } from './options.ts';
@@ -40,6 +40,13 @@ export interface QueueOptions {
   readonly waitForReplicas?: number;
   /** How long to wait for those replicas, ms. @default 1000 */
   readonly replicaTimeoutMs?: number;
+  /**
+   * How long a command may wait for Redis' reply, ms, before it fails with `CommandTimeoutError` (it may or may
+   * not have run) and the connection is reset. Used by this queue's producer connection and by its workers'
+   * connections (Redis frozen, a half-open connection). With `waitForReplicas`, add `replicaTimeoutMs` to
+   * what Redis itself needs. @default 5000
+   */
+  readonly commandTimeoutMs?: number;
 }
 
 /** One task for `enqueueMany`. */
@@ -56,6 +63,7 @@ export class Queue implements Enqueuer {
   readonly partitions: readonly QueueKeys[];
   readonly waitForReplicas: number;
   readonly replicaTimeoutMs: number;
+  readonly commandTimeoutMs: number;
   readonly defaultTimeoutMs: number;
   readonly maxAttempts: number;
   readonly maxPayloadBytes: number;
@@ -87,12 +95,13 @@ export class Queue implements Enqueuer {
     this.keys = this.partitions[0] as QueueKeys;
     this.waitForReplicas = intOption('waitForReplicas', options.waitForReplicas, 0, 0, 100);
     this.replicaTimeoutMs = msOption('replicaTimeoutMs', options.replicaTimeoutMs, 1000, 1);
+    this.commandTimeoutMs = intOption('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, 100, 2_147_483_647 - 2000);
   }
 
   /** The producer connection, made on first use. */
   get redis(): Client {
     if (this.#closed) throw new StateError(`Queue ${this.name} is closed`);
-    this.#redis ??= connect(this.redisSource, 'producer', this.name);
+    this.#redis ??= connect(this.redisSource, 'producer', this.name, this.commandTimeoutMs);
     return this.#redis;
   }
 
@@ -125,23 +134,26 @@ export class Queue implements Enqueuer {
 
   /**
    * Enqueues a task by name and resolves with its id once Redis has it. Rejects, having written nothing,
-   * when the arguments cannot be carried by JSON or are too large; rejects when Redis cannot be reached.
+   * when the arguments cannot be carried by JSON or are too large, and with `RedisUnavailableError` when Redis
+   * cannot be reached within about a second (not sent, never sent later: safe to retry). Rejects with
+   * `CommandTimeoutError` (no reply within `commandTimeoutMs`) or `ConnectionLostError` (the connection
+   * dropped) when the command was sent and may or may not have run.
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
     const { id, entry, keys } = this.#entry(name, args, options);
     const redis = this.redis;
     if (this.waitForReplicas === 0) {
-      await guard(redis, redis.lpush(keys.waiting, entry));
+      await send(redis, () => redis.lpush(keys.waiting, entry));
       return id;
     }
-    this.#checkReplicas(await guard(redis, redis.pipeline().lpush(keys.waiting, entry).wait(this.waitForReplicas, this.replicaTimeoutMs).exec()), [id]);
+    this.#checkReplicas(await send(redis, () => redis.pipeline().lpush(keys.waiting, entry).wait(this.waitForReplicas, this.replicaTimeoutMs).exec()), [id]);
     return id;
   }
 
   /**
    * Enqueues many tasks in one pipelined batch per partition, in order, and resolves with their ids. Every
-   * task is checked before anything is sent, so bad input writes nothing. On a connection error some may
-   * have been written.
+   * task is checked before anything is sent, so bad input writes nothing. `RedisUnavailableError`: none was
+   * sent. On `CommandTimeoutError` / `ConnectionLostError` some may have been written.
    */
   async enqueueMany(requests: readonly TaskRequest[]): Promise<string[]> {
     if (!Array.isArray(requests)) throw new InvalidOptionError(`Expected an array of tasks, got \`${typeof requests}\``);
@@ -160,7 +172,7 @@ export class Queue implements Enqueuer {
         const pipeline = redis.pipeline();
         for (let i = 0; i < entries.length; i += CHUNK) pipeline.lpush(keys.waiting, ...entries.slice(i, i + CHUNK));
         if (this.waitForReplicas > 0) pipeline.wait(this.waitForReplicas, this.replicaTimeoutMs);
-        this.#checkReplicas(await guard(redis, pipeline.exec()), ids);
+        this.#checkReplicas(await send(redis, () => pipeline.exec()), ids);
       }),
     );
     return built.map((b) => b.id);
@@ -175,7 +187,7 @@ export class Queue implements Enqueuer {
   /** How many tasks wait to be taken (over all partitions). */
   async waiting(): Promise<number> {
     const redis = this.redis;
-    const counts = await Promise.all(this.partitions.map((keys) => guard(redis, redis.llen(keys.waiting))));
+    const counts = await Promise.all(this.partitions.map((keys) => send(redis, () => redis.llen(keys.waiting))));
     return counts.reduce((a, b) => a + b, 0);
   }
 

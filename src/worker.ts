@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import { connect, disconnect, guard, whenReady, type Client } from './connection.ts';
+import { connect, disconnect, guard, reset, whenReady, type Client } from './connection.ts';
 import { InvalidOptionError, StateError } from './errors.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import { taskInfo, type ErrorHandler, type Failure, type SuccessHandler, type TaskInfo } from './handlers.ts';
@@ -251,7 +251,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   }
 
   #connection(role: 'worker' | 'blocking'): Client {
-    const redis = connect(this.queue.redisSource, role, this.queue.name);
+    const redis = connect(this.queue.redisSource, role, this.queue.name, this.queue.commandTimeoutMs);
     let last = 0;
     redis.on('error', (err: Error) => {
       if (Date.now() - last < 5000) return;
@@ -481,16 +481,30 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     // The tasks may soon run elsewhere: end the runs now, without the grace a stop gives them.
     this.#executor?.killAll('lost');
     // A fetch blocked on a connection that may be dead: start it over.
-    this.#block?.disconnect(true);
+    if (this.#block) reset(this.#block);
+    // No renewal answered in time: the command connection may be half-open (the kernel keeps it for minutes,
+    // every command on it waits), so the new registration goes out on a new one. A refusal came on a live one.
+    if (why === 'expired') {
+      if (this.#leaseClient) reset(this.#leaseClient);
+      if (this.#cmd) reset(this.#cmd);
+    }
     if (!this.#stop.signal.aborted) void this.#register();
   }
 
   #startSweeping(): void {
     const token = randomBytes(6).toString('base64url');
-    let sweeping = false;
+    // A sweep that has not settled after this long is given up on (its commands time out on their own; this
+    // bound keeps one hung sweep from stopping every later one): a second sweep at once is safe.
+    const boundMs = this.queue.commandTimeoutMs + this.#sweepIntervalMs;
+    let generation = 0;
+    let sweeping = 0; // the generation of the sweep under way, 0 for none
+    let sweepStarted = 0;
     this.#sweepTimer = setInterval(() => {
-      if (sweeping || !this.#cmd) return;
-      sweeping = true;
+      if (!this.#cmd || (sweeping !== 0 && performance.now() - sweepStarted < boundMs)) return;
+      if (sweeping !== 0) this.logger.warn({ queue: this.queue.name, boundMs }, 'a sweep did not finish in time; starting another');
+      const mine = ++generation;
+      sweeping = mine;
+      sweepStarted = performance.now();
       sweepOnce(this.#cmd, this.queue.partitions, this.#sweepIntervalMs, token)
         .then((report) => {
           if (report.recovered === 0) return;
@@ -498,7 +512,9 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
           this.#emit('recovered', report);
         })
         .catch((err: unknown) => this.logger.debug({ queue: this.queue.name, err }, 'sweep failed; retrying next interval'))
-        .finally(() => (sweeping = false));
+        .finally(() => {
+          if (sweeping === mine) sweeping = 0;
+        });
     }, this.#sweepIntervalMs);
     this.#sweepTimer.unref();
   }

@@ -274,3 +274,72 @@ test('scripts are sent in full when the server does not know them (NOSCRIPT)', (
     const reply = (await runScript(redis, 'sweep', [q.keys.workers, q.keys.sweepLock, q.keys.retired, q.keys.retiredLock], [0, 0, 10, 'me', 0])) as unknown[];
     assert.equal(reply[1], 1);
   }));
+
+// Defect 7 (issue 10): Redis keeps what a script wrote before an error, so a script must check every key it
+// writes before it removes anything. Each case seeds a destination of the wrong type, runs the script and
+// checks that it failed with WRONGTYPE and that every key is exactly as seeded.
+async function snapshot(keys: readonly string[]): Promise<string[]> {
+  return await Promise.all(keys.map(async (key) => {
+    const type = await redis.type(key);
+    if (type === 'list') return `${key} list ${JSON.stringify(await redis.lrange(key, 0, -1))}`;
+    if (type === 'string') return `${key} string ${JSON.stringify(await redis.get(key))}`;
+    if (type === 'hash') return `${key} hash ${JSON.stringify(await redis.hgetall(key))}`;
+    if (type === 'zset') return `${key} zset ${JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES'))}`;
+    return `${key} ${type}`;
+  }));
+}
+
+async function rejectsWithoutWriting(keys: readonly string[], run: () => Promise<unknown>): Promise<void> {
+  const before = await snapshot(keys);
+  await assert.rejects(run(), (err: Error) => {
+    assert.match(err.message, /WRONGTYPE/);
+    return true;
+  });
+  assert.deepEqual(await snapshot(keys), before, 'nothing was written');
+}
+
+test('defect 7: requeue into a waiting key that is not a list fails having removed nothing', () =>
+  withQueue(redis, async (q) => {
+    const k = q.keys;
+    const e = entry('t1');
+    await redis.lpush(k.worker('w1'), e);
+    await redis.set(k.waiting, 'not a list');
+    await rejectsWithoutWriting([k.worker('w1'), k.waiting], () => runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [e, 1, 'crashed']));
+    await redis.del(k.waiting);
+    await redis.hset(k.waiting, 'f', 'v');
+    await rejectsWithoutWriting([k.worker('w1'), k.waiting], () => runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [e, 0, '']));
+    // Repaired, the same call puts the run back.
+    await redis.del(k.waiting);
+    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [e, 1, 'crashed']), 1);
+    assert.deepEqual(await redis.lrange(k.waiting, 0, -1), [entry('t1', 1, 1, 'crashed')]);
+  }));
+
+test('defect 7: dequeue (N > 1 and N = 1) into an in-flight list that is not a list fails having moved nothing', () =>
+  withQueue(redis, async (q) => {
+    const k = q.keys;
+    const now = await redisNow();
+    await redis.lpush(k.waiting, entry('a'), entry('b'), entry('c'));
+    await redis.zadd(k.workers, now + 10_000, 'w1');
+    await redis.set(k.worker('w1'), 'not a list');
+    const keys = [k.waiting, k.workers, k.worker('w1')];
+    await rejectsWithoutWriting(keys, () => runScript(redis, 'dequeue', keys, ['w1', 3]));
+    await rejectsWithoutWriting(keys, () => runScript(redis, 'dequeue', keys, ['w1', 1]));
+    // A waiting key of the wrong type: nothing moves either.
+    await redis.del(k.worker('w1'));
+    await redis.rename(k.waiting, k.info);
+    await redis.set(k.waiting, 'not a list');
+    await rejectsWithoutWriting(keys, () => runScript(redis, 'dequeue', keys, ['w1', 3]));
+    await rejectsWithoutWriting(keys, () => runScript(redis, 'dequeue', keys, ['w1', 1]));
+  }));
+
+test('defect 7: fail into a dead-letter key that is not a list fails having removed nothing', () =>
+  withQueue(redis, async (q) => {
+    const k = q.keys;
+    const e = entry('f1');
+    await redis.lpush(k.worker('w1'), e);
+    await redis.set(k.dead, 'not a list');
+    await rejectsWithoutWriting([k.worker('w1'), k.dead], () => runScript(redis, 'fail', [k.worker('w1'), k.dead], [e, '{"id":"f1"}', 3]));
+    await redis.del(k.dead);
+    assert.equal(await runScript(redis, 'fail', [k.worker('w1'), k.dead], [e, '{"id":"f1"}', 3]), 1);
+    assert.equal(await redis.exists(k.worker('w1')), 0);
+  }));
