@@ -106,6 +106,8 @@ export class Fetcher {
         await this.#waitForChange(BLOCK_SECONDS * 1000);
         continue;
       }
+      // The lease has a connection of its own: this one may still be connecting (at start, after a reset).
+      if (cmd.status !== 'ready') await whenReady(cmd, 1000);
       const workerId = lease.id;
       const taken: [Entry, QueueKeys][] = [];
       try {

@@ -41,6 +41,12 @@ export function entryFromBytes(bytes: Buffer, maxBytes: number): Entry {
   return bytes.length <= maxBytes && isUtf8(bytes) ? bytes.toString('utf8') : bytes;
 }
 
+/** The id and name an entry held as bytes claims in its header (for the failure report; never trusted). */
+export function claimedHeader(bytes: Buffer): { id: string; name: string } {
+  const fields = bytes.subarray(0, 1024).toString('latin1').split('|');
+  return { id: (fields[4] ?? '').slice(0, 100), name: (fields[5] ?? '').slice(0, 140) };
+}
+
 /** Why an entry held as bytes cannot be read. */
 export function unreadable(bytes: Buffer, maxBytes: number): string {
   return bytes.length > maxBytes ? `the entry is ${bytes.length} bytes, over maxPayloadBytes (${maxBytes})` : 'the entry is not valid UTF-8 text';

@@ -21,7 +21,7 @@ import { Lease, type LeaseLoss } from './lease.ts';
 import { Releases } from './releases.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { boolOption, functionOption, intOption, msOption } from './options.ts';
-import { decodeEntry, entryForRecord, entryKey, unreadable, type Entry, type TaskEntry } from './payload.ts';
+import { claimedHeader, decodeEntry, entryForRecord, entryKey, unreadable, type Entry, type TaskEntry } from './payload.ts';
 import type { Queue } from './queue.ts';
 import { runScript } from './scripts.ts';
 import { sweepOnce, type SweepReport } from './sweeper.ts';
@@ -333,7 +333,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   async #process(run: Run): Promise<void> {
     if (typeof run.entry !== 'string') {
       const problem = unreadable(run.entry, this.queue.maxPayloadBytes);
-      const info: TaskInfo = { queue: this.queue.name, id: '', name: '', args: undefined, attempt: 0, cutoffs: 0, timeoutMs: 0, maxAttempts: 0 };
+      const info: TaskInfo = { queue: this.queue.name, ...claimedHeader(run.entry), args: undefined, attempt: 0, cutoffs: 0, timeoutMs: 0, maxAttempts: 0 };
       return await this.#failed(run, info, { reason: 'bad-payload', message: `Cannot read the task: ${problem}`, error: new Error(problem) });
     }
     const decoded = decodeEntry(run.entry, this.queue.maxPayloadBytes);
