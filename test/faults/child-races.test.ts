@@ -1,4 +1,4 @@
-// Scenario 17: answers racing kills, in child processes: an answer that comes after the timeout began, a task that shuts
+// Scenario 21: answers racing kills, in child processes: an answer that comes after the timeout began, a task that shuts
 // down cleanly on SIGTERM at a stop, a lease lost under a task that ignores SIGTERM, tasks that end exactly at
 // their timeout, and a worker whose children are still loading. Each run must end with exactly one outcome,
 // no slot may be lost, and no child may outlive what the worker decided.
@@ -27,7 +27,7 @@ test('an answer that comes after the timeout began settles the run as a timeout;
     assert.ok(readLedger(ledger).some((l) => l.event === 'term'), 'the task saw SIGTERM and answered');
     await waitFor('the child that trapped SIGTERM to be gone', () => !isAlive(pid), 5000);
     assert.equal(rec.outcomes.length, 2, 'one outcome each');
-    report('17a. an answer after the timeout began (task traps SIGTERM, answers, stays alive)', { outcome: rec.byId(late)?.reason ?? 'none', 'child alive after': isAlive(pid), 'next task on the slot': String(rec.byId(next)?.result) });
+    report('21a. an answer after the timeout began (task traps SIGTERM, answers, stays alive)', { outcome: rec.byId(late)?.reason ?? 'none', 'child alive after': isAlive(pid), 'next task on the slot': String(rec.byId(next)?.result) });
   }));
 
 test('a task that finishes on SIGTERM at a stop is reported done, not put back (no second run)', () =>
@@ -40,7 +40,7 @@ test('a task that finishes on SIGTERM at a stop is reported done, not put back (
     await waitFor('the start', () => readLedger(ledger).some((l) => l.event === 'start'), 30_000);
     await w.close();
     await running;
-    report('17b. a task that finishes on SIGTERM at a stop', { outcome: rec.outcomes.map((o) => (o.ok ? 'success' : o.reason)).join(','), 'put back': w.counts.requeued });
+    report('21b. a task that finishes on SIGTERM at a stop', { outcome: rec.outcomes.map((o) => (o.ok ? 'success' : o.reason)).join(','), 'put back': w.counts.requeued });
     assert.deepEqual(rec.outcomes.map((o) => [o.id, o.ok, o.result]), [[id, true, 60_000]]);
     assert.equal(await redis.llen(q.keys.waiting), 0, 'not put back');
     assert.equal(w.counts.requeued, 0);
@@ -61,7 +61,7 @@ test('a lost lease ends a run at once with SIGKILL, even one that ignores SIGTER
       const lostAt = await lost;
       await waitFor('the child to die', () => !isAlive(pid), 5000, 5);
       const ms = performance.now() - lostAt;
-      report('17c. lease lost under a task that ignores SIGTERM (kill grace 5 s)', { 'child dead after the loss ms': Math.round(ms) });
+      report('21c. lease lost under a task that ignores SIGTERM (kill grace 5 s)', { 'child dead after the loss ms': Math.round(ms) });
       // Promise: at once (a SIGKILL, no grace). Margin for a loaded machine: 1 s (the grace here is 5 s).
       assert.ok(ms < 1000, `the child died ${ms.toFixed(0)} ms after the lease was lost`);
     } finally {
@@ -80,7 +80,7 @@ test('tasks that end exactly at their timeout each get one outcome, and no slot 
     assert.deepEqual(new Set(rec.outcomes.map((o) => o.id)), new Set(ids), 'one outcome each');
     assert.equal(rec.outcomes.length, 100);
     assert.ok(rec.outcomes.every((o) => o.ok || o.reason === 'timeout'));
-    report('17d. 100 tasks of 100 ms with a 100 ms timeout, 4 children', { success: rec.outcomes.filter((o) => o.ok).length, timeout: rec.outcomes.filter((o) => !o.ok).length, 'left waiting': await redis.llen(q.keys.waiting) });
+    report('21d. 100 tasks of 100 ms with a 100 ms timeout, 4 children', { success: rec.outcomes.filter((o) => o.ok).length, timeout: rec.outcomes.filter((o) => !o.ok).length, 'left waiting': await redis.llen(q.keys.waiting) });
     assert.equal(await redis.llen(q.keys.waiting), 0);
     void record;
   }));
@@ -108,7 +108,7 @@ test('a worker holds no task it cannot start: while its children load, the tasks
     // A task taken is started by a ready child within the same turn of the event loop; a sample can fall in
     // between (a few at most). Taking tasks for children still loading shows as a long run of such samples.
     const ahead = samples.filter(([held, ready]) => held > ready).length;
-    report('17e. 6 children loading for 1.5 s, 12 tasks waiting', { samples: samples.length, 'samples holding more than started': ahead });
+    report('21e. 6 children loading for 1.5 s, 12 tasks waiting', { samples: samples.length, 'samples holding more than started': ahead });
     assert.ok(ahead <= 3, `${ahead} of ${samples.length} samples saw the worker hold more tasks than children had started`);
     assert.ok(samples.length > 50, 'sampled through the load');
   }));

@@ -1,4 +1,4 @@
-// Scenario 16: workers killed during start-up. A preforked worker registers while its children still load
+// Scenario 20: workers killed during start-up. A preforked worker registers while its children still load
 // (slowly here, as modules with heavy imports do); killed -9 a moment after it registered, three times over,
 // it must not have taken tasks that no child could start: such tasks would count a cut-off for a run that
 // never happened, and after three kills fail as "lost" having run 0 times. Then a healthy worker drains all.
@@ -10,7 +10,7 @@ import { histories, tally } from './ledger.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
 
-test('16. workers killed -9 while their children load, three times: no task fails without having run, none is lost', { skip, timeout: 180_000 }, () =>
+test('20. workers killed -9 while their children load, three times: no task fails without having run, none is lost', { skip, timeout: 180_000 }, () =>
   inScenario(Scenario.create('startup kills'), async (s) => {
     const queue = s.queue({ maxAttempts: 3 });
     const ids = await queue.enqueueMany(Array.from({ length: 40 }, () => ({ name: 'work', args: [s.ledgerDir, 50] })));
@@ -30,7 +30,7 @@ test('16. workers killed -9 while their children load, three times: no task fail
       const h = byId.get(id);
       return h !== undefined && h.outcomes.some((o) => o.event === 'fail') && h.starts.length === 0;
     });
-    report('16. worker killed -9 during start-up, 3 times', { tasks: ids.length, lost: t.lost.length, failedWithoutRunning: failedUnrun.length, duplicateStarts: t.duplicateStarts, outcomes: JSON.stringify(t.byOutcome) });
+    report('20. worker killed -9 during start-up, 3 times', { tasks: ids.length, lost: t.lost.length, failedWithoutRunning: failedUnrun.length, duplicateStarts: t.duplicateStarts, outcomes: JSON.stringify(t.byOutcome) });
     assert.deepEqual(t.lost, []);
     assert.deepEqual(failedUnrun, [], 'tasks failed as cut off without ever having started');
     assert.deepEqual(t.duplicateOutcomes, []);
