@@ -28,7 +28,7 @@ if n == 1 then
 end
 local kind = redis.call('TYPE', KEYS[3]).ok
 if kind ~= 'list' and kind ~= 'none' then
-  return redis.error_reply('WRONGTYPE the in-flight list (' .. KEYS[3] .. ') is a ' .. kind .. ', not a list: nothing was moved')
+  return redis.error_reply('WRONGTYPE the in-flight list is a ' .. kind .. ', not a list: nothing was moved')
 end
 local items = redis.call('LRANGE', KEYS[1], -n, -1)
 if #items == 0 then

@@ -10,7 +10,7 @@
 -- Safe to run twice: the second call finds nothing to remove and writes nothing.
 local kind = redis.call('TYPE', KEYS[2]).ok
 if kind ~= 'list' and kind ~= 'none' then
-  return redis.error_reply('WRONGTYPE dead (' .. KEYS[2] .. ') is a ' .. kind .. ', not a list: nothing was written')
+  return redis.error_reply('WRONGTYPE dead is a ' .. kind .. ', not a list: nothing was written')
 end
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return 0

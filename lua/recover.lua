@@ -42,7 +42,7 @@ if lost and deadline and tonumber(deadline) > now then
 end
 local waitingType = redis.call('TYPE', KEYS[3])['ok']
 if waitingType ~= 'list' and waitingType ~= 'none' then
-  return redis.error_reply('WRONGTYPE the waiting key ' .. KEYS[3] .. ' holds a ' .. waitingType .. ', not a list: nothing was moved')
+  return redis.error_reply('WRONGTYPE waiting is a ' .. waitingType .. ', not a list: nothing was moved')
 end
 local cut = 0
 if lost then

@@ -22,7 +22,7 @@ local function bump(entry, cut, reason)
 end
 local kind = redis.call('TYPE', KEYS[2]).ok
 if kind ~= 'list' and kind ~= 'none' then
-  return redis.error_reply('WRONGTYPE waiting (' .. KEYS[2] .. ') is a ' .. kind .. ', not a list: nothing was moved')
+  return redis.error_reply('WRONGTYPE waiting is a ' .. kind .. ', not a list: nothing was moved')
 end
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return 0
