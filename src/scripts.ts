@@ -5,7 +5,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { guard, type Client } from './connection.ts';
-import { failpoint } from './failpoints.ts';
 
 const NAMES = ['register', 'renew', 'dequeue', 'requeue', 'fail', 'sweep', 'recover'] as const;
 export type ScriptName = (typeof NAMES)[number];
@@ -30,9 +29,7 @@ export type ScriptArg = string | number | Buffer;
 export async function runScript(redis: Client, name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
   const script = scripts[name];
   try {
-    const reply = await guard(redis, redis.evalsha(script.sha, keys.length, ...keys, ...args));
-    if (name === 'dequeue') failpoint('stall-after-dequeue-reply');
-    return reply;
+    return await guard(redis, redis.evalsha(script.sha, keys.length, ...keys, ...args));
   } catch (err) {
     if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
       return await guard(redis, redis.eval(script.source, keys.length, ...keys, ...args));
