@@ -14,6 +14,7 @@ import { Cluster, Redis } from 'ioredis';
 import { Queue, Sweeper, type QueueOptions } from '../../src/index.ts';
 import type { QueueKeys } from '../../src/keys.ts';
 import { dropQueue, queueKeysNow } from '../helpers.ts';
+import { builtWorkerMain } from './built.ts';
 import { readLedger, type LedgerEvent } from './ledger.ts';
 
 export const WORKER_MAIN = fileURLToPath(new URL('./worker-main.ts', import.meta.url));
@@ -224,6 +225,8 @@ export interface WorkerSpec {
   readonly name?: string;
   /** More environment for this process (and its children). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Run a compiled copy (plain JavaScript, no TypeScript loader: see built.ts). */
+  readonly built?: boolean;
 }
 
 /** A fresh folder for a scenario's ledger and logs (and its Redis). */
@@ -305,7 +308,7 @@ export abstract class BaseScenario {
     delete env.NODE_TEST_CONTEXT;
     delete env.DELAYED_FAILPOINT;
     if (spec.failpoint) env.DELAYED_FAILPOINT = spec.failpoint;
-    const node = [process.execPath, '--import', 'tsx', WORKER_MAIN];
+    const node = spec.built ? [process.execPath, builtWorkerMain()] : [process.execPath, '--import', 'tsx', WORKER_MAIN];
     const [command, ...args] = [...(spec.wrapper ?? []), ...node] as [string, ...string[]];
     const proc = new Proc(name, command, args, env, join(this.dir, `${name}.log`));
     this.procs.push(proc);

@@ -23,6 +23,8 @@ export interface SoakOptions {
   readonly log?: (line: string) => void;
   /** The kinds of victim in turn, then one of that kind at random (default: any process, all equally likely). */
   readonly victims?: readonly Kill['kind'][];
+  /** Workers and sweepers from a compiled copy (plain JavaScript, as in production; see built.ts). */
+  readonly built?: boolean;
   /** The scenario to run in (the caller cleans it up); default: one of its own, on a redis-server of its own. */
   readonly scenario?: BaseScenario;
 }
@@ -80,8 +82,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const log = options.log ?? (() => undefined);
   const s = options.scenario ?? (await Scenario.create('soak'));
   try {
-    const workerSpec: WorkerSpec = { concurrency, leaseMs, sweepMs, killGraceMs: 300 };
-    const sweeperSpec: WorkerSpec = { kind: 'sweeper', sweepMs };
+    const built = options.built ?? false;
+    const workerSpec: WorkerSpec = { concurrency, leaseMs, sweepMs, killGraceMs: 300, built };
+    const sweeperSpec: WorkerSpec = { kind: 'sweeper', sweepMs, built };
     const workers: Proc[] = await Promise.all(Array.from({ length: workersN }, () => s.worker(workerSpec)));
     const sweepers: Proc[] = await Promise.all(Array.from({ length: sweepersN }, () => s.worker(sweeperSpec)));
     const queue = s.queue();

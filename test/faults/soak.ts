@@ -1,7 +1,8 @@
 // `npm run soak`: the full soak (scenario 4). 10 000 tasks of 20-500 ms through 4 workers (concurrency 4) and
 // 2 sweepers; something random is killed -9 every 200 ms for 60 s and restarted; then drain and report.
 // Options: SOAK_TASKS, SOAK_CHAOS_MS, SOAK_KILL_EVERY_MS, SOAK_SEED, SOAK_VICTIMS (kinds in turn, e.g.
-// worker,child: half the kills on worker parents, half on children). Exits 1 if a task was lost.
+// worker,child: half the kills on worker parents, half on children), SOAK_BUILT=1 (workers from a compiled
+// copy: plain JavaScript, no TypeScript loader, as in production). Exits 1 if a task was lost.
 import { report } from './harness.ts';
 import { runSoak } from './soak-lib.ts';
 
@@ -12,6 +13,7 @@ const result = await runSoak({
   killEveryMs: Number(env.SOAK_KILL_EVERY_MS ?? 200),
   drainMs: 900_000,
   ...(env.SOAK_SEED ? { seed: Number(env.SOAK_SEED) } : {}),
+  built: env.SOAK_BUILT === '1',
   ...(env.SOAK_VICTIMS ? { victims: env.SOAK_VICTIMS.split(',') as ('worker' | 'child' | 'sweeper')[] } : {}),
   log: (line) => console.log(`${new Date().toISOString()} ${line}`),
 });

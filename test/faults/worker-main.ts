@@ -5,9 +5,14 @@
 // stdout as `@@ <json>`: `registered` each time the worker holds a new registration, `leaseLost`, `dataLoss`,
 // `requeue`, `ready` (sweeper), `closed`. Logs (level info) go to stderr; with FQ_LOG_EVENTS=1 each warning or
 // error is also a `log` message (level, message, err). FQ_PARTITIONS: the queue's partition count (default 1).
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { ForkedWorker, InlineWorker, PreforkedWorker, Queue, Sweeper, consoleLogger, type Logger, type Worker } from '../../src/index.ts';
 import { writeLedger } from './ledger.ts';
+
+// The task module beside this file: tasks.ts under tsx, tasks.js when the suite runs a compiled copy (built.ts).
+const TASKS = new URL(`./tasks${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 const env = process.env;
 const num = (name: string, fallback: number): number => (env[name] !== undefined && env[name] !== '' ? Number(env[name]) : fallback);
@@ -45,7 +50,7 @@ if (kind === 'sweeper') {
 const sweepMs = num('FQ_SWEEP', 500);
 const common = {
   queue,
-  tasks: [new URL('./tasks.ts', import.meta.url).href],
+  tasks: [TASKS.href],
   concurrency: num('FQ_CONCURRENCY', 2),
   leaseMs: num('FQ_LEASE', 1500),
   sweep: sweepMs > 0,
@@ -65,8 +70,8 @@ const worker: Worker =
   kind === 'inline'
     ? new InlineWorker(common)
     : kind === 'forked'
-      ? new ForkedWorker({ ...common, tasks: [new URL('./tasks.ts', import.meta.url)], childExecArgv })
-      : new PreforkedWorker({ ...common, tasks: [new URL('./tasks.ts', import.meta.url)], childExecArgv });
+      ? new ForkedWorker({ ...common, tasks: [TASKS], childExecArgv })
+      : new PreforkedWorker({ ...common, tasks: [TASKS], childExecArgv });
 
 worker.on('leaseLost', (id, why) => say('leaseLost', { id, why }));
 worker.on('dataLoss', (previous, current) => say('dataLoss', { previous, current }));
