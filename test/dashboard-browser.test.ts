@@ -125,6 +125,7 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
         await waitFor('the chart to count 40 finished tasks', async () => Number(await page.getAttribute(chart, 'data-total')) >= 40, 30_000, 100);
         assert.equal(Number(await page.getAttribute(chart, 'data-total')), 40);
         assert.ok((await page.locator(`${chart} rect.ok`).count()) >= 1, 'bars are drawn');
+        await shot(page, 'chart');
         assert.deepEqual(errors, []);
       } finally {
         await page.context().close();

@@ -90,3 +90,37 @@ export async function getJson(url: string, init?: RequestInit): Promise<{ status
 export function post(url: string, body: unknown, auth?: string): Promise<{ status: number; body: any; headers: Headers }> {
   return getJson(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) }, body: JSON.stringify(body) });
 }
+
+/**
+ * Counts every command Redis runs for one connection (MULTI and EXEC included), with MONITOR, by the
+ * connection's local port. Single Redis only.
+ */
+export async function monitorConnection(client: Redis) {
+  await client.ping();
+  const port = (client as unknown as { stream: { localPort: number } }).stream.localPort;
+  const watcher = new Redis(REDIS_URL);
+  const monitor = await watcher.monitor();
+  const seen: string[][] = [];
+  let markers = 0;
+  const marker = `dashboard-cost-marker-${Math.random()}`;
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (args[1] === marker) markers++;
+    else if (source.endsWith(`:${port}`)) seen.push(args);
+  });
+  return {
+    seen,
+    /** Waits until every command sent before this call has been counted (a marker sent on the same connection). */
+    async settle(): Promise<void> {
+      const want = markers + 1;
+      await client.echo(marker);
+      await waitFor('the monitor to catch up', () => markers >= want, 10_000, 5);
+    },
+    reset(): void {
+      seen.length = 0;
+    },
+    async stop(): Promise<void> {
+      monitor.disconnect();
+      watcher.disconnect();
+    },
+  };
+}

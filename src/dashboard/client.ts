@@ -93,19 +93,20 @@ export const CLIENT_JS = String.raw`'use strict';
       bars[b].ok += s.succeeded; bars[b].failed += s.failed; total += s.succeeded + s.failed;
     });
     var max = Math.max(1, Math.max.apply(null, bars.map(function (b) { return b.ok + b.failed; })));
-    var root = svg('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + (H + 14), preserveAspectRatio: 'none', role: 'img', 'data-total': total });
+    var root = svg('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none', role: 'img', 'data-total': total });
     root.appendChild(svg('title', {}, 'Tasks finished per 5 s over the last 5 minutes (' + total + ' in all)'));
-    root.appendChild(svg('line', { x1: 0, y1: H, x2: W, y2: H }));
+    root.appendChild(svg('line', { x1: 0, y1: H - 0.5, x2: W, y2: H - 0.5 }));
     bars.forEach(function (b, i) {
       var x = i * (W / BARS) + 1, w = W / BARS - 2;
-      var hOk = (b.ok / max) * (H - 12), hBad = (b.failed / max) * (H - 12);
+      var hOk = (b.ok / max) * (H - 4), hBad = (b.failed / max) * (H - 4);
       if (hOk > 0) root.appendChild(svg('rect', { class: 'ok', x: x, y: H - hOk - hBad, width: w, height: hOk }));
       if (hBad > 0) root.appendChild(svg('rect', { class: 'failed', x: x, y: H - hBad, width: w, height: hBad }));
     });
-    root.appendChild(svg('text', { x: 2, y: 10 }, max + ' per 5 s'));
-    root.appendChild(svg('text', { x: 2, y: H + 12 }, '5 min ago'));
-    root.appendChild(svg('text', { x: W - 22, y: H + 12 }, 'now'));
-    return root;
+    return el('div', {}, [
+      el('div', { class: 'chart-caption' }, [el('span', {}, ['Finished per 5 s (failed in red), highest ' + (total ? max : 0)]), el('span', {}, [fmt(total) + ' in the last 5 min'])]),
+      root,
+      el('div', { class: 'chart-caption' }, [el('span', {}, ['5 min ago']), el('span', {}, ['now'])]),
+    ]);
   }
   function renderQueues(box, body) {
     clear(box);

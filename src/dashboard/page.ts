@@ -42,6 +42,7 @@ export const PAGE_CSS = `
   :root { --fg: #e4e7ee; --muted: #9aa3b5; --line: #323846; --bg: #161a22; --card: #1e232d; --accent: #6d9bf0; --bad: #f07070; --ok: #5cc98a; }
 }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
 header { display: flex; gap: 1.2em; align-items: center; padding: .6em 1.2em; background: var(--card); border-bottom: 1px solid var(--line); flex-wrap: wrap; }
 .brand { color: var(--accent); font-size: 1.1em; }
@@ -69,7 +70,7 @@ td pre, .pre { margin: 0; white-space: pre-wrap; word-break: break-all; font: 12
 .chart rect.ok { fill: var(--accent); }
 .chart rect.failed { fill: var(--bad); }
 .chart line { stroke: var(--line); }
-.chart text { fill: var(--muted); font-size: 10px; }
+.chart-caption { display: flex; justify-content: space-between; color: var(--muted); font-size: .85em; }
 button { font: inherit; padding: .15em .6em; border: 1px solid var(--line); border-radius: 4px; background: var(--bg); color: var(--fg); cursor: pointer; }
 button.danger { color: var(--bad); }
 button:disabled { opacity: .5; cursor: default; }
