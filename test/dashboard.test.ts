@@ -202,6 +202,30 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
     });
   });
 
+  test('a body a framework parsed already (express.json()) is used as it is', async () => {
+    await withQueue(redis, async (q) => {
+      await makeDeadLetters(q, [{ message: 'parsed' }]);
+      const handler = createDashboard({ queue: q, allowActions: true, token: TOKEN });
+      const server = createServer(async (req, res) => {
+        let text = '';
+        for await (const chunk of req) text += String(chunk);
+        if (text) Object.assign(req, { body: JSON.parse(text) });
+        handler(req, res);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      try {
+        const letter = (await getJson(`${base}api/queues/${q.name}/dead`)).body.letters[0];
+        const r = await post(`${base}api/queues/${q.name}/dead/requeue`, letter, bearer);
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal(await redis.llen(q.keys.waiting), 1);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      }
+    }, { deadLetters: 100 });
+  });
+
   test('dead letters over 3 partitions: pages cover every record once; requeue goes to its own partition', async () => {
     await withQueue(redis, async (q) => {
       const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);

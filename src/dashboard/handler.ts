@@ -108,6 +108,9 @@ const json = (res: ServerResponse, status: number, value: unknown, extra: Record
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const type = req.headers['content-type'] ?? '';
   if (!type.startsWith('application/json')) throw new HttpError(415, `Expected Content-Type application/json, got ${JSON.stringify(type)}`);
+  // A framework's body parser (express.json(), koa-bodyparser) may have read the body already.
+  const parsed = (req as { body?: unknown }).body;
+  if (req.readableEnded && parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
   let size = 0;
   const chunks: Buffer[] = [];
   for await (const chunk of req as AsyncIterable<Buffer>) {

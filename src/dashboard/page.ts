@@ -55,7 +55,7 @@ h2 { font-size: 1.15em; margin: 1.2em 0 .5em; }
 .muted { color: var(--muted); }
 .bad { color: var(--bad); }
 .ok { color: var(--ok); }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: .8em; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: .8em; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .7em .9em; }
 .card .label { color: var(--muted); font-size: .85em; }
 .card .value { font-size: 1.5em; font-variant-numeric: tabular-nums; }
