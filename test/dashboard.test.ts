@@ -135,6 +135,7 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
         assert.equal(lookup.body.dead[0].message, dead.message);
         assert.equal((await getJson(`${d.url}api/queues/${q.name}/tasks/nothing-like-it`)).body.found, false);
         assert.equal((await getJson(`${d.url}api/queues/nope/workers`)).status, 404);
+        assert.equal((await getJson(`${d.url}api/queues/${q.name}/tasks/%E0%A4%A`)).status, 400, 'a malformed path is bad input, not a Redis failure');
         assert.equal((await getJson(`${d.url}api/queues/${q.name}/dead?limit=101`)).status, 400, 'pages hold at most 100 rows');
       } finally {
         await d.close();

@@ -212,7 +212,13 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     if (path === '/app.css') return send(res, 200, 'text/css; charset=utf-8', PAGE_CSS);
     if (path === '/favicon.svg') return send(res, 200, 'image/svg+xml', FAVICON_SVG);
     if (!path.startsWith('/api/')) throw new HttpError(404, `No page at ${path}`);
-    const parts = path.slice(5).split('/').map((p) => decodeURIComponent(p));
+    const parts = path.slice(5).split('/').map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        throw new HttpError(400, `Expected a URL-encoded path, got ${JSON.stringify(p.slice(0, 100))}`);
+      }
+    });
     if (method === 'POST') {
       if (parts[0] === 'queues' && parts.length === 4 && parts[2] === 'dead' && ['requeue', 'delete', 'requeue-all'].includes(parts[3] as string)) {
         return await act(req, res, queueData(parts[1] as string), parts[3] as string);
