@@ -3,7 +3,7 @@
 // equal queueStatus(), the chart moves as tasks finish, a requeue from the page lands in Redis, a missing or
 // wrong token changes nothing, and a payload holding <script> / <img onerror> shows as text and never runs.
 // Without Chromium these tests FAIL (they do not skip): install it (apt-get install chromium) or set
-// CHROMIUM_PATH. With DASHBOARD_SCREENSHOTS=DIR they also save a PNG of each page there (docs/ uses them).
+// CHROMIUM_PATH. With DASHBOARD_SCREENSHOTS=DIR they also save a PNG of each page there, to look at.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,7 +54,7 @@ async function field(page: Page, selector: string): Promise<number> {
 }
 
 async function shot(page: Page, name: string): Promise<void> {
-  if (SHOTS) await page.screenshot({ path: join(SHOTS, `dashboard-${name}.png`), fullPage: true });
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, `browser-test-${name}.png`), fullPage: true });
 }
 
 const XSS_ARG = '<script>window.__pwned = "arg"</script><img src=x onerror="window.__pwned = \'img\'">';
@@ -111,8 +111,8 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
 
   test('the chart moves as a real worker finishes tasks', async () => {
     await withQueue(redis, async (q) => {
-      // leaseMs 900: the worker reports its counters every 300 ms.
-      const worker = new InlineWorker({ queue: q, tasks: [nap], handleSignals: false, concurrency: 4, leaseMs: 900 });
+      // The worker reports its counters with each lease renewal (every second with the default lease).
+      const worker = new InlineWorker({ queue: q, tasks: [nap], handleSignals: false, concurrency: 4 });
       const running = worker.run();
       const d = await startDashboard({ queue: q });
       const { page, errors } = await open(d.url);

@@ -192,7 +192,7 @@ export const CLIENT_JS = String.raw`'use strict';
         el('td', { 'data-field': 'message' }, [el('div', { class: 'pre' }, [l.message])]),
         el('td', {}, [failure(l)]), el('td', { class: 'num' }, [l.attempts === null ? '?' : String(l.attempts)]),
         el('td', { 'data-field': 'args' }, [el('pre', {}, [l.args + (l.argsTruncated ? ' …' : '')])]),
-        canAct ? el('td', {}, [
+        canAct ? el('td', { class: 'actions' }, [
           el('button', { type: 'button', 'data-action': 'requeue', onclick: function () { action(r.queue, 'requeue', l); } }, ['Requeue']), ' ',
           el('button', { type: 'button', class: 'danger', 'data-action': 'delete', onclick: function () { action(r.queue, 'delete', l); } }, ['Delete']),
         ]) : null,

@@ -63,22 +63,31 @@ export class QueueData {
     return value;
   }
 
-  /** Adds the finished-task counts since the previous read, worker by worker (a worker seen first counts from then). */
+  /**
+   * Adds the finished-task counts since the previous read, process by process: a worker's counters live as
+   * long as its process and survive re-registration (a lost lease gives it a new id), so they are keyed by
+   * host, pid and start time; when one process shows under two ids (the old registration not swept yet),
+   * its highest counts are its own. A process seen first counts from then on.
+   */
   #sample(s: QueueStatus): void {
-    let succeeded = 0;
-    let failed = 0;
-    const seen = new Set<string>();
+    const now = new Map<string, { succeeded: number; failed: number }>();
     for (const w of s.workers) {
       if (!w.counts) continue;
-      seen.add(w.id);
-      const before = this.#last.get(w.id);
-      if (before) {
-        succeeded += Math.max(0, w.counts.succeeded - before.succeeded);
-        failed += Math.max(0, w.counts.failed - before.failed);
-      }
-      this.#last.set(w.id, { succeeded: w.counts.succeeded, failed: w.counts.failed });
+      const key = w.host !== null && w.pid !== null && w.startedAt !== null ? `${w.host}/${w.pid}/${w.startedAt}` : w.id;
+      const seen = now.get(key);
+      now.set(key, { succeeded: Math.max(seen?.succeeded ?? 0, w.counts.succeeded), failed: Math.max(seen?.failed ?? 0, w.counts.failed) });
     }
-    for (const id of [...this.#last.keys()]) if (!seen.has(id)) this.#last.delete(id);
+    let succeeded = 0;
+    let failed = 0;
+    for (const [key, counts] of now) {
+      const before = this.#last.get(key);
+      if (before) {
+        succeeded += Math.max(0, counts.succeeded - before.succeeded);
+        failed += Math.max(0, counts.failed - before.failed);
+      }
+    }
+    this.#last.clear();
+    for (const [key, counts] of now) this.#last.set(key, counts);
     if (!this.#sampled) {
       this.#sampled = true;
       return; // the first read is the baseline

@@ -65,6 +65,7 @@ table { border-collapse: collapse; width: 100%; background: var(--card); border:
 th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; color: var(--muted); font-size: .85em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.actions { white-space: nowrap; }
 td pre, .pre { margin: 0; white-space: pre-wrap; word-break: break-all; font: 12px/1.35 ui-monospace, monospace; max-height: 8em; overflow: auto; }
 .chart { width: 100%; height: 130px; display: block; margin-top: .8em; }
 .chart rect.ok { fill: var(--accent); }
