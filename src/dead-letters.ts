@@ -25,6 +25,8 @@ export interface DeadLetterRecord {
   readonly partition: number;
   /** Position in its partition's list when read (0 = newest). */
   readonly index: number;
+  /** Records in its partition's list when read. */
+  readonly total: number;
   /** Redis time (ms) of the failure. */
   readonly at: number;
   readonly id: string;
@@ -65,6 +67,15 @@ export interface DeadLetterPageOptions {
 export interface DeadLetterRef {
   readonly partition: number;
   readonly record: string;
+  /** Where it was when read (0 = newest): the scripts search from the nearer end of the list. */
+  readonly index?: number;
+  /** The list's length when read, with `index`. */
+  readonly total?: number;
+}
+
+/** '-1' when the record is nearer the old end of its list (LREM searches from there), else '1'. */
+function side(ref: DeadLetterRef): string {
+  return ref.index !== undefined && ref.total !== undefined && ref.index >= ref.total / 2 ? '-1' : '1';
 }
 
 // ---- the two scripts, loaded like src/scripts.ts loads the others (by SHA, the text on NOSCRIPT) ----
@@ -97,7 +108,7 @@ export function recordDigest(record: string): string {
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 /** Decodes one record; never throws (an unreadable record is shown with what could be read). */
-export function decodeDeadLetter(record: string, partition: number, index: number, argsChars = 2000): DeadLetterRecord {
+export function decodeDeadLetter(record: string, partition: number, index: number, total: number, argsChars = 2000): DeadLetterRecord {
   const bar = record.indexOf('|');
   let fields: Record<string, unknown> = {};
   try {
@@ -113,6 +124,7 @@ export function decodeDeadLetter(record: string, partition: number, index: numbe
   return {
     partition,
     index,
+    total,
     at: Number(record.slice(0, Math.max(0, bar))) || 0,
     id: str(fields.id) ?? '?',
     name: str(fields.name) ?? '?',
@@ -161,7 +173,7 @@ export async function listDeadLetters(queue: Queue, options: DeadLetterPageOptio
     const count = Math.min(wanted, length - from);
     wanted -= count;
     const keys = queue.partitions[p] as QueueKeys;
-    reads.push(guard(redis, redis.lrange(keys.dead, from, from + count - 1)).then((records) => records.map((r, i) => decodeDeadLetter(r, p, from + i, argsChars))));
+    reads.push(guard(redis, redis.lrange(keys.dead, from, from + count - 1)).then((records) => records.map((r, i) => decodeDeadLetter(r, p, from + i, length, argsChars))));
   }
   return { total, offset, letters: (await Promise.all(reads)).flat() };
 }
@@ -175,9 +187,9 @@ export async function findDeadLetter(queue: Queue, where: { partition: number; i
   const keys = partitionOf(queue, where.partition);
   if (!Number.isInteger(where.index) || where.index < 0) throw new InvalidOptionError(`Expected \`index\` to be an integer from 0 and up, got \`${String(where.index)}\``);
   const from = Math.max(0, where.index - 20);
-  const records = await guard(queue.redis, queue.redis.lrange(keys.dead, from, from + 99));
-  const record = records.find((r) => recordDigest(r) === where.digest);
-  return record === undefined ? null : { partition: where.partition, record };
+  const [records, total] = await Promise.all([guard(queue.redis, queue.redis.lrange(keys.dead, from, from + 99)), guard(queue.redis, queue.redis.llen(keys.dead))]);
+  const at = records.findIndex((r) => recordDigest(r) === where.digest);
+  return at < 0 ? null : { partition: where.partition, record: records[at] as string, index: from + at, total };
 }
 
 function partitionOf(queue: Queue, partition: number): QueueKeys {
@@ -208,13 +220,13 @@ export function entryToRequeue(record: string): string {
 export async function requeueDeadLetter(queue: Queue, ref: DeadLetterRef): Promise<boolean> {
   const keys = partitionOf(queue, ref.partition);
   const entry = entryToRequeue(ref.record);
-  return (await run(queue.redis, 'dead-requeue', [keys.dead, keys.waiting], [ref.record, entry])) === 1;
+  return (await run(queue.redis, 'dead-requeue', [keys.dead, keys.waiting], [ref.record, entry, side(ref)])) === 1;
 }
 
 /** Deletes one dead letter. False if it was gone already. */
 export async function deleteDeadLetter(queue: Queue, ref: DeadLetterRef): Promise<boolean> {
   const keys = partitionOf(queue, ref.partition);
-  return (await run(queue.redis, 'dead-delete', [keys.dead], [ref.record])) === 1;
+  return (await run(queue.redis, 'dead-delete', [keys.dead], [ref.record, side(ref)])) === 1;
 }
 
 export interface RequeueAllResult {
@@ -255,7 +267,8 @@ export async function requeueAllDeadLetters(queue: Queue): Promise<RequeueAllRes
             skipped++;
             continue;
           }
-          batch.push(run(redis, 'dead-requeue', [keys.dead, keys.waiting], [record, entry]));
+          // These records are the oldest: LREM searches from the old end, so each finds its record at once.
+          batch.push(run(redis, 'dead-requeue', [keys.dead, keys.waiting], [record, entry, '-1']));
         }
         for (const done of await Promise.all(batch)) requeued += done;
       }
