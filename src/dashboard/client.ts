@@ -1,0 +1,288 @@
+/**
+ * The dashboard's script, served as `app.js`: plain browser JavaScript, no framework, no build step. It polls
+ * the handler's JSON API (at most once per `refreshMs`, only while the tab is visible) and builds the page
+ * with DOM calls: every value goes in through text nodes (`el` turns strings into text nodes, never HTML), so
+ * a payload holding `<script>` shows as those characters. Routes live in the URL hash: #/queues,
+ * #/workers/<queue>, #/dead/<queue>, #/task/<queue>/<id>.
+ */
+export const CLIENT_JS = String.raw`'use strict';
+(function () {
+  var TOKEN_KEY = 'delayed-dashboard-token';
+  var PAGE = 50;
+  var config = null;
+  var timer = null;
+  var mounted = null;
+  var notice = '';
+  var deadOffset = 0;
+  var main = document.getElementById('main');
+  var live = document.getElementById('live');
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    for (var k in attrs || {}) {
+      if (attrs[k] === null || attrs[k] === undefined || attrs[k] === false) continue;
+      if (k === 'onclick') node.addEventListener('click', attrs[k]);
+      else if (k === 'text') node.textContent = String(attrs[k]);
+      else node.setAttribute(k, String(attrs[k]));
+    }
+    (children || []).forEach(function (c) {
+      if (c === null || c === undefined) return;
+      node.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
+    });
+    return node;
+  }
+  function svg(tag, attrs, text) {
+    var node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    for (var k in attrs) node.setAttribute(k, String(attrs[k]));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+  function fmt(n) { return n === null || n === undefined ? '-' : Math.round(n).toLocaleString('en-US'); }
+  function rate(n) { return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2); }
+  function dur(ms) {
+    if (ms === null || ms === undefined) return '-';
+    var a = Math.abs(ms), s = ms < 0 ? '-' : '';
+    if (a < 1000) return s + Math.round(a) + 'ms';
+    if (a < 60000) return s + (a / 1000).toFixed(1) + 's';
+    if (a < 3600000) return s + Math.floor(a / 60000) + 'm' + String(Math.floor((a % 60000) / 1000)).padStart(2, '0') + 's';
+    return s + Math.floor(a / 3600000) + 'h' + String(Math.floor((a % 3600000) / 60000)).padStart(2, '0') + 'm';
+  }
+  function api(path, init) {
+    return fetch('api/' + path, init).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (!r.ok) { var e = new Error(body.error || ('HTTP ' + r.status)); e.status = r.status; throw e; }
+        return body;
+      });
+    });
+  }
+  function q(name) { return encodeURIComponent(name); }
+  function route() {
+    var h = location.hash.replace(/^#\/?/, '').split('/').map(function (p) { try { return decodeURIComponent(p); } catch (e) { return ''; } });
+    var names = config.queues.map(function (x) { return x.name; });
+    var page = ['queues', 'workers', 'dead', 'task'].indexOf(h[0]) >= 0 ? h[0] : 'queues';
+    return { page: page, queue: names.indexOf(h[1]) >= 0 ? h[1] : names[0], arg: h.slice(2).join('/') };
+  }
+
+  function drawNav(r) {
+    var nav = clear(document.getElementById('nav'));
+    [['queues', 'Queues'], ['workers', 'Workers'], ['dead', 'Dead letters'], ['task', 'Find a task']].forEach(function (p) {
+      var href = p[0] === 'queues' ? '#/queues' : '#/' + p[0] + '/' + q(r.queue);
+      nav.appendChild(el('a', { href: href, class: r.page === p[0] ? 'current' : null, 'data-page': p[0] }, [p[1]]));
+    });
+    if (config.queues.length > 1 && r.page !== 'queues') {
+      var select = el('select', { 'aria-label': 'queue' }, config.queues.map(function (x) { return el('option', { value: x.name, selected: x.name === r.queue ? 'selected' : null }, [x.name]); }));
+      select.addEventListener('change', function () { location.hash = '#/' + r.page + '/' + q(select.value); });
+      nav.appendChild(select);
+    }
+  }
+  function card(label, value, field, raw) {
+    return el('div', { class: 'card' }, [el('div', { class: 'label' }, [label]), el('div', { class: 'value', 'data-field': field, 'data-value': raw }, [value])]);
+  }
+
+  // ---- Queues: the figures and the throughput chart ----
+  function chart(history) {
+    var BUCKET = 5000, BARS = 60, W = 600, H = 110;
+    var last = history.length ? history[history.length - 1].at : 0;
+    var bars = [];
+    for (var i = 0; i < BARS; i++) bars.push({ ok: 0, failed: 0 });
+    var total = 0;
+    history.forEach(function (s) {
+      var b = BARS - 1 - Math.floor((last - s.at) / BUCKET);
+      if (b < 0) return;
+      bars[b].ok += s.succeeded; bars[b].failed += s.failed; total += s.succeeded + s.failed;
+    });
+    var max = Math.max(1, Math.max.apply(null, bars.map(function (b) { return b.ok + b.failed; })));
+    var root = svg('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none', role: 'img', 'data-total': total });
+    root.appendChild(svg('title', {}, 'Tasks finished per 5 s over the last 5 minutes (' + total + ' in all)'));
+    root.appendChild(svg('line', { x1: 0, y1: H - 0.5, x2: W, y2: H - 0.5 }));
+    bars.forEach(function (b, i) {
+      var x = i * (W / BARS) + 1, w = W / BARS - 2;
+      var hOk = (b.ok / max) * (H - 4), hBad = (b.failed / max) * (H - 4);
+      if (hOk > 0) root.appendChild(svg('rect', { class: 'ok', x: x, y: H - hOk - hBad, width: w, height: hOk }));
+      if (hBad > 0) root.appendChild(svg('rect', { class: 'failed', x: x, y: H - hBad, width: w, height: hBad }));
+    });
+    return el('div', {}, [
+      el('div', { class: 'chart-caption' }, [el('span', {}, ['Finished per 5 s (failed in red), highest ' + (total ? max : 0)]), el('span', {}, [fmt(total) + ' in the last 5 min'])]),
+      root,
+      el('div', { class: 'chart-caption' }, [el('span', {}, ['5 min ago']), el('span', {}, ['now'])]),
+    ]);
+  }
+  function renderQueues(box, body) {
+    clear(box);
+    body.queues.forEach(function (s) {
+      var t = s.throughput;
+      var next = s.next ? s.next.name + ' ' + s.next.id : 'none';
+      box.appendChild(el('section', { class: 'queue', 'data-queue': s.name }, [
+        el('h2', {}, [el('a', { href: '#/workers/' + q(s.name) }, [s.name]), el('span', { class: 'muted' }, ['  prefix ' + s.prefix])]),
+        el('div', { class: 'cards' }, [
+          card('Waiting', fmt(s.waiting), 'waiting', s.waiting),
+          card('In flight', fmt(s.inFlight), 'inFlight', s.inFlight),
+          card('Dead letters', fmt(s.deadLetters), 'deadLetters', s.deadLetters),
+          card('Workers', fmt(s.workersAlive) + (s.workersExpired ? ' (+' + s.workersExpired + ' expired)' : ''), 'workersAlive', s.workersAlive),
+          card('Oldest lease renewal', s.oldestLeaseAgeMs === null ? '-' : dur(s.oldestLeaseAgeMs) + ' ago', 'oldestLeaseAgeMs', s.oldestLeaseAgeMs),
+          card('Partitions', fmt(s.partitions), 'partitions', s.partitions),
+          card('Throughput', t ? rate(t.perSecond) + '/s' : 'measuring…', 'throughput', t ? t.perSecond : null),
+          card('Done (live workers)', fmt(s.totals.succeeded) + ' ok, ' + fmt(s.totals.failed) + ' failed', 'totals', s.totals.succeeded + s.totals.failed),
+        ]),
+        el('p', { class: 'muted' }, ['Next: ', el('span', { 'data-field': 'next' }, [next])]),
+        chart(s.history),
+      ]));
+    });
+  }
+
+  // ---- Workers ----
+  function renderWorkers(box, body) {
+    clear(box);
+    box.appendChild(el('h2', {}, ['Workers of ' + body.name + ' (' + body.workers.length + ', ' + fmt(body.inFlight) + ' tasks in flight)']));
+    if (!body.workers.length) { box.appendChild(el('p', { class: 'muted' }, ['No worker is registered.'])); return; }
+    var rows = body.workers.map(function (w) {
+      var tasks = w.tasks.map(function (t) { return el('div', { 'data-task': t.id }, [t.name + ' ' + t.id + (t.attempt ? ' (attempt ' + t.attempt + ')' : '') + ' · ' + (t.orphaned ? 'its worker died' : 'running for ' + dur(t.forMs))]); });
+      if (w.inFlight > w.tasks.length) tasks.push(el('div', { class: 'muted' }, ['… ' + (w.inFlight - w.tasks.length) + ' more']));
+      return el('tr', { 'data-worker': w.id }, [
+        el('td', {}, [w.id]),
+        el('td', { class: w.alive ? 'ok' : 'bad' }, [w.alive ? 'alive' : 'lease expired']),
+        el('td', {}, [w.host || '?']), el('td', { class: 'num' }, [w.pid === null ? '?' : String(w.pid)]), el('td', {}, [w.kind || '?']),
+        el('td', { class: 'num', 'data-field': 'busy' }, [w.inFlight + '/' + (w.concurrency === null ? '?' : w.concurrency)]),
+        el('td', { class: 'num' }, [w.leaseAgeMs === null ? '-' : dur(w.leaseAgeMs) + ' ago']),
+        el('td', { class: 'num' }, [w.alive ? dur(w.leaseLeftMs) : 'ended ' + dur(-w.leaseLeftMs) + ' ago']),
+        el('td', { class: 'num' }, [w.counts ? fmt(w.counts.succeeded) + ' / ' + fmt(w.counts.failed) : '-']),
+        el('td', {}, tasks.length ? tasks : [el('span', { class: 'muted' }, ['idle'])]),
+      ]);
+    });
+    var head = ['Worker', 'State', 'Host', 'PID', 'Kind', 'Busy', 'Lease renewed', 'Lease left', 'OK / failed', 'Tasks (elapsed)'];
+    box.appendChild(el('table', {}, [el('thead', {}, [el('tr', {}, head.map(function (h) { return el('th', {}, [h]); }))]), el('tbody', {}, rows)]));
+  }
+
+  // ---- Dead letters, with the actions ----
+  function failure(l) {
+    var how = l.signal ? 'signal ' + l.signal : l.exitCode !== null ? 'exit code ' + l.exitCode : '';
+    return how;
+  }
+  function action(queue, what, letter) {
+    var token = sessionStorage.getItem(TOKEN_KEY);
+    if (!token) { setNotice('Enter the dashboard token (top right) to act.'); document.getElementById('token').focus(); return; }
+    if ((what === 'delete' || what === 'requeue-all') && !window.confirm(what === 'delete' ? 'Delete this dead letter?' : 'Requeue every dead letter of ' + queue + '?')) return;
+    var body = letter ? { partition: letter.partition, index: letter.index, digest: letter.digest } : {};
+    api('queues/' + q(queue) + '/dead/' + what, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + token }, body: JSON.stringify(body) })
+      .then(function (r) {
+        setNotice(what === 'requeue-all' ? 'Requeued ' + r.requeued + ' task(s)' + (r.skipped ? ', ' + r.skipped + ' unreadable left' : '') + '.' : (what === 'requeue' ? 'Requeued ' : 'Deleted ') + letter.name + ' ' + letter.id + '.');
+        refresh();
+      }, function (e) {
+        if (e.status === 401) sessionStorage.removeItem(TOKEN_KEY);
+        setNotice((e.status === 401 ? 'The token was refused: ' : 'Failed: ') + e.message);
+      });
+  }
+  function renderDead(box, body, r) {
+    clear(box);
+    var canAct = config.allowActions;
+    var from = body.total === 0 ? 0 : body.offset + 1, to = body.offset + body.letters.length;
+    box.appendChild(el('h2', {}, ['Dead letters of ' + r.queue + ': ', el('span', { 'data-field': 'deadTotal', 'data-value': body.total }, [fmt(body.total)])]));
+    box.appendChild(el('div', { class: 'pager' }, [
+      el('button', { type: 'button', disabled: body.offset === 0 ? 'disabled' : null, onclick: function () { deadOffset = Math.max(0, deadOffset - PAGE); refresh(); } }, ['Newer']),
+      el('span', {}, [fmt(from) + '–' + fmt(to) + ' of ' + fmt(body.total)]),
+      el('button', { type: 'button', disabled: to >= body.total ? 'disabled' : null, onclick: function () { deadOffset += PAGE; refresh(); } }, ['Older']),
+      canAct && body.total > 0 ? el('button', { type: 'button', 'data-action': 'requeue-all', onclick: function () { action(r.queue, 'requeue-all'); } }, ['Requeue all']) : null,
+    ]));
+    if (!body.letters.length) { box.appendChild(el('p', { class: 'muted' }, ['No dead letters here. (A queue keeps them only with the deadLetters option.)'])); return; }
+    var head = ['Failed at', 'Task', 'Id', 'Reason', 'Message', 'Signal / exit', 'Attempts', 'Arguments'].concat(canAct ? ['Actions'] : []);
+    var rows = body.letters.map(function (l) {
+      return el('tr', { 'data-id': l.id }, [
+        el('td', {}, [new Date(l.at).toLocaleString()]), el('td', {}, [l.name]), el('td', {}, [l.id]), el('td', {}, [l.reason]),
+        el('td', { 'data-field': 'message' }, [el('div', { class: 'pre' }, [l.message])]),
+        el('td', {}, [failure(l)]), el('td', { class: 'num' }, [l.attempts === null ? '?' : String(l.attempts)]),
+        el('td', { 'data-field': 'args' }, [el('pre', {}, [l.args + (l.argsTruncated ? ' …' : '')])]),
+        canAct ? el('td', { class: 'actions' }, [
+          el('button', { type: 'button', 'data-action': 'requeue', onclick: function () { action(r.queue, 'requeue', l); } }, ['Requeue']), ' ',
+          el('button', { type: 'button', class: 'danger', 'data-action': 'delete', onclick: function () { action(r.queue, 'delete', l); } }, ['Delete']),
+        ]) : null,
+      ]);
+    });
+    box.appendChild(el('table', {}, [el('thead', {}, [el('tr', {}, head.map(function (h) { return el('th', {}, [h]); }))]), el('tbody', {}, rows)]));
+  }
+
+  // ---- A task by id ----
+  function renderTask(box, body) {
+    clear(box);
+    if (!body) { box.appendChild(el('p', { class: 'muted' }, ['Enter a task id.'])); return; }
+    box.appendChild(el('p', { 'data-field': 'found' }, [body.found ? 'Found ' + body.id + ':' : 'Not found: ' + body.id]));
+    if (body.next) box.appendChild(el('p', {}, ['Waiting, next to be taken: ' + body.next.name + ' (attempt ' + body.next.attempt + ')']));
+    body.running.forEach(function (t) { box.appendChild(el('p', {}, ['In flight on ' + t.worker + ': ' + t.name + ', ' + (t.orphaned ? 'its worker died' : 'running for ' + dur(t.forMs))])); });
+    body.dead.forEach(function (l) { box.appendChild(el('p', {}, ['Dead letter: ' + l.name + ' failed (' + l.reason + ') at ' + new Date(l.at).toLocaleString() + ': ', el('span', { class: 'pre' }, [l.message])])); });
+    box.appendChild(el('p', { class: 'muted' }, ['Searched ' + body.searched + '.']));
+  }
+
+  // ---- pages: a skeleton made once per route, its data refreshed every tick ----
+  function mount(r) {
+    clear(main);
+    var noticeBox = el('p', { id: 'notice', hidden: notice ? null : 'hidden' }, [notice]);
+    var box = el('div', { id: 'content' });
+    main.appendChild(noticeBox);
+    if (r.page === 'task') {
+      var input = el('input', { id: 'task-id', placeholder: 'task id', size: 30, value: r.arg });
+      var form = el('form', { id: 'task-form' }, [input, ' ', el('button', { type: 'submit' }, ['Find'])]);
+      form.addEventListener('submit', function (e) { e.preventDefault(); location.hash = '#/task/' + q(r.queue) + '/' + q(input.value.trim()); });
+      main.appendChild(el('h2', {}, ['Find a task in ' + r.queue]));
+      main.appendChild(form);
+    }
+    main.appendChild(box);
+    var load = {
+      queues: function () { return api('queues').then(function (b) { renderQueues(box, b); }); },
+      workers: function () { return api('queues/' + q(r.queue) + '/workers').then(function (b) { renderWorkers(box, b); }); },
+      dead: function () { return api('queues/' + q(r.queue) + '/dead?offset=' + deadOffset + '&limit=' + PAGE).then(function (b) { renderDead(box, b, r); }); },
+      task: function () { return r.arg ? api('queues/' + q(r.queue) + '/tasks/' + q(r.arg)).then(function (b) { renderTask(box, b); }) : Promise.resolve(renderTask(box, null)); },
+    }[r.page];
+    return { key: location.hash, load: load };
+  }
+  function setNotice(text) {
+    notice = text;
+    var n = document.getElementById('notice');
+    if (n) { n.textContent = text; n.hidden = !text; }
+  }
+  function refresh() {
+    clearTimeout(timer);
+    var r = route();
+    if (!mounted || mounted.key !== location.hash) { if (mounted) { notice = ''; deadOffset = 0; } drawNav(r); mounted = mount(r); }
+    mounted.load().then(function () {
+      live.textContent = 'live · updated ' + new Date().toLocaleTimeString();
+      live.className = 'muted';
+    }, function (e) {
+      live.textContent = 'cannot update: ' + e.message;
+      live.className = 'bad';
+    }).then(function () {
+      if (!document.hidden) timer = setTimeout(refresh, config.refreshMs);
+    });
+  }
+
+  function footer() {
+    var f = clear(document.getElementById('footer'));
+    f.appendChild(el('div', {}, [config.allowActions ? 'Actions are enabled (they need the token).' : 'Read-only: started without --allow-actions.']));
+    var later = config.features.filter(function (x) { return !x.available; });
+    if (later.length) {
+      f.appendChild(el('div', {}, ['Not in delayed-queue yet, so not shown: ']));
+      f.appendChild(el('ul', { class: 'later' }, later.map(function (x) { return el('li', {}, [x.title + ' (issue ' + x.issue + ')']); })));
+    }
+  }
+  function tokenForm() {
+    var form = document.getElementById('token-form');
+    if (!config.allowActions) return;
+    form.hidden = false;
+    var input = document.getElementById('token');
+    input.placeholder = sessionStorage.getItem(TOKEN_KEY) ? '(stored for this tab)' : '';
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      if (input.value) { sessionStorage.setItem(TOKEN_KEY, input.value); input.value = ''; input.placeholder = '(stored for this tab)'; setNotice('Token stored for this tab.'); }
+    });
+    document.getElementById('token-forget').addEventListener('click', function () { sessionStorage.removeItem(TOKEN_KEY); input.placeholder = ''; setNotice('Token forgotten.'); });
+  }
+
+  api('config').then(function (c) {
+    config = c;
+    footer();
+    tokenForm();
+    window.addEventListener('hashchange', refresh);
+    document.addEventListener('visibilitychange', function () { if (!document.hidden) refresh(); });
+    refresh();
+  }, function (e) { main.textContent = 'Cannot load the dashboard: ' + e.message; });
+})();
+`;

@@ -1,0 +1,96 @@
+// What one refresh of the dashboard costs Redis, counted with MONITOR on the dashboard's own connection:
+// with 1,000,000 waiting tasks, 100 registered workers and 1,000 dead letters, against the same queue shape
+// with 10 waiting tasks. The count must not depend on the number of tasks, and a second request within the
+// second must cost nothing. The figures are printed (README "Dashboard" quotes them).
+import assert from 'node:assert/strict';
+import type { Redis } from 'ioredis';
+import { after, describe, test } from 'node:test';
+import type { Queue } from '../src/index.ts';
+import { getJson, monitorConnection, registerFakeWorker, startDashboard } from './dashboard-support.ts';
+import { inspector, ON_CLUSTER, withQueue } from './helpers.ts';
+
+const redis = inspector();
+after(() => redis.disconnect());
+
+async function seed(q: Queue, waiting: number, dead: number, workers: number): Promise<void> {
+  const CHUNK = 1000;
+  for (let sent = 0; sent < waiting; ) {
+    const pipeline = redis.pipeline();
+    for (let c = 0; c < 100 && sent < waiting; c++) {
+      const batch: string[] = [];
+      for (let i = sent; i < Math.min(waiting, sent + CHUNK); i++) batch.push(`1|0|0||seed.${i.toString(36)}|nap|60000|3|[${i}]`);
+      sent += batch.length;
+      pipeline.lpush(q.keys.waiting, ...batch);
+    }
+    await pipeline.exec();
+  }
+  const records: string[] = [];
+  for (let i = 0; i < dead; i++) records.push(`${Date.now()}|${JSON.stringify({ id: `d.${i}`, name: 'nap', reason: 'thrown', message: 'no', entry: `1|0|0||d.${i}|nap|60000|3|[${i}]` })}`);
+  for (let i = 0; i < records.length; i += 1000) await redis.rpush(q.keys.dead, ...records.slice(i, i + 1000));
+  for (let w = 0; w < workers; w++) await registerFakeWorker(q, `cost-worker-${w}`, 600_000, [{ id: `run-${w}`, name: 'nap', attempt: 0, forMs: 100 }]);
+}
+
+interface Cost {
+  overview: number;
+  cached: number;
+  dead: number;
+  byCommand: Record<string, number>;
+}
+
+async function measure(q: Queue): Promise<Cost> {
+  const d = await startDashboard({ queue: q });
+  const monitor = await monitorConnection(q.redis as Redis);
+  try {
+    // One refresh of each page: the Queues page (a status read), then Workers within the second (cached),
+    // then a page of 50 dead letters.
+    await getJson(`${d.url}api/queues`);
+    await monitor.settle();
+    const overview = monitor.seen.length;
+    const byCommand: Record<string, number> = {};
+    for (const a of monitor.seen) byCommand[(a[0] ?? '?').toLowerCase()] = (byCommand[(a[0] ?? '?').toLowerCase()] ?? 0) + 1;
+    monitor.reset();
+    await getJson(`${d.url}api/queues/${q.name}/workers`);
+    await monitor.settle();
+    const cached = monitor.seen.length;
+    monitor.reset();
+    await getJson(`${d.url}api/queues/${q.name}/dead?offset=0&limit=50`);
+    await monitor.settle();
+    const dead = monitor.seen.length;
+    return { overview, cached, dead, byCommand };
+  } finally {
+    await monitor.stop();
+    await d.close();
+  }
+}
+
+describe('dashboard Redis cost', { timeout: 300_000, skip: ON_CLUSTER && 'MONITOR needs a single Redis' }, () => {
+  test('commands per refresh do not grow with the queue: 1,000,000 waiting tasks cost what 10 do', async () => {
+    let small: Cost | undefined;
+    let big: Cost | undefined;
+    await withQueue(redis, async (q) => {
+      await seed(q, 10, 10, 100);
+      small = await measure(q);
+    }, { deadLetters: 10_000 });
+    await withQueue(redis, async (q) => {
+      const started = performance.now();
+      await seed(q, 1_000_000, 1000, 100);
+      console.log(`seeded 1,000,000 waiting tasks, 1,000 dead letters, 100 workers in ${Math.round(performance.now() - started)} ms`);
+      assert.equal(await redis.llen(q.keys.waiting), 1_000_000);
+      const t = performance.now();
+      big = await measure(q);
+      console.log(`measured in ${Math.round(performance.now() - t)} ms`);
+    }, { deadLetters: 10_000 });
+    console.log(`commands per refresh, 10 waiting: ${JSON.stringify(small)}`);
+    console.log(`commands per refresh, 1,000,000 waiting: ${JSON.stringify(big)}`);
+    assert.ok(small && big);
+    assert.equal(big.overview, small.overview, 'the status read costs the same whatever waits');
+    assert.equal(big.dead, small.dead, 'a dead-letter page costs the same whatever the list holds');
+    assert.equal(big.cached, 0, 'a second page within the second is served from the cache');
+    // MULTI + 8 reads + EXEC, then one LLEN per worker (the in-flight list sizes): 110 for 100 workers.
+    assert.equal(big.overview, 10 + 100);
+    assert.equal(big.byCommand.keys ?? 0, 0);
+    assert.equal(big.byCommand.scan ?? 0, 0);
+    assert.equal(big.byCommand.client ?? 0, 0);
+    assert.ok(big.dead <= 2, `a dead-letter page: one LLEN and one LRANGE (${big.dead})`);
+  });
+});
