@@ -3,7 +3,8 @@
  * now when called, and enqueues it with `.delay(queue, 1, 2)`; the argument types follow the function.
  * Workers find tasks by the names of the handles exported from the modules they are told to load.
  */
-import { pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { ModuleLoadError, TaskDefinitionError } from './errors.ts';
 import { isValidTaskName } from './payload.ts';
@@ -98,10 +99,21 @@ export function collectTasks(namespace: Record<string, unknown>, into: Map<strin
   return found;
 }
 
+/**
+ * The URL a task module is imported by. A path is resolved against the working directory. A `.js` (`.mjs`,
+ * `.cjs`) file that does not exist stands for the `.ts` (`.mts`, `.cts`) file beside it, as in TypeScript's
+ * own imports: so `new URL('./tasks.js', import.meta.url)` names `src/tasks.ts` when the worker runs from its
+ * source under tsx, and `dist/tasks.js` once tsc has built it.
+ */
 export function moduleUrl(spec: TaskModule): string {
-  if (spec instanceof URL) return spec.href;
-  if (/^(file|data):/.test(spec)) return spec;
-  return pathToFileURL(resolve(spec)).href;
+  const href = spec instanceof URL ? spec.href : /^[a-z][a-z0-9+.-]+:/i.test(spec) ? spec : pathToFileURL(resolve(spec)).href;
+  if (!href.startsWith('file:')) return href;
+  const match = /\.(m|c)?js$/.exec(new URL(href).pathname);
+  if (!match) return href;
+  const path = fileURLToPath(href);
+  if (existsSync(path)) return href;
+  const source = `${path.slice(0, -match[0].length)}.${match[1] ?? ''}ts`;
+  return existsSync(source) ? pathToFileURL(source).href : href;
 }
 
 /**
