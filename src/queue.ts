@@ -166,7 +166,7 @@ export class Queue implements Enqueuer {
     return built.map((b) => b.id);
   }
 
-  /** A queue-bound enqueue function for a task (the seed's `delay(queue)(fn)` and `delay_in_time`). */
+  /** A queue-bound enqueue function for a task: `queue.delay(add)(1, 2)`, or with options `queue.delay(add, { timeoutMs: 5_000 })(1, 2)`. */
   delay<A extends unknown[], R>(task: Task<A, R>, options?: EnqueueOptions): (...args: A) => Promise<string> {
     const call = options ? task.with(options) : task;
     return (...args: A) => call.delay(this, ...args);

@@ -37,7 +37,7 @@ export interface Task<A extends unknown[] = unknown[], R = unknown> extends Task
   /** The name workers look the task up by. */
   readonly taskName: string;
   readonly fn: (...args: A) => R;
-  /** Enqueues with a per-call timeout in ms (the seed's `delayed_add.timeout(10)(1, 2)`). */
+  /** Enqueues with a timeout for this call, in ms: `add.timeout(10_000).delay(queue, 1, 2)`. */
   timeout(ms: number): TaskCall<A>;
   /** Enqueues with per-call options. */
   with(options: EnqueueOptions): TaskCall<A>;

@@ -115,6 +115,12 @@ describe('from npm install to a running worker, as the README says', { timeout: 
     }
   });
 
+  test('require(\'delayed-queue\') works from CommonJS on the Node versions engines names', () => {
+    // No CommonJS build: engines asks for Node 20.19+ / 22.12+, where require() loads an ES module.
+    writeFileSync(join(dir, 'check.cjs'), "const dq = require('delayed-queue');\nconsole.log(typeof dq.Queue, typeof dq.defineTask, typeof dq.PreforkedWorker);\n");
+    assert.equal(sh(process.execPath, ['check.cjs'], dir, env).trim(), 'function function function');
+  });
+
   test('TypeScript 7 compiles them too', () => {
     tsc7 = mkdtempSync(join(tmpdir(), 'dq-ts7-'));
     sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', 'typescript@7'], tsc7);
