@@ -156,7 +156,8 @@ export class Metrics {
     this.#workers.add(worker);
     const startedAt = new Map<string, { at: number; task: string }>();
     const key = (t: { id: string; attempt: number }) => `${t.id}#${t.attempt}`;
-    for (const reason of ['thrown', 'timeout', 'crashed', 'lost', 'unknown-task', 'bad-payload']) this.failed.inc({ queue, task: '', reason }, 0);
+    // No zero series for `failed`: its task label is known only when a task fails (an empty label would read
+    // as "a task without a name"). The unlabelled counters start at 0 so that rate() has a first point.
     this.recovered.inc({ queue }, 0);
     this.started.inc({ queue }, 0);
     const finish = (t: { id: string; attempt: number }, outcome: string, named = true) => {
