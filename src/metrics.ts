@@ -36,6 +36,11 @@ export interface MetricsServer {
 
 const RUN_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600];
 
+/**
+ * Prometheus metrics in a registry of their own: counters of a worker's outcomes (`observeWorker`), gauges
+ * of a queue's state read from Redis at scrape time (`observeQueue`), a run-time histogram, and an HTTP
+ * endpoint (`listen(port)`: GET /metrics). Import it from `delayed-queue/metrics` (it loads prom-client).
+ */
 export class Metrics {
   readonly registry: Registry;
   readonly #queues = new Map<string, Queue>();

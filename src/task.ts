@@ -12,7 +12,10 @@ import { isValidTaskName } from './payload.ts';
 export interface EnqueueOptions {
   /** Hard limit for one run, ms. @default the queue's `defaultTimeoutMs` */
   readonly timeoutMs?: number;
-  /** Runs that may be cut off (worker lost, child crashed) before the task fails. @default the queue's `maxAttempts` */
+  /**
+   * Runs that may be cut off (child crashed or killed, worker died or lost its lease) before the task fails.
+   * Not a retry count: a task that throws fails at once. @default the queue's `maxAttempts`
+   */
   readonly maxAttempts?: number;
   /**
    * On a queue with several partitions: tasks with the same key go to the same partition, so they are taken
@@ -21,7 +24,15 @@ export interface EnqueueOptions {
   readonly partitionKey?: string;
 }
 
-/** What a handle needs from a queue to enqueue; `Queue` provides it. */
+/**
+ * What a handle needs from a queue to enqueue; `Queue` provides it. In a unit test of code that enqueues,
+ * an object with this one method stands in for a queue, with no Redis:
+ *
+ * @example
+ * const calls: { name: string; args: readonly unknown[] }[] = [];
+ * const fake: Enqueuer = { enqueue: async (name, args) => (calls.push({ name, args }), `fake.${calls.length}`) };
+ * await add.delay(fake, 1, 2); // calls: [{ name: 'add', args: [1, 2] }]
+ */
 export interface Enqueuer {
   enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string>;
 }
@@ -53,6 +64,22 @@ export function isTask(value: unknown): value is AnyTask {
   return typeof value === 'function' && (value as unknown as Record<symbol, unknown>)[BRAND] === true;
 }
 
+/**
+ * Defines a task: a name workers look it up by, and the function they run. Export the handle from a module
+ * the workers load (`tasks: [...]`); the argument types follow the function, so enqueueing the wrong
+ * arguments does not compile.
+ *
+ * @param name 1-128 characters: a letter, `_` or `$` first, then letters, digits, `_ $ . : / -`. Unique among
+ *   the modules a worker loads.
+ * @param fn The task. Arguments and result travel as JSON (checked at enqueue: a `SerializationError` names
+ *   what JSON cannot carry). It may be async; `taskContext()` inside it gives the run's id, attempt and signal.
+ * @returns A handle: call it to run the task here and now; `.delay(queue, ...args)` enqueues it and resolves
+ *   with the task id once Redis has it; `.timeout(ms)` and `.with(options)` enqueue with options for one call.
+ * @throws TaskDefinitionError when the name is not valid or `fn` is not a function.
+ * @example
+ * export const add = defineTask('add', (a: number, b: number) => a + b);
+ * await add.delay(queue, 1, 2);
+ */
 export function defineTask<A extends unknown[], R>(name: string, fn: (...args: A) => R): Task<A, R> {
   if (!isValidTaskName(name)) {
     throw new TaskDefinitionError(

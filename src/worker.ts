@@ -97,6 +97,12 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
+/**
+ * What the three worker kinds share (`InlineWorker`, `ForkedWorker`, `PreforkedWorker`): `run()` works until
+ * `close()` or SIGTERM / SIGINT, then lets running tasks finish (up to `shutdownTimeoutMs`). Outcomes reach
+ * `successHandler` / `errorHandler` and the events `start`, `success`, `failure`, `requeue`, `leaseLost`,
+ * `dataLoss`, `recovered`. A worker runs once: make a new one to start again.
+ */
 export abstract class Worker extends EventEmitter<WorkerEvents> {
   readonly kind: WorkerKind;
   readonly queue: Queue;

@@ -1,8 +1,9 @@
-// Metrics a newcomer reads on a fresh worker: no series with an empty `task` label until a task fails under
-// a name no module defines (a name read from Redis never becomes a label value).
+// The public API as a newcomer meets it: a fake Enqueuer for unit tests of producers (no Redis), and the
+// metrics of a fresh worker (no series with an empty `task` label until a task fails under a name no module
+// defines: a name read from Redis never becomes a label value).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InlineWorker, defineTask } from '../src/index.ts';
+import { InlineWorker, defineTask, type Enqueuer } from '../src/index.ts';
 import { Metrics } from '../src/metrics.ts';
 import { testQueue } from './helpers.ts';
 
@@ -27,4 +28,23 @@ test('a fresh worker\'s metrics have no series with an empty task label; an unkn
   } finally {
     await queue.close();
   }
+});
+
+test('an Enqueuer fake receives what the handle would send to Redis', async () => {
+  const add = defineTask('add', (a: number, b: number) => a + b);
+  const calls: unknown[][] = [];
+  const fake: Enqueuer = {
+    enqueue: async (name, args, options) => {
+      calls.push([name, args, options]);
+      return `fake.${calls.length}`;
+    },
+  };
+  assert.equal(await add.delay(fake, 1, 2), 'fake.1');
+  assert.equal(await add.timeout(5000).delay(fake, 3, 4), 'fake.2');
+  assert.equal(await add.with({ maxAttempts: 5 }).delay(fake, 5, 6), 'fake.3');
+  assert.deepEqual(calls, [
+    ['add', [1, 2], undefined],
+    ['add', [3, 4], { timeoutMs: 5000 }],
+    ['add', [5, 6], { maxAttempts: 5 }],
+  ]);
 });
