@@ -209,13 +209,14 @@ const worker: Command = {
   usage: `Usage: delayed worker --queue NAME --tasks MODULE [options]
 
 Runs tasks from the queue until stopped. SIGTERM or Ctrl-C: stop taking tasks and let the running ones
-finish (up to --shutdown-timeout); a second signal stops at once and puts the running tasks back.
+finish (up to --shutdown-timeout); a second signal (1 s or more later) stops at once and puts the running
+tasks back.
 Prints one line per task outcome on stdout; warnings go to stderr.
 
 Options:
   --queue NAME         the queue (default: $DELAYED_QUEUE)
-  --tasks MODULE       a JavaScript module that exports tasks made with defineTask (path or file: URL);
-                       repeat for more modules
+  --tasks MODULE       a module that exports tasks made with defineTask (path or file: URL); repeat for
+                       more modules. A .ts module is loaded through tsx when tsx is installed
   --kind KIND          preforked (default): long-lived child processes, one task at a time each
                        forked: a fresh child process per task
                        inline: in this process, many at once (for I/O-bound tasks; no hard timeout)
