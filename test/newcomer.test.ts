@@ -43,10 +43,15 @@ async function inFlight(): Promise<string[]> {
   return names.sort();
 }
 
-/** Waits until the in-flight runs are exactly `n` of the README's slow task (a second long). */
-async function untilRunning(n: number, worker: GroupProcess): Promise<void> {
-  const expected = Array.from({ length: n }, () => 'resize').join();
-  await until(`${n} resize runs in flight`, worker, async () => (await inFlight()).join() === expected);
+/**
+ * Waits until `n` runs of the README's slow task (a second long) are in flight and, with `drained`, nothing
+ * waits (every task left is in flight, so all of them must finish).
+ */
+async function untilRunning(n: number, worker: GroupProcess, drained: boolean): Promise<void> {
+  await until(`${n} resize runs in flight${drained ? ', nothing waiting' : ''}`, worker, async () => {
+    if (drained && (await redis.llen(WAITING)) > 0) return false;
+    return (await inFlight()).filter((name) => name === 'resize').length === n;
+  });
 }
 
 /** Polls (every 10 ms, 30 s at most); a failure shows what the worker said. */
@@ -134,7 +139,7 @@ describe('from npm install to a running worker, as the README says', { timeout: 
       assert.match(sh(process.execPath, ['dist/enqueue.js'], dir, env), /^enqueued \S+ and 6 more; add\(1, 2\) called here runs now: 3$/m);
     }
     await withWorker([process.execPath, 'dist/worker.js'], async (worker) => {
-      await untilRunning(2, worker);
+      await untilRunning(2, worker, false);
       // A terminal's Ctrl-C reaches the whole group; a launcher (npx tsx, npm run) passes its copy on a moment later.
       worker.signalGroup('SIGINT');
       await sleep(10);
@@ -159,7 +164,7 @@ describe('from npm install to a running worker, as the README says', { timeout: 
   test('from source: node --import tsx src/worker.ts; one SIGTERM while a task runs lets it finish; exit 0', async () => {
     assert.match(sh(process.execPath, ['--import', 'tsx', 'src/enqueue.ts'], dir, env), /runs now: 3$/m);
     await withWorker([process.execPath, '--import', 'tsx', 'src/worker.ts'], async (worker) => {
-      await untilRunning(1, worker);
+      await untilRunning(1, worker, true);
       worker.proc.kill('SIGTERM');
       const exit = await worker.exited;
       assert.equal(exit.code, 0, worker.output);
@@ -184,7 +189,7 @@ describe('from npm install to a running worker, as the README says', { timeout: 
   test('delayed worker --tasks ./src/tasks.ts loads tsx itself; a Ctrl-C that arrives twice drains; exit 0', async () => {
     sh(process.execPath, ['dist/enqueue.js'], dir, env);
     await withWorker([join(dir, 'node_modules', '.bin', 'delayed'), 'worker', '--queue', 'default', '--tasks', './src/tasks.ts', '--concurrency', '2'], async (worker) => {
-      await untilRunning(1, worker);
+      await untilRunning(1, worker, true);
       worker.signalGroup('SIGINT');
       await sleep(10);
       worker.proc.kill('SIGINT');
