@@ -155,7 +155,10 @@ describe('from npm install to a running worker, as the README says', { timeout: 
       assert.ok(waiting.every((entry) => entry.startsWith('1|0|0||')), waiting.join('\n'));
       assert.deepEqual(await leftInRedis(), waiting.length > 0 ? ['delayed:{default}:epoch', WAITING] : [], 'the worker left its registration behind');
       await redis.del(WAITING, 'delayed:{default}:epoch');
-      // Promptness of close(). Fails while close() leaves timers behind or waits out a BLMOVE (fixed on main).
+      // Promptness of close(). KNOWN TO FAIL on branch wave2-newcomer (9.0 s measured): Worker.#shutdown races
+      // sleep(shutdownTimeoutMs) (10 s), sleep(2000) and sleep(3000) against the real work and leaves the losing
+      // timers running, which keeps the process alive. The coordinator's fix of src/worker.ts lands on main,
+      // where this must pass.
       const closeMs = exit.at - (finished.at(-1)?.at ?? 0);
       assert.ok(closeMs <= EXIT_AFTER_LAST_TASK_MS, `the process ended ${Math.round(closeMs)} ms after its last task, over ${EXIT_AFTER_LAST_TASK_MS} ms`);
     });
