@@ -8,7 +8,6 @@
  * 4 a tasks module did not load or defines no task.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -34,6 +33,9 @@ import {
 import { CommandError } from './errors.ts';
 import { checkRedisSource } from './connection.ts';
 import { serveDashboard } from './dashboard/serve.ts';
+import { stopSignalListener } from './signals.ts';
+import { moduleUrl } from './task.ts';
+import { loadTypeScriptSupport } from './typescript-tasks.ts';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, redis: 3, tasks: 4 } as const;
 
@@ -208,13 +210,14 @@ const worker: Command = {
   usage: `Usage: delayed worker --queue NAME --tasks MODULE [options]
 
 Runs tasks from the queue until stopped. SIGTERM or Ctrl-C: stop taking tasks and let the running ones
-finish (up to --shutdown-timeout); a second signal stops at once and puts the running tasks back.
+finish (up to --shutdown-timeout); a second signal (1 s or more later) stops at once and puts the running
+tasks back.
 Prints one line per task outcome on stdout; warnings go to stderr.
 
 Options:
   --queue NAME         the queue (default: $DELAYED_QUEUE)
-  --tasks MODULE       a JavaScript module that exports tasks made with defineTask (path or file: URL);
-                       repeat for more modules
+  --tasks MODULE       a module that exports tasks made with defineTask (path or file: URL); repeat for
+                       more modules. A .ts module is loaded through tsx when tsx is installed
   --kind KIND          preforked (default): long-lived child processes, one task at a time each
                        forked: a fresh child process per task
                        inline: in this process, many at once (for I/O-bound tasks; no hard timeout)
@@ -267,10 +270,16 @@ Example:
     const level = logLevel(values, 'warn');
     for (const spec of modules) {
       if (/^[a-z][a-z0-9+.-]+:/i.test(spec) && !spec.startsWith('file:')) continue;
-      const path = spec.startsWith('file:') ? fileURLToPath(spec) : resolve(spec);
+      const path = fileURLToPath(moduleUrl(spec));
       if (!existsSync(path) || !statSync(path).isFile()) {
-        throw new CommandError(`--tasks ${spec}: no such file (looked for ${path})`, EXIT.tasks, 'Give the path of the built JavaScript module that exports your tasks, relative to the current directory.');
+        throw new CommandError(`--tasks ${spec}: no such file (looked for ${path})`, EXIT.tasks, 'Give the path of the module that exports your tasks, relative to the current directory.');
       }
+    }
+    let childExecArgv: string[];
+    try {
+      childExecArgv = await loadTypeScriptSupport(modules.map(moduleUrl));
+    } catch (err) {
+      throw new CommandError(`--tasks: ${(err as Error).message}`, EXIT.tasks, 'Install it in your project (npm install --save-dev tsx) and run this again, or build your tasks with tsc and give the .js file.');
     }
     const { queue, shown } = makeQueue(values, deadLetters !== undefined ? { deadLetters } : {});
     await reachRedis(queue, shown);
@@ -285,15 +294,17 @@ Example:
       ...(leaseMs !== undefined ? { leaseMs } : {}),
       ...(shutdownTimeoutMs !== undefined ? { shutdownTimeoutMs } : {}),
     };
+    const childOptions = childExecArgv.length > 0 ? { childExecArgv } : {};
     let w: Worker;
     try {
       w =
         kind === 'inline'
           ? new InlineWorker(options)
           : kind === 'forked'
-            ? new ForkedWorker(options)
+            ? new ForkedWorker({ ...options, ...childOptions })
             : new PreforkedWorker({
                 ...options,
+                ...childOptions,
                 ...(maxTasksPerChild !== undefined ? { maxTasksPerChild } : {}),
                 ...(maxRssMb !== undefined ? { maxRssBytes: maxRssMb * 1_048_576 } : {}),
               });
@@ -339,7 +350,15 @@ Example:
     });
     w.on('leaseLost', () => started.clear());
 
+    // The worker handles SIGINT / SIGTERM while it runs. This listener stays to the end: a launcher's copy of
+    // the signal (npx and npm forward the Ctrl-C they got) must not kill the command after a clean drain; a
+    // deliberate second signal while the command finishes up ends it at once.
     let stopped = false;
+    const lateSignal = stopSignalListener((request) => {
+      if (request === 'stop-now' && stopped) process.exit(130);
+    });
+    process.on('SIGINT', lateSignal);
+    process.on('SIGTERM', lateSignal);
     void (async () => {
       for (let i = 0; i < 400 && !stopped && w.workerId === ''; i++) await sleep(25);
       if (stopped || w.workerId === '') return;
@@ -363,7 +382,7 @@ Example:
           /defines no task/.test(err.message)
             ? 'Export the handles that defineTask returns from that module, e.g. `export const add = defineTask("add", (a, b) => a + b)`.'
             : /\.ts\b|Unknown file extension/.test(err.message)
-              ? 'Node runs JavaScript: build the module first (tsc) and give the .js file, or run this command through tsx.'
+              ? 'Node runs JavaScript: build the module first (tsc) and give the .js file, or install tsx (npm install --save-dev tsx): `delayed worker` then loads .ts modules itself.'
               : `Run it on its own to see the whole error: ${files.length > 0 ? files.map((f) => `node ${f}`).join('; ') : 'node <module>'}`,
         );
       }

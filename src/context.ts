@@ -1,8 +1,14 @@
 /** What a running task can learn about itself, through `taskContext()`. */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
+/**
+ * The running task's own facts, from `taskContext()` inside a task (in a child process or in the worker):
+ * its id and name, which run this is, and a signal to stop cooperatively.
+ */
 export interface TaskContext {
+  /** The task id, as `delay` returned it. */
   readonly id: string;
+  /** The task's name, as given to `defineTask`. */
   readonly name: string;
   /** 0 on the first run; goes up each time the task was put back. */
   readonly attempt: number;

@@ -35,6 +35,11 @@ export function childExecArgv(extra: readonly string[] | undefined): string[] {
   return [...inheritedExecArgv(), ...(extra ?? [])];
 }
 
+/**
+ * Runs each task in a fresh child process (one is started ahead of need, so a task does not wait for it), with
+ * a hard timeout: SIGTERM to the child's process group, SIGKILL after `killGraceMs`. For tasks that leak or must
+ * not share state. `tasks` are module paths or URLs, which the children import.
+ */
 export class ForkedWorker extends Worker {
   readonly #modules: TaskModule[];
   readonly #execArgv: string[];

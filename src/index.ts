@@ -1,5 +1,5 @@
 export { Queue, type QueueOptions, type TaskRequest } from './queue.ts';
-export { defineTask, type Task, type TaskCall, type AnyTask, type EnqueueOptions, type TaskModule } from './task.ts';
+export { defineTask, type Task, type TaskCall, type AnyTask, type EnqueueOptions, type TaskModule, type Enqueuer } from './task.ts';
 export { taskContext, type TaskContext } from './context.ts';
 export { Worker, type WorkerOptions, type WorkerKind, type WorkerEvents } from './worker.ts';
 export { InlineWorker, type InlineWorkerOptions } from './inline-worker.ts';

@@ -89,6 +89,11 @@ class InlineExecutor implements Executor {
   }
 }
 
+/**
+ * Runs tasks in this process, `concurrency` at once: the cheapest kind, for I/O-bound tasks. Timeouts are
+ * cooperative (the run's `taskContext().signal` aborts and the task fails with reason `timeout`; code that
+ * ignores the signal keeps running). Takes task modules or task handles in `tasks`.
+ */
 export class InlineWorker extends Worker {
   constructor(options: InlineWorkerOptions) {
     super('inline', options);

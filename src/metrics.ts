@@ -36,6 +36,11 @@ export interface MetricsServer {
 
 const RUN_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600];
 
+/**
+ * Prometheus metrics in a registry of their own: counters of a worker's outcomes (`observeWorker`), gauges
+ * of a queue's state read from Redis at scrape time (`observeQueue`), a run-time histogram, and an HTTP
+ * endpoint (`listen(port)`: GET /metrics). Import it from `delayed-queue/metrics` (it loads prom-client).
+ */
 export class Metrics {
   readonly registry: Registry;
   readonly #queues = new Map<string, Queue>();
@@ -156,7 +161,8 @@ export class Metrics {
     this.#workers.add(worker);
     const startedAt = new Map<string, { at: number; task: string }>();
     const key = (t: { id: string; attempt: number }) => `${t.id}#${t.attempt}`;
-    for (const reason of ['thrown', 'timeout', 'crashed', 'lost', 'unknown-task', 'bad-payload']) this.failed.inc({ queue, task: '', reason }, 0);
+    // No zero series for `failed`: its task label is known only when a task fails (an empty label would read
+    // as "a task without a name"). The unlabelled counters start at 0 so that rate() has a first point.
     this.recovered.inc({ queue }, 0);
     this.started.inc({ queue }, 0);
     const finish = (t: { id: string; attempt: number }, outcome: string, named = true) => {

@@ -17,6 +17,15 @@ export interface PreforkedWorkerOptions extends ForkedWorkerOptions {
   readonly maxRssBytes?: number;
 }
 
+/**
+ * Runs tasks in `concurrency` long-lived child processes, one task at a time each, with a hard timeout (as
+ * `ForkedWorker`). A child is replaced after it crashes or times out, after `maxTasksPerChild` tasks, or when
+ * its memory passed `maxRssBytes`. The kind for most work. `tasks` are module paths or URLs.
+ *
+ * @example
+ * const worker = new PreforkedWorker({ queue, tasks: [new URL('./tasks.js', import.meta.url)], concurrency: 4 });
+ * await worker.run(); // until SIGTERM / Ctrl-C
+ */
 export class PreforkedWorker extends Worker {
   readonly #modules: TaskModule[];
   readonly #execArgv: string[];

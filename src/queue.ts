@@ -19,7 +19,7 @@ export interface QueueOptions {
   readonly redis?: RedisSource;
   /** Hard limit for one run of a task, ms. @default 600_000 (10 minutes) */
   readonly defaultTimeoutMs?: number;
-  /** How many runs of a task may be cut off (worker lost, child crashed) before it fails. @default 3 */
+  /** How many runs of a task may be cut off (worker lost, child crashed) before it fails; not a retry count: a task that throws fails at once. @default 3 */
   readonly maxAttempts?: number;
   /** The largest encoded task, bytes; checked before writing and before parsing. @default 1_048_576 (1 MiB) */
   readonly maxPayloadBytes?: number;
@@ -55,6 +55,16 @@ export interface TaskRequest extends EnqueueOptions {
   readonly args: readonly unknown[];
 }
 
+/**
+ * A queue on Redis: producers enqueue with it (`add.delay(queue, 1, 2)`, `queue.enqueue(name, args)`), and
+ * workers and sweepers are given it. It holds one Redis connection, opened on first use; `close()` it when done.
+ * Every key of the queue shares one hash tag, `{name}` (with `partitions: N`, N tags), so it runs on Redis Cluster.
+ *
+ * @example
+ * const queue = new Queue({ name: 'emails', redis: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
+ * const id = await sendEmail.delay(queue, 'ada@example.com');
+ * await queue.close();
+ */
 export class Queue implements Enqueuer {
   readonly name: string;
   /** The keys of partition 0 (the only one unless `partitions` is set). */
@@ -178,7 +188,7 @@ export class Queue implements Enqueuer {
     return built.map((b) => b.id);
   }
 
-  /** A queue-bound enqueue function for a task (the seed's `delay(queue)(fn)` and `delay_in_time`). */
+  /** A queue-bound enqueue function for a task: `queue.delay(add)(1, 2)`, or with options `queue.delay(add, { timeoutMs: 5_000 })(1, 2)`. */
   delay<A extends unknown[], R>(task: Task<A, R>, options?: EnqueueOptions): (...args: A) => Promise<string> {
     const call = options ? task.with(options) : task;
     return (...args: A) => call.delay(this, ...args);

@@ -113,6 +113,11 @@ export interface SweeperEvents {
   recovered: [report: SweepReport];
 }
 
+/**
+ * Puts the tasks of dead workers (whose lease ran out) back in the queue, every `intervalMs`. Optional: every
+ * worker sweeps too, and one sweep per interval per queue happens whoever does it. `run()` sweeps until
+ * `close()` or SIGTERM / SIGINT; the `recovered` event reports what a sweep put back.
+ */
 export class Sweeper extends EventEmitter<SweeperEvents> {
   readonly #queue: Queue;
   readonly #intervalMs: number;

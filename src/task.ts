@@ -3,7 +3,8 @@
  * now when called, and enqueues it with `.delay(queue, 1, 2)`; the argument types follow the function.
  * Workers find tasks by the names of the handles exported from the modules they are told to load.
  */
-import { pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { ModuleLoadError, TaskDefinitionError } from './errors.ts';
 import { isValidTaskName } from './payload.ts';
@@ -11,7 +12,10 @@ import { isValidTaskName } from './payload.ts';
 export interface EnqueueOptions {
   /** Hard limit for one run, ms. @default the queue's `defaultTimeoutMs` */
   readonly timeoutMs?: number;
-  /** Runs that may be cut off (worker lost, child crashed) before the task fails. @default the queue's `maxAttempts` */
+  /**
+   * Runs that may be cut off (child crashed or killed, worker died or lost its lease) before the task fails.
+   * Not a retry count: a task that throws fails at once. @default the queue's `maxAttempts`
+   */
   readonly maxAttempts?: number;
   /**
    * On a queue with several partitions: tasks with the same key go to the same partition, so they are taken
@@ -20,7 +24,15 @@ export interface EnqueueOptions {
   readonly partitionKey?: string;
 }
 
-/** What a handle needs from a queue to enqueue; `Queue` provides it. */
+/**
+ * What a handle needs from a queue to enqueue; `Queue` provides it. In a unit test of code that enqueues,
+ * an object with this one method stands in for a queue, with no Redis:
+ *
+ * @example
+ * const calls: { name: string; args: readonly unknown[] }[] = [];
+ * const fake: Enqueuer = { enqueue: async (name, args) => (calls.push({ name, args }), `fake.${calls.length}`) };
+ * await add.delay(fake, 1, 2); // calls: [{ name: 'add', args: [1, 2] }]
+ */
 export interface Enqueuer {
   enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string>;
 }
@@ -36,7 +48,7 @@ export interface Task<A extends unknown[] = unknown[], R = unknown> extends Task
   /** The name workers look the task up by. */
   readonly taskName: string;
   readonly fn: (...args: A) => R;
-  /** Enqueues with a per-call timeout in ms (the seed's `delayed_add.timeout(10)(1, 2)`). */
+  /** Enqueues with a timeout for this call, in ms: `add.timeout(10_000).delay(queue, 1, 2)`. */
   timeout(ms: number): TaskCall<A>;
   /** Enqueues with per-call options. */
   with(options: EnqueueOptions): TaskCall<A>;
@@ -52,6 +64,22 @@ export function isTask(value: unknown): value is AnyTask {
   return typeof value === 'function' && (value as unknown as Record<symbol, unknown>)[BRAND] === true;
 }
 
+/**
+ * Defines a task: a name workers look it up by, and the function they run. Export the handle from a module
+ * the workers load (`tasks: [...]`); the argument types follow the function, so enqueueing the wrong
+ * arguments does not compile.
+ *
+ * @param name 1-128 characters: a letter, `_` or `$` first, then letters, digits, `_ $ . : / -`. Unique among
+ *   the modules a worker loads.
+ * @param fn The task. Arguments and result travel as JSON (checked at enqueue: a `SerializationError` names
+ *   what JSON cannot carry). It may be async; `taskContext()` inside it gives the run's id, attempt and signal.
+ * @returns A handle: call it to run the task here and now; `.delay(queue, ...args)` enqueues it and resolves
+ *   with the task id once Redis has it; `.timeout(ms)` and `.with(options)` enqueue with options for one call.
+ * @throws TaskDefinitionError when the name is not valid or `fn` is not a function.
+ * @example
+ * export const add = defineTask('add', (a: number, b: number) => a + b);
+ * await add.delay(queue, 1, 2);
+ */
 export function defineTask<A extends unknown[], R>(name: string, fn: (...args: A) => R): Task<A, R> {
   if (!isValidTaskName(name)) {
     throw new TaskDefinitionError(
@@ -98,10 +126,21 @@ export function collectTasks(namespace: Record<string, unknown>, into: Map<strin
   return found;
 }
 
+/**
+ * The URL a task module is imported by. A path is resolved against the working directory. A `.js` (`.mjs`,
+ * `.cjs`) file that does not exist stands for the `.ts` (`.mts`, `.cts`) file beside it, as in TypeScript's
+ * own imports: so `new URL('./tasks.js', import.meta.url)` names `src/tasks.ts` when the worker runs from its
+ * source under tsx, and `dist/tasks.js` once tsc has built it.
+ */
 export function moduleUrl(spec: TaskModule): string {
-  if (spec instanceof URL) return spec.href;
-  if (/^(file|data):/.test(spec)) return spec;
-  return pathToFileURL(resolve(spec)).href;
+  const href = spec instanceof URL ? spec.href : /^[a-z][a-z0-9+.-]+:/i.test(spec) ? spec : pathToFileURL(resolve(spec)).href;
+  if (!href.startsWith('file:')) return href;
+  const match = /\.(m|c)?js$/.exec(new URL(href).pathname);
+  if (!match) return href;
+  const path = fileURLToPath(href);
+  if (existsSync(path)) return href;
+  const source = `${path.slice(0, -match[0].length)}.${match[1] ?? ''}ts`;
+  return existsSync(source) ? pathToFileURL(source).href : href;
 }
 
 /**

@@ -19,6 +19,7 @@ import { Fetcher } from './fetcher.ts';
 import type { QueueKeys } from './keys.ts';
 import { Lease, type LeaseLoss } from './lease.ts';
 import { Releases } from './releases.ts';
+import { REPEAT_WINDOW_MS, stopSignalListener } from './signals.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { boolOption, functionOption, intOption, msOption } from './options.ts';
 import { claimedHeader, decodeEntry, entryForRecord, entryKey, unreadable, type Entry, type TaskEntry } from './payload.ts';
@@ -100,6 +101,12 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
+/**
+ * What the three worker kinds share (`InlineWorker`, `ForkedWorker`, `PreforkedWorker`): `run()` works until
+ * `close()` or SIGTERM / SIGINT, then lets running tasks finish (up to `shutdownTimeoutMs`). Outcomes reach
+ * `successHandler` / `errorHandler` and the events `start`, `success`, `failure`, `requeue`, `leaseLost`,
+ * `dataLoss`, `recovered`. A worker runs once: make a new one to start again.
+ */
 export abstract class Worker extends EventEmitter<WorkerEvents> {
   readonly kind: WorkerKind;
   readonly queue: Queue;
@@ -520,11 +527,19 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   }
 
   #listenForSignals(): void {
-    this.#onSignal = (signal) => {
-      const now = this.#closing !== undefined;
-      this.logger.warn({ queue: this.queue.name, signal }, now ? 'second signal: stopping now, putting running tasks back' : 'stopping: running tasks may finish');
+    // A repeat of the same signal within a second is one request (launchers forward the Ctrl-C they got too).
+    this.#onSignal = stopSignalListener((request, signal, sinceFirstMs) => {
+      if (request === 'repeat') {
+        this.logger.info({ queue: this.queue.name, signal, sinceFirstMs: Math.round(sinceFirstMs) }, `${signal} again within ${REPEAT_WINDOW_MS} ms: taken as the same request`);
+        return;
+      }
+      const now = request === 'stop-now' || this.#closing !== undefined;
+      this.logger.warn(
+        { queue: this.queue.name, signal },
+        now ? 'second signal: stopping now, putting running tasks back' : `stopping: running tasks may finish (signal again after ${REPEAT_WINDOW_MS / 1000} s to stop at once)`,
+      );
       void this.close({ now });
-    };
+    });
     process.on('SIGTERM', this.#onSignal);
     process.on('SIGINT', this.#onSignal);
   }

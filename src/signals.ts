@@ -1,0 +1,51 @@
+/**
+ * Stop signals as a person means them. One Ctrl-C in a terminal often reaches a worker twice: the terminal
+ * sends SIGINT to every process of the foreground group, and a launcher in that group (`npx tsx`, `npm run`,
+ * `npx`) forwards the SIGINT it got to its child as well, some milliseconds later. Taken literally, that is
+ * "second signal: stop now", and the running tasks would be put back instead of finishing.
+ *
+ * So a repeat of the same signal within `repeatWindowMs` (default 1 s) of the first is taken as the same
+ * request; a person who means "now" presses again a moment later, or sends the other signal. The window is
+ * measured on the monotonic clock.
+ */
+import { performance } from 'node:perf_hooks';
+
+/** What the helper decided about one signal. */
+export type StopRequest = 'stop' | 'stop-now' | 'repeat';
+
+export interface StopSignalOptions {
+  /** A repeat of the same signal this soon after the first is the same request, ms. @default 1000 */
+  readonly repeatWindowMs?: number;
+  /** Monotonic clock, ms (tests). @default performance.now */
+  readonly now?: () => number;
+}
+
+/** The default window, ms: longer than a launcher takes to forward a signal, shorter than a deliberate second press. */
+export const REPEAT_WINDOW_MS = 1000;
+
+/**
+ * Returns a listener for `process.on('SIGINT' | 'SIGTERM', …)` that calls `onRequest` once per signal with
+ * what it means: the first is `stop`; the same signal again within the window is `repeat`; anything after
+ * that (the same signal later, or the other signal at any time) is `stop-now`.
+ */
+export function stopSignalListener(
+  onRequest: (request: StopRequest, signal: NodeJS.Signals, sinceFirstMs: number) => void,
+  options: StopSignalOptions = {},
+): (signal: NodeJS.Signals) => void {
+  const windowMs = options.repeatWindowMs ?? REPEAT_WINDOW_MS;
+  if (!Number.isFinite(windowMs) || windowMs < 0) {
+    throw new RangeError(`Expected \`repeatWindowMs\` to be a number of ms, 0 or more, got \`${String(windowMs)}\``);
+  }
+  const clock = options.now ?? (() => performance.now());
+  let first: { signal: NodeJS.Signals; at: number } | undefined;
+  return (signal) => {
+    const at = clock();
+    if (first === undefined) {
+      first = { signal, at };
+      onRequest('stop', signal, 0);
+      return;
+    }
+    const since = at - first.at;
+    onRequest(signal === first.signal && since < windowMs ? 'repeat' : 'stop-now', signal, since);
+  };
+}
