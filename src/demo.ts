@@ -44,8 +44,10 @@ export interface DemoSummary {
   readonly killedWorkerHeld: number;
   /** kill -9 → every task it held had completed elsewhere. */
   readonly heldDoneMs: number | null;
-  /** The queue's keys left once the workers stopped (the demo deletes them afterwards). */
+  /** The queue's keys left once the workers stopped, but the watch below (the demo deletes them afterwards). */
   readonly keysLeft: readonly string[];
+  /** The sweeper's watch over the killed worker's list (`retired`, `retired-check`): it ends by itself in 20 min. */
+  readonly watchKeys: readonly string[];
   readonly elapsedMs: number;
   /** Completed tasks per second, from the first enqueue to the last completion. */
   readonly throughput: number;
@@ -298,7 +300,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     await stopWorkers('SIGTERM');
     // The sweep lock is a key with a 1 s TTL: let it expire, so only what stays for good is counted.
     for (let i = 0; i < 30 && (await redis.exists(queue.keys.sweepLock)) === 1; i++) await sleep(100);
-    const keysLeft = await keysOf(queue);
+    const watch = new Set([queue.keys.retired, queue.keys.retiredLock]);
+    const allLeft = await keysOf(queue);
+    const keysLeft = allLeft.filter((k) => !watch.has(k));
+    const watchKeys = allLeft.filter((k) => watch.has(k));
     const values = await redis.hvals(ledger);
     const runTwice = values.filter((v) => Number(v) > 1).length;
     const completed = values.length;
@@ -311,6 +316,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       killedWorkerHeld: killed?.held.length ?? 0,
       heldDoneMs: killed && heldDoneAt !== null ? Math.round(heldDoneAt - killed.at) : null,
       keysLeft,
+      watchKeys,
       elapsedMs: Math.round(performance.now() - t0),
       throughput: Math.round((completed * 1000) / Math.max(1, finishedAt - tEnqueue)),
       workers: workerCount,
@@ -360,5 +366,6 @@ function printSummary(out: NodeJS.WriteStream, s: DemoSummary): void {
   row('recovery time', seconds(s.recoveryMs), s.recoveryMs === null ? '' : `kill -9 -> its ${s.killedWorkerHeld} tasks back in the queue (lease 3 s, then a sweep)`);
   if (s.heldDoneMs !== null) row('', seconds(s.heldDoneMs), 'kill -9 -> those tasks had run again on the live workers');
   row('keys left in Redis', String(s.keysLeft.length), s.keysLeft.join(', ') + (s.keysLeft.length === 1 ? ' (the demo deletes it now)' : s.keysLeft.length > 1 ? ' (the demo deletes them now)' : ''));
+  if (s.watchKeys.length > 0) row('', String(s.watchKeys.length), `${s.watchKeys.join(', ')}: the sweeper watches the killed worker's list for a late move, 20 min (the demo deletes them now)`);
   row('throughput', `${fmt(s.throughput)}/s`, `${s.workers} preforked workers x ${s.concurrency} children, tasks of ${s.taskMs[0]}-${s.taskMs[1]} ms`);
 }

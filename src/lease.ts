@@ -82,7 +82,12 @@ export class Lease {
       if (previous !== '' && epoch !== previous) this.#events.epochChanged(previous, epoch);
       this.#epochs[i] = epoch;
     });
-    if (this.#closed) return;
+    if (this.#closed) {
+      // Left (the worker stopped) while this registration was on its way: take it back now, or it would wait
+      // for a sweep, and a stopped queue would keep a registration.
+      await Promise.all(this.#partitions.map((keys) => this.#leavePartition(keys, id)));
+      return;
+    }
     this.#id = id;
     this.#extend(sent);
     this.#renewTimer = setInterval(() => void this.#renew(), Math.max(10, Math.floor(this.#leaseMs / 3)));
