@@ -175,6 +175,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     }).length;
     // A task whose body ran to its end more than once (its release was cut off, or an orphan finished it).
     const finishedTwice = ids.filter((id) => (byId.get(id)?.ends.length ?? 0) > 1).length;
+    // A run can also be cut off after its handler ran and before its release reached Redis (its outcome is in
+    // the ledger, and the task runs again): each extra terminal outcome of a task is one such run.
+    const cutAfterHandler = t.duplicateOutcomes.reduce((sum, id) => sum + (byId.get(id)?.outcomes.length ?? 1) - 1, 0);
+    cutOffRuns += cutAfterHandler;
     const byKind = (kind: Kill['kind']) => kills.filter((k) => k.kind === kind).length;
     const interruptionBudget = byKind('worker') * concurrency * 2 + byKind('child');
     const alive = [...workers, ...sweepers].filter((p) => p.alive).length;
@@ -197,6 +201,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       'failed without having run': failedUnrun,
       'finished twice': finishedTwice,
       'runs cut off': cutOffRuns,
+      'of which after their handler': cutAfterHandler,
       'duplicate starts': t.duplicateStarts,
       'duplicate outcomes': t.duplicateOutcomes.length,
       'same attempt started twice': t.sameAttemptTwice.length,
