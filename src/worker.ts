@@ -133,6 +133,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
    * 64 MB entry takes longer to move than a lease lasts), so big payloads cannot make a live worker look dead.
    */
   #leaseClient: Client | undefined;
+  /** The registration under way, if any: a stop lets it settle before it leaves, so none is left behind. */
+  #registering: Promise<void> | undefined;
   #block: Client | undefined;
   #lease: Lease | undefined;
   #wake: (() => void) | undefined;
@@ -281,10 +283,18 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  async #register(): Promise<void> {
+  /** Registers (again), retrying until it works or the worker stops; a stop waits for it before leaving. */
+  #register(): Promise<void> {
+    const registering = this.#registerUntilDone();
+    this.#registering = registering;
+    return registering;
+  }
+
+  async #registerUntilDone(): Promise<void> {
     for (let attempt = 1; !this.#stop.signal.aborted; attempt++) {
       try {
         await whenReady(this.#leaseClient!, 1000);
+        if (this.#stop.signal.aborted) return;
         await this.#lease!.register();
         this.logger.debug({ queue: this.queue.name, workerId: this.#lease!.id }, 'registered');
         this.#wake?.();
@@ -571,6 +581,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       for (const run of this.#runs) run.abandoned = true;
     }
     if (this.#lease) {
+      if (this.#registering) await within(this.#registering, 3000);
       await within(this.#lease.leave(), 3000);
       this.#lease.stop();
     }
