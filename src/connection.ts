@@ -125,18 +125,16 @@ function startWatchdog(redis: Client, w: Watch): void {
 
 /**
  * Drops the connection now and lets ioredis connect again. Unlike `disconnect(true)` (which ends the socket and
- * waits up to 2 s for the other side to close it), this also frees a half-open connection at once.
+ * waits up to 2 s for the other side to close it), this also frees a half-open connection at once. A cluster
+ * client is disconnected and reconnected as a whole (ioredis' own way; its sockets go within 2 s).
  */
 export function reset(redis: Client): void {
-  const streams = isCluster(redis) ? redis.nodes('all').map((node) => node.stream) : [redis.stream];
-  let destroyed = false;
-  for (const stream of streams) {
-    if (stream && !stream.destroyed) {
-      stream.destroy();
-      destroyed = true;
-    }
-  }
-  if (!destroyed && redis.status !== 'end') redis.disconnect(true);
+  if (redis.status === 'end') return;
+  // A cluster client reconnects as a whole (its node connections are its own business).
+  if (isCluster(redis)) return void redis.disconnect(true);
+  const stream = redis.stream;
+  if (stream && !stream.destroyed) stream.destroy();
+  else redis.disconnect(true);
 }
 
 function unavailable(redis: Client, waitedMs: number): RedisUnavailableError {
