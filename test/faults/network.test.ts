@@ -43,9 +43,11 @@ test('9. network cut between one worker and Redis (blackhole, then reset)', { sk
     const events = await s.drained(ids, 30_000);
     const t = tally(ids, events);
     const byId = histories(events);
-    // The victim's runs still going at the cut (under load a run may have ended, and its release been cut off).
+    // The victim's runs still going when it gave up its lease: those it must stop and write nothing for. A run
+    // that ended before that (under load, even after the cut) finished: its handler ran, its release was cut off
+    // (at least once), and it is not one of them.
     const key = (e: { id: string; attempt: number }) => `${e.id}#${e.attempt}`;
-    const endedBeforeCut = new Set(events.filter((e) => e.event === 'end' && e.ppid === victim.pid && e.t < cutAt).map(key));
+    const endedBeforeCut = new Set(events.filter((e) => e.event === 'end' && e.ppid === victim.pid && e.t < Number(lost.t)).map(key));
     const cutRuns = new Set(events.filter((e) => e.event === 'start' && e.ppid === victim.pid && e.t < cutAt && !endedBeforeCut.has(key(e))).map(key));
     const cutIds = ids.filter((id) => [...cutRuns].some((k) => k.startsWith(`${id}#`)));
     const oldLast = Math.max(...events.filter((e) => e.ppid === victim.pid && cutRuns.has(key(e)) && (e.event === 'tick' || e.event === 'end')).map((e) => e.t));
