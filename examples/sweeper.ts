@@ -2,5 +2,8 @@
 import { Sweeper } from 'delayed-queue';
 import { queue } from './queue.ts';
 
-await new Sweeper({ queue }).run();
+const sweeper = new Sweeper({ queue });
+const running = sweeper.run(); // stops on SIGTERM / SIGINT from here on
+console.log(`sweeping queue ${queue.name}`);
+await running;
 await queue.close();

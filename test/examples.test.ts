@@ -25,6 +25,8 @@ test('README examples: enqueue, then a worker runs every task, then stops on SIG
     const sweeper = run('sweeper.ts', env);
     const worker = run('worker.ts', env);
     await waitFor('four finished tasks', () => (worker.output().match(/finished:/g) ?? []).length >= 4, 60_000);
+    // A signal before the sweeper installed its handlers would simply kill it: wait until it says it runs.
+    await waitFor('the sweeper to run', () => sweeper.output().includes('sweeping queue'), 60_000);
     for (const p of [worker, sweeper]) p.proc.kill('SIGTERM');
     assert.equal(await worker.exited, 0, worker.output());
     assert.equal(await sweeper.exited, 0);
