@@ -128,7 +128,8 @@ async function droppedReply(what: Dropped): Promise<Record<string, string | numb
     } else if (what === 'dequeue (BLMOVE)') {
       drop = proxy.dropReplyAfter('\r\nblmove\r\n', (reply) => reply.startsWith('*-1') || reply.startsWith('_'));
       await s.worker({ concurrency: 1, redisUrl: proxy.url });
-      await sleep(300);
+      // Registered is not yet fetching (the worker takes tasks once a child is ready): wait until it blocks.
+      await until('the worker to block on BLMOVE', 30_000, async () => /blocked_clients:[1-9]/.test(await redis.info('clients')));
       ids = [await direct.enqueue('work', [s.ledgerDir, 100])];
     } else if (what === 'renew') {
       const worker = await s.worker({ concurrency: 2, redisUrl: proxy.url });
