@@ -37,9 +37,15 @@ export async function workerKill(s: BaseScenario, point: KillPoint, title: strin
   const heldIds = (await s.entries(s.client(), (k) => k.worker(victimId))).map((entry) => entry.split('|')[4]!);
   assert.ok(heldIds.length >= 1, 'the victim died holding at least one task');
 
-  const events = await s.drained(ids, 60_000);
+  await s.drained(ids, 60_000);
+  // A task whose handler ran before the kill already has its outcome: drained() does not wait for its rerun.
+  const heldAt = new Map(heldIds.map((id) => [id, killedAt] as const));
+  const events = await until('every task the victim held to run again (or finish) after the kill', 60_000, () => {
+    const now = s.ledger();
+    return recoveryTimes(now, heldAt).length >= heldIds.length ? now : undefined;
+  }).catch(() => s.ledger());
   const t = tally(ids, events);
-  const recovery = recoveryTimes(events, new Map(heldIds.map((id) => [id, killedAt] as const)));
+  const recovery = recoveryTimes(events, heldAt);
   const victimOutcomes = events.filter((e) => e.pid === victim.pid && (e.event === 'ok' || e.event === 'fail'));
   const residue = await s.stopAllAndCheckResidue();
   report(title, {
