@@ -58,6 +58,8 @@ export interface WorkerOptions {
 export type WorkerKind = 'inline' | 'forked' | 'preforked';
 
 export interface WorkerEvents {
+  /** Registered, and a child (or the process, inline) is ready: tasks are taken from now on. Once per run. */
+  ready: [workerId: string];
   start: [task: TaskInfo];
   success: [task: TaskInfo, result: unknown];
   failure: [task: TaskInfo, failure: Failure];
@@ -247,6 +249,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         stale: (entry, workerId, keys) => this.#putBackStale(entry, workerId, keys),
       });
       this.#loop = this.#fetcher.loop();
+      this.#emit('ready', this.workerId);
     }
     await this.#closed.promise;
     if (this.#fatal) throw this.#fatal;

@@ -315,10 +315,10 @@ export abstract class BaseScenario {
     return proc;
   }
 
-  /** Starts a worker and waits for its first registration. */
+  /** Starts a worker (or sweeper) and waits until it is ready: registered, with a child ready to take a task. */
   async worker(spec: WorkerSpec = {}): Promise<Proc> {
     const proc = this.start(spec);
-    await proc.waitFor(spec.kind === 'sweeper' ? 'ready' : 'registered', 60_000);
+    await proc.waitFor('ready', 60_000);
     return proc;
   }
 

@@ -73,6 +73,7 @@ const worker: Worker =
       ? new ForkedWorker({ ...common, tasks: [TASKS], childExecArgv })
       : new PreforkedWorker({ ...common, tasks: [TASKS], childExecArgv });
 
+worker.on('ready', (id) => say('ready', { id }));
 worker.on('leaseLost', (id, why) => say('leaseLost', { id, why }));
 worker.on('dataLoss', (previous, current) => say('dataLoss', { previous, current }));
 worker.on('requeue', (task, why) => say('requeue', { id: task.id, attempt: task.attempt, why }));
