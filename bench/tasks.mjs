@@ -1,9 +1,9 @@
 // delayed-queue's benchmark task: a no-op that only records that it ran. Plain JavaScript importing the built
 // package, as a user's task module would be: PreforkedWorker / ForkedWorker children import it with plain Node
 // (no TypeScript loader), and the in-process worker loads the same file.
-import { record } from './record-run.mjs'
-import { defineTask } from 'delayed-queue'
+import { record } from './record-run.mjs';
+import { defineTask } from 'delayed-queue';
 
 export const noop = defineTask('noop', (p) => {
-  record(p)
-})
+  record(p);
+});

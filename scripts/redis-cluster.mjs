@@ -82,7 +82,8 @@ function runRedisCli(args, timeoutMs) {
  */
 export async function startCluster({ masters = 3, replicasPerMaster = 0, timeoutMs = 60_000 } = {}) {
   if (!Number.isInteger(masters) || masters < 3) throw new Error(`A cluster needs at least 3 masters, not ${masters}`);
-  if (!Number.isInteger(replicasPerMaster) || replicasPerMaster < 0) throw new Error(`replicasPerMaster must be an integer >= 0, not ${replicasPerMaster}`);
+  if (!Number.isInteger(replicasPerMaster) || replicasPerMaster < 0)
+    throw new Error(`replicasPerMaster must be an integer >= 0, not ${replicasPerMaster}`);
   const total = masters * (1 + replicasPerMaster);
   const root = mkdtempSync(join(tmpdir(), 'delayed-cluster-'));
   const forgetRoot = atExit(() => rmSync(root, { recursive: true, force: true }));
@@ -141,12 +142,17 @@ export async function startCluster({ masters = 3, replicasPerMaster = 0, timeout
         const busPort = await freePort();
         if (busPort === port || nodes.some((n) => n.port === port || n.port === busPort)) continue;
         const args = [
-          '--cluster-enabled', 'yes',
-          '--cluster-config-file', join(dir, 'nodes.conf'),
-          '--cluster-node-timeout', '2000',
-          '--cluster-port', String(busPort),
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, 'nodes.conf'),
+          '--cluster-node-timeout',
+          '2000',
+          '--cluster-port',
+          String(busPort),
           // Replicas sync at once instead of after the default 5 s wait for other replicas.
-          '--repl-diskless-sync-delay', '0',
+          '--repl-diskless-sync-delay',
+          '0',
         ];
         try {
           nodes.push(makeNode(i, await startRedis(args, port, { killOnExit: true }), args));
@@ -202,7 +208,10 @@ export async function startCluster({ masters = 3, replicasPerMaster = 0, timeout
         if (!n.alive && !s.flags.includes('fail')) return not(`${as} does not flag the stopped node ${s.port} failed yet`);
       }
       const summary = seen
-        .map((s) => `${s.id} ${s.port} ${s.flags.includes('master') ? 'master' : 'replica'} ${s.master} ${s.flags.includes('fail') ? 'fail' : 'ok'} ${s.ranges.map(([a, b]) => `${a}-${b}`).join(',')}`)
+        .map(
+          (s) =>
+            `${s.id} ${s.port} ${s.flags.includes('master') ? 'master' : 'replica'} ${s.master} ${s.flags.includes('fail') ? 'fail' : 'ok'} ${s.ranges.map(([a, b]) => `${a}-${b}`).join(',')}`,
+        )
         .sort()
         .join('\n');
       if (canonical === undefined) canonical = summary;

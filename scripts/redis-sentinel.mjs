@@ -21,7 +21,13 @@ function fields(flat) {
  * Starts a primary, a replica of it, and `sentinels` sentinels monitoring `masterName` (quorum: a majority,
  * 2 of 3). Resolves once every sentinel names the primary, knows the replica and knows every other sentinel.
  */
-export async function startSentinelGroup({ masterName = 'mymaster', sentinels = 3, downAfterMs = 1000, failoverTimeoutMs = 3000, timeoutMs = 60_000 } = {}) {
+export async function startSentinelGroup({
+  masterName = 'mymaster',
+  sentinels = 3,
+  downAfterMs = 1000,
+  failoverTimeoutMs = 3000,
+  timeoutMs = 60_000,
+} = {}) {
   if (!Number.isInteger(sentinels) || sentinels < 1) throw new Error(`sentinels must be an integer >= 1, not ${sentinels}`);
   if (!/^[A-Za-z0-9._-]+$/.test(masterName)) throw new Error(`Not a usable master name: ${JSON.stringify(masterName)}`);
   const root = mkdtempSync(join(tmpdir(), 'delayed-sentinel-'));
@@ -92,7 +98,8 @@ export async function startSentinelGroup({ masterName = 'mymaster', sentinels = 
       const replicas = (await redisCommand(port, ['SENTINEL', 'REPLICAS', masterName])).map(fields);
       const known = replicas.find((r) => Number(r.port) === replica.port);
       if (!known) return 'does not know the replica yet';
-      if (known.flags !== 'slave' || known['master-link-status'] !== 'ok') return `sees the replica as ${known.flags}, link ${known['master-link-status']}`;
+      if (known.flags !== 'slave' || known['master-link-status'] !== 'ok')
+        return `sees the replica as ${known.flags}, link ${known['master-link-status']}`;
       const others = (await redisCommand(port, ['SENTINEL', 'SENTINELS', masterName])).map(fields).map((s) => Number(s.port));
       const unknown = sentinelPorts.filter((p) => p !== port && !others.includes(p));
       return unknown.length > 0 ? `does not know the sentinels on ${unknown.join(', ')} yet` : undefined;

@@ -55,9 +55,13 @@ export async function startRedis(extraArgs = [], port = undefined, options = {})
   const dir = mkdtempSync(join(tmpdir(), 'delayed-redis-'));
   const command = sentinel && hasRedisSentinel() ? 'redis-sentinel' : 'redis-server';
   const first = [...(configFile ? [configFile] : []), ...(sentinel && command === 'redis-server' ? ['--sentinel'] : [])];
-  const child = spawn(command, [...first, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(
+    command,
+    [...first, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const exited = new Promise((resolve) => child.once('exit', resolve));
   let forgetDir = () => {};
   if (killOnExit) {
@@ -162,14 +166,16 @@ function parseReply(buf, pos, buffers) {
       return [new RedisReplyError(line), next];
     case 0x3a: // :
       return [Number(line), next];
-    case 0x24: { // $
+    case 0x24: {
+      // $
       const length = Number(line);
       if (length < 0) return [null, next];
       if (buf.length < next + length + 2) return undefined;
       const bytes = buf.subarray(next, next + length);
       return [buffers ? Buffer.from(bytes) : bytes.toString('utf8'), next + length + 2];
     }
-    case 0x2a: { // *
+    case 0x2a: {
+      // *
       const count = Number(line);
       if (count < 0) return [null, next];
       const items = [];
@@ -214,7 +220,10 @@ export function redisCommand(port, args, { host = '127.0.0.1', timeoutMs = 10_00
       else resolve(value);
     };
     const socket = createConnection({ port, host });
-    const timer = setTimeout(() => finish(new Error(`No reply from ${host}:${port} to ${String(args[0])} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`No reply from ${host}:${port} to ${String(args[0])} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     socket.once('error', (error) => finish(error));
     socket.once('close', () => finish(new Error(`${host}:${port} closed the connection before replying to ${String(args[0])}`)));
     socket.on('data', (chunk) => {

@@ -12,7 +12,14 @@ import { startCluster } from './redis-cluster.mjs';
 
 // What runs a second time on the cluster: everything that drives queues and workers through REDIS_URL
 // (the CLI and status tests spawn commands with single-node URLs; test/cluster.test.ts covers those).
-const CLUSTER_SUITE = ['test/queue.test.ts', 'test/inline-worker.test.ts', 'test/partitions.test.ts', 'test/scripts.test.ts', 'test/child-workers.test.ts', 'test/recovery.test.ts'];
+const CLUSTER_SUITE = [
+  'test/queue.test.ts',
+  'test/inline-worker.test.ts',
+  'test/partitions.test.ts',
+  'test/scripts.test.ts',
+  'test/child-workers.test.ts',
+  'test/recovery.test.ts',
+];
 
 // Build dist/ (the CLI tests run the built binary), then type-check everything, tests included.
 for (const project of ['tsconfig.build.json', 'tsconfig.json']) {
@@ -26,7 +33,13 @@ for (const project of ['tsconfig.build.json', 'tsconfig.json']) {
 const args = process.argv.slice(2);
 const clusterOnly = args[0] === '--cluster';
 const fileArgs = clusterOnly ? args.slice(1) : args;
-const testsIn = (dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `${dir}/${f}`) : []);
+const testsIn = (dir) =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.test.ts'))
+        .sort()
+        .map((f) => `${dir}/${f}`)
+    : [];
 const expand = (list) => list.flatMap((a) => (existsSync(a) && statSync(a).isDirectory() ? testsIn(a) : [a]));
 
 async function runTests(files, url) {

@@ -80,8 +80,7 @@ class Child {
         if (message.t === 'ready') {
           loaded = true;
           resolve();
-        }
-        else if (message.t === 'init-error') reject(new ModuleLoadError(message.module, message.message));
+        } else if (message.t === 'init-error') reject(new ModuleLoadError(message.module, message.message));
         else this.#done(message);
       };
       this.proc.on('message', onMessage);
@@ -182,7 +181,11 @@ class Child {
     this.rss = message.rss;
     if (message.ok) this.#settle({ kind: 'success', value: message.value });
     else if (message.unknown) this.#settle({ kind: 'unknown-task' });
-    else this.#settle({ kind: 'thrown', error: new TaskError(message.error?.name ?? 'Error', message.error?.message ?? '', message.error?.stack) });
+    else
+      this.#settle({
+        kind: 'thrown',
+        error: new TaskError(message.error?.name ?? 'Error', message.error?.message ?? '', message.error?.stack),
+      });
   }
 
   /** Grandchildren the task left behind share the group: end them with their parent. */
@@ -334,8 +337,14 @@ export class ChildPool implements Executor {
     const outcome = await running;
     this.#busy.delete(child);
     const reusable =
-      !child.exited && !this.#oneShot && !this.#closed && outcome.kind !== 'timeout' && outcome.kind !== 'killed' &&
-      !child.stopping && child.tasks < this.#options.tasksPerChild && child.rss <= this.#options.maxRssBytes;
+      !child.exited &&
+      !this.#oneShot &&
+      !this.#closed &&
+      outcome.kind !== 'timeout' &&
+      outcome.kind !== 'killed' &&
+      !child.stopping &&
+      child.tasks < this.#options.tasksPerChild &&
+      child.rss <= this.#options.maxRssBytes;
     if (reusable) this.#release(child);
     else {
       // A child that answered while being stopped is still being stopped (its SIGKILL stays armed).

@@ -37,7 +37,7 @@ function send(message: ChildMessage): Promise<void> {
 
 function serializable(value: unknown): unknown {
   try {
-    return value === undefined ? undefined : JSON.parse(JSON.stringify(value)) as unknown;
+    return value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as unknown);
   } catch {
     return undefined;
   }
@@ -74,7 +74,10 @@ process.on('message', (raw: ParentMessage) => {
         void send({ t: 'ready', names: [...loaded.keys()] });
       },
       (err: unknown) => {
-        const detail = err instanceof ModuleLoadError ? { module: err.module, message: err.detail } : { module: raw.modules.join(', '), message: toError(err).message };
+        const detail =
+          err instanceof ModuleLoadError
+            ? { module: err.module, message: err.detail }
+            : { module: raw.modules.join(', '), message: toError(err).message };
         void send({ t: 'init-error', ...detail }).then(() => process.exit(1));
       },
     );

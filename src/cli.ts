@@ -76,12 +76,16 @@ function redisUrl(given: string | undefined): { url: string; shown: string } {
   const fromEnv = given === undefined && process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '';
   const raw = given ?? (fromEnv ? (process.env.REDIS_URL as string) : 'redis://127.0.0.1:6379');
   const where = given !== undefined ? '--redis' : 'REDIS_URL';
-  const expected = 'expected redis://[[user]:password@]host[:port][/db], rediss://…, redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/name, e.g. redis://127.0.0.1:6379';
+  const expected =
+    'expected redis://[[user]:password@]host[:port][/db], rediss://…, redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/name, e.g. redis://127.0.0.1:6379';
   if (/^rediss?\+(cluster|sentinel):/.test(raw)) {
     try {
       checkRedisSource(raw);
     } catch (err) {
-      throw new CommandError(`${where}: ${(err as Error).message.replace(/^Expected `redis` to be .*?, got /, 'not a Redis URL: ')}; ${expected}`, EXIT.usage);
+      throw new CommandError(
+        `${where}: ${(err as Error).message.replace(/^Expected `redis` to be .*?, got /, 'not a Redis URL: ')}; ${expected}`,
+        EXIT.usage,
+      );
     }
     return { url: raw, shown: redact(raw) };
   }
@@ -92,18 +96,25 @@ function redisUrl(given: string | undefined): { url: string; shown: string } {
     throw new CommandError(`${where}: ${JSON.stringify(raw)} is not a Redis URL: ${expected}`, EXIT.usage);
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new CommandError(`${where}: ${JSON.stringify(redact(raw))} is not a Redis URL (the scheme is ${url.protocol.replace(/:$/, '')}): ${expected}`, EXIT.usage);
+    throw new CommandError(
+      `${where}: ${JSON.stringify(redact(raw))} is not a Redis URL (the scheme is ${url.protocol.replace(/:$/, '')}): ${expected}`,
+      EXIT.usage,
+    );
   }
   if (url.hostname === '') throw new CommandError(`${where}: ${JSON.stringify(redact(raw))} names no host: ${expected}`, EXIT.usage);
   if (!/^\/?(\d{1,2})?$/.test(url.pathname)) {
-    throw new CommandError(`${where}: ${JSON.stringify(redact(raw))}: the database after the host must be a number (like /0), got ${JSON.stringify(url.pathname)}`, EXIT.usage);
+    throw new CommandError(
+      `${where}: ${JSON.stringify(redact(raw))}: the database after the host must be a number (like /0), got ${JSON.stringify(url.pathname)}`,
+      EXIT.usage,
+    );
   }
   return { url: raw, shown: redact(raw) };
 }
 
 /** The URL without its password, for messages. */
 function redact(raw: string): string {
-  if (/^rediss?\+/.test(raw)) return raw.replace(/^([^:]+:\/\/)([^@/]*:)?[^@/]*@/, (_, scheme: string, user: string | undefined) => `${scheme}${user ?? ''}***@`);
+  if (/^rediss?\+/.test(raw))
+    return raw.replace(/^([^:]+:\/\/)([^@/]*:)?[^@/]*@/, (_, scheme: string, user: string | undefined) => `${scheme}${user ?? ''}***@`);
   try {
     const url = new URL(raw);
     if (url.password) url.password = '***';
@@ -138,11 +149,20 @@ function scaleOptions(values: Record<string, unknown>): { partitions?: number; w
   return { ...(partitions !== undefined ? { partitions } : {}), ...(replicas !== undefined ? { waitForReplicas: replicas } : {}) };
 }
 
-function makeQueue(values: Record<string, unknown>, extra: { deadLetters?: number; defaultTimeoutMs?: number } = {}): { queue: Queue; shown: string } {
+function makeQueue(
+  values: Record<string, unknown>,
+  extra: { deadLetters?: number; defaultTimeoutMs?: number } = {},
+): { queue: Queue; shown: string } {
   const name = queueName(values) as string;
   const { url, shown } = redisUrl(values.redis as string | undefined);
   try {
-    const queue = new Queue({ name, redis: url, ...(values.prefix !== undefined ? { prefix: values.prefix as string } : {}), ...scaleOptions(values), ...extra });
+    const queue = new Queue({
+      name,
+      redis: url,
+      ...(values.prefix !== undefined ? { prefix: values.prefix as string } : {}),
+      ...scaleOptions(values),
+      ...extra,
+    });
     return { queue, shown };
   } catch (err) {
     throw new CommandError(optionMessage(err as Error), EXIT.usage);
@@ -254,9 +274,11 @@ Example:
   },
   async run(values) {
     const kind = (values.kind as string | undefined) ?? 'preforked';
-    if (!['preforked', 'forked', 'inline'].includes(kind)) throw new CommandError(`--kind: expected preforked, forked or inline, got ${JSON.stringify(kind)}`, EXIT.usage);
+    if (!['preforked', 'forked', 'inline'].includes(kind))
+      throw new CommandError(`--kind: expected preforked, forked or inline, got ${JSON.stringify(kind)}`, EXIT.usage);
     const modules = (values.tasks as string[] | undefined) ?? [];
-    if (modules.length === 0) throw new CommandError('--tasks MODULE is required: the module that exports your tasks (e.g. --tasks ./dist/tasks.js)', EXIT.usage);
+    if (modules.length === 0)
+      throw new CommandError('--tasks MODULE is required: the module that exports your tasks (e.g. --tasks ./dist/tasks.js)', EXIT.usage);
     const concurrency = integer(values, 'concurrency', 1, 1000);
     const leaseMs = integer(values, 'lease-ms', 100);
     const shutdownTimeoutMs = integer(values, 'shutdown-timeout', 0);
@@ -272,14 +294,22 @@ Example:
       if (/^[a-z][a-z0-9+.-]+:/i.test(spec) && !spec.startsWith('file:')) continue;
       const path = fileURLToPath(moduleUrl(spec));
       if (!existsSync(path) || !statSync(path).isFile()) {
-        throw new CommandError(`--tasks ${spec}: no such file (looked for ${path})`, EXIT.tasks, 'Give the path of the module that exports your tasks, relative to the current directory.');
+        throw new CommandError(
+          `--tasks ${spec}: no such file (looked for ${path})`,
+          EXIT.tasks,
+          'Give the path of the module that exports your tasks, relative to the current directory.',
+        );
       }
     }
     let childExecArgv: string[];
     try {
       childExecArgv = await loadTypeScriptSupport(modules.map(moduleUrl));
     } catch (err) {
-      throw new CommandError(`--tasks: ${(err as Error).message}`, EXIT.tasks, 'Install it in your project (npm install --save-dev tsx) and run this again, or build your tasks with tsc and give the .js file.');
+      throw new CommandError(
+        `--tasks: ${(err as Error).message}`,
+        EXIT.tasks,
+        'Install it in your project (npm install --save-dev tsx) and run this again, or build your tasks with tsc and give the .js file.',
+      );
     }
     const { queue, shown } = makeQueue(values, deadLetters !== undefined ? { deadLetters } : {});
     await reachRedis(queue, shown);
@@ -447,30 +477,50 @@ ${COMMON_HELP}
 
 Example:
   delayed enqueue add --queue math --args '[1, 2]' --timeout 10000`,
-  options: { ...COMMON, ...QUEUE_OPTIONS, queue: { type: 'string' }, args: { type: 'string' }, timeout: { type: 'string' }, 'max-attempts': { type: 'string' } },
+  options: {
+    ...COMMON,
+    ...QUEUE_OPTIONS,
+    queue: { type: 'string' },
+    args: { type: 'string' },
+    timeout: { type: 'string' },
+    'max-attempts': { type: 'string' },
+  },
   positionals: 1,
   async run(values, positionals) {
     const task = positionals[0];
-    if (task === undefined) throw new CommandError('which task? Give its name: delayed enqueue TASK --args \'[...]\'', EXIT.usage);
+    if (task === undefined) throw new CommandError("which task? Give its name: delayed enqueue TASK --args '[...]'", EXIT.usage);
     let args: unknown;
     const rawArgs = (values.args as string | undefined) ?? '[]';
     try {
       args = JSON.parse(rawArgs);
     } catch (err) {
-      throw new CommandError(`--args: not valid JSON (${(err as Error).message}): ${rawArgs}`, EXIT.usage, 'Quote it for the shell: --args \'[1, "two", {"three": 3}]\'');
+      throw new CommandError(
+        `--args: not valid JSON (${(err as Error).message}): ${rawArgs}`,
+        EXIT.usage,
+        'Quote it for the shell: --args \'[1, "two", {"three": 3}]\'',
+      );
     }
-    if (!Array.isArray(args)) throw new CommandError(`--args: expected a JSON array of arguments, got ${rawArgs}`, EXIT.usage, `For one argument, wrap it: --args '[${rawArgs}]'`);
+    if (!Array.isArray(args))
+      throw new CommandError(
+        `--args: expected a JSON array of arguments, got ${rawArgs}`,
+        EXIT.usage,
+        `For one argument, wrap it: --args '[${rawArgs}]'`,
+      );
     const timeoutMs = integer(values, 'timeout', 1);
     const maxAttempts = integer(values, 'max-attempts', 1, 1000);
     const { queue, shown } = makeQueue(values);
     await reachRedis(queue, shown);
     let id: string;
     try {
-      id = await queue.enqueue(task, args, { ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(maxAttempts !== undefined ? { maxAttempts } : {}) });
+      id = await queue.enqueue(task, args, {
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        ...(maxAttempts !== undefined ? { maxAttempts } : {}),
+      });
     } catch (err) {
       await queue.close();
       const code = (err as { code?: string }).code;
-      if (code === 'ERR_INVALID_OPTION' || code === 'ERR_SERIALIZATION' || code === 'ERR_PAYLOAD_TOO_LARGE') throw new CommandError(optionMessage(err as Error), EXIT.usage);
+      if (code === 'ERR_INVALID_OPTION' || code === 'ERR_SERIALIZATION' || code === 'ERR_PAYLOAD_TOO_LARGE')
+        throw new CommandError(optionMessage(err as Error), EXIT.usage);
       throw new CommandError(`cannot enqueue on ${shown}: ${(err as Error).message}`, EXIT.redis);
     }
     await queue.close();
@@ -573,13 +623,19 @@ Examples:
     const draw = (statuses: QueueStatus[], note: string): string[] => {
       const width = tty ? process.stdout.columns || 100 : 120;
       if (listing) {
-        return renderQueueList(statuses, { width, header: `Queues on ${shown} (prefix ${prefix ?? 'delayed'}; found by one SCAN${watch ? ' at start' : ''})` });
+        return renderQueueList(statuses, {
+          width,
+          header: `Queues on ${shown} (prefix ${prefix ?? 'delayed'}; found by one SCAN${watch ? ' at start' : ''})`,
+        });
       }
       const s = statuses[0] as QueueStatus;
       const fit = tty ? Math.max(3, (process.stdout.rows || 30) - 14 - s.workers.length) : 10;
       const lines = renderStatus(s, { width, runningRows: rows ?? fit, source: shown, noThroughput: note });
       if (s.epoch === null && s.waiting === 0 && s.workers.length === 0 && s.deadLetters === 0) {
-        lines.push('', `Nothing in Redis for queue ${s.queue} (prefix ${s.prefix}): no task waits and no worker has run. Check the name, --prefix and --redis.`);
+        lines.push(
+          '',
+          `Nothing in Redis for queue ${s.queue} (prefix ${s.prefix}): no task waits and no worker has run. Check the name, --prefix and --redis.`,
+        );
       }
       return lines;
     };
@@ -592,7 +648,10 @@ Examples:
       }
       await closeAll();
       if (json) write(`${JSON.stringify(listing ? { queues: statuses } : statuses[0])}\n`);
-      else write(`${draw(statuses, sampleMs > 0 ? 'n/a (no worker reported twice during --sample; try a longer one)' : 'use --watch, or --sample 2000').join('\n')}\n`);
+      else
+        write(
+          `${draw(statuses, sampleMs > 0 ? 'n/a (no worker reported twice during --sample; try a longer one)' : 'use --watch, or --sample 2000').join('\n')}\n`,
+        );
       return EXIT.ok;
     }
 
@@ -623,7 +682,7 @@ Examples:
         let statuses: QueueStatus[] | undefined;
         try {
           statuses = await readAll();
-          lines = draw(statuses, frames === 0 ? 'measuring… (from the workers\' next reports)' : 'n/a (no worker reporting)');
+          lines = draw(statuses, frames === 0 ? "measuring… (from the workers' next reports)" : 'n/a (no worker reporting)');
         } catch (err) {
           lines = [`cannot read from ${shown}: ${(err as Error).message}; retrying every ${intervalMs} ms`];
         }
@@ -633,7 +692,12 @@ Examples:
         } else if (inPlace) {
           lines.push('', `every ${formatDuration(intervalMs)} · q or Ctrl-C to quit`);
           const height = process.stdout.rows || 30;
-          write(`\u001b[H${lines.slice(0, height - 1).map((l) => `${l}\u001b[K`).join('\n')}\n\u001b[J`);
+          write(
+            `\u001b[H${lines
+              .slice(0, height - 1)
+              .map((l) => `${l}\u001b[K`)
+              .join('\n')}\n\u001b[J`,
+          );
         } else {
           write(`${lines.join('\n')}\n\n`);
         }
@@ -699,7 +763,8 @@ Example:
     const timeout = integer(values, 'timeout', 1);
     const given = (values.redis as string | undefined) ?? (process.env.REDIS_URL || undefined);
     const redis = given === undefined ? undefined : redisUrl(given).url;
-    if (redis !== undefined && /^rediss?\+/.test(redis)) throw new CommandError('The demo runs on one Redis: give it a redis:// URL (or none, for a private redis-server)', EXIT.usage);
+    if (redis !== undefined && /^rediss?\+/.test(redis))
+      throw new CommandError('The demo runs on one Redis: give it a redis:// URL (or none, for a private redis-server)', EXIT.usage);
     const { runDemo } = await import('./demo.ts');
     // The demo's own failures are CommandErrors: they reach the user as they are.
     const summary = await runDemo({
@@ -757,7 +822,11 @@ Examples:
     const host = (values.host as string | undefined) ?? '127.0.0.1';
     const token = (values.token as string | undefined) ?? (process.env.DELAYED_DASHBOARD_TOKEN || undefined);
     const allowActions = values['allow-actions'] === true;
-    if (allowActions && token === undefined) throw new CommandError('--allow-actions needs --token TOKEN (or DELAYED_DASHBOARD_TOKEN): actions are never open to anyone', EXIT.usage);
+    if (allowActions && token === undefined)
+      throw new CommandError(
+        '--allow-actions needs --token TOKEN (or DELAYED_DASHBOARD_TOKEN): actions are never open to anyone',
+        EXIT.usage,
+      );
     const logger = consoleLogger(logLevel(values, 'info'));
     const { url, shown } = redisUrl(values.redis as string | undefined);
     const prefix = values.prefix as string | undefined;
@@ -774,10 +843,13 @@ Examples:
     } catch (err) {
       for (const q of queues) await q.close();
       const e = err as Error & { code?: string };
-      if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new CommandError(`cannot listen on ${host}:${port}: ${e.message}`, EXIT.failed);
+      if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL')
+        throw new CommandError(`cannot listen on ${host}:${port}: ${e.message}`, EXIT.failed);
       throw new CommandError(optionMessage(e).replace('`token`', '--token'), EXIT.usage);
     }
-    write(`Dashboard for ${names.join(', ')} on ${shown}: ${running.url} (${allowActions ? 'actions enabled, with the token' : 'read-only'}); Ctrl-C to stop\n`);
+    write(
+      `Dashboard for ${names.join(', ')} on ${shown}: ${running.url} (${allowActions ? 'actions enabled, with the token' : 'read-only'}); Ctrl-C to stop\n`,
+    );
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -887,12 +959,21 @@ async function main(argv: string[]): Promise<number> {
   }
   let parsed: { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: (command.positionals ?? 0) > 0 }) as typeof parsed;
+    parsed = parseArgs({
+      args: rest,
+      options: command.options,
+      strict: true,
+      allowPositionals: (command.positionals ?? 0) > 0,
+    }) as typeof parsed;
   } catch (err) {
     throw parseError(first, command, err as Error & { code?: string });
   }
   if (parsed.positionals.length > (command.positionals ?? 0)) {
-    throw new CommandError(`${first}: unexpected argument ${JSON.stringify(parsed.positionals[command.positionals ?? 0])}`, EXIT.usage, `Run \`delayed ${first} --help\` for the usage.`);
+    throw new CommandError(
+      `${first}: unexpected argument ${JSON.stringify(parsed.positionals[command.positionals ?? 0])}`,
+      EXIT.usage,
+      `Run \`delayed ${first} --help\` for the usage.`,
+    );
   }
   return await command.run(parsed.values, parsed.positionals);
 }

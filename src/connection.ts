@@ -34,7 +34,10 @@ function io(): IoRedis {
 
 /** The connection dropped after the command was sent and before its reply: it may or may not have run. */
 export class ConnectionLostError extends DelayedError {
-  constructor(message = 'The connection to Redis dropped before the reply came; the command may or may not have run', code = 'ERR_CONNECTION_LOST') {
+  constructor(
+    message = 'The connection to Redis dropped before the reply came; the command may or may not have run',
+    code = 'ERR_CONNECTION_LOST',
+  ) {
     super(code, message);
   }
 }
@@ -46,7 +49,10 @@ export class ConnectionLostError extends DelayedError {
 export class CommandTimeoutError extends ConnectionLostError {
   readonly timeoutMs: number;
   constructor(address: string, timeoutMs: number) {
-    super(`Redis at ${address} sent no reply within ${timeoutMs} ms (commandTimeoutMs): the command was sent and may or may not have run; the connection was reset`, 'ERR_COMMAND_TIMEOUT');
+    super(
+      `Redis at ${address} sent no reply within ${timeoutMs} ms (commandTimeoutMs): the command was sent and may or may not have run; the connection was reset`,
+      'ERR_COMMAND_TIMEOUT',
+    );
     this.timeoutMs = timeoutMs;
   }
 }
@@ -235,7 +241,8 @@ const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
   blocking: { maxRetriesPerRequest: null, enableOfflineQueue: false },
 };
 
-const URL_FORMS = 'a redis://, rediss://, redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/name URL, a list of cluster seed URLs, an ioredis client or ioredis options';
+const URL_FORMS =
+  'a redis://, rediss://, redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/name URL, a list of cluster seed URLs, an ioredis client or ioredis options';
 
 export function checkRedisSource(source: unknown): RedisSource {
   if (source === undefined) return 'redis://127.0.0.1:6379';
@@ -246,7 +253,8 @@ export function checkRedisSource(source: unknown): RedisSource {
   if (Array.isArray(source)) {
     if (source.length === 0) throw new InvalidOptionError(`Expected \`redis\` to be ${URL_FORMS}, got an empty list`);
     for (const url of source) {
-      if (typeof url !== 'string' || !/^rediss?:\/\/[^/]+/.test(url)) throw new InvalidOptionError(`Expected every cluster seed to be a redis:// URL, got \`${JSON.stringify(url)}\``);
+      if (typeof url !== 'string' || !/^rediss?:\/\/[^/]+/.test(url))
+        throw new InvalidOptionError(`Expected every cluster seed to be a redis:// URL, got \`${JSON.stringify(url)}\``);
     }
     return source as readonly string[];
   }
@@ -268,7 +276,9 @@ function hostPorts(list: string, url: string): { host: string; port: number }[] 
 }
 
 function parseUrl(url: string): Target {
-  const m = /^(redis|rediss|redis\+cluster|rediss\+cluster|redis\+sentinel|rediss\+sentinel):\/\/(?:([^@/]*)@)?([^/?#]+)(\/[^?#]*)?/.exec(url);
+  const m = /^(redis|rediss|redis\+cluster|rediss\+cluster|redis\+sentinel|rediss\+sentinel):\/\/(?:([^@/]*)@)?([^/?#]+)(\/[^?#]*)?/.exec(
+    url,
+  );
   if (!m) throw new InvalidOptionError(`Expected \`redis\` to be ${URL_FORMS}, got \`${JSON.stringify(url)}\``);
   const [, scheme = '', userInfo, hosts = '', path = ''] = m;
   if (scheme === 'redis' || scheme === 'rediss') return { kind: 'single', url };
@@ -281,12 +291,21 @@ function parseUrl(url: string): Target {
     } else auth.password = decodeURIComponent(user);
   }
   if (scheme.startsWith('rediss')) auth.tls = {};
-  if (scheme.endsWith('cluster')) return { kind: 'cluster', seeds: hostPorts(hosts, url).map((s) => ({ host: s.host, port: s.port || 6379 })), auth };
+  if (scheme.endsWith('cluster'))
+    return { kind: 'cluster', seeds: hostPorts(hosts, url).map((s) => ({ host: s.host, port: s.port || 6379 })), auth };
   const [, name, db] = path.split('/');
-  if (!name) throw new InvalidOptionError(`Expected the primary's name after the sentinels in \`${url}\` (redis+sentinel://host:port,host:port/name)`);
+  if (!name)
+    throw new InvalidOptionError(
+      `Expected the primary's name after the sentinels in \`${url}\` (redis+sentinel://host:port,host:port/name)`,
+    );
   return {
     kind: 'sentinel',
-    options: { ...auth, sentinels: hostPorts(hosts, url).map((s) => ({ host: s.host, port: s.port || 26379 })), name: decodeURIComponent(name), ...(db ? { db: Number(db) } : {}) },
+    options: {
+      ...auth,
+      sentinels: hostPorts(hosts, url).map((s) => ({ host: s.host, port: s.port || 26379 })),
+      name: decodeURIComponent(name),
+      ...(db ? { db: Number(db) } : {}),
+    },
   };
 }
 
@@ -326,7 +345,9 @@ export function connect(source: RedisSource, role: ConnectionRole, name: string,
       return { host: u.hostname, port: Number(u.port || 6379) };
     });
     const first = new URL(source[0] as string);
-    const auth: RedisOptions = first.password ? { password: decodeURIComponent(first.password), ...(first.username ? { username: decodeURIComponent(first.username) } : {}) } : {};
+    const auth: RedisOptions = first.password
+      ? { password: decodeURIComponent(first.password), ...(first.username ? { username: decodeURIComponent(first.username) } : {}) }
+      : {};
     redis = new (io().Cluster)(seeds, clusterOptions(role, { ...auth, ...nodeOptions }));
   } else if (typeof source === 'string') {
     const target = parseUrl(source);

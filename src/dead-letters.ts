@@ -94,7 +94,8 @@ async function run(redis: Client, name: DeadScript, keys: readonly string[], arg
   try {
     return Number(await guard(redis, redis.evalsha(script.sha, keys.length, ...keys, ...args)));
   } catch (err) {
-    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return Number(await guard(redis, redis.eval(script.source, keys.length, ...keys, ...args)));
+    if (err instanceof Error && err.message.startsWith('NOSCRIPT'))
+      return Number(await guard(redis, redis.eval(script.source, keys.length, ...keys, ...args)));
     throw err;
   }
 }
@@ -145,9 +146,12 @@ function checkPaging(options: DeadLetterPageOptions): { offset: number; limit: n
   const offset = options.offset ?? 0;
   const limit = options.limit ?? 50;
   const argsChars = options.argsChars ?? 2000;
-  if (!Number.isInteger(offset) || offset < 0) throw new InvalidOptionError(`Expected \`offset\` to be an integer from 0 and up, got \`${String(offset)}\``);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new InvalidOptionError(`Expected \`limit\` to be an integer from 1 to 100, got \`${String(limit)}\``);
-  if (!Number.isInteger(argsChars) || argsChars < 0) throw new InvalidOptionError(`Expected \`argsChars\` to be an integer from 0 and up, got \`${String(argsChars)}\``);
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new InvalidOptionError(`Expected \`offset\` to be an integer from 0 and up, got \`${String(offset)}\``);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+    throw new InvalidOptionError(`Expected \`limit\` to be an integer from 1 to 100, got \`${String(limit)}\``);
+  if (!Number.isInteger(argsChars) || argsChars < 0)
+    throw new InvalidOptionError(`Expected \`argsChars\` to be an integer from 0 and up, got \`${String(argsChars)}\``);
   return { offset, limit, argsChars };
 }
 
@@ -173,7 +177,11 @@ export async function listDeadLetters(queue: Queue, options: DeadLetterPageOptio
     const count = Math.min(wanted, length - from);
     wanted -= count;
     const keys = queue.partitions[p] as QueueKeys;
-    reads.push(guard(redis, redis.lrange(keys.dead, from, from + count - 1)).then((records) => records.map((r, i) => decodeDeadLetter(r, p, from + i, length, argsChars))));
+    reads.push(
+      guard(redis, redis.lrange(keys.dead, from, from + count - 1)).then((records) =>
+        records.map((r, i) => decodeDeadLetter(r, p, from + i, length, argsChars)),
+      ),
+    );
   }
   return { total, offset, letters: (await Promise.all(reads)).flat() };
 }
@@ -183,18 +191,28 @@ export async function listDeadLetters(queue: Queue, options: DeadLetterPageOptio
  * (failures since then push it further from the head; requeues and deletes pull it closer) — at most 100.
  * Null when it is not there any more.
  */
-export async function findDeadLetter(queue: Queue, where: { partition: number; index: number; digest: string }): Promise<DeadLetterRef | null> {
+export async function findDeadLetter(
+  queue: Queue,
+  where: { partition: number; index: number; digest: string },
+): Promise<DeadLetterRef | null> {
   const keys = partitionOf(queue, where.partition);
-  if (!Number.isInteger(where.index) || where.index < 0) throw new InvalidOptionError(`Expected \`index\` to be an integer from 0 and up, got \`${String(where.index)}\``);
+  if (!Number.isInteger(where.index) || where.index < 0)
+    throw new InvalidOptionError(`Expected \`index\` to be an integer from 0 and up, got \`${String(where.index)}\``);
   const from = Math.max(0, where.index - 20);
-  const [records, total] = await Promise.all([guard(queue.redis, queue.redis.lrange(keys.dead, from, from + 99)), guard(queue.redis, queue.redis.llen(keys.dead))]);
+  const [records, total] = await Promise.all([
+    guard(queue.redis, queue.redis.lrange(keys.dead, from, from + 99)),
+    guard(queue.redis, queue.redis.llen(keys.dead)),
+  ]);
   const at = records.findIndex((r) => recordDigest(r) === where.digest);
   return at < 0 ? null : { partition: where.partition, record: records[at] as string, index: from + at, total };
 }
 
 function partitionOf(queue: Queue, partition: number): QueueKeys {
   const keys = Number.isInteger(partition) ? queue.partitions[partition] : undefined;
-  if (!keys) throw new InvalidOptionError(`Expected \`partition\` to be an integer from 0 to ${queue.partitions.length - 1}, got \`${String(partition)}\``);
+  if (!keys)
+    throw new InvalidOptionError(
+      `Expected \`partition\` to be an integer from 0 to ${queue.partitions.length - 1}, got \`${String(partition)}\``,
+    );
   return keys;
 }
 
@@ -208,9 +226,13 @@ export function entryToRequeue(record: string): string {
   } catch {
     entry = undefined;
   }
-  if (typeof entry !== 'string') throw new InvalidOptionError('Expected a dead-letter record holding the failed entry, got one without it: it cannot be requeued');
+  if (typeof entry !== 'string')
+    throw new InvalidOptionError('Expected a dead-letter record holding the failed entry, got one without it: it cannot be requeued');
   const decoded = decodeEntry(entry, Number.MAX_SAFE_INTEGER);
-  if (!decoded.ok) throw new InvalidOptionError(`Expected a readable task entry in the dead letter, got one that is not (${decoded.problem}): it cannot be requeued`);
+  if (!decoded.ok)
+    throw new InvalidOptionError(
+      `Expected a readable task entry in the dead letter, got one that is not (${decoded.problem}): it cannot be requeued`,
+    );
   const match = /^1\|(\d+)\|\d+\|[a-z]*\|/.exec(entry);
   if (!match) throw new InvalidOptionError('Expected a version 1 entry in the dead letter: it cannot be requeued');
   return `1|${Number(match[1]) + 1}|0||${entry.slice(match[0].length)}`;

@@ -11,7 +11,10 @@ import { defineTask, taskContext } from './index.ts';
 let redis: Redis | undefined;
 
 function ledger(): Redis {
-  redis ??= new Redis(process.env.DELAYED_DEMO_REDIS ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null, connectionName: 'delayed-demo:task' });
+  redis ??= new Redis(process.env.DELAYED_DEMO_REDIS ?? 'redis://127.0.0.1:6379', {
+    maxRetriesPerRequest: null,
+    connectionName: 'delayed-demo:task',
+  });
   return redis;
 }
 

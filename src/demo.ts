@@ -14,7 +14,6 @@ import { Queue, queueStatus, type QueueStatus } from './index.ts';
 import { CommandError } from './errors.ts';
 import { hasRedisServer, INSTALL_REDIS_HINT, startPrivateRedis, type PrivateRedis } from './private-redis.ts';
 
-
 export interface DemoOptions {
   /** Tasks to enqueue. @default 4000 */
   readonly tasks?: number;
@@ -98,7 +97,9 @@ class Screen {
 
   progress(done: number, total: number, rate: number, s: QueueStatus | undefined): void {
     const share = total === 0 ? 1 : Math.min(1, done / total);
-    const extra = s ? `  waiting ${fmt(s.waiting)}  in flight ${s.inFlight}  workers ${s.workersAlive}${s.workersExpired > 0 ? ` (+${s.workersExpired} dead)` : ''}` : '';
+    const extra = s
+      ? `  waiting ${fmt(s.waiting)}  in flight ${s.inFlight}  workers ${s.workersAlive}${s.workersExpired > 0 ? ` (+${s.workersExpired} dead)` : ''}`
+      : '';
     const text = `${fmt(done).padStart(fmt(total).length)}/${fmt(total)} ${String(Math.floor(share * 100)).padStart(3)}%  ${rate.toFixed(0).padStart(5)} tasks/s${extra}`;
     if (!this.#tty) {
       const step = Math.floor(share * 10);
@@ -151,7 +152,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     try {
       privateRedis = await startPrivateRedis();
     } catch (err) {
-      throw new CommandError(`cannot start a private redis-server: ${(err as Error).message}`, 3, 'Or point the demo at a running Redis with REDIS_URL=redis://host:6379.');
+      throw new CommandError(
+        `cannot start a private redis-server: ${(err as Error).message}`,
+        3,
+        'Or point the demo at a running Redis with REDIS_URL=redis://host:6379.',
+      );
     }
     url = privateRedis.url;
     screen.say(`delayed demo: private redis-server at ${url} (pid ${privateRedis.pid}; no persistence, stopped at the end)`);
@@ -176,10 +181,32 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const startWorker = (index: number): WorkerProc => {
     const proc = spawn(
       process.execPath,
-      [...process.execArgv, CLI, 'worker', '--queue', name, '--tasks', TASKS, '--kind', 'preforked', '--concurrency', String(concurrency), '--redis', url as string, '--quiet', ...(options.prefix !== undefined ? ['--prefix', options.prefix] : [])],
+      [
+        ...process.execArgv,
+        CLI,
+        'worker',
+        '--queue',
+        name,
+        '--tasks',
+        TASKS,
+        '--kind',
+        'preforked',
+        '--concurrency',
+        String(concurrency),
+        '--redis',
+        url as string,
+        '--quiet',
+        ...(options.prefix !== undefined ? ['--prefix', options.prefix] : []),
+      ],
       { env: { ...process.env, DELAYED_DEMO_REDIS: url }, stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    const w: WorkerProc = { index, proc, exited: new Promise<void>((resolve) => proc.once('exit', () => resolve())), stderr: '', expectedExit: false };
+    const w: WorkerProc = {
+      index,
+      proc,
+      exited: new Promise<void>((resolve) => proc.once('exit', () => resolve())),
+      stderr: '',
+      expectedExit: false,
+    };
     proc.stderr?.on('data', (chunk: Buffer) => {
       w.stderr = (w.stderr + chunk.toString()).slice(-4000);
     });
@@ -198,7 +225,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     if (interrupted) throw new CommandError('interrupted', 130);
     const crashed = workers.find((w) => !w.expectedExit && (w.proc.exitCode !== null || w.proc.signalCode !== null));
     if (crashed) {
-      throw new CommandError(`worker ${crashed.index + 1} (pid ${crashed.proc.pid}) exited on its own (code ${crashed.proc.exitCode}, signal ${crashed.proc.signalCode})${crashed.stderr ? `:\n${crashed.stderr.trim()}` : ''}`, 1);
+      throw new CommandError(
+        `worker ${crashed.index + 1} (pid ${crashed.proc.pid}) exited on its own (code ${crashed.proc.exitCode}, signal ${crashed.proc.signalCode})${crashed.stderr ? `:\n${crashed.stderr.trim()}` : ''}`,
+        1,
+      );
     }
     if (performance.now() - t0 > timeoutMs) throw new CommandError(`gave up after ${timeoutMs / 1000} s`, 1);
   };
@@ -207,10 +237,16 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     try {
       await redis.ping();
     } catch (err) {
-      throw new CommandError(`cannot reach Redis at ${url}: ${(redisError ?? (err as Error)).message}`, 3, 'Is redis-server running there? Give its URL with --redis or REDIS_URL.');
+      throw new CommandError(
+        `cannot reach Redis at ${url}: ${(redisError ?? (err as Error)).message}`,
+        3,
+        'Is redis-server running there? Give its URL with --redis or REDIS_URL.',
+      );
     }
     for (let i = 0; i < workerCount; i++) startWorker(i);
-    screen.say(`Starting ${workerCount} preforked workers (\`delayed worker\`, ${concurrency} children each): pids ${workers.map((w) => w.proc.pid).join(', ')}`);
+    screen.say(
+      `Starting ${workerCount} preforked workers (\`delayed worker\`, ${concurrency} children each): pids ${workers.map((w) => w.proc.pid).join(', ')}`,
+    );
     let s: QueueStatus | undefined;
     for (;;) {
       check();
@@ -219,10 +255,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       await sleep(50);
     }
 
-    const requests = Array.from({ length: total }, () => ({ name: 'demo.work', args: [ledger, minMs + Math.floor(Math.random() * (maxMs - minMs + 1))] }));
+    const requests = Array.from({ length: total }, () => ({
+      name: 'demo.work',
+      args: [ledger, minMs + Math.floor(Math.random() * (maxMs - minMs + 1))],
+    }));
     const tEnqueue = performance.now();
     for (let i = 0; i < requests.length; i += 10_000) await queue.enqueueMany(requests.slice(i, i + 10_000));
-    screen.say(`Enqueued ${fmt(total)} tasks (demo.work: works ${minMs}-${maxMs} ms, then counts its run) on queue ${name} in ${Math.round(performance.now() - tEnqueue)} ms`);
+    screen.say(
+      `Enqueued ${fmt(total)} tasks (demo.work: works ${minMs}-${maxMs} ms, then counts its run) on queue ${name} in ${Math.round(performance.now() - tEnqueue)} ms`,
+    );
 
     const killAt = Math.floor(total / 2);
     let killed: { at: number; id: string; held: string[]; before: number[]; pid: number } | undefined;
@@ -259,24 +300,31 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
           await sleep(300);
           const before = held.length === 0 ? [] : (await redis.hmget(ledger, ...held)).map((r) => Number(r ?? 0));
           killed = { at, id: registration.id, held, before, pid: victim.proc.pid ?? 0 };
-          screen.event(`kill -9 worker 1 (pid ${killed.pid}): it held ${held.length} task${held.length === 1 ? '' : 's'}, now in a list that nobody renews`);
+          screen.event(
+            `kill -9 worker 1 (pid ${killed.pid}): it held ${held.length} task${held.length === 1 ? '' : 's'}, now in a list that nobody renews`,
+          );
           const again = startWorker(0);
           screen.event(`started worker 1 again (pid ${again.proc.pid})`);
         }
       }
       if (killed && recoveredAt === null && (await redis.llen(queue.keys.worker(killed.id))) === 0) {
         recoveredAt = performance.now();
-        screen.event(`the sweeper put the killed worker's tasks back in the queue, ${seconds(recoveredAt - killed.at)} after the kill (its lease ran out)`);
+        screen.event(
+          `the sweeper put the killed worker's tasks back in the queue, ${seconds(recoveredAt - killed.at)} after the kill (its lease ran out)`,
+        );
       }
       if (killed && recoveredAt !== null && heldDoneAt === null) {
         const runs = killed.held.length === 0 ? [] : await redis.hmget(ledger, ...killed.held);
         const before = killed.before;
         if (runs.every((r, i) => Number(r ?? 0) > (before[i] ?? 0))) {
           heldDoneAt = performance.now();
-          screen.event(`the ${killed.held.length} tasks it held have run again on the live workers, ${seconds(heldDoneAt - killed.at)} after the kill`);
+          screen.event(
+            `the ${killed.held.length} tasks it held have run again on the live workers, ${seconds(heldDoneAt - killed.at)} after the kill`,
+          );
         }
       }
-      if (done < total && now - lastDoneAt > 30_000) throw new CommandError(`no task completed for 30 s (${fmt(done)} of ${fmt(total)} done)`, 1);
+      if (done < total && now - lastDoneAt > 30_000)
+        throw new CommandError(`no task completed for 30 s (${fmt(done)} of ${fmt(total)} done)`, 1);
       await sleep(100);
     }
     const finishedAt = lastDoneAt;
@@ -286,7 +334,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     // The killed worker's registration is removed by a sweep 5 s after its lease ended; wait for it, so the
     // keys left are what a drained queue keeps.
     if (killed) {
-      screen.say('Waiting for the sweeper to remove the killed worker\'s registration (5 s after its lease ended)…');
+      screen.say("Waiting for the sweeper to remove the killed worker's registration (5 s after its lease ended)…");
       for (let i = 0; i < 200; i++) {
         check();
         if ((await redis.zscore(queue.keys.workers, killed.id)) === null) {
@@ -325,7 +373,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       queue: name,
       redis: privateRedis ? 'private' : 'given',
     };
-    if (reapedAt === null && killed) screen.say('(the killed worker\'s registration was still there when the demo stopped waiting)');
+    if (reapedAt === null && killed) screen.say("(the killed worker's registration was still there when the demo stopped waiting)");
     if (!options.json) printSummary(out, summary);
     return summary;
   } finally {
@@ -363,9 +411,27 @@ function printSummary(out: NodeJS.WriteStream, s: DemoSummary): void {
   row('completed', fmt(s.completed));
   row('lost', fmt(s.lost), s.lost === 0 ? 'every task ran, though a worker died with kill -9' : 'tasks that never completed');
   row('run twice', fmt(s.runTwice), s.runTwice === 0 ? '' : 'had run when kill -9 came but were not released: run again (at least once)');
-  row('recovery time', seconds(s.recoveryMs), s.recoveryMs === null ? '' : `kill -9 -> its ${s.killedWorkerHeld} tasks back in the queue (lease 3 s, then a sweep)`);
+  row(
+    'recovery time',
+    seconds(s.recoveryMs),
+    s.recoveryMs === null ? '' : `kill -9 -> its ${s.killedWorkerHeld} tasks back in the queue (lease 3 s, then a sweep)`,
+  );
   if (s.heldDoneMs !== null) row('', seconds(s.heldDoneMs), 'kill -9 -> those tasks had run again on the live workers');
-  row('keys left in Redis', String(s.keysLeft.length), s.keysLeft.join(', ') + (s.keysLeft.length === 1 ? ' (the demo deletes it now)' : s.keysLeft.length > 1 ? ' (the demo deletes them now)' : ''));
-  if (s.watchKeys.length > 0) row('', String(s.watchKeys.length), `${s.watchKeys.join(', ')}: the sweeper watches the killed worker's list for a late move, 20 min (the demo deletes them now)`);
-  row('throughput', `${fmt(s.throughput)}/s`, `${s.workers} preforked workers x ${s.concurrency} children, tasks of ${s.taskMs[0]}-${s.taskMs[1]} ms`);
+  row(
+    'keys left in Redis',
+    String(s.keysLeft.length),
+    s.keysLeft.join(', ') +
+      (s.keysLeft.length === 1 ? ' (the demo deletes it now)' : s.keysLeft.length > 1 ? ' (the demo deletes them now)' : ''),
+  );
+  if (s.watchKeys.length > 0)
+    row(
+      '',
+      String(s.watchKeys.length),
+      `${s.watchKeys.join(', ')}: the sweeper watches the killed worker's list for a late move, 20 min (the demo deletes them now)`,
+    );
+  row(
+    'throughput',
+    `${fmt(s.throughput)}/s`,
+    `${s.workers} preforked workers x ${s.concurrency} children, tasks of ${s.taskMs[0]}-${s.taskMs[1]} ms`,
+  );
 }

@@ -33,7 +33,10 @@ export class PayloadTooLargeError extends DelayedError {
   readonly bytes: number;
   readonly limit: number;
   constructor(bytes: number, limit: number) {
-    super('ERR_PAYLOAD_TOO_LARGE', `Cannot enqueue: the task is ${bytes} bytes encoded, over the limit of ${limit} bytes (maxPayloadBytes)`);
+    super(
+      'ERR_PAYLOAD_TOO_LARGE',
+      `Cannot enqueue: the task is ${bytes} bytes encoded, over the limit of ${limit} bytes (maxPayloadBytes)`,
+    );
     this.bytes = bytes;
     this.limit = limit;
   }
@@ -85,7 +88,10 @@ export class NotReplicatedError extends DelayedError {
   readonly taskIds: readonly string[];
   readonly replicas: number;
   constructor(taskIds: readonly string[], replicas: number, wanted: number, timeoutMs: number) {
-    super('ERR_NOT_REPLICATED', `Written to the primary, but ${replicas} of ${wanted} replicas confirmed it within ${timeoutMs} ms (waitForReplicas): a failover could lose it`);
+    super(
+      'ERR_NOT_REPLICATED',
+      `Written to the primary, but ${replicas} of ${wanted} replicas confirmed it within ${timeoutMs} ms (waitForReplicas): a failover could lose it`,
+    );
     this.taskIds = taskIds;
     this.replicas = replicas;
   }
@@ -111,7 +117,11 @@ export class RedisUnavailableError extends DelayedError {
   readonly address: string;
   constructor(address: string, waitedMs: number, status: string, cause: Error | undefined) {
     const why = cause ? `: ${cause.message}` : ` (connection ${status})`;
-    super('ERR_REDIS_UNAVAILABLE', `Redis at ${address} was not reachable${waitedMs > 0 ? ` within ${waitedMs} ms` : ''}${why}; the command was not sent and will not be sent later (safe to retry)`, cause ? { cause } : undefined);
+    super(
+      'ERR_REDIS_UNAVAILABLE',
+      `Redis at ${address} was not reachable${waitedMs > 0 ? ` within ${waitedMs} ms` : ''}${why}; the command was not sent and will not be sent later (safe to retry)`,
+      cause ? { cause } : undefined,
+    );
     this.address = address;
   }
 }

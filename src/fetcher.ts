@@ -116,7 +116,12 @@ export class Fetcher {
         let refused = false;
         for (let i = 0; i < n && taken.length < free; i++) {
           const keys = partitions[(first + i) % n] as QueueKeys;
-          const reply = (await runScriptBuffer(cmd, 'dequeue', [keys.waiting, keys.workers, keys.worker(workerId)], [workerId, free - taken.length])) as [number, ...Buffer[]];
+          const reply = (await runScriptBuffer(
+            cmd,
+            'dequeue',
+            [keys.waiting, keys.workers, keys.worker(workerId)],
+            [workerId, free - taken.length],
+          )) as [number, ...Buffer[]];
           failpoint('stall-after-dequeue-reply');
           if (reply[0] === 0) {
             refused = true;

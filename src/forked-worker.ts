@@ -19,7 +19,9 @@ export interface ForkedWorkerOptions extends WorkerOptions {
 export function childModules(tasks: readonly unknown[]): TaskModule[] {
   for (const spec of tasks) {
     if (isTask(spec)) {
-      throw new InvalidOptionError(`Task handles cannot be sent to child processes: give the path or URL of the module that exports ${JSON.stringify(spec.taskName)}`);
+      throw new InvalidOptionError(
+        `Task handles cannot be sent to child processes: give the path or URL of the module that exports ${JSON.stringify(spec.taskName)}`,
+      );
     }
     if (typeof spec !== 'string' && !(spec instanceof URL)) {
       throw new InvalidOptionError(`Expected every entry of \`tasks\` to be a module path or URL, got \`${typeof spec}\``);

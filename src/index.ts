@@ -23,4 +23,13 @@ export {
 } from './errors.ts';
 export { ConnectionLostError, CommandTimeoutError } from './connection.ts';
 export { queueStatus, findQueues, ThroughputMeter, renderStatus, renderQueueList, formatCount, formatDuration } from './status.ts';
-export type { QueueStatus, WorkerStatus, RunningTask, DeadLetter, Throughput, StatusOptions, FindQueuesOptions, RenderOptions } from './status.ts';
+export type {
+  QueueStatus,
+  WorkerStatus,
+  RunningTask,
+  DeadLetter,
+  Throughput,
+  StatusOptions,
+  FindQueuesOptions,
+  RenderOptions,
+} from './status.ts';

@@ -50,10 +50,13 @@ class InlineExecutor implements Executor {
         },
       };
       this.#runs.add(run);
-      timer = setTimeout(() => {
-        run.abort(new Error(`timed out after ${task.timeoutMs} ms`));
-        run.settle({ kind: 'timeout' });
-      }, Math.min(task.timeoutMs, MAX_TIMER_MS));
+      timer = setTimeout(
+        () => {
+          run.abort(new Error(`timed out after ${task.timeoutMs} ms`));
+          run.settle({ kind: 'timeout' });
+        },
+        Math.min(task.timeoutMs, MAX_TIMER_MS),
+      );
       const context = {
         id: task.id,
         name: task.name,

@@ -82,7 +82,7 @@ export function partitionTags(name: string, partitions: number): string[] {
   const taken = new Set([bucketOf(name)]);
   let k = 1;
   for (let i = 1; i < partitions; i++) {
-    for (;; k++) {
+    for (; ; k++) {
       const tag = `${name}/${k}`;
       const bucket = bucketOf(tag);
       if (taken.has(bucket)) continue;

@@ -64,11 +64,20 @@ export class Lease {
   /** Registers under a fresh worker id (ids are never reused) and starts renewing. Rejects if Redis does. */
   async register(): Promise<void> {
     this.stop();
-    const id = `${hostname().replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 40)}.${process.pid}.${randomBytes(6).toString('base64url')}`;
+    const id = `${hostname()
+      .replace(/[^A-Za-z0-9_.-]/g, '')
+      .slice(0, 40)}.${process.pid}.${randomBytes(6).toString('base64url')}`;
     const sent = performance.now();
     const facts = this.#factsJson();
     const settled = await Promise.allSettled(
-      this.#partitions.map((keys) => runScript(this.#redis, 'register', [keys.workers, keys.epoch, keys.info], [id, this.#leaseMs, randomBytes(8).toString('hex'), facts])),
+      this.#partitions.map((keys) =>
+        runScript(
+          this.#redis,
+          'register',
+          [keys.workers, keys.epoch, keys.info],
+          [id, this.#leaseMs, randomBytes(8).toString('hex'), facts],
+        ),
+      ),
     );
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) {
@@ -113,7 +122,9 @@ export class Lease {
     const facts = this.#factsJson();
     try {
       const replies = (await Promise.all(
-        this.#partitions.map((keys, i) => runScript(this.#redis, 'renew', [keys.workers, keys.epoch, keys.info], [id, this.#leaseMs, this.#epochs[i] ?? '', facts])),
+        this.#partitions.map((keys, i) =>
+          runScript(this.#redis, 'renew', [keys.workers, keys.epoch, keys.info], [id, this.#leaseMs, this.#epochs[i] ?? '', facts]),
+        ),
       )) as [number, number][];
       if (id !== this.#id) return;
       const statuses = replies.map(([status]) => status);

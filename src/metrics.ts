@@ -57,13 +57,48 @@ export class Metrics {
   constructor(options: MetricsOptions = {}) {
     this.registry = options.registry ?? new Registry();
     const registers = [this.registry];
-    this.enqueued = new Counter({ name: 'delayed_tasks_enqueued_total', help: 'Tasks enqueued through this process (observed Queue objects only)', labelNames: ['queue'], registers });
-    this.started = new Counter({ name: 'delayed_tasks_started_total', help: 'Task runs started by this worker (no task label: a name read from Redis may be one no module defines)', labelNames: ['queue'], registers });
-    this.succeeded = new Counter({ name: 'delayed_tasks_succeeded_total', help: 'Task runs that succeeded on this worker', labelNames: ['queue', 'task'], registers });
-    this.failed = new Counter({ name: 'delayed_tasks_failed_total', help: 'Tasks that failed for good on this worker, by reason', labelNames: ['queue', 'task', 'reason'], registers });
-    this.requeued = new Counter({ name: 'delayed_tasks_requeued_total', help: 'Runs this worker cut off and put back (crashed child, stop)', labelNames: ['queue', 'why'], registers });
-    this.recovered = new Counter({ name: 'delayed_tasks_recovered_total', help: 'Tasks of dead workers that this process\'s sweeps put back in the queue', labelNames: ['queue'], registers });
-    this.leaseLost = new Counter({ name: 'delayed_worker_lease_lost_total', help: 'Times this worker lost its lease', labelNames: ['queue', 'why'], registers });
+    this.enqueued = new Counter({
+      name: 'delayed_tasks_enqueued_total',
+      help: 'Tasks enqueued through this process (observed Queue objects only)',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.started = new Counter({
+      name: 'delayed_tasks_started_total',
+      help: 'Task runs started by this worker (no task label: a name read from Redis may be one no module defines)',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.succeeded = new Counter({
+      name: 'delayed_tasks_succeeded_total',
+      help: 'Task runs that succeeded on this worker',
+      labelNames: ['queue', 'task'],
+      registers,
+    });
+    this.failed = new Counter({
+      name: 'delayed_tasks_failed_total',
+      help: 'Tasks that failed for good on this worker, by reason',
+      labelNames: ['queue', 'task', 'reason'],
+      registers,
+    });
+    this.requeued = new Counter({
+      name: 'delayed_tasks_requeued_total',
+      help: 'Runs this worker cut off and put back (crashed child, stop)',
+      labelNames: ['queue', 'why'],
+      registers,
+    });
+    this.recovered = new Counter({
+      name: 'delayed_tasks_recovered_total',
+      help: "Tasks of dead workers that this process's sweeps put back in the queue",
+      labelNames: ['queue'],
+      registers,
+    });
+    this.leaseLost = new Counter({
+      name: 'delayed_worker_lease_lost_total',
+      help: 'Times this worker lost its lease',
+      labelNames: ['queue', 'why'],
+      registers,
+    });
     this.runTime = new Histogram({
       name: 'delayed_task_run_seconds',
       help: 'Run time of tasks on this worker, from start to outcome (queue wait is not measured: entries carry no enqueue time)',
@@ -89,7 +124,12 @@ export class Metrics {
       pending ??= read().finally(() => setTimeout(() => (pending = undefined), 100).unref());
       return pending;
     };
-    const gauge = (name: string, help: string, value: (s: QueueStatus) => number | null, extra?: (g: Gauge<'queue' | 'state'>, s: QueueStatus) => void) =>
+    const gauge = (
+      name: string,
+      help: string,
+      value: (s: QueueStatus) => number | null,
+      extra?: (g: Gauge<'queue' | 'state'>, s: QueueStatus) => void,
+    ) =>
       new Gauge<'queue' | 'state'>({
         name,
         help,
@@ -108,12 +148,19 @@ export class Metrics {
       });
     gauge('delayed_queue_waiting', 'Tasks waiting in the queue', (s) => s.waiting);
     gauge('delayed_queue_in_flight', 'Tasks taken by workers and not finished (all workers of the queue)', (s) => s.inFlight);
-    gauge('delayed_queue_dead_letters', 'Records in the queue\'s dead-letter list', (s) => s.deadLetters);
-    gauge('delayed_queue_oldest_lease_age_seconds', 'Seconds since the least recently renewed live worker lease was renewed', (s) => (s.oldestLeaseAgeMs === null ? null : s.oldestLeaseAgeMs / 1000));
-    gauge('delayed_queue_workers', 'Worker registrations of the queue, by state (expired: lease ran out, not swept yet)', () => null, (g, s) => {
-      g.set({ queue: s.queue, state: 'alive' }, s.workersAlive);
-      g.set({ queue: s.queue, state: 'expired' }, s.workersExpired);
-    });
+    gauge('delayed_queue_dead_letters', "Records in the queue's dead-letter list", (s) => s.deadLetters);
+    gauge('delayed_queue_oldest_lease_age_seconds', 'Seconds since the least recently renewed live worker lease was renewed', (s) =>
+      s.oldestLeaseAgeMs === null ? null : s.oldestLeaseAgeMs / 1000,
+    );
+    gauge(
+      'delayed_queue_workers',
+      'Worker registrations of the queue, by state (expired: lease ran out, not swept yet)',
+      () => null,
+      (g, s) => {
+        g.set({ queue: s.queue, state: 'alive' }, s.workersAlive);
+        g.set({ queue: s.queue, state: 'expired' }, s.workersExpired);
+      },
+    );
     const workers = () => [...this.#workers];
     new Gauge<'queue'>({
       name: 'delayed_worker_active_tasks',
@@ -229,7 +276,8 @@ export class Metrics {
       if (path === '/metrics') {
         this.registry.metrics().then(
           (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(req.method === 'HEAD' ? undefined : body),
-          (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot collect metrics: ${(err as Error)?.message ?? String(err)}\n`),
+          (err: unknown) =>
+            res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot collect metrics: ${(err as Error)?.message ?? String(err)}\n`),
         );
         return;
       }

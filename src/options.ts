@@ -27,7 +27,12 @@ export function msOption(name: string, value: unknown, fallback: number, min: nu
 export function intOption(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `from ${min} and up` : max === MAX_TIMER_MS ? `from ${min} to ${max} (ms; Node's timers go no further, about 24.8 days)` : `from ${min} to ${max}`;
+    const range =
+      max === Number.MAX_SAFE_INTEGER
+        ? `from ${min} and up`
+        : max === MAX_TIMER_MS
+          ? `from ${min} to ${max} (ms; Node's timers go no further, about 24.8 days)`
+          : `from ${min} to ${max}`;
     throw new InvalidOptionError(`Expected \`${name}\` to be an integer ${range}, got ${show(value)}`);
   }
   return value;

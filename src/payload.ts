@@ -49,7 +49,9 @@ export function claimedHeader(bytes: Buffer): { id: string; name: string } {
 
 /** Why an entry held as bytes cannot be read. */
 export function unreadable(bytes: Buffer, maxBytes: number): string {
-  return bytes.length > maxBytes ? `the entry is ${bytes.length} bytes, over maxPayloadBytes (${maxBytes})` : 'the entry is not valid UTF-8 text';
+  return bytes.length > maxBytes
+    ? `the entry is ${bytes.length} bytes, over maxPayloadBytes (${maxBytes})`
+    : 'the entry is not valid UTF-8 text';
 }
 
 /**
@@ -58,7 +60,10 @@ export function unreadable(bytes: Buffer, maxBytes: number): string {
  */
 export function entryKey(entry: Entry): string {
   if (typeof entry === 'string') return entry;
-  const ends = entry.length <= 128 ? entry.toString('base64') : `${entry.subarray(0, 64).toString('base64')}/${entry.subarray(-64).toString('base64')}`;
+  const ends =
+    entry.length <= 128
+      ? entry.toString('base64')
+      : `${entry.subarray(0, 64).toString('base64')}/${entry.subarray(-64).toString('base64')}`;
   return `\u0000raw:${entry.length}:${ends}`;
 }
 
@@ -122,7 +127,10 @@ export function assertJsonFaithful(value: unknown, path: string): void {
       const proto: unknown = Object.getPrototypeOf(obj);
       if (proto !== Object.prototype && proto !== null) {
         const kind = (obj as { constructor?: { name?: string } }).constructor?.name ?? 'non-plain object';
-        throw new SerializationError(at, `is a ${kind}, which JSON does not carry faithfully (pass plain objects, arrays and primitives; a Date as a string)`);
+        throw new SerializationError(
+          at,
+          `is a ${kind}, which JSON does not carry faithfully (pass plain objects, arrays and primitives; a Date as a string)`,
+        );
       }
       if (Object.getOwnPropertySymbols(obj).length > 0) throw new SerializationError(at, 'has symbol keys, which JSON drops');
       if ('toJSON' in obj) throw new SerializationError(at, 'has a toJSON method, so JSON would not carry it as it is');
@@ -202,13 +210,25 @@ export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
     fields.push(raw.slice(start, bar));
     start = bar + 1;
   }
-  const [version, attempt, cutoffs, reason, id, name, timeoutMs, maxAttempts] = fields as [string, string, string, string, string, string, string, string];
+  const [version, attempt, cutoffs, reason, id, name, timeoutMs, maxAttempts] = fields as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   if (version !== '1') return bad(fields, `unknown entry version ${JSON.stringify(version.slice(0, 20))}`);
   const numbers = [attempt, cutoffs, timeoutMs, maxAttempts].map((s) => (/^\d{1,15}$/.test(s) ? Number(s) : NaN));
   if (numbers.some((n) => Number.isNaN(n))) return bad(fields, 'a number in the entry header is malformed');
-  if (reason !== '' && reason !== 'lost' && reason !== 'crashed' && reason !== 'stopped') return bad(fields, 'the cut-off reason in the entry header is malformed');
-  if (!isValidTaskName(name)) return bad(fields, `the task name ${JSON.stringify((name as string).slice(0, 140))} is not a valid task name`);
-  if (raw.length > maxBytes && Buffer.byteLength(raw) > maxBytes) return bad(fields, `the entry is ${Buffer.byteLength(raw)} bytes, over maxPayloadBytes (${maxBytes})`);
+  if (reason !== '' && reason !== 'lost' && reason !== 'crashed' && reason !== 'stopped')
+    return bad(fields, 'the cut-off reason in the entry header is malformed');
+  if (!isValidTaskName(name))
+    return bad(fields, `the task name ${JSON.stringify((name as string).slice(0, 140))} is not a valid task name`);
+  if (raw.length > maxBytes && Buffer.byteLength(raw) > maxBytes)
+    return bad(fields, `the entry is ${Buffer.byteLength(raw)} bytes, over maxPayloadBytes (${maxBytes})`);
   const argsJson = raw.slice(start);
   // Nesting needs two characters a level: a short text cannot be too deep, and is not scanned.
   const depth = argsJson.length <= 2 * MAX_DEPTH ? 0 : nestingDepth(argsJson);
@@ -232,7 +252,8 @@ function nestingDepth(json: string): number {
   for (let i = 0; i < json.length; i++) {
     const c = json.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);

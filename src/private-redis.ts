@@ -76,7 +76,9 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     if (failed || child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       cleanup();
-      throw new Error(`redis-server did not start on port ${port}${failed ? `: ${failed.message}` : ''}${stderr ? `\n${stderr.trim()}` : ''}`);
+      throw new Error(
+        `redis-server did not start on port ${port}${failed ? `: ${failed.message}` : ''}${stderr ? `\n${stderr.trim()}` : ''}`,
+      );
     }
   }
   return {

@@ -117,18 +117,26 @@ export class Queue implements Enqueuer {
 
   /** Builds the entry for one task; throws a typed error (and writes nothing) on bad input. */
   #entry(name: string, args: readonly unknown[], options: EnqueueOptions | undefined): { id: string; entry: string; keys: QueueKeys } {
-    if (!isValidTaskName(name)) throw new InvalidOptionError(`Expected a task name (a letter, _ or $, then letters, digits, _ $ . : / -), got \`${JSON.stringify(name)}\``);
+    if (!isValidTaskName(name))
+      throw new InvalidOptionError(
+        `Expected a task name (a letter, _ or $, then letters, digits, _ $ . : / -), got \`${JSON.stringify(name)}\``,
+      );
     if (!Array.isArray(args)) throw new InvalidOptionError(`Expected the arguments of ${name} to be an array, got \`${typeof args}\``);
     const timeoutMs = msOption('timeoutMs', options?.timeoutMs, this.defaultTimeoutMs, 1);
     const maxAttempts = intOption('maxAttempts', options?.maxAttempts, this.maxAttempts, 1, 1000);
     const id = this.#idPrefix + (this.#counter++).toString(36);
-    return { id, entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts }, this.maxPayloadBytes), keys: this.#partitionFor(options?.partitionKey) };
+    return {
+      id,
+      entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts }, this.maxPayloadBytes),
+      keys: this.#partitionFor(options?.partitionKey),
+    };
   }
 
   #partitionFor(key: string | undefined): QueueKeys {
     const n = this.partitions.length;
     if (n === 1) return this.keys;
-    if (key !== undefined && typeof key !== 'string') throw new InvalidOptionError(`Expected \`partitionKey\` to be a string, got \`${typeof key}\``);
+    if (key !== undefined && typeof key !== 'string')
+      throw new InvalidOptionError(`Expected \`partitionKey\` to be a string, got \`${typeof key}\``);
     const i = key === undefined ? this.#nextPartition++ % n : crc16(key) % n;
     return this.partitions[i] as QueueKeys;
   }
@@ -156,7 +164,10 @@ export class Queue implements Enqueuer {
       await send(redis, () => redis.lpush(keys.waiting, entry));
       return id;
     }
-    this.#checkReplicas(await send(redis, () => redis.pipeline().lpush(keys.waiting, entry).wait(this.waitForReplicas, this.replicaTimeoutMs).exec()), [id]);
+    this.#checkReplicas(
+      await send(redis, () => redis.pipeline().lpush(keys.waiting, entry).wait(this.waitForReplicas, this.replicaTimeoutMs).exec()),
+      [id],
+    );
     return id;
   }
 

@@ -43,7 +43,10 @@ export class Releases {
     for (const group of groups) {
       if (group.length === 1) {
         const [only] = group as [Pending];
-        guard(cmd, cmd.lrem(only.list, -1, only.entry)).then(() => only.settle(), (err: unknown) => only.settle(err ?? new Error('release failed')));
+        guard(cmd, cmd.lrem(only.list, -1, only.entry)).then(
+          () => only.settle(),
+          (err: unknown) => only.settle(err ?? new Error('release failed')),
+        );
         continue;
       }
       const pipeline = cmd.pipeline();

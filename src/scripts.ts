@@ -39,7 +39,12 @@ export async function runScript(redis: Client, name: ScriptName, keys: readonly 
 }
 
 /** Like `runScript`, with strings in the reply as raw bytes (Buffers): for replies that carry entries. */
-export async function runScriptBuffer(redis: Client, name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+export async function runScriptBuffer(
+  redis: Client,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly ScriptArg[],
+): Promise<unknown> {
   const script = scripts[name];
   try {
     return await guard(redis, redis.callBuffer('EVALSHA', script.sha, keys.length, ...keys, ...args));

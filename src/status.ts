@@ -168,7 +168,13 @@ function mergeStatus(parts: QueueStatus[], options: StatusOptions): QueueStatus 
     for (const w of part.workers) {
       const seen = workers.get(w.id);
       if (!seen) workers.set(w.id, w);
-      else workers.set(w.id, { ...seen, alive: seen.alive && w.alive, leaseLeftMs: Math.min(seen.leaseLeftMs, w.leaseLeftMs), inFlight: seen.inFlight + w.inFlight });
+      else
+        workers.set(w.id, {
+          ...seen,
+          alive: seen.alive && w.alive,
+          leaseLeftMs: Math.min(seen.leaseLeftMs, w.leaseLeftMs),
+          inFlight: seen.inFlight + w.inFlight,
+        });
     }
   }
   const all = [...workers.values()];
@@ -201,7 +207,10 @@ function mergeStatus(parts: QueueStatus[], options: StatusOptions): QueueStatus 
     workersExpired: all.length - workersAlive,
     oldestLeaseAgeMs: ages.length > 0 ? Math.max(...ages) : null,
     deadLetters: sum((p) => p.deadLetters),
-    recentDead: parts.flatMap((p) => p.recentDead).sort((a, b) => b.at - a.at).slice(0, Math.max(0, options.deadLimit ?? 5)),
+    recentDead: parts
+      .flatMap((p) => p.recentDead)
+      .sort((a, b) => b.at - a.at)
+      .slice(0, Math.max(0, options.deadLimit ?? 5)),
     totals,
     throughput: null,
   };
@@ -288,12 +297,27 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
         if (run === null || typeof run !== 'object') continue;
         const f = run as Record<string, unknown>;
         const forMs = num(f.forMs);
-        running.push({ id: str(f.id) ?? '?', name: str(f.name) ?? '?', attempt: num(f.attempt) ?? 0, worker: r.id, forMs: forMs === null ? null : forMs + age, orphaned: false });
+        running.push({
+          id: str(f.id) ?? '?',
+          name: str(f.name) ?? '?',
+          attempt: num(f.attempt) ?? 0,
+          worker: r.id,
+          forMs: forMs === null ? null : forMs + age,
+          orphaned: false,
+        });
       }
     }
     for (const entry of orphans) {
       const decoded = decodeEntry(entry, DECODE_LIMIT);
-      if (decoded.ok) running.push({ id: decoded.task.id, name: decoded.task.name, attempt: decoded.task.attempt, worker: r.id, forMs: null, orphaned: true });
+      if (decoded.ok)
+        running.push({
+          id: decoded.task.id,
+          name: decoded.task.name,
+          attempt: decoded.task.attempt,
+          worker: r.id,
+          forMs: null,
+          orphaned: true,
+        });
       else running.push({ id: decoded.id || '?', name: decoded.name || '?', attempt: 0, worker: r.id, forMs: null, orphaned: true });
     }
   }
@@ -302,7 +326,9 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
   let next: QueueStatus['next'] = null;
   if (nextRaw !== null) {
     const decoded = decodeEntry(nextRaw, DECODE_LIMIT);
-    next = decoded.ok ? { id: decoded.task.id, name: decoded.task.name, attempt: decoded.task.attempt } : { id: decoded.id || '?', name: decoded.name || '?', attempt: 0 };
+    next = decoded.ok
+      ? { id: decoded.task.id, name: decoded.task.name, attempt: decoded.task.attempt }
+      : { id: decoded.id || '?', name: decoded.name || '?', attempt: 0 };
   }
 
   const recentDead: DeadLetter[] = [];
@@ -315,7 +341,13 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
     } catch {
       // a record we cannot read is still shown, as unknown
     }
-    recentDead.push({ at: Number(raw.slice(0, bar)) || 0, id: str(record.id) ?? '?', name: str(record.name) ?? '?', reason: str(record.reason) ?? '?', message: str(record.message) ?? '' });
+    recentDead.push({
+      at: Number(raw.slice(0, bar)) || 0,
+      id: str(record.id) ?? '?',
+      name: str(record.name) ?? '?',
+      reason: str(record.reason) ?? '?',
+      message: str(record.message) ?? '',
+    });
   }
 
   const workersAlive = workers.filter((w) => w.alive).length;
@@ -420,7 +452,8 @@ export async function findQueues(options: FindQueuesOptions = {}): Promise<strin
           if (close < 0) continue;
           const suffix = key.slice(close + 2);
           // A partition's tag is `name/k`; queue names have no slash.
-          if (QUEUE_KEY_SUFFIXES.has(suffix) || suffix.startsWith('worker:')) names.add(key.slice(start.length, close).split('/')[0] as string);
+          if (QUEUE_KEY_SUFFIXES.has(suffix) || suffix.startsWith('worker:'))
+            names.add(key.slice(start.length, close).split('/')[0] as string);
         }
       } while (cursor !== '0');
     }
@@ -459,7 +492,14 @@ function clip(text: string, width: number): string {
 
 function table(headers: readonly string[], rows: readonly (readonly string[])[], width: number): string[] {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => clip(cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd(), width);
+  const line = (cells: readonly string[]) =>
+    clip(
+      cells
+        .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+      width,
+    );
   return [line(headers), ...rows.map(line)];
 }
 
@@ -484,7 +524,9 @@ export function renderStatus(s: QueueStatus, options: RenderOptions = {}): strin
   const next = s.next ? `   next: ${s.next.name} (id ${s.next.id}${s.next.attempt > 0 ? `, attempt ${s.next.attempt}` : ''})` : '';
   out.push(clip(`  waiting       ${formatCount(s.waiting)}${next}`, width));
   const orphaned = s.running.filter((r) => r.orphaned).length;
-  out.push(`  in flight     ${formatCount(s.inFlight)}${s.workersExpired > 0 && orphaned > 0 ? `   (${formatCount(s.workers.filter((w) => !w.alive).reduce((n, w) => n + w.inFlight, 0))} held by dead workers, waiting for the sweeper)` : ''}`);
+  out.push(
+    `  in flight     ${formatCount(s.inFlight)}${s.workersExpired > 0 && orphaned > 0 ? `   (${formatCount(s.workers.filter((w) => !w.alive).reduce((n, w) => n + w.inFlight, 0))} held by dead workers, waiting for the sweeper)` : ''}`,
+  );
   const lease = s.oldestLeaseAgeMs === null ? '' : `   oldest lease renewal ${formatDuration(s.oldestLeaseAgeMs)} ago`;
   out.push(`  workers       ${s.workersAlive} alive${s.workersExpired > 0 ? `, ${s.workersExpired} lease expired` : ''}${lease}`);
   const newest = s.recentDead[0];
@@ -496,7 +538,9 @@ export function renderStatus(s: QueueStatus, options: RenderOptions = {}): strin
       ? `  throughput    ${rate(t.perSecond)} tasks/s (${rate(t.succeededPerSecond)} ok, ${rate(t.failedPerSecond)} failed) over ${formatDuration(t.windowMs)}`
       : `  throughput    ${options.noThroughput ?? 'n/a'}`,
   );
-  out.push(`  processed     ${formatCount(s.totals.succeeded)} ok, ${formatCount(s.totals.failed)} failed, ${formatCount(s.totals.requeued)} put back (by the registered workers, since each started)`);
+  out.push(
+    `  processed     ${formatCount(s.totals.succeeded)} ok, ${formatCount(s.totals.failed)} failed, ${formatCount(s.totals.requeued)} put back (by the registered workers, since each started)`,
+  );
   if (s.workers.length > 0) {
     out.push('');
     const workerRows = s.workers.map((w) => [

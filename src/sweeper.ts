@@ -39,7 +39,12 @@ export type RecoverMode = 'lost' | 'stop' | 'retired';
  */
 export async function recover(redis: Client, keys: QueueKeys, id: string, mode: RecoverMode): Promise<[number, number, number]> {
   const timing = mode === 'lost' ? [REAP_GRACE_MS, RETIRED_WATCH_MS] : mode === 'retired' ? [RETIRED_WATCH_MS, 0] : [0, 0];
-  return (await runScript(redis, 'recover', [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired], [id, 1000, mode, ...timing])) as [number, number, number];
+  return (await runScript(
+    redis,
+    'recover',
+    [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired],
+    [id, 1000, mode, ...timing],
+  )) as [number, number, number];
 }
 
 export interface SweepReport {
@@ -80,7 +85,12 @@ async function sweepPartition(redis: Client, keys: QueueKeys, lockMs: number, to
   let recovered = 0;
   let expiredWorkers = 0;
   for (let page = 0; page < 100; page++) {
-    const reply = (await runScript(redis, 'sweep', [keys.workers, keys.sweepLock, keys.retired, keys.retiredLock], [page === 0 ? lockMs : 0, page * PAGE, PAGE, token, page === 0 ? RETIRED_CHECK_EVERY_MS : 0])) as [number, number, number, ...string[]];
+    const reply = (await runScript(
+      redis,
+      'sweep',
+      [keys.workers, keys.sweepLock, keys.retired, keys.retiredLock],
+      [page === 0 ? lockMs : 0, page * PAGE, PAGE, token, page === 0 ? RETIRED_CHECK_EVERY_MS : 0],
+    )) as [number, number, number, ...string[]];
     if (reply[1] === 0) return { swept: false, recovered, expiredWorkers };
     const retired = reply.slice(3, 3 + reply[2]) as string[];
     const ids = reply.slice(3 + reply[2]) as string[];

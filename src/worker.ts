@@ -96,7 +96,6 @@ export interface WorkerCounts {
   requeued: number;
 }
 
-
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
@@ -216,7 +215,10 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     this.#lease = new Lease(this.#leaseClient, this.queue.partitions, this.#leaseMs, () => this.#facts(), {
       lost: (why, id) => this.#leaseLost(why, id),
       epochChanged: (previous, current) => {
-        this.logger.error({ queue: this.queue.name, previous, current }, 'the queue epoch changed: Redis lost this queue\'s data (restarted without persistence, flushed, failed over to a stale replica), unless this worker was cut off while the queue drained and every other worker left; tasks enqueued before may be gone');
+        this.logger.error(
+          { queue: this.queue.name, previous, current },
+          "the queue epoch changed: Redis lost this queue's data (restarted without persistence, flushed, failed over to a stale replica), unless this worker was cut off while the queue drained and every other worker left; tasks enqueued before may be gone",
+        );
         this.#emit('dataLoss', previous, current);
       },
     });
@@ -258,7 +260,9 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   /** What `delayed status` shows about this worker; sent with every lease renewal (no per-task cost). */
   #facts(): Record<string, unknown> {
     const now = performance.now();
-    const running = [...this.#runs].slice(0, 50).map((run) => ({ id: run.id, name: run.name, attempt: run.attempt, forMs: Math.round(now - run.startedAt) }));
+    const running = [...this.#runs]
+      .slice(0, 50)
+      .map((run) => ({ id: run.id, name: run.name, attempt: run.attempt, forMs: Math.round(now - run.startedAt) }));
     return { kind: this.kind, concurrency: this.concurrency, startedAt: this.#startedAt, counts: this.counts, running };
   }
 
@@ -279,7 +283,10 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       const reply = (await guard(this.#cmd!, this.#cmd!.config('GET', 'maxmemory-policy'))) as string[];
       const policy = reply[1];
       if (policy !== undefined && policy !== 'noeviction') {
-        this.logger.error({ queue: this.queue.name, policy }, `Redis maxmemory-policy is ${policy}: under memory pressure Redis may evict this queue's keys and lose tasks. Set maxmemory-policy to noeviction.`);
+        this.logger.error(
+          { queue: this.queue.name, policy },
+          `Redis maxmemory-policy is ${policy}: under memory pressure Redis may evict this queue's keys and lose tasks. Set maxmemory-policy to noeviction.`,
+        );
       }
     } catch {
       // CONFIG may be disabled (managed Redis): nothing to check.
@@ -330,7 +337,17 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     // A move that completed after the worker began to stop: the entry stays in the list, and `leave` puts it back.
     if (this.#stop.signal.aborted) return;
     const known = entryKey(entry);
-    const run: Run = { entry, known, keys, list: keys.worker(workerId), startedAt: performance.now(), id: '', name: '', attempt: 0, abandoned: false };
+    const run: Run = {
+      entry,
+      known,
+      keys,
+      list: keys.worker(workerId),
+      startedAt: performance.now(),
+      id: '',
+      name: '',
+      attempt: 0,
+      abandoned: false,
+    };
     this.#runs.add(run);
     this.#known.add(known);
     void this.#process(run).finally(() => {
@@ -353,13 +370,38 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   async #process(run: Run): Promise<void> {
     if (typeof run.entry !== 'string') {
       const problem = unreadable(run.entry, this.queue.maxPayloadBytes);
-      const info: TaskInfo = { queue: this.queue.name, ...claimedHeader(run.entry), args: undefined, attempt: 0, cutoffs: 0, timeoutMs: 0, maxAttempts: 0 };
-      return await this.#failed(run, info, { reason: 'bad-payload', message: `Cannot read the task: ${problem}`, error: new Error(problem) });
+      const info: TaskInfo = {
+        queue: this.queue.name,
+        ...claimedHeader(run.entry),
+        args: undefined,
+        attempt: 0,
+        cutoffs: 0,
+        timeoutMs: 0,
+        maxAttempts: 0,
+      };
+      return await this.#failed(run, info, {
+        reason: 'bad-payload',
+        message: `Cannot read the task: ${problem}`,
+        error: new Error(problem),
+      });
     }
     const decoded = decodeEntry(run.entry, this.queue.maxPayloadBytes);
     if (!decoded.ok) {
-      const info: TaskInfo = { queue: this.queue.name, id: decoded.id, name: decoded.name, args: undefined, attempt: 0, cutoffs: 0, timeoutMs: 0, maxAttempts: 0 };
-      return await this.#failed(run, info, { reason: 'bad-payload', message: `Cannot read the task: ${decoded.problem}`, error: new Error(decoded.problem) });
+      const info: TaskInfo = {
+        queue: this.queue.name,
+        id: decoded.id,
+        name: decoded.name,
+        args: undefined,
+        attempt: 0,
+        cutoffs: 0,
+        timeoutMs: 0,
+        maxAttempts: 0,
+      };
+      return await this.#failed(run, info, {
+        reason: 'bad-payload',
+        message: `Cannot read the task: ${decoded.problem}`,
+        error: new Error(decoded.problem),
+      });
     }
     const task = decoded.task;
     run.id = task.id;
@@ -368,8 +410,16 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     const info = taskInfo(this.queue.name, task);
     if (task.cutoffs >= task.maxAttempts) {
       const reason = task.reason === 'crashed' ? 'crashed' : 'lost';
-      const last = task.reason === 'crashed' ? 'its child process died' : task.reason === 'stopped' ? 'a stopping worker killed it' : 'its worker was lost';
-      return await this.#failed(run, info, { reason, message: `The task's runs were cut off ${task.cutoffs} times, maxAttempts is ${task.maxAttempts} (last time ${last})` });
+      const last =
+        task.reason === 'crashed'
+          ? 'its child process died'
+          : task.reason === 'stopped'
+            ? 'a stopping worker killed it'
+            : 'its worker was lost';
+      return await this.#failed(run, info, {
+        reason,
+        message: `The task's runs were cut off ${task.cutoffs} times, maxAttempts is ${task.maxAttempts} (last time ${last})`,
+      });
     }
     this.counts.started++;
     this.#emit('start', info);
@@ -397,7 +447,10 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
           ...(outcome.signal ? { signal: outcome.signal } : {}),
         });
       case 'unknown-task':
-        return await this.#failed(run, info, { reason: 'unknown-task', message: `No task named ${JSON.stringify(task.name)} is defined in the modules this worker loads` });
+        return await this.#failed(run, info, {
+          reason: 'unknown-task',
+          message: `No task named ${JSON.stringify(task.name)} is defined in the modules this worker loads`,
+        });
       case 'crashed': {
         const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.exitCode}`;
         if (task.cutoffs + 1 >= task.maxAttempts) {
@@ -408,7 +461,10 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
             ...(outcome.exitCode !== null ? { exitCode: outcome.exitCode } : {}),
           });
         }
-        this.logger.warn({ queue: this.queue.name, id: task.id, name: task.name, exitCode: outcome.exitCode, signal: outcome.signal }, `the task's process ${how}; putting the task back`);
+        this.logger.warn(
+          { queue: this.queue.name, id: task.id, name: task.name, exitCode: outcome.exitCode, signal: outcome.signal },
+          `the task's process ${how}; putting the task back`,
+        );
         this.counts.requeued++;
         this.#emit('requeue', info, 'crashed');
         return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, run.keys.waiting], [run.entry, 1, 'crashed']));
@@ -418,7 +474,9 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         // for ever); ended before it started: put back uncounted.
         this.counts.requeued++;
         this.#emit('requeue', info, 'stopped');
-        return await this.#write(run, () => runScript(this.#cmd!, 'requeue', [run.list, run.keys.waiting], outcome.started ? [run.entry, 1, 'stopped'] : [run.entry, 0, '']));
+        return await this.#write(run, () =>
+          runScript(this.#cmd!, 'requeue', [run.list, run.keys.waiting], outcome.started ? [run.entry, 1, 'stopped'] : [run.entry, 0, '']),
+        );
     }
   }
 
@@ -431,7 +489,15 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     const keep = this.queue.deadLetters;
     if (keep === 0) return await this.#write(run, () => this.#releases.release(run.keys, run.list, run.entry));
     const entry = entryForRecord(run.entry);
-    const record = JSON.stringify({ id: info.id, name: info.name, reason: failure.reason, message: failure.message, signal: failure.signal, exitCode: failure.exitCode, ...entry });
+    const record = JSON.stringify({
+      id: info.id,
+      name: info.name,
+      reason: failure.reason,
+      message: failure.message,
+      signal: failure.signal,
+      exitCode: failure.exitCode,
+      ...entry,
+    });
     await this.#write(run, () => runScript(this.#cmd!, 'fail', [run.list, run.keys.dead], [run.entry, record, keep]));
   }
 
@@ -487,14 +553,21 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       // In a pipeline with a command on the run's key, so that on a cluster WAIT goes to the node that wrote.
       const replies = await guard(this.#cmd!, this.#cmd!.pipeline().exists(run.list).wait(wanted, replicaTimeoutMs).exec());
       const confirmed = Number(replies?.[1]?.[1] ?? 0);
-      if (confirmed < wanted) this.logger.warn({ queue: this.queue.name, id: run.id, confirmed, wanted }, 'a finished task was not confirmed by enough replicas: after a failover it may run again');
+      if (confirmed < wanted)
+        this.logger.warn(
+          { queue: this.queue.name, id: run.id, confirmed, wanted },
+          'a finished task was not confirmed by enough replicas: after a failover it may run again',
+        );
     } catch (err) {
       this.logger.warn({ queue: this.queue.name, id: run.id, err }, 'could not wait for replicas: after a failover the task may run again');
     }
   }
 
   #leaseLost(why: LeaseLoss, workerId: string): void {
-    this.logger.warn({ queue: this.queue.name, workerId, why }, 'the worker lost its lease: stopping its runs (the sweeper puts their tasks back) and registering anew');
+    this.logger.warn(
+      { queue: this.queue.name, workerId, why },
+      'the worker lost its lease: stopping its runs (the sweeper puts their tasks back) and registering anew',
+    );
     this.#emit('leaseLost', workerId, why);
     for (const run of this.#runs) run.abandoned = true;
     this.#known.clear();
@@ -543,13 +616,18 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     // A repeat of the same signal within a second is one request (launchers forward the Ctrl-C they got too).
     this.#onSignal = stopSignalListener((request, signal, sinceFirstMs) => {
       if (request === 'repeat') {
-        this.logger.info({ queue: this.queue.name, signal, sinceFirstMs: Math.round(sinceFirstMs) }, `${signal} again within ${REPEAT_WINDOW_MS} ms: taken as the same request`);
+        this.logger.info(
+          { queue: this.queue.name, signal, sinceFirstMs: Math.round(sinceFirstMs) },
+          `${signal} again within ${REPEAT_WINDOW_MS} ms: taken as the same request`,
+        );
         return;
       }
       const now = request === 'stop-now' || this.#closing !== undefined;
       this.logger.warn(
         { queue: this.queue.name, signal },
-        now ? 'second signal: stopping now, putting running tasks back' : `stopping: running tasks may finish (signal again after ${REPEAT_WINDOW_MS / 1000} s to stop at once)`,
+        now
+          ? 'second signal: stopping now, putting running tasks back'
+          : `stopping: running tasks may finish (signal again after ${REPEAT_WINDOW_MS / 1000} s to stop at once)`,
       );
       void this.close({ now });
     });

@@ -17,7 +17,15 @@ after(async () => {
 
 type Options = ConstructorParameters<typeof PreforkedWorker>[0];
 function preforked(q: Queue, rec: ReturnType<typeof recorder>, extra: Partial<Options> = {}) {
-  return new PreforkedWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, killGraceMs: 300, successHandler: rec.successHandler, errorHandler: rec.errorHandler, ...extra });
+  return new PreforkedWorker({
+    queue: q,
+    tasks: [FIXTURES],
+    handleSignals: false,
+    killGraceMs: 300,
+    successHandler: rec.successHandler,
+    errorHandler: rec.errorHandler,
+    ...extra,
+  });
 }
 
 test('preforked: tasks run in long-lived children, not in the worker process', () =>
@@ -26,7 +34,10 @@ test('preforked: tasks run in long-lived children, not in the worker process', (
     const ids = [await pid.delay(q), await pid.delay(q), await add.delay(q, 1, 2)];
     await runUntil(preforked(q, rec), 'three outcomes', () => rec.outcomes.length >= 3);
     const pids = ids.slice(0, 2).map((id) => rec.byId(id)?.result);
-    assert.ok(pids.every((p) => typeof p === 'number' && p !== process.pid), `child pids ${pids}`);
+    assert.ok(
+      pids.every((p) => typeof p === 'number' && p !== process.pid),
+      `child pids ${pids}`,
+    );
     assert.equal(pids[0], pids[1], 'one child, reused');
     assert.equal(rec.byId(ids[2]!)?.result, 3);
   }));
@@ -64,7 +75,9 @@ test('the timeout kills the whole process group, grandchildren included', () =>
     const id = await grandchild.timeout(500).delay(q, ledger);
     await runUntil(preforked(q, rec), 'the timeout', () => rec.outcomes.length >= 1);
     assert.equal(rec.byId(id)?.reason, 'timeout');
-    const line = readFileSync(ledger, 'utf8').split('\n').find((l) => l.startsWith('grandchild '));
+    const line = readFileSync(ledger, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('grandchild '));
     const grandchildPid = Number(line?.split(' ')[1]);
     assert.ok(grandchildPid > 0);
     await waitFor('the grandchild to be gone', () => !isAlive(grandchildPid));

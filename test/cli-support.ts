@@ -26,7 +26,10 @@ export interface RunResult {
 }
 
 /** Runs `node dist/cli.js ...args` to the end. REDIS_URL is the test Redis unless `env` says otherwise. */
-export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
+export function runCli(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(process.execPath, [CLI, ...args], {
@@ -84,7 +87,9 @@ export class CliProcess {
       const match = pattern.exec(this.stdout);
       if (match) return match;
       if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
-        throw new Error(`delayed exited (${this.proc.exitCode ?? this.proc.signalCode}) before printing ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+        throw new Error(
+          `delayed exited (${this.proc.exitCode ?? this.proc.signalCode}) before printing ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`,
+        );
       }
       if (Date.now() > deadline) throw new Error(`Timed out waiting for ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
       await new Promise((r) => setTimeout(r, 25));

@@ -5,7 +5,18 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CliProcess, killAll, closedPort, dropQueue, eventually, inspector, REDIS_URL, runCli, tasksModule, uniqueName } from './cli-support.ts';
+import {
+  CliProcess,
+  killAll,
+  closedPort,
+  dropQueue,
+  eventually,
+  inspector,
+  REDIS_URL,
+  runCli,
+  tasksModule,
+  uniqueName,
+} from './cli-support.ts';
 import { REPEAT_WINDOW_MS } from '../src/signals.ts';
 
 const redis = inspector();
@@ -85,7 +96,12 @@ describe('help, usage errors and exit codes', { timeout: 180_000 }, () => {
     assert.equal(fromEnv.code, 2);
     assert.match(fromEnv.stderr, /^delayed: REDIS_URL: /);
     const port = await closedPort();
-    for (const command of [['status', '--queue', 'q'], ['enqueue', 'add', '--queue', 'q'], ['worker', '--queue', 'q', '--tasks', tasksModule()], ['sweeper', '--queue', 'q']]) {
+    for (const command of [
+      ['status', '--queue', 'q'],
+      ['enqueue', 'add', '--queue', 'q'],
+      ['worker', '--queue', 'q', '--tasks', tasksModule()],
+      ['sweeper', '--queue', 'q'],
+    ]) {
       const r = await runCli([...command, '--redis', `redis://:secret@127.0.0.1:${port}`]);
       assert.equal(r.code, 3, `${command[0]}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`cannot reach Redis at redis://:\\*\\*\\*@127.0.0.1:${port}: .*ECONNREFUSED`));
@@ -191,11 +207,25 @@ describe('delayed worker', { timeout: 180_000 }, () => {
 
   test('inline workers, --quiet', async () => {
     const name = queue('wrk');
-    const worker = new CliProcess(['worker', '--queue', name, '--tasks', tasksModule(), '--kind', 'inline', '--concurrency', '3', '--quiet']);
+    const worker = new CliProcess([
+      'worker',
+      '--queue',
+      name,
+      '--tasks',
+      tasksModule(),
+      '--kind',
+      'inline',
+      '--concurrency',
+      '3',
+      '--quiet',
+    ]);
     try {
       await worker.waitFor(/inline x3/);
       await runCli(['enqueue', 'add', '--queue', name, '--args', '[2, 2]']);
-      await eventually('the task to finish', () => /ok/.test(worker.stdout) || redis.llen(`delayed:{${name}}:waiting`).then((n) => n === 0));
+      await eventually(
+        'the task to finish',
+        () => /ok/.test(worker.stdout) || redis.llen(`delayed:{${name}}:waiting`).then((n) => n === 0),
+      );
       await new Promise((r) => setTimeout(r, 300));
       worker.proc.kill('SIGTERM');
       assert.equal((await worker.exited).code, 0);
@@ -276,9 +306,16 @@ describe('delayed demo', { timeout: 180_000 }, () => {
     assert.deepEqual(summary.keysLeft, []);
     // What may stay besides: the sweeper's watch over the killed worker's list (it ends by itself).
     const watchKeys = summary.watchKeys as string[];
-    assert.ok(watchKeys.every((k) => /:retired(-check)?$/.test(k)), watchKeys.join(' '));
+    assert.ok(
+      watchKeys.every((k) => /:retired(-check)?$/.test(k)),
+      watchKeys.join(' '),
+    );
     assert.match(r.stderr, /kill -9 worker 1/);
-    assert.equal(await redis.exists(`delayed:{${summary.queue as string}}:epoch`, `delayed-demo:{${summary.queue as string}}:runs`), 0, 'the demo left keys behind');
+    assert.equal(
+      await redis.exists(`delayed:{${summary.queue as string}}:epoch`, `delayed-demo:{${summary.queue as string}}:runs`),
+      0,
+      'the demo left keys behind',
+    );
   });
 
   test('without redis-server and without REDIS_URL it says how to get one (exit 3)', async () => {

@@ -76,17 +76,25 @@ test('the CLI works on a cluster: enqueue, worker, status (summed over partition
   try {
     assert.equal((await queueStatus(q)).waiting, 4);
     const sizes = await Promise.all(q.partitions.map((k) => client.llen(k.waiting)));
-    assert.equal(sizes.reduce((a, b) => a + b, 0), 4, `per partition: ${sizes.join(', ')}`);
+    assert.equal(
+      sizes.reduce((a, b) => a + b, 0),
+      4,
+      `per partition: ${sizes.join(', ')}`,
+    );
   } finally {
     await q.close();
   }
   const worker = new CliProcess(['worker', ...common, '--tasks', tasks, '--kind', 'inline']);
   try {
-    await eventually('the worker to drain the queue', async () => {
-      const r = await runCli(['status', ...common, '--json']);
-      const s = JSON.parse(r.stdout) as { waiting: number; inFlight: number; totals: { succeeded: number } };
-      return s.waiting === 0 && s.inFlight === 0 && s.totals.succeeded === 4;
-    }, 60_000);
+    await eventually(
+      'the worker to drain the queue',
+      async () => {
+        const r = await runCli(['status', ...common, '--json']);
+        const s = JSON.parse(r.stdout) as { waiting: number; inFlight: number; totals: { succeeded: number } };
+        return s.waiting === 0 && s.inFlight === 0 && s.totals.succeeded === 4;
+      },
+      60_000,
+    );
   } finally {
     const how = await worker.stop();
     assert.equal(how.code, 0, worker.stderr);

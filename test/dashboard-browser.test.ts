@@ -20,11 +20,21 @@ let browser: Browser;
 
 before(async () => {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is not installed at ${CHROMIUM}: the dashboard's browser tests need it. Install Debian's package (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH.`);
+    throw new Error(
+      `Chromium is not installed at ${CHROMIUM}: the dashboard's browser tests need it. Install Debian's package (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH.`,
+    );
   }
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   if (SHOTS) mkdirSync(SHOTS, { recursive: true });
 });
@@ -62,51 +72,58 @@ const XSS_MESSAGE = 'failed: <img src=x onerror="window.__pwned = \'message\'"><
 
 describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
   test('every page loads without console errors; the figures are queueStatus()', async () => {
-    await withQueue(redis, async (q) => {
-      await makeDeadLetters(q, [{ message: 'the mail server said 550', payload: { to: 'ann@example.com' } }, { message: 'timeout talking to smtp', payload: { to: 'bob@example.com' } }]);
-      for (let i = 0; i < 5; i++) await nap.delay(q, 60_000);
-      await registerFakeWorker(q, 'web-1.4242.a1', 600_000, [{ id: 'task-running-1', name: 'resize', attempt: 0, forMs: 2300 }]);
-      await registerFakeWorker(q, 'web-2.4343.b2');
-      const d = await startDashboard({ queue: q });
-      const { page, errors } = await open(d.url);
-      try {
-        const s = await queueStatus(q);
-        const section = `section[data-queue="${q.name}"]`;
-        assert.equal(await field(page, `${section} [data-field=waiting]`), s.waiting);
-        assert.equal(await field(page, `${section} [data-field=inFlight]`), s.inFlight);
-        assert.equal(await field(page, `${section} [data-field=deadLetters]`), s.deadLetters);
-        assert.equal(await field(page, `${section} [data-field=workersAlive]`), s.workersAlive);
-        assert.equal(await field(page, `${section} [data-field=partitions]`), 1);
-        assert.equal(s.waiting, 5);
-        assert.equal(s.workersAlive, 2);
-        await shot(page, 'queues');
+    await withQueue(
+      redis,
+      async (q) => {
+        await makeDeadLetters(q, [
+          { message: 'the mail server said 550', payload: { to: 'ann@example.com' } },
+          { message: 'timeout talking to smtp', payload: { to: 'bob@example.com' } },
+        ]);
+        for (let i = 0; i < 5; i++) await nap.delay(q, 60_000);
+        await registerFakeWorker(q, 'web-1.4242.a1', 600_000, [{ id: 'task-running-1', name: 'resize', attempt: 0, forMs: 2300 }]);
+        await registerFakeWorker(q, 'web-2.4343.b2');
+        const d = await startDashboard({ queue: q });
+        const { page, errors } = await open(d.url);
+        try {
+          const s = await queueStatus(q);
+          const section = `section[data-queue="${q.name}"]`;
+          assert.equal(await field(page, `${section} [data-field=waiting]`), s.waiting);
+          assert.equal(await field(page, `${section} [data-field=inFlight]`), s.inFlight);
+          assert.equal(await field(page, `${section} [data-field=deadLetters]`), s.deadLetters);
+          assert.equal(await field(page, `${section} [data-field=workersAlive]`), s.workersAlive);
+          assert.equal(await field(page, `${section} [data-field=partitions]`), 1);
+          assert.equal(s.waiting, 5);
+          assert.equal(s.workersAlive, 2);
+          await shot(page, 'queues');
 
-        await page.click('nav a[data-page=workers]');
-        await page.waitForSelector('tr[data-worker="web-1.4242.a1"] [data-task="task-running-1"]');
-        assert.match((await page.textContent('tr[data-worker="web-1.4242.a1"]')) ?? '', /fake-host.*4242.*inline/s);
-        await shot(page, 'workers');
+          await page.click('nav a[data-page=workers]');
+          await page.waitForSelector('tr[data-worker="web-1.4242.a1"] [data-task="task-running-1"]');
+          assert.match((await page.textContent('tr[data-worker="web-1.4242.a1"]')) ?? '', /fake-host.*4242.*inline/s);
+          await shot(page, 'workers');
 
-        await page.click('nav a[data-page=dead]');
-        await page.waitForSelector('[data-field=deadTotal]');
-        assert.equal(await field(page, '[data-field=deadTotal]'), s.deadLetters);
-        assert.equal(await page.locator('tbody tr').count(), 2);
-        await shot(page, 'dead-letters');
+          await page.click('nav a[data-page=dead]');
+          await page.waitForSelector('[data-field=deadTotal]');
+          assert.equal(await field(page, '[data-field=deadTotal]'), s.deadLetters);
+          assert.equal(await page.locator('tbody tr').count(), 2);
+          await shot(page, 'dead-letters');
 
-        const id = s.recentDead[0]!.id;
-        await page.click('nav a[data-page=task]');
-        await page.fill('#task-id', id);
-        await page.click('#task-form button');
-        await page.waitForSelector('[data-field=found]');
-        assert.match((await page.textContent('#content')) ?? '', /Found .*Dead letter: explode failed \(thrown\)/s);
-        await shot(page, 'task');
-        // A few refreshes go by before the errors are read.
-        await waitFor('a refresh of the page', async () => /updated/.test((await page.textContent('#live')) ?? ''), 15_000);
-        assert.deepEqual(errors, []);
-      } finally {
-        await page.context().close();
-        await d.close();
-      }
-    }, { deadLetters: 100 });
+          const id = s.recentDead[0]!.id;
+          await page.click('nav a[data-page=task]');
+          await page.fill('#task-id', id);
+          await page.click('#task-form button');
+          await page.waitForSelector('[data-field=found]');
+          assert.match((await page.textContent('#content')) ?? '', /Found .*Dead letter: explode failed \(thrown\)/s);
+          await shot(page, 'task');
+          // A few refreshes go by before the errors are read.
+          await waitFor('a refresh of the page', async () => /updated/.test((await page.textContent('#live')) ?? ''), 15_000);
+          assert.deepEqual(errors, []);
+        } finally {
+          await page.context().close();
+          await d.close();
+        }
+      },
+      { deadLetters: 100 },
+    );
   });
 
   test('the chart moves as a real worker finishes tasks', async () => {
@@ -122,7 +139,12 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
         assert.equal(Number(await page.getAttribute(chart, 'data-total')), 0);
         for (let i = 0; i < 40; i++) await nap.delay(q, 20);
         // Every finished task is counted once, whatever the sampling: wait for all 40 (deadline: generous).
-        await waitFor('the chart to count 40 finished tasks', async () => Number(await page.getAttribute(chart, 'data-total')) >= 40, 30_000, 100);
+        await waitFor(
+          'the chart to count 40 finished tasks',
+          async () => Number(await page.getAttribute(chart, 'data-total')) >= 40,
+          30_000,
+          100,
+        );
         assert.equal(Number(await page.getAttribute(chart, 'data-total')), 40);
         assert.ok((await page.locator(`${chart} rect.ok`).count()) >= 1, 'bars are drawn');
         await shot(page, 'chart');
@@ -137,64 +159,75 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
   });
 
   test('requeue from the page lands in Redis; without the token, or with a wrong one, nothing changes', async () => {
-    await withQueue(redis, async (q) => {
-      await makeDeadLetters(q, [{ message: 'first' }, { message: 'second' }]);
-      const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN });
-      const { page } = await open(`${d.url}#/dead/${q.name}`);
-      try {
-        const letters = await redis.lrange(q.keys.dead, 0, -1);
-        const target = (await queueStatus(q, { deadLimit: 2 })).recentDead[1]!;
-        const button = `tr[data-id="${target.id}"] button[data-action=requeue]`;
-        await page.waitForSelector(button);
-        // No token yet: the page asks for it and sends nothing.
-        await page.click(button);
-        await page.waitForSelector('#notice:has-text("Enter the dashboard token")');
-        // A wrong token: the server answers 401 and the page says so.
-        await page.fill('#token', 'wrong-token-wrong-token');
-        await page.click('#token-form button[type=submit]');
-        await page.click(button);
-        await page.waitForSelector('#notice:has-text("The token was refused")');
-        assert.deepEqual(await redis.lrange(q.keys.dead, 0, -1), letters, 'the dead letters are untouched');
-        assert.equal(await redis.llen(q.keys.waiting), 0, 'nothing was requeued');
-        // The right token: the task is back in the queue, its record gone.
-        await page.fill('#token', TOKEN);
-        await page.click('#token-form button[type=submit]');
-        await page.click(button);
-        await page.waitForSelector(`#notice:has-text("Requeued explode ${target.id}")`);
-        const waiting = await redis.lrange(q.keys.waiting, 0, -1);
-        assert.equal(waiting.length, 1);
-        assert.ok(waiting[0]!.includes(`|${target.id}|explode|`), 'the requeued entry is that task');
-        assert.equal(await redis.llen(q.keys.dead), 1);
-        await waitFor('the row to go', async () => (await page.locator('tbody tr').count()) === 1, 15_000, 100);
-        assert.equal(await page.evaluate('document.cookie'), '', 'no cookie holds the token');
-      } finally {
-        await page.context().close();
-        await d.close();
-      }
-    }, { deadLetters: 100 });
+    await withQueue(
+      redis,
+      async (q) => {
+        await makeDeadLetters(q, [{ message: 'first' }, { message: 'second' }]);
+        const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN });
+        const { page } = await open(`${d.url}#/dead/${q.name}`);
+        try {
+          const letters = await redis.lrange(q.keys.dead, 0, -1);
+          const target = (await queueStatus(q, { deadLimit: 2 })).recentDead[1]!;
+          const button = `tr[data-id="${target.id}"] button[data-action=requeue]`;
+          await page.waitForSelector(button);
+          // No token yet: the page asks for it and sends nothing.
+          await page.click(button);
+          await page.waitForSelector('#notice:has-text("Enter the dashboard token")');
+          // A wrong token: the server answers 401 and the page says so.
+          await page.fill('#token', 'wrong-token-wrong-token');
+          await page.click('#token-form button[type=submit]');
+          await page.click(button);
+          await page.waitForSelector('#notice:has-text("The token was refused")');
+          assert.deepEqual(await redis.lrange(q.keys.dead, 0, -1), letters, 'the dead letters are untouched');
+          assert.equal(await redis.llen(q.keys.waiting), 0, 'nothing was requeued');
+          // The right token: the task is back in the queue, its record gone.
+          await page.fill('#token', TOKEN);
+          await page.click('#token-form button[type=submit]');
+          await page.click(button);
+          await page.waitForSelector(`#notice:has-text("Requeued explode ${target.id}")`);
+          const waiting = await redis.lrange(q.keys.waiting, 0, -1);
+          assert.equal(waiting.length, 1);
+          assert.ok(waiting[0]!.includes(`|${target.id}|explode|`), 'the requeued entry is that task');
+          assert.equal(await redis.llen(q.keys.dead), 1);
+          await waitFor('the row to go', async () => (await page.locator('tbody tr').count()) === 1, 15_000, 100);
+          assert.equal(await page.evaluate('document.cookie'), '', 'no cookie holds the token');
+        } finally {
+          await page.context().close();
+          await d.close();
+        }
+      },
+      { deadLetters: 100 },
+    );
   });
 
   test('a payload and an error message holding <script> and <img onerror> show as text and never run', async () => {
-    await withQueue(redis, async (q) => {
-      await makeDeadLetters(q, [{ message: XSS_MESSAGE, payload: XSS_ARG }]);
-      const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN });
-      const id = (await queueStatus(q)).recentDead[0]!.id;
-      const { page } = await open(`${d.url}#/dead/${q.name}`);
-      try {
-        await page.waitForSelector('td[data-field=args]');
-        assert.ok(((await page.textContent('td[data-field=args]')) ?? '').includes(XSS_ARG.replaceAll('"', '\\"')), 'the arguments are shown as text');
-        assert.ok(((await page.textContent('td[data-field=message]')) ?? '').includes(XSS_MESSAGE), 'the message is shown as text');
-        await page.goto(`${d.url}#/task/${q.name}/${encodeURIComponent(id)}`);
-        await page.waitForSelector('[data-field=found]');
-        assert.ok(((await page.textContent('#content')) ?? '').includes(XSS_MESSAGE));
-        // Let any injected handler have its chance (an <img src=x> errors within milliseconds).
-        await waitFor('a refresh of the page', async () => /updated/.test((await page.textContent('#live')) ?? ''), 15_000);
-        assert.equal(await page.evaluate('window.__pwned'), undefined, 'no injected script ran');
-        assert.equal(await page.locator('main img, main script').count(), 0, 'no element was made from the payload');
-      } finally {
-        await page.context().close();
-        await d.close();
-      }
-    }, { deadLetters: 100 });
+    await withQueue(
+      redis,
+      async (q) => {
+        await makeDeadLetters(q, [{ message: XSS_MESSAGE, payload: XSS_ARG }]);
+        const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN });
+        const id = (await queueStatus(q)).recentDead[0]!.id;
+        const { page } = await open(`${d.url}#/dead/${q.name}`);
+        try {
+          await page.waitForSelector('td[data-field=args]');
+          assert.ok(
+            ((await page.textContent('td[data-field=args]')) ?? '').includes(XSS_ARG.replaceAll('"', '\\"')),
+            'the arguments are shown as text',
+          );
+          assert.ok(((await page.textContent('td[data-field=message]')) ?? '').includes(XSS_MESSAGE), 'the message is shown as text');
+          await page.goto(`${d.url}#/task/${q.name}/${encodeURIComponent(id)}`);
+          await page.waitForSelector('[data-field=found]');
+          assert.ok(((await page.textContent('#content')) ?? '').includes(XSS_MESSAGE));
+          // Let any injected handler have its chance (an <img src=x> errors within milliseconds).
+          await waitFor('a refresh of the page', async () => /updated/.test((await page.textContent('#live')) ?? ''), 15_000);
+          assert.equal(await page.evaluate('window.__pwned'), undefined, 'no injected script ran');
+          assert.equal(await page.locator('main img, main script').count(), 0, 'no element was made from the payload');
+        } finally {
+          await page.context().close();
+          await d.close();
+        }
+      },
+      { deadLetters: 100 },
+    );
   });
 });

@@ -24,10 +24,16 @@ describe('delayed dashboard', { timeout: 120_000 }, () => {
     const cli = new CliProcess(['dashboard', '--queue', a, '--queue', b, '--port', '0']);
     const [, url] = await cli.waitFor(/(http:\/\/127\.0\.0\.1:\d+\/) \(read-only\)/);
     const config = await getJson(`${url}api/config`);
-    assert.deepEqual(config.body.queues.map((q: { name: string }) => q.name), [a, b]);
+    assert.deepEqual(
+      config.body.queues.map((q: { name: string }) => q.name),
+      [a, b],
+    );
     assert.equal(config.body.allowActions, false);
     const queues = await getJson(`${url}api/queues`);
-    assert.deepEqual(queues.body.queues.map((q: { waiting: number }) => q.waiting), [1, 0]);
+    assert.deepEqual(
+      queues.body.queues.map((q: { waiting: number }) => q.waiting),
+      [1, 0],
+    );
     assert.equal((await post(`${url}api/queues/${a}/dead/requeue-all`, {}, `Bearer ${TOKEN}`)).status, 403);
     assert.deepEqual(await cli.stop(), { code: 0, signal: null });
   });
@@ -42,7 +48,11 @@ describe('delayed dashboard', { timeout: 120_000 }, () => {
     assert.equal(short.code, 2);
     assert.match(short.stderr, /at least 16 characters/);
 
-    const cli = new CliProcess(['dashboard', '--queue', name, '--port', '0', '--allow-actions'], { ...process.env, REDIS_URL, DELAYED_DASHBOARD_TOKEN: TOKEN });
+    const cli = new CliProcess(['dashboard', '--queue', name, '--port', '0', '--allow-actions'], {
+      ...process.env,
+      REDIS_URL,
+      DELAYED_DASHBOARD_TOKEN: TOKEN,
+    });
     const [, url] = await cli.waitFor(/(http:\/\/127\.0\.0\.1:\d+\/) \(actions enabled/);
     assert.equal((await post(`${url}api/queues/${name}/dead/requeue-all`, {})).status, 401);
     assert.equal((await post(`${url}api/queues/${name}/dead/requeue-all`, {}, `Bearer ${TOKEN}`)).status, 200);
@@ -68,7 +78,11 @@ describe('dashboard on a Redis Cluster', { timeout: 120_000 }, () => {
     const q = new Queue({ name: uniqueName('dash-cluster'), redis: cluster.url, partitions: 3, deadLetters: 100 });
     try {
       const keys = Array.from({ length: 9 }, (_, i) => `key-${i}`);
-      await makeDeadLetters(q, keys.map((k) => ({ message: `failed ${k}` })), keys);
+      await makeDeadLetters(
+        q,
+        keys.map((k) => ({ message: `failed ${k}` })),
+        keys,
+      );
       await q.enqueue('nap', [1]);
       const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN });
       try {
@@ -82,7 +96,10 @@ describe('dashboard on a Redis Cluster', { timeout: 120_000 }, () => {
         assert.ok(new Set(page.letters.map((l: { partition: number }) => l.partition)).size >= 2, 'records from several partitions');
         const letter = page.letters[page.letters.length - 1];
         assert.equal((await post(`${d.url}api/queues/${q.name}/dead/requeue`, letter, `Bearer ${TOKEN}`)).status, 200);
-        assert.equal(await q.redis.llen(q.partitions[letter.partition]!.dead), page.letters.filter((l: { partition: number }) => l.partition === letter.partition).length - 1);
+        assert.equal(
+          await q.redis.llen(q.partitions[letter.partition]!.dead),
+          page.letters.filter((l: { partition: number }) => l.partition === letter.partition).length - 1,
+        );
         assert.equal((await post(`${d.url}api/queues/${q.name}/dead/requeue-all`, {}, `Bearer ${TOKEN}`)).body.requeued, 8);
         assert.equal((await queueStatus(q)).waiting, 10);
       } finally {

@@ -25,9 +25,13 @@ async function seed(q: Queue, waiting: number, dead: number, workers: number): P
     await pipeline.exec();
   }
   const records: string[] = [];
-  for (let i = 0; i < dead; i++) records.push(`${Date.now()}|${JSON.stringify({ id: `d.${i}`, name: 'nap', reason: 'thrown', message: 'no', entry: `1|0|0||d.${i}|nap|60000|3|[${i}]` })}`);
+  for (let i = 0; i < dead; i++)
+    records.push(
+      `${Date.now()}|${JSON.stringify({ id: `d.${i}`, name: 'nap', reason: 'thrown', message: 'no', entry: `1|0|0||d.${i}|nap|60000|3|[${i}]` })}`,
+    );
   for (let i = 0; i < records.length; i += 1000) await redis.rpush(q.keys.dead, ...records.slice(i, i + 1000));
-  for (let w = 0; w < workers; w++) await registerFakeWorker(q, `cost-worker-${w}`, 600_000, [{ id: `run-${w}`, name: 'nap', attempt: 0, forMs: 100 }]);
+  for (let w = 0; w < workers; w++)
+    await registerFakeWorker(q, `cost-worker-${w}`, 600_000, [{ id: `run-${w}`, name: 'nap', attempt: 0, forMs: 100 }]);
 }
 
 interface Cost {
@@ -67,19 +71,27 @@ describe('dashboard Redis cost', { timeout: 300_000, skip: ON_CLUSTER && 'MONITO
   test('commands per refresh do not grow with the queue: 1,000,000 waiting tasks cost what 10 do', async () => {
     let small: Cost | undefined;
     let big: Cost | undefined;
-    await withQueue(redis, async (q) => {
-      await seed(q, 10, 10, 100);
-      small = await measure(q);
-    }, { deadLetters: 10_000 });
-    await withQueue(redis, async (q) => {
-      const started = performance.now();
-      await seed(q, 1_000_000, 1000, 100);
-      console.log(`seeded 1,000,000 waiting tasks, 1,000 dead letters, 100 workers in ${Math.round(performance.now() - started)} ms`);
-      assert.equal(await redis.llen(q.keys.waiting), 1_000_000);
-      const t = performance.now();
-      big = await measure(q);
-      console.log(`measured in ${Math.round(performance.now() - t)} ms`);
-    }, { deadLetters: 10_000 });
+    await withQueue(
+      redis,
+      async (q) => {
+        await seed(q, 10, 10, 100);
+        small = await measure(q);
+      },
+      { deadLetters: 10_000 },
+    );
+    await withQueue(
+      redis,
+      async (q) => {
+        const started = performance.now();
+        await seed(q, 1_000_000, 1000, 100);
+        console.log(`seeded 1,000,000 waiting tasks, 1,000 dead letters, 100 workers in ${Math.round(performance.now() - started)} ms`);
+        assert.equal(await redis.llen(q.keys.waiting), 1_000_000);
+        const t = performance.now();
+        big = await measure(q);
+        console.log(`measured in ${Math.round(performance.now() - t)} ms`);
+      },
+      { deadLetters: 10_000 },
+    );
     console.log(`commands per refresh, 10 waiting: ${JSON.stringify(small)}`);
     console.log(`commands per refresh, 1,000,000 waiting: ${JSON.stringify(big)}`);
     assert.ok(small && big);

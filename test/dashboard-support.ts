@@ -19,7 +19,11 @@ export const nap = defineTask('nap', async (ms: number) => {
 });
 
 /** Enqueues one `explode` per message and runs a worker until all of them are dead letters. */
-export async function makeDeadLetters(q: Queue, items: readonly { message: string; payload?: unknown }[], partitionKeys?: readonly string[]): Promise<void> {
+export async function makeDeadLetters(
+  q: Queue,
+  items: readonly { message: string; payload?: unknown }[],
+  partitionKeys?: readonly string[],
+): Promise<void> {
   const before = (await queueStatus(q, { deadLimit: 1 })).deadLetters;
   for (const [i, item] of items.entries()) {
     const key = partitionKeys?.[i];
@@ -28,7 +32,11 @@ export async function makeDeadLetters(q: Queue, items: readonly { message: strin
   const worker = new InlineWorker({ queue: q, tasks: [explode], handleSignals: false, concurrency: 8 });
   const running = worker.run();
   try {
-    await waitFor(`${items.length} dead letters`, async () => (await queueStatus(q, { deadLimit: 1 })).deadLetters >= before + items.length, 30_000);
+    await waitFor(
+      `${items.length} dead letters`,
+      async () => (await queueStatus(q, { deadLimit: 1 })).deadLetters >= before + items.length,
+      30_000,
+    );
   } finally {
     await worker.close();
     await running;
@@ -37,8 +45,17 @@ export async function makeDeadLetters(q: Queue, items: readonly { message: strin
 
 /** Registers a worker with made-up facts through register.lua in every partition (nothing runs). */
 export async function registerFakeWorker(q: Queue, id: string, leaseMs = 600_000, running: unknown[] = []): Promise<void> {
-  const facts = JSON.stringify({ kind: 'inline', concurrency: 4, startedAt: new Date().toISOString(), counts: { started: 0, succeeded: 0, failed: 0, requeued: 0 }, running, host: 'fake-host', pid: 4242 });
-  for (const keys of q.partitions) await runScript(q.redis, 'register', [keys.workers, keys.epoch, keys.info], [id, leaseMs, 'test-epoch', facts]);
+  const facts = JSON.stringify({
+    kind: 'inline',
+    concurrency: 4,
+    startedAt: new Date().toISOString(),
+    counts: { started: 0, succeeded: 0, failed: 0, requeued: 0 },
+    running,
+    host: 'fake-host',
+    pid: 4242,
+  });
+  for (const keys of q.partitions)
+    await runScript(q.redis, 'register', [keys.workers, keys.epoch, keys.info], [id, leaseMs, 'test-epoch', facts]);
 }
 
 export async function startDashboard(options: Omit<ServeOptions, 'port' | 'host'>): Promise<RunningDashboard> {
@@ -88,7 +105,11 @@ export async function getJson(url: string, init?: RequestInit): Promise<{ status
 }
 
 export function post(url: string, body: unknown, auth?: string): Promise<{ status: number; body: any; headers: Headers }> {
-  return getJson(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) }, body: JSON.stringify(body) });
+  return getJson(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
+    body: JSON.stringify(body),
+  });
 }
 
 /**

@@ -19,82 +19,126 @@ const bearer = `Bearer ${TOKEN}`;
 
 describe('dashboard over HTTP', { timeout: 120_000 }, () => {
   test('read-only by default: actions answer 403 and change nothing; pages carry a strict CSP', async () => {
-    await withQueue(redis, async (q) => {
-      await makeDeadLetters(q, [{ message: 'one' }]);
-      const d = await startDashboard({ queue: q });
-      try {
-        const page = await getJson(`${d.url}api/queues/${q.name}/dead`);
-        const letter = page.body.letters[0];
-        for (const what of ['requeue', 'delete', 'requeue-all']) {
-          const r = await post(`${d.url}api/queues/${q.name}/dead/${what}`, letter, bearer);
-          assert.equal(r.status, 403, `${what} is refused when actions are off`);
+    await withQueue(
+      redis,
+      async (q) => {
+        await makeDeadLetters(q, [{ message: 'one' }]);
+        const d = await startDashboard({ queue: q });
+        try {
+          const page = await getJson(`${d.url}api/queues/${q.name}/dead`);
+          const letter = page.body.letters[0];
+          for (const what of ['requeue', 'delete', 'requeue-all']) {
+            const r = await post(`${d.url}api/queues/${q.name}/dead/${what}`, letter, bearer);
+            assert.equal(r.status, 403, `${what} is refused when actions are off`);
+          }
+          assert.equal(await redis.llen(q.keys.dead), 1, 'the dead letter is still there');
+          assert.equal(await redis.llen(q.keys.waiting), 0, 'nothing was requeued');
+          const html = await fetch(d.url);
+          assert.equal(html.status, 200);
+          const csp = html.headers.get('content-security-policy') ?? '';
+          assert.match(csp, /default-src 'none'/);
+          assert.match(csp, /script-src 'self'(;|$)/, 'no inline or foreign script');
+          assert.equal(html.headers.get('x-content-type-options'), 'nosniff');
+          assert.doesNotMatch(await html.text(), /<script>|onerror|style=/, 'the shell has no inline script or style');
+          const config = await getJson(`${d.url}api/config`);
+          assert.equal(config.body.allowActions, false);
+          assert.deepEqual(config.body.queues, [{ name: q.name, partitions: 1 }]);
+          assert.ok(
+            config.body.features.every((f: { available: boolean }) => f.available === false),
+            'features that do not exist yet are not claimed',
+          );
+        } finally {
+          await d.close();
         }
-        assert.equal(await redis.llen(q.keys.dead), 1, 'the dead letter is still there');
-        assert.equal(await redis.llen(q.keys.waiting), 0, 'nothing was requeued');
-        const html = await fetch(d.url);
-        assert.equal(html.status, 200);
-        const csp = html.headers.get('content-security-policy') ?? '';
-        assert.match(csp, /default-src 'none'/);
-        assert.match(csp, /script-src 'self'(;|$)/, 'no inline or foreign script');
-        assert.equal(html.headers.get('x-content-type-options'), 'nosniff');
-        assert.doesNotMatch(await html.text(), /<script>|onerror|style=/, 'the shell has no inline script or style');
-        const config = await getJson(`${d.url}api/config`);
-        assert.equal(config.body.allowActions, false);
-        assert.deepEqual(config.body.queues, [{ name: q.name, partitions: 1 }]);
-        assert.ok(config.body.features.every((f: { available: boolean }) => f.available === false), 'features that do not exist yet are not claimed');
-      } finally {
-        await d.close();
-      }
-    }, { deadLetters: 100 });
+      },
+      { deadLetters: 100 },
+    );
   });
 
   test('with actions on, no token or a wrong one gets 401 and changes nothing; bearer and basic auth work', async () => {
-    await withQueue(redis, async (q) => {
-      await makeDeadLetters(q, [{ message: 'a' }, { message: 'b' }, { message: 'c' }]);
-      const logged: { fields: Record<string, unknown>; message: string }[] = [];
-      const logger = { debug() {}, warn() {}, error() {}, info: (fields: object, message: string) => void logged.push({ fields: fields as Record<string, unknown>, message }) };
-      const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN, logger });
-      try {
-        const letters = (await getJson(`${d.url}api/queues/${q.name}/dead`)).body.letters;
-        assert.equal(letters.length, 3);
-        assert.equal('record' in letters[0], false, 'the record bytes are not sent to the browser');
-        const before = await redis.lrange(q.keys.dead, 0, -1);
-        const wrong = [undefined, 'Bearer nope', `Bearer ${TOKEN}x`, `Basic ${Buffer.from(`ops:${TOKEN.slice(1)}`).toString('base64')}`, TOKEN];
-        for (const auth of wrong) {
-          for (const what of ['requeue', 'delete', 'requeue-all']) {
-            const r = await post(`${d.url}api/queues/${q.name}/dead/${what}`, letters[0], auth);
-            assert.equal(r.status, 401, `${what} with ${String(auth)}`);
-            assert.match(r.headers.get('www-authenticate') ?? '', /^Bearer/);
+    await withQueue(
+      redis,
+      async (q) => {
+        await makeDeadLetters(q, [{ message: 'a' }, { message: 'b' }, { message: 'c' }]);
+        const logged: { fields: Record<string, unknown>; message: string }[] = [];
+        const logger = {
+          debug() {},
+          warn() {},
+          error() {},
+          info: (fields: object, message: string) => void logged.push({ fields: fields as Record<string, unknown>, message }),
+        };
+        const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN, logger });
+        try {
+          const letters = (await getJson(`${d.url}api/queues/${q.name}/dead`)).body.letters;
+          assert.equal(letters.length, 3);
+          assert.equal('record' in letters[0], false, 'the record bytes are not sent to the browser');
+          const before = await redis.lrange(q.keys.dead, 0, -1);
+          const wrong = [
+            undefined,
+            'Bearer nope',
+            `Bearer ${TOKEN}x`,
+            `Basic ${Buffer.from(`ops:${TOKEN.slice(1)}`).toString('base64')}`,
+            TOKEN,
+          ];
+          for (const auth of wrong) {
+            for (const what of ['requeue', 'delete', 'requeue-all']) {
+              const r = await post(`${d.url}api/queues/${q.name}/dead/${what}`, letters[0], auth);
+              assert.equal(r.status, 401, `${what} with ${String(auth)}`);
+              assert.match(r.headers.get('www-authenticate') ?? '', /^Bearer/);
+            }
           }
+          assert.deepEqual(await redis.lrange(q.keys.dead, 0, -1), before, 'nothing changed');
+          assert.equal(await redis.llen(q.keys.waiting), 0);
+          // A GET cannot act, and a form post (no JSON content type) is refused even with the token.
+          assert.equal((await getJson(`${d.url}api/queues/${q.name}/dead/requeue`)).status, 404);
+          const form = await getJson(`${d.url}api/queues/${q.name}/dead/delete`, {
+            method: 'POST',
+            headers: { authorization: bearer, 'content-type': 'application/x-www-form-urlencoded' },
+            body: 'a=1',
+          });
+          assert.equal(form.status, 415);
+
+          const requeue = await post(`${d.url}api/queues/${q.name}/dead/requeue`, letters[0], bearer);
+          assert.equal(requeue.status, 200);
+          const waiting = await redis.lrange(q.keys.waiting, 0, -1);
+          assert.equal(waiting.length, 1);
+          assert.match(
+            waiting[0] as string,
+            new RegExp(`^1\\|1\\|0\\|\\|${letters[0].id.replace('.', '\\.')}\\|explode\\|`),
+            'attempt + 1, cut-offs 0',
+          );
+          assert.equal(
+            (await post(`${d.url}api/queues/${q.name}/dead/requeue`, letters[0], bearer)).status,
+            409,
+            'the same letter twice: requeued once',
+          );
+          assert.equal(await redis.llen(q.keys.waiting), 1);
+
+          const basic = `Basic ${Buffer.from(`ops:${TOKEN}`).toString('base64')}`;
+          assert.equal((await post(`${d.url}api/queues/${q.name}/dead/delete`, letters[1], basic)).status, 200);
+          assert.equal(await redis.llen(q.keys.dead), 1);
+          const all = await post(`${d.url}api/queues/${q.name}/dead/requeue-all`, {}, bearer);
+          assert.deepEqual(all.body, { requeued: 1, skipped: 0 });
+          assert.equal(await redis.llen(q.keys.dead), 0);
+          assert.equal(await redis.llen(q.keys.waiting), 2);
+          assert.deepEqual(
+            logged.map((l) => [l.fields.action, l.fields.user]),
+            [
+              ['requeue', null],
+              ['delete', 'ops'],
+              ['requeue-all', null],
+            ],
+          );
+          assert.ok(
+            logged.every((l) => typeof l.fields.ip === 'string' && l.fields.queue === q.name),
+            'each action names the queue and the address',
+          );
+        } finally {
+          await d.close();
         }
-        assert.deepEqual(await redis.lrange(q.keys.dead, 0, -1), before, 'nothing changed');
-        assert.equal(await redis.llen(q.keys.waiting), 0);
-        // A GET cannot act, and a form post (no JSON content type) is refused even with the token.
-        assert.equal((await getJson(`${d.url}api/queues/${q.name}/dead/requeue`)).status, 404);
-        const form = await getJson(`${d.url}api/queues/${q.name}/dead/delete`, { method: 'POST', headers: { authorization: bearer, 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' });
-        assert.equal(form.status, 415);
-
-        const requeue = await post(`${d.url}api/queues/${q.name}/dead/requeue`, letters[0], bearer);
-        assert.equal(requeue.status, 200);
-        const waiting = await redis.lrange(q.keys.waiting, 0, -1);
-        assert.equal(waiting.length, 1);
-        assert.match(waiting[0] as string, new RegExp(`^1\\|1\\|0\\|\\|${letters[0].id.replace('.', '\\.')}\\|explode\\|`), 'attempt + 1, cut-offs 0');
-        assert.equal((await post(`${d.url}api/queues/${q.name}/dead/requeue`, letters[0], bearer)).status, 409, 'the same letter twice: requeued once');
-        assert.equal(await redis.llen(q.keys.waiting), 1);
-
-        const basic = `Basic ${Buffer.from(`ops:${TOKEN}`).toString('base64')}`;
-        assert.equal((await post(`${d.url}api/queues/${q.name}/dead/delete`, letters[1], basic)).status, 200);
-        assert.equal(await redis.llen(q.keys.dead), 1);
-        const all = await post(`${d.url}api/queues/${q.name}/dead/requeue-all`, {}, bearer);
-        assert.deepEqual(all.body, { requeued: 1, skipped: 0 });
-        assert.equal(await redis.llen(q.keys.dead), 0);
-        assert.equal(await redis.llen(q.keys.waiting), 2);
-        assert.deepEqual(logged.map((l) => [l.fields.action, l.fields.user]), [['requeue', null], ['delete', 'ops'], ['requeue-all', null]]);
-        assert.ok(logged.every((l) => typeof l.fields.ip === 'string' && l.fields.queue === q.name), 'each action names the queue and the address');
-      } finally {
-        await d.close();
-      }
-    }, { deadLetters: 100 });
+      },
+      { deadLetters: 100 },
+    );
   });
 
   test('the options are checked: actions need a token of 16+ characters', () => {
@@ -105,52 +149,67 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
   });
 
   test('figures and JSON shapes match queueStatus(); the workers page lists each worker with its tasks', async () => {
-    await withQueue(redis, async (q) => {
-      await makeDeadLetters(q, [{ message: 'x' }, { message: 'y' }]);
-      for (let i = 0; i < 7; i++) await q.enqueue('nap', [i]);
-      await registerFakeWorker(q, 'w-one', 600_000, [{ id: 'task-1', name: 'nap', attempt: 0, forMs: 1500 }]);
-      await registerFakeWorker(q, 'w-two');
-      const d = await startDashboard({ queue: q });
-      try {
-        const [page, workers] = await Promise.all([getJson(`${d.url}api/queues`), getJson(`${d.url}api/queues/${q.name}/workers`)]);
-        const s = await queueStatus(q);
-        const o = page.body.queues[0];
-        for (const field of ['waiting', 'inFlight', 'deadLetters', 'workersAlive', 'workersExpired', 'partitions'] as const) assert.equal(o[field], s[field], field);
-        assert.deepEqual(o.next, s.next);
-        assert.ok(Array.isArray(o.history));
-        assert.deepEqual(workers.body.workers.map((w: { id: string }) => w.id).sort(), ['w-one', 'w-two']);
-        const one = workers.body.workers.find((w: { id: string }) => w.id === 'w-one');
-        assert.equal(one.host, 'fake-host');
-        assert.equal(one.pid, 4242);
-        assert.equal(one.kind, 'inline');
-        assert.equal(one.concurrency, 4);
-        assert.equal(typeof one.leaseAgeMs, 'number');
-        assert.deepEqual(one.tasks.map((t: { id: string }) => t.id), ['task-1']);
-        assert.ok(one.tasks[0].forMs >= 1500);
-        const found = await getJson(`${d.url}api/queues/${q.name}/tasks/task-1`);
-        assert.equal(found.body.found, true);
-        assert.equal(found.body.running[0].worker, 'w-one');
-        const dead = (await getJson(`${d.url}api/queues/${q.name}/dead`)).body.letters[0];
-        const lookup = await getJson(`${d.url}api/queues/${q.name}/tasks/${encodeURIComponent(dead.id)}`);
-        assert.equal(lookup.body.dead[0].message, dead.message);
-        assert.equal((await getJson(`${d.url}api/queues/${q.name}/tasks/nothing-like-it`)).body.found, false);
-        assert.equal((await getJson(`${d.url}api/queues/nope/workers`)).status, 404);
-        assert.equal((await getJson(`${d.url}api/queues/${q.name}/tasks/%E0%A4%A`)).status, 400, 'a malformed path is bad input, not a Redis failure');
-        assert.equal((await getJson(`${d.url}api/queues/${q.name}/dead?limit=101`)).status, 400, 'pages hold at most 100 rows');
-      } finally {
-        await d.close();
-      }
-    }, { deadLetters: 100 });
+    await withQueue(
+      redis,
+      async (q) => {
+        await makeDeadLetters(q, [{ message: 'x' }, { message: 'y' }]);
+        for (let i = 0; i < 7; i++) await q.enqueue('nap', [i]);
+        await registerFakeWorker(q, 'w-one', 600_000, [{ id: 'task-1', name: 'nap', attempt: 0, forMs: 1500 }]);
+        await registerFakeWorker(q, 'w-two');
+        const d = await startDashboard({ queue: q });
+        try {
+          const [page, workers] = await Promise.all([getJson(`${d.url}api/queues`), getJson(`${d.url}api/queues/${q.name}/workers`)]);
+          const s = await queueStatus(q);
+          const o = page.body.queues[0];
+          for (const field of ['waiting', 'inFlight', 'deadLetters', 'workersAlive', 'workersExpired', 'partitions'] as const)
+            assert.equal(o[field], s[field], field);
+          assert.deepEqual(o.next, s.next);
+          assert.ok(Array.isArray(o.history));
+          assert.deepEqual(workers.body.workers.map((w: { id: string }) => w.id).sort(), ['w-one', 'w-two']);
+          const one = workers.body.workers.find((w: { id: string }) => w.id === 'w-one');
+          assert.equal(one.host, 'fake-host');
+          assert.equal(one.pid, 4242);
+          assert.equal(one.kind, 'inline');
+          assert.equal(one.concurrency, 4);
+          assert.equal(typeof one.leaseAgeMs, 'number');
+          assert.deepEqual(
+            one.tasks.map((t: { id: string }) => t.id),
+            ['task-1'],
+          );
+          assert.ok(one.tasks[0].forMs >= 1500);
+          const found = await getJson(`${d.url}api/queues/${q.name}/tasks/task-1`);
+          assert.equal(found.body.found, true);
+          assert.equal(found.body.running[0].worker, 'w-one');
+          const dead = (await getJson(`${d.url}api/queues/${q.name}/dead`)).body.letters[0];
+          const lookup = await getJson(`${d.url}api/queues/${q.name}/tasks/${encodeURIComponent(dead.id)}`);
+          assert.equal(lookup.body.dead[0].message, dead.message);
+          assert.equal((await getJson(`${d.url}api/queues/${q.name}/tasks/nothing-like-it`)).body.found, false);
+          assert.equal((await getJson(`${d.url}api/queues/nope/workers`)).status, 404);
+          assert.equal(
+            (await getJson(`${d.url}api/queues/${q.name}/tasks/%E0%A4%A`)).status,
+            400,
+            'a malformed path is bad input, not a Redis failure',
+          );
+          assert.equal((await getJson(`${d.url}api/queues/${q.name}/dead?limit=101`)).status, 400, 'pages hold at most 100 rows');
+        } finally {
+          await d.close();
+        }
+      },
+      { deadLetters: 100 },
+    );
   });
 
-  test('one status read per second, however many requests: concurrent ones share it, a later one reads again', { skip: ON_CLUSTER && 'MONITOR needs a single Redis' }, async () => {
+  test('one status read per second, however many requests: concurrent ones share it, a later one reads again', {
+    skip: ON_CLUSTER && 'MONITOR needs a single Redis',
+  }, async () => {
     await withQueue(redis, async (q) => {
       await q.enqueue('nap', [1]);
       const d = await startDashboard({ queue: q });
       const monitor = await monitorQueue(q);
       try {
         const started = performance.now();
-        const burst = () => Promise.all(Array.from({ length: 10 }, (_, i) => getJson(`${d.url}api/${i % 2 ? 'queues' : `queues/${q.name}/workers`}`)));
+        const burst = () =>
+          Promise.all(Array.from({ length: 10 }, (_, i) => getJson(`${d.url}api/${i % 2 ? 'queues' : `queues/${q.name}/workers`}`)));
         for (const r of await burst()) assert.equal(r.status, 200);
         await monitor.settle();
         // A status read is one MULTI with one LLEN of `waiting`: count those.
@@ -204,50 +263,62 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
   });
 
   test('a body a framework parsed already (express.json()) is used as it is', async () => {
-    await withQueue(redis, async (q) => {
-      await makeDeadLetters(q, [{ message: 'parsed' }]);
-      const handler = createDashboard({ queue: q, allowActions: true, token: TOKEN });
-      const server = createServer(async (req, res) => {
-        let text = '';
-        for await (const chunk of req) text += String(chunk);
-        if (text) Object.assign(req, { body: JSON.parse(text) });
-        handler(req, res);
-      });
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-      try {
-        const letter = (await getJson(`${base}api/queues/${q.name}/dead`)).body.letters[0];
-        const r = await post(`${base}api/queues/${q.name}/dead/requeue`, letter, bearer);
-        assert.equal(r.status, 200, JSON.stringify(r.body));
-        assert.equal(await redis.llen(q.keys.waiting), 1);
-      } finally {
-        server.closeAllConnections();
-        await new Promise((r) => server.close(r));
-      }
-    }, { deadLetters: 100 });
+    await withQueue(
+      redis,
+      async (q) => {
+        await makeDeadLetters(q, [{ message: 'parsed' }]);
+        const handler = createDashboard({ queue: q, allowActions: true, token: TOKEN });
+        const server = createServer(async (req, res) => {
+          let text = '';
+          for await (const chunk of req) text += String(chunk);
+          if (text) Object.assign(req, { body: JSON.parse(text) });
+          handler(req, res);
+        });
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+        const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+        try {
+          const letter = (await getJson(`${base}api/queues/${q.name}/dead`)).body.letters[0];
+          const r = await post(`${base}api/queues/${q.name}/dead/requeue`, letter, bearer);
+          assert.equal(r.status, 200, JSON.stringify(r.body));
+          assert.equal(await redis.llen(q.keys.waiting), 1);
+        } finally {
+          server.closeAllConnections();
+          await new Promise((r) => server.close(r));
+        }
+      },
+      { deadLetters: 100 },
+    );
   });
 
   test('dead letters over 3 partitions: pages cover every record once; requeue goes to its own partition', async () => {
-    await withQueue(redis, async (q) => {
-      const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
-      await makeDeadLetters(q, keys.map((k) => ({ message: `m-${k}` })), keys);
-      const sizes = await Promise.all(q.partitions.map((p) => redis.llen(p.dead)));
-      assert.ok(sizes.filter((n) => n > 0).length >= 2, `records in several partitions (${sizes.join(', ')})`);
-      const seen: string[] = [];
-      for (let offset = 0; offset < 12; offset += 5) {
-        const page = await listDeadLetters(q, { offset, limit: 5 });
-        assert.equal(page.total, 12);
-        seen.push(...page.letters.map((l) => l.message));
-      }
-      assert.deepEqual(seen.sort(), keys.map((k) => `m-${k}`).sort());
-      const last = (await listDeadLetters(q, { offset: 11, limit: 5 })).letters[0]!;
-      assert.equal(await requeueDeadLetter(q, last), true);
-      assert.equal(await requeueDeadLetter(q, last), false, 'a second requeue of the same record does nothing');
-      assert.equal(await deleteDeadLetter(q, last), false);
-      assert.equal(await redis.llen(q.partitions[last.partition]!.waiting), 1, 'back in the partition it failed in');
-      assert.deepEqual(await requeueAllDeadLetters(q), { requeued: 11, skipped: 0 });
-      assert.equal((await listDeadLetters(q)).total, 0);
-      await assert.rejects(listDeadLetters(q, { limit: 101 }), /Expected `limit` to be an integer from 1 to 100, got `101`/);
-    }, { deadLetters: 100, partitions: 3 });
+    await withQueue(
+      redis,
+      async (q) => {
+        const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
+        await makeDeadLetters(
+          q,
+          keys.map((k) => ({ message: `m-${k}` })),
+          keys,
+        );
+        const sizes = await Promise.all(q.partitions.map((p) => redis.llen(p.dead)));
+        assert.ok(sizes.filter((n) => n > 0).length >= 2, `records in several partitions (${sizes.join(', ')})`);
+        const seen: string[] = [];
+        for (let offset = 0; offset < 12; offset += 5) {
+          const page = await listDeadLetters(q, { offset, limit: 5 });
+          assert.equal(page.total, 12);
+          seen.push(...page.letters.map((l) => l.message));
+        }
+        assert.deepEqual(seen.sort(), keys.map((k) => `m-${k}`).sort());
+        const last = (await listDeadLetters(q, { offset: 11, limit: 5 })).letters[0]!;
+        assert.equal(await requeueDeadLetter(q, last), true);
+        assert.equal(await requeueDeadLetter(q, last), false, 'a second requeue of the same record does nothing');
+        assert.equal(await deleteDeadLetter(q, last), false);
+        assert.equal(await redis.llen(q.partitions[last.partition]!.waiting), 1, 'back in the partition it failed in');
+        assert.deepEqual(await requeueAllDeadLetters(q), { requeued: 11, skipped: 0 });
+        assert.equal((await listDeadLetters(q)).total, 0);
+        await assert.rejects(listDeadLetters(q, { limit: 101 }), /Expected `limit` to be an integer from 1 to 100, got `101`/);
+      },
+      { deadLetters: 100, partitions: 3 },
+    );
   });
 });

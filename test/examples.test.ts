@@ -6,7 +6,10 @@ import { startRedis } from '../scripts/redis-server.mjs';
 import { waitFor } from './helpers.ts';
 
 function run(file: string, env: Record<string, string>) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', `examples/${file}`], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', `examples/${file}`], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -14,7 +17,9 @@ function run(file: string, env: Record<string, string>) {
   return { proc, output: () => out, exited };
 }
 
-test('README examples: enqueue, then a worker runs every task, then stops on SIGTERM', { skip: process.env.CI_SKIP_EXAMPLES ? 'skipped' : false }, async () => {
+test('README examples: enqueue, then a worker runs every task, then stops on SIGTERM', {
+  skip: process.env.CI_SKIP_EXAMPLES ? 'skipped' : false,
+}, async () => {
   const server = await startRedis();
   try {
     const env = { REDIS_URL: server.url };

@@ -26,7 +26,9 @@ export const ON_CLUSTER = REDIS_URL.startsWith('redis+cluster://');
  */
 export function inspector(): Redis {
   if (!ON_CLUSTER) return new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  const seeds = REDIS_URL.slice('redis+cluster://'.length).split(',').map((hp) => ({ host: hp.split(':')[0] ?? '127.0.0.1', port: Number(hp.split(':')[1]) }));
+  const seeds = REDIS_URL.slice('redis+cluster://'.length)
+    .split(',')
+    .map((hp) => ({ host: hp.split(':')[0] ?? '127.0.0.1', port: Number(hp.split(':')[1]) }));
   return new Cluster(seeds, { redisOptions: { maxRetriesPerRequest: 1 } }) as unknown as Redis;
 }
 
@@ -133,7 +135,10 @@ export function recorder() {
     successHandler: (task: { id: string; name: string; attempt: number }, result: unknown) => {
       outcomes.push({ id: task.id, name: task.name, ok: true, result, attempt: task.attempt });
     },
-    errorHandler: (task: { id: string; name: string; attempt: number }, failure: { reason: string; message: string; signal?: string; exitCode?: number }) => {
+    errorHandler: (
+      task: { id: string; name: string; attempt: number },
+      failure: { reason: string; message: string; signal?: string; exitCode?: number },
+    ) => {
       outcomes.push({
         id: task.id,
         name: task.name,
@@ -152,7 +157,12 @@ export function recorder() {
 }
 
 /** Runs a worker until `done()` holds (or the deadline passes), then closes it and waits until it stopped. */
-export async function runUntil(worker: { run(): Promise<void>; close(): Promise<void> }, what: string, done: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+export async function runUntil(
+  worker: { run(): Promise<void>; close(): Promise<void> },
+  what: string,
+  done: () => boolean | Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
   const running = worker.run();
   let failed: unknown;
   running.catch((err: unknown) => (failed = err));

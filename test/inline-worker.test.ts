@@ -3,7 +3,19 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { InlineWorker, ModuleLoadError, type Queue } from '../src/index.ts';
 import { add, cooperative, echo, fail, record, throwString } from './fixtures/tasks.ts';
-import { FIXTURES, ON_CLUSTER, REDIS_URL, dropQueue, inspector, ledgerFile, queueKeysNow, readLedger, recorder, runUntil, testQueue } from './helpers.ts';
+import {
+  FIXTURES,
+  ON_CLUSTER,
+  REDIS_URL,
+  dropQueue,
+  inspector,
+  ledgerFile,
+  queueKeysNow,
+  readLedger,
+  recorder,
+  runUntil,
+  testQueue,
+} from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -14,7 +26,14 @@ after(async () => {
 });
 
 function worker(q: Queue, rec: ReturnType<typeof recorder>, extra: Partial<ConstructorParameters<typeof InlineWorker>[0]> = {}) {
-  return new InlineWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, successHandler: rec.successHandler, errorHandler: rec.errorHandler, ...extra });
+  return new InlineWorker({
+    queue: q,
+    tasks: [FIXTURES],
+    handleSignals: false,
+    successHandler: rec.successHandler,
+    errorHandler: rec.errorHandler,
+    ...extra,
+  });
 }
 
 test('each outcome reaches the right handler, and the worker keeps going', async () => {
@@ -65,7 +84,10 @@ test('corrupt entries written straight into Redis fail as bad-payload after one 
     assert.equal(rec.byId(good)?.result, 2);
     const failures = rec.outcomes.filter((o) => !o.ok);
     assert.equal(failures.length, bad.length);
-    assert.ok(failures.every((f) => f.reason === 'bad-payload'), JSON.stringify(failures));
+    assert.ok(
+      failures.every((f) => f.reason === 'bad-payload'),
+      JSON.stringify(failures),
+    );
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
     assert.equal(await redis.llen(q.keys.waiting), 0);
   } finally {
@@ -74,7 +96,7 @@ test('corrupt entries written straight into Redis fail as bad-payload after one 
   }
 });
 
-test('the in-process timeout aborts the task\'s signal and fails it with reason timeout', async () => {
+test("the in-process timeout aborts the task's signal and fails it with reason timeout", async () => {
   const q = testQueue();
   const rec = recorder();
   const ledger = ledgerFile();
@@ -84,7 +106,10 @@ test('the in-process timeout aborts the task\'s signal and fails it with reason 
     await runUntil(worker(q, rec), 'two outcomes', () => rec.outcomes.length >= 2);
     assert.equal(rec.byId(id)?.reason, 'timeout');
     assert.match(rec.byId(id)?.message ?? '', /200 ms/);
-    assert.deepEqual(readLedger(ledger).map((l) => l.event), ['start', 'aborted']);
+    assert.deepEqual(
+      readLedger(ledger).map((l) => l.event),
+      ['start', 'aborted'],
+    );
     assert.equal(rec.byId(after_)?.result, 2);
   } finally {
     await dropQueue(redis, q);
@@ -112,7 +137,11 @@ test('task handles can be passed instead of modules', async () => {
   const rec = recorder();
   try {
     const id = await add.delay(q, 20, 22);
-    await runUntil(new InlineWorker({ queue: q, tasks: [add], handleSignals: false, successHandler: rec.successHandler }), 'one outcome', () => rec.outcomes.length >= 1);
+    await runUntil(
+      new InlineWorker({ queue: q, tasks: [add], handleSignals: false, successHandler: rec.successHandler }),
+      'one outcome',
+      () => rec.outcomes.length >= 1,
+    );
     assert.equal(rec.byId(id)?.result, 42);
   } finally {
     await dropQueue(redis, q);
@@ -129,7 +158,10 @@ test('failed tasks are kept in the dead-letter list only when asked, and it stay
     const dead = await redis.lrange(q.keys.dead, 0, -1);
     assert.equal(dead.length, 2);
     const records = dead.map((d) => JSON.parse(d.slice(d.indexOf('|') + 1)) as { reason: string; message: string });
-    assert.deepEqual(records.map((r) => r.reason), ['thrown', 'thrown']);
+    assert.deepEqual(
+      records.map((r) => r.reason),
+      ['thrown', 'thrown'],
+    );
     assert.deepEqual(new Set(records.map((r) => r.message)).size, 2);
   } finally {
     await dropQueue(redis, q);
@@ -199,7 +231,12 @@ test('an idle worker closes within a round trip or two, and its process exits by
 test('a listener that throws is logged; the task is released all the same and the worker goes on', async () => {
   const q = testQueue();
   const errors: string[] = [];
-  const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (_f: object, message: string) => void errors.push(message) };
+  const logger = {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: () => undefined,
+    error: (_f: object, message: string) => void errors.push(message),
+  };
   try {
     const ids = [await add.delay(q, 1, 2), await fail.delay(q, 'boom'), await add.delay(q, 3, 4)];
     const w = new InlineWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, logger });

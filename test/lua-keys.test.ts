@@ -74,7 +74,19 @@ function tokenize(src: string): Token[] {
         }
         if (d === '\\') {
           const e = src[i + 1] ?? '';
-          const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', f: '\f', v: '\v', '\\': '\\', '"': '"', "'": "'", '\n': '\n' };
+          const simple: Record<string, string> = {
+            n: '\n',
+            t: '\t',
+            r: '\r',
+            a: '\x07',
+            b: '\b',
+            f: '\f',
+            v: '\v',
+            '\\': '\\',
+            '"': '"',
+            "'": "'",
+            '\n': '\n',
+          };
           if (e in simple) {
             value += simple[e];
             if (e === '\n') line++;
@@ -133,7 +145,8 @@ function findCalls(tokens: readonly Token[]): Call[] {
     const member = tokens[i + 2];
     if (dot?.text !== '.' || member?.type !== 'name' || (member.text !== 'call' && member.text !== 'pcall')) continue;
     const fn = `redis.${member.text}`;
-    if (tokens[i + 3]?.text !== '(') throw new Error(`line ${t.line}: ${fn} is used other than as a call with parentheses, so its arguments cannot be checked`);
+    if (tokens[i + 3]?.text !== '(')
+      throw new Error(`line ${t.line}: ${fn} is used other than as a call with parentheses, so its arguments cannot be checked`);
     const args: Token[][] = [];
     let current: Token[] = [];
     const stack: string[] = [];
@@ -179,14 +192,82 @@ const KEY_SPECS: Record<string, KeySpec> = {
   // one key, first
   ...Object.fromEntries(
     [
-      'GET', 'SET', 'SETNX', 'SETEX', 'PSETEX', 'GETSET', 'GETDEL', 'GETEX', 'INCR', 'INCRBY', 'DECR', 'DECRBY', 'APPEND', 'STRLEN',
-      'EXPIRE', 'PEXPIRE', 'EXPIREAT', 'PEXPIREAT', 'TTL', 'PTTL', 'PERSIST', 'TYPE',
-      'LPUSH', 'RPUSH', 'LPUSHX', 'RPUSHX', 'LPOP', 'RPOP', 'LLEN', 'LRANGE', 'LTRIM', 'LREM', 'LINDEX', 'LSET', 'LINSERT', 'LPOS',
-      'HSET', 'HSETNX', 'HGET', 'HMGET', 'HMSET', 'HDEL', 'HGETALL', 'HKEYS', 'HVALS', 'HLEN', 'HEXISTS', 'HINCRBY',
-      'SADD', 'SREM', 'SISMEMBER', 'SMEMBERS', 'SCARD', 'SPOP',
-      'ZADD', 'ZREM', 'ZSCORE', 'ZMSCORE', 'ZINCRBY', 'ZCARD', 'ZCOUNT', 'ZRANK', 'ZREVRANK', 'ZRANGE', 'ZREVRANGE',
-      'ZRANGEBYSCORE', 'ZREVRANGEBYSCORE', 'ZREMRANGEBYSCORE', 'ZREMRANGEBYRANK', 'ZPOPMIN', 'ZPOPMAX',
-      'XADD', 'XLEN', 'XRANGE', 'XDEL', 'XTRIM',
+      'GET',
+      'SET',
+      'SETNX',
+      'SETEX',
+      'PSETEX',
+      'GETSET',
+      'GETDEL',
+      'GETEX',
+      'INCR',
+      'INCRBY',
+      'DECR',
+      'DECRBY',
+      'APPEND',
+      'STRLEN',
+      'EXPIRE',
+      'PEXPIRE',
+      'EXPIREAT',
+      'PEXPIREAT',
+      'TTL',
+      'PTTL',
+      'PERSIST',
+      'TYPE',
+      'LPUSH',
+      'RPUSH',
+      'LPUSHX',
+      'RPUSHX',
+      'LPOP',
+      'RPOP',
+      'LLEN',
+      'LRANGE',
+      'LTRIM',
+      'LREM',
+      'LINDEX',
+      'LSET',
+      'LINSERT',
+      'LPOS',
+      'HSET',
+      'HSETNX',
+      'HGET',
+      'HMGET',
+      'HMSET',
+      'HDEL',
+      'HGETALL',
+      'HKEYS',
+      'HVALS',
+      'HLEN',
+      'HEXISTS',
+      'HINCRBY',
+      'SADD',
+      'SREM',
+      'SISMEMBER',
+      'SMEMBERS',
+      'SCARD',
+      'SPOP',
+      'ZADD',
+      'ZREM',
+      'ZSCORE',
+      'ZMSCORE',
+      'ZINCRBY',
+      'ZCARD',
+      'ZCOUNT',
+      'ZRANK',
+      'ZREVRANK',
+      'ZRANGE',
+      'ZREVRANGE',
+      'ZRANGEBYSCORE',
+      'ZREVRANGEBYSCORE',
+      'ZREMRANGEBYSCORE',
+      'ZREMRANGEBYRANK',
+      'ZPOPMIN',
+      'ZPOPMAX',
+      'XADD',
+      'XLEN',
+      'XRANGE',
+      'XDEL',
+      'XTRIM',
     ].map((name) => [name, fixed(1)]),
   ),
   // two keys: source and destination
@@ -215,9 +296,11 @@ const KEY_SPECS: Record<string, KeySpec> = {
 
 const isKeysRef = (arg: readonly Token[]): boolean =>
   arg.length === 4 &&
-  arg[0]!.type === 'name' && arg[0]!.text === 'KEYS' &&
+  arg[0]!.type === 'name' &&
+  arg[0]!.text === 'KEYS' &&
   arg[1]!.text === '[' &&
-  arg[2]!.type === 'number' && /^[1-9]\d*$/.test(arg[2]!.text) &&
+  arg[2]!.type === 'number' &&
+  /^[1-9]\d*$/.test(arg[2]!.text) &&
   arg[3]!.text === ']';
 
 // The last argument of a call expands to several values when it is a call or `...`.
@@ -264,7 +347,9 @@ function problems(src: string): string[] {
     for (const p of positions) {
       const arg = rest[p - 1];
       if (!arg || (expands && p >= rest.length)) {
-        found.push(`${where} ${command}: key argument ${p} is ${arg ? `${show(arg)}, which may expand to any number of values` : 'missing'}`);
+        found.push(
+          `${where} ${command}: key argument ${p} is ${arg ? `${show(arg)}, which may expand to any number of values` : 'missing'}`,
+        );
       } else if (arg.some((t) => t.type === 'op' && t.text === '..')) {
         found.push(`${where} ${command}: key argument ${p} builds a key name by concatenation: ${show(arg)}`);
       } else if (!isKeysRef(arg)) {
@@ -327,7 +412,7 @@ test('the checker catches what it is there to catch', () => {
     rpoplpush: "redis.pcall('RPOPLPUSH', KEYS[1], KEYS[2] .. 'x')",
     zrangebyscore: "redis.call('ZRANGEBYSCORE', ARGV[2], '-inf', 1)",
     unknownCommand: "redis.call('SUNIONSTORE', KEYS[1], KEYS[2])",
-    dynamicCommand: "redis.call(ARGV[1], KEYS[1])",
+    dynamicCommand: 'redis.call(ARGV[1], KEYS[1])',
     expandedKeys: "redis.call('DEL', unpack(KEYS))",
     oneBadAmongMany: "redis.call('DEL', KEYS[1], KEYS[2], 'x')",
     msetValueIsFine_keyIsNot: "redis.call('MSET', KEYS[1], 'v', ARGV[1], 'w')",

@@ -37,7 +37,20 @@ describe('delayed worker --metrics-port', { timeout: 120_000 }, () => {
   test('serves outcome counters by task and reason, queue gauges, the run-time histogram and recoveries', async () => {
     const name = queue('metrics');
     const k = (s: string) => `delayed:{${name}}:${s}`;
-    const worker = new CliProcess(['worker', '--queue', name, '--tasks', tasksModule(), '--concurrency', '2', '--metrics-port', '0', '--metrics-host', '127.0.0.1', '--quiet']);
+    const worker = new CliProcess([
+      'worker',
+      '--queue',
+      name,
+      '--tasks',
+      tasksModule(),
+      '--concurrency',
+      '2',
+      '--metrics-port',
+      '0',
+      '--metrics-host',
+      '127.0.0.1',
+      '--quiet',
+    ]);
     try {
       const [, url] = await worker.waitFor(/metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/);
       const scrape = async () => {
@@ -70,8 +83,16 @@ describe('delayed worker --metrics-port', { timeout: 120_000 }, () => {
       });
       assert.equal(sample(text, 'delayed_tasks_started_total', { queue: name }), 5);
       assert.equal(sample(text, 'delayed_tasks_failed_total', { queue: name, task: 'boom', reason: 'thrown' }), 1);
-      assert.equal(sample(text, 'delayed_tasks_failed_total', { queue: name, task: '', reason: 'unknown-task' }), 1, 'a name from Redis that no module defines must not become a label');
-      assert.equal(sample(text, 'delayed_tasks_failed_total', { queue: name, task: '', reason: 'timeout' }), undefined, 'no zero series with an empty task label');
+      assert.equal(
+        sample(text, 'delayed_tasks_failed_total', { queue: name, task: '', reason: 'unknown-task' }),
+        1,
+        'a name from Redis that no module defines must not become a label',
+      );
+      assert.equal(
+        sample(text, 'delayed_tasks_failed_total', { queue: name, task: '', reason: 'timeout' }),
+        undefined,
+        'no zero series with an empty task label',
+      );
       assert.equal(sample(text, 'delayed_task_run_seconds_count', { queue: name, task: 'add', outcome: 'succeeded' }), 3);
       assert.equal(sample(text, 'delayed_task_run_seconds_bucket', { queue: name, task: 'add', outcome: 'succeeded', le: '+Inf' }), 3);
       assert.ok((sample(text, 'delayed_task_run_seconds_sum', { queue: name, task: 'add', outcome: 'succeeded' }) ?? -1) >= 0);
@@ -111,7 +132,17 @@ describe('delayed worker --metrics-port', { timeout: 120_000 }, () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     try {
-      const r = await runCli(['worker', '--queue', name, '--tasks', tasksModule(), '--metrics-port', String(port), '--metrics-host', '127.0.0.1']);
+      const r = await runCli([
+        'worker',
+        '--queue',
+        name,
+        '--tasks',
+        tasksModule(),
+        '--metrics-port',
+        String(port),
+        '--metrics-host',
+        '127.0.0.1',
+      ]);
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, new RegExp(`cannot serve metrics on port ${port}: .*EADDRINUSE`));
       assert.match(r.stderr, /pick another --metrics-port/);

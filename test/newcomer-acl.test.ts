@@ -51,7 +51,13 @@ async function workAs(redis: RedisSource, name: string): Promise<string[]> {
   try {
     const ids = [await add.delay(queue, 1, 2), await add.delay(queue, 3, 4), ...(await queue.enqueueMany([{ name: 'add', args: [5, 6] }]))];
     const results: unknown[] = [];
-    const worker = new InlineWorker({ queue, tasks: [add], concurrency: 2, handleSignals: false, successHandler: (_t, r) => void results.push(r) });
+    const worker = new InlineWorker({
+      queue,
+      tasks: [add],
+      concurrency: 2,
+      handleSignals: false,
+      successHandler: (_t, r) => void results.push(r),
+    });
     const running = worker.run();
     try {
       await waitFor(`three results (printed: ${printed.join('; ')})`, () => results.length === 3, 30_000);
@@ -71,7 +77,7 @@ async function workAs(redis: RedisSource, name: string): Promise<string[]> {
   return printed;
 }
 
-test('as a user with exactly the README\'s ACL: everything works, Redis denies nothing', async () => {
+test("as a user with exactly the README's ACL: everything works, Redis denies nothing", async () => {
   await denied();
   const printed = await workAs(`redis://delayed:secret@127.0.0.1:${server.port}`, 'acl-full');
   assert.deepEqual(printed, []);
@@ -80,16 +86,26 @@ test('as a user with exactly the README\'s ACL: everything works, Redis denies n
 
 test('without the optional commands: it still works, ioredis is quiet with enableReadyCheck off, only optional commands are denied', async () => {
   await denied();
-  const printed = await workAs({ host: '127.0.0.1', port: server.port, username: 'delayed-min', password: 'secret', enableReadyCheck: false }, 'acl-min');
+  const printed = await workAs(
+    { host: '127.0.0.1', port: server.port, username: 'delayed-min', password: 'secret', enableReadyCheck: false },
+    'acl-min',
+  );
   assert.deepEqual(printed, [], 'nothing printed');
   const optional = new Set(OPTIONAL.map((c) => `command:${c.slice(1)}`));
   const refused = await denied();
-  assert.deepEqual(refused.filter((d) => !optional.has(d)), [], `denied: ${refused.join(', ')}`);
+  assert.deepEqual(
+    refused.filter((d) => !optional.has(d)),
+    [],
+    `denied: ${refused.join(', ')}`,
+  );
   assert.ok(refused.includes('command:config|get'), `the eviction check was tried: ${refused.join(', ')}`);
 });
 
 test('without INFO and with a URL, ioredis says "Skipping the ready check" (why the README names enableReadyCheck)', async () => {
   const printed = await workAs(`redis://delayed-min:secret@127.0.0.1:${server.port}`, 'acl-url');
-  assert.ok(printed.some((p) => p.includes('Skipping the ready check')), printed.join('\n'));
+  assert.ok(
+    printed.some((p) => p.includes('Skipping the ready check')),
+    printed.join('\n'),
+  );
   await denied();
 });

@@ -17,13 +17,22 @@ test('a fresh worker\'s metrics have no series with an empty task label; an unkn
     metrics.observeWorker(worker);
     const counters = (text: string) => text.split('\n').filter((l) => l.startsWith('delayed_tasks_') || l.startsWith('delayed_task_run'));
     const fresh = counters(await metrics.text());
-    assert.deepEqual(fresh.filter((l) => l.includes('task=""')), []);
-    assert.ok(fresh.some((l) => l.startsWith(`delayed_tasks_started_total{queue="${queue.name}"} 0`)), fresh.join('\n'));
+    assert.deepEqual(
+      fresh.filter((l) => l.includes('task=""')),
+      [],
+    );
+    assert.ok(
+      fresh.some((l) => l.startsWith(`delayed_tasks_started_total{queue="${queue.name}"} 0`)),
+      fresh.join('\n'),
+    );
 
     const info = { queue: queue.name, id: 'x.1', name: 'ghost', args: [], attempt: 0, cutoffs: 0, timeoutMs: 1000, maxAttempts: 3 };
     worker.emit('failure', info, { reason: 'unknown-task', message: 'No task named "ghost"' });
     const after = counters(await metrics.text());
-    assert.deepEqual(after.filter((l) => l.includes('task=""')), [`delayed_tasks_failed_total{queue="${queue.name}",task="",reason="unknown-task"} 1`]);
+    assert.deepEqual(
+      after.filter((l) => l.includes('task=""')),
+      [`delayed_tasks_failed_total{queue="${queue.name}",task="",reason="unknown-task"} 1`],
+    );
     assert.ok(!after.some((l) => l.includes('ghost')));
   } finally {
     await queue.close();

@@ -39,7 +39,10 @@ test('stopSignalListener: first stop, same signal within the window a repeat, af
   second('SIGTERM');
   second('SIGINT');
   assert.deepEqual(other, ['stop', 'stop-now'], 'the other signal is never a copy');
-  assert.throws(() => stopSignalListener(() => undefined, { repeatWindowMs: -1 }), /Expected `repeatWindowMs` to be a number of ms, 0 or more, got `-1`/);
+  assert.throws(
+    () => stopSignalListener(() => undefined, { repeatWindowMs: -1 }),
+    /Expected `repeatWindowMs` to be a number of ms, 0 or more, got `-1`/,
+  );
 });
 
 test('a worker process: SIGINT twice within 10 ms is one stop; the running task finishes; exit 0', () =>
@@ -53,7 +56,10 @@ test('a worker process: SIGINT twice within 10 ms is one stop; the running task 
       await sleep(10);
       w.proc.kill('SIGINT');
       assert.equal(await w.exited, 0);
-      assert.ok(w.events.some((e) => e.event === 'success' && e.id === id), JSON.stringify(w.events));
+      assert.ok(
+        w.events.some((e) => e.event === 'success' && e.id === id),
+        JSON.stringify(w.events),
+      );
       assert.ok(!w.events.some((e) => e.event === 'requeue'), 'put back');
       assert.equal(readLedger(ledger).filter((l) => l.event === 'end').length, 1);
       assert.equal(await redis.llen(q.keys.waiting), 0);
@@ -77,7 +83,10 @@ test('a worker process: a second SIGINT after the window stops at once and puts 
       assert.equal(await w.exited, 0);
       // Stop now: not the 30 s task, not the 60 s shutdown time. Bound: the window, the kill grace (300 ms), 5 s margin.
       assert.ok(performance.now() - first < REPEAT_WINDOW_MS + 300 + 300 + 5000, `took ${Math.round(performance.now() - first)} ms`);
-      assert.ok(w.events.some((e) => e.event === 'requeue' && e.why === 'stopped'), JSON.stringify(w.events));
+      assert.ok(
+        w.events.some((e) => e.event === 'requeue' && e.why === 'stopped'),
+        JSON.stringify(w.events),
+      );
       assert.ok(!w.events.some((e) => e.event === 'success'));
       assert.equal(await redis.llen(q.keys.waiting), 1, 'put back');
     } finally {

@@ -18,7 +18,13 @@ export function readmeFiles(): Map<string, string> {
     const indent = (match[1] ?? '').length;
     const path = match[2] as string;
     if (files.has(path)) throw new Error(`Expected one README block for ${path}, got two`);
-    files.set(path, (match[3] as string).split('\n').map((line) => line.slice(Math.min(indent, line.length - line.trimStart().length))).join('\n'));
+    files.set(
+      path,
+      (match[3] as string)
+        .split('\n')
+        .map((line) => line.slice(Math.min(indent, line.length - line.trimStart().length)))
+        .join('\n'),
+    );
   }
   return files;
 }
@@ -35,7 +41,9 @@ export function pinned(name: string): string {
 export function sh(command: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = process.env): string {
   const result = spawnSync(command, args, { cwd, env, encoding: 'utf8', timeout: 240_000 });
   if (result.status !== 0) {
-    throw new Error(`Expected \`${command} ${args.join(' ')}\` in ${cwd} to succeed, got ${result.status ?? result.signal}:\n${result.stdout}\n${result.stderr}`);
+    throw new Error(
+      `Expected \`${command} ${args.join(' ')}\` in ${cwd} to succeed, got ${result.status ?? result.signal}:\n${result.stdout}\n${result.stderr}`,
+    );
   }
   return result.stdout;
 }

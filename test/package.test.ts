@@ -30,7 +30,10 @@ function packed(): PackInfo {
 
 test('the package ships exactly the files in test/package-files.txt', () => {
   const info = packed();
-  const files = info.files.map((f) => f.path).filter((p) => !stale(p)).sort();
+  const files = info.files
+    .map((f) => f.path)
+    .filter((p) => !stale(p))
+    .sort();
   if (process.env.UPDATE_PACKAGE_FILES === '1') writeFileSync(EXPECTED, `${files.join('\n')}\n`);
   const expected = readFileSync(EXPECTED, 'utf8').split('\n').filter(Boolean);
   const added = files.filter((f) => !expected.includes(f));
@@ -46,7 +49,10 @@ test('the package ships exactly the files in test/package-files.txt', () => {
 
 test('no source maps (their sources are not shipped), a LICENSE, the fields npm shows', () => {
   const files = packed().files.map((f) => f.path);
-  assert.deepEqual(files.filter((f) => f.endsWith('.map')), []);
+  assert.deepEqual(
+    files.filter((f) => f.endsWith('.map')),
+    [],
+  );
   assert.ok(files.includes('LICENSE'));
   assert.match(readFileSync(join(ROOT, 'LICENSE'), 'utf8'), /^MIT License\n/);
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
@@ -74,7 +80,10 @@ test('nothing shipped imports a file that is not shipped', () => {
       const target = join(file, '..', spec as string).replace(/\\/g, '/');
       // Declarations name their neighbours by .ts or .js; TypeScript finds the .d.ts for either.
       const candidates = file.endsWith('.d.ts') ? [target.replace(/\.(ts|js)$/, '.d.ts'), target] : [target];
-      assert.ok(candidates.some((c) => files.has(c)), `${file} imports ${spec}, which the package does not ship`);
+      assert.ok(
+        candidates.some((c) => files.has(c)),
+        `${file} imports ${spec}, which the package does not ship`,
+      );
     }
   }
 });

@@ -8,7 +8,19 @@ import { InlineWorker, Queue, findQueues, queueStatus } from '../src/index.ts';
 import { crc16, keySlot, partitionTags } from '../src/keys.ts';
 import { decodeEntry } from '../src/payload.ts';
 import { add, echo, record } from './fixtures/tasks.ts';
-import { FIXTURES, REDIS_URL, inspector, ledgerFile, queueKeysNow, readLedger, recorder, runUntil, waitFor, withQueue, workerProcess } from './helpers.ts';
+import {
+  FIXTURES,
+  REDIS_URL,
+  inspector,
+  ledgerFile,
+  queueKeysNow,
+  readLedger,
+  recorder,
+  runUntil,
+  waitFor,
+  withQueue,
+  workerProcess,
+} from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -48,9 +60,16 @@ test('producers spread tasks round robin; a partition key keeps related tasks in
       const keyed = q.delay(echo, { partitionKey: 'customer-42' });
       const ids: string[] = [];
       for (let i = 0; i < 20; i++) ids.push(await keyed(`k${i}`));
-      const holding = await Promise.all(q.partitions.map(async (k) => (await redis.lrange(k.waiting, 0, -1)).map((e) => decodeEntry(e, 1e6)).filter((d) => d.ok && ids.includes(d.task.id))));
+      const holding = await Promise.all(
+        q.partitions.map(async (k) =>
+          (await redis.lrange(k.waiting, 0, -1)).map((e) => decodeEntry(e, 1e6)).filter((d) => d.ok && ids.includes(d.task.id)),
+        ),
+      );
       assert.equal(holding.filter((h) => h.length > 0).length, 1, 'one partition holds every task of the key');
-      const inOrder = holding.flat().reverse().map((d) => (d.ok ? d.task.id : ''));
+      const inOrder = holding
+        .flat()
+        .reverse()
+        .map((d) => (d.ok ? d.task.id : ''));
       assert.deepEqual(inOrder, ids, 'taken oldest first (from the right)');
       await assert.rejects(q.enqueue('echo', [1], { partitionKey: 7 as unknown as string }), { code: 'ERR_INVALID_OPTION' });
       assert.throws(() => new Queue({ name: 'x', partitions: 0 }), /`partitions` to be an integer from 1 to 256, got `0`/);
@@ -124,7 +143,14 @@ test('kill -9 of a worker holding tasks in several partitions: every task comes 
         assert.equal(status.inFlight, 6, 'status adds up the partitions');
         assert.equal(status.workers.length, 1, 'a worker registered in every partition is listed once');
         const rec = recorder();
-        const rescuer = new InlineWorker({ queue: q, tasks: [FIXTURES], concurrency: 6, shutdownTimeoutMs: 0, handleSignals: false, successHandler: rec.successHandler });
+        const rescuer = new InlineWorker({
+          queue: q,
+          tasks: [FIXTURES],
+          concurrency: 6,
+          shutdownTimeoutMs: 0,
+          handleSignals: false,
+          successHandler: rec.successHandler,
+        });
         // The rescued tasks would run 30 s: seeing all six start again is the proof; the stop puts them back.
         const restarted = new Set<string>();
         rescuer.on('start', (task) => restarted.add(task.id));

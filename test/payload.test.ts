@@ -34,16 +34,27 @@ test('arguments JSON cannot carry faithfully are refused with the path of the pr
     [[[, 1]], 'args[0][0]', /sparse/],
     [[{ [Symbol('k')]: 1 }], 'args[0]', /symbol keys/],
     [[{ toJSON: () => 1 }], 'args[0]', /toJSON/],
-    [[new (class Point { x = 1 })()], 'args[0]', /Point/],
+    [
+      [
+        new (class Point {
+          x = 1;
+        })(),
+      ],
+      'args[0]',
+      /Point/,
+    ],
   ];
   for (const [args, path, message] of cases) {
-    assert.throws(() => assertJsonFaithful(args, 'args'), (err: unknown) => {
-      assert.ok(err instanceof SerializationError, `expected SerializationError for ${path}`);
-      assert.equal(err.path, path);
-      assert.match(err.message, message);
-      assert.equal(err.code, 'ERR_SERIALIZATION');
-      return true;
-    });
+    assert.throws(
+      () => assertJsonFaithful(args, 'args'),
+      (err: unknown) => {
+        assert.ok(err instanceof SerializationError, `expected SerializationError for ${path}`);
+        assert.equal(err.path, path);
+        assert.match(err.message, message);
+        assert.equal(err.code, 'ERR_SERIALIZATION');
+        return true;
+      },
+    );
   }
 });
 
@@ -53,12 +64,15 @@ test('a shared (non-circular) object is fine', () => {
 });
 
 test('an encoded task over the size limit is refused before anything is written', () => {
-  assert.throws(() => encodeEntry({ ...fields, args: ['x'.repeat(2000)] }, 1024), (err: unknown) => {
-    assert.ok(err instanceof PayloadTooLargeError);
-    assert.ok(err.bytes > 1024);
-    assert.equal(err.limit, 1024);
-    return true;
-  });
+  assert.throws(
+    () => encodeEntry({ ...fields, args: ['x'.repeat(2000)] }, 1024),
+    (err: unknown) => {
+      assert.ok(err instanceof PayloadTooLargeError);
+      assert.ok(err.bytes > 1024);
+      assert.equal(err.limit, 1024);
+      return true;
+    },
+  );
   // Multi-byte characters are counted in bytes, not in UTF-16 units.
   assert.throws(() => encodeEntry({ ...fields, args: ['é'.repeat(600)] }, 1024), PayloadTooLargeError);
   assert.doesNotThrow(() => encodeEntry({ ...fields, args: ['é'.repeat(400)] }, 1024));

@@ -6,7 +6,19 @@ import { InlineWorker, PreforkedWorker, Queue, Sweeper, type Queue as QueueType 
 import { decodeEntry } from '../src/payload.ts';
 import { startRedis } from '../scripts/redis-server.mjs';
 import { add, block, killParent, record } from './fixtures/tasks.ts';
-import { FIXTURES, REDIS_URL, inspector, workerProcess, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue } from './helpers.ts';
+import {
+  FIXTURES,
+  REDIS_URL,
+  inspector,
+  workerProcess,
+  isAlive,
+  ledgerFile,
+  readLedger,
+  recorder,
+  runUntil,
+  waitFor,
+  withQueue,
+} from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -51,7 +63,14 @@ test('a task that blocks its event loop for three lease lengths is not taken for
     const rec = recorder();
     const id = await block.delay(q, ledger, 1500);
     const lost: string[] = [];
-    const w = new PreforkedWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, leaseMs: 500, sweepIntervalMs: 100, successHandler: rec.successHandler });
+    const w = new PreforkedWorker({
+      queue: q,
+      tasks: [FIXTURES],
+      handleSignals: false,
+      leaseMs: 500,
+      sweepIntervalMs: 100,
+      successHandler: rec.successHandler,
+    });
     w.on('leaseLost', (why) => lost.push(why));
     await runUntil(w, 'the task to finish', () => rec.outcomes.length >= 1);
     assert.equal(rec.byId(id)?.result, 1500);
@@ -72,13 +91,15 @@ test('SIGTERM: running tasks get the shutdown time, then go back to the queue at
     assert.equal(waiting.length, 1);
     const decoded = decodeEntry(waiting[0]!, 1e6);
     // It had started, so the stop cut it off: counted (reason 'stopped'), so no run of stops can loop it for ever.
-    assert.ok(decoded.ok && decoded.task.id === id && decoded.task.attempt === 1 && decoded.task.cutoffs === 1 && decoded.task.reason === 'stopped');
+    assert.ok(
+      decoded.ok && decoded.task.id === id && decoded.task.attempt === 1 && decoded.task.cutoffs === 1 && decoded.task.reason === 'stopped',
+    );
     assert.equal(await redis.zcard(q.keys.workers), 0);
     assert.ok(w.events.some((e) => e.event === 'requeue' && e.why === 'stopped'));
     assert.ok(!w.events.some((e) => e.event === 'success'), 'an interrupted task is never reported as done');
   }));
 
-test('Ctrl-C to the worker\'s process group stops it in good order and never releases the interrupted task as done', () =>
+test("Ctrl-C to the worker's process group stops it in good order and never releases the interrupted task as done", () =>
   withQueue(redis, async (q) => {
     const ledger = ledgerFile();
     await record.delay(q, ledger, 20_000);

@@ -20,7 +20,10 @@ async function redisNow(): Promise<number> {
 }
 
 function entry(id: string, attempt = 0, cutoffs = 0, reason = ''): string {
-  return encodeEntry({ id, name: 'add', args: [1, 2], timeoutMs: 1000, maxAttempts: 3 }, 1e6).replace('1|0|0||', `1|${attempt}|${cutoffs}|${reason}|`);
+  return encodeEntry({ id, name: 'add', args: [1, 2], timeoutMs: 1000, maxAttempts: 3 }, 1e6).replace(
+    '1|0|0||',
+    `1|${attempt}|${cutoffs}|${reason}|`,
+  );
 }
 
 test('register sets the epoch once, adds the lease and the facts; running it twice changes nothing', () =>
@@ -161,16 +164,26 @@ test('sweep takes the lock once per interval and lists only expired leases, in p
     const k = q.keys;
     const now = await redisNow();
     await redis.zadd(k.workers, now + 60_000, 'live', now - 3, 'x1', now - 2, 'x2', now - 1, 'x3');
-    const first = (await runScript(redis, 'sweep', [k.workers, k.sweepLock, k.retired, k.retiredLock], [60_000, 0, 2, 'me', 0])) as unknown[];
+    const first = (await runScript(
+      redis,
+      'sweep',
+      [k.workers, k.sweepLock, k.retired, k.retiredLock],
+      [60_000, 0, 2, 'me', 0],
+    )) as unknown[];
     assert.deepEqual(first.slice(1), [1, 0, 'x1', 'x2']);
     assert.equal(await redis.get(k.sweepLock), 'me');
-    const locked = (await runScript(redis, 'sweep', [k.workers, k.sweepLock, k.retired, k.retiredLock], [60_000, 0, 2, 'other', 0])) as unknown[];
+    const locked = (await runScript(
+      redis,
+      'sweep',
+      [k.workers, k.sweepLock, k.retired, k.retiredLock],
+      [60_000, 0, 2, 'other', 0],
+    )) as unknown[];
     assert.deepEqual(locked.slice(1), [0], 'a second sweeper in the same interval does nothing');
     const page2 = (await runScript(redis, 'sweep', [k.workers, k.sweepLock, k.retired, k.retiredLock], [0, 2, 2, 'me', 0])) as unknown[];
     assert.deepEqual(page2.slice(1), [1, 0, 'x3']);
   }));
 
-test('recover leaves a live lease alone, puts an expired worker\'s entries back as cut off, and removes the registration after the grace', () =>
+test("recover leaves a live lease alone, puts an expired worker's entries back as cut off, and removes the registration after the grace", () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
     const now = await redisNow();
@@ -179,7 +192,8 @@ test('recover leaves a live lease alone, puts an expired worker\'s entries back 
     await redis.lpush(k.worker('live'), entry('l1'));
     await redis.lpush(k.worker('recent'), entry('r1'), entry('r2'));
     await redis.lpush(k.worker('old'), entry('o1', 1, 1, 'crashed'));
-    const recover = (w: string, mode = 'lost', n = 1000) => runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch, k.retired], [w, n, mode, 5000, 0]);
+    const recover = (w: string, mode = 'lost', n = 1000) =>
+      runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch, k.retired], [w, n, mode, 5000, 0]);
     assert.deepEqual(await recover('live'), [0, 1, 0]);
     assert.equal(await redis.llen(k.worker('live')), 1);
     assert.deepEqual(await recover('recent', 'lost', 1), [1, 1, 0], 'at most N per call');
@@ -190,7 +204,11 @@ test('recover leaves a live lease alone, puts an expired worker\'s entries back 
     assert.equal(await redis.hget(k.info, 'old'), null);
     // Each call pushes to the taking end (right): r1 (oldest, first call), then r2, then o1. Every entry
     // counts one more cut-off, reason lost.
-    assert.deepEqual(await redis.lrange(k.waiting, 0, -1), [entry('r1', 1, 1, 'lost'), entry('r2', 1, 1, 'lost'), entry('o1', 2, 2, 'lost')]);
+    assert.deepEqual(await redis.lrange(k.waiting, 0, -1), [
+      entry('r1', 1, 1, 'lost'),
+      entry('r2', 1, 1, 'lost'),
+      entry('o1', 2, 2, 'lost'),
+    ]);
     assert.deepEqual(await recover('old'), [0, 0, 0], 'running it twice moves nothing');
     // 'stop': a worker leaving in good order puts its entries back without counting them as cut off.
     assert.deepEqual(await recover('live', 'stop'), [1, 0, 1]);
@@ -207,7 +225,8 @@ test('the last worker to leave an empty partition in good order deletes the epoc
   withQueue(redis, async (q) => {
     const k = q.keys;
     const now = await redisNow();
-    const recover = (w: string, mode: string) => runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch, k.retired], [w, 1000, mode, 0, 0]);
+    const recover = (w: string, mode: string) =>
+      runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch, k.retired], [w, 1000, mode, 0, 0]);
     await redis.set(k.epoch, 'e1');
     await redis.zadd(k.workers, now + 60_000, 'a', now + 60_000, 'b', now - 60_000, 'dead');
     assert.deepEqual(await recover('dead', 'lost'), [0, 0, 1]);
@@ -223,11 +242,18 @@ test('a registration removed after a lost lease is watched: a move that lands in
     const k = q.keys;
     const now = await redisNow();
     await redis.zadd(k.workers, now - 60_000, 'gone');
-    const call = (mode: string, timing: number[]) => runScript(redis, 'recover', [k.workers, k.worker('gone'), k.waiting, k.info, k.epoch, k.retired], ['gone', 1000, mode, ...timing]) as Promise<number[]>;
+    const call = (mode: string, timing: number[]) =>
+      runScript(
+        redis,
+        'recover',
+        [k.workers, k.worker('gone'), k.waiting, k.info, k.epoch, k.retired],
+        ['gone', 1000, mode, ...timing],
+      ) as Promise<number[]>;
     assert.deepEqual(await call('lost', [5000, 60_000]), [0, 0, 1]);
     assert.notEqual(await redis.zscore(k.retired, 'gone'), null, 'the removed registration is watched');
     // The sweep hands out retired ids once per check interval (its own lock), expired ones every time.
-    const sweep = () => runScript(redis, 'sweep', [k.workers, k.sweepLock, k.retired, k.retiredLock], [0, 0, 100, 'me', 10_000]) as Promise<unknown[]>;
+    const sweep = () =>
+      runScript(redis, 'sweep', [k.workers, k.sweepLock, k.retired, k.retiredLock], [0, 0, 100, 'me', 10_000]) as Promise<unknown[]>;
     assert.deepEqual((await sweep()).slice(1), [1, 1, 'gone']);
     assert.deepEqual((await sweep()).slice(1), [1, 0], 'not again within the check interval');
     // A blocking move held up in the network lands after the registration was removed.
@@ -245,7 +271,10 @@ test('recover and requeue write nothing when the waiting key is not a list', () 
     await redis.zadd(k.workers, now - 60_000, 'dead');
     await redis.lpush(k.worker('dead'), entry('d1'));
     await redis.set(k.waiting, 'not a list');
-    await assert.rejects(runScript(redis, 'recover', [k.workers, k.worker('dead'), k.waiting, k.info, k.epoch, k.retired], ['dead', 1000, 'lost', 0, 0]), /WRONGTYPE/);
+    await assert.rejects(
+      runScript(redis, 'recover', [k.workers, k.worker('dead'), k.waiting, k.info, k.epoch, k.retired], ['dead', 1000, 'lost', 0, 0]),
+      /WRONGTYPE/,
+    );
     assert.deepEqual(await redis.lrange(k.worker('dead'), 0, -1), [entry('d1')], 'the entry is still held');
     assert.notEqual(await redis.zscore(k.workers, 'dead'), null, 'the registration is still there');
   }));
@@ -260,7 +289,12 @@ test('recover moves a list of 5000 entries in calls of 1000 without error', () =
     let calls = 0;
     for (;;) {
       calls++;
-      const [, left] = (await runScript(redis, 'recover', [k.workers, k.worker('big'), k.waiting, k.info, k.epoch, k.retired], ['big', 1000, 'lost', 5000, 0])) as [number, number];
+      const [, left] = (await runScript(
+        redis,
+        'recover',
+        [k.workers, k.worker('big'), k.waiting, k.info, k.epoch, k.retired],
+        ['big', 1000, 'lost', 5000, 0],
+      )) as [number, number];
       if (left === 0) break;
     }
     assert.equal(calls, 5);
@@ -271,7 +305,12 @@ test('recover moves a list of 5000 entries in calls of 1000 without error', () =
 test('scripts are sent in full when the server does not know them (NOSCRIPT)', () =>
   withQueue(redis, async (q) => {
     await redis.script('FLUSH');
-    const reply = (await runScript(redis, 'sweep', [q.keys.workers, q.keys.sweepLock, q.keys.retired, q.keys.retiredLock], [0, 0, 10, 'me', 0])) as unknown[];
+    const reply = (await runScript(
+      redis,
+      'sweep',
+      [q.keys.workers, q.keys.sweepLock, q.keys.retired, q.keys.retiredLock],
+      [0, 0, 10, 'me', 0],
+    )) as unknown[];
     assert.equal(reply[1], 1);
   }));
 
@@ -279,14 +318,16 @@ test('scripts are sent in full when the server does not know them (NOSCRIPT)', (
 // writes before it removes anything. Each case seeds a destination of the wrong type, runs the script and
 // checks that it failed with WRONGTYPE and that every key is exactly as seeded.
 async function snapshot(keys: readonly string[]): Promise<string[]> {
-  return await Promise.all(keys.map(async (key) => {
-    const type = await redis.type(key);
-    if (type === 'list') return `${key} list ${JSON.stringify(await redis.lrange(key, 0, -1))}`;
-    if (type === 'string') return `${key} string ${JSON.stringify(await redis.get(key))}`;
-    if (type === 'hash') return `${key} hash ${JSON.stringify(await redis.hgetall(key))}`;
-    if (type === 'zset') return `${key} zset ${JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES'))}`;
-    return `${key} ${type}`;
-  }));
+  return await Promise.all(
+    keys.map(async (key) => {
+      const type = await redis.type(key);
+      if (type === 'list') return `${key} list ${JSON.stringify(await redis.lrange(key, 0, -1))}`;
+      if (type === 'string') return `${key} string ${JSON.stringify(await redis.get(key))}`;
+      if (type === 'hash') return `${key} hash ${JSON.stringify(await redis.hgetall(key))}`;
+      if (type === 'zset') return `${key} zset ${JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES'))}`;
+      return `${key} ${type}`;
+    }),
+  );
 }
 
 async function rejectsWithoutWriting(keys: readonly string[], run: () => Promise<unknown>): Promise<void> {
@@ -304,7 +345,9 @@ test('defect 7: requeue into a waiting key that is not a list fails having remov
     const e = entry('t1');
     await redis.lpush(k.worker('w1'), e);
     await redis.set(k.waiting, 'not a list');
-    await rejectsWithoutWriting([k.worker('w1'), k.waiting], () => runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [e, 1, 'crashed']));
+    await rejectsWithoutWriting([k.worker('w1'), k.waiting], () =>
+      runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [e, 1, 'crashed']),
+    );
     await redis.del(k.waiting);
     await redis.hset(k.waiting, 'f', 'v');
     await rejectsWithoutWriting([k.worker('w1'), k.waiting], () => runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [e, 0, '']));

@@ -80,9 +80,12 @@ async function queueBacklog(port: number, queue: Queue): Promise<number> {
   let cursor = '0';
   let total = 0;
   do {
-    const [next, keys] = (await redisCommand(port, ['SCAN', cursor, 'MATCH', `${queue.prefix}:{${queue.name}}:*`, 'COUNT', 1000], { timeoutMs: 3000 })) as [string, string[]];
+    const [next, keys] = (await redisCommand(port, ['SCAN', cursor, 'MATCH', `${queue.prefix}:{${queue.name}}:*`, 'COUNT', 1000], {
+      timeoutMs: 3000,
+    })) as [string, string[]];
     for (const key of keys) {
-      if (key === queue.keys.waiting || key.startsWith(`${queue.prefix}:{${queue.name}}:worker:`)) total += Number(await redisCommand(port, ['LLEN', key], { timeoutMs: 3000 }));
+      if (key === queue.keys.waiting || key.startsWith(`${queue.prefix}:{${queue.name}}:worker:`))
+        total += Number(await redisCommand(port, ['LLEN', key], { timeoutMs: 3000 }));
     }
     cursor = next;
   } while (cursor !== '0');
@@ -106,7 +109,14 @@ function startProducer(queue: Queue, attempts: Attempt[]): { stop: () => Promise
         },
       );
       // An enqueue that neither resolves nor rejects within 30 s is a hang: note it and go on (not acknowledged).
-      if ((await within(enqueue.then(() => true), 30_000, false)) === false) attempt.status = 'hung';
+      if (
+        (await within(
+          enqueue.then(() => true),
+          30_000,
+          false,
+        )) === false
+      )
+        attempt.status = 'hung';
       attempt.settledAt = performance.now();
       await sleep(5 + Math.random() * 5);
     }
@@ -150,7 +160,16 @@ async function failoverRun(waitForReplicas: 0 | 1, log: (line: string) => void):
     for (let i = 0; i < 2; i++) {
       const workerQueue = new Queue(options);
       queues.push(workerQueue);
-      const worker = new InlineWorker({ queue: workerQueue, tasks: [probe], concurrency: 4, leaseMs: 3000, sweepIntervalMs: 1000, shutdownTimeoutMs: 5000, handleSignals: false, logger: logs.logger });
+      const worker = new InlineWorker({
+        queue: workerQueue,
+        tasks: [probe],
+        concurrency: 4,
+        leaseMs: 3000,
+        sweepIntervalMs: 1000,
+        shutdownTimeoutMs: 5000,
+        handleSignals: false,
+        logger: logs.logger,
+      });
       workers.push(worker);
       runs.push(worker.run());
     }
@@ -159,21 +178,31 @@ async function failoverRun(waitForReplicas: 0 | 1, log: (line: string) => void):
     const attempts: Attempt[] = [];
     const producer = startProducer(producerQueue, attempts);
     const starts = () => ledger.filter((l) => l.event === 'start');
-    await pollUntil('a steady flow (150 acknowledged, 100 started)', () => attempts.filter((a) => a.status === 'ack').length >= 150 && starts().length >= 100, {
-      timeoutMs: 60_000,
-      everyMs: 20,
-    });
+    await pollUntil(
+      'a steady flow (150 acknowledged, 100 started)',
+      () => attempts.filter((a) => a.status === 'ack').length >= 150 && starts().length >= 100,
+      {
+        timeoutMs: 60_000,
+        everyMs: 20,
+      },
+    );
 
     const killAt = performance.now();
     await group.primary.crash();
     const promotedPort = group.replica.port;
-    await pollUntil('a sentinel to name the replica as the primary', async () => (await group!.currentPrimaryPort()) === promotedPort, { timeoutMs: 60_000, everyMs: 25 });
+    await pollUntil('a sentinel to name the replica as the primary', async () => (await group!.currentPrimaryPort()) === promotedPort, {
+      timeoutMs: 60_000,
+      everyMs: 25,
+    });
     const promotedAt = performance.now();
 
     // Resume: the first start after the promotion. Before the promotion no server accepted a dequeue (the old
     // primary was dead and the replica read-only), so such a start came from the promoted replica.
     const firstStart = await within(
-      pollUntil('a task to start on the promoted replica', () => starts().find((l) => l.t > promotedAt), { timeoutMs: 90_000, everyMs: 10 }).catch(() => undefined),
+      pollUntil('a task to start on the promoted replica', () => starts().find((l) => l.t > promotedAt), {
+        timeoutMs: 90_000,
+        everyMs: 10,
+      }).catch(() => undefined),
       95_000,
       undefined,
     );
@@ -201,7 +230,9 @@ async function failoverRun(waitForReplicas: 0 | 1, log: (line: string) => void):
       async () => {
         const s = started();
         if (acknowledged.every((seq) => s.has(seq))) return true;
-        const empty = (await queueBacklog(await group!.currentPrimaryPort(), producerQueue).catch(() => -1)) === 0 && workers.every((w) => w.active === 0);
+        const empty =
+          (await queueBacklog(await group!.currentPrimaryPort(), producerQueue).catch(() => -1)) === 0 &&
+          workers.every((w) => w.active === 0);
         if (!empty) idleSince = 0;
         else if (idleSince === 0) idleSince = performance.now();
         return idleSince > 0 && performance.now() - idleSince > 3000;
@@ -212,7 +243,11 @@ async function failoverRun(waitForReplicas: 0 | 1, log: (line: string) => void):
     const closeMs: number[] = [];
     for (const worker of workers) {
       const started = performance.now();
-      const closed = await within(worker.close().then(() => true), 30_000, false);
+      const closed = await within(
+        worker.close().then(() => true),
+        30_000,
+        false,
+      );
       closeMs.push(closed ? Math.round(performance.now() - started) : Number.POSITIVE_INFINITY);
     }
     await within(Promise.allSettled(runs), 10_000, undefined);
@@ -224,7 +259,9 @@ async function failoverRun(waitForReplicas: 0 | 1, log: (line: string) => void):
     const startsBySeq = new Map<number, number>();
     for (const l of starts()) startsBySeq.set(l.seq, (startsBySeq.get(l.seq) ?? 0) + 1);
     const errors: Record<string, number> = {};
-    for (const a of attempts) if (a.status !== 'ack') errors[a.status === 'error' ? a.error : a.status] = (errors[a.status === 'error' ? a.error : a.status] ?? 0) + 1;
+    for (const a of attempts)
+      if (a.status !== 'ack')
+        errors[a.status === 'error' ? a.error : a.status] = (errors[a.status === 'error' ? a.error : a.status] ?? 0) + 1;
     const result: RunResult = {
       failoverMs: Math.round(promotedAt - killAt),
       resumeMs: Math.round(resumeMs),
@@ -238,11 +275,21 @@ async function failoverRun(waitForReplicas: 0 | 1, log: (line: string) => void):
       closeMs,
     };
     const replicaInfo = parseInfo(await redisCommand(promotedPort, ['INFO', 'replication']));
-    log(`wait mode ${mode}: kill -9 of the primary on ${group.primary.port}; sentinels named ${promotedPort} after ${result.failoverMs} ms (role now ${replicaInfo.role}, ${replicaInfo.connected_slaves} replica(s) attached)`);
-    log(`wait mode ${mode}: first task start on the promoted replica ${result.resumeMs} ms after the kill; first enqueue acknowledged after the kill: ${result.producerResumeMs} ms (a new replica was attached ${Math.round(replacedAt - killAt)} ms after the kill)`);
-    log(`wait mode ${mode}: enqueues ${attempts.length}, acknowledged ${result.acknowledged}, not acknowledged ${JSON.stringify(errors)}, started though not acknowledged ${result.startedNotAcknowledged}`);
-    log(`wait mode ${mode}: started ${s.size} distinct tasks, ${result.duplicates} of them more than once; lost ${lost.length}${lost.length > 0 ? ` (seq ${lost.slice(0, 20).join(', ')})` : ''}; phantoms ${phantoms.length}`);
-    log(`wait mode ${mode}: worker close() took ${closeMs.join(', ')} ms; worker log: ${[...logs.seen].map(([m, { count, err }]) => `${count}× "${m}"${err ? ` (${err})` : ''}`).join('; ') || 'nothing'}`);
+    log(
+      `wait mode ${mode}: kill -9 of the primary on ${group.primary.port}; sentinels named ${promotedPort} after ${result.failoverMs} ms (role now ${replicaInfo.role}, ${replicaInfo.connected_slaves} replica(s) attached)`,
+    );
+    log(
+      `wait mode ${mode}: first task start on the promoted replica ${result.resumeMs} ms after the kill; first enqueue acknowledged after the kill: ${result.producerResumeMs} ms (a new replica was attached ${Math.round(replacedAt - killAt)} ms after the kill)`,
+    );
+    log(
+      `wait mode ${mode}: enqueues ${attempts.length}, acknowledged ${result.acknowledged}, not acknowledged ${JSON.stringify(errors)}, started though not acknowledged ${result.startedNotAcknowledged}`,
+    );
+    log(
+      `wait mode ${mode}: started ${s.size} distinct tasks, ${result.duplicates} of them more than once; lost ${lost.length}${lost.length > 0 ? ` (seq ${lost.slice(0, 20).join(', ')})` : ''}; phantoms ${phantoms.length}`,
+    );
+    log(
+      `wait mode ${mode}: worker close() took ${closeMs.join(', ')} ms; worker log: ${[...logs.seen].map(([m, { count, err }]) => `${count}× "${m}"${err ? ` (${err})` : ''}`).join('; ') || 'nothing'}`,
+    );
     return result;
   } finally {
     for (const worker of workers) await within(worker.close(), 10_000, undefined);
@@ -256,7 +303,10 @@ function checkRun(result: RunResult, waitMode: boolean): void {
   const mode = waitMode ? 'on' : 'off';
   const line = `sentinel failover: resume ${result.resumeMs} ms, acknowledged ${result.acknowledged}, lost ${result.lost.length} (wait mode: ${mode})`;
   console.log(line);
-  assert.ok(result.resumeMs <= RESUME_BOUND_MS, `workers resume on the promoted replica within ${RESUME_BOUND_MS} ms of the kill (took ${result.resumeMs} ms)`);
+  assert.ok(
+    result.resumeMs <= RESUME_BOUND_MS,
+    `workers resume on the promoted replica within ${RESUME_BOUND_MS} ms of the kill (took ${result.resumeMs} ms)`,
+  );
   assert.deepEqual(result.phantoms, [], 'every task that started was enqueued (acknowledged or errored): no phantom task');
   assert.ok(Number.isInteger(result.lost.length) && result.lost.length >= 0);
   if (waitMode) assert.deepEqual(result.lost, [], 'with waitForReplicas: 1 no acknowledged enqueue is lost');
@@ -285,7 +335,10 @@ test('sentinel: the cost of WAIT for a producer enqueueing one task at a time (h
     // Alternated, twice each, so that a burst of load on the machine does not favour one side.
     const totals = { off: { n: 0, ms: 0 }, on: { n: 0, ms: 0 } };
     for (let round = 0; round < 2; round++) {
-      for (const [mode, queue] of [['off', plain], ['on', waiting]] as const) {
+      for (const [mode, queue] of [
+        ['off', plain],
+        ['on', waiting],
+      ] as const) {
         const r = await rate(queue, 1500);
         totals[mode].n += r.n;
         totals[mode].ms += r.ms;

@@ -27,10 +27,13 @@ describe('Redis Cluster', () => {
   let cluster: RedisClusterHandle;
   const clients: (Cluster | Redis)[] = [];
   const clusterClient = (): Cluster => {
-    const client = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), {
-      slotsRefreshTimeout: 5000,
-      redisOptions: { connectTimeout: 5000 },
-    });
+    const client = new Cluster(
+      cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+      {
+        slotsRefreshTimeout: 5000,
+        redisOptions: { connectTimeout: 5000 },
+      },
+    );
     client.on('error', () => undefined); // a node killed on purpose below
     clients.push(client);
     return client;
@@ -47,7 +50,10 @@ describe('Redis Cluster', () => {
 
   test('three masters, every node ok, every slot owned, one view', async () => {
     assert.equal(cluster.nodes.length, 3);
-    assert.deepEqual(cluster.seeds, cluster.nodes.map((n) => `redis://127.0.0.1:${n.port}`));
+    assert.deepEqual(
+      cluster.seeds,
+      cluster.nodes.map((n) => `redis://127.0.0.1:${n.port}`),
+    );
     assert.equal(cluster.url, `redis+cluster://${cluster.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`);
     for (const node of cluster.nodes) {
       const info = parseInfo(await redisCommand(node.port, ['CLUSTER', 'INFO']));
@@ -60,15 +66,47 @@ describe('Redis Cluster', () => {
     const owners = await Promise.all([0, 8192, 16383].map((slot) => cluster.slotOwner(slot)));
     assert.equal(new Set(owners).size, 3, `owners of slots 0, 8192, 16383: ${owners.join(', ')}`);
     for (const node of cluster.nodes) {
-      assert.deepEqual(await Promise.all([0, 8192, 16383].map((slot) => ownerSeenBy(node.port, slot))), owners, `as node ${node.port} sees it`);
+      assert.deepEqual(
+        await Promise.all([0, 8192, 16383].map((slot) => ownerSeenBy(node.port, slot))),
+        owners,
+        `as node ${node.port} sees it`,
+      );
     }
   });
 
   test('keySlot agrees with CLUSTER KEYSLOT, hash tags included', async () => {
     const keys = [
-      '', 'foo', '123456789', 'a', '{', '}', '{}', '}{', '{}{a}', '{a}{b}', 'x{a}y', 'x{a}{b}y', 'foo{}{bar}', 'foo{{bar}}zap',
-      'foo{bar}{zap}', '{user1000}.following', '{user1000}.followers', 'delayed:{default}:waiting', 'delayed:{default}:workers',
-      '{{}}', '{ }', 'é', 'ключ', '{ключ}:x', '日本{語}', '😀', '{😀}tail', 'tab\tkey', 'new\nline', '{{a}', 'a}b{c}',
+      '',
+      'foo',
+      '123456789',
+      'a',
+      '{',
+      '}',
+      '{}',
+      '}{',
+      '{}{a}',
+      '{a}{b}',
+      'x{a}y',
+      'x{a}{b}y',
+      'foo{}{bar}',
+      'foo{{bar}}zap',
+      'foo{bar}{zap}',
+      '{user1000}.following',
+      '{user1000}.followers',
+      'delayed:{default}:waiting',
+      'delayed:{default}:workers',
+      '{{}}',
+      '{ }',
+      'é',
+      'ключ',
+      '{ключ}:x',
+      '日本{語}',
+      '😀',
+      '{😀}tail',
+      'tab\tkey',
+      'new\nline',
+      '{{a}',
+      'a}b{c}',
     ];
     for (let i = 0; keys.length < 220; i++) {
       const r = randomBytes(6).toString('base64');
@@ -143,7 +181,10 @@ describe('Redis Cluster', () => {
     // Read back through the client that wrote (its slot map is stale: it follows MOVED) and a fresh one.
     for (const reader of [client, clusterClient()]) {
       const values = await Promise.all(Array.from({ length: n }, (_, i) => reader.get(`{${tag}}:s:${i}`)));
-      assert.deepEqual(values, Array.from({ length: n }, (_, i) => `v${i}`));
+      assert.deepEqual(
+        values,
+        Array.from({ length: n }, (_, i) => `v${i}`),
+      );
       assert.deepEqual(await reader.lrange(`{${tag}}:list`, 0, -1), ['a', 'b', 'c']);
       assert.deepEqual(await reader.hgetall(`{${tag}}:hash`), { f: 'v', g: 'w' });
       assert.deepEqual(await reader.zrange(`{${tag}}:zset`, 0, -1, 'WITHSCORES'), ['one', '1', 'two', '2']);
@@ -151,14 +192,22 @@ describe('Redis Cluster', () => {
       assert.ok(ttl > 0 && ttl <= 600_000, `the TTL moved with the key: ${ttl}`);
       assert.equal(Number(await reader.get(`{${tag}}:counter`)), increments, 'every acknowledged INCR counted once');
       const live = await Promise.all(Array.from({ length: written }, (_, i) => reader.get(`{${tag}}:live:${i}`)));
-      assert.deepEqual(live, Array.from({ length: written }, (_, i) => String(i)));
+      assert.deepEqual(
+        live,
+        Array.from({ length: written }, (_, i) => String(i)),
+      );
     }
   });
 
   test('a master killed -9 takes the cluster down; restarted, it comes back with its id and slots', LONG, async () => {
     const node = cluster.nodes[2]!;
     const others = cluster.nodes.filter((n) => n !== node);
-    const slotsBefore = (await nodesView(others[0]!.port)).split('\n').find((l) => l.startsWith(node.id))!.split(' ').slice(8).join(' ');
+    const slotsBefore = (await nodesView(others[0]!.port))
+      .split('\n')
+      .find((l) => l.startsWith(node.id))!
+      .split(' ')
+      .slice(8)
+      .join(' ');
     assert.ok(slotsBefore.length > 0, 'the node owns slots');
     await node.crash();
     assert.equal(node.alive, false);
@@ -229,10 +278,14 @@ describe('Redis Sentinel', () => {
 
     await group.primary.crash();
     const crashedAt = Date.now();
-    await pollUntil('a sentinel to name the replica as the primary', async () => (await group.currentPrimaryPort()) === group.replica.port, {
-      timeoutMs: 60_000,
-      everyMs: 25,
-    });
+    await pollUntil(
+      'a sentinel to name the replica as the primary',
+      async () => (await group.currentPrimaryPort()) === group.replica.port,
+      {
+        timeoutMs: 60_000,
+        everyMs: 25,
+      },
+    );
     const failoverMs = Date.now() - crashedAt;
     t.diagnostic(`failover: ${failoverMs} ms from kill -9 to a sentinel naming the replica (down-after 1000 ms)`);
     console.log(`Sentinel failover took ${failoverMs} ms`);
@@ -244,7 +297,9 @@ describe('Redis Sentinel', () => {
       'every sentinel to name the promoted replica',
       async () => {
         const ports = await Promise.all(
-          group.sentinels.map(async (s) => Number(((await redisCommand(s.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster'])) as string[])[1])),
+          group.sentinels.map(async (s) =>
+            Number(((await redisCommand(s.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster'])) as string[])[1]),
+          ),
         );
         return ports.every((p) => p === group.replica.port);
       },
@@ -257,9 +312,13 @@ describe('Redis Sentinel', () => {
     await after.set(`${key}:after`, 'written');
     assert.equal(await redisCommand(group.replica.port, ['GET', `${key}:after`]), 'written');
     // The old client reconnects to the new primary through the sentinels.
-    await pollUntil('the first client to reach the new primary', async () => parseInfo(await before.info('server')).tcp_port === String(group.replica.port), {
-      timeoutMs: 60_000,
-      everyMs: 100,
-    });
+    await pollUntil(
+      'the first client to reach the new primary',
+      async () => parseInfo(await before.info('server')).tcp_port === String(group.replica.port),
+      {
+        timeoutMs: 60_000,
+        everyMs: 100,
+      },
+    );
   });
 });

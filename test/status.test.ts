@@ -19,7 +19,16 @@ after(async () => {
 });
 
 const facts = (over: Record<string, unknown> = {}) =>
-  JSON.stringify({ kind: 'preforked', concurrency: 4, startedAt: '2025-01-01T00:00:00.000Z', counts: { started: 12, succeeded: 10, failed: 1, requeued: 1 }, running: [], host: 'box', pid: 4242, ...over });
+  JSON.stringify({
+    kind: 'preforked',
+    concurrency: 4,
+    startedAt: '2025-01-01T00:00:00.000Z',
+    counts: { started: 12, succeeded: 10, failed: 1, requeued: 1 },
+    running: [],
+    host: 'box',
+    pid: 4242,
+    ...over,
+  });
 
 async function redisNow(): Promise<number> {
   const [s, us] = await redis.time();
@@ -67,7 +76,9 @@ describe('delayed status', { timeout: 180_000 }, () => {
         const inProcess = performance.now() - t0;
         assert.equal(direct.waiting, TOTAL);
         assert.ok(inProcess < 250, `queueStatus took ${Math.round(inProcess)} ms`);
-        console.log(`status of 1,000,000 waiting: ${times.map(Math.round).join(', ')} ms for the whole command (node start included), ${inProcess.toFixed(1)} ms for the reads`);
+        console.log(
+          `status of 1,000,000 waiting: ${times.map(Math.round).join(', ')} ms for the whole command (node start included), ${inProcess.toFixed(1)} ms for the reads`,
+        );
       } finally {
         await q.close();
       }
@@ -86,13 +97,21 @@ describe('delayed status', { timeout: 180_000 }, () => {
     await redis.hset(
       k('info'),
       'live.1.a',
-      `${now - 500} ${facts({ running: [{ id: 'r.1', name: 'resize', attempt: 0, forMs: 1000 }, { id: 'r.2', name: 'resize', attempt: 2, forMs: 5000 }] })}`,
+      `${now - 500} ${facts({
+        running: [
+          { id: 'r.1', name: 'resize', attempt: 0, forMs: 1000 },
+          { id: 'r.2', name: 'resize', attempt: 2, forMs: 5000 },
+        ],
+      })}`,
       'dead.2.b',
       `${now - 7000} ${facts({ kind: 'forked', concurrency: 1, pid: 99, counts: { started: 3, succeeded: 2, failed: 0, requeued: 0 } })}`,
     );
     await redis.lpush(k('worker:live.1.a'), '1|0|0||r.1|resize|60000|3|[]', '1|2|1|lost|r.2|resize|60000|3|[]');
     await redis.lpush(k('worker:dead.2.b'), '1|0|0||o.1|email|60000|3|["x"]');
-    await redis.lpush(k('dead'), `${now - 3000}|${JSON.stringify({ id: 'd.1', name: 'email', reason: 'thrown', message: 'SMTP said no', entry: '…' })}`);
+    await redis.lpush(
+      k('dead'),
+      `${now - 3000}|${JSON.stringify({ id: 'd.1', name: 'email', reason: 'thrown', message: 'SMTP said no', entry: '…' })}`,
+    );
 
     const r = await runCli(['status', '--queue', name, '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -123,7 +142,10 @@ describe('delayed status', { timeout: 180_000 }, () => {
     );
     const r2 = s.running[1] as { forMs: number };
     assert.ok(r2.forMs >= 5400 && r2.forMs < 25_000, `forMs ${r2.forMs}`);
-    assert.ok(s.oldestLeaseAgeMs !== null && s.oldestLeaseAgeMs >= 400 && s.oldestLeaseAgeMs < 20_000, `oldest lease age ${s.oldestLeaseAgeMs}`);
+    assert.ok(
+      s.oldestLeaseAgeMs !== null && s.oldestLeaseAgeMs >= 400 && s.oldestLeaseAgeMs < 20_000,
+      `oldest lease age ${s.oldestLeaseAgeMs}`,
+    );
 
     const text = await runCli(['status', '--queue', name]);
     assert.equal(text.code, 0, text.stderr);
@@ -167,9 +189,22 @@ describe('delayed status', { timeout: 180_000 }, () => {
     assert.match(text.stdout, new RegExp(`^${a} +2 +0 +0 +0 +-$`, 'm'));
   });
 
-  test('--watch --json prints a line per interval with throughput from the workers\' reports; SIGINT ends it', async () => {
+  test("--watch --json prints a line per interval with throughput from the workers' reports; SIGINT ends it", async () => {
     const name = queue('watch');
-    const worker = new CliProcess(['worker', '--queue', name, '--tasks', tasksModule(), '--kind', 'inline', '--concurrency', '4', '--lease-ms', '300', '--quiet']);
+    const worker = new CliProcess([
+      'worker',
+      '--queue',
+      name,
+      '--tasks',
+      tasksModule(),
+      '--kind',
+      'inline',
+      '--concurrency',
+      '4',
+      '--lease-ms',
+      '300',
+      '--quiet',
+    ]);
     const watch = new CliProcess(['status', '--queue', name, '--watch', '--json', '--interval', '200']);
     try {
       await worker.waitFor(/started/);
@@ -179,14 +214,20 @@ describe('delayed status', { timeout: 180_000 }, () => {
         'a frame with throughput',
         () => {
           const complete = watch.stdout.slice(0, watch.stdout.lastIndexOf('\n') + 1);
-          const frames = complete.split('\n').filter(Boolean).map((l) => JSON.parse(l) as QueueStatus);
+          const frames = complete
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as QueueStatus);
           return frames.some((f) => f.throughput !== null && f.throughput.perSecond > 0) ? frames : undefined;
         },
         20_000,
       );
       assert.ok(lines.length >= 2);
       const withRate = lines.find((f) => f.throughput !== null) as QueueStatus;
-      assert.ok(withRate.throughput && withRate.throughput.perSecond > 10 && withRate.throughput.windowMs > 0, JSON.stringify(withRate.throughput));
+      assert.ok(
+        withRate.throughput && withRate.throughput.perSecond > 10 && withRate.throughput.windowMs > 0,
+        JSON.stringify(withRate.throughput),
+      );
       watch.proc.kill('SIGINT');
       assert.equal((await watch.exited).code, 0);
     } finally {
@@ -197,7 +238,20 @@ describe('delayed status', { timeout: 180_000 }, () => {
 
   test('--sample MS gives a one-shot throughput', async () => {
     const name = queue('sample');
-    const worker = new CliProcess(['worker', '--queue', name, '--tasks', tasksModule(), '--kind', 'inline', '--concurrency', '4', '--lease-ms', '300', '--quiet']);
+    const worker = new CliProcess([
+      'worker',
+      '--queue',
+      name,
+      '--tasks',
+      tasksModule(),
+      '--kind',
+      'inline',
+      '--concurrency',
+      '4',
+      '--lease-ms',
+      '300',
+      '--quiet',
+    ]);
     try {
       await worker.waitFor(/started/);
       const q = new Queue({ name, redis: REDIS_URL });
@@ -244,19 +298,45 @@ describe('ThroughputMeter', () => {
     throughput: null,
   });
 
-  test('rates come from each worker\'s own report times and add up across workers', () => {
+  test("rates come from each worker's own report times and add up across workers", () => {
     const meter = new ThroughputMeter(10_000);
-    assert.equal(meter.add(status(1000, [{ id: 'a', reportedAt: 900, succeeded: 0, failed: 0 }, { id: 'b', reportedAt: 950, succeeded: 100, failed: 0 }])), null);
+    assert.equal(
+      meter.add(
+        status(1000, [
+          { id: 'a', reportedAt: 900, succeeded: 0, failed: 0 },
+          { id: 'b', reportedAt: 950, succeeded: 100, failed: 0 },
+        ]),
+      ),
+      null,
+    );
     // Same reports read again: nothing new.
-    assert.equal(meter.add(status(1200, [{ id: 'a', reportedAt: 900, succeeded: 0, failed: 0 }, { id: 'b', reportedAt: 950, succeeded: 100, failed: 0 }])), null);
-    const t = meter.add(status(2100, [{ id: 'a', reportedAt: 1900, succeeded: 50, failed: 10 }, { id: 'b', reportedAt: 2450, succeeded: 250, failed: 0 }]));
+    assert.equal(
+      meter.add(
+        status(1200, [
+          { id: 'a', reportedAt: 900, succeeded: 0, failed: 0 },
+          { id: 'b', reportedAt: 950, succeeded: 100, failed: 0 },
+        ]),
+      ),
+      null,
+    );
+    const t = meter.add(
+      status(2100, [
+        { id: 'a', reportedAt: 1900, succeeded: 50, failed: 10 },
+        { id: 'b', reportedAt: 2450, succeeded: 250, failed: 0 },
+      ]),
+    );
     assert.ok(t);
     assert.equal(t.succeededPerSecond, 50 + 100);
     assert.equal(t.failedPerSecond, 10);
     assert.equal(t.perSecond, 160);
     assert.equal(t.windowMs, 1500);
     // A worker that left is dropped; a new one adds nothing until it reported twice.
-    const u = meter.add(status(3000, [{ id: 'b', reportedAt: 2950, succeeded: 300, failed: 0 }, { id: 'c', reportedAt: 2900, succeeded: 1000, failed: 0 }]));
+    const u = meter.add(
+      status(3000, [
+        { id: 'b', reportedAt: 2950, succeeded: 300, failed: 0 },
+        { id: 'c', reportedAt: 2900, succeeded: 1000, failed: 0 },
+      ]),
+    );
     assert.ok(u);
     assert.equal(u.perSecond, 100);
   });

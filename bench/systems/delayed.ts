@@ -2,19 +2,19 @@
 // process), PreforkedWorker (kept child processes), ForkedWorker (a new child process per task).
 // It runs the compiled package (dist/, through the package's self-reference 'delayed-queue'; run.ts builds it
 // when stale) with the plain-JavaScript task module bench/tasks.mjs, as a user of the published package would.
-import type * as DelayedQueue from '../../src/index.ts'
-import type { Payload } from '../record.ts'
-import type { Mode, System, SystemFactory } from './types.ts'
+import type * as DelayedQueue from '../../src/index.ts';
+import type { Payload } from '../record.ts';
+import type { Mode, System, SystemFactory } from './types.ts';
 
-const TASKS = new URL('../tasks.mjs', import.meta.url).href
+const TASKS = new URL('../tasks.mjs', import.meta.url).href;
 const LABELS: Record<Mode, string> = {
   inline: 'InlineWorker',
   sandboxed: 'PreforkedWorker',
   forked: 'ForkedWorker',
-}
+};
 
 // A specifier TypeScript does not resolve (the types come from src/, so type-checking needs no dist/).
-const PACKAGE: string = 'delayed-queue'
+const PACKAGE: string = 'delayed-queue';
 
 /**
  * The runner and bench/drain-proc.ts run under tsx, whose loader flags are in process.execArgv; child workers
@@ -23,26 +23,26 @@ const PACKAGE: string = 'delayed-queue'
  * `workerForkOptions: { execArgv: [] }`: so the worker is constructed (when it reads the flags) without tsx's.
  */
 function withoutTsxFlags<T>(make: () => T): T {
-  const saved = process.execArgv
-  const kept: string[] = []
+  const saved = process.execArgv;
+  const kept: string[] = [];
   for (let i = 0; i < saved.length; i++) {
-    const arg = saved[i] ?? ''
-    const next = saved[i + 1] ?? ''
-    if ((arg === '--require' || arg === '--import' || arg === '--loader') && /[\\/]tsx[\\/]/.test(next)) i++
-    else if (/^--(require|import|loader)=.*[\\/]tsx[\\/]/.test(arg)) continue
-    else kept.push(arg)
+    const arg = saved[i] ?? '';
+    const next = saved[i + 1] ?? '';
+    if ((arg === '--require' || arg === '--import' || arg === '--loader') && /[\\/]tsx[\\/]/.test(next)) i++;
+    else if (/^--(require|import|loader)=.*[\\/]tsx[\\/]/.test(arg)) continue;
+    else kept.push(arg);
   }
-  process.execArgv = kept
+  process.execArgv = kept;
   try {
-    return make()
+    return make();
   } finally {
-    process.execArgv = saved
+    process.execArgv = saved;
   }
 }
 
 export const open: SystemFactory = async ({ url, partitions }) => {
-  const { ForkedWorker, InlineWorker, PreforkedWorker, Queue } = (await import(PACKAGE)) as typeof DelayedQueue
-  const queue = new Queue({ name: 'bench', redis: url, defaultTimeoutMs: 60_000, ...(partitions ? { partitions } : {}) })
+  const { ForkedWorker, InlineWorker, PreforkedWorker, Queue } = (await import(PACKAGE)) as typeof DelayedQueue;
+  const queue = new Queue({ name: 'bench', redis: url, defaultTimeoutMs: 60_000, ...(partitions ? { partitions } : {}) });
 
   const system: System = {
     name: 'delayed-queue',
@@ -50,30 +50,33 @@ export const open: SystemFactory = async ({ url, partitions }) => {
     api: { one: 'queue.enqueue()', many: 'queue.enqueueMany()' },
     modeLabel: (mode) => LABELS[mode],
     async enqueueOne(p) {
-      await queue.enqueue('noop', [p])
+      await queue.enqueue('noop', [p]);
     },
     async enqueueMany(ps: Payload[]) {
-      await queue.enqueueMany(ps.map((p) => ({ name: 'noop', args: [p] })))
+      await queue.enqueueMany(ps.map((p) => ({ name: 'noop', args: [p] })));
     },
     async startWorker(mode, concurrency, events) {
-      const Worker = mode === 'inline' ? InlineWorker : mode === 'sandboxed' ? PreforkedWorker : ForkedWorker
-      const worker = withoutTsxFlags(() => new Worker({
-        queue,
-        tasks: [TASKS],
-        concurrency,
-        successHandler: () => events.completed(),
-        errorHandler: (_task, failure) => events.failed(failure),
-      }))
-      const stopped = worker.run()
-      stopped.catch((e: unknown) => events.failed(e))
+      const Worker = mode === 'inline' ? InlineWorker : mode === 'sandboxed' ? PreforkedWorker : ForkedWorker;
+      const worker = withoutTsxFlags(
+        () =>
+          new Worker({
+            queue,
+            tasks: [TASKS],
+            concurrency,
+            successHandler: () => events.completed(),
+            errorHandler: (_task, failure) => events.failed(failure),
+          }),
+      );
+      const stopped = worker.run();
+      stopped.catch((e: unknown) => events.failed(e));
       return {
         async close() {
-          await worker.close()
-          await stopped.catch(() => {})
+          await worker.close();
+          await stopped.catch(() => {});
         },
-      }
+      };
     },
     close: () => queue.close(),
-  }
-  return system
-}
+  };
+  return system;
+};

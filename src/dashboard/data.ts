@@ -192,7 +192,9 @@ export function workers(s: QueueStatus) {
       leaseAgeMs: w.reportedAt === null ? null : Math.max(0, s.at - w.reportedAt),
       inFlight: w.inFlight,
       counts: w.counts,
-      tasks: s.running.filter((r) => r.worker === w.id).map((r) => ({ id: r.id, name: r.name, attempt: r.attempt, forMs: r.forMs, orphaned: r.orphaned })),
+      tasks: s.running
+        .filter((r) => r.worker === w.id)
+        .map((r) => ({ id: r.id, name: r.name, attempt: r.attempt, forMs: r.forMs, orphaned: r.orphaned })),
     })),
   };
 }

@@ -55,7 +55,8 @@ export interface DashboardHandler {
 }
 
 const REFRESH_MS = 1000;
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 class HttpError extends Error {
@@ -84,7 +85,8 @@ function presented(header: string | undefined): { token: string; user: string | 
 
 function normaliseBase(base: string | undefined): string {
   if (base === undefined || base === '' || base === '/') return '';
-  if (typeof base !== 'string' || !/^\/[\w./~-]*$/.test(base)) throw new InvalidOptionError(`Expected \`basePath\` to be a path like '/admin/queues', got \`${JSON.stringify(base)}\``);
+  if (typeof base !== 'string' || !/^\/[\w./~-]*$/.test(base))
+    throw new InvalidOptionError(`Expected \`basePath\` to be a path like '/admin/queues', got \`${JSON.stringify(base)}\``);
   return base.replace(/\/+$/, '');
 }
 
@@ -110,7 +112,8 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   if (!type.startsWith('application/json')) throw new HttpError(415, `Expected Content-Type application/json, got ${JSON.stringify(type)}`);
   // A framework's body parser (express.json(), koa-bodyparser) may have read the body already.
   const parsed = (req as { body?: unknown }).body;
-  if (req.readableEnded && parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  if (req.readableEnded && parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed))
+    return parsed as Record<string, unknown>;
   let size = 0;
   const chunks: Buffer[] = [];
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -131,9 +134,12 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
 
 function letterRef(body: Record<string, unknown>): { partition: number; index: number; digest: string } {
   const { partition, index, digest } = body;
-  if (!Number.isInteger(partition) || (partition as number) < 0) throw new HttpError(400, `Expected partition to be an integer from 0, got ${JSON.stringify(partition)}`);
-  if (!Number.isInteger(index) || (index as number) < 0) throw new HttpError(400, `Expected index to be an integer from 0, got ${JSON.stringify(index)}`);
-  if (typeof digest !== 'string' || !/^[\w-]{22}$/.test(digest)) throw new HttpError(400, `Expected digest to be the 22-character digest of a listed dead letter, got ${JSON.stringify(digest)}`);
+  if (!Number.isInteger(partition) || (partition as number) < 0)
+    throw new HttpError(400, `Expected partition to be an integer from 0, got ${JSON.stringify(partition)}`);
+  if (!Number.isInteger(index) || (index as number) < 0)
+    throw new HttpError(400, `Expected index to be an integer from 0, got ${JSON.stringify(index)}`);
+  if (typeof digest !== 'string' || !/^[\w-]{22}$/.test(digest))
+    throw new HttpError(400, `Expected digest to be the 22-character digest of a listed dead letter, got ${JSON.stringify(digest)}`);
   return { partition: partition as number, index: index as number, digest };
 }
 
@@ -146,7 +152,12 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   const queues = given.map((q) => {
     if (q instanceof Queue) return q;
     if (typeof q !== 'string') throw new InvalidOptionError(`Expected each queue to be a Queue or a name, got \`${typeof q}\``);
-    const made = new Queue({ name: q, ...(options.redis !== undefined ? { redis: options.redis } : {}), ...(options.prefix !== undefined ? { prefix: options.prefix } : {}), ...(options.partitions !== undefined ? { partitions: options.partitions } : {}) });
+    const made = new Queue({
+      name: q,
+      ...(options.redis !== undefined ? { redis: options.redis } : {}),
+      ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+      ...(options.partitions !== undefined ? { partitions: options.partitions } : {}),
+    });
     owned.push(made);
     return made;
   });
@@ -156,23 +167,35 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     data.set(q.name, new QueueData(q, REFRESH_MS));
   }
   const allowActions = options.allowActions === true;
-  if (options.allowActions !== undefined && typeof options.allowActions !== 'boolean') throw new InvalidOptionError(`Expected \`allowActions\` to be a boolean, got \`${typeof options.allowActions}\``);
+  if (options.allowActions !== undefined && typeof options.allowActions !== 'boolean')
+    throw new InvalidOptionError(`Expected \`allowActions\` to be a boolean, got \`${typeof options.allowActions}\``);
   const token = options.token;
-  if (token !== undefined && (typeof token !== 'string' || token.length < 16)) throw new InvalidOptionError('Expected `token` to be a string of at least 16 characters, got a shorter one or not a string');
-  if (allowActions && token === undefined) throw new InvalidOptionError('Expected `token` with `allowActions`: actions are refused to anyone without it (there is no tokenless mode)');
+  if (token !== undefined && (typeof token !== 'string' || token.length < 16))
+    throw new InvalidOptionError('Expected `token` to be a string of at least 16 characters, got a shorter one or not a string');
+  if (allowActions && token === undefined)
+    throw new InvalidOptionError(
+      'Expected `token` with `allowActions`: actions are refused to anyone without it (there is no tokenless mode)',
+    );
   const tokenDigest = token === undefined ? null : sha256(token);
   const logger = options.logger ?? SILENT;
   const base = normaliseBase(options.basePath);
-  const config = JSON.stringify({ queues: queues.map((q) => ({ name: q.name, partitions: q.partitions.length })), allowActions, refreshMs: REFRESH_MS, features: FEATURES });
+  const config = JSON.stringify({
+    queues: queues.map((q) => ({ name: q.name, partitions: q.partitions.length })),
+    allowActions,
+    refreshMs: REFRESH_MS,
+    features: FEATURES,
+  });
 
   const queueData = (name: string): QueueData => {
     const d = data.get(name);
-    if (!d) throw new HttpError(404, `Expected one of the dashboard's queues (${[...data.keys()].join(', ')}), got ${JSON.stringify(name)}`);
+    if (!d)
+      throw new HttpError(404, `Expected one of the dashboard's queues (${[...data.keys()].join(', ')}), got ${JSON.stringify(name)}`);
     return d;
   };
 
   async function act(req: IncomingMessage, res: ServerResponse, d: QueueData, what: string): Promise<void> {
-    if (!allowActions || tokenDigest === null) throw new HttpError(403, 'Actions are disabled: start the dashboard with --allow-actions and a token (allowActions and token)');
+    if (!allowActions || tokenDigest === null)
+      throw new HttpError(403, 'Actions are disabled: start the dashboard with --allow-actions and a token (allowActions and token)');
     const who = { ip: req.socket.remoteAddress ?? null, user: null as string | null };
     const creds = presented(req.headers.authorization);
     if (!creds || !timingSafeEqual(sha256(creds.token), tokenDigest)) {
@@ -187,7 +210,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     } else {
       const where = letterRef(body);
       const ref = await d.find(where);
-      if (!ref) throw new HttpError(409, 'That dead letter is not there any more (requeued or deleted meanwhile, or trimmed): reload the page');
+      if (!ref)
+        throw new HttpError(409, 'That dead letter is not there any more (requeued or deleted meanwhile, or trimmed): reload the page');
       const done = what === 'requeue' ? await requeueDeadLetter(d.queue, ref) : await deleteDeadLetter(d.queue, ref);
       if (!done) throw new HttpError(409, 'That dead letter was taken by another request a moment ago: reload the page');
       result = { done: true };
@@ -212,15 +236,23 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     if (path === '/app.css') return send(res, 200, 'text/css; charset=utf-8', PAGE_CSS);
     if (path === '/favicon.svg') return send(res, 200, 'image/svg+xml', FAVICON_SVG);
     if (!path.startsWith('/api/')) throw new HttpError(404, `No page at ${path}`);
-    const parts = path.slice(5).split('/').map((p) => {
-      try {
-        return decodeURIComponent(p);
-      } catch {
-        throw new HttpError(400, `Expected a URL-encoded path, got ${JSON.stringify(p.slice(0, 100))}`);
-      }
-    });
+    const parts = path
+      .slice(5)
+      .split('/')
+      .map((p) => {
+        try {
+          return decodeURIComponent(p);
+        } catch {
+          throw new HttpError(400, `Expected a URL-encoded path, got ${JSON.stringify(p.slice(0, 100))}`);
+        }
+      });
     if (method === 'POST') {
-      if (parts[0] === 'queues' && parts.length === 4 && parts[2] === 'dead' && ['requeue', 'delete', 'requeue-all'].includes(parts[3] as string)) {
+      if (
+        parts[0] === 'queues' &&
+        parts.length === 4 &&
+        parts[2] === 'dead' &&
+        ['requeue', 'delete', 'requeue-all'].includes(parts[3] as string)
+      ) {
         return await act(req, res, queueData(parts[1] as string), parts[3] as string);
       }
       throw new HttpError(404, `No action at ${path}`);
@@ -238,8 +270,10 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     if (parts[2] === 'dead' && parts.length === 3) {
       const offset = Number(url.searchParams.get('offset') ?? 0);
       const limit = Number(url.searchParams.get('limit') ?? 50);
-      if (!Number.isInteger(offset) || offset < 0 || offset > 1e9) throw new HttpError(400, `Expected offset to be an integer from 0, got ${JSON.stringify(url.searchParams.get('offset'))}`);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new HttpError(400, `Expected limit to be an integer from 1 to 100, got ${JSON.stringify(url.searchParams.get('limit'))}`);
+      if (!Number.isInteger(offset) || offset < 0 || offset > 1e9)
+        throw new HttpError(400, `Expected offset to be an integer from 0, got ${JSON.stringify(url.searchParams.get('offset'))}`);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+        throw new HttpError(400, `Expected limit to be an integer from 1 to 100, got ${JSON.stringify(url.searchParams.get('limit'))}`);
       const page = await d.deadPage(offset, limit);
       return json(res, 200, { total: page.total, offset: page.offset, letters: page.letters.map(publicLetter) });
     }

@@ -15,20 +15,34 @@ test('6. recovery under a backlog of 100 000 waiting tasks', { skip, timeout: 12
   try {
     const queue = s.queue();
     const started = performance.now();
-    for (let i = 0; i < 10; i++) await queue.enqueueMany(Array.from({ length: 10_000 }, () => ({ name: 'work', args: [s.ledgerDir, 200] })));
+    for (let i = 0; i < 10; i++)
+      await queue.enqueueMany(Array.from({ length: 10_000 }, () => ({ name: 'work', args: [s.ledgerDir, 200] })));
     const enqueueMs = performance.now() - started;
     const redis = s.client();
     const backlog = await redis.llen(s.key('waiting'));
     const healthy = await s.worker({ name: 'healthy', concurrency: 4, leaseMs: LEASE, sweepMs: SWEEP });
     const victim = await s.worker({ name: 'victim', concurrency: 4, leaseMs: LEASE, sweepMs: SWEEP });
     const victimId = victim.workerIds[0]!;
-    await until('the victim to run four tasks', 20_000, () => new Set(s.ledger().filter((e) => e.event === 'start' && e.ppid === victim.pid).map((e) => e.id)).size >= 4);
+    await until(
+      'the victim to run four tasks',
+      20_000,
+      () =>
+        new Set(
+          s
+            .ledger()
+            .filter((e) => e.event === 'start' && e.ppid === victim.pid)
+            .map((e) => e.id),
+        ).size >= 4,
+    );
     const killedAt = await victim.kill9();
     const held = (await redis.lrange(s.key(`worker:${victimId}`), 0, -1)).map((e) => e.split('|')[4]!);
     const interrupted = new Map(held.map((id) => [id, killedAt] as const));
     await until('the tasks the victim held to run again', 20_000, () => recoveryTimes(s.ledger(), interrupted).length === held.length);
     const recovery = recoveryTimes(s.ledger(), interrupted);
-    const rerunBy = s.ledger().filter((e) => e.event === 'start' && interrupted.has(e.id) && e.t > killedAt).map((e) => e.ppid);
+    const rerunBy = s
+      .ledger()
+      .filter((e) => e.event === 'start' && interrupted.has(e.id) && e.t > killedAt)
+      .map((e) => e.ppid);
     const left = await redis.llen(s.key('waiting'));
     report('6. recovery under a 100 000 backlog', {
       backlog,

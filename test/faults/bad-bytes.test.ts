@@ -35,7 +35,10 @@ async function inFlight(s: Scenario, redis: Redis): Promise<number> {
   return n;
 }
 
-test('19a. defect 5: an entry that is not valid UTF-8 goes to the dead letters as base64 (bad-payload), once, and is never run', { skip, timeout: 120_000 }, async () => {
+test('19a. defect 5: an entry that is not valid UTF-8 goes to the dead letters as base64 (bad-payload), once, and is never run', {
+  skip,
+  timeout: 120_000,
+}, async () => {
   const s = await Scenario.create('non-utf8 entry');
   try {
     const redis = s.client();
@@ -49,8 +52,12 @@ test('19a. defect 5: an entry that is not valid UTF-8 goes to the dead letters a
     for (const entry of Object.values(shapes)) await redis.lpush(s.key('waiting'), entry);
     const after = await queue.enqueueMany(Array.from({ length: 3 }, () => ({ name: 'work', args: [s.ledgerDir, 20] })));
     await s.drained([...before, ...after, ...Object.keys(shapes)], 30_000);
-    const firstOutcome = await until('bad.utf8 to reach an outcome', 15_000, () => s.ledger().find((e) => e.id === 'bad.utf8' && (e.event === 'ok' || e.event === 'fail'))).catch(() => undefined);
-    const heldAfterFirst = await until('the in-flight lists to empty', 5000, async () => ((await inFlight(s, redis)) === 0 ? 0 : false)).catch(() => inFlight(s, redis));
+    const firstOutcome = await until('bad.utf8 to reach an outcome', 15_000, () =>
+      s.ledger().find((e) => e.id === 'bad.utf8' && (e.event === 'ok' || e.event === 'fail')),
+    ).catch(() => undefined);
+    const heldAfterFirst = await until('the in-flight lists to empty', 5000, async () =>
+      (await inFlight(s, redis)) === 0 ? 0 : false,
+    ).catch(() => inFlight(s, redis));
     // A second worker: it must not run the entry again (nor fail it again).
     const first = s.procs.find((p) => p.name === 'first')!;
     first.signal('SIGTERM');
@@ -91,16 +98,19 @@ test('19a. defect 5: an entry that is not valid UTF-8 goes to the dead letters a
   }
 });
 
-test('19b. defect 7: waiting replaced by a hash while tasks run, a child killed meanwhile: its task is not destroyed and runs once waiting is repaired', { skip, timeout: 120_000 }, async () => {
+test('19b. defect 7: waiting replaced by a hash while tasks run, a child killed meanwhile: its task is not destroyed and runs once waiting is repaired', {
+  skip,
+  timeout: 120_000,
+}, async () => {
   const s = await Scenario.create('wrong-type waiting while running');
   try {
     const redis = s.client();
     const queue = s.queue();
     const worker = await s.worker({ name: 'worker', concurrency: 2 });
-    const [victim, other] = await queue.enqueueMany([
+    const [victim, other] = (await queue.enqueueMany([
       { name: 'work', args: [s.ledgerDir, 8000] },
       { name: 'work', args: [s.ledgerDir, 1500] },
-    ]) as [string, string];
+    ])) as [string, string];
     const started = await until('both to start', 20_000, () => {
       const starts = s.ledger().filter((e) => e.event === 'start');
       const v = starts.find((e) => e.id === victim);
@@ -108,16 +118,23 @@ test('19b. defect 7: waiting replaced by a hash while tasks run, a child killed 
     });
     await redis.hset(s.key('waiting'), 'not', 'a list');
     const wrongAt = Date.now();
-    const producerError = await queue.enqueue('work', [s.ledgerDir, 10]).then(() => 'none', (err: Error) => err.message);
+    const producerError = await queue.enqueue('work', [s.ledgerDir, 10]).then(
+      () => 'none',
+      (err: Error) => err.message,
+    );
     process.kill(started.pid, 'SIGKILL');
     await until('the worker to say it cannot put the task back', 10_000, () => log(s, 'worker').includes('cannot finish a task in Redis'));
     // Its retries go on while the key is wrong: the entry must still be in the worker's list.
     const heldWhileWrong = (await s.entries(redis, (k) => k.worker(worker.workerIds[0]!))).filter((e) => e.includes(`|${victim}|`)).length;
-    const otherDone = await until('the other task to finish meanwhile', 10_000, () => s.ledger().find((e) => e.event === 'ok' && e.id === other)).catch(() => undefined);
+    const otherDone = await until('the other task to finish meanwhile', 10_000, () =>
+      s.ledger().find((e) => e.event === 'ok' && e.id === other),
+    ).catch(() => undefined);
     await redis.del(s.key('waiting'));
     const repairedAt = Date.now();
     const events = await s.drained([victim, other], 30_000).catch(() => s.ledger());
-    const rerun = histories(events).get(victim)?.starts.find((e) => e.t > repairedAt);
+    const rerun = histories(events)
+      .get(victim)
+      ?.starts.find((e) => e.t > repairedAt);
     const t = tally([victim, other], events);
     const alive = worker.alive;
     const residue = await s.stopAllAndCheckResidue();
@@ -131,7 +148,7 @@ test('19b. defect 7: waiting replaced by a hash while tasks run, a child killed 
       residue: residue.join(' ') || 'none',
     });
     assert.match(producerError, /WRONGTYPE/);
-    assert.equal(heldWhileWrong, 1, 'the failed requeue left the entry in the worker\'s list');
+    assert.equal(heldWhileWrong, 1, "the failed requeue left the entry in the worker's list");
     assert.ok(otherDone, 'the worker kept going');
     assert.ok(rerun, 'the crashed task ran again once waiting was repaired');
     assert.deepEqual(t.lost, []);
@@ -143,7 +160,10 @@ test('19b. defect 7: waiting replaced by a hash while tasks run, a child killed 
   }
 });
 
-test('19c. the workers sorted set replaced by a string: a worker cannot register, says why, retries, and registers once it is repaired', { skip, timeout: 60_000 }, async () => {
+test('19c. the workers sorted set replaced by a string: a worker cannot register, says why, retries, and registers once it is repaired', {
+  skip,
+  timeout: 60_000,
+}, async () => {
   const s = await Scenario.create('wrong-type workers');
   try {
     const redis = s.client();

@@ -16,7 +16,10 @@ function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024);
 }
 
-test('15. bad entries straight in Redis fail with a reason after at most one attempt; good tasks are unaffected', { skip, timeout: 150_000 }, async () => {
+test('15. bad entries straight in Redis fail with a reason after at most one attempt; good tasks are unaffected', {
+  skip,
+  timeout: 150_000,
+}, async () => {
   const s = await Scenario.create('bad input');
   try {
     // A script that carries the 64 MB entry (dequeue, recover) holds Redis for about 1.3 s on this machine
@@ -42,7 +45,9 @@ test('15. bad entries straight in Redis fail with a reason after at most one att
     const goodBefore = await queue.enqueueMany(Array.from({ length: 5 }, () => ({ name: 'work', args: [s.ledgerDir, 50] })));
     for (const entry of Object.values(bad)) await redis.lpush(s.key('waiting'), entry);
     const goodAfter = await queue.enqueueMany(Array.from({ length: 5 }, () => ({ name: 'work', args: [s.ledgerDir, 50] })));
-    const badIds = Object.values(bad).map(idOf).map((id) => id || '-');
+    const badIds = Object.values(bad)
+      .map(idOf)
+      .map((id) => id || '-');
     const ids = [...goodBefore, ...goodAfter, ...badIds.filter((id) => id !== '-' && id !== 'this is not an entry at all')];
     const events = await s.drained(ids, 90_000);
     // The entry without any header still gets one outcome (under an empty id).
@@ -54,7 +59,8 @@ test('15. bad entries straight in Redis fail with a reason after at most one att
     for (const [what, entry] of Object.entries(bad)) {
       const id = idOf(entry);
       const h = byId.get(id === 'this is not an entry at all' ? '-' : id || '-');
-      rows[what] = `${h?.outcomes.map((e) => (e.event === 'ok' ? 'success' : `failed:${e.extra}`)).join(',') ?? 'none'} after ${h?.starts.length ?? 0} run(s)${h?.starts.some((e) => e.extra === 'polluted') ? ', PROTOTYPE POLLUTED' : ''}`;
+      rows[what] =
+        `${h?.outcomes.map((e) => (e.event === 'ok' ? 'success' : `failed:${e.extra}`)).join(',') ?? 'none'} after ${h?.starts.length ?? 0} run(s)${h?.starts.some((e) => e.extra === 'polluted') ? ', PROTOTYPE POLLUTED' : ''}`;
     }
 
     // A key of the wrong Redis type: the worker keeps going, says why, and works again once it is fixed.
@@ -62,9 +68,19 @@ test('15. bad entries straight in Redis fail with a reason after at most one att
     await redis.del(s.key('waiting'));
     await redis.set(s.key('waiting'), 'a string, not a list');
     const wrongAt = Date.now();
-    const producerError = await queue.enqueue('work', [s.ledgerDir, 10]).then(() => 'none', (err: Error) => err.message.split(' ')[0] ?? err.message);
+    const producerError = await queue.enqueue('work', [s.ledgerDir, 10]).then(
+      () => 'none',
+      (err: Error) => err.message.split(' ')[0] ?? err.message,
+    );
     const logPath = join(s.dir, `${worker.name}.log`);
-    const logsWrongType = await until('the worker to log WRONGTYPE', 15_000, () => readFileSync(logPath, 'utf8').slice(readFileSync(logPath, 'utf8').indexOf(new Date(wrongAt).toISOString().slice(0, 16))).includes('WRONGTYPE') || undefined).catch(() => false);
+    const logsWrongType = await until(
+      'the worker to log WRONGTYPE',
+      15_000,
+      () =>
+        readFileSync(logPath, 'utf8')
+          .slice(readFileSync(logPath, 'utf8').indexOf(new Date(wrongAt).toISOString().slice(0, 16)))
+          .includes('WRONGTYPE') || undefined,
+    ).catch(() => false);
     const aliveWithWrongType = worker.alive;
     await redis.del(s.key('waiting'));
     const later = await queue.enqueueMany(Array.from({ length: 3 }, () => ({ name: 'work', args: [s.ledgerDir, 10] })));
@@ -101,7 +117,10 @@ test('15. bad entries straight in Redis fail with a reason after at most one att
   }
 });
 
-test('15b. an argument nested 100 000 deep fails as bad input after at most one attempt, without crashing a child', { skip, timeout: 90_000 }, async () => {
+test('15b. an argument nested 100 000 deep fails as bad input after at most one attempt, without crashing a child', {
+  skip,
+  timeout: 90_000,
+}, async () => {
   const s = await Scenario.create('deep nesting');
   try {
     const worker = await s.worker({ concurrency: 1 });
@@ -114,7 +133,11 @@ test('15b. an argument nested 100 000 deep fails as bad input after at most one 
     const h = histories(events).get('bad.deep')!;
     const requeues = worker.messages.filter((m) => m.ev === 'requeue' && m.id === 'bad.deep').length;
     const outcome = h.outcomes.map((e) => (e.event === 'ok' ? 'success' : `failed:${e.extra}`)).join(',');
-    report('15b. argument nested 100 000 deep', { outcome, 'times put back as crashed': requeues, 'good tasks': JSON.stringify(tally(good, events).byOutcome) });
+    report('15b. argument nested 100 000 deep', {
+      outcome,
+      'times put back as crashed': requeues,
+      'good tasks': JSON.stringify(tally(good, events).byOutcome),
+    });
     assert.equal(tally(good, events).byOutcome.success, good.length);
     assert.equal(outcome, 'failed:bad-payload');
     assert.equal(requeues, 0, 'no child crash, no retry');

@@ -16,12 +16,22 @@ export function builtWorkerMain(): string {
   if (built) return built;
   const dir = mkdtempSync(join(tmpdir(), 'faults-built-'));
   const config = join(dir, 'tsconfig.json');
-  writeFileSync(config, JSON.stringify({
-    extends: join(ROOT, 'tsconfig.json'),
-    compilerOptions: { noEmit: false, declaration: false, sourceMap: false, rootDir: ROOT, outDir: dir, typeRoots: [join(ROOT, 'node_modules/@types')] },
-    files: [join(ROOT, 'test/faults/worker-main.ts'), join(ROOT, 'test/faults/tasks.ts'), join(ROOT, 'src/child.ts')],
-    include: [],
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      extends: join(ROOT, 'tsconfig.json'),
+      compilerOptions: {
+        noEmit: false,
+        declaration: false,
+        sourceMap: false,
+        rootDir: ROOT,
+        outDir: dir,
+        typeRoots: [join(ROOT, 'node_modules/@types')],
+      },
+      files: [join(ROOT, 'test/faults/worker-main.ts'), join(ROOT, 'test/faults/tasks.ts'), join(ROOT, 'src/child.ts')],
+      include: [],
+    }),
+  );
   const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', config], { encoding: 'utf8' });
   if (tsc.status !== 0) throw new Error(`Compiling the fault suite's worker failed:\n${tsc.stdout}${tsc.stderr}`);
   cpSync(join(ROOT, 'lua'), join(dir, 'lua'), { recursive: true });

@@ -17,7 +17,10 @@ test('2a. a child killed -9 mid-task: the task is put back (crashed) and runs ag
   inScenario(Scenario.create('child kill mid-task'), (s) => childKill(s, '2a. child kill -9 mid-task', { waitMs: 15_000 })),
 );
 
-test('2b/14. exit(0), exit(1), a grandchild that hangs, a loop, a heap blow-up, a non-Error throw: one outcome each', { skip, timeout: 120_000 }, async () => {
+test('2b/14. exit(0), exit(1), a grandchild that hangs, a loop, a heap blow-up, a non-Error throw: one outcome each', {
+  skip,
+  timeout: 120_000,
+}, async () => {
   const s = await Scenario.create('child misbehaviour');
   try {
     const spec = { concurrency: 2, childExecArgv: ['--max-old-space-size=64'], killGraceMs: 300 };
@@ -37,7 +40,11 @@ test('2b/14. exit(0), exit(1), a grandchild that hangs, a loop, a heap blow-up, 
     const events = await s.drained(ids, 90_000);
     const t = tally(ids, events);
     const byId = histories(events);
-    const outcome = (id: string) => byId.get(id)!.outcomes.map((e) => (e.event === 'ok' ? 'success' : `failed:${e.extra}`)).join(',');
+    const outcome = (id: string) =>
+      byId
+        .get(id)!
+        .outcomes.map((e) => (e.event === 'ok' ? 'success' : `failed:${e.extra}`))
+        .join(',');
     const starts = (id: string) => byId.get(id)!.starts.length;
     const grandchildPid = Number(events.find((e) => e.event === 'grandchild' && e.id === bad.grandchild)?.extra);
     await until('the grandchild to be gone', 5000, () => !isAlive(grandchildPid));
@@ -77,7 +84,10 @@ test('2b/14. exit(0), exit(1), a grandchild that hangs, a loop, a heap blow-up, 
   }
 });
 
-test('2c. the child dies after the task finished, before it answered (failpoint child-before-reply): crash loop stops at maxAttempts', { skip, timeout: 90_000 }, async () => {
+test('2c. the child dies after the task finished, before it answered (failpoint child-before-reply): crash loop stops at maxAttempts', {
+  skip,
+  timeout: 90_000,
+}, async () => {
   const s = await Scenario.create('child dies before reply');
   try {
     const worker = await s.worker({ concurrency: 2, failpoint: 'child-before-reply' });
@@ -106,7 +116,10 @@ test('2c. the child dies after the task finished, before it answered (failpoint 
   }
 });
 
-test('2d. a task that kills its own worker: restarted workers give up after maxAttempts with reason lost', { skip, timeout: 120_000 }, async () => {
+test('2d. a task that kills its own worker: restarted workers give up after maxAttempts with reason lost', {
+  skip,
+  timeout: 120_000,
+}, async () => {
   const s = await Scenario.create('task kills its parent');
   const supervise = { on: true };
   try {
@@ -174,22 +187,37 @@ test('2e. children killed -9 while they load: the worker starts new ones and kee
     const first = await queue.enqueue('exitWith', [s.ledgerDir, 0], { maxAttempts: 1 });
     await s.drained([first], 20_000);
     const seen = new Set<number>();
-    await until('three children killed while loading', 20_000, () => {
-      for (const pid of childrenOf(worker.pid)) {
-        if (seen.has(pid)) continue;
-        seen.add(pid);
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone
+    await until(
+      'three children killed while loading',
+      20_000,
+      () => {
+        for (const pid of childrenOf(worker.pid)) {
+          if (seen.has(pid)) continue;
+          seen.add(pid);
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone
+          }
         }
-      }
-      return seen.size >= 3 || !worker.alive;
-    }, 5);
+        return seen.size >= 3 || !worker.alive;
+      },
+      5,
+    );
     const ids = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 50] })));
-    const done = await Promise.race([s.drained(ids, 20_000).then(() => true, () => false), worker.exited.then(() => false)]);
+    const done = await Promise.race([
+      s.drained(ids, 20_000).then(
+        () => true,
+        () => false,
+      ),
+      worker.exited.then(() => false),
+    ]);
     const fatal = worker.messages.find((m) => m.ev === 'fatal');
-    report('2e. children killed while loading', { 'children killed while loading': seen.size, 'worker gave up': fatal ? String(fatal.message) : 'no', 'later tasks done': done });
+    report('2e. children killed while loading', {
+      'children killed while loading': seen.size,
+      'worker gave up': fatal ? String(fatal.message) : 'no',
+      'later tasks done': done,
+    });
     assert.equal(fatal, undefined, 'the worker does not give up');
     assert.ok(done);
   } finally {
@@ -197,7 +225,10 @@ test('2e. children killed -9 while they load: the worker starts new ones and kee
   }
 });
 
-test('2f. the first child killed -9 while it loads, at worker start: the worker starts another and registers', { skip, timeout: 60_000 }, async () => {
+test('2f. the first child killed -9 while it loads, at worker start: the worker starts another and registers', {
+  skip,
+  timeout: 60_000,
+}, async () => {
   const s = await Scenario.create('first child killed while loading');
   try {
     const worker = s.start({ concurrency: 1 });
@@ -208,15 +239,27 @@ test('2f. the first child killed -9 while it loads, at worker start: the worker 
         return [];
       }
     };
-    const killed = await until('the first child to appear', 30_000, () => {
-      const [first] = childrenOf(worker.pid);
-      if (first === undefined) return undefined;
-      process.kill(first, 'SIGKILL');
-      return first;
-    }, 2);
-    const outcome = await Promise.race([worker.waitFor('registered', 30_000).then(() => 'registered'), worker.exited.then(() => 'exited')]).catch((err: Error) => err.message);
+    const killed = await until(
+      'the first child to appear',
+      30_000,
+      () => {
+        const [first] = childrenOf(worker.pid);
+        if (first === undefined) return undefined;
+        process.kill(first, 'SIGKILL');
+        return first;
+      },
+      2,
+    );
+    const outcome = await Promise.race([
+      worker.waitFor('registered', 30_000).then(() => 'registered'),
+      worker.exited.then(() => 'exited'),
+    ]).catch((err: Error) => err.message);
     const fatal = worker.messages.find((m) => m.ev === 'fatal');
-    report('2f. first child killed while loading', { 'child killed': killed, 'worker then': outcome, fatal: fatal ? String(fatal.message) : 'none' });
+    report('2f. first child killed while loading', {
+      'child killed': killed,
+      'worker then': outcome,
+      fatal: fatal ? String(fatal.message) : 'none',
+    });
     assert.equal(outcome, 'registered', `the worker goes on (${fatal ? String(fatal.message) : outcome})`);
   } finally {
     await s.cleanup();

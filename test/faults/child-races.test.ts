@@ -24,10 +24,17 @@ test('an answer that comes after the timeout began settles the run as a timeout;
     assert.equal(rec.byId(late)?.reason, 'timeout');
     assert.equal(rec.byId(next)?.result, 5, 'the slot was not lost');
     const pid = readLedger(ledger).find((l) => l.event === 'start')!.pid;
-    assert.ok(readLedger(ledger).some((l) => l.event === 'term'), 'the task saw SIGTERM and answered');
+    assert.ok(
+      readLedger(ledger).some((l) => l.event === 'term'),
+      'the task saw SIGTERM and answered',
+    );
     await waitFor('the child that trapped SIGTERM to be gone', () => !isAlive(pid), 5000);
     assert.equal(rec.outcomes.length, 2, 'one outcome each');
-    report('21a. an answer after the timeout began (task traps SIGTERM, answers, stays alive)', { outcome: rec.byId(late)?.reason ?? 'none', 'child alive after': isAlive(pid), 'next task on the slot': String(rec.byId(next)?.result) });
+    report('21a. an answer after the timeout began (task traps SIGTERM, answers, stays alive)', {
+      outcome: rec.byId(late)?.reason ?? 'none',
+      'child alive after': isAlive(pid),
+      'next task on the slot': String(rec.byId(next)?.result),
+    });
   }));
 
 test('a task that finishes on SIGTERM at a stop is reported done, not put back (no second run)', () =>
@@ -40,8 +47,14 @@ test('a task that finishes on SIGTERM at a stop is reported done, not put back (
     await waitFor('the start', () => readLedger(ledger).some((l) => l.event === 'start'), 30_000);
     await w.close();
     await running;
-    report('21b. a task that finishes on SIGTERM at a stop', { outcome: rec.outcomes.map((o) => (o.ok ? 'success' : o.reason)).join(','), 'put back': w.counts.requeued });
-    assert.deepEqual(rec.outcomes.map((o) => [o.id, o.ok, o.result]), [[id, true, 60_000]]);
+    report('21b. a task that finishes on SIGTERM at a stop', {
+      outcome: rec.outcomes.map((o) => (o.ok ? 'success' : o.reason)).join(','),
+      'put back': w.counts.requeued,
+    });
+    assert.deepEqual(
+      rec.outcomes.map((o) => [o.id, o.ok, o.result]),
+      [[id, true, 60_000]],
+    );
     assert.equal(await redis.llen(q.keys.waiting), 0, 'not put back');
     assert.equal(w.counts.requeued, 0);
   }));
@@ -74,16 +87,23 @@ test('tasks that end exactly at their timeout each get one outcome, and no slot 
   withQueue(redis, async (q) => {
     const ledger = ledgerFile();
     const rec = recorder();
-    const ids = await q.enqueueMany(Array.from({ length: 100 }, () => ({ name: 'record', args: [ledger, 100], options: { timeoutMs: 100 } })));
+    const ids = await q.enqueueMany(
+      Array.from({ length: 100 }, () => ({ name: 'record', args: [ledger, 100], options: { timeoutMs: 100 } })),
+    );
     const w = new PreforkedWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, concurrency: 4, killGraceMs: 200, ...rec });
     await runUntil(w, '100 outcomes', () => rec.outcomes.length >= 100, 120_000);
     assert.deepEqual(new Set(rec.outcomes.map((o) => o.id)), new Set(ids), 'one outcome each');
     assert.equal(rec.outcomes.length, 100);
     assert.ok(rec.outcomes.every((o) => o.ok || o.reason === 'timeout'));
-    report('21d. 100 tasks of 100 ms with a 100 ms timeout, 4 children', { success: rec.outcomes.filter((o) => o.ok).length, timeout: rec.outcomes.filter((o) => !o.ok).length, 'left waiting': await redis.llen(q.keys.waiting) });
+    report('21d. 100 tasks of 100 ms with a 100 ms timeout, 4 children', {
+      success: rec.outcomes.filter((o) => o.ok).length,
+      timeout: rec.outcomes.filter((o) => !o.ok).length,
+      'left waiting': await redis.llen(q.keys.waiting),
+    });
     assert.equal(await redis.llen(q.keys.waiting), 0);
     void record;
-  }));
+  }),
+);
 
 test('a worker holds no task it cannot start: while its children load, the tasks stay in the queue', () =>
   withQueue(redis, async (q) => {
@@ -94,12 +114,17 @@ test('a worker holds no task it cannot start: while its children load, the tasks
     const running = w.run();
     const samples: [number, number][] = [];
     try {
-      await waitFor('every task to run', async () => {
-        const held = w.workerId ? await redis.llen(q.keys.worker(w.workerId)) : 0;
-        const runningChildren = new Set(readLedger(ledger).map((l) => l.pid)).size;
-        samples.push([held, runningChildren]);
-        return readLedger(ledger).length >= ids.length;
-      }, 60_000, 10);
+      await waitFor(
+        'every task to run',
+        async () => {
+          const held = w.workerId ? await redis.llen(q.keys.worker(w.workerId)) : 0;
+          const runningChildren = new Set(readLedger(ledger).map((l) => l.pid)).size;
+          samples.push([held, runningChildren]);
+          return readLedger(ledger).length >= ids.length;
+        },
+        60_000,
+        10,
+      );
     } finally {
       delete process.env.SLOW_MODULE_MS;
       await w.close();

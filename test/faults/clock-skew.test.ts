@@ -16,7 +16,10 @@ const BOUND = LEASE + SWEEP + 1000;
 /** faketime, installed from Debian's packages if missing (as root); a reason to skip if it cannot be had. */
 function faketimeProblem(): string | false {
   const works = () => {
-    const probe = spawnSync('faketime', ['-f', '+30s', process.execPath, '-e', 'process.stdout.write(String(Date.now()))'], { encoding: 'utf8', timeout: 20_000 });
+    const probe = spawnSync('faketime', ['-f', '+30s', process.execPath, '-e', 'process.stdout.write(String(Date.now()))'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     return probe.status === 0 && Math.abs(Number(probe.stdout) - Date.now() - 30_000) < 5000;
   };
   if (spawnSync('faketime', ['--version'], { stdio: 'ignore' }).error && process.getuid?.() === 0) {
@@ -26,7 +29,8 @@ function faketimeProblem(): string | false {
       spawnSync('apt-get', ['install', '-y', '-qq', 'faketime'], { stdio: 'ignore', env, timeout: 180_000 });
     }
   }
-  if (spawnSync('faketime', ['--version'], { stdio: 'ignore' }).error) return 'faketime is not installed and could not be installed (apt-get install faketime)';
+  if (spawnSync('faketime', ['--version'], { stdio: 'ignore' }).error)
+    return 'faketime is not installed and could not be installed (apt-get install faketime)';
   if (!works()) return 'faketime is installed but does not shift the clock of a node process here';
   return false;
 }
@@ -50,14 +54,20 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
     behind.signal('SIGTERM');
     await behind.exited;
     const more = await queue.enqueueMany(Array.from({ length: 6 }, () => ({ name: 'work', args: [s.ledgerDir, 6000] })));
-    await until('the ahead worker to run two', 20_000, () => s.ledger().filter((e) => e.event === 'start' && e.ppid === ahead.nodePid && more.includes(e.id)).length >= 2);
+    await until(
+      'the ahead worker to run two',
+      20_000,
+      () => s.ledger().filter((e) => e.event === 'start' && e.ppid === ahead.nodePid && more.includes(e.id)).length >= 2,
+    );
     const normal = await s.worker({ name: 'normal', concurrency: 6, leaseMs: LEASE, sweepMs: 0 });
     // ...and the normal worker's children to be up and running the other four (so reruns find a free, warm slot;
     // the ahead worker's runs last 6 s, longer than the normal worker takes to start).
     await until('the normal worker to run, while the ahead worker still runs', 40_000, () => {
       const events = s.ledger();
       const ended = new Set(events.filter((e) => e.event === 'end').map((e) => `${e.id}#${e.attempt}`));
-      const aheadRunning = events.some((e) => e.event === 'start' && e.ppid === ahead.nodePid && more.includes(e.id) && !ended.has(`${e.id}#${e.attempt}`));
+      const aheadRunning = events.some(
+        (e) => e.event === 'start' && e.ppid === ahead.nodePid && more.includes(e.id) && !ended.has(`${e.id}#${e.attempt}`),
+      );
       return aheadRunning && events.some((e) => e.event === 'start' && e.ppid === normal.nodePid && more.includes(e.id));
     });
     const aheadId = ahead.workerIds.at(-1)!;
@@ -69,7 +79,10 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
     await until('the skewed sweepers to put the tasks back', 20_000, async () => (await redis.llen(s.key(`worker:${aheadId}`))) === 0, 10);
     const sweptMs = Date.now() - killedAt;
     const after = await s.drained(more, 60_000);
-    const recovery = recoveryTimes(after.filter((e) => e.ppid === normal.nodePid), new Map(held.map((id) => [id, killedAt] as const)));
+    const recovery = recoveryTimes(
+      after.filter((e) => e.ppid === normal.nodePid),
+      new Map(held.map((id) => [id, killedAt] as const)),
+    );
     const t2 = tally(more, after);
     const residue = await s.stopAllAndCheckResidue();
     report('11. clock skew ±30 s', {

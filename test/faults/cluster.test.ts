@@ -66,26 +66,44 @@ let redis: Cluster;
 /** A scenario of its own (queue, ledger, processes) on the cluster the file shares. */
 const onCluster = (name: string) => new ClusterScenario(name, cluster.url, redis, PARTITIONS);
 
-before(async () => {
-  cluster = await startCluster({ masters: 3 });
-  redis = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { redisOptions: { maxRetriesPerRequest: 20 } });
-  redis.on('error', () => undefined);
-}, { timeout: 120_000 });
+before(
+  async () => {
+    cluster = await startCluster({ masters: 3 });
+    redis = new Cluster(
+      cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+      { redisOptions: { maxRetriesPerRequest: 20 } },
+    );
+    redis.on('error', () => undefined);
+  },
+  { timeout: 120_000 },
+);
 
-after(async () => {
-  redis?.disconnect();
-  await cluster?.stop();
-}, { timeout: 60_000 });
+after(
+  async () => {
+    redis?.disconnect();
+    await cluster?.stop();
+  },
+  { timeout: 60_000 },
+);
 
-test('C0. the queue\'s 3 partitions live on the 3 masters', { skip }, async () => {
+test("C0. the queue's 3 partitions live on the 3 masters", { skip }, async () => {
   const keys = new Queue({ name: `c-${randomBytes(4).toString('hex')}`, partitions: PARTITIONS }).partitions;
   const owners = await Promise.all(keys.map((k) => cluster.slotOwner(keySlot(`{${k.tag}}`))));
   assert.equal(new Set(owners).size, PARTITIONS, `partition owners: ${owners.join(', ')}`);
 });
 
-for (const [label, point] of [['C1a', 'after-dequeue'], ['C1b', 'child-running'], ['C1c', 'before-release']] as const) {
-  test(`${label}. cluster, 3 partitions: worker parent kill -9 ${point === 'child-running' ? 'while its child runs the task' : `at ${point}`}`, { skip, timeout: 90_000 }, () =>
-    inScenario(onCluster(`cluster worker kill ${point}`), (s) => workerKill(s, point, `${label}. cluster: worker kill -9 ${point}`, { tasks: 18, waitMs: 20_000 })),
+for (const [label, point] of [
+  ['C1a', 'after-dequeue'],
+  ['C1b', 'child-running'],
+  ['C1c', 'before-release'],
+] as const) {
+  test(
+    `${label}. cluster, 3 partitions: worker parent kill -9 ${point === 'child-running' ? 'while its child runs the task' : `at ${point}`}`,
+    { skip, timeout: 90_000 },
+    () =>
+      inScenario(onCluster(`cluster worker kill ${point}`), (s) =>
+        workerKill(s, point, `${label}. cluster: worker kill -9 ${point}`, { tasks: 18, waitMs: 20_000 }),
+      ),
   );
 }
 
@@ -95,27 +113,45 @@ test('C2a. cluster, 3 partitions: a child killed -9 mid-task is put back (crashe
 
 // Dead registrations as a 3-partition worker leaves them: one id registered in every partition, with entries
 // in each partition's list; their leases ended 10 s ago.
-test('C3a. cluster, 3 partitions: a sweeper killed -9 mid-sweep, again and again: each lost task is put back exactly once', { skip, timeout: 120_000 }, () =>
-  inScenario(onCluster('cluster sweeper kill'), (s) => sweeperKill(s, 'C3a. cluster: sweeper kill -9 mid-sweep', { perWorker: 8, waitMs: 100_000, minKills: 2 })),
+test(
+  'C3a. cluster, 3 partitions: a sweeper killed -9 mid-sweep, again and again: each lost task is put back exactly once',
+  { skip, timeout: 120_000 },
+  () =>
+    inScenario(onCluster('cluster sweeper kill'), (s) =>
+      sweeperKill(s, 'C3a. cluster: sweeper kill -9 mid-sweep', { perWorker: 8, waitMs: 100_000, minKills: 2 }),
+    ),
 );
 
-test('C4. cluster, 3 partitions: kill -9 under load (worker parents, children, sweepers at random), then drained', { skip, timeout: 150_000 }, () =>
-  inScenario(onCluster('cluster soak'), async (s) => {
-    // About 9 s of work for the 9 slots without kills: the chaos runs while the queue is busy. The kind of
-    // victim in turn (children are the most numerous: picked among all processes, nearly every kill would be
-    // a child's), then one of that kind at random.
-    const result = await runSoak({
-      tasks: 320, chaosMs: 8000, killEveryMs: 300, workers: 3, concurrency: 3, sweepers: 1, drainMs: 90_000,
-      victims: ['child', 'worker', 'child', 'sweeper'], scenario: s,
-    });
-    const logged = s.procs.reduce((n, p) => n + p.messages.filter((m) => m.ev === 'log').length, 0);
-    report('C4. cluster: kill -9 under load', { ...result.figures, 'worker warnings/errors logged': logged });
-    assert.ok(result.kills >= 10, `things were killed (${result.kills})`);
-    checkSoak(result);
-  }),
+test(
+  'C4. cluster, 3 partitions: kill -9 under load (worker parents, children, sweepers at random), then drained',
+  { skip, timeout: 150_000 },
+  () =>
+    inScenario(onCluster('cluster soak'), async (s) => {
+      // About 9 s of work for the 9 slots without kills: the chaos runs while the queue is busy. The kind of
+      // victim in turn (children are the most numerous: picked among all processes, nearly every kill would be
+      // a child's), then one of that kind at random.
+      const result = await runSoak({
+        tasks: 320,
+        chaosMs: 8000,
+        killEveryMs: 300,
+        workers: 3,
+        concurrency: 3,
+        sweepers: 1,
+        drainMs: 90_000,
+        victims: ['child', 'worker', 'child', 'sweeper'],
+        scenario: s,
+      });
+      const logged = s.procs.reduce((n, p) => n + p.messages.filter((m) => m.ev === 'log').length, 0);
+      report('C4. cluster: kill -9 under load', { ...result.figures, 'worker warnings/errors logged': logged });
+      assert.ok(result.kills >= 10, `things were killed (${result.kills})`);
+      checkSoak(result);
+    }),
 );
 
-test('CR. cluster, 3 partitions: one partition\'s slot moved key by key between masters mid-flow: nothing lost, each task finishes once', { skip, timeout: 150_000 }, async () => {
+test("CR. cluster, 3 partitions: one partition's slot moved key by key between masters mid-flow: nothing lost, each task finishes once", {
+  skip,
+  timeout: 150_000,
+}, async () => {
   const s = onCluster('cluster reshard');
   let producing = true;
   let producer: Promise<void> | undefined;
@@ -174,7 +210,8 @@ test('CR. cluster, 3 partitions: one partition\'s slot moved key by key between 
     // The longest pause in the moved partition's starts around the move.
     const movedStarts = events.filter((e) => e.event === 'start' && acked.get(e.id)?.partition === moved).map((e) => e.t);
     let longestGap = 0;
-    for (let i = 1; i < movedStarts.length; i++) if (movedStarts[i]! >= moveStart - 1000) longestGap = Math.max(longestGap, movedStarts[i]! - movedStarts[i - 1]!);
+    for (let i = 1; i < movedStarts.length; i++)
+      if (movedStarts[i]! >= moveStart - 1000) longestGap = Math.max(longestGap, movedStarts[i]! - movedStarts[i - 1]!);
     const workerLogs = s.procs.flatMap((p) => p.messages.filter((m) => m.ev === 'log'));
     const seen = new Map<string, number>();
     for (const m of workerLogs) {
@@ -193,9 +230,12 @@ test('CR. cluster, 3 partitions: one partition\'s slot moved key by key between 
       'producer errors': producerErrors.length,
       'producer error kinds': [...new Set(producerErrors.map((e) => e.message.slice(0, 80)))].join(' / ') || 'none',
       'moved partition resumed ms after the last move': resumed.t - moveEnd,
-      'longest pause in the moved partition\'s starts ms': longestGap,
+      "longest pause in the moved partition's starts ms": longestGap,
       // Any ERR here is CLIENT SETINFO, which ioredis sends on every new connection (Redis before 7.2 lacks it).
-      'error replies the masters sent meanwhile (redirections)': Object.entries(redirects).map(([k, n]) => `${n}× ${k}`).join(', ') || 'none',
+      'error replies the masters sent meanwhile (redirections)':
+        Object.entries(redirects)
+          .map(([k, n]) => `${n}× ${k}`)
+          .join(', ') || 'none',
       'worker warnings/errors': workerLogs.length,
       'what the workers logged': [...seen].map(([k, n]) => `${n}× ${k}`).join(' / ') || 'nothing',
       'leases lost': leaseLosses.length,
@@ -206,9 +246,12 @@ test('CR. cluster, 3 partitions: one partition\'s slot moved key by key between 
       'same attempt started twice': t.sameAttemptTwice.length,
       residue: residue.join(' ') || 'none',
     };
-    report('CR. cluster: a partition\'s slot moved mid-flow', figures);
+    report("CR. cluster: a partition's slot moved mid-flow", figures);
     assert.equal(owner, to, 'the slot now belongs to the target');
-    assert.ok(moves.every((m) => m.keys >= 1), 'the partition had keys to move each time');
+    assert.ok(
+      moves.every((m) => m.keys >= 1),
+      'the partition had keys to move each time',
+    );
     assert.equal(workersAlive, 2, 'the workers live on');
     assert.deepEqual(t.lost, [], 'no acknowledged task is lost');
     assert.deepEqual(t.sameAttemptTwice, [], 'no entry leased to two runs at once');

@@ -19,7 +19,10 @@ const SWEEP = 500;
 const BOUND_MS = LEASE + LEASE + SWEEP + 3000;
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
 
-test('17. defect 6: half-open connections under a worker: it registers anew on a new connection and runs a task enqueued at the freeze', { skip, timeout: 90_000 }, async () => {
+test('17. defect 6: half-open connections under a worker: it registers anew on a new connection and runs a task enqueued at the freeze', {
+  skip,
+  timeout: 90_000,
+}, async () => {
   const s = await Scenario.create('half-open');
   const proxy = await Proxy.start(s.redis.port);
   try {
@@ -32,7 +35,9 @@ test('17. defect 6: half-open connections under a worker: it registers anew on a
     const id = await queue.enqueue('work', [s.ledgerDir, 100]);
     const lost = await victim.waitFor('leaseLost', 10_000);
     // On a worker that keeps using its dead connection this never comes: wait past the bound to say by how much.
-    const ran = await until('the task enqueued at the freeze to run', BOUND_MS + 10_000, () => s.ledger().find((e) => e.event === 'ok' && e.id === id)).catch(() => undefined);
+    const ran = await until('the task enqueued at the freeze to run', BOUND_MS + 10_000, () =>
+      s.ledger().find((e) => e.event === 'ok' && e.id === id),
+    ).catch(() => undefined);
     const registeredAgain = victim.messages.filter((m) => m.ev === 'registered')[1];
     const more = await queue.enqueueMany(Array.from({ length: 3 }, () => ({ name: 'work', args: [s.ledgerDir, 10] })));
     const after = ran ? await s.drained(more, 20_000).catch(() => s.ledger()) : s.ledger();
@@ -49,7 +54,7 @@ test('17. defect 6: half-open connections under a worker: it registers anew on a
       'tasks with >1 outcome': t.duplicateOutcomes.length,
       residue: residue.join(' ') || 'none',
     });
-    assert.ok(frozen >= 2, 'the worker\'s command and blocking connections were frozen');
+    assert.ok(frozen >= 2, "the worker's command and blocking connections were frozen");
     assert.equal(lost.why, 'expired');
     assert.ok(registeredAgain, 'the worker registered anew');
     assert.ok(ran, `the task enqueued at the freeze ran within ${BOUND_MS + 10_000} ms`);

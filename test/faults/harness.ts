@@ -37,7 +37,12 @@ export function freePort(): Promise<number> {
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or throws after `ms` with `what`. */
-export async function until<T>(what: string, ms: number, check: () => T | undefined | false | Promise<T | undefined | false>, everyMs = 20): Promise<T> {
+export async function until<T>(
+  what: string,
+  ms: number,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  everyMs = 20,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await check();
@@ -48,7 +53,14 @@ export async function until<T>(what: string, ms: number, check: () => T | undefi
 }
 
 async function answersPing(port: number): Promise<boolean> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 500,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -88,15 +100,24 @@ export class RedisServer {
 
   async launch(args = this.args): Promise<void> {
     this.args = args;
-    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...args], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    const proc = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...args],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     this.proc = proc;
     this.#exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    await until(`redis-server on port ${this.port} to answer PING`, 15_000, async () => {
-      if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode} (args ${args.join(' ')})`);
-      return await answersPing(this.port);
-    }, 25);
+    await until(
+      `redis-server on port ${this.port} to answer PING`,
+      15_000,
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode} (args ${args.join(' ')})`);
+        return await answersPing(this.port);
+      },
+      25,
+    );
   }
 
   async kill9(): Promise<void> {
@@ -329,11 +350,16 @@ export abstract class BaseScenario {
   /** Waits until every id has at least one terminal outcome in the ledger. */
   async drained(ids: readonly string[], ms: number): Promise<LedgerEvent[]> {
     const want = new Set(ids);
-    return await until(`${want.size} tasks to reach a terminal outcome`, ms, () => {
-      const events = this.ledger();
-      const done = new Set(events.filter((e) => (e.event === 'ok' || e.event === 'fail') && want.has(e.id)).map((e) => e.id));
-      return done.size === want.size ? events : undefined;
-    }, 100);
+    return await until(
+      `${want.size} tasks to reach a terminal outcome`,
+      ms,
+      () => {
+        const events = this.ledger();
+        const done = new Set(events.filter((e) => (e.event === 'ok' || e.event === 'fail') && want.has(e.id)).map((e) => e.id));
+        return done.size === want.size ? events : undefined;
+      },
+      100,
+    );
   }
 
   /** The entries of one list in every partition, e.g. entries(redis, (k) => k.waiting). */
@@ -361,10 +387,15 @@ export abstract class BaseScenario {
     const sweeper = new Sweeper({ queue: this.queue(), intervalMs: 200, handleSignals: false, logger: quiet });
     const running = sweeper.run();
     try {
-      return await until('the queue to hold only its epochs and sweep locks', ms, async () => {
-        const left = await this.residue();
-        return left.length === 0 ? left : undefined;
-      }, 200).catch(async () => await this.residue());
+      return await until(
+        'the queue to hold only its epochs and sweep locks',
+        ms,
+        async () => {
+          const left = await this.residue();
+          return left.length === 0 ? left : undefined;
+        },
+        200,
+      ).catch(async () => await this.residue());
     } finally {
       await sweeper.close();
       await running;
@@ -376,7 +407,12 @@ export abstract class BaseScenario {
     for (const p of this.procs) p.signal('SIGKILL');
     await Promise.all(this.procs.map((p) => Promise.race([p.exited, sleep(5000)])));
     for (const p of this.procs) p.close();
-    if (process.env.FAULTS_KEEP) for (const p of this.procs) writeFileSync(join(this.dir, `${p.name}.messages.json`), JSON.stringify({ pid: p.pid, exit: p.exit, messages: p.messages }, null, 1));
+    if (process.env.FAULTS_KEEP)
+      for (const p of this.procs)
+        writeFileSync(
+          join(this.dir, `${p.name}.messages.json`),
+          JSON.stringify({ pid: p.pid, exit: p.exit, messages: p.messages }, null, 1),
+        );
     for (const q of this.#queues) await q.close();
     await this.release();
     if (!process.env.FAULTS_KEEP) rmSync(this.dir, { recursive: true, force: true });
@@ -478,11 +514,17 @@ export type Figures = Record<string, string | number | boolean>;
 
 /** Prints a scenario's figures as a table and saves them (JSON) for docs/reliability.md. */
 export function report(scenario: string, figures: Figures): void {
-  const rows = Object.entries(figures).map(([k, v]) => ({ figure: k, value: typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(1)) : v }));
+  const rows = Object.entries(figures).map(([k, v]) => ({
+    figure: k,
+    value: typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(1)) : v,
+  }));
   console.log(`\n## ${scenario}`);
   console.table(rows);
   mkdirSync(FIGURES_DIR, { recursive: true });
-  writeFileSync(join(FIGURES_DIR, `${scenario.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.json`), JSON.stringify({ scenario, at: new Date().toISOString(), figures }, null, 2));
+  writeFileSync(
+    join(FIGURES_DIR, `${scenario.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.json`),
+    JSON.stringify({ scenario, at: new Date().toISOString(), figures }, null, 2),
+  );
 }
 
 /** Times from each interrupted task's interruption to its next start (ms). */

@@ -35,7 +35,7 @@ const BOUND_AFTER_RESUME_MS = LEASE + SWEEP + 3000;
 async function reaped(s: Scenario, victim: Proc): Promise<void> {
   const redis = s.client();
   const id = victim.workerIds[0]!;
-  await until('the sweeper to reap the victim\'s registration', 30_000, async () => (await redis.zscore(s.key('workers'), id)) === null, 50);
+  await until("the sweeper to reap the victim's registration", 30_000, async () => (await redis.zscore(s.key('workers'), id)) === null, 50);
 }
 
 /** Is the process stopped (SIGSTOP), per /proc? */
@@ -84,7 +84,9 @@ async function heldDequeue(variant: 'network' | 'sigstop'): Promise<void> {
       stopped = undefined;
       resumedAt = Date.now();
     }
-    const ran = await until('the task to run', BOUND_AFTER_RESUME_MS + 10_000, () => s.ledger().find((e) => e.event === 'ok' && e.id === id)).catch(() => undefined);
+    const ran = await until('the task to run', BOUND_AFTER_RESUME_MS + 10_000, () =>
+      s.ledger().find((e) => e.event === 'ok' && e.id === id),
+    ).catch(() => undefined);
     const redis = s.client();
     // Where the task is if it did not run: the in-flight lists of registrations that no longer exist.
     const inFlight: string[] = [];
@@ -97,18 +99,24 @@ async function heldDequeue(variant: 'network' | 'sigstop'): Promise<void> {
     const residue = await s.stopAllAndCheckResidue();
     report(`18${variant === 'network' ? 'a' : 'b'}. dequeue reply held (${variant})`, {
       ...(rule
-        ? { 'reply held ms': resumedAt - (rule.matchedAt ?? t0), 'held bytes': `${rule.bytes ?? 0} (${rule.deliveredAt ? 'delivered' : 'discarded: the worker dropped the connection'})` }
+        ? {
+            'reply held ms': resumedAt - (rule.matchedAt ?? t0),
+            'held bytes': `${rule.bytes ?? 0} (${rule.deliveredAt ? 'delivered' : 'discarded: the worker dropped the connection'})`,
+          }
         : { 'worker stopped ms': resumedAt - t0 }),
       'task done ms after the worker got its reply': ran ? ran.t - resumedAt : `not within ${BOUND_AFTER_RESUME_MS + 10_000} ms`,
       'bound ms': BOUND_AFTER_RESUME_MS,
-      'task left in a reaped registration\'s list': inFlight.length,
+      "task left in a reaped registration's list": inFlight.length,
       lost: t.lost.length,
       'tasks with >1 outcome': t.duplicateOutcomes.length,
       residue: residue.join(' ') || 'none',
     });
     assert.deepEqual(inFlight, [], 'no task in the list of a registration that no longer exists');
     assert.ok(ran, 'the task enqueued during the hold ran');
-    assert.ok(ran.t - resumedAt <= BOUND_AFTER_RESUME_MS, `it ran ${ran.t - resumedAt} ms after the worker got its reply, over ${BOUND_AFTER_RESUME_MS} ms`);
+    assert.ok(
+      ran.t - resumedAt <= BOUND_AFTER_RESUME_MS,
+      `it ran ${ran.t - resumedAt} ms after the worker got its reply, over ${BOUND_AFTER_RESUME_MS} ms`,
+    );
     assert.deepEqual(t.lost, []);
     assert.ok(alive);
     assert.deepEqual(residue, []);
@@ -119,11 +127,22 @@ async function heldDequeue(variant: 'network' | 'sigstop'): Promise<void> {
   }
 }
 
-test('18a. defect 2: a dequeue reply delivered lease + 7 s late: the next task is not moved into a reaped registration', { skip, timeout: 120_000 }, () => heldDequeue('network'));
+test(
+  '18a. defect 2: a dequeue reply delivered lease + 7 s late: the next task is not moved into a reaped registration',
+  { skip, timeout: 120_000 },
+  () => heldDequeue('network'),
+);
 
-test('18b. defect 2: a worker stalled (SIGSTOP) between its dequeue reply and its BLMOVE past the reaping: nothing is lost', { skip, timeout: 120_000 }, () => heldDequeue('sigstop'));
+test(
+  '18b. defect 2: a worker stalled (SIGSTOP) between its dequeue reply and its BLMOVE past the reaping: nothing is lost',
+  { skip, timeout: 120_000 },
+  () => heldDequeue('sigstop'),
+);
 
-test('18c. an enqueue held on the way to Redis past commandTimeoutMs: a timeout error, and the task runs at most once', { skip, timeout: 90_000 }, async () => {
+test('18c. an enqueue held on the way to Redis past commandTimeoutMs: a timeout error, and the task runs at most once', {
+  skip,
+  timeout: 90_000,
+}, async () => {
   const s = await Scenario.create('held enqueue');
   const proxy = await Proxy.start(s.redis.port);
   const TIMEOUT = 1000;
@@ -133,10 +152,18 @@ test('18c. an enqueue held on the way to Redis past commandTimeoutMs: a timeout 
     const before = await producer.enqueue('work', [s.ledgerDir, 10]);
     const { rule, delivered } = proxy.hold('toServer', '\r\nlpush\r\n', HOLD);
     const started = Date.now();
-    const error = await producer.enqueue('work', [s.ledgerDir, 10]).then(() => undefined, (err: Error) => err);
+    const error = await producer.enqueue('work', [s.ledgerDir, 10]).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     const rejectedMs = Date.now() - started;
     const heldId = `${before.slice(0, before.lastIndexOf('.') + 1)}1`;
-    const after = await until('the producer to enqueue again', 10_000, () => producer.enqueue('work', [s.ledgerDir, 10]).catch(() => undefined), 50);
+    const after = await until(
+      'the producer to enqueue again',
+      10_000,
+      () => producer.enqueue('work', [s.ledgerDir, 10]).catch(() => undefined),
+      50,
+    );
     await delivered;
     const redis = s.client();
     // The late bytes reached Redis after the hold; LPUSH is one command, so it is there or not by now.

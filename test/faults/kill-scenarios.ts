@@ -18,15 +18,28 @@ export type KillPoint = 'after-dequeue' | 'child-running' | 'before-release';
  * release. Another worker (which also sweeps) must run every task; nothing is lost; a duplicate outcome only
  * where the kill came between handler and release.
  */
-export async function workerKill(s: BaseScenario, point: KillPoint, title: string, options: { tasks: number; waitMs: number }): Promise<void> {
+export async function workerKill(
+  s: BaseScenario,
+  point: KillPoint,
+  title: string,
+  options: { tasks: number; waitMs: number },
+): Promise<void> {
   const healthy = await s.worker({ name: 'healthy', concurrency: 2, leaseMs: LEASE, sweepMs: SWEEP });
-  const victim = await s.worker({ name: 'victim', concurrency: 2, leaseMs: LEASE, sweepMs: SWEEP, ...(point === 'child-running' ? {} : { failpoint: point }) });
+  const victim = await s.worker({
+    name: 'victim',
+    concurrency: 2,
+    leaseMs: LEASE,
+    sweepMs: SWEEP,
+    ...(point === 'child-running' ? {} : { failpoint: point }),
+  });
   const victimId = victim.workerIds[0]!;
   const queue = s.queue();
   const ids = await queue.enqueueMany(Array.from({ length: options.tasks }, () => ({ name: 'work', args: [s.ledgerDir, 300] })));
 
   if (point === 'child-running') {
-    await until('a child of the victim to start a task', options.waitMs, () => s.ledger().some((e) => e.event === 'start' && e.ppid === victim.pid));
+    await until('a child of the victim to start a task', options.waitMs, () =>
+      s.ledger().some((e) => e.event === 'start' && e.ppid === victim.pid),
+    );
     await victim.kill9();
   } else {
     await until('the victim to hit its failpoint', options.waitMs, () => !victim.alive);
@@ -88,7 +101,9 @@ export async function childKill(s: BaseScenario, title: string, options: { waitM
   const kills = new Map<string, number>();
   // Kill the child of each of the first two runs we see.
   for (let n = 0; n < 2; n++) {
-    const victim = await until('a run to kill', options.waitMs, () => s.ledger().find((e) => e.event === 'start' && e.attempt === 0 && !kills.has(e.id) && isAlive(e.pid)));
+    const victim = await until('a run to kill', options.waitMs, () =>
+      s.ledger().find((e) => e.event === 'start' && e.attempt === 0 && !kills.has(e.id) && isAlive(e.pid)),
+    );
     process.kill(victim.pid, 'SIGKILL');
     kills.set(victim.id, Date.now());
   }
@@ -114,7 +129,10 @@ export async function childKill(s: BaseScenario, title: string, options: { waitM
   assert.equal(t.duplicateStarts, kills.size, 'each killed run ran again exactly once');
   assert.deepEqual(t.duplicateOutcomes, []);
   assert.deepEqual(t.byOutcome, { success: ids.length });
-  assert.deepEqual(requeues.map((m) => m.why), ['crashed', 'crashed']);
+  assert.deepEqual(
+    requeues.map((m) => m.why),
+    ['crashed', 'crashed'],
+  );
   // Put back at once; the rerun waits for a free slot (the pool boots a new child for the dead one, seconds
   // on a loaded 2-core machine), so this bound is looser than the lease bound.
   assert.ok(percentile(recovery, 100) <= 10_000, `a crashed run runs again soon (${percentile(recovery, 100)} ms)`);
@@ -127,16 +145,32 @@ export async function childKill(s: BaseScenario, title: string, options: { waitM
  * armed with the mid-sweep failpoint and restarted each time it dies, until none is left: each task is put
  * back exactly once, then runs once.
  */
-export async function sweeperKill(s: BaseScenario, title: string, options: { perWorker: number; waitMs: number; minKills: number }): Promise<void> {
+export async function sweeperKill(
+  s: BaseScenario,
+  title: string,
+  options: { perWorker: number; waitMs: number; minKills: number },
+): Promise<void> {
   const redis = s.client();
-  const orphans = await seedOrphans(s, redis, 5, options.perWorker, () => -10_000, () => [s.ledgerDir, 10]);
+  const orphans = await seedOrphans(
+    s,
+    redis,
+    5,
+    options.perWorker,
+    () => -10_000,
+    () => [s.ledgerDir, 10],
+  );
   const sweepers: Proc[] = [];
   // Restart the sweeper (armed with the failpoint) until the dead registrations are gone.
-  await until('every dead registration to be swept', options.waitMs, async () => {
-    if ((await s.registrations(redis)) === 0) return true;
-    if (!sweepers.some((p) => p.alive)) sweepers.push(s.start({ kind: 'sweeper', sweepMs: 200, failpoint: 'mid-sweep' }));
-    return false;
-  }, 50);
+  await until(
+    'every dead registration to be swept',
+    options.waitMs,
+    async () => {
+      if ((await s.registrations(redis)) === 0) return true;
+      if (!sweepers.some((p) => p.alive)) sweepers.push(s.start({ kind: 'sweeper', sweepMs: 200, failpoint: 'mid-sweep' }));
+      return false;
+    },
+    50,
+  );
   const killedMidSweep = sweepers.filter((p) => p.exit?.signal === 'SIGKILL').length;
   const waiting = parseEntries(await s.entries(redis, (k) => k.waiting));
   const copies = new Map<string, number>();

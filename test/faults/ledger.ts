@@ -8,7 +8,10 @@ import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function writeLedger(dir: string, event: string, id: string, attempt: number, extra = ''): void {
-  appendFileSync(join(dir, `${process.pid}.log`), `${Date.now()} ${event} ${id || '-'} ${attempt} ${process.pid} ${process.ppid} ${extra || '-'}\n`);
+  appendFileSync(
+    join(dir, `${process.pid}.log`),
+    `${Date.now()} ${event} ${id || '-'} ${attempt} ${process.pid} ${process.ppid} ${extra || '-'}\n`,
+  );
 }
 
 export interface LedgerEvent {

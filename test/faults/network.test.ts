@@ -19,9 +19,10 @@ const skip = hasRedisServer() ? false : 'redis-server is not installed';
 const workerProbe = await probeReconnect('worker');
 const producerProbe = await probeReconnect('producer');
 /** The core bug these scenarios run into while it is there (see probes.ts and the last test of this file). */
-const hangBug: string | false = workerProbe.recovered && producerProbe.recovered
-  ? false
-  : `core bug: after a connection drops with a command in flight, later commands on it never settle (ioredis auto-pipelining with autoResendUnfulfilledCommands false); worker: ${workerProbe.detail}; producer: ${producerProbe.detail}`;
+const hangBug: string | false =
+  workerProbe.recovered && producerProbe.recovered
+    ? false
+    : `core bug: after a connection drops with a command in flight, later commands on it never settle (ioredis auto-pipelining with autoResendUnfulfilledCommands false); worker: ${workerProbe.detail}; producer: ${producerProbe.detail}`;
 
 test('9. network cut between one worker and Redis (blackhole, then reset)', { skip, todo: hangBug, timeout: 120_000 }, async () => {
   const s = await Scenario.create('network partition');
@@ -30,12 +31,32 @@ test('9. network cut between one worker and Redis (blackhole, then reset)', { sk
     const victim = await s.worker({ name: 'victim', concurrency: 2, leaseMs: LEASE, redisUrl: proxy.url });
     const queue = s.queue();
     const ids = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 6000, 50] })));
-    await until('the victim to start both', 15_000, () => new Set(s.ledger().filter((e) => e.event === 'start' && e.ppid === victim.pid).map((e) => e.id)).size === 2);
+    await until(
+      'the victim to start both',
+      15_000,
+      () =>
+        new Set(
+          s
+            .ledger()
+            .filter((e) => e.event === 'start' && e.ppid === victim.pid)
+            .map((e) => e.id),
+        ).size === 2,
+    );
     const healthy = await s.worker({ name: 'healthy', concurrency: 2, leaseMs: LEASE });
     proxy.blackhole();
     const cutAt = Date.now();
     const lost = await victim.waitFor('leaseLost', 10_000);
-    await until('the tasks to run elsewhere', 30_000, () => new Set(s.ledger().filter((e) => e.event === 'start' && e.ppid === healthy.pid).map((e) => e.id)).size === 2);
+    await until(
+      'the tasks to run elsewhere',
+      30_000,
+      () =>
+        new Set(
+          s
+            .ledger()
+            .filter((e) => e.event === 'start' && e.ppid === healthy.pid)
+            .map((e) => e.id),
+        ).size === 2,
+    );
     await sleep(cutAt + 2 * LEASE - Date.now());
     proxy.reset();
     const resetAt = Date.now();
@@ -48,9 +69,13 @@ test('9. network cut between one worker and Redis (blackhole, then reset)', { sk
     // (at least once), and it is not one of them.
     const key = (e: { id: string; attempt: number }) => `${e.id}#${e.attempt}`;
     const endedBeforeCut = new Set(events.filter((e) => e.event === 'end' && e.ppid === victim.pid && e.t < Number(lost.t)).map(key));
-    const cutRuns = new Set(events.filter((e) => e.event === 'start' && e.ppid === victim.pid && e.t < cutAt && !endedBeforeCut.has(key(e))).map(key));
+    const cutRuns = new Set(
+      events.filter((e) => e.event === 'start' && e.ppid === victim.pid && e.t < cutAt && !endedBeforeCut.has(key(e))).map(key),
+    );
     const cutIds = ids.filter((id) => [...cutRuns].some((k) => k.startsWith(`${id}#`)));
-    const oldLast = Math.max(...events.filter((e) => e.ppid === victim.pid && cutRuns.has(key(e)) && (e.event === 'tick' || e.event === 'end')).map((e) => e.t));
+    const oldLast = Math.max(
+      ...events.filter((e) => e.ppid === victim.pid && cutRuns.has(key(e)) && (e.event === 'tick' || e.event === 'end')).map((e) => e.t),
+    );
     const newFirst = Math.min(...cutIds.map((id) => byId.get(id)!.starts.find((e) => e.ppid === healthy.pid && e.t > cutAt)!.t));
     const victimOutcomes = events.filter((e) => e.pid === victim.pid && (e.event === 'ok' || e.event === 'fail') && cutRuns.has(key(e)));
     // The victim works again after the network came back.
@@ -100,7 +125,8 @@ async function droppedReply(what: Dropped): Promise<Record<string, string | numb
   try {
     const redis = s.client();
     // Scripts known to the server, so the armed EVALSHA runs (no NOSCRIPT round).
-    for (const name of ['register', 'renew', 'dequeue', 'requeue', 'fail', 'sweep', 'recover'] as const) await redis.script('LOAD', scriptSource(name));
+    for (const name of ['register', 'renew', 'dequeue', 'requeue', 'fail', 'sweep', 'recover'] as const)
+      await redis.script('LOAD', scriptSource(name));
     const direct = s.queue();
     let ids: string[] = [];
     let producerError = '';
@@ -109,11 +135,20 @@ async function droppedReply(what: Dropped): Promise<Record<string, string | numb
       const viaProxy = new Queue({ name: s.queueName, redis: proxy.url });
       drop = proxy.dropReplyAfter('\r\nlpush\r\n');
       producerError = await Promise.race([
-        viaProxy.enqueue('work', [s.ledgerDir, 50]).then(() => 'none', (err: Error) => err.message),
+        viaProxy.enqueue('work', [s.ledgerDir, 50]).then(
+          () => 'none',
+          (err: Error) => err.message,
+        ),
         sleep(10_000).then(() => 'HUNG: no reply and no error after 10 s'),
       ]);
       // The same producer enqueues again: it must work (or fail), not hang.
-      const again = await Promise.race([viaProxy.enqueue('work', [s.ledgerDir, 50]).then(() => 'ok', (err: Error) => err.message), sleep(5000).then(() => 'HUNG')]);
+      const again = await Promise.race([
+        viaProxy.enqueue('work', [s.ledgerDir, 50]).then(
+          () => 'ok',
+          (err: Error) => err.message,
+        ),
+        sleep(5000).then(() => 'HUNG'),
+      ]);
       void viaProxy.close();
       assert.equal(again, 'ok', 'the producer enqueues again after the dropped reply');
       await redis.lpop(s.key('waiting'));
@@ -180,7 +215,11 @@ for (const what of ['enqueue', 'dequeue (script)', 'dequeue (BLMOVE)', 'renew', 
   });
 }
 
-test('10z. a connection whose unanswered command was dropped carries later commands (worker and producer)', { skip, todo: hangBug, timeout: 30_000 }, () => {
+test('10z. a connection whose unanswered command was dropped carries later commands (worker and producer)', {
+  skip,
+  todo: hangBug,
+  timeout: 30_000,
+}, () => {
   assert.ok(workerProbe.recovered, `worker connection: ${workerProbe.detail}`);
   assert.ok(producerProbe.recovered, `producer connection: ${producerProbe.detail}`);
 });

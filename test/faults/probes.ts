@@ -14,7 +14,10 @@ export interface ReconnectProbe {
 
 function settlesWithin<T>(promise: Promise<T>, ms: number): Promise<string> {
   return Promise.race([
-    promise.then((v) => `ok ${String(v)}`, (e: Error) => `error ${e.message}`),
+    promise.then(
+      (v) => `ok ${String(v)}`,
+      (e: Error) => `error ${e.message}`,
+    ),
     sleep(ms).then(() => 'pending'),
   ]);
 }
@@ -39,7 +42,10 @@ export async function probeReconnect(role: 'worker' | 'producer'): Promise<Recon
     proxy.reset();
     await new Promise((resolve) => client.once('ready', resolve));
     const second = await settlesWithin(client.ping(), 3000);
-    return { recovered: second !== 'pending', detail: `first command: ${await settlesWithin(first, 10)}; after the reconnect (status ${client.status}) a PING is ${second}` };
+    return {
+      recovered: second !== 'pending',
+      detail: `first command: ${await settlesWithin(first, 10)}; after the reconnect (status ${client.status}) a PING is ${second}`,
+    };
   } finally {
     client.disconnect();
     await proxy.close();

@@ -30,13 +30,21 @@ async function rejection(call: () => Promise<unknown>): Promise<{ err: Error; ms
   throw new Error('Expected the call to reject, got a success');
 }
 
-test('16a. defect 12: nothing listening: enqueue, enqueueMany and .delay reject after about a second with RedisUnavailableError (not sent)', { skip, timeout: 60_000 }, async () => {
+test('16a. defect 12: nothing listening: enqueue, enqueueMany and .delay reject after about a second with RedisUnavailableError (not sent)', {
+  skip,
+  timeout: 60_000,
+}, async () => {
   const port = await freePort();
   const q = new Queue({ name: 'unreachable', redis: `redis://:secret@127.0.0.1:${port}` });
   try {
     const results = [
       await rejection(() => q.enqueue('add', [1, 2])),
-      await rejection(() => q.enqueueMany([{ name: 'add', args: [1, 2] }, { name: 'add', args: [3, 4] }])),
+      await rejection(() =>
+        q.enqueueMany([
+          { name: 'add', args: [1, 2] },
+          { name: 'add', args: [3, 4] },
+        ]),
+      ),
       await rejection(() => add.delay(q, 1, 2)),
     ];
     report('16a. producer, nothing listening', {
@@ -62,7 +70,10 @@ test('16a. defect 12: nothing listening: enqueue, enqueueMany and .delay reject 
   }
 });
 
-test('16b. defect 12: an enqueue rejected while nothing listened is never sent later (no offline-queue replay)', { skip, timeout: 60_000 }, async () => {
+test('16b. defect 12: an enqueue rejected while nothing listened is never sent later (no offline-queue replay)', {
+  skip,
+  timeout: 60_000,
+}, async () => {
   const port = await freePort();
   const q = new Queue({ name: 'replay', redis: `redis://127.0.0.1:${port}` });
   let server: Awaited<ReturnType<typeof startRedis>> | undefined;
@@ -76,7 +87,12 @@ test('16b. defect 12: an enqueue rejected while nothing listened is never sent l
     // queued offline was written before it (the offline queue is flushed first, in order).
     const id = await until('the producer to enqueue once Redis is up', 15_000, () => q.enqueue('add', [5, 6]).catch(() => undefined), 50);
     const waiting = (await q.redis.lrange(q.keys.waiting, 0, -1)).map((e) => e.split('|')[4]);
-    report('16b. producer, rejected enqueue not replayed', { error: err.name, 'redis-server up ms after the rejection': upMs, 'entries in waiting': waiting.length, 'expected entries': 1 });
+    report('16b. producer, rejected enqueue not replayed', {
+      error: err.name,
+      'redis-server up ms after the rejection': upMs,
+      'entries in waiting': waiting.length,
+      'expected entries': 1,
+    });
     assert.deepEqual(waiting, [id], 'only the enqueue that succeeded is in Redis');
     await q.redis.del(q.keys.waiting);
   } finally {
@@ -85,7 +101,10 @@ test('16b. defect 12: an enqueue rejected while nothing listened is never sent l
   }
 });
 
-test('16c. defect 12: Redis frozen (SIGSTOP): a sent enqueue times out (may have run), the next is not stuck behind it, none runs twice', { skip, timeout: 60_000 }, async () => {
+test('16c. defect 12: Redis frozen (SIGSTOP): a sent enqueue times out (may have run), the next is not stuck behind it, none runs twice', {
+  skip,
+  timeout: 60_000,
+}, async () => {
   const redis = await RedisServer.start();
   const TIMEOUT = 1000;
   const q = new Queue({ name: 'frozen', redis: redis.url, commandTimeoutMs: TIMEOUT });
@@ -113,13 +132,19 @@ test('16c. defect 12: Redis frozen (SIGSTOP): a sent enqueue times out (may have
       'times the timed-out task is in Redis': ids.filter((id) => id === timedOutId).length,
       'times the never-sent task is in Redis': ids.filter((id) => id === neverSentId).length,
     });
-    assert.ok(timedOut.err instanceof CommandTimeoutError, `Expected CommandTimeoutError, got ${timedOut.err.name}: ${timedOut.err.message}`);
+    assert.ok(
+      timedOut.err instanceof CommandTimeoutError,
+      `Expected CommandTimeoutError, got ${timedOut.err.name}: ${timedOut.err.message}`,
+    );
     assert.ok(timedOut.err instanceof ConnectionLostError, 'a timeout is a "may or may not have run" error');
     assert.equal((timedOut.err as CommandTimeoutError).code, 'ERR_COMMAND_TIMEOUT');
     assert.match(timedOut.err.message, /may or may not have run/);
     // The promise: the timeout, plus at most one check of the watchdog (a tenth of it).
     assert.ok(timedOut.ms >= TIMEOUT - 50 && timedOut.ms <= TIMEOUT * 1.1 + MARGIN_MS, `timed out after ${timedOut.ms.toFixed(0)} ms`);
-    assert.ok(next.err instanceof RedisUnavailableError, `Expected RedisUnavailableError (not sent) for the next one, got ${next.err.name}: ${next.err.message}`);
+    assert.ok(
+      next.err instanceof RedisUnavailableError,
+      `Expected RedisUnavailableError (not sent) for the next one, got ${next.err.name}: ${next.err.message}`,
+    );
     assert.ok(next.ms <= PROMISE_MS + MARGIN_MS, `the next enqueue waited ${next.ms.toFixed(0)} ms, not behind the frozen one`);
     assert.ok(ids.includes(first) && ids.includes(last));
     assert.ok(ids.filter((id) => id === timedOutId).length <= 1, 'the timed-out enqueue ran at most once');

@@ -16,7 +16,9 @@ import { probeReconnect } from './probes.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
 const probe = await probeReconnect('worker');
-const hangBug = probe.recovered ? false : `core bug: a worker whose connection dropped with a command in flight may never register again (its later commands never settle: ioredis auto-pipelining with autoResendUnfulfilledCommands false); ${probe.detail}`;
+const hangBug = probe.recovered
+  ? false
+  : `core bug: a worker whose connection dropped with a command in flight may never register again (its later commands never settle: ioredis auto-pipelining with autoResendUnfulfilledCommands false); ${probe.detail}`;
 
 interface Produced {
   hung: number;
@@ -34,13 +36,16 @@ function produce(s: Scenario, everyMs: number, args: () => unknown[]): { produce
   const loop = (async () => {
     while (on) {
       const started = Date.now();
-      const call = queue.enqueue('work', args()).then(
-        (id) => void produced.acked.set(id, Date.now()),
-        (err: Error) => void produced.errors.push({ t: Date.now(), message: err.message }),
-      ).finally(() => {
-        produced.latencies.push(Date.now() - started);
-        pending.delete(call);
-      });
+      const call = queue
+        .enqueue('work', args())
+        .then(
+          (id) => void produced.acked.set(id, Date.now()),
+          (err: Error) => void produced.errors.push({ t: Date.now(), message: err.message }),
+        )
+        .finally(() => {
+          produced.latencies.push(Date.now() - started);
+          pending.delete(call);
+        });
       pending.add(call);
       await sleep(everyMs);
     }
@@ -61,13 +66,18 @@ function produce(s: Scenario, everyMs: number, args: () => unknown[]): { produce
 /** Waits until nothing is waiting or held in any worker list for `quietMs`. */
 async function quiescent(s: Scenario, redis: Redis, ms: number, quietMs = 1500): Promise<void> {
   let since = 0;
-  await until('the queue to drain', ms, async () => {
-    let held = await redis.llen(s.key('waiting'));
-    for (const key of await redis.keys(s.key('worker:*'))) held += await redis.llen(key);
-    if (held > 0) since = 0;
-    else if (since === 0) since = Date.now();
-    return since > 0 && Date.now() - since >= quietMs;
-  }, 100);
+  await until(
+    'the queue to drain',
+    ms,
+    async () => {
+      let held = await redis.llen(s.key('waiting'));
+      for (const key of await redis.keys(s.key('worker:*'))) held += await redis.llen(key);
+      if (held > 0) since = 0;
+      else if (since === 0) since = Date.now();
+      return since > 0 && Date.now() - since >= quietMs;
+    },
+    100,
+  );
 }
 
 for (const fsync of ['always', 'everysec'] as const) {
@@ -84,7 +94,11 @@ for (const fsync of ['always', 'everysec'] as const) {
       await s.redis.launch();
       const upAt = Date.now();
       // Each worker resumes: one of its children starts a task after Redis came back.
-      const resumed = await Promise.all(workers.map((w) => until(`${w.name} to resume`, 15_000, () => s.ledger().find((e) => e.event === 'start' && e.ppid === w.pid && e.t > upAt))));
+      const resumed = await Promise.all(
+        workers.map((w) =>
+          until(`${w.name} to resume`, 15_000, () => s.ledger().find((e) => e.event === 'start' && e.ppid === w.pid && e.t > upAt)),
+        ),
+      );
       await sleep(2000);
       const produced = await producer.stop();
       const redis = s.client();
@@ -136,7 +150,12 @@ test('8. Redis restarted without persistence: workers survive, report the data l
     await s.redis.launch();
     const upAt = Date.now();
     const reports = await Promise.all(workers.map((w) => w.waitFor('dataLoss', 15_000)));
-    const after = await until('the producer to enqueue again', 10_000, async () => await queue.enqueueMany(Array.from({ length: 10 }, () => ({ name: 'work', args: [s.ledgerDir, 50] }))).catch(() => undefined));
+    const after = await until(
+      'the producer to enqueue again',
+      10_000,
+      async () =>
+        await queue.enqueueMany(Array.from({ length: 10 }, () => ({ name: 'work', args: [s.ledgerDir, 50] }))).catch(() => undefined),
+    );
     const events = await s.drained(after, 30_000);
     const gone = tally(before, events).lost.length;
     const logs = workers.map((w) => readFileSync(join(s.dir, `${w.name}.log`), 'utf8'));
@@ -161,13 +180,26 @@ test('8. Redis restarted without persistence: workers survive, report the data l
   }
 });
 
-test('13a. OOM (maxmemory, noeviction): every script either errors having written nothing, or completes', { skip, timeout: 60_000 }, async () => {
+test('13a. OOM (maxmemory, noeviction): every script either errors having written nothing, or completes', {
+  skip,
+  timeout: 60_000,
+}, async () => {
   const s = await Scenario.create('oom scripts', ['--maxmemory-policy', 'noeviction']);
   try {
     const redis = s.client();
     const keys = queueKeys('delayed', s.queueName)[0]!;
     const list = keys.worker('w1');
-    const snapshot = async () => JSON.stringify(await Promise.all([redis.lrange(keys.waiting, 0, -1), redis.lrange(list, 0, -1), redis.zrange(keys.workers, 0, -1, 'WITHSCORES'), redis.get(keys.epoch), redis.lrange(keys.dead, 0, -1), redis.exists(keys.sweepLock)]));
+    const snapshot = async () =>
+      JSON.stringify(
+        await Promise.all([
+          redis.lrange(keys.waiting, 0, -1),
+          redis.lrange(list, 0, -1),
+          redis.zrange(keys.workers, 0, -1, 'WITHSCORES'),
+          redis.get(keys.epoch),
+          redis.lrange(keys.dead, 0, -1),
+          redis.exists(keys.sweepLock),
+        ]),
+      );
     const now = await redisNow(redis);
     await redis.set(keys.epoch, 'e1');
     await redis.zadd(keys.workers, now + 60_000, 'w1', now - 60_000, 'gone');
@@ -183,20 +215,37 @@ test('13a. OOM (maxmemory, noeviction): every script either errors having writte
       ['requeue', () => runScript(redis, 'requeue', [list, keys.waiting], [entry('d', 'work', []), 1, 'crashed'])],
       ['fail', () => runScript(redis, 'fail', [list, keys.dead], [entry('a', 'work', []), '{}', 10])],
       ['sweep', () => runScript(redis, 'sweep', [keys.workers, keys.sweepLock, keys.retired, keys.retiredLock], [1000, 0, 100, 't', 0])],
-      ['recover', () => runScript(redis, 'recover', [keys.workers, keys.worker('gone'), keys.waiting, keys.info, keys.epoch, keys.retired], ['gone', 1000, 'lost', 0, 0])],
+      [
+        'recover',
+        () =>
+          runScript(
+            redis,
+            'recover',
+            [keys.workers, keys.worker('gone'), keys.waiting, keys.info, keys.epoch, keys.retired],
+            ['gone', 1000, 'lost', 0, 0],
+          ),
+      ],
       ['BLMOVE', () => redis.blmove(keys.waiting, list, 'RIGHT', 'LEFT', 1)],
       ['enqueue (LPUSH)', () => redis.lpush(keys.waiting, entry('f', 'work', []))],
     ];
     const results: Record<string, string> = {};
     for (const [name, call] of calls) {
       const before = await snapshot();
-      const outcome = await call().then(() => 'ok', (err: Error) => `error: ${err.message.split(' ')[0]}`);
+      const outcome = await call().then(
+        () => 'ok',
+        (err: Error) => `error: ${err.message.split(' ')[0]}`,
+      );
       const after = await snapshot();
       results[name] = outcome === 'ok' ? 'completed' : `${outcome}, wrote ${before === after ? 'nothing' : 'SOMETHING'}`;
     }
     await redis.config('SET', 'maxmemory', '0');
     // Count every entry: each of a..e exactly once across waiting, the in-flight list and the dead letters (c released).
-    const all = [...(await redis.lrange(keys.waiting, 0, -1)), ...(await redis.lrange(list, 0, -1)), ...(await redis.lrange(keys.dead, 0, -1)), ...(await redis.lrange(keys.worker('gone'), 0, -1))];
+    const all = [
+      ...(await redis.lrange(keys.waiting, 0, -1)),
+      ...(await redis.lrange(list, 0, -1)),
+      ...(await redis.lrange(keys.dead, 0, -1)),
+      ...(await redis.lrange(keys.worker('gone'), 0, -1)),
+    ];
     const seen = ['a', 'b', 'd', 'e'].map((id) => all.filter((e) => e.includes(`|${id}|work|`)).length);
     report('13a. OOM: each script all-or-nothing', { ...results, 'entries a,b,d,e found (each once)': seen.join(',') });
     for (const [name, result] of Object.entries(results)) assert.ok(!result.includes('SOMETHING'), `${name} failed half-way: ${result}`);
@@ -207,7 +256,10 @@ test('13a. OOM (maxmemory, noeviction): every script either errors having writte
   }
 });
 
-test('13b. OOM during a flow: producers get errors, workers stall and recover, nothing acknowledged is lost', { skip, timeout: 150_000 }, async () => {
+test('13b. OOM during a flow: producers get errors, workers stall and recover, nothing acknowledged is lost', {
+  skip,
+  timeout: 150_000,
+}, async () => {
   const s = await Scenario.create('oom flow', ['--maxmemory-policy', 'noeviction']);
   let producer: ReturnType<typeof produce> | undefined;
   try {

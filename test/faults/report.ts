@@ -15,10 +15,13 @@ const saved = readdirSync(FIGURES_DIR)
   .map((f) => JSON.parse(readFileSync(join(FIGURES_DIR, f), 'utf8')) as Saved)
   .sort((a, b) => a.scenario.localeCompare(b.scenario, 'en', { numeric: true }));
 
-const cell = (v: string | number | boolean) => String(typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(1) : v).replace(/\|/g, '\\|');
+const cell = (v: string | number | boolean) =>
+  String(typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(1) : v).replace(/\|/g, '\\|');
 console.log('| Scenario | Figures (one real run) |');
 console.log('| --- | --- |');
 for (const s of saved) {
-  const figures = Object.entries(s.figures).map(([k, v]) => `${k}: **${cell(v)}**`).join('; ');
+  const figures = Object.entries(s.figures)
+    .map(([k, v]) => `${k}: **${cell(v)}**`)
+    .join('; ');
   console.log(`| ${s.scenario} | ${figures} |`);
 }

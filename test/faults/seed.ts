@@ -8,7 +8,12 @@ export async function redisNow(redis: Redis): Promise<number> {
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
 }
 
-export function entry(id: string, name: string, args: readonly unknown[], options: { attempt?: number; cutoffs?: number; reason?: string; timeoutMs?: number; maxAttempts?: number } = {}): string {
+export function entry(
+  id: string,
+  name: string,
+  args: readonly unknown[],
+  options: { attempt?: number; cutoffs?: number; reason?: string; timeoutMs?: number; maxAttempts?: number } = {},
+): string {
   return `1|${options.attempt ?? 0}|${options.cutoffs ?? 0}|${options.reason ?? ''}|${id}|${name}|${options.timeoutMs ?? 30_000}|${options.maxAttempts ?? 3}|${JSON.stringify(args)}`;
 }
 
@@ -22,7 +27,14 @@ export interface Orphans {
  * registered in each, as a partitioned worker leaves them). Deadline of registration i: now + deadline(i) ms on
  * the Redis clock (negative: already passed).
  */
-export async function seedOrphans(s: BaseScenario, redis: Redis, workers: number, perWorker: number, deadline: (i: number) => number, taskArgs: (id: string) => unknown[]): Promise<Orphans> {
+export async function seedOrphans(
+  s: BaseScenario,
+  redis: Redis,
+  workers: number,
+  perWorker: number,
+  deadline: (i: number) => number,
+  taskArgs: (id: string) => unknown[],
+): Promise<Orphans> {
   const now = await redisNow(redis);
   const workerIds = Array.from({ length: workers }, (_, w) => `dead.${w}.${Math.random().toString(36).slice(2, 8)}`);
   const taskIds: string[] = [];

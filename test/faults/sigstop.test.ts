@@ -11,7 +11,10 @@ import { histories, tally } from './ledger.ts';
 const LEASE = 1500;
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
 
-test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children and writes nothing for those runs', { skip, timeout: 120_000 }, async () => {
+test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children and writes nothing for those runs', {
+  skip,
+  timeout: 120_000,
+}, async () => {
   const s = await Scenario.create('sigstop parent');
   try {
     const victim = await s.worker({ name: 'victim', concurrency: 4, leaseMs: LEASE });
@@ -21,7 +24,17 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
     const short = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 4000, 50] })));
     const long = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 9000, 50] })));
     const ids = [...short, ...long];
-    await until('the victim to start all four', 15_000, () => new Set(s.ledger().filter((e) => e.event === 'start' && e.ppid === victim.pid).map((e) => e.id)).size === 4);
+    await until(
+      'the victim to start all four',
+      15_000,
+      () =>
+        new Set(
+          s
+            .ledger()
+            .filter((e) => e.event === 'start' && e.ppid === victim.pid)
+            .map((e) => e.id),
+        ).size === 4,
+    );
     victim.signal('SIGSTOP');
     const stoppedAt = Date.now();
     // Another worker (which sweeps) comes up while the victim is stopped.
@@ -35,14 +48,20 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
     const t = tally(ids, events);
     const byId = histories(events);
     // The runs the victim held when it was stopped (it may run these tasks again later, under a new registration).
-    const held = new Set(events.filter((e) => e.event === 'start' && e.ppid === victim.pid && e.t < stoppedAt).map((e) => `${e.id}#${e.attempt}`));
+    const held = new Set(
+      events.filter((e) => e.event === 'start' && e.ppid === victim.pid && e.t < stoppedAt).map((e) => `${e.id}#${e.attempt}`),
+    );
     const heldRun = (e: { id: string; attempt: number }) => held.has(`${e.id}#${e.attempt}`);
     // What the victim wrote for those runs: handler outcomes from its pid for those attempts.
     const victimOutcomes = events.filter((e) => e.pid === victim.pid && (e.event === 'ok' || e.event === 'fail') && heldRun(e));
     // When the children running those runs last showed life (their ticks), against the resume.
-    const victimChildTicks = events.filter((e) => (e.event === 'tick' || e.event === 'end') && e.ppid === victim.pid && long.includes(e.id) && heldRun(e));
+    const victimChildTicks = events.filter(
+      (e) => (e.event === 'tick' || e.event === 'end') && e.ppid === victim.pid && long.includes(e.id) && heldRun(e),
+    );
     const lastTick = Math.max(...victimChildTicks.map((e) => e.t));
-    const shortEnds = events.filter((e) => e.event === 'end' && e.ppid === victim.pid && short.includes(e.id) && heldRun(e)).map((e) => e.t);
+    const shortEnds = events
+      .filter((e) => e.event === 'end' && e.ppid === victim.pid && short.includes(e.id) && heldRun(e))
+      .map((e) => e.t);
     const rerunBy = ids.map((id) => byId.get(id)!.starts.find((e) => !heldRun(e))?.ppid);
     const residue = await s.stopAllAndCheckResidue();
     report('12a. SIGSTOP worker parent 3 leases', {
@@ -63,7 +82,10 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
     assert.equal(lost.why, 'expired');
     assert.deepEqual(victimOutcomes, [], 'the resumed worker writes nothing (no handler call) for runs whose lease was gone');
     assert.deepEqual(t.duplicateOutcomes, [], 'one terminal outcome per task');
-    assert.ok(lastTick - resumedAt <= 1000, `the resumed worker killed its children at once (last sign of life ${lastTick - resumedAt} ms after resume)`);
+    assert.ok(
+      lastTick - resumedAt <= 1000,
+      `the resumed worker killed its children at once (last sign of life ${lastTick - resumedAt} ms after resume)`,
+    );
     assert.equal(healthy.exit?.code, 0, 'the other worker ran throughout and stopped cleanly');
     assert.deepEqual(residue, []);
   } finally {
@@ -71,7 +93,10 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
   }
 });
 
-test('12b. a child SIGSTOPped for 3 leases: the parent keeps the lease, the task finishes once, nothing is put back', { skip, timeout: 90_000 }, async () => {
+test('12b. a child SIGSTOPped for 3 leases: the parent keeps the lease, the task finishes once, nothing is put back', {
+  skip,
+  timeout: 90_000,
+}, async () => {
   const s = await Scenario.create('sigstop child');
   try {
     const worker = await s.worker({ concurrency: 2, leaseMs: LEASE });

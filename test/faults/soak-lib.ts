@@ -91,7 +91,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const ids: string[] = [];
     for (let i = 0; i < options.tasks; i += 1000) {
       const n = Math.min(1000, options.tasks - i);
-      ids.push(...(await queue.enqueueMany(Array.from({ length: n }, () => ({ name: 'work', args: [s.ledgerDir, 20 + Math.floor(rand() * 481)] })))));
+      ids.push(
+        ...(await queue.enqueueMany(
+          Array.from({ length: n }, () => ({ name: 'work', args: [s.ledgerDir, 20 + Math.floor(rand() * 481)] })),
+        )),
+      );
     }
     log(`enqueued ${ids.length} tasks (seed ${seed})`);
 
@@ -100,7 +104,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     let restarts = 0;
     const supervisor = (async () => {
       while (supervising) {
-        for (const [list, spec] of [[workers, workerSpec], [sweepers, sweeperSpec]] as const) {
+        for (const [list, spec] of [
+          [workers, workerSpec],
+          [sweepers, sweeperSpec],
+        ] as const) {
           for (let i = 0; i < list.length; i++) {
             if (!list[i]!.alive) {
               list[i] = s.start(spec);
@@ -138,7 +145,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     }
     const chaosEnd = Date.now();
     log(`chaos over: ${kills.length} kills in ${chaosEnd - chaosStart} ms`);
-    const doneAtChaosEnd = new Set(s.ledger().filter((e) => e.event === 'ok' || e.event === 'fail').map((e) => e.id)).size;
+    const doneAtChaosEnd = new Set(
+      s
+        .ledger()
+        .filter((e) => e.event === 'ok' || e.event === 'fail')
+        .map((e) => e.id),
+    ).size;
 
     const events = await s.drained(ids, options.drainMs ?? 300_000);
     const drainedAt = Date.now();
@@ -161,7 +173,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         const acknowledged = h.outcomes.some((o) => o.attempt === start.attempt && o.pid === start.ppid);
         if (acknowledged) continue;
         cutOffRuns++;
-        const at = [killedAt.get(start.pid), killedAt.get(start.ppid)].filter((x): x is number => x !== undefined && x >= start.t).sort((a, b) => a - b)[0];
+        const at = [killedAt.get(start.pid), killedAt.get(start.ppid)]
+          .filter((x): x is number => x !== undefined && x >= start.t)
+          .sort((a, b) => a - b)[0];
         const next = h.starts.find((e) => e.t > start.t && e.attempt > start.attempt);
         const end = h.outcomes.find((e) => e.t > start.t);
         const recoveredAt = next?.t ?? end?.t;
@@ -184,7 +198,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const alive = [...workers, ...sweepers].filter((p) => p.alive).length;
     const fatalMessages = s.procs.flatMap((p) => p.messages.filter((m) => m.ev === 'fatal').map((m) => String(m.message).slice(0, 160)));
     const fatal = fatalMessages.length;
-    const orphans = events.filter((e: LedgerEvent) => e.event === 'start').map((e) => e.pid).filter((pid) => isAlive(pid) && !workers.some((w) => childrenOf(w.nodePid).includes(pid)));
+    const orphans = events
+      .filter((e: LedgerEvent) => e.event === 'start')
+      .map((e) => e.pid)
+      .filter((pid) => isAlive(pid) && !workers.some((w) => childrenOf(w.nodePid).includes(pid)));
     const residue = await s.stopAllAndCheckResidue(30_000);
     const figures = {
       tasks: ids.length,
@@ -240,8 +257,14 @@ export function checkSoak(result: SoakResult): void {
   assert.equal(result.lost, 0, 'no acknowledged task is lost');
   assert.equal(result.failedUnrun, 0, 'no task failed as cut off without having run');
   assert.equal(result.sameAttemptTwice, 0, 'no entry leased to two runs at once');
-  assert.ok(result.duplicateStarts <= result.cutOffRuns, `duplicate starts (${result.duplicateStarts}) ≤ runs cut off (${result.cutOffRuns})`);
-  assert.ok(result.cutOffRuns <= result.interruptionBudget, `runs cut off (${result.cutOffRuns}) ≤ what the kills could cut (${result.interruptionBudget})`);
+  assert.ok(
+    result.duplicateStarts <= result.cutOffRuns,
+    `duplicate starts (${result.duplicateStarts}) ≤ runs cut off (${result.cutOffRuns})`,
+  );
+  assert.ok(
+    result.cutOffRuns <= result.interruptionBudget,
+    `runs cut off (${result.cutOffRuns}) ≤ what the kills could cut (${result.interruptionBudget})`,
+  );
   // Recovery is reported, not bounded here: with a kill every 200 ms on 2 cores, a cut-off run often waits for a
   // replacement worker to boot (the lease bound itself is checked by scenarios 1, 6 and 11).
   assert.deepEqual(result.residue, [], 'a drained queue holds only its epochs and sweep locks');

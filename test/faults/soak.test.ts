@@ -6,7 +6,10 @@ import { checkSoak, runSoak } from './soak-lib.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
 
-test('4. soak (short form): 1 000 tasks, something killed -9 every 200 ms for 15 s, restarted, then drained', { skip, timeout: 300_000 }, async () => {
+test('4. soak (short form): 1 000 tasks, something killed -9 every 200 ms for 15 s, restarted, then drained', {
+  skip,
+  timeout: 300_000,
+}, async () => {
   const result = await runSoak({ tasks: 1000, chaosMs: 15_000, killEveryMs: 200, drainMs: 180_000 });
   report('4. soak (CI: 1 000 tasks, 15 s)', result.figures);
   checkSoak(result);

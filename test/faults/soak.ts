@@ -17,7 +17,15 @@ const result = await runSoak({
   ...(env.SOAK_VICTIMS ? { victims: env.SOAK_VICTIMS.split(',') as ('worker' | 'child' | 'sweeper')[] } : {}),
   log: (line) => console.log(`${new Date().toISOString()} ${line}`),
 });
-report(`4. soak (${result.figures.tasks} tasks, ${result.figures['chaos s']} s, a kill every ${env.SOAK_KILL_EVERY_MS ?? 200} ms${env.SOAK_VICTIMS ? `, victims in turn: ${env.SOAK_VICTIMS}` : ''})`, result.figures);
-const ok = result.lost === 0 && result.failedUnrun === 0 && result.sameAttemptTwice === 0 && result.duplicateStarts <= result.cutOffRuns && result.residue.length === 0;
+report(
+  `4. soak (${result.figures.tasks} tasks, ${result.figures['chaos s']} s, a kill every ${env.SOAK_KILL_EVERY_MS ?? 200} ms${env.SOAK_VICTIMS ? `, victims in turn: ${env.SOAK_VICTIMS}` : ''})`,
+  result.figures,
+);
+const ok =
+  result.lost === 0 &&
+  result.failedUnrun === 0 &&
+  result.sameAttemptTwice === 0 &&
+  result.duplicateStarts <= result.cutOffRuns &&
+  result.residue.length === 0;
 console.log(ok ? 'soak: PASS' : 'soak: FAIL');
 process.exit(ok ? 0 : 1);

@@ -10,30 +10,39 @@ import { histories, tally } from './ledger.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
 
-test('20. workers killed -9 while their children load, three times: no task fails without having run, none is lost', { skip, timeout: 180_000 }, () =>
-  inScenario(Scenario.create('startup kills'), async (s) => {
-    const queue = s.queue({ maxAttempts: 3 });
-    const ids = await queue.enqueueMany(Array.from({ length: 40 }, () => ({ name: 'work', args: [s.ledgerDir, 50] })));
-    const spec = { concurrency: 20, leaseMs: 1500, sweepMs: 200, env: { FQ_SLOW_LOAD_MS: '1000' } };
-    for (let round = 0; round < 3; round++) {
-      const victim = await s.worker(spec);
-      // The fault's own timing: 0.3 s after the registration, before the children finished loading.
-      await sleep(300);
-      victim.signal('SIGKILL');
-      await victim.exited;
-    }
-    await s.worker({ concurrency: 4, leaseMs: 1500, sweepMs: 200 });
-    const events = await s.drained(ids, 120_000);
-    const t = tally(ids, events);
-    const byId = histories(events);
-    const failedUnrun = ids.filter((id) => {
-      const h = byId.get(id);
-      return h !== undefined && h.outcomes.some((o) => o.event === 'fail') && h.starts.length === 0;
-    });
-    report('20. worker killed -9 during start-up, 3 times', { tasks: ids.length, lost: t.lost.length, failedWithoutRunning: failedUnrun.length, duplicateStarts: t.duplicateStarts, outcomes: JSON.stringify(t.byOutcome) });
-    assert.deepEqual(t.lost, []);
-    assert.deepEqual(failedUnrun, [], 'tasks failed as cut off without ever having started');
-    assert.deepEqual(t.duplicateOutcomes, []);
-    assert.deepEqual(await s.stopAllAndCheckResidue(), []);
-  }),
+test(
+  '20. workers killed -9 while their children load, three times: no task fails without having run, none is lost',
+  { skip, timeout: 180_000 },
+  () =>
+    inScenario(Scenario.create('startup kills'), async (s) => {
+      const queue = s.queue({ maxAttempts: 3 });
+      const ids = await queue.enqueueMany(Array.from({ length: 40 }, () => ({ name: 'work', args: [s.ledgerDir, 50] })));
+      const spec = { concurrency: 20, leaseMs: 1500, sweepMs: 200, env: { FQ_SLOW_LOAD_MS: '1000' } };
+      for (let round = 0; round < 3; round++) {
+        const victim = await s.worker(spec);
+        // The fault's own timing: 0.3 s after the registration, before the children finished loading.
+        await sleep(300);
+        victim.signal('SIGKILL');
+        await victim.exited;
+      }
+      await s.worker({ concurrency: 4, leaseMs: 1500, sweepMs: 200 });
+      const events = await s.drained(ids, 120_000);
+      const t = tally(ids, events);
+      const byId = histories(events);
+      const failedUnrun = ids.filter((id) => {
+        const h = byId.get(id);
+        return h !== undefined && h.outcomes.some((o) => o.event === 'fail') && h.starts.length === 0;
+      });
+      report('20. worker killed -9 during start-up, 3 times', {
+        tasks: ids.length,
+        lost: t.lost.length,
+        failedWithoutRunning: failedUnrun.length,
+        duplicateStarts: t.duplicateStarts,
+        outcomes: JSON.stringify(t.byOutcome),
+      });
+      assert.deepEqual(t.lost, []);
+      assert.deepEqual(failedUnrun, [], 'tasks failed as cut off without ever having started');
+      assert.deepEqual(t.duplicateOutcomes, []);
+      assert.deepEqual(await s.stopAllAndCheckResidue(), []);
+    }),
 );

@@ -20,16 +20,28 @@ function countBy<T>(values: readonly T[]): Map<T, number> {
 }
 
 test('3a. a sweeper killed -9 mid-sweep, again and again: each lost task is put back exactly once', { skip, timeout: 240_000 }, () =>
-  inScenario(Scenario.create('sweeper kill mid-sweep'), (s) => sweeperKill(s, '3a. sweeper kill -9 mid-sweep', { perWorker: 20, waitMs: 150_000, minKills: 4 })),
+  inScenario(Scenario.create('sweeper kill mid-sweep'), (s) =>
+    sweeperKill(s, '3a. sweeper kill -9 mid-sweep', { perWorker: 20, waitMs: 150_000, minKills: 4 }),
+  ),
 );
 
-test('3b. four sweepers at once on a 10 ms interval while leases run out: each task put back exactly once', { skip, timeout: 120_000 }, async () => {
+test('3b. four sweepers at once on a 10 ms interval while leases run out: each task put back exactly once', {
+  skip,
+  timeout: 120_000,
+}, async () => {
   const s = await Scenario.create('four sweepers');
   try {
     const redis = s.client();
     const sweepers = await Promise.all([1, 2, 3, 4].map(() => s.worker({ kind: 'sweeper', sweepMs: 10 })));
     // Leases that run out one after another while the four sweep.
-    const orphans = await seedOrphans(s, redis, 50, 20, (i) => 200 + i * 20, () => [s.ledgerDir, 5]);
+    const orphans = await seedOrphans(
+      s,
+      redis,
+      50,
+      20,
+      (i) => 200 + i * 20,
+      () => [s.ledgerDir, 5],
+    );
     await until('every task to be back in the queue', 30_000, async () => (await redis.llen(s.key('waiting'))) >= orphans.taskIds.length);
     await until('every dead registration to be removed', 30_000, async () => (await redis.zcard(s.key('workers'))) === 0, 100);
     const waiting = parseEntries(await redis.lrange(s.key('waiting'), 0, -1));
@@ -62,7 +74,10 @@ test('3b. four sweepers at once on a 10 ms interval while leases run out: each t
   }
 });
 
-test('5. mass orphaning: 10 000 tasks of 100 dead registrations back within two sweeps, no script over 50 ms', { skip, timeout: 120_000 }, async () => {
+test('5. mass orphaning: 10 000 tasks of 100 dead registrations back within two sweeps, no script over 50 ms', {
+  skip,
+  timeout: 120_000,
+}, async () => {
   const s = await Scenario.create('mass orphaning', ['--slowlog-log-slower-than', '50000']);
   const queue = new Queue({ name: s.queueName, redis: s.url });
   const sweeper = new Sweeper({ queue, intervalMs: 1000, handleSignals: false, logger: quiet });
@@ -70,9 +85,19 @@ test('5. mass orphaning: 10 000 tasks of 100 dead registrations back within two 
     const redis = s.client();
     const figures: Record<string, string | number> = {};
     // Two shapes: 100 registrations × 100 entries, then 10 × 1000 (a full recover.lua batch each).
-    for (const [workers, perWorker] of [[100, 100], [10, 1000]] as const) {
+    for (const [workers, perWorker] of [
+      [100, 100],
+      [10, 1000],
+    ] as const) {
       await redis.del(s.key('waiting'));
-      const orphans = await seedOrphans(s, redis, workers, perWorker, () => -10_000, (id) => [s.ledgerDir, 10, id.length]);
+      const orphans = await seedOrphans(
+        s,
+        redis,
+        workers,
+        perWorker,
+        () => -10_000,
+        (id) => [s.ledgerDir, 10, id.length],
+      );
       await redis.slowlog('RESET');
       const sweeps: { ms: number; recovered: number }[] = [];
       while (sweeps.length < 5 && (await redis.zcard(s.key('workers'))) > 0) {
@@ -90,7 +115,12 @@ test('5. mass orphaning: 10 000 tasks of 100 dead registrations back within two 
       figures[`${label}: orphaned tasks`] = orphans.taskIds.length;
       figures[`${label}: sweeps until all back`] = sweeps.filter((x) => x.recovered > 0).length;
       figures[`${label}: tasks back`] = new Set(waiting.map((e) => e.id)).size;
-      figures[`${label}: sweep ms (whole sweep)`] = Math.round(percentile(sweeps.map((x) => x.ms), 100));
+      figures[`${label}: sweep ms (whole sweep)`] = Math.round(
+        percentile(
+          sweeps.map((x) => x.ms),
+          100,
+        ),
+      );
       figures[`${label}: SLOWLOG entries ≥ 50 ms`] = slow.length;
       figures[`${label}: registrations left`] = await redis.zcard(s.key('workers'));
       assert.ok(sweeps.filter((x) => x.recovered > 0).length <= 2, 'all back within two sweeps');

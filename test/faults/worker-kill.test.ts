@@ -8,8 +8,13 @@ import { workerKill, type KillPoint } from './kill-scenarios.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
 
-const run = (point: KillPoint) => inScenario(Scenario.create(`worker kill at ${point}`), (s) => workerKill(s, point, `1. worker kill -9 ${point}`, { tasks: 16, waitMs: 15_000 }));
+const run = (point: KillPoint) =>
+  inScenario(Scenario.create(`worker kill at ${point}`), (s) =>
+    workerKill(s, point, `1. worker kill -9 ${point}`, { tasks: 16, waitMs: 15_000 }),
+  );
 
 test('1a. worker parent kill -9 after dequeue (failpoint after-dequeue)', { skip, timeout: 120_000 }, () => run('after-dequeue'));
 test('1b. worker parent kill -9 while its child runs the task', { skip, timeout: 120_000 }, () => run('child-running'));
-test('1c. worker parent kill -9 after the handler, before the release (failpoint before-release)', { skip, timeout: 120_000 }, () => run('before-release'));
+test('1c. worker parent kill -9 after the handler, before the release (failpoint before-release)', { skip, timeout: 120_000 }, () =>
+  run('before-release'),
+);

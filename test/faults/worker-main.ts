@@ -24,7 +24,12 @@ function say(event: string, fields: Record<string, unknown> = {}): void {
 const ledger = env.FQ_LEDGER ?? '';
 const kind = env.FQ_KIND ?? 'preforked';
 const logger = withLogEvents(consoleLogger((env.FQ_LOG as 'info' | undefined) ?? 'info'));
-const queue = new Queue({ name: env.FQ_QUEUE ?? 'faults', redis: env.FQ_REDIS ?? 'redis://127.0.0.1:6379', partitions: num('FQ_PARTITIONS', 1), deadLetters: num('FQ_DEAD_LETTERS', 0) });
+const queue = new Queue({
+  name: env.FQ_QUEUE ?? 'faults',
+  redis: env.FQ_REDIS ?? 'redis://127.0.0.1:6379',
+  partitions: num('FQ_PARTITIONS', 1),
+  deadLetters: num('FQ_DEAD_LETTERS', 0),
+});
 
 /** The logger as is, or (FQ_LOG_EVENTS=1) one that also says each warning and error as a `log` message. */
 function withLogEvents(base: Logger): Logger {
