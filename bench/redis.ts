@@ -1,6 +1,6 @@
 // A private, throw-away redis-server for the benchmark, plus INFO helpers.
 // Never touches the Redis on 6379: it binds a free port in a temp dir, without persistence.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';

@@ -15,7 +15,7 @@ import { startRedis } from './redis.ts';
 import * as sc from './scenarios.ts';
 import { SYSTEM_IDS, loadSystem, type SystemId } from './systems/index.ts';
 import type { Mode } from './systems/types.ts';
-import { markdownTable, summarize, textTable, type ScenarioResult } from './table.ts';
+import { markdownTable, summarize, textTable } from './table.ts';
 
 const RESULTS = new URL('./results/', import.meta.url);
 

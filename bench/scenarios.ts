@@ -17,7 +17,6 @@ import {
   withSystem,
   WorkerProc,
   type Ctx,
-  type Sys,
 } from './harness.ts';
 import { makePayload, monoMs } from './record.ts';
 import { commandCalls, dataMemory, someKeys } from './redis.ts';

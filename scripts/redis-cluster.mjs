@@ -261,7 +261,7 @@ export async function startCluster({ masters = 3, replicasPerMaster = 0, timeout
   async function moveSlot(slot, toPort, { batch = 100, migrateTimeoutMs = 10_000 } = {}) {
     checkSlot(slot);
     const target = byPort(toPort);
-    if (!target || !target.alive) throw new Error(`No running node of this cluster on port ${toPort}`);
+    if (!target?.alive) throw new Error(`No running node of this cluster on port ${toPort}`);
     const fromPort = await slotOwner(slot);
     const source = byPort(fromPort);
     if (!source) throw new Error(`Slot ${slot} belongs to port ${fromPort}, not a node of this cluster`);

@@ -1,4 +1,4 @@
-// The test command: type-check (including the compile-time tests in test/types.check.ts), then run every
+// The test command: format and lint check, type-check (including the compile-time tests in test/types.check.ts), then run every
 // test file with node's test runner against a private redis-server, or against REDIS_URL when it is set
 // (the tests create their own queues under unique names and delete what they create). Then the integration
 // tests run a second time against a private 3-master Redis Cluster (or CLUSTER_URL=redis+cluster://...).
@@ -20,6 +20,13 @@ const CLUSTER_SUITE = [
   'test/child-workers.test.ts',
   'test/recovery.test.ts',
 ];
+
+// Formatting and lint first (biome.json): `npm run format` fixes what the formatter finds.
+const biome = spawnSync('npx', ['biome', 'ci', '--colors=off', '.'], { stdio: 'inherit' });
+if (biome.status !== 0) {
+  console.error('Formatting or lint failed: run `npm run format`, then fix what the linter reports.');
+  process.exit(1);
+}
 
 // Build dist/ (the CLI tests run the built binary), then type-check everything, tests included.
 for (const project of ['tsconfig.build.json', 'tsconfig.json']) {

@@ -309,7 +309,10 @@ export class ChildPool implements Executor {
   #release(child: Child): void {
     if (child.exited) return;
     const waiter = this.#waiters.shift();
-    if (waiter) return waiter.resolve(this.#runOn(child, waiter.task));
+    if (waiter) {
+      waiter.resolve(this.#runOn(child, waiter.task));
+      return;
+    }
     this.#idle.push(child);
     this.onAvailable?.();
   }

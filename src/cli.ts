@@ -837,7 +837,7 @@ Examples:
       throw new CommandError(optionMessage(err as Error), EXIT.usage);
     }
     await reachRedis(queues[0] as Queue, shown);
-    let running;
+    let running: Awaited<ReturnType<typeof serveDashboard>>;
     try {
       running = await serveDashboard({ queues, port, host, allowActions, ...(token !== undefined ? { token } : {}), logger });
     } catch (err) {

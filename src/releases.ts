@@ -57,7 +57,9 @@ export class Releases {
             const reply = replies?.[i];
             r.settle(!reply ? new Error('no reply for a release') : (reply[0] ?? undefined));
           }),
-        (err: unknown) => group.forEach((r) => r.settle(err ?? new Error('release failed'))),
+        (err: unknown) => {
+          for (const r of group) r.settle(err ?? new Error('release failed'));
+        },
       );
     }
   }

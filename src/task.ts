@@ -56,6 +56,7 @@ export interface Task<A extends unknown[] = unknown[], R = unknown> extends Task
 
 /** A task of any signature. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: a handle of any argument types (unknown[] would not accept them all)
 export type AnyTask = Task<any[], unknown>;
 
 const BRAND = Symbol.for('delayed-queue.task');

@@ -333,7 +333,10 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   #take(entry: Entry, workerId: string, keys: QueueKeys): void {
     // A move that completed after the lease was lost: it may have landed in a list whose registration the
     // sweeper already removed, which no sweep reads any more: put it back from here (it never ran).
-    if (this.#lease?.id !== workerId || !this.#lease.valid()) return this.#putBackStale(entry, workerId, keys);
+    if (this.#lease?.id !== workerId || !this.#lease.valid()) {
+      this.#putBackStale(entry, workerId, keys);
+      return;
+    }
     // A move that completed after the worker began to stop: the entry stays in the list, and `leave` puts it back.
     if (this.#stop.signal.aborted) return;
     const known = entryKey(entry);
@@ -430,7 +433,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
 
   async #settle(run: Run, task: TaskEntry, info: TaskInfo, outcome: RunOutcome): Promise<void> {
     switch (outcome.kind) {
-      case 'success':
+      case 'success': {
         this.logger.debug({ queue: this.queue.name, id: task.id, name: task.name }, 'task succeeded');
         this.counts.succeeded++;
         this.#emit('success', info, outcome.value);
@@ -438,6 +441,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         if (onSuccess) await this.#callHandler('successHandler', () => onSuccess(info, outcome.value));
         failpoint('before-release');
         return await this.#write(run, () => this.#releases.release(run.keys, run.list, run.entry));
+      }
       case 'thrown':
         return await this.#failed(run, info, { reason: 'thrown', message: outcome.error.message, error: outcome.error });
       case 'timeout':

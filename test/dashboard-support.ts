@@ -98,13 +98,16 @@ export async function monitorQueue(q: Queue) {
   };
 }
 
-export async function getJson(url: string, init?: RequestInit): Promise<{ status: number; body: any; headers: Headers }> {
+// biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the server sent
+type Json = any;
+
+export async function getJson(url: string, init?: RequestInit): Promise<{ status: number; body: Json; headers: Headers }> {
   const res = await fetch(url, init);
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
 }
 
-export function post(url: string, body: unknown, auth?: string): Promise<{ status: number; body: any; headers: Headers }> {
+export function post(url: string, body: unknown, auth?: string): Promise<{ status: number; body: Json; headers: Headers }> {
   return getJson(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },

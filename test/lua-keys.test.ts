@@ -321,7 +321,7 @@ function problems(src: string): string[] {
   for (const call of calls) {
     const where = `line ${call.line}: ${call.fn}`;
     const [name, ...rest] = call.args;
-    if (!name || name.length !== 1 || name[0]!.type !== 'string') {
+    if (name?.length !== 1 || name[0]!.type !== 'string') {
       found.push(`${where}: the command is not a string literal (${name ? show(name) : 'nothing'})`);
       continue;
     }

@@ -2,23 +2,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { InlineWorker, PreforkedWorker, Queue, Sweeper, type Queue as QueueType } from '../src/index.ts';
+import { InlineWorker, PreforkedWorker, Queue, Sweeper } from '../src/index.ts';
 import { decodeEntry } from '../src/payload.ts';
 import { startRedis } from '../scripts/redis-server.mjs';
 import { add, block, killParent, record } from './fixtures/tasks.ts';
-import {
-  FIXTURES,
-  REDIS_URL,
-  inspector,
-  workerProcess,
-  isAlive,
-  ledgerFile,
-  readLedger,
-  recorder,
-  runUntil,
-  waitFor,
-  withQueue,
-} from './helpers.ts';
+import { FIXTURES, inspector, workerProcess, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue } from './helpers.ts';
 
 let redis: Redis;
 before(() => {

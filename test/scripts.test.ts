@@ -133,6 +133,7 @@ test('requeue puts an unreadable entry back unchanged (Lua never rewrites what i
 test('requeue keeps big integers in the arguments byte for byte', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
+    // biome-ignore lint/correctness/noPrecisionLoss: a number past 2^53 travels as JSON writes it
     const e = encodeEntry({ id: 'big', name: 'add', args: [12345678901234567, 0.1], timeoutMs: 1000, maxAttempts: 3 }, 1e6);
     await redis.lpush(k.worker('w1'), e);
     await runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [e, 1, 'lost']);

@@ -216,7 +216,7 @@ describe('Redis Cluster', () => {
       async () => {
         for (const other of others) {
           const line = (await nodesView(other.port)).split('\n').find((l) => l.startsWith(node.id));
-          if (!line?.split(' ')[2]!.split(',').includes('fail')) return false;
+          if (!line?.split(' ')[2]?.split(',').includes('fail')) return false;
           if (parseInfo(await redisCommand(other.port, ['CLUSTER', 'INFO'])).cluster_state !== 'fail') return false;
         }
         return true;

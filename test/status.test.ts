@@ -128,7 +128,7 @@ describe('delayed status', { timeout: 180_000 }, () => {
     );
     assert.deepEqual(s.totals, { started: 15, succeeded: 12, failed: 1, requeued: 1 });
     const live = s.workers.find((w) => w.id === 'live.1.a');
-    assert.ok(live && live.alive && live.inFlight === 2 && live.kind === 'preforked' && live.pid === 4242);
+    assert.ok(live?.alive && live.inFlight === 2 && live.kind === 'preforked' && live.pid === 4242);
     const dead = s.workers.find((w) => w.id === 'dead.2.b');
     assert.ok(dead && !dead.alive && dead.leaseLeftMs < 0 && dead.inFlight === 1);
     // Longest running first; running time is the reported one plus the time since the report (~500 ms).

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hasRedisServer, report, Scenario, until } from './harness.ts';
 import { tally } from './ledger.ts';
-import { Proxy } from './proxy.ts';
+import { TcpProxy } from './proxy.ts';
 
 const LEASE = 1500;
 const SWEEP = 500;
@@ -24,7 +24,7 @@ test('17. defect 6: half-open connections under a worker: it registers anew on a
   timeout: 90_000,
 }, async () => {
   const s = await Scenario.create('half-open');
-  const proxy = await Proxy.start(s.redis.port);
+  const proxy = await TcpProxy.start(s.redis.port);
   try {
     const victim = await s.worker({ name: 'victim', concurrency: 1, leaseMs: LEASE, sweepMs: SWEEP, redisUrl: proxy.url });
     const queue = s.queue();

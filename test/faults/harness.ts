@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cluster, Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { Queue, Sweeper, type QueueOptions } from '../../src/index.ts';
 import type { QueueKeys } from '../../src/keys.ts';
 import { dropQueue, queueKeysNow } from '../helpers.ts';

@@ -19,7 +19,7 @@ import { scriptSource } from '../../src/scripts.ts';
 import { REAP_GRACE_MS } from '../../src/sweeper.ts';
 import { hasRedisServer, report, Scenario, until, type Proc } from './harness.ts';
 import { tally } from './ledger.ts';
-import { Proxy, type HoldRule } from './proxy.ts';
+import { TcpProxy, type HoldRule } from './proxy.ts';
 
 const LEASE = 1500;
 const SWEEP = 200;
@@ -50,7 +50,7 @@ function isStopped(pid: number): boolean {
 
 async function heldDequeue(variant: 'network' | 'sigstop'): Promise<void> {
   const s = await Scenario.create(`held dequeue reply ${variant}`);
-  const proxy = await Proxy.start(s.redis.port);
+  const proxy = await TcpProxy.start(s.redis.port);
   let stopped: Proc | undefined;
   try {
     await s.worker({ kind: 'sweeper', sweepMs: SWEEP, name: 'sweeper' });
@@ -144,7 +144,7 @@ test('18c. an enqueue held on the way to Redis past commandTimeoutMs: a timeout 
   timeout: 90_000,
 }, async () => {
   const s = await Scenario.create('held enqueue');
-  const proxy = await Proxy.start(s.redis.port);
+  const proxy = await TcpProxy.start(s.redis.port);
   const TIMEOUT = 1000;
   const HOLD = 2500;
   const producer = new Queue({ name: s.queueName, redis: proxy.url, commandTimeoutMs: TIMEOUT, defaultTimeoutMs: 30_000 });

@@ -11,7 +11,7 @@ import { Queue } from '../../src/index.ts';
 import { scriptSource } from '../../src/scripts.ts';
 import { hasRedisServer, report, Scenario, until } from './harness.ts';
 import { histories, tally } from './ledger.ts';
-import { Proxy } from './proxy.ts';
+import { type DropRule, TcpProxy } from './proxy.ts';
 import { probeReconnect } from './probes.ts';
 
 const LEASE = 1500;
@@ -26,7 +26,7 @@ const hangBug: string | false =
 
 test('9. network cut between one worker and Redis (blackhole, then reset)', { skip, todo: hangBug, timeout: 120_000 }, async () => {
   const s = await Scenario.create('network partition');
-  const proxy = await Proxy.start(s.redis.port);
+  const proxy = await TcpProxy.start(s.redis.port);
   try {
     const victim = await s.worker({ name: 'victim', concurrency: 2, leaseMs: LEASE, redisUrl: proxy.url });
     const queue = s.queue();
@@ -121,7 +121,7 @@ type Dropped = 'enqueue' | 'dequeue (script)' | 'dequeue (BLMOVE)' | 'renew' | '
 
 async function droppedReply(what: Dropped): Promise<Record<string, string | number>> {
   const s = await Scenario.create(`dropped reply ${what}`);
-  const proxy = await Proxy.start(s.redis.port);
+  const proxy = await TcpProxy.start(s.redis.port);
   try {
     const redis = s.client();
     // Scripts known to the server, so the armed EVALSHA runs (no NOSCRIPT round).
@@ -130,7 +130,7 @@ async function droppedReply(what: Dropped): Promise<Record<string, string | numb
     const direct = s.queue();
     let ids: string[] = [];
     let producerError = '';
-    let drop;
+    let drop: Promise<DropRule> | undefined;
     if (what === 'enqueue') {
       const viaProxy = new Queue({ name: s.queueName, redis: proxy.url });
       drop = proxy.dropReplyAfter('\r\nlpush\r\n');

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { connect } from '../../src/connection.ts';
 import { hasRedisServer, RedisServer } from './harness.ts';
-import { Proxy } from './proxy.ts';
+import { TcpProxy } from './proxy.ts';
 
 export interface ReconnectProbe {
   /** The first command sent after the connection came back settled within 3 s. */
@@ -30,7 +30,7 @@ function settlesWithin<T>(promise: Promise<T>, ms: number): Promise<string> {
 export async function probeReconnect(role: 'worker' | 'producer'): Promise<ReconnectProbe> {
   if (!hasRedisServer()) return { recovered: true, detail: 'no redis-server' };
   const redis = await RedisServer.start();
-  const proxy = await Proxy.start(redis.port);
+  const proxy = await TcpProxy.start(redis.port);
   const client = connect(proxy.url, role, 'probe') as Redis;
   client.on('error', () => undefined);
   try {

@@ -57,7 +57,7 @@ export interface HoldRule {
   deliver?: () => Promise<void>;
 }
 
-export class Proxy {
+export class TcpProxy {
   readonly targetPort: number;
   readonly #server: Server;
   readonly #pairs = new Set<Pair>();
@@ -72,8 +72,8 @@ export class Proxy {
     this.#server = createServer({ allowHalfOpen: true }, (client) => this.#accept(client));
   }
 
-  static async start(targetPort: number): Promise<Proxy> {
-    const proxy = new Proxy(targetPort);
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const proxy = new TcpProxy(targetPort);
     await new Promise<void>((resolve) => proxy.#server.listen(0, '127.0.0.1', resolve));
     const address = proxy.#server.address();
     proxy.port = typeof address === 'object' && address ? address.port : 0;

@@ -31,7 +31,7 @@ test(
       const byId = histories(events);
       const failedUnrun = ids.filter((id) => {
         const h = byId.get(id);
-        return h !== undefined && h.outcomes.some((o) => o.event === 'fail') && h.starts.length === 0;
+        return h?.outcomes.some((o) => o.event === 'fail') && h.starts.length === 0;
       });
       report('20. worker killed -9 during start-up, 3 times', {
         tasks: ids.length,

@@ -76,8 +76,7 @@ export const throwNonError = defineTask('throwNonError', (dir: string) => {
 
 /** Reports whether Object.prototype was polluted by the arguments it got; the result names what it saw. */
 export const inspectArgs = defineTask('inspectArgs', (dir: string, value: unknown) => {
-  const polluted =
-    ({} as Record<string, unknown>).polluted !== undefined || Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted');
+  const polluted = ({} as Record<string, unknown>).polluted !== undefined || Object.hasOwn(Object.prototype, 'polluted');
   note(dir, 'start', polluted ? 'polluted' : 'clean');
   note(dir, 'end');
   return { polluted, kind: typeof value };
