@@ -11,8 +11,7 @@
 -- before it moves anything (one command fewer on the hot path); a wrong type fails it with Redis' WRONGTYPE,
 -- also having moved nothing.
 -- Run twice (a resent command), it moves a second batch: the worker reconciles its list after any error.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local deadline = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not deadline or tonumber(deadline) <= now then
   return {0}
@@ -26,9 +25,9 @@ if n == 1 then
   end
   return {1, item}
 end
-local kind = redis.call('TYPE', KEYS[3]).ok
-if kind ~= 'list' and kind ~= 'none' then
-  return redis.error_reply('WRONGTYPE the in-flight list is a ' .. kind .. ', not a list: nothing was moved')
+local bad = expect_list(redis.call('TYPE', KEYS[3]).ok, 'the in-flight list', 'nothing was moved')
+if bad then
+  return bad
 end
 local items = redis.call('LRANGE', KEYS[1], -n, -1)
 if #items == 0 then

@@ -8,15 +8,14 @@
 -- Errors with 'WRONGTYPE dead ...' having written nothing when the dead-letter list is not a list (checked
 -- before the run is removed: Redis keeps the writes a script made before an error); the caller retries.
 -- Safe to run twice: the second call finds nothing to remove and writes nothing.
-local kind = redis.call('TYPE', KEYS[2]).ok
-if kind ~= 'list' and kind ~= 'none' then
-  return redis.error_reply('WRONGTYPE dead is a ' .. kind .. ', not a list: nothing was written')
+local bad = expect_list(redis.call('TYPE', KEYS[2]).ok, 'dead', 'nothing was written')
+if bad then
+  return bad
 end
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return 0
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 redis.call('LPUSH', KEYS[2], now .. '|' .. ARGV[2])
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
 return 1

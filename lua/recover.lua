@@ -22,27 +22,16 @@
 -- Returns {moved, left, removed}: moved entries, entries still in the list, 1 if the registration was removed.
 -- Validates before it writes: in 'lost' mode a live lease is left alone; a `waiting` key of another type
 -- than a list fails the call with nothing changed. Safe to run twice.
-local function bump(entry, cut, reason)
-  local attempt, cutoffs, old, rest = string.match(entry, '^1|(%d+)|(%d+)|(%a*)|(.*)$')
-  if not attempt then
-    return entry
-  end
-  if cut == 0 then
-    reason = old
-  end
-  return '1|' .. (tonumber(attempt) + 1) .. '|' .. (tonumber(cutoffs) + cut) .. '|' .. reason .. '|' .. rest
-end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local mode = ARGV[3]
 local lost = mode == 'lost'
 local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if lost and deadline and tonumber(deadline) > now then
   return {0, redis.call('LLEN', KEYS[2]), 0}
 end
-local waitingType = redis.call('TYPE', KEYS[3])['ok']
-if waitingType ~= 'list' and waitingType ~= 'none' then
-  return redis.error_reply('WRONGTYPE waiting is a ' .. waitingType .. ', not a list: nothing was moved')
+local bad = expect_list(redis.call('TYPE', KEYS[3]).ok, 'waiting', 'nothing was moved')
+if bad then
+  return bad
 end
 local cut = 0
 if lost then

@@ -8,8 +8,7 @@
 -- ARGV[4] the worker's facts (JSON; stored as '<now_ms> <json>')
 -- Returns {epoch, now_ms}.
 -- Safe to run twice: SET NX and ZADD NX change nothing the second time.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 redis.call('SET', KEYS[2], ARGV[3], 'NX')
 local epoch = redis.call('GET', KEYS[2])
 redis.call('ZADD', KEYS[1], 'NX', now + tonumber(ARGV[2]), ARGV[1])

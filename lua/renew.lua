@@ -10,8 +10,7 @@
 -- vanished, so Redis lost the queue's data.
 -- A lease that has run out is never extended: the sweeper may already be handing its tasks to others.
 -- Safe to run twice: a second renew only moves the deadline again.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 if redis.call('GET', KEYS[2]) ~= ARGV[3] then
   return {-1, now}
 end

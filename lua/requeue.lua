@@ -10,19 +10,9 @@
 -- stays in the worker's list, and the caller retries.
 -- The entry goes to the right end, so it is taken next. Its attempt counter goes up, which makes the next
 -- run's token differ from this one. Safe to run twice: the second call finds nothing to remove.
-local function bump(entry, cut, reason)
-  local attempt, cutoffs, old, rest = string.match(entry, '^1|(%d+)|(%d+)|(%a*)|(.*)$')
-  if not attempt then
-    return entry
-  end
-  if cut == 0 then
-    reason = old
-  end
-  return '1|' .. (tonumber(attempt) + 1) .. '|' .. (tonumber(cutoffs) + cut) .. '|' .. reason .. '|' .. rest
-end
-local kind = redis.call('TYPE', KEYS[2]).ok
-if kind ~= 'list' and kind ~= 'none' then
-  return redis.error_reply('WRONGTYPE waiting is a ' .. kind .. ', not a list: nothing was moved')
+local bad = expect_list(redis.call('TYPE', KEYS[2]).ok, 'waiting', 'nothing was moved')
+if bad then
+  return bad
 end
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return 0

@@ -11,8 +11,7 @@
 -- Returns {now_ms, 1, #retired, retired id..., expired id...}, or {now_ms, 0} when another sweeper holds the
 -- lock. Retired ids (at most ARGV[3]) come only when the retired lock was free: one check per ARGV[5] ms.
 -- Writes only the locks. recover.lua checks each lease again before it moves anything.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local lock = tonumber(ARGV[1])
 if lock > 0 and not redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', lock) then
   return {now, 0}

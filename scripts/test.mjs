@@ -17,6 +17,7 @@ const CLUSTER_SUITE = [
   'test/inline-worker.test.ts',
   'test/partitions.test.ts',
   'test/scripts.test.ts',
+  'test/store.test.ts',
   'test/child-workers.test.ts',
   'test/recovery.test.ts',
 ];

@@ -20,7 +20,8 @@
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
-import { DelayedError, InvalidOptionError, RedisUnavailableError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import { CommandTimeoutError, ConnectionLostError, InvalidOptionError, RedisUnavailableError } from './errors.ts';
 
 /**
  * ioredis, loaded on first use: a task module that imports this package (in every child process) does not pay
@@ -30,31 +31,6 @@ type IoRedis = typeof import('ioredis');
 let ioredis: IoRedis | undefined;
 function io(): IoRedis {
   return (ioredis ??= createRequire(import.meta.url)('ioredis') as IoRedis);
-}
-
-/** The connection dropped after the command was sent and before its reply: it may or may not have run. */
-export class ConnectionLostError extends DelayedError {
-  constructor(
-    message = 'The connection to Redis dropped before the reply came; the command may or may not have run',
-    code = 'ERR_CONNECTION_LOST',
-  ) {
-    super(code, message);
-  }
-}
-
-/**
- * The command was sent and no reply came within the command timeout: it may or may not have run (Redis may be
- * frozen, or the connection half-open). The connection was reset. A `ConnectionLostError`, with its own code.
- */
-export class CommandTimeoutError extends ConnectionLostError {
-  readonly timeoutMs: number;
-  constructor(address: string, timeoutMs: number) {
-    super(
-      `Redis at ${address} sent no reply within ${timeoutMs} ms (commandTimeoutMs): the command was sent and may or may not have run; the connection was reset`,
-      'ERR_COMMAND_TIMEOUT',
-    );
-    this.timeoutMs = timeoutMs;
-  }
 }
 
 /** A connection to one Redis (single node or Sentinel-managed) or to a Redis Cluster. */
@@ -388,4 +364,28 @@ export async function whenReady(redis: Client, ms: number): Promise<void> {
   });
   clearTimeout(timer);
   redis.off('ready', onReady);
+}
+
+/** Connects for a worker or sweeper: connection errors are logged at most once per 5 s (ioredis retries on its own). */
+export function connectLogged(source: RedisSource, role: ConnectionRole, name: string, commandTimeoutMs: number, logger: Logger): Client {
+  const redis = connect(source, role, name, commandTimeoutMs);
+  let last = 0;
+  redis.on('error', (err: Error) => {
+    if (Date.now() - last < 5000) return;
+    last = Date.now();
+    logger.warn({ queue: name, role, err }, 'Redis connection error; retrying');
+  });
+  return redis;
+}
+
+/** A Redis that evicts keys under memory pressure can drop waiting tasks: say so, loudly. Never rejects. */
+export async function warnIfEvicting(redis: Client, logger: Logger, name: string): Promise<void> {
+  try {
+    const policy = ((await guard(redis, redis.config('GET', 'maxmemory-policy'))) as string[])[1];
+    if (policy === undefined || policy === 'noeviction') return;
+    const why = `Redis maxmemory-policy is ${policy}: under memory pressure Redis may evict this queue's keys and lose tasks.`;
+    logger.error({ queue: name, policy }, `${why} Set maxmemory-policy to noeviction.`);
+  } catch {
+    // CONFIG may be disabled (managed Redis): nothing to check.
+  }
 }

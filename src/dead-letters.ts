@@ -13,12 +13,13 @@
  * lists hold.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { guard, type Client } from './connection.ts';
 import { InvalidOptionError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
 import { decodeEntry } from './payload.ts';
 import type { Queue } from './queue.ts';
+import { readDeadLetter } from './records.ts';
+import { deadDelete, deadRequeue, type ListSide } from './store.ts';
 
 /** One failure record, decoded for people (every field as found; unknown ones are null). */
 export interface DeadLetterRecord {
@@ -74,30 +75,8 @@ export interface DeadLetterRef {
 }
 
 /** '-1' when the record is nearer the old end of its list (LREM searches from there), else '1'. */
-function side(ref: DeadLetterRef): string {
+function side(ref: DeadLetterRef): ListSide {
   return ref.index !== undefined && ref.total !== undefined && ref.index >= ref.total / 2 ? '-1' : '1';
-}
-
-// ---- the two scripts, loaded like src/scripts.ts loads the others (by SHA, the text on NOSCRIPT) ----
-
-const LUA_DIR = new URL('../lua/', import.meta.url);
-type DeadScript = 'dead-requeue' | 'dead-delete';
-const scripts = Object.fromEntries(
-  (['dead-requeue', 'dead-delete'] as const).map((name) => {
-    const source = readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8');
-    return [name, { source, sha: createHash('sha1').update(source).digest('hex') }];
-  }),
-) as Record<DeadScript, { source: string; sha: string }>;
-
-async function run(redis: Client, name: DeadScript, keys: readonly string[], args: readonly string[]): Promise<number> {
-  const script = scripts[name];
-  try {
-    return Number(await guard(redis, redis.evalsha(script.sha, keys.length, ...keys, ...args)));
-  } catch (err) {
-    if (err instanceof Error && err.message.startsWith('NOSCRIPT'))
-      return Number(await guard(redis, redis.eval(script.source, keys.length, ...keys, ...args)));
-    throw err;
-  }
 }
 
 // ---- reading ----
@@ -110,14 +89,7 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 /** Decodes one record; never throws (an unreadable record is shown with what could be read). */
 export function decodeDeadLetter(record: string, partition: number, index: number, total: number, argsChars = 2000): DeadLetterRecord {
-  const bar = record.indexOf('|');
-  let fields: Record<string, unknown> = {};
-  try {
-    const parsed: unknown = JSON.parse(record.slice(bar + 1));
-    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) fields = parsed as Record<string, unknown>;
-  } catch {
-    // shown as unknown
-  }
+  const { at, fields } = readDeadLetter(record);
   const entry = str(fields.entry);
   const decoded = entry === null ? null : decodeEntry(entry, Number.MAX_SAFE_INTEGER);
   const task = decoded?.ok ? decoded.task : null;
@@ -126,7 +98,7 @@ export function decodeDeadLetter(record: string, partition: number, index: numbe
     partition,
     index,
     total,
-    at: Number(record.slice(0, Math.max(0, bar))) || 0,
+    at,
     id: str(fields.id) ?? '?',
     name: str(fields.name) ?? '?',
     reason: str(fields.reason) ?? '?',
@@ -242,13 +214,13 @@ export function entryToRequeue(record: string): string {
 export async function requeueDeadLetter(queue: Queue, ref: DeadLetterRef): Promise<boolean> {
   const keys = partitionOf(queue, ref.partition);
   const entry = entryToRequeue(ref.record);
-  return (await run(queue.redis, 'dead-requeue', [keys.dead, keys.waiting], [ref.record, entry, side(ref)])) === 1;
+  return await deadRequeue(queue.redis, keys, ref.record, entry, side(ref));
 }
 
 /** Deletes one dead letter. False if it was gone already. */
 export async function deleteDeadLetter(queue: Queue, ref: DeadLetterRef): Promise<boolean> {
   const keys = partitionOf(queue, ref.partition);
-  return (await run(queue.redis, 'dead-delete', [keys.dead], [ref.record, side(ref)])) === 1;
+  return await deadDelete(queue.redis, keys, ref.record, side(ref));
 }
 
 export interface RequeueAllResult {
@@ -279,7 +251,7 @@ export async function requeueAllDeadLetters(queue: Queue): Promise<RequeueAllRes
         const records = (await guard(redis, redis.lrange(keys.dead, -kept - count, -kept - 1))).reverse();
         if (records.length === 0) break;
         left -= records.length;
-        const batch: Promise<number>[] = [];
+        const batch: Promise<boolean>[] = [];
         for (const record of records) {
           let entry: string;
           try {
@@ -290,9 +262,9 @@ export async function requeueAllDeadLetters(queue: Queue): Promise<RequeueAllRes
             continue;
           }
           // These records are the oldest: LREM searches from the old end, so each finds its record at once.
-          batch.push(run(redis, 'dead-requeue', [keys.dead, keys.waiting], [record, entry, '-1']));
+          batch.push(deadRequeue(redis, keys, record, entry, '-1'));
         }
-        for (const done of await Promise.all(batch)) requeued += done;
+        for (const done of await Promise.all(batch)) if (done) requeued++;
       }
     }),
   );

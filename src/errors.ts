@@ -125,3 +125,28 @@ export class RedisUnavailableError extends DelayedError {
     this.address = address;
   }
 }
+
+/** The connection dropped after the command was sent and before its reply: it may or may not have run. */
+export class ConnectionLostError extends DelayedError {
+  constructor(
+    message = 'The connection to Redis dropped before the reply came; the command may or may not have run',
+    code = 'ERR_CONNECTION_LOST',
+  ) {
+    super(code, message);
+  }
+}
+
+/**
+ * The command was sent and no reply came within the command timeout: it may or may not have run (Redis may be
+ * frozen, or the connection half-open). The connection was reset. A `ConnectionLostError`, with its own code.
+ */
+export class CommandTimeoutError extends ConnectionLostError {
+  readonly timeoutMs: number;
+  constructor(address: string, timeoutMs: number) {
+    super(
+      `Redis at ${address} sent no reply within ${timeoutMs} ms (commandTimeoutMs): the command was sent and may or may not have run; the connection was reset`,
+      'ERR_COMMAND_TIMEOUT',
+    );
+    this.timeoutMs = timeoutMs;
+  }
+}

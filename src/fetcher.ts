@@ -19,7 +19,7 @@ import type { QueueKeys } from './keys.ts';
 import type { Lease } from './lease.ts';
 import type { Logger } from './logger.ts';
 import { entryFromBytes, entryKey, type Entry } from './payload.ts';
-import { runScript, runScriptBuffer } from './scripts.ts';
+import { dequeue, requeue } from './store.ts';
 import { within } from './time.ts';
 
 /** How long one BLMOVE blocks. The sweeper's grace before removing a registration must be longer. */
@@ -116,18 +116,13 @@ export class Fetcher {
         let refused = false;
         for (let i = 0; i < n && taken.length < free; i++) {
           const keys = partitions[(first + i) % n] as QueueKeys;
-          const reply = (await runScriptBuffer(
-            cmd,
-            'dequeue',
-            [keys.waiting, keys.workers, keys.worker(workerId)],
-            [workerId, free - taken.length],
-          )) as [number, ...Buffer[]];
+          const moved = await dequeue(cmd, keys, workerId, free - taken.length);
           failpoint('stall-after-dequeue-reply');
-          if (reply[0] === 0) {
+          if (moved === 'refused') {
             refused = true;
             break;
           }
-          for (let j = 1; j < reply.length; j++) taken.push([entryFromBytes(reply[j] as Buffer, maxBytes), keys]);
+          for (const bytes of moved) taken.push([entryFromBytes(bytes, maxBytes), keys]);
         }
         if (refused) {
           // Entries already moved by this round stay in the lists; the sweeper puts them back.
@@ -175,7 +170,7 @@ export class Fetcher {
         for (const bytes of held) {
           const entry = entryFromBytes(bytes, this.#host.maxPayloadBytes);
           if (known.has(entryKey(entry)) || lease.id !== workerId) continue;
-          await runScript(cmd, 'requeue', [list, keys.waiting], [entry, 0, '']);
+          await requeue(cmd, list, keys, entry, null);
         }
       }
     } catch {

@@ -20,8 +20,9 @@ export {
   StateError,
   NotReplicatedError,
   RedisUnavailableError,
+  ConnectionLostError,
+  CommandTimeoutError,
 } from './errors.ts';
-export { ConnectionLostError, CommandTimeoutError } from './connection.ts';
 export { queueStatus, findQueues, ThroughputMeter, renderStatus, renderQueueList, formatCount, formatDuration } from './status.ts';
 export type {
   QueueStatus,

@@ -12,10 +12,11 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { Client } from './connection.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Client, whenReady } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
-import { runScript } from './scripts.ts';
-import { recover } from './sweeper.ts';
+import { type WorkerFacts, workerFactsJson } from './records.ts';
+import { recover, register, renew } from './store.ts';
 
 export type LeaseLoss = 'expired' | 'refused' | 'epoch';
 
@@ -30,7 +31,7 @@ export class Lease {
   readonly #partitions: readonly QueueKeys[];
   readonly #leaseMs: number;
   readonly #marginMs: number;
-  readonly #facts: () => Record<string, unknown>;
+  readonly #facts: () => WorkerFacts;
   readonly #events: LeaseEvents;
   #id = '';
   /** The epoch each partition had when this worker last registered ('' before the first registration). */
@@ -41,7 +42,7 @@ export class Lease {
   #renewing = false;
   #closed = false;
 
-  constructor(redis: Client, partitions: readonly QueueKeys[], leaseMs: number, facts: () => Record<string, unknown>, events: LeaseEvents) {
+  constructor(redis: Client, partitions: readonly QueueKeys[], leaseMs: number, facts: () => WorkerFacts, events: LeaseEvents) {
     this.#redis = redis;
     this.#partitions = partitions;
     this.#epochs = partitions.map(() => '');
@@ -70,14 +71,7 @@ export class Lease {
     const sent = performance.now();
     const facts = this.#factsJson();
     const settled = await Promise.allSettled(
-      this.#partitions.map((keys) =>
-        runScript(
-          this.#redis,
-          'register',
-          [keys.workers, keys.epoch, keys.info],
-          [id, this.#leaseMs, randomBytes(8).toString('hex'), facts],
-        ),
-      ),
+      this.#partitions.map((keys) => register(this.#redis, keys, id, this.#leaseMs, randomBytes(8).toString('hex'), facts)),
     );
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) {
@@ -85,8 +79,8 @@ export class Lease {
       await Promise.all(this.#partitions.map((keys, i) => (settled[i]?.status === 'fulfilled' ? this.#leavePartition(keys, id) : true)));
       throw failed.reason;
     }
-    const replies = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [string, number][];
-    replies.forEach(([epoch], i) => {
+    const epochs = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
+    epochs.forEach((epoch, i) => {
       const previous = this.#epochs[i] ?? '';
       if (previous !== '' && epoch !== previous) this.#events.epochChanged(previous, epoch);
       this.#epochs[i] = epoch;
@@ -103,8 +97,26 @@ export class Lease {
     this.#renewTimer.unref();
   }
 
+  /**
+   * Registers, retrying with a growing pause (up to 5 s) until it works or `stop` aborts; never rejects.
+   * `failed` hears each failed attempt.
+   */
+  async registerUntilDone(stop: AbortSignal, failed: (err: unknown, attempt: number) => void): Promise<void> {
+    for (let attempt = 1; !stop.aborted; attempt++) {
+      try {
+        await whenReady(this.#redis, 1000);
+        if (stop.aborted) return;
+        await this.register();
+        return;
+      } catch (err) {
+        failed(err, attempt);
+        await sleep(Math.min(5000, 50 * 2 ** attempt), undefined, { signal: stop }).catch(() => undefined);
+      }
+    }
+  }
+
   #factsJson(): string {
-    return JSON.stringify({ ...this.#facts(), host: hostname(), pid: process.pid });
+    return workerFactsJson(this.#facts());
   }
 
   #extend(sentAt: number): void {
@@ -121,15 +133,12 @@ export class Lease {
     const sent = performance.now();
     const facts = this.#factsJson();
     try {
-      const replies = (await Promise.all(
-        this.#partitions.map((keys, i) =>
-          runScript(this.#redis, 'renew', [keys.workers, keys.epoch, keys.info], [id, this.#leaseMs, this.#epochs[i] ?? '', facts]),
-        ),
-      )) as [number, number][];
+      const statuses = await Promise.all(
+        this.#partitions.map((keys, i) => renew(this.#redis, keys, id, this.#leaseMs, this.#epochs[i] ?? '', facts)),
+      );
       if (id !== this.#id) return;
-      const statuses = replies.map(([status]) => status);
-      if (statuses.every((s) => s === 1)) this.#extend(sent);
-      else this.#lose(statuses.includes(-1) ? 'epoch' : 'refused');
+      if (statuses.every((s) => s === 'renewed')) this.#extend(sent);
+      else this.#lose(statuses.includes('epoch') ? 'epoch' : 'refused');
     } catch {
       // Redis unreachable: keep trying; the expiry timer decides when the lease is gone.
     } finally {
@@ -175,8 +184,8 @@ export class Lease {
   async #leavePartition(keys: QueueKeys, id: string): Promise<boolean> {
     try {
       for (let i = 0; i < 1000; i++) {
-        const [, left, removed] = await recover(this.#redis, keys, id, 'stop');
-        if (removed === 1 || left === 0) return true;
+        const { left, removed } = await recover(this.#redis, keys, id, 'stop', [0, 0]);
+        if (removed || left === 0) return true;
       }
       return false;
     } catch {

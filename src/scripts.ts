@@ -1,12 +1,14 @@
 /**
- * The Lua scripts in `lua/`, loaded once and called by SHA. A server that does not know a script yet
- * (a restart, a failover, SCRIPT FLUSH) answers NOSCRIPT, and the call is sent again with the full text.
+ * The Lua scripts in `lua/`, loaded once and called by SHA. Each is sent as `lua/lib.lua` (the shared helpers)
+ * followed by the script's own text. A server that does not know a script yet (a restart, a failover,
+ * SCRIPT FLUSH) answers NOSCRIPT, and the call is sent again with the full text.
+ * Callers use the typed functions of `src/store.ts`, not these.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { guard, type Client } from './connection.ts';
+import { type Client, guard } from './connection.ts';
 
-const NAMES = ['register', 'renew', 'dequeue', 'requeue', 'fail', 'sweep', 'recover'] as const;
+const NAMES = ['register', 'renew', 'dequeue', 'requeue', 'fail', 'sweep', 'recover', 'dead-requeue', 'dead-delete'] as const;
 export type ScriptName = (typeof NAMES)[number];
 
 interface Script {
@@ -15,9 +17,10 @@ interface Script {
 }
 
 const LUA_DIR = new URL('../lua/', import.meta.url);
+const PRELUDE = readFileSync(new URL('lib.lua', LUA_DIR), 'utf8');
 
 function load(name: ScriptName): Script {
-  const source = readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8');
+  const source = PRELUDE + readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8');
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
@@ -25,38 +28,34 @@ const scripts = Object.fromEntries(NAMES.map((n) => [n, load(n)])) as Record<Scr
 
 export type ScriptArg = string | number | Buffer;
 
-/** Runs a script with its keys and arguments; the reply is whatever the script returns. */
-export async function runScript(redis: Client, name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
-  const script = scripts[name];
-  try {
-    return await guard(redis, redis.evalsha(script.sha, keys.length, ...keys, ...args));
-  } catch (err) {
-    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
-      return await guard(redis, redis.eval(script.source, keys.length, ...keys, ...args));
-    }
-    throw err;
-  }
-}
-
-/** Like `runScript`, with strings in the reply as raw bytes (Buffers): for replies that carry entries. */
-export async function runScriptBuffer(
+/**
+ * Runs a script with its keys and arguments; the reply is whatever the script returns. With `bytes`, strings
+ * in the reply come as raw bytes (Buffers): for replies that carry entries, which need not be UTF-8.
+ */
+export async function runScript(
   redis: Client,
   name: ScriptName,
   keys: readonly string[],
   args: readonly ScriptArg[],
+  reply: 'text' | 'bytes' = 'text',
 ): Promise<unknown> {
   const script = scripts[name];
+  const send = (command: 'EVALSHA' | 'EVAL', body: string) =>
+    guard(
+      redis,
+      reply === 'bytes'
+        ? redis.callBuffer(command, body, keys.length, ...keys, ...args)
+        : redis.call(command, body, keys.length, ...keys, ...args),
+    );
   try {
-    return await guard(redis, redis.callBuffer('EVALSHA', script.sha, keys.length, ...keys, ...args));
+    return await send('EVALSHA', script.sha);
   } catch (err) {
-    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
-      return await guard(redis, redis.callBuffer('EVAL', script.source, keys.length, ...keys, ...args));
-    }
+    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return await send('EVAL', script.source);
     throw err;
   }
 }
 
-/** The source of a script, for tests and tools. */
+/** The source of a script as sent (prelude included), for tests and tools. */
 export function scriptSource(name: ScriptName): string {
   return scripts[name].source;
 }

@@ -49,3 +49,20 @@ export function stopSignalListener(
     onRequest(signal === first.signal && since < windowMs ? 'repeat' : 'stop-now', signal, since);
   };
 }
+
+/**
+ * Listens for SIGTERM and SIGINT with `stopSignalListener`; returns the function that stops listening. The
+ * one place a process of this package wires its stop signals.
+ */
+export function onStopSignals(
+  onRequest: (request: StopRequest, signal: NodeJS.Signals, sinceFirstMs: number) => void,
+  options: StopSignalOptions = {},
+): () => void {
+  const listener = stopSignalListener(onRequest, options);
+  process.on('SIGTERM', listener);
+  process.on('SIGINT', listener);
+  return () => {
+    process.off('SIGTERM', listener);
+    process.off('SIGINT', listener);
+  };
+}

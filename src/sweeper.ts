@@ -1,20 +1,22 @@
 /**
  * The sweeper puts back the tasks of workers whose lease ran out (killed, frozen, cut off from Redis).
- * Every worker sweeps by default; a standalone `Sweeper` does the same for setups that want it separate.
- * A lock in Redis lets one sweep run per interval per queue, whoever runs it; two at once would still be
- * safe, as recover.lua moves each entry once and checks the lease before it moves anything.
+ * Every worker sweeps by default (a `SweepLoop` on its command connection); a standalone `Sweeper` runs the
+ * same loop for setups that want it separate. A lock in Redis lets one sweep run per interval per queue,
+ * whoever runs it; two at once would still be safe, as recover.lua moves each entry once and checks the lease
+ * before it moves anything.
  */
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { EventEmitter } from 'node:events';
-import { connect, disconnect, whenReady, type Client } from './connection.ts';
+import { performance } from 'node:perf_hooks';
+import { type Client, connect, disconnect, whenReady } from './connection.ts';
+import { InvalidOptionError, StateError } from './errors.ts';
 import { failpoint } from './failpoints.ts';
-import { StateError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
 import { consoleLogger, type Logger } from './logger.ts';
-import { msOption } from './options.ts';
+import { boolOption, msOption } from './options.ts';
 import type { Queue } from './queue.ts';
-import { runScript } from './scripts.ts';
+import { onStopSignals } from './signals.ts';
+import { type RecoverMode, recover, sweep } from './store.ts';
 
 /**
  * How long after its lease ends a registration is kept (while its list is empty) before it is removed: longer
@@ -30,22 +32,6 @@ export const REAP_GRACE_MS = 5000;
 export const RETIRED_WATCH_MS = 20 * 60_000;
 export const RETIRED_CHECK_EVERY_MS = 10_000;
 const PAGE = 100;
-
-export type RecoverMode = 'lost' | 'stop' | 'retired';
-
-/**
- * One call of recover.lua: puts back up to 1000 entries of registration `id` (see the script for the modes).
- * Returns [moved, left in the list, 1 if the registration was removed].
- */
-export async function recover(redis: Client, keys: QueueKeys, id: string, mode: RecoverMode): Promise<[number, number, number]> {
-  const timing = mode === 'lost' ? [REAP_GRACE_MS, RETIRED_WATCH_MS] : mode === 'retired' ? [RETIRED_WATCH_MS, 0] : [0, 0];
-  return (await runScript(
-    redis,
-    'recover',
-    [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired],
-    [id, 1000, mode, ...timing],
-  )) as [number, number, number];
-}
 
 export interface SweepReport {
   /** False when another sweeper held this interval's lock. */
@@ -67,12 +53,13 @@ export async function sweepOnce(redis: Client, partitions: readonly QueueKeys[],
 }
 
 /** Calls recover.lua for one registration until its list is empty (1000 entries per call at most). */
-async function recoverAll(redis: Client, keys: QueueKeys, id: string, mode: RecoverMode): Promise<number> {
+async function recoverAll(redis: Client, keys: QueueKeys, id: string, mode: 'lost' | 'retired'): Promise<number> {
+  const timing: Record<typeof mode, [number, number]> = { lost: [REAP_GRACE_MS, RETIRED_WATCH_MS], retired: [RETIRED_WATCH_MS, 0] };
   let moved = 0;
   for (let call = 0; call < 1000; call++) {
-    const [n, left] = await recover(redis, keys, id, mode);
-    moved += n;
-    if (left === 0) break;
+    const done = await recover(redis, keys, id, mode satisfies RecoverMode, timing[mode]);
+    moved += done.moved;
+    if (done.left === 0) break;
   }
   return moved;
 }
@@ -85,27 +72,87 @@ async function sweepPartition(redis: Client, keys: QueueKeys, lockMs: number, to
   let recovered = 0;
   let expiredWorkers = 0;
   for (let page = 0; page < 100; page++) {
-    const reply = (await runScript(
-      redis,
-      'sweep',
-      [keys.workers, keys.sweepLock, keys.retired, keys.retiredLock],
-      [page === 0 ? lockMs : 0, page * PAGE, PAGE, token, page === 0 ? RETIRED_CHECK_EVERY_MS : 0],
-    )) as [number, number, number, ...string[]];
-    if (reply[1] === 0) return { swept: false, recovered, expiredWorkers };
-    const retired = reply.slice(3, 3 + reply[2]) as string[];
-    const ids = reply.slice(3 + reply[2]) as string[];
-    for (const id of retired) {
-      const late = await recoverAll(redis, keys, id, 'retired');
-      recovered += late;
-    }
-    expiredWorkers += ids.length;
-    for (const id of ids) {
+    const first = page === 0;
+    const found = await sweep(redis, keys, {
+      lockMs: first ? lockMs : 0,
+      offset: page * PAGE,
+      count: PAGE,
+      token,
+      retiredEveryMs: first ? RETIRED_CHECK_EVERY_MS : 0,
+    });
+    if (!found.locked) return { swept: false, recovered, expiredWorkers };
+    for (const id of found.retired) recovered += await recoverAll(redis, keys, id, 'retired');
+    expiredWorkers += found.expired.length;
+    for (const id of found.expired) {
       recovered += await recoverAll(redis, keys, id, 'lost');
       failpoint('mid-sweep');
     }
-    if (ids.length < PAGE) break;
+    if (found.expired.length < PAGE) break;
   }
   return { swept: true, recovered, expiredWorkers };
+}
+
+/** What a `SweepLoop` needs from its owner. */
+export interface SweepLoopOptions {
+  readonly queue: Queue;
+  /** The connection to sweep on (the worker's command connection, or the sweeper's own). */
+  readonly redis: Client;
+  readonly intervalMs: number;
+  readonly logger: Logger;
+  /** How a failed sweep is logged: a worker reports its connection errors already ('debug'). */
+  readonly failureLevel: 'debug' | 'warn';
+  readonly recovered: (report: SweepReport) => void;
+  /** Whose sweep lock this is (a standalone sweeper's first sweep and its loop share one). @default random */
+  readonly token?: string;
+}
+
+/**
+ * Sweeps every interval. A sweep that has not settled after the command timeout plus one interval is given up
+ * on (its commands time out on their own; this bound keeps one hung sweep from stopping every later one): a
+ * second sweep at once is safe.
+ */
+export class SweepLoop {
+  readonly #options: SweepLoopOptions;
+  readonly #token: string;
+  readonly #timer: NodeJS.Timeout;
+  #generation = 0;
+  /** The generation of the sweep under way, 0 for none. */
+  #sweeping = 0;
+  #sweepStarted = 0;
+  #current: Promise<void> = Promise.resolve();
+
+  constructor(options: SweepLoopOptions) {
+    this.#options = options;
+    this.#token = options.token ?? randomBytes(6).toString('base64url');
+    this.#timer = setInterval(() => this.#tick(), options.intervalMs);
+    this.#timer.unref();
+  }
+
+  #tick(): void {
+    const { queue, redis, intervalMs, logger } = this.#options;
+    const boundMs = queue.commandTimeoutMs + intervalMs;
+    if (this.#sweeping !== 0 && performance.now() - this.#sweepStarted < boundMs) return;
+    if (this.#sweeping !== 0) logger.warn({ queue: queue.name, boundMs }, 'a sweep did not finish in time; starting another');
+    const mine = ++this.#generation;
+    this.#sweeping = mine;
+    this.#sweepStarted = performance.now();
+    this.#current = sweepOnce(redis, queue.partitions, intervalMs, this.#token)
+      .then((report) => {
+        if (report.recovered === 0) return;
+        logger.info({ queue: queue.name, ...report }, 'recovered tasks of workers whose lease ran out');
+        this.#options.recovered(report);
+      })
+      .catch((err: unknown) => logger[this.#options.failureLevel]({ queue: queue.name, err }, 'sweep failed; retrying next interval'))
+      .finally(() => {
+        if (this.#sweeping === mine) this.#sweeping = 0;
+      });
+  }
+
+  /** Stops sweeping; resolves when the sweep under way (if any) settled. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#current;
+  }
 }
 
 export interface SweeperOptions {
@@ -140,14 +187,16 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
 
   constructor(options: SweeperOptions) {
     super();
+    if (options === null || typeof options !== 'object') throw new InvalidOptionError('Expected sweeper options to be an object');
+    if (!options.queue || typeof options.queue.enqueue !== 'function') throw new InvalidOptionError('Expected `queue` to be a Queue');
     this.#queue = options.queue;
     this.#intervalMs = msOption('intervalMs', options.intervalMs, 1000, 1);
     this.#logger = options.logger ?? consoleLogger();
-    this.#handleSignals = options.handleSignals ?? true;
+    this.#handleSignals = boolOption('handleSignals', options.handleSignals, true);
   }
 
   #connection(): Client {
-    this.#redis ??= connect(this.#queue.redisSource, 'worker', this.#queue.name);
+    this.#redis ??= connect(this.#queue.redisSource, 'worker', this.#queue.name, this.#queue.commandTimeoutMs);
     return this.#redis;
   }
 
@@ -161,29 +210,35 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
   /** Sweeps every interval until `close()`; resolves then. */
   run(): Promise<void> {
     if (this.#running) throw new StateError('This sweeper is already running');
-    const onSignal = () => void this.close();
-    if (this.#handleSignals) {
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
-    }
+    const off = this.#handleSignals ? onStopSignals(() => void this.close()) : () => undefined;
+    const stopped = new Promise<void>((resolve) => this.#stop.signal.addEventListener('abort', () => resolve(), { once: true }));
     this.#running = (async () => {
-      while (!this.#stop.signal.aborted) {
-        try {
-          const report = await this.sweep();
-          if (report.recovered > 0) {
-            this.#logger.info({ queue: this.#queue.name, ...report }, 'recovered tasks of workers whose lease ran out');
-            this.emit('recovered', report);
-          }
-        } catch (err) {
-          this.#logger.warn({ queue: this.#queue.name, err }, 'sweep failed; retrying next interval');
-        }
-        await sleep(this.#intervalMs, undefined, { signal: this.#stop.signal }).catch(() => undefined);
-      }
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      // The first sweep at once (a sweeper is often started to clean up now), then every interval.
+      await this.sweep().then(
+        (report) => this.#recovered(report),
+        (err: unknown) => this.#logger.warn({ queue: this.#queue.name, err }, 'sweep failed; retrying next interval'),
+      );
+      const loop = new SweepLoop({
+        queue: this.#queue,
+        redis: this.#connection(),
+        intervalMs: this.#intervalMs,
+        logger: this.#logger,
+        failureLevel: 'warn',
+        token: this.#token,
+        recovered: (report) => this.emit('recovered', report),
+      });
+      if (!this.#stop.signal.aborted) await stopped;
+      await loop.stop();
+      off();
       if (this.#redis) await disconnect(this.#redis);
     })();
     return this.#running;
+  }
+
+  #recovered(report: SweepReport): void {
+    if (report.recovered === 0) return;
+    this.#logger.info({ queue: this.#queue.name, ...report }, 'recovered tasks of workers whose lease ran out');
+    this.emit('recovered', report);
   }
 
   /** Stops after the current sweep. Always resolves. */

@@ -1,0 +1,34 @@
+-- lib.lua: helpers shared by every script; src/scripts.ts puts this text in front of each script it loads,
+-- so a script calls them as if it had defined them (and a change here changes every script's SHA).
+-- Reads no key and writes nothing.
+
+-- Redis' clock in ms (one TIME call): every instant the queue stores is taken from here, never from a client.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- An error reply when a key's TYPE (`kind`, from redis.call('TYPE', KEYS[n]).ok) is other than a list, else
+-- nil. Call it before the first write and return what it gives: Redis keeps the writes a script made before
+-- an error. (The caller makes the TYPE call, so every key a script touches is a KEYS[n] in that script.)
+local function expect_list(kind, name, what)
+  if kind ~= 'list' and kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE ' .. name .. ' is a ' .. kind .. ', not a list: ' .. what)
+  end
+  return nil
+end
+
+-- The entry put back after a run ended: attempt + 1 (so the next run's token differs), cut-offs + cut, and
+-- the reason recorded when the run counts as cut off (cut = 1). An entry of another format is kept as it is.
+-- The grammar is src/payload.ts': '1|<attempt>|<cutoffs>|<reason>|<rest>'.
+local function bump(entry, cut, reason)
+  local attempt, cutoffs, old, rest = string.match(entry, '^1|(%d+)|(%d+)|(%a*)|(.*)$')
+  if not attempt then
+    return entry
+  end
+  if cut == 0 then
+    reason = old
+  end
+  return '1|' .. (tonumber(attempt) + 1) .. '|' .. (tonumber(cutoffs) + cut) .. '|' .. reason .. '|' .. rest
+end
+
