@@ -83,17 +83,7 @@ export class Fetcher {
 
   /** Waits until something changed (a slot, the lease), the worker stops, or `ms` passed; leaves no timer behind. */
   #waitForChange(ms: number): Promise<void> {
-    const stop = this.#host.stop;
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        stop.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      stop.addEventListener('abort', done, { once: true });
-      void this.#host.changed().then(done);
-    });
+    return within(this.#host.changed(), ms, this.#host.stop);
   }
 
   async loop(): Promise<void> {

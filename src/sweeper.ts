@@ -13,6 +13,7 @@ import { InvalidOptionError, StateError } from './errors.ts';
 import { failpoint } from './failpoints.ts';
 import type { QueueKeys } from './keys.ts';
 import { consoleLogger, type Logger } from './logger.ts';
+import { BLOCK_SECONDS } from './fetcher.ts';
 import { boolOption, msOption } from './options.ts';
 import type { Queue } from './queue.ts';
 import { onStopSignals } from './signals.ts';
@@ -30,6 +31,9 @@ export const REAP_GRACE_MS = 5000;
  * minutes is past the point where Linux gives up retransmitting on a connection (about 15 minutes by default).
  */
 export const RETIRED_WATCH_MS = 20 * 60_000;
+// The grace must outlast a blocking fetch, or a move issued just before the lease ended could land in a list
+// no sweep reads any more: a rule, not a hope.
+if (REAP_GRACE_MS <= BLOCK_SECONDS * 1000) throw new Error('REAP_GRACE_MS must be longer than a blocking fetch (BLOCK_SECONDS)');
 export const RETIRED_CHECK_EVERY_MS = 10_000;
 const PAGE = 100;
 
