@@ -7,7 +7,11 @@
 import { test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { hasRedisServer, inScenario, isAlive, report, Scenario, until, type Proc } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { inScenario, Scenario } from './scenario.ts';
+import { isAlive, waitFor } from '../helpers.ts';
+import { report } from './report.ts';
+import type { Proc } from './proc.ts';
 import { childKill } from './kill-scenarios.ts';
 import { histories, tally } from './ledger.ts';
 
@@ -47,7 +51,7 @@ test('2b/14. exit(0), exit(1), a grandchild that hangs, a loop, a heap blow-up, 
         .join(',');
     const starts = (id: string) => byId.get(id)!.starts.length;
     const grandchildPid = Number(events.find((e) => e.event === 'grandchild' && e.id === bad.grandchild)?.extra);
-    await until('the grandchild to be gone', 5000, () => !isAlive(grandchildPid));
+    await waitFor('the grandchild to be gone', () => !isAlive(grandchildPid), 5000);
     const residue = await s.stopAllAndCheckResidue();
     const rows: Record<string, string> = {};
     for (const [what, id] of Object.entries(bad)) rows[what] = `${outcome(id)} after ${starts(id)} start(s)`;
@@ -187,9 +191,8 @@ test('2e. children killed -9 while they load: the worker starts new ones and kee
     const first = await queue.enqueue('exitWith', [s.ledgerDir, 0], { maxAttempts: 1 });
     await s.drained([first], 20_000);
     const seen = new Set<number>();
-    await until(
+    await waitFor(
       'three children killed while loading',
-      20_000,
       () => {
         for (const pid of childrenOf(worker.pid)) {
           if (seen.has(pid)) continue;
@@ -202,6 +205,7 @@ test('2e. children killed -9 while they load: the worker starts new ones and kee
         }
         return seen.size >= 3 || !worker.alive;
       },
+      20_000,
       5,
     );
     const ids = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 50] })));
@@ -239,15 +243,15 @@ test('2f. the first child killed -9 while it loads, at worker start: the worker 
         return [];
       }
     };
-    const killed = await until(
+    const killed = await waitFor(
       'the first child to appear',
-      30_000,
       () => {
         const [first] = childrenOf(worker.pid);
         if (first === undefined) return undefined;
         process.kill(first, 'SIGKILL');
         return first;
       },
+      30_000,
       2,
     );
     const outcome = await Promise.race([

@@ -7,7 +7,7 @@
 // master (five times, ending on another one) while a producer and workers run.
 //
 // The workers are test/faults/worker-main.ts with FQ_PARTITIONS=3 and FQ_LOG_EVENTS=1 (a `log` message for
-// every warning or error they log: C4 and CR count what the workers saw); see ClusterScenario in harness.ts.
+// every warning or error they log: C4 and CR count what the workers saw); see ClusterScenario in scenario.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -16,8 +16,10 @@ import { Cluster } from 'ioredis';
 import { Queue } from '../../src/index.ts';
 import { crc16 } from '../../src/keys.ts';
 import { keySlot, startCluster, type RedisClusterHandle } from '../../scripts/redis-cluster.mjs';
-import { parseInfo, redisCommand } from '../../scripts/redis-server.mjs';
-import { ClusterScenario, hasRedisServer, inScenario, report, until } from './harness.ts';
+import { hasRedisServer, parseInfo, redisCommand } from '../../scripts/redis-server.mjs';
+import { ClusterScenario, inScenario } from './scenario.ts';
+import { report } from './report.ts';
+import { waitFor } from '../helpers.ts';
 import { childKill, sweeperKill, workerKill } from './kill-scenarios.ts';
 import { histories, tally, type LedgerEvent } from './ledger.ts';
 import { checkSoak, runSoak } from './soak-lib.ts';
@@ -179,7 +181,7 @@ test("CR. cluster, 3 partitions: one partition's slot moved key by key between m
         await sleep(8);
       }
     })();
-    await until('a steady flow (120 outcomes)', 60_000, () => s.ledger().filter((e) => e.event === 'ok').length >= 120);
+    await waitFor('a steady flow (120 outcomes)', () => s.ledger().filter((e) => e.event === 'ok').length >= 120, 60_000);
     // Five moves, one key per MIGRATE, round the three masters (ending away from where it started): each
     // move is over in milliseconds here, so one alone would rarely meet a command in its window.
     const from = await cluster.slotOwner(slot);
@@ -197,8 +199,10 @@ test("CR. cluster, 3 partitions: one partition's slot moved key by key between m
     }
     const moveEnd = Date.now() - 300;
     // Resume of the moved partition: the first start of one of its tasks acknowledged after the last move.
-    const resumed = await until('a task of the moved partition, enqueued after the move, to start', 60_000, () =>
-      s.ledger().find((e) => e.event === 'start' && (acked.get(e.id)?.at ?? 0) > moveEnd && acked.get(e.id)?.partition === moved),
+    const resumed = await waitFor(
+      'a task of the moved partition, enqueued after the move, to start',
+      () => s.ledger().find((e) => e.event === 'start' && (acked.get(e.id)?.at ?? 0) > moveEnd && acked.get(e.id)?.partition === moved),
+      60_000,
     );
     await sleep(2000);
     producing = false;

@@ -5,7 +5,10 @@
 // new one, and run a task enqueued at the freeze; nothing is lost and nothing is left in Redis.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hasRedisServer, report, Scenario, until } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { report } from './report.ts';
+import { Scenario } from './scenario.ts';
+import { waitFor } from '../helpers.ts';
 import { tally } from './ledger.ts';
 import { TcpProxy } from './proxy.ts';
 
@@ -35,8 +38,10 @@ test('17. defect 6: half-open connections under a worker: it registers anew on a
     const id = await queue.enqueue('work', [s.ledgerDir, 100]);
     const lost = await victim.waitFor('leaseLost', 10_000);
     // On a worker that keeps using its dead connection this never comes: wait past the bound to say by how much.
-    const ran = await until('the task enqueued at the freeze to run', BOUND_MS + 10_000, () =>
-      s.ledger().find((e) => e.event === 'ok' && e.id === id),
+    const ran = await waitFor(
+      'the task enqueued at the freeze to run',
+      () => s.ledger().find((e) => e.event === 'ok' && e.id === id),
+      BOUND_MS + 10_000,
     ).catch(() => undefined);
     const registeredAgain = victim.messages.filter((m) => m.ev === 'registered')[1];
     const more = await queue.enqueueMany(Array.from({ length: 3 }, () => ({ name: 'work', args: [s.ledgerDir, 10] })));

@@ -17,7 +17,11 @@ import { readFileSync } from 'node:fs';
 import { CommandTimeoutError, Queue } from '../../src/index.ts';
 import { scriptSource } from '../../src/scripts.ts';
 import { REAP_GRACE_MS } from '../../src/sweeper.ts';
-import { hasRedisServer, report, Scenario, until, type Proc } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { report } from './report.ts';
+import { Scenario } from './scenario.ts';
+import { waitFor } from '../helpers.ts';
+import type { Proc } from './proc.ts';
 import { tally } from './ledger.ts';
 import { TcpProxy, type HoldRule } from './proxy.ts';
 
@@ -35,7 +39,12 @@ const BOUND_AFTER_RESUME_MS = LEASE + SWEEP + 3000;
 async function reaped(s: Scenario, victim: Proc): Promise<void> {
   const redis = s.client();
   const id = victim.workerIds[0]!;
-  await until("the sweeper to reap the victim's registration", 30_000, async () => (await redis.zscore(s.key('workers'), id)) === null, 50);
+  await waitFor(
+    "the sweeper to reap the victim's registration",
+    async () => (await redis.zscore(s.key('workers'), id)) === null,
+    30_000,
+    50,
+  );
 }
 
 /** Is the process stopped (SIGSTOP), per /proc? */
@@ -71,11 +80,15 @@ async function heldDequeue(variant: 'network' | 'sigstop'): Promise<void> {
       t0 = Date.now();
       id = await queue.enqueue('work', [s.ledgerDir, 50]);
       // Delivered at the hold's end, or discarded earlier if the worker dropped that connection itself.
-      resumedAt = await until('the held bytes to be delivered or discarded', holdMs + 10_000, () => rule!.deliveredAt ?? rule!.discardedAt);
+      resumedAt = await waitFor(
+        'the held bytes to be delivered or discarded',
+        () => rule!.deliveredAt ?? rule!.discardedAt,
+        holdMs + 10_000,
+      );
     } else {
       // The failpoint SIGSTOPs the worker as soon as it has its first dequeue reply (empty: nothing waits yet).
       victim = await s.worker({ name: 'victim', concurrency: 1, leaseMs: LEASE, sweepMs: 0, failpoint: 'stall-after-dequeue-reply' });
-      await until('the victim to stop itself after its dequeue reply', 10_000, () => isStopped(victim.nodePid));
+      await waitFor('the victim to stop itself after its dequeue reply', () => isStopped(victim.nodePid), 10_000);
       stopped = victim;
       t0 = Date.now();
       await reaped(s, victim);
@@ -84,8 +97,10 @@ async function heldDequeue(variant: 'network' | 'sigstop'): Promise<void> {
       stopped = undefined;
       resumedAt = Date.now();
     }
-    const ran = await until('the task to run', BOUND_AFTER_RESUME_MS + 10_000, () =>
-      s.ledger().find((e) => e.event === 'ok' && e.id === id),
+    const ran = await waitFor(
+      'the task to run',
+      () => s.ledger().find((e) => e.event === 'ok' && e.id === id),
+      BOUND_AFTER_RESUME_MS + 10_000,
     ).catch(() => undefined);
     const redis = s.client();
     // Where the task is if it did not run: the in-flight lists of registrations that no longer exist.
@@ -158,16 +173,16 @@ test('18c. an enqueue held on the way to Redis past commandTimeoutMs: a timeout 
     );
     const rejectedMs = Date.now() - started;
     const heldId = `${before.slice(0, before.lastIndexOf('.') + 1)}1`;
-    const after = await until(
+    const after = await waitFor(
       'the producer to enqueue again',
-      10_000,
       () => producer.enqueue('work', [s.ledgerDir, 10]).catch(() => undefined),
+      10_000,
       50,
     );
     await delivered;
     const redis = s.client();
     // The late bytes reached Redis after the hold; LPUSH is one command, so it is there or not by now.
-    await until('Redis to answer after the late bytes', 5000, async () => (await redis.ping()) === 'PONG');
+    await waitFor('Redis to answer after the late bytes', async () => (await redis.ping()) === 'PONG', 5000);
     const inRedis = (await redis.lrange(s.key('waiting'), 0, -1)).filter((e) => e.includes(`|${heldId}|`)).length;
     await s.worker({ concurrency: 2 });
     const ids = inRedis === 1 ? [before, heldId, after] : [before, after];

@@ -9,7 +9,10 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from '../../src/index.ts';
 import { scriptSource } from '../../src/scripts.ts';
-import { hasRedisServer, report, Scenario, until } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { report } from './report.ts';
+import { Scenario } from './scenario.ts';
+import { waitFor } from '../helpers.ts';
 import { histories, tally } from './ledger.ts';
 import { type DropRule, TcpProxy } from './proxy.ts';
 import { probeReconnect } from './probes.ts';
@@ -31,9 +34,8 @@ test('9. network cut between one worker and Redis (blackhole, then reset)', { sk
     const victim = await s.worker({ name: 'victim', concurrency: 2, leaseMs: LEASE, redisUrl: proxy.url });
     const queue = s.queue();
     const ids = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 6000, 50] })));
-    await until(
+    await waitFor(
       'the victim to start both',
-      15_000,
       () =>
         new Set(
           s
@@ -41,14 +43,14 @@ test('9. network cut between one worker and Redis (blackhole, then reset)', { sk
             .filter((e) => e.event === 'start' && e.ppid === victim.pid)
             .map((e) => e.id),
         ).size === 2,
+      15_000,
     );
     const healthy = await s.worker({ name: 'healthy', concurrency: 2, leaseMs: LEASE });
     proxy.blackhole();
     const cutAt = Date.now();
     const lost = await victim.waitFor('leaseLost', 10_000);
-    await until(
+    await waitFor(
       'the tasks to run elsewhere',
-      30_000,
       () =>
         new Set(
           s
@@ -56,11 +58,12 @@ test('9. network cut between one worker and Redis (blackhole, then reset)', { sk
             .filter((e) => e.event === 'start' && e.ppid === healthy.pid)
             .map((e) => e.id),
         ).size === 2,
+      30_000,
     );
     await sleep(cutAt + 2 * LEASE - Date.now());
     proxy.reset();
     const resetAt = Date.now();
-    await until('the victim to register anew', hangBug ? 8000 : 15_000, () => victim.workerIds.length >= 2);
+    await waitFor('the victim to register anew', () => victim.workerIds.length >= 2, hangBug ? 8000 : 15_000);
     const events = await s.drained(ids, 30_000);
     const t = tally(ids, events);
     const byId = histories(events);
@@ -164,12 +167,12 @@ async function droppedReply(what: Dropped): Promise<Record<string, string | numb
       drop = proxy.dropReplyAfter('\r\nblmove\r\n', (reply) => reply.startsWith('*-1') || reply.startsWith('_'));
       await s.worker({ concurrency: 1, redisUrl: proxy.url });
       // Registered is not yet fetching (the worker takes tasks once a child is ready): wait until it blocks.
-      await until('the worker to block on BLMOVE', 30_000, async () => /blocked_clients:[1-9]/.test(await redis.info('clients')));
+      await waitFor('the worker to block on BLMOVE', async () => /blocked_clients:[1-9]/.test(await redis.info('clients')), 30_000);
       ids = [await direct.enqueue('work', [s.ledgerDir, 100])];
     } else if (what === 'renew') {
       const worker = await s.worker({ concurrency: 2, redisUrl: proxy.url });
       ids = await direct.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 2500] })));
-      await until('both to start', 15_000, () => s.ledger().filter((e) => e.event === 'start' && e.ppid === worker.pid).length === 2);
+      await waitFor('both to start', () => s.ledger().filter((e) => e.event === 'start' && e.ppid === worker.pid).length === 2, 15_000);
       drop = proxy.dropReplyAfter(sha('renew'));
     } else {
       drop = proxy.dropReplyAfter('\r\nlrem\r\n');

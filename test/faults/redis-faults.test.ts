@@ -9,7 +9,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { runScript } from '../../src/scripts.ts';
 import { queueKeys } from '../../src/keys.ts';
-import { hasRedisServer, report, Scenario, until } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { report } from './report.ts';
+import { Scenario } from './scenario.ts';
+import { waitFor } from '../helpers.ts';
 import { tally } from './ledger.ts';
 import { entry, redisNow } from './seed.ts';
 import { probeReconnect } from './probes.ts';
@@ -66,9 +69,8 @@ function produce(s: Scenario, everyMs: number, args: () => unknown[]): { produce
 /** Waits until nothing is waiting or held in any worker list for `quietMs`. */
 async function quiescent(s: Scenario, redis: Redis, ms: number, quietMs = 1500): Promise<void> {
   let since = 0;
-  await until(
+  await waitFor(
     'the queue to drain',
-    ms,
     async () => {
       let held = await redis.llen(s.key('waiting'));
       for (const key of await redis.keys(s.key('worker:*'))) held += await redis.llen(key);
@@ -76,6 +78,7 @@ async function quiescent(s: Scenario, redis: Redis, ms: number, quietMs = 1500):
       else if (since === 0) since = Date.now();
       return since > 0 && Date.now() - since >= quietMs;
     },
+    ms,
     100,
   );
 }
@@ -91,12 +94,12 @@ for (const fsync of ['always', 'everysec'] as const) {
       const killedAt = Date.now();
       await s.redis.kill9();
       await sleep(2000); // the outage
-      await s.redis.launch();
+      await s.redis.restart();
       const upAt = Date.now();
       // Each worker resumes: one of its children starts a task after Redis came back.
       const resumed = await Promise.all(
         workers.map((w) =>
-          until(`${w.name} to resume`, 15_000, () => s.ledger().find((e) => e.event === 'start' && e.ppid === w.pid && e.t > upAt)),
+          waitFor(`${w.name} to resume`, () => s.ledger().find((e) => e.event === 'start' && e.ppid === w.pid && e.t > upAt), 15_000),
         ),
       );
       await sleep(2000);
@@ -145,16 +148,16 @@ test('8. Redis restarted without persistence: workers survive, report the data l
     const workers = [await s.worker({ concurrency: 2 }), await s.worker({ concurrency: 2 })];
     const queue = s.queue();
     const before = await queue.enqueueMany(Array.from({ length: 30 }, () => ({ name: 'work', args: [s.ledgerDir, 400] })));
-    await until('tasks to run', 15_000, () => s.ledger().filter((e) => e.event === 'start').length >= 4);
+    await waitFor('tasks to run', () => s.ledger().filter((e) => e.event === 'start').length >= 4, 15_000);
     await s.redis.kill9();
-    await s.redis.launch();
+    await s.redis.restart();
     const upAt = Date.now();
     const reports = await Promise.all(workers.map((w) => w.waitFor('dataLoss', 15_000)));
-    const after = await until(
+    const after = await waitFor(
       'the producer to enqueue again',
-      10_000,
       async () =>
         await queue.enqueueMany(Array.from({ length: 10 }, () => ({ name: 'work', args: [s.ledgerDir, 50] }))).catch(() => undefined),
+      10_000,
     );
     const events = await s.drained(after, 30_000);
     const gone = tally(before, events).lost.length;
@@ -267,12 +270,12 @@ test('13b. OOM during a flow: producers get errors, workers stall and recover, n
     const redis = s.client();
     const pad = 'x'.repeat(4000);
     producer = produce(s, 5, () => [s.ledgerDir, 200, 0, pad]);
-    await until('a backlog to build', 20_000, async () => (await redis.llen(s.key('waiting'))) >= 100);
+    await waitFor('a backlog to build', async () => (await redis.llen(s.key('waiting'))) >= 100, 20_000);
     // Memory full: a little over what is used now, so enqueues fail while workers keep taking and releasing.
     const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
     await redis.config('SET', 'maxmemory', String(Math.floor(used / 2)));
     const oomAt = Date.now();
-    await until('enqueues to fail with OOM', 20_000, () => producer!.produced.errors.some((e) => e.message.startsWith('OOM')));
+    await waitFor('enqueues to fail with OOM', () => producer!.produced.errors.some((e) => e.message.startsWith('OOM')), 20_000);
     await sleep(4000); // the memory stays full: dequeues, releases, renewals meet OOM
     await redis.config('SET', 'maxmemory', '0');
     const freedAt = Date.now();

@@ -5,7 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hasRedisServer, report, Scenario, until } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { report } from './report.ts';
+import { Scenario } from './scenario.ts';
+import { waitFor } from '../helpers.ts';
 import { histories, tally } from './ledger.ts';
 
 const LEASE = 1500;
@@ -24,9 +27,8 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
     const short = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 4000, 50] })));
     const long = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 9000, 50] })));
     const ids = [...short, ...long];
-    await until(
+    await waitFor(
       'the victim to start all four',
-      15_000,
       () =>
         new Set(
           s
@@ -34,6 +36,7 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
             .filter((e) => e.event === 'start' && e.ppid === victim.pid)
             .map((e) => e.id),
         ).size === 4,
+      15_000,
     );
     victim.signal('SIGSTOP');
     const stoppedAt = Date.now();
@@ -44,7 +47,7 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
     const resumedAt = Date.now();
     const lost = await victim.waitFor('leaseLost', 10_000);
     const events = await s.drained(ids, 60_000);
-    await until('the victim to register anew', 10_000, () => victim.workerIds.length >= 2);
+    await waitFor('the victim to register anew', () => victim.workerIds.length >= 2, 10_000);
     const t = tally(ids, events);
     const byId = histories(events);
     // The runs the victim held when it was stopped (it may run these tasks again later, under a new registration).
@@ -103,7 +106,7 @@ test('12b. a child SIGSTOPped for 3 leases: the parent keeps the lease, the task
     const other = await s.worker({ concurrency: 2, leaseMs: LEASE });
     const queue = s.queue();
     const ids = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 1000, 50] })));
-    const started = await until('a run to start', 15_000, () => s.ledger().find((e) => e.event === 'start'));
+    const started = await waitFor('a run to start', () => s.ledger().find((e) => e.event === 'start'), 15_000);
     process.kill(started.pid, 'SIGSTOP');
     await sleep(3 * LEASE);
     process.kill(started.pid, 'SIGCONT');

@@ -6,7 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Queue, Sweeper } from '../../src/index.ts';
 import { decodeEntry } from '../../src/payload.ts';
-import { hasRedisServer, inScenario, quiet, report, Scenario, until } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { inScenario, quiet, Scenario } from './scenario.ts';
+import { report } from './report.ts';
+import { waitFor } from '../helpers.ts';
 import { sweeperKill } from './kill-scenarios.ts';
 import { percentile, tally } from './ledger.ts';
 import { parseEntries, seedOrphans } from './seed.ts';
@@ -42,8 +45,8 @@ test('3b. four sweepers at once on a 10 ms interval while leases run out: each t
       (i) => 200 + i * 20,
       () => [s.ledgerDir, 5],
     );
-    await until('every task to be back in the queue', 30_000, async () => (await redis.llen(s.key('waiting'))) >= orphans.taskIds.length);
-    await until('every dead registration to be removed', 30_000, async () => (await redis.zcard(s.key('workers'))) === 0, 100);
+    await waitFor('every task to be back in the queue', async () => (await redis.llen(s.key('waiting'))) >= orphans.taskIds.length, 30_000);
+    await waitFor('every dead registration to be removed', async () => (await redis.zcard(s.key('workers'))) === 0, 30_000, 100);
     const waiting = parseEntries(await redis.lrange(s.key('waiting'), 0, -1));
     const copies = countBy(waiting.map((e) => e.id));
     await Promise.all([s.worker({ concurrency: 4, sweepMs: 0 }), s.worker({ concurrency: 4, sweepMs: 0 })]);
@@ -105,7 +108,7 @@ test('5. mass orphaning: 10 000 tasks of 100 dead registrations back within two 
         const result = await sweeper.sweep();
         sweeps.push({ ms: performance.now() - started, recovered: result.recovered });
         // The lock holds for the interval: the next sweep waits for it, as a sweeper on its timer would.
-        await until('the sweep lock to pass', 5000, async () => (await redis.exists(s.key('sweep'))) === 0);
+        await waitFor('the sweep lock to pass', async () => (await redis.exists(s.key('sweep'))) === 0, 5000);
       }
       const slow = (await redis.call('SLOWLOG', 'GET', '128')) as unknown[];
       const raw = await redis.lrange(s.key('waiting'), 0, -1);
