@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hasRedisServer } from '../../scripts/redis-server.mjs';
 import { recoveryTimes, report } from './report.ts';
-import { Scenario } from './scenario.ts';
+import { inScenario, Scenario } from './scenario.ts';
 import { waitFor } from '../helpers.ts';
 import { percentile } from './ledger.ts';
 
@@ -14,8 +14,7 @@ const BOUND = LEASE + SWEEP + 1000;
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
 
 test('6. recovery under a backlog of 100 000 waiting tasks', { skip, timeout: 120_000 }, async () => {
-  const s = await Scenario.create('backlog recovery');
-  try {
+  await inScenario(Scenario.create('backlog recovery'), async (s) => {
     const queue = s.queue();
     const started = performance.now();
     for (let i = 0; i < 10; i++)
@@ -61,7 +60,5 @@ test('6. recovery under a backlog of 100 000 waiting tasks', { skip, timeout: 12
     assert.ok(held.length >= 1);
     assert.ok(percentile(recovery, 100) <= BOUND, `recovered within ${BOUND} ms (${percentile(recovery, 100)})`);
     assert.ok(healthy.alive);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });

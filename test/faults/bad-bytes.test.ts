@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { hasRedisServer } from '../../scripts/redis-server.mjs';
 import { report } from './report.ts';
-import { Scenario } from './scenario.ts';
+import { inScenario, Scenario } from './scenario.ts';
 import { waitFor } from '../helpers.ts';
 import { histories, tally } from './ledger.ts';
 
@@ -42,8 +42,7 @@ test('19a. defect 5: an entry that is not valid UTF-8 goes to the dead letters a
   skip,
   timeout: 120_000,
 }, async () => {
-  const s = await Scenario.create('non-utf8 entry');
-  try {
+  await inScenario(Scenario.create('non-utf8 entry'), async (s) => {
     const redis = s.client();
     const queue = s.queue();
     await s.worker({ name: 'first', concurrency: 2, deadLetters: 10 });
@@ -98,17 +97,14 @@ test('19a. defect 5: an entry that is not valid UTF-8 goes to the dead letters a
     assert.equal(heldAfterSecond, 0, 'nothing left in flight after the second');
     assert.deepEqual(t.lost, [], 'the workers kept running the other tasks');
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('19b. defect 7: waiting replaced by a hash while tasks run, a child killed meanwhile: its task is not destroyed and runs once waiting is repaired', {
   skip,
   timeout: 120_000,
 }, async () => {
-  const s = await Scenario.create('wrong-type waiting while running');
-  try {
+  await inScenario(Scenario.create('wrong-type waiting while running'), async (s) => {
     const redis = s.client();
     const queue = s.queue();
     const worker = await s.worker({ name: 'worker', concurrency: 2 });
@@ -170,17 +166,14 @@ test('19b. defect 7: waiting replaced by a hash while tasks run, a child killed 
     assert.deepEqual(t.duplicateOutcomes, []);
     assert.ok(alive);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('19c. the workers sorted set replaced by a string: a worker cannot register, says why, retries, and registers once it is repaired', {
   skip,
   timeout: 60_000,
 }, async () => {
-  const s = await Scenario.create('wrong-type workers');
-  try {
+  await inScenario(Scenario.create('wrong-type workers'), async (s) => {
     const redis = s.client();
     await redis.set(s.key('workers'), 'not a sorted set');
     const worker = s.start({ name: 'worker', concurrency: 1 });
@@ -204,7 +197,5 @@ test('19c. the workers sorted set replaced by a string: a worker cannot register
     assert.ok(Number(registered.t) - repairedAt <= 8000, `registered ${Number(registered.t) - repairedAt} ms after the repair`);
     assert.ok(alive);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });

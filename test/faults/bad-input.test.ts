@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasRedisServer } from '../../scripts/redis-server.mjs';
 import { report } from './report.ts';
-import { Scenario } from './scenario.ts';
+import { inScenario, Scenario } from './scenario.ts';
 import { waitFor } from '../helpers.ts';
 import { histories, tally } from './ledger.ts';
 
@@ -23,8 +23,7 @@ test('15. bad entries straight in Redis fail with a reason after at most one att
   skip,
   timeout: 150_000,
 }, async () => {
-  const s = await Scenario.create('bad input');
-  try {
+  await inScenario(Scenario.create('bad input'), async (s) => {
     // A script that carries the 64 MB entry (dequeue, recover) holds Redis for about 1.3 s on this machine
     // (measured: Lua copies the value in and out), during which no renewal is answered: a 1.5 s lease would
     // be lost over and over. A lease of 6 s keeps a margin of 4x over that stall.
@@ -115,17 +114,14 @@ test('15. bad entries straight in Redis fail with a reason after at most one att
     assert.ok(logsWrongType, 'and says why');
     assert.equal(tally(later, laterEvents).byOutcome.success, later.length);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('15b. an argument nested 100 000 deep fails as bad input after at most one attempt, without crashing a child', {
   skip,
   timeout: 90_000,
 }, async () => {
-  const s = await Scenario.create('deep nesting');
-  try {
+  await inScenario(Scenario.create('deep nesting'), async (s) => {
     const worker = await s.worker({ concurrency: 1 });
     const redis = s.client();
     const queue = s.queue();
@@ -144,7 +140,5 @@ test('15b. an argument nested 100 000 deep fails as bad input after at most one 
     assert.equal(tally(good, events).byOutcome.success, good.length);
     assert.equal(outcome, 'failed:bad-payload');
     assert.equal(requeues, 0, 'no child crash, no retry');
-  } finally {
-    await s.cleanup();
-  }
+  });
 });

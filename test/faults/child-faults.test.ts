@@ -25,8 +25,7 @@ test('2b/14. exit(0), exit(1), a grandchild that hangs, a loop, a heap blow-up, 
   skip,
   timeout: 120_000,
 }, async () => {
-  const s = await Scenario.create('child misbehaviour');
-  try {
+  await inScenario(Scenario.create('child misbehaviour'), async (s) => {
     const spec = { concurrency: 2, childExecArgv: ['--max-old-space-size=64'], killGraceMs: 300 };
     const workers = [await s.worker(spec), await s.worker(spec)];
     const queue = s.queue({ maxAttempts: 3 });
@@ -83,17 +82,14 @@ test('2b/14. exit(0), exit(1), a grandchild that hangs, a loop, a heap blow-up, 
     assert.equal(workers.filter((w) => w.alive).length, 0, 'stopped in good order at the end');
     for (const w of workers) assert.equal(w.exit?.code, 0, `${w.name} survived every task and stopped cleanly`);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('2c. the child dies after the task finished, before it answered (failpoint child-before-reply): crash loop stops at maxAttempts', {
   skip,
   timeout: 90_000,
 }, async () => {
-  const s = await Scenario.create('child dies before reply');
-  try {
+  await inScenario(Scenario.create('child dies before reply'), async (s) => {
     const worker = await s.worker({ concurrency: 2, failpoint: 'child-before-reply' });
     const queue = s.queue({ maxAttempts: 3 });
     const ids = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 50] })));
@@ -115,69 +111,66 @@ test('2c. the child dies after the task finished, before it answered (failpoint 
     for (const id of ids) assert.equal(byId.get(id)!.starts.length, 3);
     assert.equal(worker.exit?.code, 0);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('2d. a task that kills its own worker: restarted workers give up after maxAttempts with reason lost', {
   skip,
   timeout: 120_000,
 }, async () => {
-  const s = await Scenario.create('task kills its parent');
-  const supervise = { on: true };
-  try {
-    const spec = { concurrency: 1, leaseMs: 1000, sweepMs: 300 };
-    const workers: Proc[] = [await s.worker(spec), await s.worker(spec)];
-    // A supervisor: a worker that died is started again (as systemd or a container runtime would).
-    let restarts = 0;
-    const supervisor = (async () => {
-      while (supervise.on) {
-        for (let i = 0; i < workers.length; i++) {
-          if (!workers[i]!.alive && supervise.on) {
-            workers[i] = s.start(spec);
-            restarts++;
+  await inScenario(Scenario.create('task kills its parent'), async (s) => {
+    const supervise = { on: true };
+    try {
+      const spec = { concurrency: 1, leaseMs: 1000, sweepMs: 300 };
+      const workers: Proc[] = [await s.worker(spec), await s.worker(spec)];
+      // A supervisor: a worker that died is started again (as systemd or a container runtime would).
+      let restarts = 0;
+      const supervisor = (async () => {
+        while (supervise.on) {
+          for (let i = 0; i < workers.length; i++) {
+            if (!workers[i]!.alive && supervise.on) {
+              workers[i] = s.start(spec);
+              restarts++;
+            }
           }
+          await new Promise((r) => setTimeout(r, 50));
         }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
-    const queue = s.queue({ maxAttempts: 3 });
-    const killer = await queue.enqueue('killOwnParent', [s.ledgerDir]);
-    const good = await queue.enqueueMany(Array.from({ length: 6 }, () => ({ name: 'work', args: [s.ledgerDir, 100] })));
-    const ids = [killer, ...good];
-    const events = await s.drained(ids, 90_000);
-    supervise.on = false;
-    await supervisor;
-    const t = tally(ids, events);
-    const h = histories(events).get(killer)!;
-    const residue = await s.stopAllAndCheckResidue();
-    report('2d. task kills its own worker', {
-      'runs of the killer task': h.starts.length,
-      'its outcome': h.outcomes.map((e) => `${e.event}:${e.extra}`).join(','),
-      'workers killed (restarted)': restarts,
-      'good tasks': JSON.stringify(t.byOutcome),
-      lost: t.lost.length,
-      'tasks with >1 outcome': t.duplicateOutcomes.length,
-      residue: residue.join(' ') || 'none',
-    });
-    assert.deepEqual(t.lost, []);
-    assert.deepEqual(t.duplicateOutcomes, []);
-    assert.equal(h.starts.length, 3, 'run maxAttempts times, then failed without running');
-    assert.equal(h.outcomes.length, 1);
-    assert.equal(h.outcomes[0]!.extra, 'lost');
-    assert.ok(restarts >= 3);
-    assert.equal(t.byOutcome.success, good.length);
-    assert.deepEqual(residue, []);
-  } finally {
-    supervise.on = false;
-    await s.cleanup();
-  }
+      })();
+      const queue = s.queue({ maxAttempts: 3 });
+      const killer = await queue.enqueue('killOwnParent', [s.ledgerDir]);
+      const good = await queue.enqueueMany(Array.from({ length: 6 }, () => ({ name: 'work', args: [s.ledgerDir, 100] })));
+      const ids = [killer, ...good];
+      const events = await s.drained(ids, 90_000);
+      supervise.on = false;
+      await supervisor;
+      const t = tally(ids, events);
+      const h = histories(events).get(killer)!;
+      const residue = await s.stopAllAndCheckResidue();
+      report('2d. task kills its own worker', {
+        'runs of the killer task': h.starts.length,
+        'its outcome': h.outcomes.map((e) => `${e.event}:${e.extra}`).join(','),
+        'workers killed (restarted)': restarts,
+        'good tasks': JSON.stringify(t.byOutcome),
+        lost: t.lost.length,
+        'tasks with >1 outcome': t.duplicateOutcomes.length,
+        residue: residue.join(' ') || 'none',
+      });
+      assert.deepEqual(t.lost, []);
+      assert.deepEqual(t.duplicateOutcomes, []);
+      assert.equal(h.starts.length, 3, 'run maxAttempts times, then failed without running');
+      assert.equal(h.outcomes.length, 1);
+      assert.equal(h.outcomes[0]!.extra, 'lost');
+      assert.ok(restarts >= 3);
+      assert.equal(t.byOutcome.success, good.length);
+      assert.deepEqual(residue, []);
+    } finally {
+      supervise.on = false;
+    }
+  });
 });
 
 test('2e. children killed -9 while they load: the worker starts new ones and keeps going', { skip, timeout: 60_000 }, async () => {
-  const s = await Scenario.create('children killed while loading');
-  try {
+  await inScenario(Scenario.create('children killed while loading'), async (s) => {
     const worker = await s.worker({ concurrency: 1 });
     const childrenOf = (pid: number) => {
       try {
@@ -224,17 +217,14 @@ test('2e. children killed -9 while they load: the worker starts new ones and kee
     });
     assert.equal(fatal, undefined, 'the worker does not give up');
     assert.ok(done);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('2f. the first child killed -9 while it loads, at worker start: the worker starts another and registers', {
   skip,
   timeout: 60_000,
 }, async () => {
-  const s = await Scenario.create('first child killed while loading');
-  try {
+  await inScenario(Scenario.create('first child killed while loading'), async (s) => {
     const worker = s.start({ concurrency: 1 });
     const childrenOf = (pid: number) => {
       try {
@@ -265,7 +255,5 @@ test('2f. the first child killed -9 while it loads, at worker start: the worker 
       fatal: fatal ? String(fatal.message) : 'none',
     });
     assert.equal(outcome, 'registered', `the worker goes on (${fatal ? String(fatal.message) : outcome})`);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });

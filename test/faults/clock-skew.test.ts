@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { hasRedisServer } from '../../scripts/redis-server.mjs';
 import { recoveryTimes, report } from './report.ts';
-import { Scenario } from './scenario.ts';
+import { inScenario, Scenario } from './scenario.ts';
 import { waitFor } from '../helpers.ts';
 import { percentile, tally } from './ledger.ts';
 import { redisNow } from './seed.ts';
@@ -41,8 +41,7 @@ function faketimeProblem(): string | false {
 const skip = !hasRedisServer() ? 'redis-server is not installed' : faketimeProblem();
 
 test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stranded', { skip, timeout: 120_000 }, async () => {
-  const s = await Scenario.create('clock skew');
-  try {
+  await inScenario(Scenario.create('clock skew'), async (s) => {
     const ahead = await s.worker({ name: 'ahead', concurrency: 2, leaseMs: LEASE, sweepMs: SWEEP, wrapper: ['faketime', '-f', '+30s'] });
     const sweeper = await s.worker({ name: 'behind-sweeper', kind: 'sweeper', sweepMs: SWEEP, wrapper: ['faketime', '-f', '-30s'] });
     const behind = await s.worker({ name: 'behind', concurrency: 2, leaseMs: LEASE, sweepMs: SWEEP, wrapper: ['faketime', '-f', '-30s'] });
@@ -118,7 +117,5 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
     assert.ok(sweptMs <= BOUND, `put back within ${BOUND} ms (${sweptMs})`);
     assert.deepEqual(t2.lost, []);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });

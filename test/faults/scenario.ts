@@ -281,11 +281,11 @@ export class ClusterScenario extends BaseScenario {
   }
 }
 
-/** Runs `body` in a scenario, then cleans the scenario up (whatever the body did). */
-export async function inScenario<S extends BaseScenario>(made: S | Promise<S>, body: (s: S) => Promise<void>): Promise<void> {
+/** Runs `body` in a scenario and resolves with what it returns; cleans the scenario up whatever the body did. */
+export async function inScenario<S extends BaseScenario, T>(made: S | Promise<S>, body: (s: S) => Promise<T>): Promise<T> {
   const s = await made;
   try {
-    await body(s);
+    return await body(s);
   } finally {
     await s.cleanup();
   }

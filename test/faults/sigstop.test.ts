@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hasRedisServer } from '../../scripts/redis-server.mjs';
 import { report } from './report.ts';
-import { Scenario } from './scenario.ts';
+import { inScenario, Scenario } from './scenario.ts';
 import { waitFor } from '../helpers.ts';
 import { histories, tally } from './ledger.ts';
 
@@ -18,8 +18,7 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
   skip,
   timeout: 120_000,
 }, async () => {
-  const s = await Scenario.create('sigstop parent');
-  try {
+  await inScenario(Scenario.create('sigstop parent'), async (s) => {
     const victim = await s.worker({ name: 'victim', concurrency: 4, leaseMs: LEASE });
     const queue = s.queue();
     // Two runs finish while the parent is stopped (their answers wait in the pipe), two are still going on resume.
@@ -91,17 +90,14 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
     );
     assert.equal(healthy.exit?.code, 0, 'the other worker ran throughout and stopped cleanly');
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('12b. a child SIGSTOPped for 3 leases: the parent keeps the lease, the task finishes once, nothing is put back', {
   skip,
   timeout: 90_000,
 }, async () => {
-  const s = await Scenario.create('sigstop child');
-  try {
+  await inScenario(Scenario.create('sigstop child'), async (s) => {
     const worker = await s.worker({ concurrency: 2, leaseMs: LEASE });
     const other = await s.worker({ concurrency: 2, leaseMs: LEASE });
     const queue = s.queue();
@@ -127,7 +123,5 @@ test('12b. a child SIGSTOPped for 3 leases: the parent keeps the lease, the task
     assert.deepEqual(leaseLosses, []);
     assert.deepEqual(t.byOutcome, { success: 2 });
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
