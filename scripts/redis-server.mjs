@@ -3,7 +3,8 @@
 // dashboard screenshots; never touches the machine's own Redis. Plain JavaScript: scripts/test.mjs runs it
 // without a TypeScript loader.
 // Also the building blocks of scripts/redis-cluster.mjs and scripts/redis-sentinel.mjs: free ports, a
-// one-shot RESP client (`redisCommand`), polling with a deadline, and a process 'exit' hook that kills
+// one-shot RESP client (`redisCommand`), polling with a deadline (`pollUntil`: for these plain-JavaScript
+// scripts only; the tests poll with `waitFor` from test/helpers.ts), and a process 'exit' hook that kills
 // servers a failed test left running.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -298,7 +299,9 @@ export function parseInfo(text) {
 
 /**
  * Calls `check` until it returns something other than undefined / false / null, and resolves with that;
- * rejects naming `what` (and the last error `check` threw) once `timeoutMs` has passed.
+ * rejects naming `what` (and the last error `check` threw) once `timeoutMs` has passed. For the launcher
+ * scripts (plain JavaScript, run by scripts/test.mjs without a TypeScript loader); tests use `waitFor` from
+ * test/helpers.ts.
  */
 export async function pollUntil(what, check, { timeoutMs = 60_000, everyMs = 50 } = {}) {
   const deadline = Date.now() + timeoutMs;
