@@ -4,7 +4,8 @@
 // run it with BENCH_ONLY=cluster (or BENCH_ONLY=a,...,cluster).
 import { Redis } from 'ioredis';
 import { startCluster, type RedisClusterHandle } from '../scripts/redis-cluster.mjs';
-import { drainHere, drainInProcs, fail, getRow, log, preload, push, type Ctx, type Sys } from './harness.ts';
+import { drainHere, drainInProcs } from './drain.ts';
+import { fail, getRow, log, preload, push, type Ctx, type Sys } from './harness.ts';
 import { makePayload, monoMs } from './record.ts';
 import { fmt, rate, scenario, type Scenario } from './scenarios.ts';
 import type { Connection, System } from './systems/types.ts';

@@ -1,11 +1,8 @@
-// A private, throw-away redis-server for the benchmark, plus INFO helpers.
-// Never touches the Redis on 6379: it binds a free port in a temp dir, without persistence.
+// The benchmark's private, throw-away redis-server (started by scripts/redis-server.mjs: a free port, a temp
+// dir, no persistence; never the Redis on 6379), plus INFO helpers and redis-benchmark.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { parseInfo, startRedis as startServer } from '../scripts/redis-server.mjs';
 
 export interface PrivateRedis {
   readonly host: string;
@@ -17,118 +14,44 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
-}
+/** Server settings of the benchmark's redis-server, after the launcher's (no persistence). */
+const BENCH_ARGS = [
+  '--daemonize',
+  'no',
+  '--protected-mode',
+  'no',
+  '--loglevel',
+  'warning',
+  '--logfile',
+  '',
+  '--maxclients',
+  '2000',
+  // Server bookkeeping that would show up in used_memory as if a system had left data behind:
+  // per-command latency histograms (allocated on a command's first use) and slow-log entries.
+  '--latency-tracking',
+  'no',
+  '--slowlog-log-slower-than',
+  '-1',
+];
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
+/** Starts the benchmark's redis-server (REDIS_SERVER: another binary) with an admin connection to it. */
 export async function startRedis(binary = process.env.REDIS_SERVER ?? 'redis-server'): Promise<PrivateRedis> {
-  const dir = mkdtempSync(join(tmpdir(), 'delayed-bench-redis-'));
+  const server = await startServer(BENCH_ARGS, undefined, { binary, killOnExit: true });
   const host = '127.0.0.1';
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    if (port === 6379) continue;
-    const child = spawn(
-      binary,
-      [
-        '--port',
-        String(port),
-        '--bind',
-        host,
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--daemonize',
-        'no',
-        '--protected-mode',
-        'no',
-        '--loglevel',
-        'warning',
-        '--logfile',
-        '',
-        '--maxclients',
-        '2000',
-        // Server bookkeeping that would show up in used_memory as if a system had left data behind:
-        // per-command latency histograms (allocated on a command's first use) and slow-log entries.
-        '--latency-tracking',
-        'no',
-        '--slowlog-log-slower-than',
-        '-1',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr?.on('data', (b: Buffer) => {
-      stderr += b.toString();
-    });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const admin = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-    admin.on('error', () => {});
-    let ready = false;
-    for (let i = 0; i < 100 && child.exitCode === null; i++) {
-      try {
-        await admin.connect();
-        await admin.ping();
-        ready = true;
-        break;
-      } catch {
-        await sleep(50);
-      }
-    }
-    if (!ready) {
+  const admin = new Redis({ host, port: server.port, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  admin.on('error', () => {});
+  const version = parseInfo(await admin.info('server')).redis_version ?? '?';
+  return {
+    host,
+    port: server.port,
+    url: server.url,
+    version,
+    admin,
+    async stop() {
       admin.disconnect();
-      child.kill('SIGKILL');
-      await exited;
-      if (attempt < 3) continue; // port raced away: try another
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`redis-server did not start: ${stderr.trim()}`);
-    }
-    const version = parseInfo(await admin.info('server')).redis_version ?? '?';
-    const kill = () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    };
-    process.once('exit', kill); // last resort if the harness dies
-    return {
-      host,
-      port,
-      url: `redis://${host}:${port}`,
-      version,
-      admin,
-      async stop() {
-        admin.disconnect();
-        if (child.exitCode === null) {
-          child.kill('SIGTERM');
-          await Promise.race([exited, sleep(3000)]);
-          kill();
-        }
-        process.removeListener('exit', kill);
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }
-}
-
-export function parseInfo(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split(/\r?\n/)) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.indexOf(':');
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return out;
+      await server.stop();
+    },
+  };
 }
 
 /** Bytes of data held by Redis: used_memory without client buffers (they depend on how many connections
@@ -160,4 +83,23 @@ export async function commandCalls(admin: Redis): Promise<Map<string, number>> {
 
 export async function freshDb(admin: Redis): Promise<void> {
   await admin.flushall();
+}
+
+/** Runs redis-benchmark (REDIS_BENCHMARK: another binary) with `args`; its requests per second and the end of its output. */
+export function redisBenchmark(args: string[]): Promise<{ rps: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.env.REDIS_BENCHMARK ?? 'redis-benchmark', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (b: Buffer) => {
+      output += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      output += b.toString();
+    });
+    child.on('error', reject);
+    child.on('close', () => {
+      const m = /([\d.]+) requests per second/.exec(output.split('\r').pop() ?? output) ?? /([\d.]+) requests per second/.exec(output);
+      resolve({ rps: m?.[1] ? Number(m[1]) : NaN, output: output.slice(-300) });
+    });
+  });
 }

@@ -12,6 +12,7 @@ import { config, log, type Ctx, type Sys } from './harness.ts';
 import { ensureBuilt } from './build.ts';
 import { cluster } from './cluster.ts';
 import { startRedis } from './redis.ts';
+import { ceiling, commands, memory, type CommandBreakdown } from './redis-scenarios.ts';
 import * as sc from './scenarios.ts';
 import { SYSTEM_IDS, loadSystem, type SystemId } from './systems/index.ts';
 import type { Mode } from './systems/types.ts';
@@ -48,7 +49,7 @@ function gitCommit(): string | undefined {
   }
 }
 
-function breakdownText(b: sc.CommandBreakdown[]): string {
+function breakdownText(b: CommandBreakdown[]): string {
   const line = (m: Record<string, number>) =>
     Object.entries(m)
       .map(([k, v]) => `${k} ${v.toFixed(2)}`)
@@ -71,16 +72,16 @@ async function main(): Promise<void> {
     if (wanted.includes('delayed')) log(ensureBuilt(log));
     const { systems, skipped } = await loadSystems({ redis, conn, cfg }, wanted);
     const ctx: Ctx = { redis, conn, cfg, systems };
-    const breakdown: sc.CommandBreakdown[] = [];
+    const breakdown: CommandBreakdown[] = [];
     const all: Array<[string, () => sc.Scenario]> = [
-      ['h', () => sc.ceiling(ctx)],
+      ['h', () => ceiling(ctx)],
       ['a', () => sc.enqueueOne(ctx)],
       ['b', () => sc.enqueueBulk(ctx)],
       ['c', () => sc.drain(ctx, 1)],
       ['d', () => sc.drain(ctx, 2)],
       ['e', () => sc.latency(ctx)],
-      ['f', () => sc.memory(ctx)],
-      ['g', () => sc.commands(ctx, breakdown)],
+      ['f', () => memory(ctx)],
+      ['g', () => commands(ctx, breakdown)],
     ];
     // Off unless asked for by name: it starts a 3-master cluster and measures delayed-queue alone.
     if (cfg.only?.has('cluster')) all.push(['cluster', () => cluster(ctx)]);

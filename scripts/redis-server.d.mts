@@ -1,9 +1,19 @@
 export interface RedisServer {
   readonly url: string;
   readonly port: number;
-  /** The server's process id. */
+  /** The server's folder (removed by crash() and stop()). */
+  readonly dir: string;
+  /** The server's process id (a new one after restart()). */
   readonly pid: number | undefined;
+  /** Sends a signal to the server process (e.g. SIGSTOP, SIGCONT). */
+  signal(signal: NodeJS.Signals): void;
+  /** kill -9, and waits for the exit; the folder stays (an AOF in it survives for restart()). */
+  kill9(): Promise<void>;
+  /** Starts the server again on the same port with the same folder and arguments (after kill9()). */
+  restart(): Promise<void>;
+  /** Kills the server at once (no save), as a crash would, and removes its folder. */
   crash(): Promise<void>;
+  /** SIGTERM (SIGKILL after 3 s), then removes its folder. */
   stop(): Promise<void>;
 }
 export interface StartRedisOptions {
@@ -13,6 +23,12 @@ export interface StartRedisOptions {
   readonly sentinel?: boolean;
   /** SIGKILL the server when this process exits while it still runs. */
   readonly killOnExit?: boolean;
+  /** The server's folder (created if missing); default: a fresh temporary folder. */
+  readonly dir?: string;
+  /** The command to run instead of redis-server (or redis-sentinel). */
+  readonly binary?: string;
+  /** How long each start may take until the server answers PING (default 10 000 ms). */
+  readonly startTimeoutMs?: number;
 }
 export function hasRedisServer(): boolean;
 export function hasRedisSentinel(): boolean;

@@ -1,10 +1,13 @@
-// Starts a private, throwaway redis-server on a free loopback port (no persistence) and says where it is.
-// Used by the test command and the demo; never touches the machine's own Redis.
+// Starts a private, throwaway redis-server on a free loopback port (no persistence unless asked) and says where
+// it is. Used by the test command, the tests (the fault suite kills and restarts it), the benchmark and the
+// dashboard screenshots; never touches the machine's own Redis. Plain JavaScript: scripts/test.mjs runs it
+// without a TypeScript loader.
 // Also the building blocks of scripts/redis-cluster.mjs and scripts/redis-sentinel.mjs: free ports, a
-// one-shot RESP client (`redisCommand`), polling with a deadline, and a process 'exit' hook that kills
+// one-shot RESP client (`redisCommand`), polling with a deadline (`pollUntil`: for these plain-JavaScript
+// scripts only; the tests poll with `waitFor` from test/helpers.ts), and a process 'exit' hook that kills
 // servers a failed test left running.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,61 +47,102 @@ function ping(port) {
 }
 
 /**
- * Starts redis-server (on `port`, or a free one); resolves with { url, port, pid, stop() } once it answers PING.
+ * Starts redis-server (on `port`, or a free one); resolves once it answers PING with
+ * { url, port, pid, dir, kill9(), restart(), crash(), stop() }.
  * Options: `configFile` is passed first (a file the server may rewrite, as Sentinel does); `sentinel` runs
  * Sentinel (`redis-sentinel`, or `redis-server --sentinel` where that command is missing); `killOnExit` kills
- * the server with SIGKILL when this process exits while the server still runs, and removes its folder.
+ * the server with SIGKILL when this process exits while the server still runs, and removes its folder; `dir`
+ * is the server's folder (default: a fresh temporary one; removed by crash() and stop()); `binary` is the
+ * command to run (default redis-server); `startTimeoutMs` bounds each start (default 10 s).
+ * `extraArgs` come after the defaults (no persistence), so `['--appendonly', 'yes']` turns the AOF on.
+ * On a free port of its own choosing it tries another port when the server exits before answering (a port race).
  */
 export async function startRedis(extraArgs = [], port = undefined, options = {}) {
-  const { configFile, sentinel = false, killOnExit = false } = options;
+  const { configFile, sentinel = false, killOnExit = false, startTimeoutMs = 10_000 } = options;
+  const chosePort = port === undefined;
   port ??= await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'delayed-redis-'));
-  const command = sentinel && hasRedisSentinel() ? 'redis-sentinel' : 'redis-server';
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'delayed-redis-'));
+  mkdirSync(dir, { recursive: true });
+  const command = options.binary ?? (sentinel && hasRedisSentinel() ? 'redis-sentinel' : 'redis-server');
   const first = [...(configFile ? [configFile] : []), ...(sentinel && command === 'redis-server' ? ['--sentinel'] : [])];
-  const child = spawn(
-    command,
-    [...first, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  let forgetDir = () => {};
-  if (killOnExit) {
-    const forgetChild = atExit(() => child.kill('SIGKILL'));
-    child.once('exit', forgetChild);
-    forgetDir = atExit(() => rmSync(dir, { recursive: true, force: true }));
-  }
-  const deadline = Date.now() + 10_000;
-  while (!(await ping(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      if (killOnExit) {
-        await exited;
-        rmSync(dir, { recursive: true, force: true });
-        forgetDir();
-      }
-      throw new Error(`${command} did not start on port ${port}`);
+  let child;
+  let exited = Promise.resolve();
+  let forgetChild = () => {};
+  const forgetDir = killOnExit ? atExit(() => rmSync(dir, { recursive: true, force: true })) : () => {};
+  const removeDir = () => {
+    rmSync(dir, { recursive: true, force: true });
+    forgetDir();
+  };
+
+  // One server process on `port` with `dir`; resolves once it answers PING, else kills it and throws.
+  async function launch() {
+    child = spawn(
+      command,
+      [...first, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    const proc = child;
+    exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    if (killOnExit) {
+      forgetChild = atExit(() => proc.kill('SIGKILL'));
+      proc.once('exit', forgetChild);
     }
-    await new Promise((r) => setTimeout(r, 20));
+    const deadline = Date.now() + startTimeoutMs;
+    while (!(await ping(port))) {
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        const why = proc.exitCode !== null ? `exited with ${proc.exitCode}` : `did not answer PING within ${startTimeoutMs} ms`;
+        proc.kill('SIGKILL');
+        await exited;
+        throw new Error(`${command} ${why} on port ${port} (args ${extraArgs.join(' ')})`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (error) {
+      if (!chosePort || child.exitCode === null || attempt >= 3) {
+        removeDir();
+        throw error;
+      }
+      port = await freePort(); // someone took the port first: another one
+    }
   }
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    pid: child.pid,
-    /** Kills the server at once (no save), as a crash would. */
+    dir,
+    /** The server's process id (a new one after restart()). */
+    get pid() {
+      return child.pid;
+    },
+    /** Sends a signal to the server process (e.g. SIGSTOP, SIGCONT). */
+    signal(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    /** kill -9, and waits for the exit; the folder stays (an AOF in it survives for restart()). */
+    async kill9() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    /** Starts the server again on the same port with the same folder and arguments (after kill9()). */
+    async restart() {
+      await launch();
+    },
+    /** Kills the server at once (no save), as a crash would, and removes its folder. */
     async crash() {
       child.kill('SIGKILL');
       await exited;
-      rmSync(dir, { recursive: true, force: true });
-      forgetDir();
+      removeDir();
     },
     async stop() {
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 3000).unref())]);
       if (child.exitCode === null) child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-      forgetDir();
+      removeDir();
     },
   };
 }
@@ -255,7 +299,9 @@ export function parseInfo(text) {
 
 /**
  * Calls `check` until it returns something other than undefined / false / null, and resolves with that;
- * rejects naming `what` (and the last error `check` threw) once `timeoutMs` has passed.
+ * rejects naming `what` (and the last error `check` threw) once `timeoutMs` has passed. For the launcher
+ * scripts (plain JavaScript, run by scripts/test.mjs without a TypeScript loader); tests use `waitFor` from
+ * test/helpers.ts.
  */
 export async function pollUntil(what, check, { timeoutMs = 60_000, everyMs = 50 } = {}) {
   const deadline = Date.now() + timeoutMs;

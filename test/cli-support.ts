@@ -6,10 +6,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import { freePort } from '../src/private-redis.ts';
+import { freePort } from '../scripts/redis-server.mjs';
+import { REDIS_URL, waitFor } from './helpers.ts';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const DIST_INDEX = new URL('../dist/index.js', import.meta.url).href;
 
@@ -82,17 +81,17 @@ export class CliProcess {
 
   /** Waits until stdout matches (returns the match), failing with both streams shown. */
   async waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    const printed = () => {
       const match = pattern.exec(this.stdout);
       if (match) return match;
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
-        throw new Error(
-          `delayed exited (${this.proc.exitCode ?? this.proc.signalCode}) before printing ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`,
-        );
-      }
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 25));
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null)
+        throw new Error(`delayed exited (${this.proc.exitCode ?? this.proc.signalCode}) before printing ${pattern}`);
+      return undefined;
+    };
+    try {
+      return await waitFor(String(pattern), printed, timeoutMs, 25);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
     }
   }
 
@@ -109,32 +108,6 @@ export class CliProcess {
   async kill(): Promise<void> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
     await this.exited;
-  }
-}
-
-/** A plain connection for seeding and checking the tests' own keys. */
-export function inspector(): Redis {
-  return new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-}
-
-/** Deletes every key of a queue (SCAN limited to the queue's own hash tag). */
-export async function dropQueue(redis: Redis, name: string, prefix = 'delayed'): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:{${name}}:*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
-
-/** Polls until `check` gives a truthy value. */
-export async function eventually<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
   }
 }
 

@@ -5,18 +5,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import {
-  CliProcess,
-  killAll,
-  closedPort,
-  dropQueue,
-  eventually,
-  inspector,
-  REDIS_URL,
-  runCli,
-  tasksModule,
-  uniqueName,
-} from './cli-support.ts';
+import { CliProcess, killAll, closedPort, runCli, tasksModule, uniqueName } from './cli-support.ts';
+import { dropQueue, inspector, REDIS_URL, waitFor } from './helpers.ts';
 import { REPEAT_WINDOW_MS } from '../src/signals.ts';
 
 const redis = inspector();
@@ -167,7 +157,7 @@ describe('delayed worker', { timeout: 180_000 }, () => {
       await worker.waitFor(new RegExp(`^\\S+Z failed +boom ${boom.replace('.', '\\.')} \\S+ reason=thrown: it broke$`, 'm'));
       await worker.waitFor(new RegExp(`failed +ghost ${ghost.replace('.', '\\.')} .*reason=unknown-task`, 'm'));
       const slow = (await runCli(['enqueue', 'slow', '--queue', name, '--args', '[1500]'])).stdout.trim();
-      await eventually('the slow task to start', async () => (await redis.llen(`delayed:{${name}}:waiting`)) === 0);
+      await waitFor('the slow task to start', async () => (await redis.llen(`delayed:{${name}}:waiting`)) === 0, 15_000, 25);
       await new Promise((r) => setTimeout(r, 300));
       worker.proc.kill('SIGTERM');
       const { code } = await worker.exited;
@@ -187,7 +177,7 @@ describe('delayed worker', { timeout: 180_000 }, () => {
     try {
       await worker.waitFor(/started: queue/);
       const id = (await runCli(['enqueue', 'slow', '--queue', name, '--args', '[30000]'])).stdout.trim();
-      await eventually('the slow task to start', async () => (await redis.llen(`delayed:{${name}}:waiting`)) === 0);
+      await waitFor('the slow task to start', async () => (await redis.llen(`delayed:{${name}}:waiting`)) === 0, 15_000, 25);
       worker.proc.kill('SIGINT');
       // Past the window in which a repeat of the same signal counts as the first (src/signals.ts).
       await new Promise((r) => setTimeout(r, REPEAT_WINDOW_MS + 300));
@@ -222,9 +212,11 @@ describe('delayed worker', { timeout: 180_000 }, () => {
     try {
       await worker.waitFor(/inline x3/);
       await runCli(['enqueue', 'add', '--queue', name, '--args', '[2, 2]']);
-      await eventually(
+      await waitFor(
         'the task to finish',
         () => /ok/.test(worker.stdout) || redis.llen(`delayed:{${name}}:waiting`).then((n) => n === 0),
+        15_000,
+        25,
       );
       await new Promise((r) => setTimeout(r, 300));
       worker.proc.kill('SIGTERM');
@@ -279,9 +271,9 @@ describe('delayed sweeper', { timeout: 180_000 }, () => {
     const sweeper = new CliProcess(['sweeper', '--queue', name, '--interval', '100']);
     try {
       await sweeper.waitFor(/^sweeper started: queue \S+ on redis:\/\/\S+, every 100 ms/m);
-      const back = await eventually('the entry back in the queue', async () => (await redis.lrange(k('waiting'), 0, -1))[0]);
+      const back = await waitFor('the entry back in the queue', async () => (await redis.lrange(k('waiting'), 0, -1))[0], 15_000, 25);
       assert.equal(back, '1|1|1|lost|dead.1|add|60000|3|[1,2]');
-      await eventually('the log line', () => /recovered tasks of workers whose lease ran out.*"recovered":1/.test(sweeper.stderr));
+      await waitFor('the log line', () => /recovered tasks of workers whose lease ran out.*"recovered":1/.test(sweeper.stderr), 15_000, 25);
       sweeper.proc.kill('SIGTERM');
       assert.equal((await sweeper.exited).code, 0);
       assert.match(sweeper.stdout, /sweeper stopped/);

@@ -7,7 +7,7 @@ import { InlineWorker, Queue, queueStatus, type RedisSource } from '../src/index
 import { keySlot } from '../src/keys.ts';
 import { startCluster, type RedisClusterHandle } from '../scripts/redis-cluster.mjs';
 import { add } from './fixtures/tasks.ts';
-import { CliProcess, eventually, runCli, tasksModule, uniqueName } from './cli-support.ts';
+import { CliProcess, runCli, tasksModule, uniqueName } from './cli-support.ts';
 import { FIXTURES, recorder, runUntil, waitFor } from './helpers.ts';
 
 let cluster: RedisClusterHandle;
@@ -86,7 +86,7 @@ test('the CLI works on a cluster: enqueue, worker, status (summed over partition
   }
   const worker = new CliProcess(['worker', ...common, '--tasks', tasks, '--kind', 'inline']);
   try {
-    await eventually(
+    await waitFor(
       'the worker to drain the queue',
       async () => {
         const r = await runCli(['status', ...common, '--json']);
@@ -94,6 +94,7 @@ test('the CLI works on a cluster: enqueue, worker, status (summed over partition
         return s.waiting === 0 && s.inFlight === 0 && s.totals.succeeded === 4;
       },
       60_000,
+      25,
     );
   } finally {
     const how = await worker.stop();

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Queue, queueStatus } from '../src/index.ts';
 import { startCluster } from '../scripts/redis-cluster.mjs';
-import { CliProcess, dropQueue, inspector, killAll, runCli, uniqueName } from './cli-support.ts';
+import { CliProcess, killAll, runCli, uniqueName } from './cli-support.ts';
 import { getJson, makeDeadLetters, post, startDashboard, TOKEN } from './dashboard-support.ts';
-import { REDIS_URL } from './helpers.ts';
+import { dropQueue, inspector, REDIS_URL } from './helpers.ts';
 
 const redis = inspector();
 const made: string[] = [];

@@ -1,4 +1,5 @@
-// Shared by the tests: the test Redis, unique queues, polling with a deadline, and a worker process runner.
+// Shared by the tests (the fault suite and the CLI tests included): the test Redis, unique queues, polling with a
+// deadline, process checks, and a worker process runner.
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -40,8 +41,11 @@ async function scanTargets(redis: Redis): Promise<Redis[]> {
   return maybe.nodes('master');
 }
 
+/** What names a queue's keys: a Queue, or the name and prefix of a queue the CLI made. */
+export type QueueRef = Pick<Queue, 'name' | 'prefix'>;
+
 /** The keys a queue has now, in all its partitions (SCAN limited to its hash tags: tests only look at what they made). */
-export async function queueKeysNow(redis: Redis, queue: Queue): Promise<string[]> {
+export async function queueKeysNow(redis: Redis, queue: QueueRef): Promise<string[]> {
   const found: string[] = [];
   for (const node of await scanTargets(redis)) {
     for (const match of [`${queue.prefix}:{${queue.name}}:*`, `${queue.prefix}:{${queue.name}/*}:*`]) {
@@ -56,8 +60,9 @@ export async function queueKeysNow(redis: Redis, queue: Queue): Promise<string[]
   return found.sort();
 }
 
-export async function dropQueue(redis: Redis, queue: Queue): Promise<void> {
-  const keys = await queueKeysNow(redis, queue);
+/** Deletes every key of a queue: a Queue, or a queue's name (under `prefix`, for queues the CLI made). */
+export async function dropQueue(redis: Redis, queue: QueueRef | string, prefix = 'delayed'): Promise<void> {
+  const keys = await queueKeysNow(redis, typeof queue === 'string' ? { name: queue, prefix } : queue);
   // One DEL per key: a queue's partitions live in different cluster slots.
   await Promise.all(keys.map((key) => redis.del(key)));
 }
@@ -73,7 +78,11 @@ export async function withQueue(redis: Redis, fn: (q: Queue) => Promise<void>, o
   }
 }
 
-/** Polls `check` until it returns a truthy value or the deadline passes (then throws, naming `what`). */
+/**
+ * The one "poll until" of the tests: calls `check` every `everyMs` until it returns a truthy value, and resolves
+ * with that value; once `timeoutMs` has passed it throws, naming `what`. An error thrown by `check` ends the wait
+ * at once (a check that may fail while a server restarts says so: `retrying(check)`).
+ */
 export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 60_000, everyMs = 20): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -82,6 +91,17 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
     if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A `waitFor` check for which an error means "not yet" (a server that restarts or fails over meanwhile). */
+export function retrying<T>(check: () => T | Promise<T>): () => Promise<T | undefined> {
+  return async () => {
+    try {
+      return await check();
+    } catch {
+      return undefined;
+    }
+  };
 }
 
 /** A fresh ledger file for tasks to append `<id> <event> <pid>` lines to. */
@@ -106,12 +126,13 @@ export function readLedger(path: string): LedgerLine[] {
     });
 }
 
+/** Is a process alive? (EPERM: it is, under another user.) */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -5,7 +5,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { Queue } from '../src/index.ts';
 import { Metrics } from '../src/metrics.ts';
-import { CliProcess, killAll, dropQueue, eventually, inspector, REDIS_URL, runCli, tasksModule, uniqueName } from './cli-support.ts';
+import { CliProcess, killAll, runCli, tasksModule, uniqueName } from './cli-support.ts';
+import { dropQueue, inspector, REDIS_URL, waitFor } from './helpers.ts';
 
 const redis = inspector();
 const made: string[] = [];
@@ -70,17 +71,22 @@ describe('delayed worker --metrics-port', { timeout: 120_000 }, () => {
       await redis.zadd(k('workers'), now - 60_000, 'gone.1.z');
       await redis.lpush(k('worker:gone.1.z'), '1|0|0||lost.1|add|60000|3|[5,6]');
 
-      const text = await eventually('all outcomes counted', async () => {
-        const t = await scrape();
-        const done =
-          sample(t, 'delayed_tasks_succeeded_total', { queue: name, task: 'add' }) === 3 &&
-          sample(t, 'delayed_tasks_failed_total', { queue: name, task: 'boom', reason: 'thrown' }) === 1 &&
-          sample(t, 'delayed_tasks_failed_total', { queue: name, task: '', reason: 'unknown-task' }) === 1 &&
-          sample(t, 'delayed_tasks_recovered_total', { queue: name }) === 1 &&
-          // An outcome is counted when it happens; the task leaves its worker's list a moment later.
-          sample(t, 'delayed_queue_in_flight', { queue: name }) === 0;
-        return done ? t : undefined;
-      });
+      const text = await waitFor(
+        'all outcomes counted',
+        async () => {
+          const t = await scrape();
+          const done =
+            sample(t, 'delayed_tasks_succeeded_total', { queue: name, task: 'add' }) === 3 &&
+            sample(t, 'delayed_tasks_failed_total', { queue: name, task: 'boom', reason: 'thrown' }) === 1 &&
+            sample(t, 'delayed_tasks_failed_total', { queue: name, task: '', reason: 'unknown-task' }) === 1 &&
+            sample(t, 'delayed_tasks_recovered_total', { queue: name }) === 1 &&
+            // An outcome is counted when it happens; the task leaves its worker's list a moment later.
+            sample(t, 'delayed_queue_in_flight', { queue: name }) === 0;
+          return done ? t : undefined;
+        },
+        15_000,
+        25,
+      );
       assert.equal(sample(text, 'delayed_tasks_started_total', { queue: name }), 5);
       assert.equal(sample(text, 'delayed_tasks_failed_total', { queue: name, task: 'boom', reason: 'thrown' }), 1);
       assert.equal(
@@ -109,10 +115,15 @@ describe('delayed worker --metrics-port', { timeout: 120_000 }, () => {
       await q.enqueue('slow', [1500]);
       await q.enqueue('slow', [1500]);
       await q.enqueue('slow', [1500]);
-      const busy = await eventually('the worker busy with two slow tasks', async () => {
-        const t = await scrape();
-        return sample(t, 'delayed_queue_in_flight', { queue: name }) === 2 ? t : undefined;
-      });
+      const busy = await waitFor(
+        'the worker busy with two slow tasks',
+        async () => {
+          const t = await scrape();
+          return sample(t, 'delayed_queue_in_flight', { queue: name }) === 2 ? t : undefined;
+        },
+        15_000,
+        25,
+      );
       assert.equal(sample(busy, 'delayed_queue_waiting', { queue: name }), 1);
       assert.equal(sample(busy, 'delayed_worker_active_tasks', { queue: name }), 2);
       await q.close();

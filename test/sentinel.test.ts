@@ -18,7 +18,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InlineWorker, Queue, defineTask, taskContext, type Logger } from '../src/index.ts';
 import { startSentinelGroup, type SentinelGroup } from '../scripts/redis-sentinel.mjs';
-import { hasRedisServer, parseInfo, pollUntil, redisCommand, startRedis, type RedisServer } from '../scripts/redis-server.mjs';
+import { hasRedisServer, parseInfo, redisCommand, startRedis, type RedisServer } from '../scripts/redis-server.mjs';
+import { retrying, waitFor } from './helpers.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
 /** The resume bound this test asserts: kill -9 of the primary → first task start on the promoted replica. */
@@ -173,36 +174,33 @@ async function failoverRun(waitForReplicas: 0 | 1, log: (line: string) => void):
       workers.push(worker);
       runs.push(worker.run());
     }
-    await pollUntil('both workers to register', () => workers.every((w) => w.workerId !== ''), { timeoutMs: 60_000, everyMs: 20 });
+    await waitFor('both workers to register', () => workers.every((w) => w.workerId !== ''), 60_000, 20);
 
     const attempts: Attempt[] = [];
     const producer = startProducer(producerQueue, attempts);
     const starts = () => ledger.filter((l) => l.event === 'start');
-    await pollUntil(
+    await waitFor(
       'a steady flow (150 acknowledged, 100 started)',
       () => attempts.filter((a) => a.status === 'ack').length >= 150 && starts().length >= 100,
-      {
-        timeoutMs: 60_000,
-        everyMs: 20,
-      },
+      60_000,
+      20,
     );
 
     const killAt = performance.now();
     await group.primary.crash();
     const promotedPort = group.replica.port;
-    await pollUntil('a sentinel to name the replica as the primary', async () => (await group!.currentPrimaryPort()) === promotedPort, {
-      timeoutMs: 60_000,
-      everyMs: 25,
-    });
+    await waitFor(
+      'a sentinel to name the replica as the primary',
+      retrying(async () => (await group!.currentPrimaryPort()) === promotedPort),
+      60_000,
+      25,
+    );
     const promotedAt = performance.now();
 
     // Resume: the first start after the promotion. Before the promotion no server accepted a dequeue (the old
     // primary was dead and the replica read-only), so such a start came from the promoted replica.
     const firstStart = await within(
-      pollUntil('a task to start on the promoted replica', () => starts().find((l) => l.t > promotedAt), {
-        timeoutMs: 90_000,
-        everyMs: 10,
-      }).catch(() => undefined),
+      waitFor('a task to start on the promoted replica', () => starts().find((l) => l.t > promotedAt), 90_000, 10).catch(() => undefined),
       95_000,
       undefined,
     );
@@ -225,9 +223,9 @@ async function failoverRun(waitForReplicas: 0 | 1, log: (line: string) => void):
     // Drained: every acknowledged task started, or the queue (waiting and every in-flight list, the dead
     // workers' lists included until the sweeper empties them) stayed empty with both workers idle for 3 s.
     let idleSince = 0;
-    await pollUntil(
+    await waitFor(
       'the queue to drain after the failover',
-      async () => {
+      retrying(async () => {
         const s = started();
         if (acknowledged.every((seq) => s.has(seq))) return true;
         const empty =
@@ -236,8 +234,9 @@ async function failoverRun(waitForReplicas: 0 | 1, log: (line: string) => void):
         if (!empty) idleSince = 0;
         else if (idleSince === 0) idleSince = performance.now();
         return idleSince > 0 && performance.now() - idleSince > 3000;
-      },
-      { timeoutMs: 120_000, everyMs: 200 },
+      }),
+      120_000,
+      200,
     ).catch(() => log(`not drained within 120 s of the producer's stop (${Math.round((performance.now() - producedUntil) / 1000)} s)`));
 
     const closeMs: number[] = [];

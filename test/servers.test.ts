@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { keySlot, startCluster, type RedisClusterHandle } from '../scripts/redis-cluster.mjs';
 import { startSentinelGroup, type SentinelGroup } from '../scripts/redis-sentinel.mjs';
-import { parseInfo, pollUntil, redisCommand } from '../scripts/redis-server.mjs';
+import { parseInfo, redisCommand } from '../scripts/redis-server.mjs';
+import { retrying, waitFor } from './helpers.ts';
 
 const LONG = { timeout: 180_000 };
 
@@ -158,12 +159,12 @@ describe('Redis Cluster', () => {
         written++;
       }
     })();
-    await pollUntil('the writer to get going', () => written >= 5, { timeoutMs: 30_000, everyMs: 10 });
+    await waitFor('the writer to get going', () => written >= 5, 30_000, 10);
     const startedAt = Date.now();
     const moved = await cluster.moveSlot(slot, to);
     const tookMs = Date.now() - startedAt;
     const writtenAtMove = written;
-    await pollUntil('a few more writes after the move', () => written >= writtenAtMove + 5, { timeoutMs: 30_000, everyMs: 10 });
+    await waitFor('a few more writes after the move', () => written >= writtenAtMove + 5, 30_000, 10);
     writing = false;
     await writer;
     t.diagnostic(`moved slot ${slot} (${moved} keys) from ${from} to ${to} in ${tookMs} ms; the writer made ${written} writes meanwhile`);
@@ -211,17 +212,18 @@ describe('Redis Cluster', () => {
     assert.ok(slotsBefore.length > 0, 'the node owns slots');
     await node.crash();
     assert.equal(node.alive, false);
-    await pollUntil(
+    await waitFor(
       'the other nodes to flag the killed master failed and say cluster_state:fail',
-      async () => {
+      retrying(async () => {
         for (const other of others) {
           const line = (await nodesView(other.port)).split('\n').find((l) => l.startsWith(node.id));
           if (!line?.split(' ')[2]?.split(',').includes('fail')) return false;
           if (parseInfo(await redisCommand(other.port, ['CLUSTER', 'INFO'])).cluster_state !== 'fail') return false;
         }
         return true;
-      },
-      { timeoutMs: 60_000, everyMs: 100 },
+      }),
+      60_000,
+      100,
     );
     await node.restart();
     assert.equal(node.alive, true);
@@ -278,13 +280,11 @@ describe('Redis Sentinel', () => {
 
     await group.primary.crash();
     const crashedAt = Date.now();
-    await pollUntil(
+    await waitFor(
       'a sentinel to name the replica as the primary',
-      async () => (await group.currentPrimaryPort()) === group.replica.port,
-      {
-        timeoutMs: 60_000,
-        everyMs: 25,
-      },
+      retrying(async () => (await group.currentPrimaryPort()) === group.replica.port),
+      60_000,
+      25,
     );
     const failoverMs = Date.now() - crashedAt;
     t.diagnostic(`failover: ${failoverMs} ms from kill -9 to a sentinel naming the replica (down-after 1000 ms)`);
@@ -293,17 +293,18 @@ describe('Redis Sentinel', () => {
     const replication = parseInfo(await redisCommand(group.replica.port, ['INFO', 'replication']));
     assert.equal(replication.role, 'master', 'the promoted replica says it is a master');
     // Every sentinel comes to agree.
-    await pollUntil(
+    await waitFor(
       'every sentinel to name the promoted replica',
-      async () => {
+      retrying(async () => {
         const ports = await Promise.all(
           group.sentinels.map(async (s) =>
             Number(((await redisCommand(s.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster'])) as string[])[1]),
           ),
         );
         return ports.every((p) => p === group.replica.port);
-      },
-      { timeoutMs: 60_000, everyMs: 50 },
+      }),
+      60_000,
+      50,
     );
     // A client that asks the sentinels finds the new primary, with the data written before the kill.
     const after = sentinelClient();
@@ -312,13 +313,11 @@ describe('Redis Sentinel', () => {
     await after.set(`${key}:after`, 'written');
     assert.equal(await redisCommand(group.replica.port, ['GET', `${key}:after`]), 'written');
     // The old client reconnects to the new primary through the sentinels.
-    await pollUntil(
+    await waitFor(
       'the first client to reach the new primary',
-      async () => parseInfo(await before.info('server')).tcp_port === String(group.replica.port),
-      {
-        timeoutMs: 60_000,
-        everyMs: 100,
-      },
+      retrying(async () => parseInfo(await before.info('server')).tcp_port === String(group.replica.port)),
+      60_000,
+      100,
     );
   });
 });

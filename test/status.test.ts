@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Queue, queueStatus, renderStatus, ThroughputMeter, type QueueStatus } from '../src/index.ts';
-import { CliProcess, killAll, dropQueue, eventually, inspector, REDIS_URL, runCli, tasksModule, uniqueName } from './cli-support.ts';
+import { CliProcess, killAll, runCli, tasksModule, uniqueName } from './cli-support.ts';
+import { dropQueue, inspector, REDIS_URL, waitFor } from './helpers.ts';
 
 const redis = inspector();
 const made: { name: string; prefix: string }[] = [];
@@ -210,7 +211,7 @@ describe('delayed status', { timeout: 180_000 }, () => {
       await worker.waitFor(/started/);
       const q = new Queue({ name, redis: REDIS_URL });
       await q.enqueueMany(Array.from({ length: 400 }, () => ({ name: 'slow', args: [10] }))).finally(() => q.close());
-      const lines = await eventually(
+      const lines = await waitFor(
         'a frame with throughput',
         () => {
           const complete = watch.stdout.slice(0, watch.stdout.lastIndexOf('\n') + 1);
@@ -221,6 +222,7 @@ describe('delayed status', { timeout: 180_000 }, () => {
           return frames.some((f) => f.throughput !== null && f.throughput.perSecond > 0) ? frames : undefined;
         },
         20_000,
+        25,
       );
       assert.ok(lines.length >= 2);
       const withRate = lines.find((f) => f.throughput !== null) as QueueStatus;

@@ -2,7 +2,10 @@
 // the tasks it held come back and run again within lease + sweep interval + 1 s, ahead of the backlog.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hasRedisServer, recoveryTimes, report, Scenario, until } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { recoveryTimes, report } from './report.ts';
+import { inScenario, Scenario } from './scenario.ts';
+import { waitFor } from '../helpers.ts';
 import { percentile } from './ledger.ts';
 
 const LEASE = 1500;
@@ -11,8 +14,7 @@ const BOUND = LEASE + SWEEP + 1000;
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
 
 test('6. recovery under a backlog of 100 000 waiting tasks', { skip, timeout: 120_000 }, async () => {
-  const s = await Scenario.create('backlog recovery');
-  try {
+  await inScenario(Scenario.create('backlog recovery'), async (s) => {
     const queue = s.queue();
     const started = performance.now();
     for (let i = 0; i < 10; i++)
@@ -23,9 +25,8 @@ test('6. recovery under a backlog of 100 000 waiting tasks', { skip, timeout: 12
     const healthy = await s.worker({ name: 'healthy', concurrency: 4, leaseMs: LEASE, sweepMs: SWEEP });
     const victim = await s.worker({ name: 'victim', concurrency: 4, leaseMs: LEASE, sweepMs: SWEEP });
     const victimId = victim.workerIds[0]!;
-    await until(
+    await waitFor(
       'the victim to run four tasks',
-      20_000,
       () =>
         new Set(
           s
@@ -33,11 +34,12 @@ test('6. recovery under a backlog of 100 000 waiting tasks', { skip, timeout: 12
             .filter((e) => e.event === 'start' && e.ppid === victim.pid)
             .map((e) => e.id),
         ).size >= 4,
+      20_000,
     );
     const killedAt = await victim.kill9();
     const held = (await redis.lrange(s.key(`worker:${victimId}`), 0, -1)).map((e) => e.split('|')[4]!);
     const interrupted = new Map(held.map((id) => [id, killedAt] as const));
-    await until('the tasks the victim held to run again', 20_000, () => recoveryTimes(s.ledger(), interrupted).length === held.length);
+    await waitFor('the tasks the victim held to run again', () => recoveryTimes(s.ledger(), interrupted).length === held.length, 20_000);
     const recovery = recoveryTimes(s.ledger(), interrupted);
     const rerunBy = s
       .ledger()
@@ -58,7 +60,5 @@ test('6. recovery under a backlog of 100 000 waiting tasks', { skip, timeout: 12
     assert.ok(held.length >= 1);
     assert.ok(percentile(recovery, 100) <= BOUND, `recovered within ${BOUND} ms (${percentile(recovery, 100)})`);
     assert.ok(healthy.alive);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });

@@ -14,7 +14,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { hasRedisServer, report, Scenario, until } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { report } from './report.ts';
+import { inScenario, Scenario } from './scenario.ts';
+import { waitFor } from '../helpers.ts';
 import { histories, tally } from './ledger.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
@@ -39,8 +42,7 @@ test('19a. defect 5: an entry that is not valid UTF-8 goes to the dead letters a
   skip,
   timeout: 120_000,
 }, async () => {
-  const s = await Scenario.create('non-utf8 entry');
-  try {
+  await inScenario(Scenario.create('non-utf8 entry'), async (s) => {
     const redis = s.client();
     const queue = s.queue();
     await s.worker({ name: 'first', concurrency: 2, deadLetters: 10 });
@@ -52,12 +54,14 @@ test('19a. defect 5: an entry that is not valid UTF-8 goes to the dead letters a
     for (const entry of Object.values(shapes)) await redis.lpush(s.key('waiting'), entry);
     const after = await queue.enqueueMany(Array.from({ length: 3 }, () => ({ name: 'work', args: [s.ledgerDir, 20] })));
     await s.drained([...before, ...after, ...Object.keys(shapes)], 30_000);
-    const firstOutcome = await until('bad.utf8 to reach an outcome', 15_000, () =>
-      s.ledger().find((e) => e.id === 'bad.utf8' && (e.event === 'ok' || e.event === 'fail')),
+    const firstOutcome = await waitFor(
+      'bad.utf8 to reach an outcome',
+      () => s.ledger().find((e) => e.id === 'bad.utf8' && (e.event === 'ok' || e.event === 'fail')),
+      15_000,
     ).catch(() => undefined);
-    const heldAfterFirst = await until('the in-flight lists to empty', 5000, async () =>
-      (await inFlight(s, redis)) === 0 ? 0 : false,
-    ).catch(() => inFlight(s, redis));
+    const heldAfterFirst = await waitFor('the in-flight lists to empty', async () => (await inFlight(s, redis)) === 0, 5000)
+      .then(() => 0)
+      .catch(() => inFlight(s, redis));
     // A second worker: it must not run the entry again (nor fail it again).
     const first = s.procs.find((p) => p.name === 'first')!;
     first.signal('SIGTERM');
@@ -93,17 +97,14 @@ test('19a. defect 5: an entry that is not valid UTF-8 goes to the dead letters a
     assert.equal(heldAfterSecond, 0, 'nothing left in flight after the second');
     assert.deepEqual(t.lost, [], 'the workers kept running the other tasks');
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('19b. defect 7: waiting replaced by a hash while tasks run, a child killed meanwhile: its task is not destroyed and runs once waiting is repaired', {
   skip,
   timeout: 120_000,
 }, async () => {
-  const s = await Scenario.create('wrong-type waiting while running');
-  try {
+  await inScenario(Scenario.create('wrong-type waiting while running'), async (s) => {
     const redis = s.client();
     const queue = s.queue();
     const worker = await s.worker({ name: 'worker', concurrency: 2 });
@@ -111,11 +112,15 @@ test('19b. defect 7: waiting replaced by a hash while tasks run, a child killed 
       { name: 'work', args: [s.ledgerDir, 8000] },
       { name: 'work', args: [s.ledgerDir, 1500] },
     ])) as [string, string];
-    const started = await until('both to start', 20_000, () => {
-      const starts = s.ledger().filter((e) => e.event === 'start');
-      const v = starts.find((e) => e.id === victim);
-      return v && starts.some((e) => e.id === other) ? v : undefined;
-    });
+    const started = await waitFor(
+      'both to start',
+      () => {
+        const starts = s.ledger().filter((e) => e.event === 'start');
+        const v = starts.find((e) => e.id === victim);
+        return v && starts.some((e) => e.id === other) ? v : undefined;
+      },
+      20_000,
+    );
     await redis.hset(s.key('waiting'), 'not', 'a list');
     const wrongAt = Date.now();
     const producerError = await queue.enqueue('work', [s.ledgerDir, 10]).then(
@@ -123,11 +128,17 @@ test('19b. defect 7: waiting replaced by a hash while tasks run, a child killed 
       (err: Error) => err.message,
     );
     process.kill(started.pid, 'SIGKILL');
-    await until('the worker to say it cannot put the task back', 10_000, () => log(s, 'worker').includes('cannot finish a task in Redis'));
+    await waitFor(
+      'the worker to say it cannot put the task back',
+      () => log(s, 'worker').includes('cannot finish a task in Redis'),
+      10_000,
+    );
     // Its retries go on while the key is wrong: the entry must still be in the worker's list.
     const heldWhileWrong = (await s.entries(redis, (k) => k.worker(worker.workerIds[0]!))).filter((e) => e.includes(`|${victim}|`)).length;
-    const otherDone = await until('the other task to finish meanwhile', 10_000, () =>
-      s.ledger().find((e) => e.event === 'ok' && e.id === other),
+    const otherDone = await waitFor(
+      'the other task to finish meanwhile',
+      () => s.ledger().find((e) => e.event === 'ok' && e.id === other),
+      10_000,
     ).catch(() => undefined);
     await redis.del(s.key('waiting'));
     const repairedAt = Date.now();
@@ -155,21 +166,18 @@ test('19b. defect 7: waiting replaced by a hash while tasks run, a child killed 
     assert.deepEqual(t.duplicateOutcomes, []);
     assert.ok(alive);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('19c. the workers sorted set replaced by a string: a worker cannot register, says why, retries, and registers once it is repaired', {
   skip,
   timeout: 60_000,
 }, async () => {
-  const s = await Scenario.create('wrong-type workers');
-  try {
+  await inScenario(Scenario.create('wrong-type workers'), async (s) => {
     const redis = s.client();
     await redis.set(s.key('workers'), 'not a sorted set');
     const worker = s.start({ name: 'worker', concurrency: 1 });
-    await until('the worker to say why it cannot register', 20_000, () => /cannot register[^\n]*WRONGTYPE/.test(log(s, 'worker')));
+    await waitFor('the worker to say why it cannot register', () => /cannot register[^\n]*WRONGTYPE/.test(log(s, 'worker')), 20_000);
     const registeredWhileWrong = worker.workerIds.length;
     await redis.del(s.key('workers'));
     const repairedAt = Date.now();
@@ -189,7 +197,5 @@ test('19c. the workers sorted set replaced by a string: a worker cannot register
     assert.ok(Number(registered.t) - repairedAt <= 8000, `registered ${Number(registered.t) - repairedAt} ms after the repair`);
     assert.ok(alive);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });

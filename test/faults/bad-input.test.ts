@@ -6,7 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hasRedisServer, report, Scenario, until } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { report } from './report.ts';
+import { inScenario, Scenario } from './scenario.ts';
+import { waitFor } from '../helpers.ts';
 import { histories, tally } from './ledger.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
@@ -20,8 +23,7 @@ test('15. bad entries straight in Redis fail with a reason after at most one att
   skip,
   timeout: 150_000,
 }, async () => {
-  const s = await Scenario.create('bad input');
-  try {
+  await inScenario(Scenario.create('bad input'), async (s) => {
     // A script that carries the 64 MB entry (dequeue, recover) holds Redis for about 1.3 s on this machine
     // (measured: Lua copies the value in and out), during which no renewal is answered: a 1.5 s lease would
     // be lost over and over. A lease of 6 s keeps a margin of 4x over that stall.
@@ -51,7 +53,7 @@ test('15. bad entries straight in Redis fail with a reason after at most one att
     const ids = [...goodBefore, ...goodAfter, ...badIds.filter((id) => id !== '-' && id !== 'this is not an entry at all')];
     const events = await s.drained(ids, 90_000);
     // The entry without any header still gets one outcome (under an empty id).
-    await until('the headerless entry to fail', 10_000, () => s.ledger().some((e) => e.event === 'fail' && e.id === '-'));
+    await waitFor('the headerless entry to fail', () => s.ledger().some((e) => e.event === 'fail' && e.id === '-'), 10_000);
     const peak = rssMb(worker.pid, 'VmHWM');
     const rss = rssMb(worker.pid, 'VmRSS');
     const byId = histories(s.ledger());
@@ -64,7 +66,7 @@ test('15. bad entries straight in Redis fail with a reason after at most one att
     }
 
     // A key of the wrong Redis type: the worker keeps going, says why, and works again once it is fixed.
-    await until('the queue to be empty', 10_000, async () => (await redis.llen(s.key('waiting'))) === 0);
+    await waitFor('the queue to be empty', async () => (await redis.llen(s.key('waiting'))) === 0, 10_000);
     await redis.del(s.key('waiting'));
     await redis.set(s.key('waiting'), 'a string, not a list');
     const wrongAt = Date.now();
@@ -73,13 +75,13 @@ test('15. bad entries straight in Redis fail with a reason after at most one att
       (err: Error) => err.message.split(' ')[0] ?? err.message,
     );
     const logPath = join(s.dir, `${worker.name}.log`);
-    const logsWrongType = await until(
+    const logsWrongType = await waitFor(
       'the worker to log WRONGTYPE',
-      15_000,
       () =>
         readFileSync(logPath, 'utf8')
           .slice(readFileSync(logPath, 'utf8').indexOf(new Date(wrongAt).toISOString().slice(0, 16)))
           .includes('WRONGTYPE') || undefined,
+      15_000,
     ).catch(() => false);
     const aliveWithWrongType = worker.alive;
     await redis.del(s.key('waiting'));
@@ -112,17 +114,14 @@ test('15. bad entries straight in Redis fail with a reason after at most one att
     assert.ok(logsWrongType, 'and says why');
     assert.equal(tally(later, laterEvents).byOutcome.success, later.length);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('15b. an argument nested 100 000 deep fails as bad input after at most one attempt, without crashing a child', {
   skip,
   timeout: 90_000,
 }, async () => {
-  const s = await Scenario.create('deep nesting');
-  try {
+  await inScenario(Scenario.create('deep nesting'), async (s) => {
     const worker = await s.worker({ concurrency: 1 });
     const redis = s.client();
     const queue = s.queue();
@@ -141,7 +140,5 @@ test('15b. an argument nested 100 000 deep fails as bad input after at most one 
     assert.equal(tally(good, events).byOutcome.success, good.length);
     assert.equal(outcome, 'failed:bad-payload');
     assert.equal(requeues, 0, 'no child crash, no retry');
-  } finally {
-    await s.cleanup();
-  }
+  });
 });

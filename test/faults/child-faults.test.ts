@@ -7,7 +7,11 @@
 import { test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { hasRedisServer, inScenario, isAlive, report, Scenario, until, type Proc } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { inScenario, Scenario } from './scenario.ts';
+import { isAlive, waitFor } from '../helpers.ts';
+import { report } from './report.ts';
+import type { Proc } from './proc.ts';
 import { childKill } from './kill-scenarios.ts';
 import { histories, tally } from './ledger.ts';
 
@@ -21,8 +25,7 @@ test('2b/14. exit(0), exit(1), a grandchild that hangs, a loop, a heap blow-up, 
   skip,
   timeout: 120_000,
 }, async () => {
-  const s = await Scenario.create('child misbehaviour');
-  try {
+  await inScenario(Scenario.create('child misbehaviour'), async (s) => {
     const spec = { concurrency: 2, childExecArgv: ['--max-old-space-size=64'], killGraceMs: 300 };
     const workers = [await s.worker(spec), await s.worker(spec)];
     const queue = s.queue({ maxAttempts: 3 });
@@ -47,7 +50,7 @@ test('2b/14. exit(0), exit(1), a grandchild that hangs, a loop, a heap blow-up, 
         .join(',');
     const starts = (id: string) => byId.get(id)!.starts.length;
     const grandchildPid = Number(events.find((e) => e.event === 'grandchild' && e.id === bad.grandchild)?.extra);
-    await until('the grandchild to be gone', 5000, () => !isAlive(grandchildPid));
+    await waitFor('the grandchild to be gone', () => !isAlive(grandchildPid), 5000);
     const residue = await s.stopAllAndCheckResidue();
     const rows: Record<string, string> = {};
     for (const [what, id] of Object.entries(bad)) rows[what] = `${outcome(id)} after ${starts(id)} start(s)`;
@@ -79,17 +82,14 @@ test('2b/14. exit(0), exit(1), a grandchild that hangs, a loop, a heap blow-up, 
     assert.equal(workers.filter((w) => w.alive).length, 0, 'stopped in good order at the end');
     for (const w of workers) assert.equal(w.exit?.code, 0, `${w.name} survived every task and stopped cleanly`);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('2c. the child dies after the task finished, before it answered (failpoint child-before-reply): crash loop stops at maxAttempts', {
   skip,
   timeout: 90_000,
 }, async () => {
-  const s = await Scenario.create('child dies before reply');
-  try {
+  await inScenario(Scenario.create('child dies before reply'), async (s) => {
     const worker = await s.worker({ concurrency: 2, failpoint: 'child-before-reply' });
     const queue = s.queue({ maxAttempts: 3 });
     const ids = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 50] })));
@@ -111,69 +111,66 @@ test('2c. the child dies after the task finished, before it answered (failpoint 
     for (const id of ids) assert.equal(byId.get(id)!.starts.length, 3);
     assert.equal(worker.exit?.code, 0);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('2d. a task that kills its own worker: restarted workers give up after maxAttempts with reason lost', {
   skip,
   timeout: 120_000,
 }, async () => {
-  const s = await Scenario.create('task kills its parent');
-  const supervise = { on: true };
-  try {
-    const spec = { concurrency: 1, leaseMs: 1000, sweepMs: 300 };
-    const workers: Proc[] = [await s.worker(spec), await s.worker(spec)];
-    // A supervisor: a worker that died is started again (as systemd or a container runtime would).
-    let restarts = 0;
-    const supervisor = (async () => {
-      while (supervise.on) {
-        for (let i = 0; i < workers.length; i++) {
-          if (!workers[i]!.alive && supervise.on) {
-            workers[i] = s.start(spec);
-            restarts++;
+  await inScenario(Scenario.create('task kills its parent'), async (s) => {
+    const supervise = { on: true };
+    try {
+      const spec = { concurrency: 1, leaseMs: 1000, sweepMs: 300 };
+      const workers: Proc[] = [await s.worker(spec), await s.worker(spec)];
+      // A supervisor: a worker that died is started again (as systemd or a container runtime would).
+      let restarts = 0;
+      const supervisor = (async () => {
+        while (supervise.on) {
+          for (let i = 0; i < workers.length; i++) {
+            if (!workers[i]!.alive && supervise.on) {
+              workers[i] = s.start(spec);
+              restarts++;
+            }
           }
+          await new Promise((r) => setTimeout(r, 50));
         }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
-    const queue = s.queue({ maxAttempts: 3 });
-    const killer = await queue.enqueue('killOwnParent', [s.ledgerDir]);
-    const good = await queue.enqueueMany(Array.from({ length: 6 }, () => ({ name: 'work', args: [s.ledgerDir, 100] })));
-    const ids = [killer, ...good];
-    const events = await s.drained(ids, 90_000);
-    supervise.on = false;
-    await supervisor;
-    const t = tally(ids, events);
-    const h = histories(events).get(killer)!;
-    const residue = await s.stopAllAndCheckResidue();
-    report('2d. task kills its own worker', {
-      'runs of the killer task': h.starts.length,
-      'its outcome': h.outcomes.map((e) => `${e.event}:${e.extra}`).join(','),
-      'workers killed (restarted)': restarts,
-      'good tasks': JSON.stringify(t.byOutcome),
-      lost: t.lost.length,
-      'tasks with >1 outcome': t.duplicateOutcomes.length,
-      residue: residue.join(' ') || 'none',
-    });
-    assert.deepEqual(t.lost, []);
-    assert.deepEqual(t.duplicateOutcomes, []);
-    assert.equal(h.starts.length, 3, 'run maxAttempts times, then failed without running');
-    assert.equal(h.outcomes.length, 1);
-    assert.equal(h.outcomes[0]!.extra, 'lost');
-    assert.ok(restarts >= 3);
-    assert.equal(t.byOutcome.success, good.length);
-    assert.deepEqual(residue, []);
-  } finally {
-    supervise.on = false;
-    await s.cleanup();
-  }
+      })();
+      const queue = s.queue({ maxAttempts: 3 });
+      const killer = await queue.enqueue('killOwnParent', [s.ledgerDir]);
+      const good = await queue.enqueueMany(Array.from({ length: 6 }, () => ({ name: 'work', args: [s.ledgerDir, 100] })));
+      const ids = [killer, ...good];
+      const events = await s.drained(ids, 90_000);
+      supervise.on = false;
+      await supervisor;
+      const t = tally(ids, events);
+      const h = histories(events).get(killer)!;
+      const residue = await s.stopAllAndCheckResidue();
+      report('2d. task kills its own worker', {
+        'runs of the killer task': h.starts.length,
+        'its outcome': h.outcomes.map((e) => `${e.event}:${e.extra}`).join(','),
+        'workers killed (restarted)': restarts,
+        'good tasks': JSON.stringify(t.byOutcome),
+        lost: t.lost.length,
+        'tasks with >1 outcome': t.duplicateOutcomes.length,
+        residue: residue.join(' ') || 'none',
+      });
+      assert.deepEqual(t.lost, []);
+      assert.deepEqual(t.duplicateOutcomes, []);
+      assert.equal(h.starts.length, 3, 'run maxAttempts times, then failed without running');
+      assert.equal(h.outcomes.length, 1);
+      assert.equal(h.outcomes[0]!.extra, 'lost');
+      assert.ok(restarts >= 3);
+      assert.equal(t.byOutcome.success, good.length);
+      assert.deepEqual(residue, []);
+    } finally {
+      supervise.on = false;
+    }
+  });
 });
 
 test('2e. children killed -9 while they load: the worker starts new ones and keeps going', { skip, timeout: 60_000 }, async () => {
-  const s = await Scenario.create('children killed while loading');
-  try {
+  await inScenario(Scenario.create('children killed while loading'), async (s) => {
     const worker = await s.worker({ concurrency: 1 });
     const childrenOf = (pid: number) => {
       try {
@@ -187,9 +184,8 @@ test('2e. children killed -9 while they load: the worker starts new ones and kee
     const first = await queue.enqueue('exitWith', [s.ledgerDir, 0], { maxAttempts: 1 });
     await s.drained([first], 20_000);
     const seen = new Set<number>();
-    await until(
+    await waitFor(
       'three children killed while loading',
-      20_000,
       () => {
         for (const pid of childrenOf(worker.pid)) {
           if (seen.has(pid)) continue;
@@ -202,6 +198,7 @@ test('2e. children killed -9 while they load: the worker starts new ones and kee
         }
         return seen.size >= 3 || !worker.alive;
       },
+      20_000,
       5,
     );
     const ids = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 50] })));
@@ -220,17 +217,14 @@ test('2e. children killed -9 while they load: the worker starts new ones and kee
     });
     assert.equal(fatal, undefined, 'the worker does not give up');
     assert.ok(done);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('2f. the first child killed -9 while it loads, at worker start: the worker starts another and registers', {
   skip,
   timeout: 60_000,
 }, async () => {
-  const s = await Scenario.create('first child killed while loading');
-  try {
+  await inScenario(Scenario.create('first child killed while loading'), async (s) => {
     const worker = s.start({ concurrency: 1 });
     const childrenOf = (pid: number) => {
       try {
@@ -239,15 +233,15 @@ test('2f. the first child killed -9 while it loads, at worker start: the worker 
         return [];
       }
     };
-    const killed = await until(
+    const killed = await waitFor(
       'the first child to appear',
-      30_000,
       () => {
         const [first] = childrenOf(worker.pid);
         if (first === undefined) return undefined;
         process.kill(first, 'SIGKILL');
         return first;
       },
+      30_000,
       2,
     );
     const outcome = await Promise.race([
@@ -261,7 +255,5 @@ test('2f. the first child killed -9 while it loads, at worker start: the worker 
       fatal: fatal ? String(fatal.message) : 'none',
     });
     assert.equal(outcome, 'registered', `the worker goes on (${fatal ? String(fatal.message) : outcome})`);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });

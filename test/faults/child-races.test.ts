@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PreforkedWorker } from '../../src/index.ts';
 import { FIXTURES, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue } from '../helpers.ts';
-import { report } from './harness.ts';
+import { report } from './report.ts';
 import { add, record, trapTerm } from '../fixtures/tasks.ts';
 
 const redis = inspector();

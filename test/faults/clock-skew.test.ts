@@ -5,7 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { hasRedisServer, recoveryTimes, report, Scenario, until } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { recoveryTimes, report } from './report.ts';
+import { inScenario, Scenario } from './scenario.ts';
+import { waitFor } from '../helpers.ts';
 import { percentile, tally } from './ledger.ts';
 import { redisNow } from './seed.ts';
 
@@ -38,8 +41,7 @@ function faketimeProblem(): string | false {
 const skip = !hasRedisServer() ? 'redis-server is not installed' : faketimeProblem();
 
 test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stranded', { skip, timeout: 120_000 }, async () => {
-  const s = await Scenario.create('clock skew');
-  try {
+  await inScenario(Scenario.create('clock skew'), async (s) => {
     const ahead = await s.worker({ name: 'ahead', concurrency: 2, leaseMs: LEASE, sweepMs: SWEEP, wrapper: ['faketime', '-f', '+30s'] });
     const sweeper = await s.worker({ name: 'behind-sweeper', kind: 'sweeper', sweepMs: SWEEP, wrapper: ['faketime', '-f', '-30s'] });
     const behind = await s.worker({ name: 'behind', concurrency: 2, leaseMs: LEASE, sweepMs: SWEEP, wrapper: ['faketime', '-f', '-30s'] });
@@ -54,29 +56,38 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
     behind.signal('SIGTERM');
     await behind.exited;
     const more = await queue.enqueueMany(Array.from({ length: 6 }, () => ({ name: 'work', args: [s.ledgerDir, 6000] })));
-    await until(
+    await waitFor(
       'the ahead worker to run two',
-      20_000,
       () => s.ledger().filter((e) => e.event === 'start' && e.ppid === ahead.nodePid && more.includes(e.id)).length >= 2,
+      20_000,
     );
     const normal = await s.worker({ name: 'normal', concurrency: 6, leaseMs: LEASE, sweepMs: 0 });
     // ...and the normal worker's children to be up and running the other four (so reruns find a free, warm slot;
     // the ahead worker's runs last 6 s, longer than the normal worker takes to start).
-    await until('the normal worker to run, while the ahead worker still runs', 40_000, () => {
-      const events = s.ledger();
-      const ended = new Set(events.filter((e) => e.event === 'end').map((e) => `${e.id}#${e.attempt}`));
-      const aheadRunning = events.some(
-        (e) => e.event === 'start' && e.ppid === ahead.nodePid && more.includes(e.id) && !ended.has(`${e.id}#${e.attempt}`),
-      );
-      return aheadRunning && events.some((e) => e.event === 'start' && e.ppid === normal.nodePid && more.includes(e.id));
-    });
+    await waitFor(
+      'the normal worker to run, while the ahead worker still runs',
+      () => {
+        const events = s.ledger();
+        const ended = new Set(events.filter((e) => e.event === 'end').map((e) => `${e.id}#${e.attempt}`));
+        const aheadRunning = events.some(
+          (e) => e.event === 'start' && e.ppid === ahead.nodePid && more.includes(e.id) && !ended.has(`${e.id}#${e.attempt}`),
+        );
+        return aheadRunning && events.some((e) => e.event === 'start' && e.ppid === normal.nodePid && more.includes(e.id));
+      },
+      40_000,
+    );
     const aheadId = ahead.workerIds.at(-1)!;
     const killedAt = await ahead.kill9();
     const redis = s.client();
     const held = (await redis.lrange(s.key(`worker:${aheadId}`), 0, -1)).map((e) => e.split('|')[4]!);
     const leaseLeft = Number(await redis.zscore(s.key('workers'), aheadId)) - (await redisNow(redis));
     // Recovery by the skewed sweepers: until the dead worker's list is empty (its tasks moved back), on our clock.
-    await until('the skewed sweepers to put the tasks back', 20_000, async () => (await redis.llen(s.key(`worker:${aheadId}`))) === 0, 10);
+    await waitFor(
+      'the skewed sweepers to put the tasks back',
+      async () => (await redis.llen(s.key(`worker:${aheadId}`))) === 0,
+      20_000,
+      10,
+    );
     const sweptMs = Date.now() - killedAt;
     const after = await s.drained(more, 60_000);
     const recovery = recoveryTimes(
@@ -106,7 +117,5 @@ test('11. worker 30 s ahead, sweeper 30 s behind: no early requeue, nothing stra
     assert.ok(sweptMs <= BOUND, `put back within ${BOUND} ms (${sweptMs})`);
     assert.deepEqual(t2.lost, []);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });

@@ -7,7 +7,7 @@
 // master (five times, ending on another one) while a producer and workers run.
 //
 // The workers are test/faults/worker-main.ts with FQ_PARTITIONS=3 and FQ_LOG_EVENTS=1 (a `log` message for
-// every warning or error they log: C4 and CR count what the workers saw); see ClusterScenario in harness.ts.
+// every warning or error they log: C4 and CR count what the workers saw); see ClusterScenario in scenario.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -16,8 +16,10 @@ import { Cluster } from 'ioredis';
 import { Queue } from '../../src/index.ts';
 import { crc16 } from '../../src/keys.ts';
 import { keySlot, startCluster, type RedisClusterHandle } from '../../scripts/redis-cluster.mjs';
-import { parseInfo, redisCommand } from '../../scripts/redis-server.mjs';
-import { ClusterScenario, hasRedisServer, inScenario, report, until } from './harness.ts';
+import { hasRedisServer, parseInfo, redisCommand } from '../../scripts/redis-server.mjs';
+import { ClusterScenario, inScenario } from './scenario.ts';
+import { report } from './report.ts';
+import { waitFor } from '../helpers.ts';
 import { childKill, sweeperKill, workerKill } from './kill-scenarios.ts';
 import { histories, tally, type LedgerEvent } from './ledger.ts';
 import { checkSoak, runSoak } from './soak-lib.ts';
@@ -152,116 +154,118 @@ test("CR. cluster, 3 partitions: one partition's slot moved key by key between m
   skip,
   timeout: 150_000,
 }, async () => {
-  const s = onCluster('cluster reshard');
-  let producing = true;
-  let producer: Promise<void> | undefined;
-  try {
-    const workers = await Promise.all([1, 2].map(() => s.worker({ kind: 'inline', concurrency: 4 })));
-    const queue = s.queue();
-    const moved = 1; // the partition whose slot moves
-    const keys = queue.partitions[moved]!;
-    const slot = keySlot(`{${keys.tag}}`);
-    // A partition key for each partition (crc16(key) % 3 picks it), so every enqueue names its partition.
-    const partitionKey = s.keys.map((k) => {
-      for (let i = 0; ; i++) if (crc16(`k${i}`) % PARTITIONS === k.partition) return `k${i}`;
-    });
-    const acked = new Map<string, { partition: number; at: number }>();
-    const producerErrors: { t: number; message: string }[] = [];
-    producer = (async () => {
-      for (let i = 0; producing; i++) {
-        const partition = i % PARTITIONS;
-        try {
-          const id = await queue.enqueue('work', [s.ledgerDir, 50], { partitionKey: partitionKey[partition] });
-          acked.set(id, { partition, at: Date.now() });
-        } catch (err) {
-          producerErrors.push({ t: Date.now(), message: (err as Error).message });
+  await inScenario(onCluster('cluster reshard'), async (s) => {
+    let producing = true;
+    let producer: Promise<void> | undefined;
+    try {
+      const workers = await Promise.all([1, 2].map(() => s.worker({ kind: 'inline', concurrency: 4 })));
+      const queue = s.queue();
+      const moved = 1; // the partition whose slot moves
+      const keys = queue.partitions[moved]!;
+      const slot = keySlot(`{${keys.tag}}`);
+      // A partition key for each partition (crc16(key) % 3 picks it), so every enqueue names its partition.
+      const partitionKey = s.keys.map((k) => {
+        for (let i = 0; ; i++) if (crc16(`k${i}`) % PARTITIONS === k.partition) return `k${i}`;
+      });
+      const acked = new Map<string, { partition: number; at: number }>();
+      const producerErrors: { t: number; message: string }[] = [];
+      producer = (async () => {
+        for (let i = 0; producing; i++) {
+          const partition = i % PARTITIONS;
+          try {
+            const id = await queue.enqueue('work', [s.ledgerDir, 50], { partitionKey: partitionKey[partition] });
+            acked.set(id, { partition, at: Date.now() });
+          } catch (err) {
+            producerErrors.push({ t: Date.now(), message: (err as Error).message });
+          }
+          await sleep(8);
         }
-        await sleep(8);
+      })();
+      await waitFor('a steady flow (120 outcomes)', () => s.ledger().filter((e) => e.event === 'ok').length >= 120, 60_000);
+      // Five moves, one key per MIGRATE, round the three masters (ending away from where it started): each
+      // move is over in milliseconds here, so one alone would rarely meet a command in its window.
+      const from = await cluster.slotOwner(slot);
+      const masters = cluster.nodes.map((n) => n.port);
+      const moves: { to: number; keys: number; ms: number }[] = [];
+      const errorsBefore = await errorStats(masters);
+      const moveStart = Date.now();
+      let to = from;
+      for (let m = 0; m < 5; m++) {
+        to = masters[(masters.indexOf(to) + 1) % masters.length]!;
+        const started = Date.now();
+        const keysMoved = await cluster.moveSlot(slot, to, { batch: 1 });
+        moves.push({ to, keys: keysMoved, ms: Date.now() - started });
+        await sleep(300);
       }
-    })();
-    await until('a steady flow (120 outcomes)', 60_000, () => s.ledger().filter((e) => e.event === 'ok').length >= 120);
-    // Five moves, one key per MIGRATE, round the three masters (ending away from where it started): each
-    // move is over in milliseconds here, so one alone would rarely meet a command in its window.
-    const from = await cluster.slotOwner(slot);
-    const masters = cluster.nodes.map((n) => n.port);
-    const moves: { to: number; keys: number; ms: number }[] = [];
-    const errorsBefore = await errorStats(masters);
-    const moveStart = Date.now();
-    let to = from;
-    for (let m = 0; m < 5; m++) {
-      to = masters[(masters.indexOf(to) + 1) % masters.length]!;
-      const started = Date.now();
-      const keysMoved = await cluster.moveSlot(slot, to, { batch: 1 });
-      moves.push({ to, keys: keysMoved, ms: Date.now() - started });
-      await sleep(300);
+      const moveEnd = Date.now() - 300;
+      // Resume of the moved partition: the first start of one of its tasks acknowledged after the last move.
+      const resumed = await waitFor(
+        'a task of the moved partition, enqueued after the move, to start',
+        () => s.ledger().find((e) => e.event === 'start' && (acked.get(e.id)?.at ?? 0) > moveEnd && acked.get(e.id)?.partition === moved),
+        60_000,
+      );
+      await sleep(2000);
+      producing = false;
+      await producer;
+      const ids = [...acked.keys()];
+      const events = await s.drained(ids, 60_000);
+      const t = tally(ids, events);
+      const cut = cutOffRuns(ids, events);
+      // The longest pause in the moved partition's starts around the move.
+      const movedStarts = events.filter((e) => e.event === 'start' && acked.get(e.id)?.partition === moved).map((e) => e.t);
+      let longestGap = 0;
+      for (let i = 1; i < movedStarts.length; i++)
+        if (movedStarts[i]! >= moveStart - 1000) longestGap = Math.max(longestGap, movedStarts[i]! - movedStarts[i - 1]!);
+      const workerLogs = s.procs.flatMap((p) => p.messages.filter((m) => m.ev === 'log'));
+      const seen = new Map<string, number>();
+      for (const m of workerLogs) {
+        const k = `${String(m.message)}${m.err ? ` (${String(m.err).slice(0, 120)})` : ''}`;
+        seen.set(k, (seen.get(k) ?? 0) + 1);
+      }
+      const leaseLosses = s.procs.flatMap((p) => p.messages.filter((m) => m.ev === 'leaseLost'));
+      const redirects = diffStats(errorsBefore, await errorStats(masters));
+      const owner = await cluster.slotOwner(slot);
+      const workersAlive = workers.filter((w) => w.alive).length;
+      const residue = await s.stopAllAndCheckResidue();
+      const figures = {
+        'slot moved': `${slot} ({${keys.tag}}) from ${from}: ${moves.map((m) => `→ ${m.to} (${m.keys} keys, ${m.ms} ms)`).join(' ')}`,
+        'moves over ms': moveEnd - moveStart,
+        'acknowledged enqueues': ids.length,
+        'producer errors': producerErrors.length,
+        'producer error kinds': [...new Set(producerErrors.map((e) => e.message.slice(0, 80)))].join(' / ') || 'none',
+        'moved partition resumed ms after the last move': resumed.t - moveEnd,
+        "longest pause in the moved partition's starts ms": longestGap,
+        // Any ERR here is CLIENT SETINFO, which ioredis sends on every new connection (Redis before 7.2 lacks it).
+        'error replies the masters sent meanwhile (redirections)':
+          Object.entries(redirects)
+            .map(([k, n]) => `${n}× ${k}`)
+            .join(', ') || 'none',
+        'worker warnings/errors': workerLogs.length,
+        'what the workers logged': [...seen].map(([k, n]) => `${n}× ${k}`).join(' / ') || 'nothing',
+        'leases lost': leaseLosses.length,
+        lost: t.lost.length,
+        'runs cut off': cut.runs,
+        'duplicate starts': t.duplicateStarts,
+        'duplicate outcomes': t.duplicateOutcomes.length,
+        'same attempt started twice': t.sameAttemptTwice.length,
+        residue: residue.join(' ') || 'none',
+      };
+      report("CR. cluster: a partition's slot moved mid-flow", figures);
+      assert.equal(owner, to, 'the slot now belongs to the target');
+      assert.ok(
+        moves.every((m) => m.keys >= 1),
+        'the partition had keys to move each time',
+      );
+      assert.equal(workersAlive, 2, 'the workers live on');
+      assert.deepEqual(t.lost, [], 'no acknowledged task is lost');
+      assert.deepEqual(t.sameAttemptTwice, [], 'no entry leased to two runs at once');
+      assert.ok(t.duplicateStarts <= cut.runs, `duplicate starts (${t.duplicateStarts}) ≤ runs cut off (${cut.runs})`);
+      for (const id of t.duplicateOutcomes) assert.ok(cut.tasks.has(id), `task ${id} has two outcomes only after a cut-off run`);
+      assert.deepEqual(t.byOutcome, { success: ids.length });
+      assert.deepEqual(residue, [], 'a drained queue holds only its epochs and sweep locks');
+    } finally {
+      producing = false;
+      await producer;
     }
-    const moveEnd = Date.now() - 300;
-    // Resume of the moved partition: the first start of one of its tasks acknowledged after the last move.
-    const resumed = await until('a task of the moved partition, enqueued after the move, to start', 60_000, () =>
-      s.ledger().find((e) => e.event === 'start' && (acked.get(e.id)?.at ?? 0) > moveEnd && acked.get(e.id)?.partition === moved),
-    );
-    await sleep(2000);
-    producing = false;
-    await producer;
-    const ids = [...acked.keys()];
-    const events = await s.drained(ids, 60_000);
-    const t = tally(ids, events);
-    const cut = cutOffRuns(ids, events);
-    // The longest pause in the moved partition's starts around the move.
-    const movedStarts = events.filter((e) => e.event === 'start' && acked.get(e.id)?.partition === moved).map((e) => e.t);
-    let longestGap = 0;
-    for (let i = 1; i < movedStarts.length; i++)
-      if (movedStarts[i]! >= moveStart - 1000) longestGap = Math.max(longestGap, movedStarts[i]! - movedStarts[i - 1]!);
-    const workerLogs = s.procs.flatMap((p) => p.messages.filter((m) => m.ev === 'log'));
-    const seen = new Map<string, number>();
-    for (const m of workerLogs) {
-      const k = `${String(m.message)}${m.err ? ` (${String(m.err).slice(0, 120)})` : ''}`;
-      seen.set(k, (seen.get(k) ?? 0) + 1);
-    }
-    const leaseLosses = s.procs.flatMap((p) => p.messages.filter((m) => m.ev === 'leaseLost'));
-    const redirects = diffStats(errorsBefore, await errorStats(masters));
-    const owner = await cluster.slotOwner(slot);
-    const workersAlive = workers.filter((w) => w.alive).length;
-    const residue = await s.stopAllAndCheckResidue();
-    const figures = {
-      'slot moved': `${slot} ({${keys.tag}}) from ${from}: ${moves.map((m) => `→ ${m.to} (${m.keys} keys, ${m.ms} ms)`).join(' ')}`,
-      'moves over ms': moveEnd - moveStart,
-      'acknowledged enqueues': ids.length,
-      'producer errors': producerErrors.length,
-      'producer error kinds': [...new Set(producerErrors.map((e) => e.message.slice(0, 80)))].join(' / ') || 'none',
-      'moved partition resumed ms after the last move': resumed.t - moveEnd,
-      "longest pause in the moved partition's starts ms": longestGap,
-      // Any ERR here is CLIENT SETINFO, which ioredis sends on every new connection (Redis before 7.2 lacks it).
-      'error replies the masters sent meanwhile (redirections)':
-        Object.entries(redirects)
-          .map(([k, n]) => `${n}× ${k}`)
-          .join(', ') || 'none',
-      'worker warnings/errors': workerLogs.length,
-      'what the workers logged': [...seen].map(([k, n]) => `${n}× ${k}`).join(' / ') || 'nothing',
-      'leases lost': leaseLosses.length,
-      lost: t.lost.length,
-      'runs cut off': cut.runs,
-      'duplicate starts': t.duplicateStarts,
-      'duplicate outcomes': t.duplicateOutcomes.length,
-      'same attempt started twice': t.sameAttemptTwice.length,
-      residue: residue.join(' ') || 'none',
-    };
-    report("CR. cluster: a partition's slot moved mid-flow", figures);
-    assert.equal(owner, to, 'the slot now belongs to the target');
-    assert.ok(
-      moves.every((m) => m.keys >= 1),
-      'the partition had keys to move each time',
-    );
-    assert.equal(workersAlive, 2, 'the workers live on');
-    assert.deepEqual(t.lost, [], 'no acknowledged task is lost');
-    assert.deepEqual(t.sameAttemptTwice, [], 'no entry leased to two runs at once');
-    assert.ok(t.duplicateStarts <= cut.runs, `duplicate starts (${t.duplicateStarts}) ≤ runs cut off (${cut.runs})`);
-    for (const id of t.duplicateOutcomes) assert.ok(cut.tasks.has(id), `task ${id} has two outcomes only after a cut-off run`);
-    assert.deepEqual(t.byOutcome, { success: ids.length });
-    assert.deepEqual(residue, [], 'a drained queue holds only its epochs and sweep locks');
-  } finally {
-    producing = false;
-    await producer;
-    await s.cleanup();
-  }
+  });
 });

@@ -2,7 +2,10 @@
 // Redis Cluster with a partitioned queue (cluster.test.ts). Each takes the scenario to run in, the title its
 // figures are reported under, and what differs between the two runs (task counts, waits).
 import assert from 'node:assert/strict';
-import { isAlive, recoveryTimes, report, until, type BaseScenario, type Proc } from './harness.ts';
+import { isAlive, waitFor } from '../helpers.ts';
+import { recoveryTimes, report } from './report.ts';
+import type { BaseScenario } from './scenario.ts';
+import type { Proc } from './proc.ts';
 import { percentile, tally } from './ledger.ts';
 import { parseEntries, seedOrphans } from './seed.ts';
 
@@ -37,12 +40,14 @@ export async function workerKill(
   const ids = await queue.enqueueMany(Array.from({ length: options.tasks }, () => ({ name: 'work', args: [s.ledgerDir, 300] })));
 
   if (point === 'child-running') {
-    await until('a child of the victim to start a task', options.waitMs, () =>
-      s.ledger().some((e) => e.event === 'start' && e.ppid === victim.pid),
+    await waitFor(
+      'a child of the victim to start a task',
+      () => s.ledger().some((e) => e.event === 'start' && e.ppid === victim.pid),
+      options.waitMs,
     );
     await victim.kill9();
   } else {
-    await until('the victim to hit its failpoint', options.waitMs, () => !victim.alive);
+    await waitFor('the victim to hit its failpoint', () => !victim.alive, options.waitMs);
     assert.equal(victim.exit?.signal, 'SIGKILL');
   }
   const killedAt = victim.exit!.t;
@@ -53,10 +58,14 @@ export async function workerKill(
   await s.drained(ids, 60_000);
   // A task whose handler ran before the kill already has its outcome: drained() does not wait for its rerun.
   const heldAt = new Map(heldIds.map((id) => [id, killedAt] as const));
-  const events = await until('every task the victim held to run again (or finish) after the kill', 60_000, () => {
-    const now = s.ledger();
-    return recoveryTimes(now, heldAt).length >= heldIds.length ? now : undefined;
-  }).catch(() => s.ledger());
+  const events = await waitFor(
+    'every task the victim held to run again (or finish) after the kill',
+    () => {
+      const now = s.ledger();
+      return recoveryTimes(now, heldAt).length >= heldIds.length ? now : undefined;
+    },
+    60_000,
+  ).catch(() => s.ledger());
   const t = tally(ids, events);
   const recovery = recoveryTimes(events, heldAt);
   const victimOutcomes = events.filter((e) => e.pid === victim.pid && (e.event === 'ok' || e.event === 'fail'));
@@ -101,8 +110,10 @@ export async function childKill(s: BaseScenario, title: string, options: { waitM
   const kills = new Map<string, number>();
   // Kill the child of each of the first two runs we see.
   for (let n = 0; n < 2; n++) {
-    const victim = await until('a run to kill', options.waitMs, () =>
-      s.ledger().find((e) => e.event === 'start' && e.attempt === 0 && !kills.has(e.id) && isAlive(e.pid)),
+    const victim = await waitFor(
+      'a run to kill',
+      () => s.ledger().find((e) => e.event === 'start' && e.attempt === 0 && !kills.has(e.id) && isAlive(e.pid)),
+      options.waitMs,
     );
     process.kill(victim.pid, 'SIGKILL');
     kills.set(victim.id, Date.now());
@@ -161,14 +172,14 @@ export async function sweeperKill(
   );
   const sweepers: Proc[] = [];
   // Restart the sweeper (armed with the failpoint) until the dead registrations are gone.
-  await until(
+  await waitFor(
     'every dead registration to be swept',
-    options.waitMs,
     async () => {
       if ((await s.registrations(redis)) === 0) return true;
       if (!sweepers.some((p) => p.alive)) sweepers.push(s.start({ kind: 'sweeper', sweepMs: 200, failpoint: 'mid-sweep' }));
       return false;
     },
+    options.waitMs,
     50,
   );
   const killedMidSweep = sweepers.filter((p) => p.exit?.signal === 'SIGKILL').length;

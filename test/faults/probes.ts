@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { connect } from '../../src/connection.ts';
-import { hasRedisServer, RedisServer } from './harness.ts';
+import { hasRedisServer, startRedis } from '../../scripts/redis-server.mjs';
 import { TcpProxy } from './proxy.ts';
 
 export interface ReconnectProbe {
@@ -29,7 +29,7 @@ function settlesWithin<T>(promise: Promise<T>, ms: number): Promise<string> {
  */
 export async function probeReconnect(role: 'worker' | 'producer'): Promise<ReconnectProbe> {
   if (!hasRedisServer()) return { recovered: true, detail: 'no redis-server' };
-  const redis = await RedisServer.start();
+  const redis = await startRedis([], undefined, { startTimeoutMs: 15_000 });
   const proxy = await TcpProxy.start(redis.port);
   const client = connect(proxy.url, role, 'probe') as Redis;
   client.on('error', () => undefined);
@@ -49,6 +49,6 @@ export async function probeReconnect(role: 'worker' | 'producer'): Promise<Recon
   } finally {
     client.disconnect();
     await proxy.close();
-    await redis.stop();
+    await redis.crash();
   }
 }

@@ -10,8 +10,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { CommandTimeoutError, ConnectionLostError, defineTask, Queue, RedisUnavailableError } from '../../src/index.ts';
-import { freePort, startRedis } from '../../scripts/redis-server.mjs';
-import { hasRedisServer, report, RedisServer, until } from './harness.ts';
+import { freePort, hasRedisServer, startRedis } from '../../scripts/redis-server.mjs';
+import { report } from './report.ts';
+import { waitFor } from '../helpers.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';
 const add = defineTask('add', (a: number, b: number) => a + b);
@@ -85,7 +86,7 @@ test('16b. defect 12: an enqueue rejected while nothing listened is never sent l
     const upMs = performance.now() - rejectedAt;
     // The same producer enqueues again: once it succeeds, its connection is up and anything ioredis had
     // queued offline was written before it (the offline queue is flushed first, in order).
-    const id = await until('the producer to enqueue once Redis is up', 15_000, () => q.enqueue('add', [5, 6]).catch(() => undefined), 50);
+    const id = await waitFor('the producer to enqueue once Redis is up', () => q.enqueue('add', [5, 6]).catch(() => undefined), 15_000, 50);
     const waiting = (await q.redis.lrange(q.keys.waiting, 0, -1)).map((e) => e.split('|')[4]);
     report('16b. producer, rejected enqueue not replayed', {
       error: err.name,
@@ -105,10 +106,10 @@ test('16c. defect 12: Redis frozen (SIGSTOP): a sent enqueue times out (may have
   skip,
   timeout: 60_000,
 }, async () => {
-  const redis = await RedisServer.start();
+  const redis = await startRedis([], undefined, { startTimeoutMs: 15_000 });
   const TIMEOUT = 1000;
   const q = new Queue({ name: 'frozen', redis: redis.url, commandTimeoutMs: TIMEOUT });
-  const pid = redis.proc!.pid!;
+  const pid = redis.pid!;
   let stopped = false;
   try {
     const first = await q.enqueue('add', [1, 1]);
@@ -118,7 +119,7 @@ test('16c. defect 12: Redis frozen (SIGSTOP): a sent enqueue times out (may have
     const next = await rejection(() => q.enqueue('add', [3, 3]));
     process.kill(pid, 'SIGCONT');
     stopped = false;
-    const last = await until('the producer to enqueue after SIGCONT', 15_000, () => q.enqueue('add', [4, 4]).catch(() => undefined), 50);
+    const last = await waitFor('the producer to enqueue after SIGCONT', () => q.enqueue('add', [4, 4]).catch(() => undefined), 15_000, 50);
     const ids = (await q.redis.lrange(q.keys.waiting, 0, -1)).map((e) => e.split('|')[4]!);
     const prefix = first.slice(0, first.lastIndexOf('.') + 1);
     const timedOutId = `${prefix}1`;
@@ -153,6 +154,6 @@ test('16c. defect 12: Redis frozen (SIGSTOP): a sent enqueue times out (may have
   } finally {
     if (stopped) process.kill(pid, 'SIGCONT');
     await q.close();
-    await redis.stop();
+    await redis.crash();
   }
 });

@@ -9,7 +9,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { runScript } from '../../src/scripts.ts';
 import { queueKeys } from '../../src/keys.ts';
-import { hasRedisServer, report, Scenario, until } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { report } from './report.ts';
+import { inScenario, Scenario } from './scenario.ts';
+import { waitFor } from '../helpers.ts';
 import { tally } from './ledger.ts';
 import { entry, redisNow } from './seed.ts';
 import { probeReconnect } from './probes.ts';
@@ -66,9 +69,8 @@ function produce(s: Scenario, everyMs: number, args: () => unknown[]): { produce
 /** Waits until nothing is waiting or held in any worker list for `quietMs`. */
 async function quiescent(s: Scenario, redis: Redis, ms: number, quietMs = 1500): Promise<void> {
   let since = 0;
-  await until(
+  await waitFor(
     'the queue to drain',
-    ms,
     async () => {
       let held = await redis.llen(s.key('waiting'));
       for (const key of await redis.keys(s.key('worker:*'))) held += await redis.llen(key);
@@ -76,85 +78,85 @@ async function quiescent(s: Scenario, redis: Redis, ms: number, quietMs = 1500):
       else if (since === 0) since = Date.now();
       return since > 0 && Date.now() - since >= quietMs;
     },
+    ms,
     100,
   );
 }
 
 for (const fsync of ['always', 'everysec'] as const) {
   test(`7. Redis kill -9 mid-flow, restarted with AOF appendfsync ${fsync}`, { skip, todo: hangBug, timeout: 150_000 }, async () => {
-    const s = await Scenario.create(`redis kill aof ${fsync}`, ['--appendonly', 'yes', '--appendfsync', fsync]);
-    let producer: ReturnType<typeof produce> | undefined;
-    try {
-      const workers = [await s.worker({ concurrency: 4 }), await s.worker({ concurrency: 4 })];
-      producer = produce(s, 10, () => [s.ledgerDir, 40]);
-      await sleep(2000); // the flow runs
-      const killedAt = Date.now();
-      await s.redis.kill9();
-      await sleep(2000); // the outage
-      await s.redis.launch();
-      const upAt = Date.now();
-      // Each worker resumes: one of its children starts a task after Redis came back.
-      const resumed = await Promise.all(
-        workers.map((w) =>
-          until(`${w.name} to resume`, 15_000, () => s.ledger().find((e) => e.event === 'start' && e.ppid === w.pid && e.t > upAt)),
-        ),
-      );
-      await sleep(2000);
-      const produced = await producer.stop();
-      const redis = s.client();
-      await quiescent(s, redis, 60_000);
-      const ids = [...produced.acked.keys()];
-      const events = s.ledger();
-      const t = tally(ids, events);
-      const lostAckAges = t.lost.map((id) => killedAt - produced.acked.get(id)!);
-      const outageErrors = produced.errors.filter((e) => e.t >= killedAt);
-      const alive = workers.filter((w) => w.alive).length;
-      const residue = await s.stopAllAndCheckResidue();
-      report(`7. Redis kill -9 + AOF ${fsync}`, {
-        'acknowledged enqueues': ids.length,
-        'enqueue errors (outage)': outageErrors.length,
-        'slowest enqueue call ms': Math.max(...produced.latencies),
-        'enqueue calls that never settled': produced.hung,
-        'acknowledged, lost by Redis': t.lost.length,
-        'lost: acknowledged at most ms before the kill': lostAckAges.length > 0 ? Math.max(...lostAckAges) : 0,
-        'tasks with >1 outcome (handler ran, release cut off by the outage)': t.duplicateOutcomes.length,
-        'same attempt started twice': t.sameAttemptTwice.length,
-        'workers resumed ms after restart (max)': Math.max(...resumed.map((e) => e.t - upAt)),
-        'workers alive': alive,
-        residue: residue.join(' ') || 'none',
-      });
-      assert.ok(outageErrors.length > 0, 'producers get errors during the outage');
-      assert.equal(produced.hung, 0, 'no enqueue hangs');
-      assert.ok(Math.max(...produced.latencies) < 10_000, 'no enqueue takes long');
-      if (fsync === 'always') assert.deepEqual(t.lost, [], 'with appendfsync always nothing acknowledged is lost');
-      else for (const age of lostAckAges) assert.ok(age <= 2500, `only writes of the last second(s) may be lost (${age} ms)`);
-      assert.equal(alive, 2, 'the worker processes survive the outage');
-      assert.deepEqual(t.sameAttemptTwice, []);
-      for (const e of resumed) assert.ok(e.t - upAt <= 5000, `workers resume within 5 s (${e.t - upAt} ms)`);
-      assert.deepEqual(residue, []);
-    } finally {
-      await producer?.stop();
-      await s.cleanup();
-    }
+    await inScenario(Scenario.create(`redis kill aof ${fsync}`, ['--appendonly', 'yes', '--appendfsync', fsync]), async (s) => {
+      let producer: ReturnType<typeof produce> | undefined;
+      try {
+        const workers = [await s.worker({ concurrency: 4 }), await s.worker({ concurrency: 4 })];
+        producer = produce(s, 10, () => [s.ledgerDir, 40]);
+        await sleep(2000); // the flow runs
+        const killedAt = Date.now();
+        await s.redis.kill9();
+        await sleep(2000); // the outage
+        await s.redis.restart();
+        const upAt = Date.now();
+        // Each worker resumes: one of its children starts a task after Redis came back.
+        const resumed = await Promise.all(
+          workers.map((w) =>
+            waitFor(`${w.name} to resume`, () => s.ledger().find((e) => e.event === 'start' && e.ppid === w.pid && e.t > upAt), 15_000),
+          ),
+        );
+        await sleep(2000);
+        const produced = await producer.stop();
+        const redis = s.client();
+        await quiescent(s, redis, 60_000);
+        const ids = [...produced.acked.keys()];
+        const events = s.ledger();
+        const t = tally(ids, events);
+        const lostAckAges = t.lost.map((id) => killedAt - produced.acked.get(id)!);
+        const outageErrors = produced.errors.filter((e) => e.t >= killedAt);
+        const alive = workers.filter((w) => w.alive).length;
+        const residue = await s.stopAllAndCheckResidue();
+        report(`7. Redis kill -9 + AOF ${fsync}`, {
+          'acknowledged enqueues': ids.length,
+          'enqueue errors (outage)': outageErrors.length,
+          'slowest enqueue call ms': Math.max(...produced.latencies),
+          'enqueue calls that never settled': produced.hung,
+          'acknowledged, lost by Redis': t.lost.length,
+          'lost: acknowledged at most ms before the kill': lostAckAges.length > 0 ? Math.max(...lostAckAges) : 0,
+          'tasks with >1 outcome (handler ran, release cut off by the outage)': t.duplicateOutcomes.length,
+          'same attempt started twice': t.sameAttemptTwice.length,
+          'workers resumed ms after restart (max)': Math.max(...resumed.map((e) => e.t - upAt)),
+          'workers alive': alive,
+          residue: residue.join(' ') || 'none',
+        });
+        assert.ok(outageErrors.length > 0, 'producers get errors during the outage');
+        assert.equal(produced.hung, 0, 'no enqueue hangs');
+        assert.ok(Math.max(...produced.latencies) < 10_000, 'no enqueue takes long');
+        if (fsync === 'always') assert.deepEqual(t.lost, [], 'with appendfsync always nothing acknowledged is lost');
+        else for (const age of lostAckAges) assert.ok(age <= 2500, `only writes of the last second(s) may be lost (${age} ms)`);
+        assert.equal(alive, 2, 'the worker processes survive the outage');
+        assert.deepEqual(t.sameAttemptTwice, []);
+        for (const e of resumed) assert.ok(e.t - upAt <= 5000, `workers resume within 5 s (${e.t - upAt} ms)`);
+        assert.deepEqual(residue, []);
+      } finally {
+        await producer?.stop();
+      }
+    });
   });
 }
 
 test('8. Redis restarted without persistence: workers survive, report the data loss, and go on', { skip, timeout: 120_000 }, async () => {
-  const s = await Scenario.create('redis restart empty');
-  try {
+  await inScenario(Scenario.create('redis restart empty'), async (s) => {
     const workers = [await s.worker({ concurrency: 2 }), await s.worker({ concurrency: 2 })];
     const queue = s.queue();
     const before = await queue.enqueueMany(Array.from({ length: 30 }, () => ({ name: 'work', args: [s.ledgerDir, 400] })));
-    await until('tasks to run', 15_000, () => s.ledger().filter((e) => e.event === 'start').length >= 4);
+    await waitFor('tasks to run', () => s.ledger().filter((e) => e.event === 'start').length >= 4, 15_000);
     await s.redis.kill9();
-    await s.redis.launch();
+    await s.redis.restart();
     const upAt = Date.now();
     const reports = await Promise.all(workers.map((w) => w.waitFor('dataLoss', 15_000)));
-    const after = await until(
+    const after = await waitFor(
       'the producer to enqueue again',
-      10_000,
       async () =>
         await queue.enqueueMany(Array.from({ length: 10 }, () => ({ name: 'work', args: [s.ledgerDir, 50] }))).catch(() => undefined),
+      10_000,
     );
     const events = await s.drained(after, 30_000);
     const gone = tally(before, events).lost.length;
@@ -175,17 +177,14 @@ test('8. Redis restarted without persistence: workers survive, report the data l
     assert.equal(tally(after, events).byOutcome.success, after.length);
     for (const w of workers) assert.equal(w.exit?.code, 0, `${w.name} survived and stopped in good order`);
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('13a. OOM (maxmemory, noeviction): every script either errors having written nothing, or completes', {
   skip,
   timeout: 60_000,
 }, async () => {
-  const s = await Scenario.create('oom scripts', ['--maxmemory-policy', 'noeviction']);
-  try {
+  await inScenario(Scenario.create('oom scripts', ['--maxmemory-policy', 'noeviction']), async (s) => {
     const redis = s.client();
     const keys = queueKeys('delayed', s.queueName)[0]!;
     const list = keys.worker('w1');
@@ -251,56 +250,54 @@ test('13a. OOM (maxmemory, noeviction): every script either errors having writte
     for (const [name, result] of Object.entries(results)) assert.ok(!result.includes('SOMETHING'), `${name} failed half-way: ${result}`);
     assert.match(results['enqueue (LPUSH)']!, /OOM/, 'an enqueue under OOM gets an error');
     assert.deepEqual(seen, [1, 1, 1, 1]);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('13b. OOM during a flow: producers get errors, workers stall and recover, nothing acknowledged is lost', {
   skip,
   timeout: 150_000,
 }, async () => {
-  const s = await Scenario.create('oom flow', ['--maxmemory-policy', 'noeviction']);
-  let producer: ReturnType<typeof produce> | undefined;
-  try {
-    const workers = [await s.worker({ concurrency: 2 }), await s.worker({ concurrency: 2 })];
-    const redis = s.client();
-    const pad = 'x'.repeat(4000);
-    producer = produce(s, 5, () => [s.ledgerDir, 200, 0, pad]);
-    await until('a backlog to build', 20_000, async () => (await redis.llen(s.key('waiting'))) >= 100);
-    // Memory full: a little over what is used now, so enqueues fail while workers keep taking and releasing.
-    const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
-    await redis.config('SET', 'maxmemory', String(Math.floor(used / 2)));
-    const oomAt = Date.now();
-    await until('enqueues to fail with OOM', 20_000, () => producer!.produced.errors.some((e) => e.message.startsWith('OOM')));
-    await sleep(4000); // the memory stays full: dequeues, releases, renewals meet OOM
-    await redis.config('SET', 'maxmemory', '0');
-    const freedAt = Date.now();
-    await sleep(500);
-    const produced = await producer.stop();
-    const ids = [...produced.acked.keys()];
-    const events = await s.drained(ids, 90_000);
-    const t = tally(ids, events);
-    const oomErrors = produced.errors.filter((e) => e.message.startsWith('OOM'));
-    const leaseLosses = workers.flatMap((w) => w.messages.filter((m) => m.ev === 'leaseLost' && m.t >= oomAt));
-    const residue = await s.stopAllAndCheckResidue();
-    report('13b. OOM during a flow', {
-      'acknowledged enqueues': ids.length,
-      'enqueue errors (OOM)': oomErrors.length,
-      'OOM held ms': freedAt - oomAt,
-      'lease losses while full': leaseLosses.length,
-      lost: t.lost.length,
-      'duplicate starts': t.duplicateStarts,
-      'same attempt started twice': t.sameAttemptTwice.length,
-      'tasks with >1 outcome': t.duplicateOutcomes.length,
-      residue: residue.join(' ') || 'none',
-    });
-    assert.ok(oomErrors.length > 0, 'producers get OOM errors');
-    assert.deepEqual(t.lost, [], 'nothing acknowledged is lost');
-    assert.deepEqual(t.sameAttemptTwice, []);
-    assert.deepEqual(residue, []);
-  } finally {
-    await producer?.stop();
-    await s.cleanup();
-  }
+  await inScenario(Scenario.create('oom flow', ['--maxmemory-policy', 'noeviction']), async (s) => {
+    let producer: ReturnType<typeof produce> | undefined;
+    try {
+      const workers = [await s.worker({ concurrency: 2 }), await s.worker({ concurrency: 2 })];
+      const redis = s.client();
+      const pad = 'x'.repeat(4000);
+      producer = produce(s, 5, () => [s.ledgerDir, 200, 0, pad]);
+      await waitFor('a backlog to build', async () => (await redis.llen(s.key('waiting'))) >= 100, 20_000);
+      // Memory full: a little over what is used now, so enqueues fail while workers keep taking and releasing.
+      const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
+      await redis.config('SET', 'maxmemory', String(Math.floor(used / 2)));
+      const oomAt = Date.now();
+      await waitFor('enqueues to fail with OOM', () => producer!.produced.errors.some((e) => e.message.startsWith('OOM')), 20_000);
+      await sleep(4000); // the memory stays full: dequeues, releases, renewals meet OOM
+      await redis.config('SET', 'maxmemory', '0');
+      const freedAt = Date.now();
+      await sleep(500);
+      const produced = await producer.stop();
+      const ids = [...produced.acked.keys()];
+      const events = await s.drained(ids, 90_000);
+      const t = tally(ids, events);
+      const oomErrors = produced.errors.filter((e) => e.message.startsWith('OOM'));
+      const leaseLosses = workers.flatMap((w) => w.messages.filter((m) => m.ev === 'leaseLost' && m.t >= oomAt));
+      const residue = await s.stopAllAndCheckResidue();
+      report('13b. OOM during a flow', {
+        'acknowledged enqueues': ids.length,
+        'enqueue errors (OOM)': oomErrors.length,
+        'OOM held ms': freedAt - oomAt,
+        'lease losses while full': leaseLosses.length,
+        lost: t.lost.length,
+        'duplicate starts': t.duplicateStarts,
+        'same attempt started twice': t.sameAttemptTwice.length,
+        'tasks with >1 outcome': t.duplicateOutcomes.length,
+        residue: residue.join(' ') || 'none',
+      });
+      assert.ok(oomErrors.length > 0, 'producers get OOM errors');
+      assert.deepEqual(t.lost, [], 'nothing acknowledged is lost');
+      assert.deepEqual(t.sameAttemptTwice, []);
+      assert.deepEqual(residue, []);
+    } finally {
+      await producer?.stop();
+    }
+  });
 });

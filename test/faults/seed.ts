@@ -1,7 +1,7 @@
 // Seeds Redis straight with the state dead workers leave: registrations whose lease deadline passed (or is
 // about to) and their in-flight lists. Entries are built in the wire format (src/payload.ts).
 import type { Redis } from 'ioredis';
-import type { BaseScenario } from './harness.ts';
+import type { BaseScenario } from './scenario.ts';
 
 export async function redisNow(redis: Redis): Promise<number> {
   const [s, us] = await redis.time();

@@ -5,7 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hasRedisServer, report, Scenario, until } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { report } from './report.ts';
+import { inScenario, Scenario } from './scenario.ts';
+import { waitFor } from '../helpers.ts';
 import { histories, tally } from './ledger.ts';
 
 const LEASE = 1500;
@@ -15,8 +18,7 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
   skip,
   timeout: 120_000,
 }, async () => {
-  const s = await Scenario.create('sigstop parent');
-  try {
+  await inScenario(Scenario.create('sigstop parent'), async (s) => {
     const victim = await s.worker({ name: 'victim', concurrency: 4, leaseMs: LEASE });
     const queue = s.queue();
     // Two runs finish while the parent is stopped (their answers wait in the pipe), two are still going on resume.
@@ -24,9 +26,8 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
     const short = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 4000, 50] })));
     const long = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 9000, 50] })));
     const ids = [...short, ...long];
-    await until(
+    await waitFor(
       'the victim to start all four',
-      15_000,
       () =>
         new Set(
           s
@@ -34,6 +35,7 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
             .filter((e) => e.event === 'start' && e.ppid === victim.pid)
             .map((e) => e.id),
         ).size === 4,
+      15_000,
     );
     victim.signal('SIGSTOP');
     const stoppedAt = Date.now();
@@ -44,7 +46,7 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
     const resumedAt = Date.now();
     const lost = await victim.waitFor('leaseLost', 10_000);
     const events = await s.drained(ids, 60_000);
-    await until('the victim to register anew', 10_000, () => victim.workerIds.length >= 2);
+    await waitFor('the victim to register anew', () => victim.workerIds.length >= 2, 10_000);
     const t = tally(ids, events);
     const byId = histories(events);
     // The runs the victim held when it was stopped (it may run these tasks again later, under a new registration).
@@ -88,22 +90,19 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
     );
     assert.equal(healthy.exit?.code, 0, 'the other worker ran throughout and stopped cleanly');
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test('12b. a child SIGSTOPped for 3 leases: the parent keeps the lease, the task finishes once, nothing is put back', {
   skip,
   timeout: 90_000,
 }, async () => {
-  const s = await Scenario.create('sigstop child');
-  try {
+  await inScenario(Scenario.create('sigstop child'), async (s) => {
     const worker = await s.worker({ concurrency: 2, leaseMs: LEASE });
     const other = await s.worker({ concurrency: 2, leaseMs: LEASE });
     const queue = s.queue();
     const ids = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 1000, 50] })));
-    const started = await until('a run to start', 15_000, () => s.ledger().find((e) => e.event === 'start'));
+    const started = await waitFor('a run to start', () => s.ledger().find((e) => e.event === 'start'), 15_000);
     process.kill(started.pid, 'SIGSTOP');
     await sleep(3 * LEASE);
     process.kill(started.pid, 'SIGCONT');
@@ -124,7 +123,5 @@ test('12b. a child SIGSTOPped for 3 leases: the parent keeps the lease, the task
     assert.deepEqual(leaseLosses, []);
     assert.deepEqual(t.byOutcome, { success: 2 });
     assert.deepEqual(residue, []);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });

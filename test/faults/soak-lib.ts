@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isAlive, Scenario, type BaseScenario, type Proc, type WorkerSpec } from './harness.ts';
+import { isAlive } from '../helpers.ts';
+import { type BaseScenario, Scenario, type WorkerSpec } from './scenario.ts';
+import type { Proc } from './proc.ts';
 import { histories, percentile, tally, type LedgerEvent } from './ledger.ts';
 
 export interface SoakOptions {

@@ -1,7 +1,8 @@
 // Scenario 4 in CI: the soak's short form (1 000 tasks, 15 s of kill -9 every 200 ms). The full form is
 // `npm run soak` (test/faults/soak.ts: 10 000 tasks, 60 s).
 import { test } from 'node:test';
-import { hasRedisServer, report } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { report } from './report.ts';
 import { checkSoak, runSoak } from './soak-lib.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';

@@ -3,7 +3,7 @@
 // Options: SOAK_TASKS, SOAK_CHAOS_MS, SOAK_KILL_EVERY_MS, SOAK_SEED, SOAK_VICTIMS (kinds in turn, e.g.
 // worker,child: half the kills on worker parents, half on children), SOAK_BUILT=1 (workers from a compiled
 // copy: plain JavaScript, no TypeScript loader, as in production). Exits 1 if a task was lost.
-import { report } from './harness.ts';
+import { report } from './report.ts';
 import { runSoak } from './soak-lib.ts';
 
 const env = process.env;

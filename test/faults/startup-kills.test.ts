@@ -5,7 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hasRedisServer, inScenario, report, Scenario } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { inScenario, Scenario } from './scenario.ts';
+import { report } from './report.ts';
 import { histories, tally } from './ledger.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';

@@ -3,7 +3,8 @@
 // release. Another worker (which also sweeps) must run every task; nothing is lost; a duplicate outcome only
 // where the kill came between handler and release.
 import { test } from 'node:test';
-import { hasRedisServer, inScenario, Scenario } from './harness.ts';
+import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { inScenario, Scenario } from './scenario.ts';
 import { workerKill, type KillPoint } from './kill-scenarios.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';

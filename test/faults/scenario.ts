@@ -1,232 +1,25 @@
-// The fault-injection harness: a private redis-server per scenario (restartable on the same port and folder),
-// or a partitioned queue on a shared Redis Cluster; worker / sweeper processes (test/faults/worker-main.ts)
-// that can be killed, stopped and restarted, the ledger, polling with deadlines, and the figures each scenario
-// prints (and saves for docs/reliability.md).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+// One fault scenario's world: a private redis-server (scripts/redis-server.mjs, restartable on the same port and
+// folder) or a partitioned queue on a shared Redis Cluster; the worker / sweeper processes it started
+// (worker-main.ts, see proc.ts), its ledger, and a cleanup that ends all of it.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Cluster, Redis } from 'ioredis';
+import { startRedis, type RedisServer } from '../../scripts/redis-server.mjs';
 import { Queue, Sweeper, type QueueOptions } from '../../src/index.ts';
 import type { QueueKeys } from '../../src/keys.ts';
-import { dropQueue, queueKeysNow } from '../helpers.ts';
+import { dropQueue, queueKeysNow, waitFor } from '../helpers.ts';
 import { builtWorkerMain } from './built.ts';
 import { readLedger, type LedgerEvent } from './ledger.ts';
+import { Proc } from './proc.ts';
 
 export const WORKER_MAIN = fileURLToPath(new URL('./worker-main.ts', import.meta.url));
-export const FIGURES_DIR = process.env.FAULTS_FIGURES_DIR ?? join(tmpdir(), 'delayed-faults-figures');
 
-export function hasRedisServer(): boolean {
-  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Polls `check` until it returns a value other than undefined/false, or throws after `ms` with `what`. */
-export async function until<T>(
-  what: string,
-  ms: number,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  everyMs = 20,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for: ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-async function answersPing(port: number): Promise<boolean> {
-  const client = new Redis({
-    port,
-    host: '127.0.0.1',
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 500,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
-/** A redis-server of our own: kill -9 it, restart it on the same port with the same folder (AOF survives). */
-export class RedisServer {
-  readonly port: number;
-  readonly dir: string;
-  args: string[];
-  proc: ChildProcess | undefined;
-  #exited: Promise<void> = Promise.resolve();
-
-  private constructor(port: number, dir: string, args: string[]) {
-    this.port = port;
-    this.dir = dir;
-    this.args = args;
-  }
-
-  static async start(args: string[] = [], dir?: string): Promise<RedisServer> {
-    const folder = dir ?? mkdtempSync(join(tmpdir(), 'faults-redis-'));
-    mkdirSync(folder, { recursive: true });
-    const server = new RedisServer(await freePort(), folder, args);
-    await server.launch();
-    return server;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async launch(args = this.args): Promise<void> {
-    this.args = args;
-    const proc = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...args],
-      {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
-    this.proc = proc;
-    this.#exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    await until(
-      `redis-server on port ${this.port} to answer PING`,
-      15_000,
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode} (args ${args.join(' ')})`);
-        return await answersPing(this.port);
-      },
-      25,
-    );
-  }
-
-  async kill9(): Promise<void> {
-    this.proc?.kill('SIGKILL');
-    await this.#exited;
-  }
-
-  async stop(): Promise<void> {
-    await this.kill9();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-export interface Message {
-  readonly ev: string;
-  readonly pid: number;
-  readonly t: number;
-  readonly [key: string]: unknown;
-}
-
-/** A process we started: its `@@` messages, its exit, signals. */
-export class Proc {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly messages: Message[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  readonly startedAt = Date.now();
-  exit: { code: number | null; signal: NodeJS.Signals | null; t: number } | undefined;
-  readonly #log: WriteStream;
-
-  constructor(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, logFile: string) {
-    this.name = name;
-    this.#log = createWriteStream(logFile, { flags: 'a' });
-    this.child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let buffered = '';
-    this.child.stdout!.setEncoding('utf8');
-    this.child.stdout!.on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (line.startsWith('@@ ')) this.messages.push(JSON.parse(line.slice(3)) as Message);
-        else this.#log.write(`[stdout] ${line}\n`);
-      }
-    });
-    this.child.stderr!.pipe(this.#log, { end: false });
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.exit = { code, signal, t: Date.now() };
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  get pid(): number {
-    return this.child.pid ?? -1;
-  }
-
-  get alive(): boolean {
-    return this.exit === undefined;
-  }
-
-  /** The worker ids this process registered under, in order. */
-  get workerIds(): string[] {
-    return this.messages.filter((m) => m.ev === 'registered').map((m) => String(m.id));
-  }
-
-  /** Waits for the n-th (1-based) message of a kind. */
-  async waitFor(ev: string, ms = 20_000, n = 1): Promise<Message> {
-    return await until(`${this.name} to say ${ev} (#${n})`, ms, () => {
-      const found = this.messages.filter((m) => m.ev === ev);
-      if (found.length >= n) return found[n - 1];
-      if (!this.alive) throw new Error(`${this.name} exited (${JSON.stringify(this.exit)}) before it said ${ev}`);
-      return undefined;
-    });
-  }
-
-  /** The node process's pid (differs from `pid` when started under a wrapper such as faketime, which forks). */
-  get nodePid(): number {
-    const said = this.messages[0]?.pid;
-    return typeof said === 'number' ? said : this.pid;
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    if (!this.alive) return;
-    if (this.nodePid !== this.pid) {
-      try {
-        process.kill(this.nodePid, signal);
-      } catch {
-        // gone already
-      }
-      if (signal !== 'SIGKILL') return;
-    }
-    this.child.kill(signal);
-  }
-
-  /** kill -9, and wait for the exit; returns when it happened. */
-  async kill9(): Promise<number> {
-    const t = Date.now();
-    this.signal('SIGKILL');
-    await this.exited;
-    return t;
-  }
-
-  close(): void {
-    this.#log.end();
-  }
-}
+/** How long a scenario's redis-server may take to answer PING after a start or restart (AOF loading included). */
+const REDIS_START_MS = 15_000;
 
 export interface WorkerSpec {
   readonly kind?: 'preforked' | 'forked' | 'inline' | 'sweeper';
@@ -350,14 +143,14 @@ export abstract class BaseScenario {
   /** Waits until every id has at least one terminal outcome in the ledger. */
   async drained(ids: readonly string[], ms: number): Promise<LedgerEvent[]> {
     const want = new Set(ids);
-    return await until(
+    return await waitFor(
       `${want.size} tasks to reach a terminal outcome`,
-      ms,
       () => {
         const events = this.ledger();
         const done = new Set(events.filter((e) => (e.event === 'ok' || e.event === 'fail') && want.has(e.id)).map((e) => e.id));
         return done.size === want.size ? events : undefined;
       },
+      ms,
       100,
     );
   }
@@ -387,13 +180,13 @@ export abstract class BaseScenario {
     const sweeper = new Sweeper({ queue: this.queue(), intervalMs: 200, handleSignals: false, logger: quiet });
     const running = sweeper.run();
     try {
-      return await until(
+      return await waitFor(
         'the queue to hold only its epochs and sweep locks',
-        ms,
         async () => {
           const left = await this.residue();
           return left.length === 0 ? left : undefined;
         },
+        ms,
         200,
       ).catch(async () => await this.residue());
     } finally {
@@ -420,7 +213,7 @@ export abstract class BaseScenario {
   }
 }
 
-/** A scenario on a redis-server of its own (restartable: `redis`), with a one-partition queue. */
+/** A scenario on a redis-server of its own (`redis`: kill9() and restart() it), with a one-partition queue. */
 export class Scenario extends BaseScenario {
   redis: RedisServer;
   readonly #clients: Redis[] = [];
@@ -432,7 +225,7 @@ export class Scenario extends BaseScenario {
 
   static async create(name: string, redisArgs: string[] = []): Promise<Scenario> {
     const dir = scenarioDir(name);
-    const redis = await RedisServer.start(redisArgs, join(dir, 'redis'));
+    const redis = await startRedis(redisArgs, undefined, { dir: join(dir, 'redis'), startTimeoutMs: REDIS_START_MS });
     return new Scenario(name, redis, dir);
   }
 
@@ -450,7 +243,7 @@ export class Scenario extends BaseScenario {
 
   protected async release(): Promise<void> {
     for (const c of this.#clients) c.disconnect();
-    await this.redis.stop();
+    await this.redis.crash();
   }
 }
 
@@ -488,53 +281,14 @@ export class ClusterScenario extends BaseScenario {
   }
 }
 
-/** Runs `body` in a scenario, then cleans the scenario up (whatever the body did). */
-export async function inScenario<S extends BaseScenario>(made: S | Promise<S>, body: (s: S) => Promise<void>): Promise<void> {
+/** Runs `body` in a scenario and resolves with what it returns; cleans the scenario up whatever the body did. */
+export async function inScenario<S extends BaseScenario, T>(made: S | Promise<S>, body: (s: S) => Promise<T>): Promise<T> {
   const s = await made;
   try {
-    await body(s);
+    return await body(s);
   } finally {
     await s.cleanup();
   }
 }
 
 export const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-
-/** Is a process alive? */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export type Figures = Record<string, string | number | boolean>;
-
-/** Prints a scenario's figures as a table and saves them (JSON) for docs/reliability.md. */
-export function report(scenario: string, figures: Figures): void {
-  const rows = Object.entries(figures).map(([k, v]) => ({
-    figure: k,
-    value: typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(1)) : v,
-  }));
-  console.log(`\n## ${scenario}`);
-  console.table(rows);
-  mkdirSync(FIGURES_DIR, { recursive: true });
-  writeFileSync(
-    join(FIGURES_DIR, `${scenario.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.json`),
-    JSON.stringify({ scenario, at: new Date().toISOString(), figures }, null, 2),
-  );
-}
-
-/** Times from each interrupted task's interruption to its next start (ms). */
-export function recoveryTimes(events: readonly LedgerEvent[], interrupted: ReadonlyMap<string, number>): number[] {
-  const times: number[] = [];
-  for (const [id, at] of interrupted) {
-    const next = events.find((e) => e.id === id && e.event === 'start' && e.t > at);
-    const done = events.find((e) => e.id === id && (e.event === 'ok' || e.event === 'fail') && e.t > at);
-    const t = next?.t ?? done?.t;
-    if (t !== undefined) times.push(t - at);
-  }
-  return times;
-}
