@@ -136,6 +136,7 @@ test(
         tasks: 320,
         chaosMs: 8000,
         killEveryMs: 300,
+        minKills: 10,
         workers: 3,
         concurrency: 3,
         sweepers: 1,

@@ -15,6 +15,11 @@ export interface SoakOptions {
   readonly tasks: number;
   readonly chaosMs: number;
   readonly killEveryMs: number;
+  /**
+   * Kill at least this many before the chaos ends, however long that takes (at most 4 × chaosMs): on a loaded
+   * machine restarted processes take longer to come up, so fewer are there to kill in `chaosMs`. @default 0
+   */
+  readonly minKills?: number;
   readonly workers?: number;
   readonly concurrency?: number;
   readonly sweepers?: number;
@@ -123,7 +128,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     const kills: Kill[] = [];
     const chaosStart = Date.now();
-    for (let round = 0; Date.now() - chaosStart < options.chaosMs; round++) {
+    const chaosGoesOn = () => {
+      const elapsed = Date.now() - chaosStart;
+      return elapsed < options.chaosMs || (kills.length < (options.minKills ?? 0) && elapsed < 4 * options.chaosMs);
+    };
+    for (let round = 0; chaosGoesOn(); round++) {
       // Something random: any live worker parent, child of a worker, or sweeper, all equally likely (or, with
       // `victims`, one of the kind whose turn it is).
       const all: { kind: Kill['kind']; pid: number; proc?: Proc }[] = [
