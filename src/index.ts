@@ -22,7 +22,7 @@ export {
   RedisUnavailableError,
 } from './errors.ts';
 export { ConnectionLostError, CommandTimeoutError } from './connection.ts';
-export { queueStatus, findQueues, ThroughputMeter, renderStatus, renderQueueList, formatCount, formatDuration } from './status.ts';
+export { queueStatus, findQueues } from './status.ts';
 export type {
   QueueStatus,
   WorkerStatus,
@@ -31,5 +31,4 @@ export type {
   Throughput,
   StatusOptions,
   FindQueuesOptions,
-  RenderOptions,
 } from './status.ts';
