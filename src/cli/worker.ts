@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ForkedWorker, InlineWorker, ModuleLoadError, PreforkedWorker, consoleLogger, type Logger, type Worker } from '../index.ts';
-import { stopSignalListener } from '../signals.ts';
+import { REPEAT_WINDOW_MS, stopSignalListener } from '../signals.ts';
 import { moduleUrl } from '../task.ts';
 import { loadTypeScriptSupport } from '../typescript-tasks.ts';
 import {
@@ -26,7 +26,7 @@ export const worker: Command = {
   usage: `Usage: delayed worker --queue NAME --tasks MODULE [options]
 
 Runs tasks from the queue until stopped. SIGTERM or Ctrl-C: stop taking tasks and let the running ones
-finish (up to --shutdown-timeout); a second signal (1 s or more later) stops at once and puts the running
+finish (up to --shutdown-timeout); a second signal (${REPEAT_WINDOW_MS / 1000} s or more later) stops at once and puts the running
 tasks back.
 Prints one line per task outcome on stdout; warnings go to stderr.
 
