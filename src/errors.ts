@@ -97,17 +97,6 @@ export class NotReplicatedError extends DelayedError {
   }
 }
 
-/** A command-line failure: what to say, the process exit code, and a hint a person can act on. */
-export class CommandError extends DelayedError {
-  readonly exitCode: number;
-  readonly hint: string | undefined;
-  constructor(message: string, exitCode: number, hint?: string) {
-    super('ERR_COMMAND', message);
-    this.exitCode = exitCode;
-    this.hint = hint;
-  }
-}
-
 /**
  * Redis could not be reached within about a second (reconnect attempts included): the command was NOT sent and
  * will not be sent later, so sending it again is safe (no duplicate). `cause` is the last connection error.

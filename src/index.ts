@@ -23,7 +23,7 @@ export {
   ConnectionLostError,
   CommandTimeoutError,
 } from './errors.ts';
-export { queueStatus, findQueues, ThroughputMeter, renderStatus, renderQueueList, formatCount, formatDuration } from './status.ts';
+export { queueStatus, findQueues } from './status.ts';
 export type {
   QueueStatus,
   WorkerStatus,
@@ -32,5 +32,4 @@ export type {
   Throughput,
   StatusOptions,
   FindQueuesOptions,
-  RenderOptions,
 } from './status.ts';

@@ -1,24 +1,20 @@
 /**
- * Reading a queue's state for people and dashboards (`delayed status`, the metrics gauges), and drawing it.
- *
- * Cost: one MULTI of O(1) reads (TIME, LLEN, LINDEX, GET) plus the `workers` zset and the `info` hash (one
- * entry per live registration), then one LLEN per registration and a short LRANGE for registrations whose
- * lease ran out. Nothing here depends on how many tasks wait: a million waiting tasks cost what ten do.
- * Nothing here writes. Finding queues (`findQueues`) is the one place that SCANs the keyspace, and only when
- * asked to.
+ * Reading a queue's state for people and dashboards (`delayed status`, the metrics gauges); the drawing is in
+ * src/cli/render.ts, rates from consecutive reads in src/throughput.ts. Cost: one MULTI of O(1) reads (TIME,
+ * LLEN, LINDEX, GET) plus the `workers` zset and the `info` hash (one entry per live registration), then one
+ * LLEN per registration and a short LRANGE for registrations whose lease ran out. Nothing here depends on how
+ * many tasks wait: a million waiting tasks cost what ten do. Nothing here writes. Finding queues
+ * (`findQueues`) is the one place that SCANs the keyspace, and only when asked to.
  */
 import type { Redis } from 'ioredis';
 import { connect, disconnect, isCluster, type Client, type RedisSource } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
 import { decodeEntry } from './payload.ts';
 import type { Queue } from './queue.ts';
+import { readDeadLetter, readWorkerFacts } from './records.ts';
 
-export interface WorkerCountsSnapshot {
-  readonly started: number;
-  readonly succeeded: number;
-  readonly failed: number;
-  readonly requeued: number;
-}
+/** A worker's outcome counters as it last reported them. */
+export type WorkerCountsSnapshot = Readonly<Record<'started' | 'succeeded' | 'failed' | 'requeued', number>>;
 
 export interface WorkerStatus {
   readonly id: string;
@@ -94,7 +90,7 @@ export interface QueueStatus {
   readonly recentDead: readonly DeadLetter[];
   /** The registrations' counters added up (each since its worker process started; a worker that left drops out). */
   readonly totals: WorkerCountsSnapshot;
-  /** Filled in by callers that compare reads (`ThroughputMeter`); null otherwise. */
+  /** Filled in by callers that compare reads (`ThroughputMeter`, src/throughput.ts); null otherwise. */
   throughput: Throughput | null;
 }
 
@@ -114,30 +110,6 @@ function result(replies: Reply, index: number): unknown {
   return pair[1];
 }
 
-interface Facts {
-  kind?: unknown;
-  concurrency?: unknown;
-  startedAt?: unknown;
-  host?: unknown;
-  pid?: unknown;
-  counts?: unknown;
-  running?: unknown;
-}
-
-function parseInfo(raw: string | undefined): { at: number; facts: Facts } | null {
-  if (raw === undefined) return null;
-  const space = raw.indexOf(' ');
-  if (space < 0) return null;
-  const at = Number(raw.slice(0, space));
-  if (!Number.isFinite(at)) return null;
-  try {
-    const facts: unknown = JSON.parse(raw.slice(space + 1));
-    return facts !== null && typeof facts === 'object' ? { at, facts: facts as Facts } : null;
-  } catch {
-    return null;
-  }
-}
-
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
@@ -149,6 +121,21 @@ function counts(v: unknown): WorkerCountsSnapshot | null {
 
 /** Entries are read only for their header; a task can be as large as maxPayloadBytes, so allow a lot. */
 const DECODE_LIMIT = 512 * 1_048_576;
+
+/** An entry's id, name and attempt; '?' (and attempt 0) for what cannot be read. */
+function entryHead(entry: string): { id: string; name: string; attempt: number } {
+  const decoded = decodeEntry(entry, DECODE_LIMIT);
+  return decoded.ok
+    ? { id: decoded.task.id, name: decoded.task.name, attempt: decoded.task.attempt }
+    : { id: decoded.id || '?', name: decoded.name || '?', attempt: 0 };
+}
+
+function addCounts(totals: Record<keyof WorkerCountsSnapshot, number>, c: WorkerCountsSnapshot): void {
+  totals.started += c.started;
+  totals.succeeded += c.succeeded;
+  totals.failed += c.failed;
+  totals.requeued += c.requeued;
+}
 
 /**
  * Reads a queue's state: what waits, what runs where, which workers live, the dead letters. Uses the
@@ -180,13 +167,7 @@ function mergeStatus(parts: QueueStatus[], options: StatusOptions): QueueStatus 
   const all = [...workers.values()];
   // Each worker reports the same counters to every partition: count them once, from the merged list.
   const totals = { started: 0, succeeded: 0, failed: 0, requeued: 0 };
-  for (const w of all) {
-    if (!w.counts) continue;
-    totals.started += w.counts.started;
-    totals.succeeded += w.counts.succeeded;
-    totals.failed += w.counts.failed;
-    totals.requeued += w.counts.requeued;
-  }
+  for (const w of all) if (w.counts) addCounts(totals, w.counts);
   const running = new Map<string, RunningTask>();
   for (const part of parts) for (const r of part.running) if (!running.has(`${r.worker} ${r.id}`)) running.set(`${r.worker} ${r.id}`, r);
   const sum = (pick: (s: QueueStatus) => number) => parts.reduce((n, p) => n + pick(p), 0);
@@ -216,12 +197,12 @@ function mergeStatus(parts: QueueStatus[], options: StatusOptions): QueueStatus 
   };
 }
 
-/** One partition's state. */
 /** LRANGE bounds for the first n items of a list; none at all for n ≤ 0 (0, -1 would be the whole list). */
 function firstN(n: number): [number, number] {
   return n > 0 ? [0, n - 1] : [1, 0];
 }
 
+/** One partition's state. */
 async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, options: StatusOptions): Promise<QueueStatus> {
   const runningLimit = options.runningLimit ?? 100;
   const deadLimit = options.deadLimit ?? 5;
@@ -268,15 +249,10 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
     const size = result(lists, reply++) as number;
     const orphans = alive ? [] : (result(lists, reply++) as string[]);
     inFlight += size;
-    const report = parseInfo(info[r.id]);
+    const report = readWorkerFacts(info[r.id]);
     const facts = report?.facts ?? {};
     const c = counts(facts.counts);
-    if (c) {
-      totals.started += c.started;
-      totals.succeeded += c.succeeded;
-      totals.failed += c.failed;
-      totals.requeued += c.requeued;
-    }
+    if (c) addCounts(totals, c);
     if (alive && report) oldestReport = oldestReport === null ? report.at : Math.min(oldestReport, report.at);
     workers.push({
       id: r.id,
@@ -307,46 +283,21 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
         });
       }
     }
-    for (const entry of orphans) {
-      const decoded = decodeEntry(entry, DECODE_LIMIT);
-      if (decoded.ok)
-        running.push({
-          id: decoded.task.id,
-          name: decoded.task.name,
-          attempt: decoded.task.attempt,
-          worker: r.id,
-          forMs: null,
-          orphaned: true,
-        });
-      else running.push({ id: decoded.id || '?', name: decoded.name || '?', attempt: 0, worker: r.id, forMs: null, orphaned: true });
-    }
+    for (const entry of orphans) running.push({ ...entryHead(entry), worker: r.id, forMs: null, orphaned: true });
   }
   running.sort((a, b) => (b.forMs ?? Infinity) - (a.forMs ?? Infinity));
 
-  let next: QueueStatus['next'] = null;
-  if (nextRaw !== null) {
-    const decoded = decodeEntry(nextRaw, DECODE_LIMIT);
-    next = decoded.ok
-      ? { id: decoded.task.id, name: decoded.task.name, attempt: decoded.task.attempt }
-      : { id: decoded.id || '?', name: decoded.name || '?', attempt: 0 };
-  }
+  const next: QueueStatus['next'] = nextRaw === null ? null : entryHead(nextRaw);
 
   const recentDead: DeadLetter[] = [];
   for (const raw of deadRaw) {
-    const bar = raw.indexOf('|');
-    let record: Record<string, unknown> = {};
-    try {
-      const parsed: unknown = JSON.parse(raw.slice(bar + 1));
-      if (parsed !== null && typeof parsed === 'object') record = parsed as Record<string, unknown>;
-    } catch {
-      // a record we cannot read is still shown, as unknown
-    }
+    const { at, fields } = readDeadLetter(raw);
     recentDead.push({
-      at: Number(raw.slice(0, bar)) || 0,
-      id: str(record.id) ?? '?',
-      name: str(record.name) ?? '?',
-      reason: str(record.reason) ?? '?',
-      message: str(record.message) ?? '',
+      at,
+      id: str(fields.id) ?? '?',
+      name: str(fields.name) ?? '?',
+      reason: str(fields.reason) ?? '?',
+      message: str(fields.message) ?? '',
     });
   }
 
@@ -370,52 +321,6 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
     totals,
     throughput: null,
   };
-}
-
-/**
- * Recent throughput from consecutive reads: each worker's counters, measured between the times the worker
- * itself reported them (it reports with every lease renewal, every leaseMs/3), so the rate does not depend on
- * when the reads happen. A worker seen only once adds nothing yet; a worker that left is forgotten.
- */
-export class ThroughputMeter {
-  readonly #windowMs: number;
-  readonly #points = new Map<string, { at: number; succeeded: number; failed: number }[]>();
-
-  constructor(windowMs = 10_000) {
-    this.#windowMs = windowMs;
-  }
-
-  /** Adds a read and returns the throughput over the window so far (null until some worker reported twice). */
-  add(status: QueueStatus): Throughput | null {
-    const seen = new Set<string>();
-    for (const w of status.workers) {
-      if (w.reportedAt === null || w.counts === null) continue;
-      seen.add(w.id);
-      let points = this.#points.get(w.id);
-      if (!points) this.#points.set(w.id, (points = []));
-      const last = points[points.length - 1];
-      if (!last || w.reportedAt > last.at) points.push({ at: w.reportedAt, succeeded: w.counts.succeeded, failed: w.counts.failed });
-      // Keep the newest point older than the window too, so the rate spans the whole window.
-      while (points.length > 2 && (points[1] as { at: number }).at <= status.at - this.#windowMs) points.shift();
-    }
-    for (const id of [...this.#points.keys()]) if (!seen.has(id)) this.#points.delete(id);
-    let succeeded = 0;
-    let failed = 0;
-    let windowMs = 0;
-    let measured = false;
-    for (const points of this.#points.values()) {
-      const a = points[0];
-      const b = points[points.length - 1];
-      if (!a || !b || b.at <= a.at) continue;
-      measured = true;
-      const span = b.at - a.at;
-      succeeded += ((b.succeeded - a.succeeded) * 1000) / span;
-      failed += ((b.failed - a.failed) * 1000) / span;
-      windowMs = Math.max(windowMs, span);
-    }
-    if (!measured) return null;
-    return { perSecond: succeeded + failed, succeededPerSecond: succeeded, failedPerSecond: failed, windowMs };
-  }
 }
 
 export interface FindQueuesOptions {
@@ -461,128 +366,4 @@ export async function findQueues(options: FindQueuesOptions = {}): Promise<strin
   } finally {
     await disconnect(client);
   }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Drawing, for the terminal.
-
-/** 1234567 → "1,234,567". */
-export function formatCount(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
-
-/** 1234 → "1.2s", 75000 → "1m15s", 12 → "12ms". */
-export function formatDuration(ms: number | null): string {
-  if (ms === null) return '-';
-  const abs = Math.abs(ms);
-  const sign = ms < 0 ? '-' : '';
-  if (abs < 1000) return `${sign}${Math.round(abs)}ms`;
-  if (abs < 60_000) return `${sign}${(abs / 1000).toFixed(1)}s`;
-  if (abs < 3_600_000) return `${sign}${Math.floor(abs / 60_000)}m${String(Math.floor((abs % 60_000) / 1000)).padStart(2, '0')}s`;
-  return `${sign}${Math.floor(abs / 3_600_000)}h${String(Math.floor((abs % 3_600_000) / 60_000)).padStart(2, '0')}m`;
-}
-
-function rate(n: number): string {
-  return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
-}
-
-function clip(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
-}
-
-function table(headers: readonly string[], rows: readonly (readonly string[])[], width: number): string[] {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    clip(
-      cells
-        .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-        .join('  ')
-        .trimEnd(),
-      width,
-    );
-  return [line(headers), ...rows.map(line)];
-}
-
-export interface RenderOptions {
-  /** Terminal columns. @default 100 */
-  readonly width?: number;
-  /** In-flight rows to show at most. @default 10 */
-  readonly runningRows?: number;
-  /** Where it was read from (shown in the title; give it without a password). */
-  readonly source?: string;
-  /** What to say when there is no throughput figure. */
-  readonly noThroughput?: string;
-}
-
-/** One queue's status as lines of text. */
-export function renderStatus(s: QueueStatus, options: RenderOptions = {}): string[] {
-  const width = options.width ?? 100;
-  const rows = options.runningRows ?? 10;
-  const out: string[] = [];
-  const when = new Date(s.at).toISOString().replace('T', ' ').slice(0, 19);
-  out.push(clip(`Queue ${s.queue}${options.source ? `  ${options.source}` : ''}  prefix ${s.prefix}  ${when} UTC`, width));
-  const next = s.next ? `   next: ${s.next.name} (id ${s.next.id}${s.next.attempt > 0 ? `, attempt ${s.next.attempt}` : ''})` : '';
-  out.push(clip(`  waiting       ${formatCount(s.waiting)}${next}`, width));
-  const orphaned = s.running.filter((r) => r.orphaned).length;
-  out.push(
-    `  in flight     ${formatCount(s.inFlight)}${s.workersExpired > 0 && orphaned > 0 ? `   (${formatCount(s.workers.filter((w) => !w.alive).reduce((n, w) => n + w.inFlight, 0))} held by dead workers, waiting for the sweeper)` : ''}`,
-  );
-  const lease = s.oldestLeaseAgeMs === null ? '' : `   oldest lease renewal ${formatDuration(s.oldestLeaseAgeMs)} ago`;
-  out.push(`  workers       ${s.workersAlive} alive${s.workersExpired > 0 ? `, ${s.workersExpired} lease expired` : ''}${lease}`);
-  const newest = s.recentDead[0];
-  const dead = newest ? `   newest: ${newest.name} ${newest.reason} ${formatDuration(s.at - newest.at)} ago: ${newest.message}` : '';
-  out.push(clip(`  dead letters  ${formatCount(s.deadLetters)}${dead}`, width));
-  const t = s.throughput;
-  out.push(
-    t
-      ? `  throughput    ${rate(t.perSecond)} tasks/s (${rate(t.succeededPerSecond)} ok, ${rate(t.failedPerSecond)} failed) over ${formatDuration(t.windowMs)}`
-      : `  throughput    ${options.noThroughput ?? 'n/a'}`,
-  );
-  out.push(
-    `  processed     ${formatCount(s.totals.succeeded)} ok, ${formatCount(s.totals.failed)} failed, ${formatCount(s.totals.requeued)} put back (by the registered workers, since each started)`,
-  );
-  if (s.workers.length > 0) {
-    out.push('');
-    const workerRows = s.workers.map((w) => [
-      w.id,
-      w.alive ? 'alive' : 'EXPIRED',
-      w.kind ?? '?',
-      `${w.inFlight}/${w.concurrency ?? '?'}`,
-      w.counts ? formatCount(w.counts.succeeded) : '-',
-      w.counts ? formatCount(w.counts.failed) : '-',
-      w.alive ? formatDuration(w.leaseLeftMs) : `ended ${formatDuration(-w.leaseLeftMs)} ago`,
-      w.host !== null ? `${w.host}/${w.pid ?? '?'}` : '?',
-    ]);
-    out.push(...table(['WORKER', 'STATE', 'KIND', 'BUSY', 'OK', 'FAILED', 'LEASE LEFT', 'HOST/PID'], workerRows, width));
-  }
-  if (s.inFlight > 0) {
-    out.push('');
-    const shown = s.running.slice(0, rows);
-    const runRows = shown.map((r) => [r.name, r.id, r.worker, String(r.attempt), r.orphaned ? 'its worker died' : formatDuration(r.forMs)]);
-    out.push(`In flight: ${formatCount(s.inFlight)}, longest running first`);
-    out.push(...table(['TASK', 'ID', 'WORKER', 'ATTEMPT', 'RUNNING FOR'], runRows, width));
-    if (s.inFlight > shown.length) out.push(`  … and ${formatCount(s.inFlight - shown.length)} more`);
-  }
-  return out.map((line) => clip(line, width));
-}
-
-/** Several queues, one line each. */
-export function renderQueueList(statuses: readonly QueueStatus[], options: { width?: number; header?: string } = {}): string[] {
-  const width = options.width ?? 100;
-  const out: string[] = [];
-  if (options.header) out.push(clip(options.header, width));
-  if (statuses.length === 0) {
-    out.push('No queues found.');
-    return out;
-  }
-  const rows = statuses.map((s) => [
-    s.queue,
-    formatCount(s.waiting),
-    formatCount(s.inFlight),
-    `${s.workersAlive}${s.workersExpired > 0 ? ` (+${s.workersExpired} expired)` : ''}`,
-    formatCount(s.deadLetters),
-    s.throughput ? `${rate(s.throughput.perSecond)}/s` : '-',
-  ]);
-  out.push(...table(['QUEUE', 'WAITING', 'IN FLIGHT', 'WORKERS', 'DEAD', 'THROUGHPUT'], rows, width));
-  return out;
 }

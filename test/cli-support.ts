@@ -1,4 +1,4 @@
-// For the CLI, status and metrics tests: run the built `delayed` binary (dist/cli.js, built by the test
+// For the CLI, status and metrics tests: run the built `delayed` binary (dist/cli/main.js, built by the test
 // command) as a child process against the test Redis, and make task modules and queue names of their own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../scripts/redis-server.mjs';
 import { REDIS_URL, waitFor } from './helpers.ts';
 
-export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const DIST_INDEX = new URL('../dist/index.js', import.meta.url).href;
 
 export function uniqueName(tag: string): string {
@@ -24,7 +24,7 @@ export interface RunResult {
   readonly ms: number;
 }
 
-/** Runs `node dist/cli.js ...args` to the end. REDIS_URL is the test Redis unless `env` says otherwise. */
+/** Runs `node dist/cli/main.js ...args` to the end. REDIS_URL is the test Redis unless `env` says otherwise. */
 export function runCli(
   args: readonly string[],
   options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},

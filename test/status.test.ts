@@ -2,7 +2,9 @@
 // million waiting tasks), queue listing, --watch and throughput.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { Queue, queueStatus, renderStatus, ThroughputMeter, type QueueStatus } from '../src/index.ts';
+import { renderStatus } from '../src/cli/render.ts';
+import { Queue, queueStatus, type QueueStatus } from '../src/index.ts';
+import { ThroughputMeter } from '../src/throughput.ts';
 import { CliProcess, killAll, runCli, tasksModule, uniqueName } from './cli-support.ts';
 import { dropQueue, inspector, REDIS_URL, waitFor } from './helpers.ts';
 

@@ -11,7 +11,8 @@
  */
 import { findDeadLetter, listDeadLetters, type DeadLetterPage, type DeadLetterRecord } from '../dead-letters.ts';
 import type { Queue } from '../queue.ts';
-import { queueStatus, ThroughputMeter, type QueueStatus } from '../status.ts';
+import { queueStatus, type QueueStatus } from '../status.ts';
+import { ThroughputMeter } from '../throughput.ts';
 
 /** One throughput sample: tasks the workers finished since the previous sample. */
 export interface Sample {

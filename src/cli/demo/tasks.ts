@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { defineTask, taskContext } from './index.ts';
+import { defineTask, taskContext } from '../../index.ts';
 
 let redis: Redis | undefined;
 

@@ -1,7 +1,7 @@
 /**
  * A throwaway redis-server for `delayed demo`: a free loopback port, no RDB or AOF, a temporary directory
  * that is removed on stop. The machine's own Redis is never touched. (The test command has its own copy in
- * scripts/; the package cannot depend on that folder, so this one lives in src/.)
+ * scripts/; the package cannot depend on that folder, so this one lives in src/cli/demo/.)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -2,7 +2,7 @@
  * `delayed demo`: the README's "run it". A private redis-server (unless one is given), a few thousand sample
  * tasks, two preforked workers as separate `delayed worker` processes, a live progress bar; halfway one
  * worker gets kill -9 and is started again. Then the figures: enqueued, completed, lost, run twice, recovery
- * time, keys left in Redis. The sample task (src/demo-tasks.ts) counts each run in a demo-only Redis hash
+ * time, keys left in Redis. The sample task (./tasks.ts) counts each run in a demo-only Redis hash
  * (task id → runs); the demo deletes that hash and the queue's keys at the end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,9 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue, queueStatus, type QueueStatus } from './index.ts';
-import { CommandError } from './errors.ts';
+import { Queue, queueStatus, type QueueStatus } from '../../index.ts';
+import { stopSignalListener } from '../../signals.ts';
+import { CommandError } from '../args.ts';
+import { formatCount, formatDuration } from '../render.ts';
 import { hasRedisServer, INSTALL_REDIS_HINT, startPrivateRedis, type PrivateRedis } from './private-redis.ts';
+import { Screen } from './screen.ts';
+import { printSummary, type DemoSummary } from './summary.ts';
 
 export interface DemoOptions {
   /** Tasks to enqueue. @default 4000 */
@@ -32,35 +36,10 @@ export interface DemoOptions {
   readonly taskMs?: readonly [number, number];
 }
 
-export interface DemoSummary {
-  readonly enqueued: number;
-  readonly completed: number;
-  readonly lost: number;
-  readonly runTwice: number;
-  /** kill -9 → the killed worker's tasks were back in the queue (the sweeper, after its lease ran out). */
-  readonly recoveryMs: number | null;
-  /** Tasks the killed worker held when it died. */
-  readonly killedWorkerHeld: number;
-  /** kill -9 → every task it held had completed elsewhere. */
-  readonly heldDoneMs: number | null;
-  /** The queue's keys left once the workers stopped, but the watch below (the demo deletes them afterwards). */
-  readonly keysLeft: readonly string[];
-  /** The sweeper's watch over the killed worker's list (`retired`, `retired-check`): it ends by itself in 20 min. */
-  readonly watchKeys: readonly string[];
-  readonly elapsedMs: number;
-  /** Completed tasks per second, from the first enqueue to the last completion. */
-  readonly throughput: number;
-  readonly workers: number;
-  readonly concurrency: number;
-  /** Each task worked a random time in this range, ms. */
-  readonly taskMs: readonly [number, number];
-  readonly queue: string;
-  readonly redis: 'private' | 'given';
-}
-
 const EXT = extname(fileURLToPath(import.meta.url));
-const CLI = fileURLToPath(new URL(`./cli${EXT}`, import.meta.url));
-const TASKS = fileURLToPath(new URL(`./demo-tasks${EXT}`, import.meta.url));
+/** The `delayed` command (the workers are `delayed worker` processes) and the sample task's module. */
+const CLI = fileURLToPath(new URL(`../main${EXT}`, import.meta.url));
+const TASKS = fileURLToPath(new URL(`./tasks${EXT}`, import.meta.url));
 
 interface WorkerProc {
   readonly index: number;
@@ -68,66 +47,6 @@ interface WorkerProc {
   readonly exited: Promise<void>;
   stderr: string;
   expectedExit: boolean;
-}
-
-/** Draws the progress bar and the event lines above it (in place on a terminal, plain lines elsewhere). */
-class Screen {
-  readonly #out: NodeJS.WriteStream;
-  readonly #tty: boolean;
-  readonly #t0: number;
-  #bar = '';
-  #lastPlain = -1;
-
-  constructor(out: NodeJS.WriteStream, t0: number) {
-    this.#out = out;
-    this.#tty = out.isTTY === true;
-    this.#t0 = t0;
-  }
-
-  event(text: string): void {
-    const line = `  ${`+${((performance.now() - this.#t0) / 1000).toFixed(1)}s`.padStart(7)}  ${text}`;
-    if (this.#tty) this.#out.write(`\r\u001b[K${line}\n${this.#bar}`);
-    else this.#out.write(`${line}\n`);
-  }
-
-  say(text: string): void {
-    if (this.#tty) this.#out.write(`\r\u001b[K${text}\n${this.#bar}`);
-    else this.#out.write(`${text}\n`);
-  }
-
-  progress(done: number, total: number, rate: number, s: QueueStatus | undefined): void {
-    const share = total === 0 ? 1 : Math.min(1, done / total);
-    const extra = s
-      ? `  waiting ${fmt(s.waiting)}  in flight ${s.inFlight}  workers ${s.workersAlive}${s.workersExpired > 0 ? ` (+${s.workersExpired} dead)` : ''}`
-      : '';
-    const text = `${fmt(done).padStart(fmt(total).length)}/${fmt(total)} ${String(Math.floor(share * 100)).padStart(3)}%  ${rate.toFixed(0).padStart(5)} tasks/s${extra}`;
-    if (!this.#tty) {
-      const step = Math.floor(share * 10);
-      if (step !== this.#lastPlain) {
-        this.#lastPlain = step;
-        this.#out.write(`  ${text}\n`);
-      }
-      return;
-    }
-    const columns = this.#out.columns || 100;
-    const barWidth = Math.max(10, Math.min(40, columns - 90));
-    const filled = Math.round(share * barWidth);
-    this.#bar = `  ${'█'.repeat(filled)}${'░'.repeat(barWidth - filled)} ${text}`.slice(0, columns - 1);
-    this.#out.write(`\r${this.#bar}\u001b[K`);
-  }
-
-  end(): void {
-    if (this.#tty && this.#bar !== '') this.#out.write('\n');
-    this.#bar = '';
-  }
-}
-
-function fmt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
-
-function seconds(ms: number | null): string {
-  return ms === null ? 'n/a' : `${(ms / 1000).toFixed(1)} s`;
 }
 
 /** The id field of an entry (`1|attempt|cutoffs|reason|id|…`). */
@@ -172,9 +91,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const ledger = `delayed-demo:{${name}}:runs`;
   const workers: WorkerProc[] = [];
   let interrupted = false;
-  const onSignal = () => {
+  // Any stop signal, however often: stop the workers and clean up (the finally below).
+  const onSignal = stopSignalListener(() => {
     interrupted = true;
-  };
+  });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
@@ -262,7 +182,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     const tEnqueue = performance.now();
     for (let i = 0; i < requests.length; i += 10_000) await queue.enqueueMany(requests.slice(i, i + 10_000));
     screen.say(
-      `Enqueued ${fmt(total)} tasks (demo.work: works ${minMs}-${maxMs} ms, then counts its run) on queue ${name} in ${Math.round(performance.now() - tEnqueue)} ms`,
+      `Enqueued ${formatCount(total)} tasks (demo.work: works ${minMs}-${maxMs} ms, then counts its run) on queue ${name} in ${Math.round(performance.now() - tEnqueue)} ms`,
     );
 
     const killAt = Math.floor(total / 2);
@@ -310,7 +230,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       if (killed && recoveredAt === null && (await redis.llen(queue.keys.worker(killed.id))) === 0) {
         recoveredAt = performance.now();
         screen.event(
-          `the sweeper put the killed worker's tasks back in the queue, ${seconds(recoveredAt - killed.at)} after the kill (its lease ran out)`,
+          `the sweeper put the killed worker's tasks back in the queue, ${formatDuration(recoveredAt - killed.at)} after the kill (its lease ran out)`,
         );
       }
       if (killed && recoveredAt !== null && heldDoneAt === null) {
@@ -319,12 +239,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         if (runs.every((r, i) => Number(r ?? 0) > (before[i] ?? 0))) {
           heldDoneAt = performance.now();
           screen.event(
-            `the ${killed.held.length} tasks it held have run again on the live workers, ${seconds(heldDoneAt - killed.at)} after the kill`,
+            `the ${killed.held.length} tasks it held have run again on the live workers, ${formatDuration(heldDoneAt - killed.at)} after the kill`,
           );
         }
       }
       if (done < total && now - lastDoneAt > 30_000)
-        throw new CommandError(`no task completed for 30 s (${fmt(done)} of ${fmt(total)} done)`, 1);
+        throw new CommandError(`no task completed for 30 s (${formatCount(done)} of ${formatCount(total)} done)`, 1);
       await sleep(100);
     }
     const finishedAt = lastDoneAt;
@@ -402,36 +322,4 @@ async function keysOf(queue: Queue): Promise<string[]> {
     cursor = next;
   } while (cursor !== '0');
   return found.sort();
-}
-
-function printSummary(out: NodeJS.WriteStream, s: DemoSummary): void {
-  const row = (label: string, value: string, note = '') => out.write(`  ${label.padEnd(20)}${value.padEnd(9)}${note}\n`);
-  out.write(`\nDone in ${seconds(s.elapsedMs)}.\n`);
-  row('tasks enqueued', fmt(s.enqueued));
-  row('completed', fmt(s.completed));
-  row('lost', fmt(s.lost), s.lost === 0 ? 'every task ran, though a worker died with kill -9' : 'tasks that never completed');
-  row('run twice', fmt(s.runTwice), s.runTwice === 0 ? '' : 'had run when kill -9 came but were not released: run again (at least once)');
-  row(
-    'recovery time',
-    seconds(s.recoveryMs),
-    s.recoveryMs === null ? '' : `kill -9 -> its ${s.killedWorkerHeld} tasks back in the queue (lease 3 s, then a sweep)`,
-  );
-  if (s.heldDoneMs !== null) row('', seconds(s.heldDoneMs), 'kill -9 -> those tasks had run again on the live workers');
-  row(
-    'keys left in Redis',
-    String(s.keysLeft.length),
-    s.keysLeft.join(', ') +
-      (s.keysLeft.length === 1 ? ' (the demo deletes it now)' : s.keysLeft.length > 1 ? ' (the demo deletes them now)' : ''),
-  );
-  if (s.watchKeys.length > 0)
-    row(
-      '',
-      String(s.watchKeys.length),
-      `${s.watchKeys.join(', ')}: the sweeper watches the killed worker's list for a late move, 20 min (the demo deletes them now)`,
-    );
-  row(
-    'throughput',
-    `${fmt(s.throughput)}/s`,
-    `${s.workers} preforked workers x ${s.concurrency} children, tasks of ${s.taskMs[0]}-${s.taskMs[1]} ms`,
-  );
 }
