@@ -21,8 +21,10 @@ test(
       const ids = await queue.enqueueMany(Array.from({ length: 40 }, () => ({ name: 'work', args: [s.ledgerDir, 50] })));
       const spec = { concurrency: 20, leaseMs: 1500, sweepMs: 200, env: { FQ_SLOW_LOAD_MS: '1000' } };
       for (let round = 0; round < 3; round++) {
-        const victim = await s.worker(spec);
-        // The fault's own timing: 0.3 s after the registration, before the children finished loading.
+        // Started without waiting for `ready` (which comes once a child has loaded): the kill must come while
+        // the children still load, 0.3 s after the registration.
+        const victim = s.start(spec);
+        await victim.waitFor('registered', 60_000);
         await sleep(300);
         victim.signal('SIGKILL');
         await victim.exited;
