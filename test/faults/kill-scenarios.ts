@@ -35,7 +35,6 @@ export async function workerKill(
     sweepMs: SWEEP,
     ...(point === 'child-running' ? {} : { failpoint: point }),
   });
-  const victimId = victim.workerIds[0]!;
   const queue = s.queue();
   const ids = await queue.enqueueMany(Array.from({ length: options.tasks }, () => ({ name: 'work', args: [s.ledgerDir, 300] })));
 
@@ -52,7 +51,9 @@ export async function workerKill(
   }
   const killedAt = victim.exit!.t;
   // What the dead worker held: its in-flight lists, read before the sweeper can recover them (the lease still holds).
-  const heldIds = (await s.entries(s.client(), (k) => k.worker(victimId))).map((entry) => entry.split('|')[4]!);
+  // Every registration the victim had (a loaded machine can make it lose its lease and register anew).
+  const held = await Promise.all(victim.workerIds.map((id) => s.entries(s.client(), (k) => k.worker(id))));
+  const heldIds = held.flat().map((entry) => entry.split('|')[4]!);
   assert.ok(heldIds.length >= 1, 'the victim died holding at least one task');
 
   await s.drained(ids, 60_000);
