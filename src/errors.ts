@@ -73,6 +73,17 @@ export class TaskError extends DelayedError {
   }
 }
 
+/**
+ * Throw it from a task to fail it for good at once: it is never retried, whatever `retries` says.
+ * @example
+ * if (!account) throw new FatalError(`account ${id} does not exist`);
+ */
+export class FatalError extends DelayedError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_FATAL', message, options);
+  }
+}
+
 /** A worker or sweeper was used after `close()`, or started twice. */
 export class StateError extends DelayedError {
   constructor(message: string) {

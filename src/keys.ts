@@ -32,6 +32,17 @@ export interface QueueKeys {
   readonly retiredLock: string;
   /** list: failed task records, only when the queue keeps dead letters (bounded). */
   readonly dead: string;
+  /** sorted set: entry -> due time (ms, Redis clock) of tasks that run later and of retries; exists only while one is scheduled. */
+  readonly scheduled: string;
+  /**
+   * hash: schedule id -> spec JSON of the queue's repeating schedules (`queue.schedule`). Used in partition 0
+   * only (with the next two); with `scheduleTimes`, the one kind of key that outlives a drained queue.
+   */
+  readonly schedules: string;
+  /** sorted set: schedule id -> its next due time (ms, Redis clock); exists while schedules are registered. */
+  readonly scheduleTimes: string;
+  /** hash: schedule id -> '<occurrence id> <hold until ms>' while an occurrence of an overlap 'skip' schedule runs. */
+  readonly scheduleRuns: string;
   /** list: the entries one worker registration holds (its in-flight tasks). */
   worker(workerId: string): string;
 }
@@ -109,6 +120,10 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     retired: `${base}retired`,
     retiredLock: `${base}retired-check`,
     dead: `${base}dead`,
+    scheduled: `${base}scheduled`,
+    schedules: `${base}schedules`,
+    scheduleTimes: `${base}schedule-times`,
+    scheduleRuns: `${base}schedule-runs`,
     worker: (workerId: string) => `${base}worker:${workerId}`,
   };
 }

@@ -1,15 +1,21 @@
 /**
  * The wire format of a task in Redis (an "entry"), and the check that arguments survive JSON unchanged.
  *
- *   1|<attempt>|<cutoffs>|<reason>|<id>|<name>|<timeoutMs>|<maxAttempts>|<args as JSON>
+ *   1|<attempt>|<cutoffs>|<reason>|<id>|<name>|<timeoutMs>|<maxAttempts>|[<options>|]<args as JSON>
  *
  * - `attempt` counts every time the entry was put back (for any reason); with the worker's registration it
  *   makes each run's lease token unique, so a stale release can never remove a newer run.
  * - `cutoffs` counts runs that were cut off (worker lost, child crashed); `reason` is the last such reason.
  * - The first four fields are the only ones Lua rewrites (string operations only: Lua never decodes or
- *   re-encodes the JSON, whose numbers cjson would round).
+ *   re-encodes the JSON, whose numbers cjson would round), plus `f` in the option segment (`lua/retry.lua`).
+ * - The option segment is there only for a task that needs it (a task without options keeps the entry above
+ *   without it, byte for byte): `f=<failures>` first, then `;k=v` pairs: `r=<retries>` and `b=<backoff>`
+ *   (`src/backoff.ts` `encodeBackoff`) when the call set them. `failures` counts runs that threw and were
+ *   retried. It starts with `f=`, which no JSON text does, so the two forms never mix up; unknown keys are
+ *   skipped (a newer producer's options do not make an older worker fail the task).
  */
 import { isUtf8 } from 'node:buffer';
+import { decodeBackoff, encodeBackoff, type ResolvedBackoff } from './backoff.ts';
 import { PayloadTooLargeError, SerializationError } from './errors.ts';
 
 /** Why the last cut-off run ended: its worker was lost, its child crashed, or a stop killed it mid-run. */
@@ -26,6 +32,12 @@ export interface TaskEntry {
   readonly attempt: number;
   readonly cutoffs: number;
   readonly reason: CutoffReason;
+  /** Runs that threw and were retried (0 unless the entry has an option segment). */
+  readonly failures: number;
+  /** Retries set for this call (`task.with({ retries })`); undefined: the task definition's. */
+  readonly retries?: number;
+  /** Backoff set for this call; undefined: the task definition's. */
+  readonly backoff?: ResolvedBackoff;
 }
 
 /**
@@ -184,12 +196,25 @@ export interface EntryFields {
   readonly args: readonly unknown[];
   readonly timeoutMs: number;
   readonly maxAttempts: number;
+  /** Per-call retries: written only when set. */
+  readonly retries?: number;
+  /** Per-call backoff: written only when set. */
+  readonly backoff?: ResolvedBackoff;
+}
+
+/** The option segment for the fields that need one, with its closing `|`; '' when none does. */
+function optionSegment(fields: EntryFields): string {
+  if (fields.retries === undefined && fields.backoff === undefined) return '';
+  let text = 'f=0';
+  if (fields.retries !== undefined) text += `;r=${fields.retries}`;
+  if (fields.backoff !== undefined) text += `;b=${encodeBackoff(fields.backoff)}`;
+  return `${text}|`;
 }
 
 /** Checks the arguments and builds a fresh entry (attempt 0); throws before anything is written. */
 export function encodeEntry(fields: EntryFields, maxBytes: number): string {
   assertJsonFaithful(fields.args, 'args');
-  const entry = `1|0|0||${fields.id}|${fields.name}|${fields.timeoutMs}|${fields.maxAttempts}|${JSON.stringify(fields.args)}`;
+  const entry = `1|0|0||${fields.id}|${fields.name}|${fields.timeoutMs}|${fields.maxAttempts}|${optionSegment(fields)}${JSON.stringify(fields.args)}`;
   // A string's UTF-8 size is at most 3 bytes per UTF-16 unit; count exactly only near the limit.
   if (entry.length * 3 > maxBytes) {
     const bytes = Buffer.byteLength(entry);
@@ -229,6 +254,14 @@ export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
     return bad(fields, `the task name ${JSON.stringify((name as string).slice(0, 140))} is not a valid task name`);
   if (raw.length > maxBytes && Buffer.byteLength(raw) > maxBytes)
     return bad(fields, `the entry is ${Buffer.byteLength(raw)} bytes, over maxPayloadBytes (${maxBytes})`);
+  let options: EntryOptions = { failures: 0 };
+  if (raw.startsWith('f=', start)) {
+    const bar = raw.indexOf('|', start);
+    const read = bar < 0 || bar - start > 200 ? undefined : readOptions(raw.slice(start, bar));
+    if (!read) return bad(fields, 'the option segment of the entry is malformed');
+    options = read;
+    start = bar + 1;
+  }
   const argsJson = raw.slice(start);
   // Nesting needs two characters a level: a short text cannot be too deep, and is not scanned.
   const depth = argsJson.length <= 2 * MAX_DEPTH ? 0 : nestingDepth(argsJson);
@@ -241,7 +274,37 @@ export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
   }
   if (!Array.isArray(args)) return bad(fields, 'the arguments are not a JSON array');
   const [a, c, t, m] = numbers as [number, number, number, number];
-  return { ok: true, task: { id, name, args, argsJson, timeoutMs: t, maxAttempts: m, attempt: a, cutoffs: c, reason } };
+  return { ok: true, task: { id, name, args, argsJson, timeoutMs: t, maxAttempts: m, attempt: a, cutoffs: c, reason, ...options } };
+}
+
+interface EntryOptions {
+  failures: number;
+  retries?: number;
+  backoff?: ResolvedBackoff;
+}
+
+/** Reads `f=<n>[;k=v]...`; undefined when malformed. Unknown keys are skipped. */
+function readOptions(text: string): EntryOptions | undefined {
+  const out: EntryOptions = { failures: 0 };
+  let first = true;
+  for (const pair of text.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) return undefined;
+    const key = pair.slice(0, eq);
+    const value = pair.slice(eq + 1);
+    if (first !== (key === 'f')) return undefined;
+    first = false;
+    if (key === 'f' || key === 'r') {
+      if (!/^\d{1,6}$/.test(value)) return undefined;
+      if (key === 'f') out.failures = Number(value);
+      else out.retries = Number(value);
+    } else if (key === 'b') {
+      const backoff = decodeBackoff(value);
+      if (!backoff) return undefined;
+      out.backoff = backoff;
+    }
+  }
+  return out;
 }
 
 /** The deepest nesting of arrays and objects in a JSON text, by one scan that skips strings. */

@@ -10,6 +10,8 @@ import { InvalidOptionError, NotReplicatedError, StateError } from './errors.ts'
 import { crc16, isValidQueueName, MAX_PARTITIONS, queueKeys, type QueueKeys } from './keys.ts';
 import { intOption, msOption, stringOption } from './options.ts';
 import { encodeEntry, isValidTaskName } from './payload.ts';
+import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, type ScheduledQuery } from './later.ts';
+import { callTimeScript, isNoScript, timeScript } from './time-scripts.ts';
 import type { Enqueuer, EnqueueOptions, Task } from './task.ts';
 
 export interface QueueOptions {
@@ -47,6 +49,14 @@ export interface QueueOptions {
    * what Redis itself needs. @default 5000
    */
   readonly commandTimeoutMs?: number;
+}
+
+interface Built {
+  readonly id: string;
+  readonly entry: string;
+  readonly keys: QueueKeys;
+  /** Set when the task runs later. */
+  readonly due: Due | undefined;
 }
 
 /** One task for `enqueueMany`. */
@@ -116,7 +126,7 @@ export class Queue implements Enqueuer {
   }
 
   /** Builds the entry for one task; throws a typed error (and writes nothing) on bad input. */
-  #entry(name: string, args: readonly unknown[], options: EnqueueOptions | undefined): { id: string; entry: string; keys: QueueKeys } {
+  #entry(name: string, args: readonly unknown[], options: EnqueueOptions | undefined): Built {
     if (!isValidTaskName(name))
       throw new InvalidOptionError(
         `Expected a task name (a letter, _ or $, then letters, digits, _ $ . : / -), got \`${JSON.stringify(name)}\``,
@@ -124,11 +134,14 @@ export class Queue implements Enqueuer {
     if (!Array.isArray(args)) throw new InvalidOptionError(`Expected the arguments of ${name} to be an array, got \`${typeof args}\``);
     const timeoutMs = msOption('timeoutMs', options?.timeoutMs, this.defaultTimeoutMs, 1);
     const maxAttempts = intOption('maxAttempts', options?.maxAttempts, this.maxAttempts, 1, 1000);
+    const due = dueOptions(options);
+    const retry = retryOptions(options);
     const id = this.#idPrefix + (this.#counter++).toString(36);
     return {
       id,
-      entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts }, this.maxPayloadBytes),
+      entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts, ...retry }, this.maxPayloadBytes),
       keys: this.#partitionFor(options?.partitionKey),
+      due,
     };
   }
 
@@ -158,8 +171,30 @@ export class Queue implements Enqueuer {
    * dropped) when the command was sent and may or may not have run.
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
-    const { id, entry, keys } = this.#entry(name, args, options);
+    const { id, entry, keys, due } = this.#entry(name, args, options);
     const redis = this.redis;
+    if (due) {
+      // schedule.lua: the due time is TIME + delay (or runAt on Redis' clock), computed inside Redis.
+      const run = () => callTimeScript(redis, 'schedule', [keys.scheduled, keys.waiting], [entry, due.delayMs, due.atMs ?? '']);
+      if (this.waitForReplicas === 0) await send(redis, run);
+      else {
+        const run = () => this.#scheduledPipeline(keys, [entry], [due]).wait(this.waitForReplicas, this.replicaTimeoutMs).exec();
+        let replies = await send(redis, run);
+        if (isNoScript(replies?.[0]?.[0])) {
+          // The server did not know the script, so nothing ran: send it again with its text.
+          const { source } = timeScript('schedule');
+          replies = await send(redis, () =>
+            redis
+              .pipeline()
+              .eval(source, 2, keys.scheduled, keys.waiting, entry, due.delayMs, due.atMs ?? '')
+              .wait(this.waitForReplicas, this.replicaTimeoutMs)
+              .exec(),
+          );
+        }
+        this.#checkReplicas(replies, [id]);
+      }
+      return id;
+    }
     if (this.waitForReplicas === 0) {
       await send(redis, () => redis.lpush(keys.waiting, entry));
       return id;
@@ -179,24 +214,66 @@ export class Queue implements Enqueuer {
   async enqueueMany(requests: readonly TaskRequest[]): Promise<string[]> {
     if (!Array.isArray(requests)) throw new InvalidOptionError(`Expected an array of tasks, got \`${typeof requests}\``);
     const built = requests.map((r) => this.#entry(r.name, r.args, r));
-    const byPartition = new Map<QueueKeys, { entries: string[]; ids: string[] }>();
+    const byPartition = new Map<QueueKeys, { entries: string[]; ids: string[]; later: string[]; dues: Due[] }>();
     for (const b of built) {
       let group = byPartition.get(b.keys);
-      if (!group) byPartition.set(b.keys, (group = { entries: [], ids: [] }));
-      group.entries.push(b.entry);
+      if (!group) byPartition.set(b.keys, (group = { entries: [], ids: [], later: [], dues: [] }));
+      if (b.due) {
+        group.later.push(b.entry);
+        group.dues.push(b.due);
+      } else group.entries.push(b.entry);
       group.ids.push(b.id);
     }
     const CHUNK = 1000;
     const redis = this.redis;
     await Promise.all(
-      [...byPartition].map(async ([keys, { entries, ids }]) => {
-        const pipeline = redis.pipeline();
+      [...byPartition].map(async ([keys, { entries, ids, later, dues }]) => {
+        const pipeline = this.#scheduledPipeline(keys, later, dues);
         for (let i = 0; i < entries.length; i += CHUNK) pipeline.lpush(keys.waiting, ...entries.slice(i, i + CHUNK));
         if (this.waitForReplicas > 0) pipeline.wait(this.waitForReplicas, this.replicaTimeoutMs);
-        this.#checkReplicas(await send(redis, () => pipeline.exec()), ids);
+        let replies = (await send(redis, () => pipeline.exec())) ?? [];
+        // A server that did not know schedule.lua ran none of those calls: send exactly them again, with the text.
+        const missed = later.map((_, i) => i).filter((i) => isNoScript(replies[i]?.[0]));
+        if (missed.length > 0) {
+          const again = redis.pipeline();
+          const { source } = timeScript('schedule');
+          for (const i of missed) {
+            const due = dues[i] as Due;
+            again.eval(source, 2, keys.scheduled, keys.waiting, later[i] as string, due.delayMs, due.atMs ?? '');
+          }
+          if (this.waitForReplicas > 0) again.wait(this.waitForReplicas, this.replicaTimeoutMs);
+          replies = [...replies.filter(([err]) => !isNoScript(err)), ...((await send(redis, () => again.exec())) ?? [])];
+        }
+        this.#checkReplicas(replies, ids);
       }),
     );
     return built.map((b) => b.id);
+  }
+
+  /** A pipeline that starts with one schedule.lua call per entry that runs later. */
+  #scheduledPipeline(keys: QueueKeys, entries: readonly string[], dues: readonly Due[]) {
+    const pipeline = this.redis.pipeline();
+    const { sha } = timeScript('schedule');
+    entries.forEach((entry, i) => {
+      const due = dues[i] as Due;
+      pipeline.evalsha(sha, 2, keys.scheduled, keys.waiting, entry, due.delayMs, due.atMs ?? '');
+    });
+    return pipeline;
+  }
+
+  /**
+   * The tasks that wait for their due time (`delayMs`, `runAt`, retries after a backoff), earliest first, over
+   * all partitions: `offset` skips that many, `count` (at most 1000) is the page size.
+   */
+  async scheduled(query: ScheduledQuery = {}): Promise<ScheduledTask[]> {
+    return await listScheduled(this.redis, this.partitions, query, this.maxPayloadBytes);
+  }
+
+  /** How many tasks wait for their due time (over all partitions). */
+  async scheduledCount(): Promise<number> {
+    const redis = this.redis;
+    const counts = await Promise.all(this.partitions.map((keys) => send(redis, () => redis.zcard(keys.scheduled))));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** A queue-bound enqueue function for a task: `queue.delay(add)(1, 2)`, or with options `queue.delay(add, { timeoutMs: 5_000 })(1, 2)`. */

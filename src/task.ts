@@ -6,7 +6,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
+import { backoffOption, type Backoff, type BackoffFunction, type BackoffSpec, type ResolvedBackoff } from './backoff.ts';
 import { ModuleLoadError, TaskDefinitionError } from './errors.ts';
+import { functionOption, intOption } from './options.ts';
 import { isValidTaskName } from './payload.ts';
 
 export interface EnqueueOptions {
@@ -22,6 +24,57 @@ export interface EnqueueOptions {
    * in the order they were enqueued. @default round robin over the partitions
    */
   readonly partitionKey?: string;
+  /**
+   * Run no earlier than this many ms after Redis has the task. The due time is `TIME` + `delayMs` inside Redis,
+   * so neither the producer's nor the worker's clock matters. Not with `runAt`. @default 0 (at once)
+   */
+  readonly delayMs?: number;
+  /**
+   * Run at this time, read on **Redis' clock** (a `Date` or ms since the epoch): a producer whose clock is off
+   * does not move it, but Redis' own clock must be right. A time in the past runs at once. Not with `delayMs`.
+   * @default undefined (at once)
+   */
+  readonly runAt?: Date | number;
+  /**
+   * How many times a run that throws is retried (after a backoff) before the task fails with reason `thrown`.
+   * Overrides the task definition's for this call; written into the entry only when set. Runs cut off by a
+   * crash or a lost worker count against `maxAttempts` instead. @default the definition's `retries`, else 0
+   */
+  readonly retries?: number;
+  /** The backoff before each retry, for this call (a function only in the definition). @default the definition's, else exponential from 1 s to 1 h with full jitter */
+  readonly backoff?: BackoffSpec;
+}
+
+/** Options of a task definition: what happens when a run throws. */
+export interface TaskOptions {
+  /** How many times a run that throws is retried before the task fails with reason `thrown`. @default 0 */
+  readonly retries?: number;
+  /**
+   * The delay before each retry: a policy, or `(failures, error) => ms` (runs in the worker).
+   * @default { type: 'exponential', delayMs: 1000, maxDelayMs: 3_600_000, jitter: 'full' }
+   */
+  readonly backoff?: Backoff;
+  /** Retry only when this returns true for the error (a `FatalError` is never retried). @default every error */
+  readonly retryIf?: (error: unknown) => boolean;
+}
+
+/** A definition's retry policy, checked. */
+export interface RetryPolicy {
+  readonly retries: number;
+  readonly backoff: ResolvedBackoff | BackoffFunction | undefined;
+  readonly retryIf: ((error: unknown) => boolean) | undefined;
+}
+
+/** The most retries a task may have. */
+export const MAX_RETRIES = 1000;
+
+/** Checks a definition's options (throws an `InvalidOptionError` naming what was expected and what came). */
+export function retryPolicy(options: TaskOptions | undefined): RetryPolicy {
+  return {
+    retries: intOption('retries', options?.retries, 0, 0, MAX_RETRIES),
+    backoff: backoffOption(options?.backoff),
+    retryIf: functionOption<(error: unknown) => boolean>('retryIf', options?.retryIf),
+  };
 }
 
 /**
@@ -50,8 +103,10 @@ export interface Task<A extends unknown[] = unknown[], R = unknown> extends Task
   readonly fn: (...args: A) => R;
   /** Enqueues with a timeout for this call, in ms: `add.timeout(10_000).delay(queue, 1, 2)`. */
   timeout(ms: number): TaskCall<A>;
-  /** Enqueues with per-call options. */
+  /** Enqueues with per-call options: `add.with({ delayMs: 30_000, retries: 2 }).delay(queue, 1, 2)`. */
   with(options: EnqueueOptions): TaskCall<A>;
+  /** What the worker does when a run throws (from the definition's options). */
+  readonly retry: RetryPolicy;
 }
 
 /** A task of any signature. */
@@ -74,20 +129,24 @@ export function isTask(value: unknown): value is AnyTask {
  *   the modules a worker loads.
  * @param fn The task. Arguments and result travel as JSON (checked at enqueue: a `SerializationError` names
  *   what JSON cannot carry). It may be async; `taskContext()` inside it gives the run's id, attempt and signal.
+ * @param options What happens when a run throws: `retries`, `backoff`, `retryIf` (see `TaskOptions`).
  * @returns A handle: call it to run the task here and now; `.delay(queue, ...args)` enqueues it and resolves
  *   with the task id once Redis has it; `.timeout(ms)` and `.with(options)` enqueue with options for one call.
- * @throws TaskDefinitionError when the name is not valid or `fn` is not a function.
+ * @throws TaskDefinitionError when the name is not valid or `fn` is not a function; InvalidOptionError for a
+ *   bad option.
  * @example
  * export const add = defineTask('add', (a: number, b: number) => a + b);
  * await add.delay(queue, 1, 2);
+ * export const charge = defineTask('charge', chargeCard, { retries: 5, backoff: { type: 'exponential', delayMs: 1000 } });
  */
-export function defineTask<A extends unknown[], R>(name: string, fn: (...args: A) => R): Task<A, R> {
+export function defineTask<A extends unknown[], R>(name: string, fn: (...args: A) => R, options?: TaskOptions): Task<A, R> {
   if (!isValidTaskName(name)) {
     throw new TaskDefinitionError(
       `Task name ${JSON.stringify(name)} is not valid: use 1-128 characters, a letter, _ or $ first, then letters, digits, _ $ . : / -`,
     );
   }
   if (typeof fn !== 'function') throw new TaskDefinitionError(`Task ${name}: expected a function, got ${typeof fn}`);
+  const retry = retryPolicy(options);
   const call = (options: EnqueueOptions | undefined): TaskCall<A> => ({
     delay: (queue, ...args) => queue.enqueue(name, args, options),
   });
@@ -100,6 +159,7 @@ export function defineTask<A extends unknown[], R>(name: string, fn: (...args: A
     delay: { value: (queue: Enqueuer, ...args: A) => queue.enqueue(name, args) },
     timeout: { value: (ms: number) => call({ timeoutMs: ms }) },
     with: { value: (options: EnqueueOptions) => call(options) },
+    retry: { value: retry },
   });
   return task;
 }

@@ -1,0 +1,26 @@
+-- promote.lua: move the due entries of the scheduled set onto the waiting list, at most N per call.
+-- KEYS[1] scheduled (zset: entry -> due time, ms on the Redis clock)
+-- KEYS[2] waiting   (the same partition's list)
+-- ARGV[1] N, 1..1000 (Lua's unpack fails near 8000 values)
+-- Returns {moved, next_due_ms, now_ms}: next_due_ms is the earliest due time still scheduled, -1 when none
+-- (the key is gone then). Due entries join the back of the line as a fresh enqueue does, earliest due first.
+-- Removal and push are one script, so a crash at any instant neither loses nor duplicates an entry. Validates
+-- before it writes: a `waiting` of another type fails the call with nothing moved. Safe to run twice and
+-- concurrently: a second call finds nothing due.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+if #items > 0 then
+  local kind = redis.call('TYPE', KEYS[2]).ok
+  if kind ~= 'list' and kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE waiting is a ' .. kind .. ', not a list: nothing was moved')
+  end
+  redis.call('ZREM', KEYS[1], unpack(items))
+  redis.call('LPUSH', KEYS[2], unpack(items))
+end
+local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local nextDue = -1
+if #head > 0 then
+  nextDue = tonumber(head[2])
+end
+return {#items, nextDue, now}

@@ -1,0 +1,45 @@
+-- retry.lua: put a run that threw back in the queue after a delay, if this worker still holds it.
+-- KEYS[1] the worker's in-flight list
+-- KEYS[2] scheduled (zset: entry -> due time, ms on the Redis clock)
+-- KEYS[3] waiting   (the same partition's list)
+-- ARGV[1] the entry exactly as the worker holds it (its bytes are the lease token)
+-- ARGV[2] delay, ms (>= 0), computed by the worker (backoff, jitter); the instant is TIME + delay
+-- Returns {1, due_ms, now_ms} if the retry was scheduled (due_ms = now_ms: pushed onto waiting at once), {0, 0, now_ms}
+-- if the worker no longer held the run (a stale run: nothing written), {-1, 0, now_ms} if the entry is not one
+-- this script can rewrite (nothing written; the worker fails the task instead).
+-- The entry goes back with attempt + 1 (a new token for the next run) and failures + 1 (`f=` of the option
+-- segment, added when the entry had none); cut-offs and the cut-off reason stay. Validates before it writes:
+-- both destinations' types are checked before the run is removed (Redis keeps the writes a script made
+-- before an error). Safe to run twice: the second call finds nothing to remove.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local attempt, cutoffs, reason, head, tail =
+  string.match(ARGV[1], '^1|(%d+)|(%d+)|(%a*)|([^|]*|[^|]*|%d+|%d+|)(.*)$')
+if not attempt then
+  return {-1, 0, now}
+end
+local kind = redis.call('TYPE', KEYS[2]).ok
+if kind ~= 'zset' and kind ~= 'none' then
+  return redis.error_reply('WRONGTYPE scheduled is a ' .. kind .. ', not a sorted set: nothing was moved')
+end
+kind = redis.call('TYPE', KEYS[3]).ok
+if kind ~= 'list' and kind ~= 'none' then
+  return redis.error_reply('WRONGTYPE waiting is a ' .. kind .. ', not a list: nothing was moved')
+end
+if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
+  return {0, 0, now}
+end
+local failures, rest = string.match(tail, '^f=(%d+)(.*)$')
+if failures then
+  tail = 'f=' .. (tonumber(failures) + 1) .. rest
+else
+  tail = 'f=1|' .. tail
+end
+local entry = '1|' .. (tonumber(attempt) + 1) .. '|' .. cutoffs .. '|' .. reason .. '|' .. head .. tail
+local due = now + tonumber(ARGV[2])
+if due <= now then
+  redis.call('LPUSH', KEYS[3], entry)
+else
+  redis.call('ZADD', KEYS[2], due, entry)
+end
+return {1, due, now}

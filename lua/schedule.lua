@@ -1,0 +1,23 @@
+-- schedule.lua: enqueue a task to run later, its due time read on Redis' clock.
+-- KEYS[1] scheduled (zset: entry -> due time, ms on the Redis clock; exists only while it holds entries)
+-- KEYS[2] waiting   (the same partition's list of waiting entries)
+-- ARGV[1] the entry
+-- ARGV[2] delay, ms (>= 0): due = TIME + delay
+-- ARGV[3] an absolute due time, ms on the Redis clock, or '' (then ARGV[2] applies): `runAt` read as a time on
+--         Redis' clock, so the producer's own clock never matters
+-- Returns {due_ms, now_ms}. A due time not after now pushes the entry onto waiting at once (a plain enqueue).
+-- Run twice (a resent command), the second ZADD sets the same entry's due time again from its own TIME: one
+-- entry, never two (ids are unique); a due entry pushed twice would be two entries, as with a resent LPUSH,
+-- which the client never resends.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = now + tonumber(ARGV[2])
+if ARGV[3] ~= '' then
+  due = tonumber(ARGV[3])
+end
+if due <= now then
+  redis.call('LPUSH', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], due, ARGV[1])
+end
+return {due, now}
