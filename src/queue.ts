@@ -12,6 +12,7 @@ import { intOption, msOption, stringOption } from './options.ts';
 import { encodeEntry, isValidTaskName } from './payload.ts';
 import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, type ScheduledQuery } from './later.ts';
 import { callTimeScript, isNoScript, timeScript } from './time-scripts.ts';
+import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
 import type { Enqueuer, EnqueueOptions, Task } from './task.ts';
 
 export interface QueueOptions {
@@ -267,6 +268,28 @@ export class Queue implements Enqueuer {
    */
   async scheduled(query: ScheduledQuery = {}): Promise<ScheduledTask[]> {
     return await listScheduled(this.redis, this.partitions, query, this.maxPayloadBytes);
+  }
+
+  /**
+   * Registers a repeating schedule under `id`, or leaves it as it is when the same one is registered already
+   * (an upsert: call it at every start, from every process). A changed spec replaces the old one and is armed
+   * anew. Occurrences are enqueued by the workers of this queue (no other process is needed), once each, with
+   * the task id `cron:<id>:<due ms>`. Resolves with the next due time (on Redis' clock).
+   * @example
+   * await queue.schedule('nightly-report', { cron: '0 3 * * *', tz: 'Europe/Berlin', task: report, args: ['daily'] });
+   */
+  async schedule<A extends unknown[]>(id: string, options: ScheduleOptions<A>): Promise<{ changed: boolean; nextDueAt: Date }> {
+    return await registerSchedule(this.redis, this.keys, id, options as ScheduleOptions<unknown[]>);
+  }
+
+  /** Removes a schedule (occurrences already enqueued still run); resolves true if it was registered. */
+  async unschedule(id: string): Promise<boolean> {
+    return await removeSchedule(this.redis, this.keys, id);
+  }
+
+  /** The registered schedules, by id, with their next due times. */
+  async schedules(): Promise<ScheduleInfo[]> {
+    return await listSchedules(this.redis, this.keys);
   }
 
   /** How many tasks wait for their due time (over all partitions). */
