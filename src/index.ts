@@ -1,5 +1,19 @@
 export { Queue, type QueueOptions, type TaskRequest } from './queue.ts';
-export { defineTask, type Task, type TaskCall, type AnyTask, type EnqueueOptions, type TaskModule, type Enqueuer } from './task.ts';
+export {
+  defineTask,
+  type Task,
+  type TaskCall,
+  type AnyTask,
+  type EnqueueOptions,
+  type TaskOptions,
+  type RetryPolicy,
+  type TaskModule,
+  type Enqueuer,
+} from './task.ts';
+export type { Backoff, BackoffSpec, BackoffFunction, Jitter } from './backoff.ts';
+export type { ScheduledTask, ScheduledQuery } from './later.ts';
+export type { ScheduleOptions, ScheduleInfo, Missed, Overlap } from './schedules.ts';
+export { Timekeeper, type TimekeeperOptions, type TimekeeperRound } from './timekeeper.ts';
 export { taskContext, type TaskContext } from './context.ts';
 export { Worker, type WorkerOptions, type WorkerKind, type WorkerEvents } from './worker.ts';
 export { InlineWorker, type InlineWorkerOptions } from './inline-worker.ts';
@@ -17,6 +31,7 @@ export {
   TaskDefinitionError,
   ModuleLoadError,
   TaskError,
+  FatalError,
   StateError,
   NotReplicatedError,
   RedisUnavailableError,

@@ -1,10 +1,25 @@
 // Compile-time tests: `npm test` type-checks this file, and every `@ts-expect-error` line must really be an
 // error (tsc fails on an unused one). Nothing here runs.
-import { defineTask, Queue, PreforkedWorker, type TaskInfo, type Failure } from '../src/index.ts';
+import {
+  defineTask,
+  FatalError,
+  Queue,
+  PreforkedWorker,
+  type TaskInfo,
+  type Failure,
+  type ScheduleInfo,
+  type ScheduledTask,
+} from '../src/index.ts';
 
 const queue = new Queue({ name: 'types' });
 export const add = defineTask('add', (a: number, b: number) => a + b);
 export const greet = defineTask('greet', async (user: { name: string; age?: number }) => `hi ${user.name}`);
+export const charge = defineTask('charge', async (cents: number) => cents, {
+  retries: 5,
+  backoff: { type: 'exponential', delayMs: 1000, maxDelayMs: 3_600_000, jitter: 'full' },
+  retryIf: (error) => !(error instanceof FatalError),
+});
+export const custom = defineTask('custom', () => 1, { retries: 2, backoff: (failures, _error) => failures * 1000 });
 
 export async function checks(): Promise<void> {
   const id: string = await add.delay(queue, 1, 2);
@@ -15,6 +30,34 @@ export async function checks(): Promise<void> {
   const bound: (a: number, b: number) => Promise<string> = queue.delay(add);
   await bound(5, 6);
   await queue.enqueue('add', [1, 2], { timeoutMs: 1000 });
+
+  // Retries, running later, schedules
+  await charge.with({ retries: 2, delayMs: 30_000 }).delay(queue, 100);
+  await charge.with({ runAt: new Date(Date.now() + 60_000) }).delay(queue, 100);
+  await queue.enqueue('charge', [100], { runAt: Date.now() + 1000, backoff: { type: 'fixed', delayMs: 500 } });
+  await queue.enqueueMany([{ name: 'charge', args: [1], delayMs: 5000 }]);
+  const page: ScheduledTask[] = await queue.scheduled({ offset: 0, count: 10 });
+  const due: Date = page[0]!.dueAt;
+  const { nextDueAt }: { nextDueAt: Date } = await queue.schedule('nightly', {
+    cron: '0 3 * * *',
+    tz: 'Europe/Berlin',
+    task: add,
+    args: [1, 2],
+  });
+  await queue.schedule('often', { everyMs: 60_000, task: 'add', args: [1, 2], missed: { backfill: 3 }, overlap: 'skip' });
+  const all: ScheduleInfo[] = await queue.schedules();
+  const gone: boolean = await queue.unschedule('often');
+  // @ts-expect-error: a schedule's args follow the task handle
+  await queue.schedule('bad', { everyMs: 1000, task: add, args: ['1', 2] });
+  // @ts-expect-error: missed is 'latest' | 'none' | { backfill }
+  await queue.schedule('bad', { everyMs: 1000, task: add, args: [1, 2], missed: 'all' });
+  // @ts-expect-error: a backoff function cannot travel with one call
+  await charge.with({ backoff: () => 5 }).delay(queue, 1);
+  // @ts-expect-error: retryIf takes the error
+  defineTask('x', () => 1, { retryIf: (a: number, b: number) => a > b });
+  // @ts-expect-error: jitter is 'full' | 'none' | 'equal'
+  defineTask('y', () => 1, { backoff: { type: 'fixed', jitter: 'half' } });
+  void [page, due, nextDueAt, all, gone];
 
   // @ts-expect-error: a string where a number is expected
   await add.delay(queue, 1, 'x');
