@@ -16,8 +16,7 @@
 -- the caller read (someone else fired it, or the schedule changed: nothing written).
 -- Any number of processes may call this for the same tick at once: the first moves the due time, so the others
 -- find it changed. Enqueueing and arming cannot be separated by a crash. Safe to run twice.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local due = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not due or tonumber(due) ~= tonumber(ARGV[3]) or redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
   return {-1, now}
@@ -25,9 +24,9 @@ end
 if tonumber(due) > now then
   return {0, now}
 end
-local kind = redis.call('TYPE', KEYS[3]).ok
-if kind ~= 'list' and kind ~= 'none' then
-  return redis.error_reply('WRONGTYPE waiting is a ' .. kind .. ', not a list: nothing was written')
+local bad = expect_list(redis.call('TYPE', KEYS[3]).ok, 'waiting', 'nothing was written')
+if bad then
+  return bad
 end
 local status = 1
 if #ARGV >= 8 then

@@ -7,13 +7,12 @@
 -- Removal and push are one script, so a crash at any instant neither loses nor duplicates an entry. Validates
 -- before it writes: a `waiting` of another type fails the call with nothing moved. Safe to run twice and
 -- concurrently: a second call finds nothing due.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 if #items > 0 then
-  local kind = redis.call('TYPE', KEYS[2]).ok
-  if kind ~= 'list' and kind ~= 'none' then
-    return redis.error_reply('WRONGTYPE waiting is a ' .. kind .. ', not a list: nothing was moved')
+  local bad = expect_list(redis.call('TYPE', KEYS[2]).ok, 'waiting', 'nothing was moved')
+  if bad then
+    return bad
   end
   redis.call('ZREM', KEYS[1], unpack(items))
   redis.call('LPUSH', KEYS[2], unpack(items))

@@ -11,8 +11,7 @@
 -- segment, added when the entry had none); cut-offs and the cut-off reason stay. Validates before it writes:
 -- both destinations' types are checked before the run is removed (Redis keeps the writes a script made
 -- before an error). Safe to run twice: the second call finds nothing to remove.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local attempt, cutoffs, reason, head, tail =
   string.match(ARGV[1], '^1|(%d+)|(%d+)|(%a*)|([^|]*|[^|]*|%d+|%d+|)(.*)$')
 if not attempt then
@@ -22,9 +21,9 @@ local kind = redis.call('TYPE', KEYS[2]).ok
 if kind ~= 'zset' and kind ~= 'none' then
   return redis.error_reply('WRONGTYPE scheduled is a ' .. kind .. ', not a sorted set: nothing was moved')
 end
-kind = redis.call('TYPE', KEYS[3]).ok
-if kind ~= 'list' and kind ~= 'none' then
-  return redis.error_reply('WRONGTYPE waiting is a ' .. kind .. ', not a list: nothing was moved')
+local bad = expect_list(redis.call('TYPE', KEYS[3]).ok, 'waiting', 'nothing was moved')
+if bad then
+  return bad
 end
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return {0, 0, now}

@@ -9,8 +9,7 @@
 -- Run twice (a resent command), the second ZADD sets the same entry's due time again from its own TIME: one
 -- entry, never two (ids are unique); a due entry pushed twice would be two entries, as with a resent LPUSH,
 -- which the client never resends.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local due = now + tonumber(ARGV[2])
 if ARGV[3] ~= '' then
   due = tonumber(ARGV[3])

@@ -10,7 +10,6 @@ import type { QueueKeys } from './keys.ts';
 import { intOption } from './options.ts';
 import { decodeEntry, entryFromBytes } from './payload.ts';
 import { MAX_RETRIES, type EnqueueOptions } from './task.ts';
-import { runTimeScript } from './time-scripts.ts';
 
 /** When a task that runs later is due: `delayMs` from Redis' TIME, or `atMs` on Redis' clock. */
 export interface Due {
@@ -48,21 +47,6 @@ export function retryOptions(options: EnqueueOptions | undefined): { retries?: n
     out.backoff = backoffOption(options.backoff) as ResolvedBackoff;
   }
   return out;
-}
-
-/** What `promote` did in one partition. */
-export interface Promotion {
-  readonly moved: number;
-  /** The earliest due time still scheduled (ms, Redis clock), or undefined when nothing is. */
-  readonly nextDue: number | undefined;
-  /** Redis' time when the script ran (ms). */
-  readonly now: number;
-}
-
-/** Moves up to `max` due entries of one partition onto its waiting list (one atomic script). */
-export async function promote(redis: Client, keys: QueueKeys, max = 1000): Promise<Promotion> {
-  const [moved, nextDue, now] = (await runTimeScript(redis, 'promote', [keys.scheduled, keys.waiting], [max])) as [number, number, number];
-  return { moved, nextDue: nextDue < 0 ? undefined : nextDue, now };
 }
 
 export interface ScheduledQuery {

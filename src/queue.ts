@@ -11,7 +11,8 @@ import { crc16, isValidQueueName, MAX_PARTITIONS, queueKeys, type QueueKeys } fr
 import { intOption, msOption, stringOption } from './options.ts';
 import { encodeEntry, isValidTaskName } from './payload.ts';
 import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, type ScheduledQuery } from './later.ts';
-import { callTimeScript, isNoScript, timeScript } from './time-scripts.ts';
+import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
+import { scheduleLater } from './store.ts';
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
 import type { Enqueuer, EnqueueOptions, Task } from './task.ts';
 
@@ -176,14 +177,14 @@ export class Queue implements Enqueuer {
     const redis = this.redis;
     if (due) {
       // schedule.lua: the due time is TIME + delay (or runAt on Redis' clock), computed inside Redis.
-      const run = () => callTimeScript(redis, 'schedule', [keys.scheduled, keys.waiting], [entry, due.delayMs, due.atMs ?? '']);
+      const run = () => scheduleLater(redis, keys, entry, due.delayMs, due.atMs);
       if (this.waitForReplicas === 0) await send(redis, run);
       else {
         const run = () => this.#scheduledPipeline(keys, [entry], [due]).wait(this.waitForReplicas, this.replicaTimeoutMs).exec();
         let replies = await send(redis, run);
         if (isNoScript(replies?.[0]?.[0])) {
           // The server did not know the script, so nothing ran: send it again with its text.
-          const { source } = timeScript('schedule');
+          const source = scriptSource('schedule');
           replies = await send(redis, () =>
             redis
               .pipeline()
@@ -237,7 +238,7 @@ export class Queue implements Enqueuer {
         const missed = later.map((_, i) => i).filter((i) => isNoScript(replies[i]?.[0]));
         if (missed.length > 0) {
           const again = redis.pipeline();
-          const { source } = timeScript('schedule');
+          const source = scriptSource('schedule');
           for (const i of missed) {
             const due = dues[i] as Due;
             again.eval(source, 2, keys.scheduled, keys.waiting, later[i] as string, due.delayMs, due.atMs ?? '');
@@ -254,7 +255,7 @@ export class Queue implements Enqueuer {
   /** A pipeline that starts with one schedule.lua call per entry that runs later. */
   #scheduledPipeline(keys: QueueKeys, entries: readonly string[], dues: readonly Due[]) {
     const pipeline = this.redis.pipeline();
-    const { sha } = timeScript('schedule');
+    const sha = scriptSha('schedule');
     entries.forEach((entry, i) => {
       const due = dues[i] as Due;
       pipeline.evalsha(sha, 2, keys.scheduled, keys.waiting, entry, due.delayMs, due.atMs ?? '');

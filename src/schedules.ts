@@ -14,7 +14,7 @@ import type { QueueKeys } from './keys.ts';
 import { intOption } from './options.ts';
 import { assertJsonFaithful, encodeEntry, isValidTaskName } from './payload.ts';
 import { isTask, type Task } from './task.ts';
-import { runTimeScript } from './time-scripts.ts';
+import { fire, scheduleDone, scheduleSet, unschedule } from './store.ts';
 
 /**
  * What to do with ticks that came due while no process fired them (nothing ran for a while):
@@ -155,19 +155,14 @@ export async function registerSchedule(
   const first = nextOccurrence(recurrence(spec), now);
   if (first === undefined)
     throw new InvalidOptionError(`Expected \`cron\` to fire within 30 years, got \`${spec.cron}\`, which never does`);
-  const [changed, due] = (await runTimeScript(
-    redis,
-    'schedule-set',
-    [keys.schedules, keys.scheduleTimes],
-    [id, JSON.stringify(spec), first],
-  )) as [number, number];
-  return { changed: changed === 1, nextDueAt: new Date(due) };
+  const { changed, due } = await send(redis, () => scheduleSet(redis, keys, id, JSON.stringify(spec), first));
+  return { changed, nextDueAt: new Date(due) };
 }
 
 /** Removes a schedule; true if it was registered. */
 export async function removeSchedule(redis: Client, keys: QueueKeys, id: string): Promise<boolean> {
   checkScheduleId(id);
-  return (await runTimeScript(redis, 'unschedule', [keys.schedules, keys.scheduleTimes, keys.scheduleRuns], [id])) === 1;
+  return await send(redis, () => unschedule(redis, keys, id));
 }
 
 /** Every registered schedule, by id. */
@@ -269,18 +264,13 @@ export async function fireDue(redis: Client, keys: QueueKeys, defaults: FireDefa
     const entries = ticks.map((t) =>
       encodeEntry({ id: `cron:${id}:${t}`, name: spec.task, args: spec.args, timeoutMs, maxAttempts }, defaults.maxPayloadBytes),
     );
-    const skip = spec.overlap === 'skip' ? 1 : 0;
-    const hold = timeoutMs * maxAttempts + 60_000;
+    const holdMs = spec.overlap === 'skip' ? timeoutMs * maxAttempts + 60_000 : undefined;
     const lastId = ticks.length > 0 ? `cron:${id}:${ticks.at(-1)}` : '';
-    const [status, at2] = (await runTimeScript(
-      redis,
-      'fire',
-      [keys.schedules, keys.scheduleTimes, keys.waiting, keys.scheduleRuns],
-      [id, json, at, next, skip, hold, lastId, ...entries],
-    )) as [number, number];
-    now = Math.max(now, at2);
-    if (status === 1) enqueued += entries.length;
-    if (status !== -1) nextDue = Math.min(nextDue ?? next, next);
+    const fired = await fire(redis, keys, { id, spec: json, due: at, next, holdMs, entries, lastId });
+    now = Math.max(now, fired.now);
+    if (fired.status === 'fired') enqueued += entries.length;
+    if (fired.status === 'fired' || fired.status === 'held') nextDue = Math.min(nextDue ?? next, next);
+    else if (fired.status === 'early') nextDue = Math.min(nextDue ?? at, at);
   }
   // Due schedules beyond this batch, or fired by another process meanwhile: ask again next time.
   if (due.length === FIRE_BATCH) nextDue = now;
@@ -291,5 +281,5 @@ export async function fireDue(redis: Client, keys: QueueKeys, defaults: FireDefa
 export async function occurrenceDone(redis: Client, keys: QueueKeys, taskId: string): Promise<boolean> {
   const m = /^cron:([A-Za-z0-9_.:-]{1,100}):\d+$/.exec(taskId);
   if (!m) return false;
-  return (await runTimeScript(redis, 'schedule-done', [keys.scheduleRuns], [m[1] as string, taskId])) === 1;
+  return await scheduleDone(redis, keys, m[1] as string, taskId);
 }

@@ -8,7 +8,24 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type Client, guard } from './connection.ts';
 
-const NAMES = ['register', 'renew', 'dequeue', 'requeue', 'fail', 'sweep', 'recover', 'dead-requeue', 'dead-delete'] as const;
+const NAMES = [
+  'register',
+  'renew',
+  'dequeue',
+  'requeue',
+  'fail',
+  'sweep',
+  'recover',
+  'dead-requeue',
+  'dead-delete',
+  'schedule',
+  'promote',
+  'retry',
+  'schedule-set',
+  'unschedule',
+  'fire',
+  'schedule-done',
+] as const;
 export type ScriptName = (typeof NAMES)[number];
 
 interface Script {
@@ -53,6 +70,16 @@ export async function runScript(
     if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return await send('EVAL', script.source);
     throw err;
   }
+}
+
+/** The SHA of a script as sent, for pipelines (which resend a NOSCRIPT command with `scriptSource` themselves). */
+export function scriptSha(name: ScriptName): string {
+  return scripts[name].sha;
+}
+
+/** True for the error a server gives when it does not know a script (the command did not run). */
+export function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT');
 }
 
 /** The source of a script as sent (prelude included), for tests and tools. */

@@ -140,3 +140,99 @@ export async function deadRequeue(redis: Client, keys: QueueKeys, record: string
 export async function deadDelete(redis: Client, keys: QueueKeys, record: string, side: ListSide): Promise<boolean> {
   return Number(await runScript(redis, 'dead-delete', [keys.dead], [record, side])) === 1;
 }
+
+/** schedule.lua: enqueues `entry` to run `delayMs` after Redis' TIME, or at `atMs` on Redis' clock. */
+export async function scheduleLater(
+  redis: Client,
+  keys: QueueKeys,
+  entry: string,
+  delayMs: number,
+  atMs: number | undefined,
+): Promise<{ due: number; now: number }> {
+  const [due, now] = (await runScript(redis, 'schedule', [keys.scheduled, keys.waiting], [entry, delayMs, atMs ?? ''])) as [number, number];
+  return { due, now };
+}
+
+/** What promote.lua did in one partition. */
+export interface Promotion {
+  readonly moved: number;
+  /** The earliest due time still scheduled (ms, Redis clock), or undefined when nothing is. */
+  readonly nextDue: number | undefined;
+  /** Redis' time when the script ran (ms). */
+  readonly now: number;
+}
+
+/** promote.lua: moves up to `max` due entries of one partition onto its waiting list (one atomic script). */
+export async function promote(redis: Client, keys: QueueKeys, max = 1000): Promise<Promotion> {
+  const [moved, nextDue, now] = (await runScript(redis, 'promote', [keys.scheduled, keys.waiting], [max])) as [number, number, number];
+  return { moved, nextDue: nextDue < 0 ? undefined : nextDue, now };
+}
+
+/** retry.lua: 'scheduled' (due at `due`, Redis clock); 'stale' (the list no longer held the run); 'unreadable'. */
+export async function retry(
+  redis: Client,
+  list: string,
+  keys: QueueKeys,
+  entry: Entry,
+  delayMs: number,
+): Promise<{ status: 'scheduled' | 'stale' | 'unreadable'; due: number; now: number }> {
+  const [status, due, now] = (await runScript(redis, 'retry', [list, keys.scheduled, keys.waiting], [entry, delayMs])) as [
+    number,
+    number,
+    number,
+  ];
+  return { status: status === 1 ? 'scheduled' : status === 0 ? 'stale' : 'unreadable', due, now };
+}
+
+/** schedule-set.lua: registers schedule `id` (or keeps it as it is when `spec` is unchanged). */
+export async function scheduleSet(
+  redis: Client,
+  keys: QueueKeys,
+  id: string,
+  spec: string,
+  firstDue: number,
+): Promise<{ changed: boolean; due: number; now: number }> {
+  const [changed, due, now] = (await runScript(redis, 'schedule-set', [keys.schedules, keys.scheduleTimes], [id, spec, firstDue])) as [
+    number,
+    number,
+    number,
+  ];
+  return { changed: changed === 1, due, now };
+}
+
+/** unschedule.lua: removes schedule `id`; false when it was not registered. */
+export async function unschedule(redis: Client, keys: QueueKeys, id: string): Promise<boolean> {
+  return (await runScript(redis, 'unschedule', [keys.schedules, keys.scheduleTimes, keys.scheduleRuns], [id])) === 1;
+}
+
+/** What fire.lua did: see its header. */
+export type FireStatus = 'fired' | 'held' | 'early' | 'moved';
+
+export interface FireRequest {
+  readonly id: string;
+  /** The spec as read (the token). */
+  readonly spec: string;
+  readonly due: number;
+  readonly next: number;
+  /** Overlap 'skip': how long an occurrence holds the schedule at most, ms; undefined for 'allow'. */
+  readonly holdMs: number | undefined;
+  /** The occurrences' entries, oldest first; their ids (the last one names the hold). */
+  readonly entries: readonly string[];
+  readonly lastId: string;
+}
+
+/** fire.lua: enqueues the due occurrences of a schedule and arms its next due time, in one step. */
+export async function fire(redis: Client, keys: QueueKeys, r: FireRequest): Promise<{ status: FireStatus; now: number }> {
+  const [status, now] = (await runScript(
+    redis,
+    'fire',
+    [keys.schedules, keys.scheduleTimes, keys.waiting, keys.scheduleRuns],
+    [r.id, r.spec, r.due, r.next, r.holdMs === undefined ? 0 : 1, r.holdMs ?? 0, r.lastId, ...r.entries],
+  )) as [number, number];
+  return { status: status === 1 ? 'fired' : status === 2 ? 'held' : status === 0 ? 'early' : 'moved', now };
+}
+
+/** schedule-done.lua: occurrence `taskId` of schedule `id` finished; frees the schedule if it held it. */
+export async function scheduleDone(redis: Client, keys: QueueKeys, id: string, taskId: string): Promise<boolean> {
+  return (await runScript(redis, 'schedule-done', [keys.scheduleRuns], [id, taskId])) === 1;
+}

@@ -9,9 +9,9 @@
 import { EventEmitter } from 'node:events';
 import type { Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
-import { promote } from './later.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { fireDue, type FireDefaults } from './schedules.ts';
+import { promote } from './store.ts';
 
 /** What the timekeeper needs of a queue (a `Queue` has it all). */
 export interface TimedQueue extends FireDefaults {

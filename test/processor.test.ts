@@ -15,6 +15,7 @@ const task = (over: Partial<TaskEntry> = {}): TaskEntry => ({
   attempt: 0,
   cutoffs: 0,
   reason: '',
+  failures: 0,
   ...over,
 });
 

@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { runTimeScript } from '../src/time-scripts.ts';
+import { runScript } from '../src/scripts.ts';
 import { inspector, queueKeysNow, withQueue } from './helpers.ts';
 import type { Queue } from '../src/index.ts';
 
@@ -27,15 +27,15 @@ test('schedule-set registers once: the same spec keeps its armed due time, a cha
   withQueue(redis, async (q) => {
     const k = q.keys;
     const keys = [k.schedules, k.scheduleTimes];
-    const [changed, due] = (await runTimeScript(redis, 'schedule-set', keys, ['s1', SPEC, 5000])) as number[];
+    const [changed, due] = (await runScript(redis, 'schedule-set', keys, ['s1', SPEC, 5000])) as number[];
     assert.deepEqual([changed, due], [1, 5000]);
     assert.equal(await redis.hget(k.schedules, 's1'), SPEC);
     assert.equal(Number(await redis.zscore(k.scheduleTimes, 's1')), 5000);
     // every process calls it at start, with its own first due time: the armed one stays
-    assert.deepEqual(((await runTimeScript(redis, 'schedule-set', keys, ['s1', SPEC, 9000])) as number[]).slice(0, 2), [0, 5000]);
+    assert.deepEqual(((await runScript(redis, 'schedule-set', keys, ['s1', SPEC, 9000])) as number[]).slice(0, 2), [0, 5000]);
     assert.equal(Number(await redis.zscore(k.scheduleTimes, 's1')), 5000);
     const changedSpec = SPEC.replace('[1,2]', '[3]');
-    assert.deepEqual(((await runTimeScript(redis, 'schedule-set', keys, ['s1', changedSpec, 9000])) as number[]).slice(0, 2), [1, 9000]);
+    assert.deepEqual(((await runScript(redis, 'schedule-set', keys, ['s1', changedSpec, 9000])) as number[]).slice(0, 2), [1, 9000]);
     assert.equal(await redis.hget(k.schedules, 's1'), changedSpec);
     assert.deepEqual(await suffixes(q), ['schedule-times', 'schedules']);
   }));
@@ -47,7 +47,7 @@ test('fire enqueues the occurrences and arms the next in one step, compare-and-s
     await redis.hset(k.schedules, 's1', SPEC);
     await redis.zadd(k.scheduleTimes, now - 5, 's1');
     const fire = (expected: number, next: number, ...entries: string[]) =>
-      runTimeScript(redis, 'fire', fireKeys(q), ['s1', SPEC, expected, next, 0, 0, '', ...entries]) as Promise<number[]>;
+      runScript(redis, 'fire', fireKeys(q), ['s1', SPEC, expected, next, 0, 0, '', ...entries]) as Promise<number[]>;
     assert.equal((await fire(now - 6, now + 1000, 'e0'))[0], -1, 'a due time other than the one read: nothing');
     assert.equal(await redis.exists(k.waiting), 0);
     assert.equal((await fire(now - 5, now + 1000, 'e1', 'e2'))[0], 1);
@@ -77,16 +77,16 @@ test('fire with overlap skip: an occurrence holds the schedule until it is done 
     await redis.hset(k.schedules, 's1', SPEC);
     await redis.zadd(k.scheduleTimes, now - 3, 's1');
     const fire = (expected: number, id: string, hold = 60_000) =>
-      runTimeScript(redis, 'fire', fireKeys(q), ['s1', SPEC, expected, expected + 1, 1, hold, id, `entry-${id}`]) as Promise<number[]>;
+      runScript(redis, 'fire', fireKeys(q), ['s1', SPEC, expected, expected + 1, 1, hold, id, `entry-${id}`]) as Promise<number[]>;
     assert.equal((await fire(now - 3, 'o1'))[0], 1);
     assert.match((await redis.hget(k.scheduleRuns, 's1')) ?? '', /^o1 \d+$/);
     assert.equal((await fire(now - 2, 'o2'))[0], 2, 'held: armed only');
     assert.deepEqual(await redis.lrange(k.waiting, 0, -1), ['entry-o1']);
     assert.equal(Number(await redis.zscore(k.scheduleTimes, 's1')), now - 1);
     // only the occurrence that holds it can free it
-    assert.equal(await runTimeScript(redis, 'schedule-done', [k.scheduleRuns], ['s1', 'o2']), 0);
-    assert.equal(await runTimeScript(redis, 'schedule-done', [k.scheduleRuns], ['s1', 'o1']), 1);
-    assert.equal(await runTimeScript(redis, 'schedule-done', [k.scheduleRuns], ['s1', 'o1']), 0, 'twice: nothing');
+    assert.equal(await runScript(redis, 'schedule-done', [k.scheduleRuns], ['s1', 'o2']), 0);
+    assert.equal(await runScript(redis, 'schedule-done', [k.scheduleRuns], ['s1', 'o1']), 1);
+    assert.equal(await runScript(redis, 'schedule-done', [k.scheduleRuns], ['s1', 'o1']), 0, 'twice: nothing');
     assert.equal((await fire(now - 1, 'o3', 1))[0], 1);
     assert.deepEqual(await redis.lrange(k.waiting, 0, -1), ['entry-o3', 'entry-o1']);
     // a hold that ran out (its run never reported) lets the next one through
@@ -101,10 +101,10 @@ test('unschedule removes the spec, the due time and any hold; twice is harmless'
     await redis.zadd(k.scheduleTimes, 1, 's1', 2, 's2');
     await redis.hset(k.scheduleRuns, 's1', 'o 1');
     const keys = [k.schedules, k.scheduleTimes, k.scheduleRuns];
-    assert.equal(await runTimeScript(redis, 'unschedule', keys, ['s1']), 1);
-    assert.equal(await runTimeScript(redis, 'unschedule', keys, ['s1']), 0);
+    assert.equal(await runScript(redis, 'unschedule', keys, ['s1']), 1);
+    assert.equal(await runScript(redis, 'unschedule', keys, ['s1']), 0);
     assert.deepEqual(await redis.hkeys(k.schedules), ['s2']);
     assert.deepEqual(await redis.zrange(k.scheduleTimes, 0, -1), ['s2']);
-    assert.equal(await runTimeScript(redis, 'unschedule', keys, ['s2']), 1);
+    assert.equal(await runScript(redis, 'unschedule', keys, ['s2']), 1);
     assert.deepEqual(await suffixes(q), [], 'no schedule, no key');
   }));
