@@ -121,7 +121,16 @@ class Child {
       const run: Run = { resolve, timer: undefined, ending: undefined };
       this.run = run;
       run.timer = setTimeout(() => this.end('timeout'), clampTimer(task.timeoutMs));
-      const message: ParentMessage = { t: 'run', id: task.id, name: task.name, attempt: task.attempt, args: task.argsJson };
+      const message: ParentMessage = {
+        t: 'run',
+        id: task.id,
+        name: task.name,
+        attempt: task.attempt,
+        args: task.argsJson,
+        ...(task.failures > 0 ? { failures: task.failures } : {}),
+        ...(task.retries !== undefined ? { retries: task.retries } : {}),
+        ...(task.backoff !== undefined ? { backoff: task.backoff } : {}),
+      };
       try {
         this.proc.send(message);
       } catch {
@@ -185,6 +194,7 @@ class Child {
       this.#settle({
         kind: 'thrown',
         error: new TaskError(message.error?.name ?? 'Error', message.error?.message ?? '', message.error?.stack),
+        ...(message.retry ? { retry: message.retry } : {}),
       });
   }
 

@@ -1,8 +1,22 @@
 /** The messages between a worker and its child processes (JSON over Node's IPC channel). */
+import type { ResolvedBackoff } from './backoff.ts';
+import type { RetryAdvice } from './retry.ts';
+
 export type ParentMessage =
   | { readonly t: 'init'; readonly modules: readonly string[]; readonly parentPid: number }
   /** `args` is the JSON text from the entry, parsed by the child (a string crosses IPC without a second encoding). */
-  | { readonly t: 'run'; readonly id: string; readonly name: string; readonly attempt: number; readonly args: string }
+  | {
+      readonly t: 'run';
+      readonly id: string;
+      readonly name: string;
+      readonly attempt: number;
+      readonly args: string;
+      /** Runs of the task that threw before (for its retry policy, which the child holds); absent: 0. */
+      readonly failures?: number;
+      /** Per-call retry options from the entry, when it has them. */
+      readonly retries?: number;
+      readonly backoff?: ResolvedBackoff;
+    }
   | { readonly t: 'exit' };
 
 export type ChildMessage =
@@ -14,5 +28,7 @@ export type ChildMessage =
       readonly ok: false;
       readonly unknown?: true;
       readonly error?: { readonly name: string; readonly message: string; readonly stack: string | undefined };
+      /** What the task's retry policy says about the error. */
+      readonly retry?: RetryAdvice;
       readonly rss: number;
     };

@@ -11,6 +11,7 @@ import { runInContext } from './context.ts';
 import { ModuleLoadError } from './errors.ts';
 import { toError } from './executor.ts';
 import { failpoint } from './failpoints.ts';
+import { retryAdvice } from './retry.ts';
 import { loadTasks, type AnyTask } from './task.ts';
 import type { ChildMessage, ParentMessage } from './child-protocol.ts';
 
@@ -58,7 +59,8 @@ async function run(message: Extract<ParentMessage, { t: 'run' }>): Promise<void>
     await send({ t: 'done', ok: true, value: serializable(value), rss: rss() });
   } catch (thrown) {
     const error = toError(thrown);
-    await send({ t: 'done', ok: false, error: { name: error.name, message: error.message, stack: error.stack }, rss: rss() });
+    const retry = retryAdvice(task.retry, { failures: message.failures ?? 0, retries: message.retries, backoff: message.backoff }, thrown);
+    await send({ t: 'done', ok: false, error: { name: error.name, message: error.message, stack: error.stack }, retry, rss: rss() });
   }
 }
 

@@ -1,9 +1,11 @@
 /** How a worker runs a task: in its own process, or in a child process. The worker does the rest. */
 import type { TaskEntry } from './payload.ts';
+import type { RetryAdvice } from './retry.ts';
 
 export type RunOutcome =
   | { readonly kind: 'success'; readonly value: unknown }
-  | { readonly kind: 'thrown'; readonly error: Error }
+  /** `retry`: what the task's retry policy says (computed where its definition lives); absent: no retry. */
+  | { readonly kind: 'thrown'; readonly error: Error; readonly retry?: RetryAdvice }
   | { readonly kind: 'timeout'; readonly signal?: NodeJS.Signals }
   | { readonly kind: 'crashed'; readonly exitCode: number | null; readonly signal: NodeJS.Signals | null }
   | { readonly kind: 'unknown-task' }

@@ -11,6 +11,8 @@ export interface TaskInfo {
   readonly attempt: number;
   /** Runs of this task that were cut off before this one. */
   readonly cutoffs: number;
+  /** Runs of this task that threw (and were retried) before this one (set by workers; optional for hand-made infos). */
+  readonly failures?: number;
   readonly timeoutMs: number;
   readonly maxAttempts: number;
 }
@@ -32,6 +34,12 @@ export interface Failure {
   readonly error?: Error;
   readonly signal?: NodeJS.Signals;
   readonly exitCode?: number;
+  /** The run's attempt (0 on the first run; every put-back and retry adds one). */
+  readonly attempt?: number;
+  /** Runs of the task that threw, this one included: a `thrown` failure after 2 retries has 3. */
+  readonly failures?: number;
+  /** Runs of the task that were cut off (crash, lost worker, stop), this one included when it was. */
+  readonly cutoffs?: number;
 }
 
 export type SuccessHandler = (task: TaskInfo, result: unknown) => unknown;
@@ -45,6 +53,7 @@ export function taskInfo(queue: string, task: TaskEntry): TaskInfo {
     args: task.args,
     attempt: task.attempt,
     cutoffs: task.cutoffs,
+    failures: task.failures,
     timeoutMs: task.timeoutMs,
     maxAttempts: task.maxAttempts,
   };

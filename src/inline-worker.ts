@@ -8,10 +8,17 @@ import { runInContext } from './context.ts';
 import { toError, type Executor, type RunOutcome } from './executor.ts';
 import type { TaskEntry } from './payload.ts';
 import { MAX_TIMER_MS } from './options.ts';
+import { retryAdvice } from './retry.ts';
 import { loadTasks, type AnyTask, type TaskModule } from './task.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
 
 export type InlineWorkerOptions = WorkerOptions;
+
+/** A run that threw, with what the task's retry policy says about it. */
+function thrownOutcome(handle: AnyTask, task: TaskEntry, thrown: unknown): RunOutcome {
+  const error = toError(thrown);
+  return { kind: 'thrown', error, retry: retryAdvice(handle.retry, task, thrown) };
+}
 
 class InlineExecutor implements Executor {
   readonly #modules: readonly (TaskModule | AnyTask)[];
@@ -72,10 +79,10 @@ class InlineExecutor implements Executor {
       try {
         Promise.resolve(runInContext(context, () => handle.fn(...task.args))).then(
           (value) => run.settle({ kind: 'success', value }),
-          (thrown: unknown) => run.settle({ kind: 'thrown', error: toError(thrown) }),
+          (thrown: unknown) => run.settle(thrownOutcome(handle, task, thrown)),
         );
       } catch (thrown) {
-        run.settle({ kind: 'thrown', error: toError(thrown) });
+        run.settle(thrownOutcome(handle, task, thrown));
       }
     });
   }

@@ -18,7 +18,9 @@ import { claimedHeader, decodeEntry, type Entry, type TaskEntry, unreadable } fr
 import type { Queue } from './queue.ts';
 import { deadLetterJson } from './records.ts';
 import type { Releases } from './releases.ts';
-import { type CutoffRecord, fail, requeue } from './store.ts';
+import { type CutoffRecord, fail, requeue, retry } from './store.ts';
+import { MAX_RETRY_DELAY_MS } from './backoff.ts';
+import { occurrenceDone } from './schedules.ts';
 
 /** One task taken by the worker, from the fetch to its finishing write. */
 export interface Run {
@@ -56,12 +58,18 @@ export interface RunEvents {
   failure: [task: TaskInfo, failure: Failure];
   /** A run was cut off and the task put back: 'crashed' (its child died), 'stopped' (the worker stopped). */
   requeue: [task: TaskInfo, why: 'crashed' | 'stopped'];
+  /**
+   * A run threw and the task will run again after `delayMs` (its retry policy said so): each failure but the
+   * last. The last one goes to `failure` and the error handler.
+   */
+  retry: [task: TaskInfo, failure: Failure, delayMs: number];
 }
 
 /** What an outcome means for the task: the one place that decides it. */
 export type Decision =
   | { readonly kind: 'release'; readonly value: unknown }
   | { readonly kind: 'fail'; readonly failure: Failure }
+  | { readonly kind: 'retry'; readonly failure: Failure; readonly delayMs: number }
   | { readonly kind: 'requeue'; readonly why: 'crashed' | 'stopped'; readonly cutoff: CutoffRecord; readonly note?: string };
 
 /** Before a run: a task whose runs were cut off `maxAttempts` times fails without running again. */
@@ -88,8 +96,13 @@ export function decide(task: TaskEntry, outcome: RunOutcome): Decision {
   switch (outcome.kind) {
     case 'success':
       return { kind: 'release', value: outcome.value };
-    case 'thrown':
-      return { kind: 'fail', failure: { reason: 'thrown', message: outcome.error.message, error: outcome.error } };
+    case 'thrown': {
+      const failure: Failure = { reason: 'thrown', message: outcome.error.message, error: outcome.error };
+      const advice = outcome.retry;
+      if (!advice?.retry) return { kind: 'fail', failure };
+      const delayMs = Math.min(MAX_RETRY_DELAY_MS, Math.max(0, Math.round(advice.delayMs)));
+      return { kind: 'retry', failure, delayMs: Number.isFinite(delayMs) ? delayMs : 0 };
+    }
     case 'timeout':
       return {
         kind: 'fail',
@@ -129,6 +142,19 @@ export function decide(task: TaskEntry, outcome: RunOutcome): Decision {
   }
 }
 
+/**
+ * A final failure with the task's counts: `attempt` of this run, `failures` (runs that threw, this one
+ * included) and `cutoffs` (runs cut off, this one included when it was cut off).
+ */
+function counted(task: TaskEntry, failure: Failure, ran: boolean): Failure {
+  return {
+    ...failure,
+    attempt: task.attempt,
+    failures: task.failures + (ran && failure.reason === 'thrown' ? 1 : 0),
+    cutoffs: task.cutoffs + (ran && failure.reason === 'crashed' ? 1 : 0),
+  };
+}
+
 /** What the processor needs from its worker; made once the worker's connections exist. */
 export interface ProcessorHost {
   readonly queue: Queue;
@@ -143,6 +169,8 @@ export interface ProcessorHost {
   readonly emit: <E extends keyof RunEvents>(event: E, ...args: RunEvents[E]) => void;
   /** A run's outcome is known and its finishing write starts: its slot is free for the next fetch. */
   readonly slotFreed: () => void;
+  /** A retry was scheduled, due at `due` (ms, Redis clock, as Redis said at `now`): arm a promotion then. */
+  readonly scheduled?: (due: number, now: number) => void;
 }
 
 export class Processor {
@@ -203,15 +231,15 @@ export class Processor {
     run.attempt = task.attempt;
     const info = taskInfo(queue.name, task);
     const refused = decideBeforeRun(task);
-    if (refused) return await this.#act(run, task, info, refused);
+    if (refused) return await this.#act(run, task, info, refused, false);
     counts.started++;
     emit('start', info);
     const outcome = await executor.run(task);
     if (run.abandoned) return;
-    await this.#act(run, task, info, decide(task, outcome));
+    await this.#act(run, task, info, decide(task, outcome), true);
   }
 
-  async #act(run: Run, task: TaskEntry, info: TaskInfo, decision: Decision): Promise<void> {
+  async #act(run: Run, task: TaskEntry, info: TaskInfo, decision: Decision, ran: boolean): Promise<void> {
     const { queue, logger, counts, emit, cmd } = this.#host;
     switch (decision.kind) {
       case 'release': {
@@ -221,10 +249,22 @@ export class Processor {
         const onSuccess = this.#host.successHandler;
         if (onSuccess) await this.#callHandler('successHandler', () => onSuccess(info, decision.value));
         failpoint('before-release');
-        return await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
+        await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
+        return this.#occurrenceDone(run);
       }
       case 'fail':
-        return await this.#failed(run, info, decision.failure);
+        return await this.#failed(run, info, counted(task, decision.failure, ran));
+      case 'retry': {
+        const failure = counted(task, decision.failure, ran);
+        logger.debug({ queue: queue.name, id: task.id, name: task.name, delayMs: decision.delayMs }, 'task threw; retrying later');
+        emit('retry', info, failure, decision.delayMs);
+        return await this.#write(run, async () => {
+          const done = await retry(cmd, run.list, run.keys, run.entry, decision.delayMs);
+          if (done.status === 'scheduled' && done.due > done.now) this.#host.scheduled?.(done.due, done.now);
+          if (done.status === 'unreadable')
+            logger.error({ queue: queue.name, id: task.id }, 'retry.lua could not read the entry; it stays in the list');
+        });
+      }
       case 'requeue':
         if (decision.note) logger.warn({ queue: queue.name, id: task.id, name: task.name }, decision.note);
         counts.requeued++;
@@ -241,9 +281,23 @@ export class Processor {
     const onError = this.#host.errorHandler;
     if (onError) await this.#callHandler('errorHandler', () => onError(info, failure));
     const keep = queue.deadLetters;
-    if (keep === 0) return await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
-    const record = deadLetterJson(info, failure, run.entry);
-    await this.#write(run, () => fail(cmd, run.list, run.keys, run.entry, record, keep));
+    if (keep === 0) await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
+    else {
+      const record = deadLetterJson(info, failure, run.entry);
+      await this.#write(run, () => fail(cmd, run.list, run.keys, run.entry, record, keep));
+    }
+    return this.#occurrenceDone(run);
+  }
+
+  /** An occurrence of a schedule (`cron:<id>:<ms>`) finished: an overlap 'skip' schedule may fire the next. */
+  #occurrenceDone(run: Run): void {
+    if (!run.id.startsWith('cron:') || run.abandoned) return;
+    occurrenceDone(this.#host.cmd, run.keys, run.id).catch((err: unknown) =>
+      this.#host.logger.debug(
+        { queue: this.#host.queue.name, id: run.id, err },
+        'could not free the schedule; its hold runs out on its own',
+      ),
+    );
   }
 
   async #callHandler(which: string, call: () => unknown): Promise<void> {

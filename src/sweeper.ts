@@ -17,6 +17,7 @@ import { BLOCK_SECONDS } from './fetcher.ts';
 import { boolOption, msOption } from './options.ts';
 import type { Queue } from './queue.ts';
 import { onStopSignals } from './signals.ts';
+import { Timekeeper } from './timekeeper.ts';
 import { type RecoverMode, recover, sweep } from './store.ts';
 
 /**
@@ -119,6 +120,8 @@ export class SweepLoop {
   readonly #options: SweepLoopOptions;
   readonly #token: string;
   readonly #timer: NodeJS.Timeout;
+  /** Promotes due scheduled tasks and fires due schedules: at least once per interval, and at each next due time. */
+  readonly #timekeeper: Timekeeper;
   #generation = 0;
   /** The generation of the sweep under way, 0 for none. */
   #sweeping = 0;
@@ -130,6 +133,14 @@ export class SweepLoop {
     this.#token = options.token ?? randomBytes(6).toString('base64url');
     this.#timer = setInterval(() => this.#tick(), options.intervalMs);
     this.#timer.unref();
+    this.#timekeeper = new Timekeeper({
+      queue: options.queue,
+      redis: options.redis,
+      intervalMs: options.intervalMs,
+      logger: options.logger,
+      failureLevel: options.failureLevel,
+    });
+    this.#timekeeper.start();
   }
 
   #tick(): void {
@@ -152,10 +163,15 @@ export class SweepLoop {
       });
   }
 
+  /** The loop that promotes due tasks and fires schedules, run beside the sweeps. */
+  get timekeeper(): Timekeeper {
+    return this.#timekeeper;
+  }
+
   /** Stops sweeping; resolves when the sweep under way (if any) settled. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    await this.#current;
+    await Promise.all([this.#current, this.#timekeeper.stop()]);
   }
 }
 

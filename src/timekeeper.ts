@@ -7,6 +7,7 @@
  * number may run at once, as every step is an atomic script that finds nothing to do the second time.
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
 import { consoleLogger, type Logger } from './logger.ts';
@@ -27,6 +28,8 @@ export interface TimekeeperOptions {
   /** The floor: a round at least this often, ms. @default 1000 */
   readonly intervalMs?: number;
   readonly logger?: Logger;
+  /** How a failed round is logged: a worker reports its connection errors already ('debug'). @default 'warn' */
+  readonly failureLevel?: 'debug' | 'warn';
 }
 
 export interface TimekeeperRound {
@@ -51,8 +54,11 @@ export class Timekeeper extends EventEmitter<TimekeeperEvents> {
   readonly #redis: Client;
   readonly #intervalMs: number;
   readonly #logger: Logger;
+  readonly #failureLevel: 'debug' | 'warn';
   #floor: NodeJS.Timeout | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** When the armed timer ends, on the monotonic clock (performance.now()). */
+  #timerAt = 0;
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = true;
@@ -63,6 +69,7 @@ export class Timekeeper extends EventEmitter<TimekeeperEvents> {
     this.#redis = options.redis;
     this.#intervalMs = options.intervalMs ?? 1000;
     this.#logger = options.logger ?? consoleLogger();
+    this.#failureLevel = options.failureLevel ?? 'warn';
   }
 
   /** Starts the loop: a round now, then at least every interval. */
@@ -95,7 +102,7 @@ export class Timekeeper extends EventEmitter<TimekeeperEvents> {
         this.emit('round', round);
       } catch (err) {
         // Redis away, a script refused: the floor tries again next interval.
-        this.#logger.warn({ err, queue: this.#queue.name }, 'timekeeper round failed; retrying at the next interval');
+        this.#logger[this.#failureLevel]({ err, queue: this.#queue.name }, 'timekeeper round failed; retrying at the next interval');
       }
     } while (this.#again && !this.#stopped);
   }
@@ -124,12 +131,26 @@ export class Timekeeper extends EventEmitter<TimekeeperEvents> {
 
   /** Arms the timer for the next due time when it comes before the next floor round. */
   #arm(round: TimekeeperRound): void {
-    if (this.#stopped || round.nextDue === undefined) return;
-    const wait = round.nextDue - round.now;
+    if (round.nextDue !== undefined) this.expect(round.nextDue, round.now);
+  }
+
+  /**
+   * Something is due at `due` (ms, Redis clock), as Redis said at `now`: a round then, unless one is armed
+   * earlier. For what this process scheduled itself (a retry), so it is not left to the floor.
+   */
+  expect(due: number, now: number): void {
+    if (this.#stopped) return;
+    const wait = Math.max(0, due - now);
     if (wait >= this.#intervalMs) return;
+    const at = performance.now() + wait;
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
     clearTimeout(this.#timer);
+    this.#timerAt = at;
     // +1 ms: Redis' TIME is read to the ms, so a timer that ends at the due ms may find it a hair early.
-    this.#timer = setTimeout(() => this.kick(), Math.max(0, wait) + 1);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.kick();
+    }, wait + 1);
     this.#timer.unref?.();
   }
 
@@ -138,6 +159,7 @@ export class Timekeeper extends EventEmitter<TimekeeperEvents> {
     this.#stopped = true;
     clearInterval(this.#floor);
     clearTimeout(this.#timer);
+    this.#timer = undefined;
     await this.#running;
   }
 }

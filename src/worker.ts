@@ -163,6 +163,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       errorHandler: this.#errorHandler,
       emit: (event, ...args) => (this.#emit as (e: typeof event, ...a: typeof args) => void)(event, ...args),
       slotFreed: () => this.#wake?.(),
+      scheduled: (due, now) => this.#sweepLoop?.timekeeper.expect(due, now),
     });
     this.#processor = processor;
     this.#lease = new Lease(this.#leaseClient, this.queue.partitions, this.#leaseMs, () => this.#facts(), {
