@@ -99,3 +99,41 @@ test('a policy survives its entry encoding; malformed encodings read as nothing'
   for (const bad of ['', 'e.1.2', 'y.1.2.f', 'e.1.2.z', 'e.-1.2.f', 'e.1.99999999999.f', 'e.1.2.f;'])
     assert.equal(decodeBackoff(bad), undefined, bad);
 });
+
+test('retry advice: per-call options override the definition; FatalError, exhausted budgets and retryIf end retries', async () => {
+  const { retryAdvice } = await import('../src/retry.ts');
+  const { FatalError } = await import('../src/errors.ts');
+  const policy = {
+    retries: 2,
+    backoff: { type: 'fixed' as const, delayMs: 100, maxDelayMs: 1000, jitter: 'none' as const },
+    retryIf: undefined,
+  };
+  const err = new Error('x');
+  assert.deepEqual(retryAdvice(policy, { failures: 0 }, err), { retry: true, delayMs: 100 });
+  assert.deepEqual(retryAdvice(policy, { failures: 2 }, err), { retry: false, why: 'retries exhausted (2 of 2)' });
+  assert.deepEqual(retryAdvice(policy, { failures: 2, retries: 3 }, err), { retry: true, delayMs: 100 });
+  assert.deepEqual(retryAdvice(policy, { failures: 0, retries: 0 }, err), { retry: false, why: 'no retries' });
+  assert.deepEqual(retryAdvice(undefined, { failures: 0 }, err), { retry: false, why: 'no retries' });
+  assert.deepEqual(retryAdvice(policy, { failures: 0 }, new FatalError('no')), { retry: false, why: 'a FatalError is not retried' });
+  const crossed = Object.assign(new Error('no'), { name: 'FatalError' });
+  assert.equal(retryAdvice(policy, { failures: 0 }, crossed).retry, false, 'by name, as it arrives from a child');
+  const exp = { type: 'exponential' as const, delayMs: 1000, maxDelayMs: 5000, jitter: 'none' as const };
+  assert.deepEqual(retryAdvice(policy, { failures: 3, retries: 9, backoff: exp }, err), { retry: true, delayMs: 5000 });
+  assert.deepEqual(retryAdvice({ ...policy, retryIf: () => false }, { failures: 0 }, err), { retry: false, why: 'retryIf said no' });
+  const throwing = retryAdvice(
+    {
+      ...policy,
+      retryIf: () => {
+        throw new Error('oops');
+      },
+    },
+    { failures: 0 },
+    err,
+  );
+  assert.deepEqual(throwing, { retry: false, why: 'retryIf threw: oops' });
+  const badFn = retryAdvice({ ...policy, backoff: () => Number.NaN }, { failures: 0 }, err);
+  assert.equal(badFn.retry, false);
+  assert.match(badFn.retry ? '' : badFn.why, /^the backoff failed: Expected the backoff function to return/);
+  const dflt = retryAdvice({ retries: 1, backoff: undefined, retryIf: undefined }, { failures: 0 }, err, () => 0.5);
+  assert.deepEqual(dflt, { retry: true, delayMs: 500 }, 'default: exponential from 1 s, full jitter');
+});

@@ -65,3 +65,18 @@ test('before a run: a task cut off maxAttempts times fails without running, nami
   const stopped = decideBeforeRun(task({ cutoffs: 3, reason: 'stopped' }));
   assert.ok(stopped?.kind === 'fail' && stopped.failure.reason === 'lost' && /stopping worker/.test(stopped.failure.message));
 });
+
+test('a thrown error with retry advice becomes a retry with its delay (clamped to 0..30 days); without, a failure', () => {
+  const error = new Error('boom');
+  assert.deepEqual(decide(task(), { kind: 'thrown', error, retry: { retry: true, delayMs: 1500.4 } }), {
+    kind: 'retry',
+    failure: { reason: 'thrown', message: 'boom', error },
+    delayMs: 1500,
+  });
+  const clamped = decide(task(), { kind: 'thrown', error, retry: { retry: true, delayMs: -5 } });
+  assert.ok(clamped.kind === 'retry' && clamped.delayMs === 0);
+  assert.deepEqual(decide(task(), { kind: 'thrown', error, retry: { retry: false, why: 'retries exhausted (2 of 2)' } }), {
+    kind: 'fail',
+    failure: { reason: 'thrown', message: 'boom', error },
+  });
+});
