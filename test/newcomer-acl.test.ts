@@ -50,25 +50,42 @@ async function workAs(redis: RedisSource, name: string): Promise<string[]> {
   const queue = new Queue({ name, redis });
   try {
     const ids = [await add.delay(queue, 1, 2), await add.delay(queue, 3, 4), ...(await queue.enqueueMany([{ name: 'add', args: [5, 6] }]))];
+    // Issue 12's paths: a task for later, a retry, a schedule that fires (scripts and client reads alike).
+    await add.with({ delayMs: 200 }).delay(queue, 7, 8);
+    assert.equal((await queue.scheduled()).length, 1);
+    let thrown = false;
+    const once = defineTask(
+      'once',
+      () => {
+        if (thrown) return 'retried';
+        thrown = true;
+        throw new Error('first run');
+      },
+      { retries: 1, backoff: { type: 'fixed', delayMs: 100 } },
+    );
+    await once.delay(queue);
+    await queue.schedule('acl-beat', { everyMs: 200, task: add, args: [1, 1] });
     const results: unknown[] = [];
     const worker = new InlineWorker({
       queue,
-      tasks: [add],
+      tasks: [add, once],
       concurrency: 2,
       handleSignals: false,
       successHandler: (_t, r) => void results.push(r),
     });
     const running = worker.run();
     try {
-      await waitFor(`three results (printed: ${printed.join('; ')})`, () => results.length === 3, 30_000);
+      const all = () => [3, 7, 11, 15, 'retried', 2].every((r) => results.includes(r));
+      await waitFor(`the results (printed: ${printed.join('; ')})`, all, 30_000);
+      assert.equal((await queue.schedules()).length, 1);
+      assert.equal(await queue.unschedule('acl-beat'), true);
       const status = await queueStatus(queue);
-      assert.equal(status.waiting, 0);
       assert.equal(status.workers.length, 1);
     } finally {
       await worker.close();
       await running;
     }
-    assert.deepEqual([...results].sort(), [3, 11, 7].sort());
+    assert.deepEqual(results.filter((r) => r !== 2).sort(), [3, 7, 11, 15, 'retried'].sort());
     assert.equal(ids.length, 3);
   } finally {
     await queue.close();
