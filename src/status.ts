@@ -74,6 +74,12 @@ export interface QueueStatus {
   /** The queue's epoch (set when the first worker registers); null before any worker ran. */
   readonly epoch: string | null;
   readonly waiting: number;
+  /** Tasks waiting for their due time (`delayMs`, `runAt`, retries after their backoff). */
+  readonly scheduled: number;
+  /** The earliest due time among them (ms, Redis clock), or null when none is scheduled. */
+  readonly nextDueAt: number | null;
+  /** Repeating schedules registered on the queue (`queue.schedule`). */
+  readonly schedules: number;
   /** The task workers take next, or null when none waits. */
   readonly next: { readonly id: string; readonly name: string; readonly attempt: number } | null;
   /** Tasks taken by workers and not finished (all registrations, alive or not). */
@@ -180,6 +186,9 @@ function mergeStatus(parts: QueueStatus[], options: StatusOptions): QueueStatus 
     at: first.at,
     epoch: first.epoch,
     waiting: sum((p) => p.waiting),
+    scheduled: sum((p) => p.scheduled),
+    nextDueAt: parts.reduce<number | null>((min, p) => (p.nextDueAt === null ? min : Math.min(min ?? p.nextDueAt, p.nextDueAt)), null),
+    schedules: sum((p) => p.schedules),
     next: parts.find((p) => p.next !== null)?.next ?? null,
     inFlight: sum((p) => p.inFlight),
     running: [...running.values()].sort((a, b) => (b.forMs ?? Infinity) - (a.forMs ?? Infinity)).slice(0, options.runningLimit ?? 100),
@@ -216,6 +225,9 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
     .hgetall(keys.info)
     .llen(keys.dead)
     .lrange(keys.dead, ...firstN(deadLimit))
+    .zcard(keys.scheduled)
+    .zrange(keys.scheduled, 0, 0, 'WITHSCORES')
+    .hlen(keys.schedules)
     .exec()) as Reply;
   const [seconds, micros] = result(first, 0) as [string, string];
   const at = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
@@ -226,6 +238,10 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
   const info = result(first, 5) as Record<string, string>;
   const deadLetters = result(first, 6) as number;
   const deadRaw = deadLimit > 0 ? (result(first, 7) as string[]) : [];
+  const scheduled = result(first, 8) as number;
+  const head = result(first, 9) as string[];
+  const nextDueAt = head.length >= 2 ? Number(head[1]) : null;
+  const schedules = result(first, 10) as number;
 
   const registrations: { id: string; deadline: number }[] = [];
   for (let i = 0; i + 1 < zrange.length; i += 2) registrations.push({ id: zrange[i] as string, deadline: Number(zrange[i + 1]) });
@@ -309,6 +325,9 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
     at,
     epoch,
     waiting,
+    scheduled,
+    nextDueAt,
+    schedules,
     next,
     inFlight,
     running: running.slice(0, runningLimit),

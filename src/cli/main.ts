@@ -15,11 +15,12 @@ import { CommandError, EXIT, write, type Command, type Values } from './args.ts'
 import { dashboard } from './dashboard.ts';
 import { demo } from './demo.ts';
 import { enqueue } from './enqueue.ts';
+import { schedules } from './schedules.ts';
 import { status } from './status.ts';
 import { sweeper } from './sweeper.ts';
 import { worker } from './worker.ts';
 
-const COMMANDS: Record<string, Command> = { worker, sweeper, status, enqueue, demo, dashboard };
+const COMMANDS: Record<string, Command> = { worker, sweeper, status, enqueue, schedules, demo, dashboard };
 
 function version(): string {
   try {

@@ -61,6 +61,12 @@ export function renderStatus(s: QueueStatus, options: RenderOptions = {}): strin
   out.push(clip(`Queue ${s.queue}${options.source ? `  ${options.source}` : ''}  prefix ${s.prefix}  ${when} UTC`, width));
   const next = s.next ? `   next: ${s.next.name} (id ${s.next.id}${s.next.attempt > 0 ? `, attempt ${s.next.attempt}` : ''})` : '';
   out.push(clip(`  waiting       ${formatCount(s.waiting)}${next}`, width));
+  // Shown only when the queue uses them, so the status of a queue without them reads as before.
+  if (s.scheduled > 0) {
+    const due = s.nextDueAt === null ? '' : `   next due in ${formatDuration(Math.max(0, s.nextDueAt - s.at))}`;
+    out.push(clip(`  scheduled     ${formatCount(s.scheduled)}${due}`, width));
+  }
+  if (s.schedules > 0) out.push(clip(`  schedules     ${formatCount(s.schedules)}   (delayed schedules --queue ${s.queue})`, width));
   const orphaned = s.running.filter((r) => r.orphaned).length;
   out.push(
     `  in flight     ${formatCount(s.inFlight)}${s.workersExpired > 0 && orphaned > 0 ? `   (${formatCount(s.workers.filter((w) => !w.alive).reduce((n, w) => n + w.inFlight, 0))} held by dead workers, waiting for the sweeper)` : ''}`,
