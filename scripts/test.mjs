@@ -20,6 +20,11 @@ const CLUSTER_SUITE = [
   'test/store.test.ts',
   'test/child-workers.test.ts',
   'test/recovery.test.ts',
+  'test/later-scripts.test.ts',
+  'test/schedule-scripts.test.ts',
+  'test/later.test.ts',
+  'test/schedules.test.ts',
+  'test/retries.test.ts',
 ];
 
 // Formatting and lint first (biome.json): `npm run format` fixes what the formatter finds.
