@@ -24,6 +24,42 @@ const pct = (xs: number[], p: number) => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// ---- 0. cost per task of a task for later: commands (INFO commandstats) and bytes (MEMORY USAGE) ----
+{
+  const { promote } = await import('../src/store.ts');
+  const calls = async () =>
+    [...(await admin.info('commandstats')).matchAll(/^cmdstat_(?!config|info)[^:]+:calls=(\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+  const queue = new Queue({ name: 'cost', redis: server.url });
+  await queue.enqueue('stamp', [], { delayMs: 1 }); // connect, load the script
+  await admin.del(queue.keys.scheduled, queue.keys.waiting);
+  const n = 1000;
+  await admin.config('RESETSTAT');
+  for (let i = 0; i < n; i++) await queue.enqueue('stamp', [], { delayMs: 1 });
+  const enqueueCalls = (await calls()) / n;
+  await sleep(10);
+  await admin.config('RESETSTAT');
+  const moved = await promote(queue.redis, queue.keys, 1000);
+  const promoteCalls = await calls();
+  await admin.config('RESETSTAT');
+  await promote(queue.redis, queue.keys, 1000);
+  const idleCalls = await calls();
+  await admin.del(queue.keys.waiting);
+  const m = 100_000;
+  for (let i = 0; i < m; i += 1000)
+    await queue.enqueueMany(Array.from({ length: 1000 }, () => ({ name: 'stamp', args: [], delayMs: 3_600_000 })));
+  const bytes = Number(await admin.call('MEMORY', 'USAGE', queue.keys.scheduled, 'SAMPLES', '0'));
+  await admin.del(queue.keys.scheduled);
+  await queue.close();
+  console.log(
+    `cost: enqueue for later ${enqueueCalls.toFixed(2)} commands a task; one promotion of ${moved.moved}: ${promoteCalls} commands (${(promoteCalls / moved.moved).toFixed(3)} a task); a promotion with nothing due: ${idleCalls}; ${(bytes / m).toFixed(0)} B per scheduled task (${m.toLocaleString('en')} scheduled)`,
+  );
+  if (process.env.TIME_ONLY === 'cost') {
+    await admin.quit();
+    await server.stop();
+    process.exit(0);
+  }
+}
+
 // ---- 1. lateness ----
 const starts = new Map<string, number>();
 const stamp = defineTask('stamp', () => undefined);
