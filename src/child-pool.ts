@@ -13,7 +13,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModuleLoadError, TaskError } from './errors.ts';
 import type { Executor, RunOutcome } from './executor.ts';
-import type { ChildMessage, ParentMessage } from './child-protocol.ts';
+import { type ChildMessage, type ParentMessage, runMessage } from './child-protocol.ts';
 import { MAX_TIMER_MS } from './options.ts';
 import type { TaskEntry } from './payload.ts';
 import { moduleUrl, type TaskModule } from './task.ts';
@@ -121,16 +121,7 @@ class Child {
       const run: Run = { resolve, timer: undefined, ending: undefined };
       this.run = run;
       run.timer = setTimeout(() => this.end('timeout'), clampTimer(task.timeoutMs));
-      const message: ParentMessage = {
-        t: 'run',
-        id: task.id,
-        name: task.name,
-        attempt: task.attempt,
-        args: task.argsJson,
-        ...(task.failures > 0 ? { failures: task.failures } : {}),
-        ...(task.retries !== undefined ? { retries: task.retries } : {}),
-        ...(task.backoff !== undefined ? { backoff: task.backoff } : {}),
-      };
+      const message = runMessage(task);
       try {
         this.proc.send(message);
       } catch {

@@ -1,5 +1,6 @@
 /** The messages between a worker and its child processes (JSON over Node's IPC channel). */
 import type { ResolvedBackoff } from './backoff.ts';
+import type { TaskEntry } from './payload.ts';
 import type { RetryAdvice } from './retry.ts';
 
 export type ParentMessage =
@@ -32,3 +33,17 @@ export type ChildMessage =
       readonly retry?: RetryAdvice;
       readonly rss: number;
     };
+
+/** The message that starts a run of `task` in a child: the retry fields only when the entry has them. */
+export function runMessage(task: TaskEntry): Extract<ParentMessage, { t: 'run' }> {
+  return {
+    t: 'run',
+    id: task.id,
+    name: task.name,
+    attempt: task.attempt,
+    args: task.argsJson,
+    ...(task.failures > 0 ? { failures: task.failures } : {}),
+    ...(task.retries !== undefined ? { retries: task.retries } : {}),
+    ...(task.backoff !== undefined ? { backoff: task.backoff } : {}),
+  };
+}
