@@ -175,3 +175,33 @@ test('promotion moves each entry once however many timekeepers run, in batches, 
       for (const c of connections) c.disconnect();
     }
   }));
+
+test('partitions: each has its own scheduled set; listing merges them by due time; promotion empties them all', () =>
+  withQueue(
+    redis,
+    async (q) => {
+      const ids = await q.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ name: 'add', args: [i, 0], delayMs: 300 + i * 10 })));
+      const sizes = await Promise.all(q.partitions.map((k) => redis.zcard(k.scheduled)));
+      assert.equal(sizes.length, 3);
+      assert.ok(
+        sizes.every((n) => n === 10),
+        `round robin: ${sizes}`,
+      );
+      const listed = await q.scheduled({ count: 1000 });
+      assert.deepEqual(
+        listed.map((t) => t.id),
+        ids,
+        'earliest first across partitions',
+      );
+      assert.deepEqual([...new Set(listed.map((t) => t.partition))].sort(), [0, 1, 2]);
+      const keeper = new Timekeeper({ queue: q, redis: q.redis, intervalMs: 100 });
+      keeper.start();
+      try {
+        await waitFor('all promoted', async () => (await q.waiting()) === 30, 10_000);
+      } finally {
+        await keeper.stop();
+      }
+      assert.deepEqual((await queueKeysNow(redis, q)).map(suffix), ['waiting', 'waiting', 'waiting']);
+    },
+    { partitions: 3 },
+  ));
