@@ -170,18 +170,19 @@ export class Queue implements Enqueuer {
    * when the arguments cannot be carried by JSON or are too large, and with `RedisUnavailableError` when Redis
    * cannot be reached within about a second (not sent, never sent later: safe to retry). Rejects with
    * `CommandTimeoutError` (no reply within `commandTimeoutMs`) or `ConnectionLostError` (the connection
-   * dropped) when the command was sent and may or may not have run.
+   * dropped) when the command was sent and may or may not have run. With `delayMs` or `runAt` the task waits
+   * in the partition's scheduled set until it is due (one script: `TIME` + `ZADD`); without, one `LPUSH`.
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
     const { id, entry, keys, due } = this.#entry(name, args, options);
     const redis = this.redis;
     if (due) {
       // schedule.lua: the due time is TIME + delay (or runAt on Redis' clock), computed inside Redis.
-      const run = () => scheduleLater(redis, keys, entry, due.delayMs, due.atMs);
-      if (this.waitForReplicas === 0) await send(redis, run);
+      if (this.waitForReplicas === 0) await send(redis, () => scheduleLater(redis, keys, entry, due.delayMs, due.atMs));
       else {
-        const run = () => this.#scheduledPipeline(keys, [entry], [due]).wait(this.waitForReplicas, this.replicaTimeoutMs).exec();
-        let replies = await send(redis, run);
+        let replies = await send(redis, () =>
+          this.#scheduledPipeline(keys, [entry], [due]).wait(this.waitForReplicas, this.replicaTimeoutMs).exec(),
+        );
         if (isNoScript(replies?.[0]?.[0])) {
           // The server did not know the script, so nothing ran: send it again with its text.
           const source = scriptSource('schedule');

@@ -209,3 +209,15 @@ test('partitions: each has its own scheduled set; listing merges them by due tim
     },
     { partitions: 3 },
   ));
+
+test('with waitForReplicas, a task for later goes out with WAIT (also after SCRIPT FLUSH); too few replicas is reported', () =>
+  withQueue(
+    redis,
+    async (q) => {
+      await redis.script('FLUSH');
+      await assert.rejects(q.enqueue('add', [1, 2], { delayMs: 60_000 }), (e: Error) => e.name === 'NotReplicatedError');
+      await assert.rejects(q.enqueue('add', [3, 4], { delayMs: 60_000 }), (e: Error) => e.name === 'NotReplicatedError');
+      assert.equal(await redis.zcard(q.keys.scheduled), 2, 'written to the primary, once each');
+    },
+    { waitForReplicas: 1, replicaTimeoutMs: 50 },
+  ));
