@@ -81,7 +81,7 @@ test('bad schedule options are refused, having written nothing', () =>
     assert.deepEqual(await queueKeysNow(redis, q), []);
   }));
 
-test('four processes firing a 100 ms schedule for 2 s: every tick enqueued exactly once, none missed', () =>
+test('four firers (each its own connection) on a 100 ms schedule: every tick enqueued exactly once, none missed', () =>
   withQueue(redis, async (q) => {
     const connections = Array.from({ length: 4 }, () => q.redis.duplicate());
     const keepers = connections.map((c) => new Timekeeper({ queue: q, redis: c, intervalMs: 50 }));
