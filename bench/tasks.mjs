@@ -2,7 +2,7 @@
 // package, as a user's task module would be: PreforkedWorker / ForkedWorker children import it with plain Node
 // (no TypeScript loader), and the in-process worker loads the same file.
 import { record } from './record-run.mjs';
-import { defineTask } from 'delayed-queue';
+import { defineTask } from 'delayed-queue/task';
 
 export const noop = defineTask('noop', (p) => {
   record(p);
