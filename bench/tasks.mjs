@@ -6,4 +6,6 @@ import { defineTask } from 'delayed-queue/task';
 
 export const noop = defineTask('noop', (p) => {
   record(p);
+  // Only the start-up scenario (bench/startup.ts) sets hold; bench/sandbox-processor.js does the same.
+  if (p.hold) return new Promise((resolve) => setTimeout(resolve, p.hold));
 });
