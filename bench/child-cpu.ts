@@ -5,7 +5,7 @@
 // parent's side of the IPC), and the time from fork to every child ready.
 //   npx tsx bench/child-cpu.ts [children=8] [tasks=20000] [floor]
 // `floor` forks a minimal child instead (parses the arguments, calls record(), answers): Node's IPC and the task alone.
-// CHILD_CPU_RSS=1 asks the children for their RSS after each task (as with maxRssBytes); CHILD_CPU_PROF=dir passes --cpu-prof --cpu-prof-dir=dir to the children.
+// CHILD_CPU_SERIALIZATION=advanced uses Node's structured-clone IPC instead of JSON; CHILD_CPU_RSS=1 asks the children for their RSS after each task (as with maxRssBytes); CHILD_CPU_PROF=dir passes --cpu-prof --cpu-prof-dir=dir to the children.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
       detached: true,
       execArgv,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
-      serialization: 'json',
+      serialization: process.env.CHILD_CPU_SERIALIZATION === 'advanced' ? 'advanced' : 'json',
       env: { ...process.env, BENCH_RECORD_DIR: dir },
     });
     const kid: Kid = { proc, next: undefined };
