@@ -72,6 +72,8 @@ class Child {
     const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc'];
     stdio[LIFELINE_FD] = 'pipe';
     this.proc = fork(CHILD_SCRIPT, [], { detached: true, execArgv: [...options.execArgv], stdio, serialization: 'json' });
+    // Never written to; its end comes with the child's exit (no error can matter, none may crash the worker).
+    this.proc.stdio[LIFELINE_FD]?.on('error', () => undefined);
     this.ready = new Promise<void>((resolve, reject) => {
       const modules = options.modules.map(String).join(', ');
       let loaded = false;
