@@ -10,6 +10,8 @@ export interface Payload {
   /** Monotonic clock (ms, CLOCK_MONOTONIC is shared by all processes on the machine) when enqueued. */
   t: number;
   pad: string;
+  /** Start-up scenario only: the handler waits this many ms after recording (so every child gets tasks). */
+  hold?: number;
 }
 
 export type Sink = (seq: number, latencyMs: number) => void;

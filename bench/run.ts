@@ -14,6 +14,7 @@ import { cluster } from './cluster.ts';
 import { startRedis } from './redis.ts';
 import { ceiling, commands, memory, type CommandBreakdown } from './redis-scenarios.ts';
 import * as sc from './scenarios.ts';
+import { startup } from './startup.ts';
 import { SYSTEM_IDS, loadSystem, type SystemId } from './systems/index.ts';
 import type { Mode } from './systems/types.ts';
 import { markdownTable, summarize, textTable } from './table.ts';
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
       ['e', () => sc.latency(ctx)],
       ['f', () => memory(ctx)],
       ['g', () => commands(ctx, breakdown)],
+      ['i', () => startup(ctx)],
     ];
     // Off unless asked for by name: it starts a 3-master cluster and measures delayed-queue alone.
     if (cfg.only?.has('cluster')) all.push(['cluster', () => cluster(ctx)]);

@@ -5,4 +5,6 @@ import { record } from './record-run.mjs';
 
 export default async function noop(job) {
   record(job.data);
+  // Only the start-up scenario (bench/startup.ts) sets hold; bench/tasks.mjs does the same.
+  if (job.data.hold) await new Promise((resolve) => setTimeout(resolve, job.data.hold));
 }

@@ -1,6 +1,6 @@
 // Tasks are defined once, in a module the workers load. The handle keeps the argument types.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineTask, taskContext } from 'delayed-queue';
+import { defineTask, taskContext } from 'delayed-queue/task';
 
 export const add = defineTask('add', (a: number, b: number) => a + b);
 

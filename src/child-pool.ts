@@ -7,13 +7,13 @@
  * ahead so a task does not wait for a process to boot; or long-lived children (PreforkedWorker), replaced after
  * a crash, a timeout, N tasks or an RSS limit. A child that dies while idle is replaced before it is used.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModuleLoadError, TaskError } from './errors.ts';
 import type { Executor, RunOutcome } from './executor.ts';
-import { type ChildMessage, type ParentMessage, runMessage } from './child-protocol.ts';
+import { type ChildMessage, LIFELINE_FD, type ParentMessage, runMessage } from './child-protocol.ts';
 import { MAX_TIMER_MS } from './options.ts';
 import type { TaskEntry } from './payload.ts';
 import { moduleUrl, type TaskModule } from './task.ts';
@@ -67,12 +67,13 @@ class Child {
 
   constructor(options: PoolOptions) {
     this.#killGraceMs = options.killGraceMs;
-    this.proc = fork(CHILD_SCRIPT, [], {
-      detached: true,
-      execArgv: [...options.execArgv],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'json',
-    });
+    // fd 3 is the IPC channel; fd LIFELINE_FD a pipe that only this process holds the other end of: the
+    // child's watchdog kills its group when it closes (this process died). Nothing is ever written to it.
+    const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc'];
+    stdio[LIFELINE_FD] = 'pipe';
+    this.proc = fork(CHILD_SCRIPT, [], { detached: true, execArgv: [...options.execArgv], stdio, serialization: 'json' });
+    // Never written to; its end comes with the child's exit (no error can matter, none may crash the worker).
+    this.proc.stdio[LIFELINE_FD]?.on('error', () => undefined);
     this.ready = new Promise<void>((resolve, reject) => {
       const modules = options.modules.map(String).join(', ');
       let loaded = false;
@@ -107,7 +108,7 @@ class Child {
       this.proc.on('close', (code, signal) => conclude(code, signal));
     });
     this.ready.catch(() => undefined);
-    const init: ParentMessage = { t: 'init', modules: options.modules.map(moduleUrl), parentPid: process.pid };
+    const init: ParentMessage = { t: 'init', modules: options.modules.map(moduleUrl), rss: Number.isFinite(options.maxRssBytes) };
     try {
       this.proc.send(init);
     } catch {

@@ -4,7 +4,8 @@ import type { TaskEntry } from './payload.ts';
 import type { RetryAdvice } from './retry.ts';
 
 export type ParentMessage =
-  | { readonly t: 'init'; readonly modules: readonly string[]; readonly parentPid: number }
+  /** `rss`: answer each task with the child's resident set size (only when the worker recycles by size). */
+  | { readonly t: 'init'; readonly modules: readonly string[]; readonly rss: boolean }
   /** `args` is the JSON text from the entry, parsed by the child (a string crosses IPC without a second encoding). */
   | {
       readonly t: 'run';
@@ -23,6 +24,7 @@ export type ParentMessage =
 export type ChildMessage =
   | { readonly t: 'ready'; readonly names: readonly string[] }
   | { readonly t: 'init-error'; readonly module: string; readonly message: string }
+  /** `rss` is 0 unless the init asked for it. */
   | { readonly t: 'done'; readonly ok: true; readonly value: unknown; readonly rss: number }
   | {
       readonly t: 'done';
@@ -47,3 +49,8 @@ export function runMessage(task: TaskEntry): Extract<ParentMessage, { t: 'run' }
     ...(task.backoff !== undefined ? { backoff: task.backoff } : {}),
   };
 }
+/**
+ * The child's fd for its lifeline: a pipe whose other end only the parent holds. The child's watchdog thread
+ * waits on it, and kills the child's process group when it closes (the parent died).
+ */
+export const LIFELINE_FD = 4;

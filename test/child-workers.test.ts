@@ -4,8 +4,17 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { ForkedWorker, InvalidOptionError, ModuleLoadError, PreforkedWorker, type Queue } from '../src/index.ts';
 import { add, allocate, exitNow, grandchild, pid, spin } from './fixtures/tasks.ts';
-import { FIXTURES, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue } from './helpers.ts';
+import { FIXTURES, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue, workerProcess } from './helpers.ts';
 import { readFileSync } from 'node:fs';
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
+  }
+}
 
 let redis: Redis;
 before(() => {
@@ -81,6 +90,25 @@ test('the timeout kills the whole process group, grandchildren included', () =>
     const grandchildPid = Number(line?.split(' ')[1]);
     assert.ok(grandchildPid > 0);
     await waitFor('the grandchild to be gone', () => !isAlive(grandchildPid));
+  }));
+
+test("kill -9 of the worker while its child spins: the child's watchdog kills the orphan's group at once", () =>
+  withQueue(redis, async (q) => {
+    const ledger = ledgerFile();
+    await spin.timeout(60_000).delay(q, ledger);
+    const victim = workerProcess(q);
+    try {
+      const child = (await waitFor('the spin to start', () => readLedger(ledger)[0])).pid;
+      victim.proc.kill('SIGKILL');
+      await victim.exited;
+      const killedAt = performance.now();
+      // The main thread never yields: only the watchdog thread can end it (it sees the parent's pipe close).
+      // Dead or a zombie: the orphan's new parent (init, or a subreaper) reaps it when it gets to it.
+      await waitFor('the orphaned child to die', () => !isAlive(child) || isZombie(child), 5000, 5);
+      console.log(`orphan gone ${Math.round(performance.now() - killedAt)} ms after its worker's kill -9`);
+    } finally {
+      victim.proc.kill('SIGKILL');
+    }
   }));
 
 test('a child that exits before answering is a crash: put back, then failed after maxAttempts', () =>

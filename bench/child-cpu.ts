@@ -1,0 +1,118 @@
+// CPU per task in preforked children, measured without Redis: forks N copies of the built `dist/child.js`
+// (as ChildPool does: detached, IPC, the same init message), loads bench/tasks.mjs, and keeps every child busy
+// with no-op tasks, one at a time each, for a fixed number of tasks. Prints µs of CPU per task in the children
+// (summed over all their threads, from /proc/<pid>/task/*/schedstat, ns resolution) and in this process (the
+// parent's side of the IPC), and the time from fork to every child ready.
+//   npx tsx bench/child-cpu.ts [children=8] [tasks=20000] [floor]
+// `floor` forks a minimal child instead (parses the arguments, calls record(), answers): Node's IPC and the task alone.
+// CHILD_CPU_SERIALIZATION=advanced uses Node's structured-clone IPC instead of JSON; CHILD_CPU_RSS=1 asks the children for their RSS after each task (as with maxRssBytes); CHILD_CPU_PROF=dir passes --cpu-prof --cpu-prof-dir=dir to the children.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const children = Number(process.argv[2] ?? 8);
+const tasks = Number(process.argv[3] ?? 20_000);
+const floor = process.argv[4] === 'floor';
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TASKS = new URL('./tasks.mjs', import.meta.url).href;
+const FLOOR = `import { record } from ${JSON.stringify(new URL('./record-run.mjs', import.meta.url).href)};
+process.on('message', (m) => {
+  if (m.t === 'init') process.send({ t: 'ready', names: ['noop'] });
+  else if (m.t === 'run') {
+    record(JSON.parse(m.args)[0]);
+    process.send({ t: 'done', ok: true, value: undefined, rss: 0 });
+  } else process.exit(0);
+});`;
+
+/** ns of CPU used so far by every thread of `pid`. */
+function cpuNs(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1').split(' ')[0]);
+    } catch {
+      // thread gone
+    }
+  }
+  return ns;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'child-cpu-'));
+const floorFile = join(dir, 'floor.mjs');
+writeFileSync(floorFile, FLOOR);
+const script = floor ? floorFile : (process.env.CHILD_SCRIPT ?? join(ROOT, 'dist/child.js'));
+const prof = process.env.CHILD_CPU_PROF;
+const execArgv = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+
+interface Kid {
+  proc: ChildProcess;
+  next: (() => void) | undefined;
+}
+
+function once(kid: Kid): Promise<void> {
+  return new Promise((resolve) => {
+    kid.next = resolve;
+  });
+}
+
+async function main(): Promise<void> {
+  const load = loadavg()[0]?.toFixed(2);
+  const t0 = performance.now();
+  const kids: Kid[] = [];
+  const ready: Promise<void>[] = [];
+  for (let i = 0; i < children; i++) {
+    const proc = fork(script, [], {
+      detached: true,
+      execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
+      serialization: process.env.CHILD_CPU_SERIALIZATION === 'advanced' ? 'advanced' : 'json',
+      env: { ...process.env, BENCH_RECORD_DIR: dir },
+    });
+    const kid: Kid = { proc, next: undefined };
+    kids.push(kid);
+    ready.push(once(kid));
+    proc.on('message', () => kid.next?.());
+    proc.send({ t: 'init', modules: [TASKS], rss: process.env.CHILD_CPU_RSS === '1' });
+  }
+  await Promise.all(ready);
+  const startMs = performance.now() - t0;
+  // Warm-up, then the measured batch.
+  const drive = async (count: number) => {
+    let seq = 0;
+    await Promise.all(
+      kids.map(async (kid) => {
+        while (seq < count) {
+          const args = JSON.stringify([{ seq: seq++, t: Number(process.hrtime.bigint()) / 1e6, pad: 'x'.repeat(60) }]);
+          const done = once(kid);
+          kid.proc.send({ t: 'run', id: `id.${seq}`, name: 'noop', attempt: 0, args });
+          await done;
+        }
+      }),
+    );
+  };
+  await drive(Math.min(2000, tasks / 5));
+  const pids = kids.map((k) => k.proc.pid as number);
+  const before = pids.reduce((s, p) => s + cpuNs(p), 0);
+  const parentBefore = process.cpuUsage();
+  const w0 = performance.now();
+  await drive(tasks);
+  const wallMs = performance.now() - w0;
+  const childUs = (pids.reduce((s, p) => s + cpuNs(p), 0) - before) / 1e3 / tasks;
+  const parent = process.cpuUsage(parentBefore);
+  const parentUs = (parent.user + parent.system) / tasks;
+  const threads = pids.map((p) => readdirSync(`/proc/${p}/task`).length);
+  for (const kid of kids) kid.proc.send({ t: 'exit' });
+  await Promise.all(kids.map((k) => new Promise((r) => (k.proc.exitCode !== null ? r(null) : k.proc.once('exit', r)))));
+  rmSync(dir, { recursive: true, force: true });
+  console.log(
+    `${floor ? 'floor' : 'child.js'} children=${children} tasks=${tasks}: child ${childUs.toFixed(1)} µs/task, parent ${parentUs.toFixed(1)} µs/task, ` +
+      `${Math.round(tasks / (wallMs / 1000))} tasks/s, all ready in ${Math.round(startMs)} ms, threads/child ${threads[0]}, load ${load}`,
+  );
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
