@@ -117,7 +117,7 @@ Examples:
       const s = statuses[0] as QueueStatus;
       const fit = tty ? Math.max(3, (process.stdout.rows || 30) - 14 - s.workers.length) : 10;
       const lines = renderStatus(s, { width, runningRows: rows ?? fit, source: shown, noThroughput: note });
-      if (s.epoch === null && s.waiting === 0 && s.workers.length === 0 && s.deadLetters === 0) {
+      if (s.epoch === null && s.waiting === 0 && s.scheduled === 0 && s.schedules === 0 && s.workers.length === 0 && s.deadLetters === 0) {
         lines.push(
           '',
           `Nothing in Redis for queue ${s.queue} (prefix ${s.prefix}): no task waits and no worker has run. Check the name, --prefix and --redis.`,
