@@ -14,6 +14,7 @@ import { cluster } from './cluster.ts';
 import { startRedis } from './redis.ts';
 import { ceiling, commands, memory, type CommandBreakdown } from './redis-scenarios.ts';
 import * as sc from './scenarios.ts';
+import { kinds } from './kinds.ts';
 import { startup } from './startup.ts';
 import { SYSTEM_IDS, loadSystem, type SystemId } from './systems/index.ts';
 import type { Mode } from './systems/types.ts';
@@ -84,6 +85,7 @@ async function main(): Promise<void> {
       ['f', () => memory(ctx)],
       ['g', () => commands(ctx, breakdown)],
       ['i', () => startup(ctx)],
+      ['j', () => kinds(ctx)],
     ];
     // Off unless asked for by name: it starts a 3-master cluster and measures delayed-queue alone.
     if (cfg.only?.has('cluster')) all.push(['cluster', () => cluster(ctx)]);

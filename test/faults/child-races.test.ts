@@ -4,6 +4,7 @@
 // no slot may be lost, and no child may outlive what the worker decided.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { PreforkedWorker } from '../../src/index.ts';
 import { FIXTURES, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue } from '../helpers.ts';
 import { report } from './report.ts';
@@ -112,14 +113,14 @@ test('a worker holds no task it cannot start: while its children load, the tasks
     process.env.SLOW_MODULE_MS = '1500';
     const w = new PreforkedWorker({ queue: q, tasks: [SLOW_MODULE], handleSignals: false, concurrency: 6 });
     const running = w.run();
-    const samples: [number, number][] = [];
+    const samples: [number, number, number][] = [];
     try {
       await waitFor(
         'every task to run',
         async () => {
           const held = w.workerId ? await redis.llen(q.keys.worker(w.workerId)) : 0;
           const runningChildren = new Set(readLedger(ledger).map((l) => l.pid)).size;
-          samples.push([held, runningChildren]);
+          samples.push([held, runningChildren, performance.now()]);
           return readLedger(ledger).length >= ids.length;
         },
         60_000,
@@ -130,10 +131,26 @@ test('a worker holds no task it cannot start: while its children load, the tasks
       await w.close();
       await running;
     }
-    // A task taken is started by a ready child within the same turn of the event loop; a sample can fall in
-    // between (a few at most). Taking tasks for children still loading shows as a long run of such samples.
+    // A task taken is handed to a ready child in the same turn of the event loop; a sample can fall between the
+    // take and the child's first ledger line (IPC, then the task starts: milliseconds, more on a loaded machine).
+    // Taking tasks for children still loading shows as the worker holding more than started for as long as the
+    // modules load (1.5 s): the longest such stretch is what must stay short.
     const ahead = samples.filter(([held, ready]) => held > ready).length;
-    report('21e. 6 children loading for 1.5 s, 12 tasks waiting', { samples: samples.length, 'samples holding more than started': ahead });
-    assert.ok(ahead <= 3, `${ahead} of ${samples.length} samples saw the worker hold more tasks than children had started`);
+    let longest = 0;
+    let since: number | undefined;
+    for (const [held, ready, at] of samples) {
+      if (held > ready) since ??= at;
+      else since = undefined;
+      if (since !== undefined) longest = Math.max(longest, at - since);
+    }
+    report('21e. 6 children loading for 1.5 s, 12 tasks waiting', {
+      samples: samples.length,
+      'samples holding more than started': ahead,
+      'longest stretch holding more than started ms': Math.round(longest),
+    });
+    assert.ok(
+      longest < 500,
+      `the worker held more tasks than children had started for ${Math.round(longest)} ms on end (${ahead} of ${samples.length} samples)`,
+    );
     assert.ok(samples.length > 50, 'sampled through the load');
   }));
