@@ -1,7 +1,8 @@
 // The dashboard in a real browser: Debian's headless Chromium driven by playwright-core (no browser download),
 // against dashboards on the test Redis with real workers. The pages load without console errors, the figures
 // equal queueStatus(), the chart moves as tasks finish, a requeue from the page lands in Redis, a missing or
-// wrong token changes nothing, and a payload holding <script> / <img onerror> shows as text and never runs.
+// wrong token changes nothing, a payload holding <script> / <img onerror> shows as text and never runs, and
+// the Scheduled page shows a task that runs later and a repeating schedule.
 // Without Chromium these tests FAIL (they do not skip): install it (apt-get install chromium) or set
 // CHROMIUM_PATH. With DASHBOARD_SCREENSHOTS=DIR they also save a PNG of each page there, to look at.
 import assert from 'node:assert/strict';
@@ -229,5 +230,49 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       },
       { deadLetters: 100 },
     );
+  });
+
+  // Enqueued with delayMs 120 s; the page is read well within 60 s of that (margin: 60 s for a loaded machine).
+  const DUE_IN = /\(in (1m[0-5]\ds|2m00s)\)/;
+  test('the Queues page counts scheduled tasks and schedules; the Scheduled page shows a task for later and a schedule', async () => {
+    await withQueue(redis, async (q) => {
+      await q.enqueue('nap', [XSS_ARG], { delayMs: 120_000 });
+      await q.schedule('nightly', { cron: '0 3 * * *', tz: 'Europe/Berlin', task: 'nap', args: [1] });
+      const d = await startDashboard({ queue: q });
+      const { page, errors } = await open(d.url);
+      try {
+        const s = await queueStatus(q);
+        const section = `section[data-queue="${q.name}"]`;
+        assert.equal(await field(page, `${section} [data-field=scheduled]`), s.scheduled);
+        assert.equal(await field(page, `${section} [data-field=nextDueAt]`), s.nextDueAt);
+        assert.equal(await field(page, `${section} [data-field=schedules]`), s.schedules);
+        assert.deepEqual([s.scheduled, s.schedules], [1, 1]);
+        assert.match((await page.textContent(`${section} [data-field=nextDueAt]`)) ?? '', DUE_IN, 'due in 60-120 s');
+        await shot(page, 'queues-scheduled');
+
+        await page.click('nav a[data-page=scheduled]');
+        const id = (await q.scheduled())[0]!.id;
+        await page.waitForSelector(`tr[data-id="${id}"]`);
+        assert.equal(await field(page, '[data-field=scheduledTotal]'), 1);
+        assert.equal(await field(page, '[data-field=schedulesTotal]'), 1);
+        const row = (await page.textContent(`tr[data-id="${id}"]`)) ?? '';
+        assert.match(row, new RegExp(`${DUE_IN.source}nap`), 'due time with "in …", then the task name');
+        assert.ok(
+          ((await page.textContent(`tr[data-id="${id}"] [data-field=args]`)) ?? '').includes(XSS_ARG.replaceAll('"', '\\"')),
+          'the arguments are shown as text',
+        );
+        const schedule = (await page.textContent('tr[data-schedule=nightly]')) ?? '';
+        assert.match(schedule, /nightly0 3 \* \* \*Europe\/Berlinnap/);
+        assert.match((await page.textContent('tr[data-schedule=nightly] [data-field=nextDue]')) ?? '', /\(in /);
+        await shot(page, 'scheduled');
+        await waitFor('a refresh of the page', async () => /updated/.test((await page.textContent('#live')) ?? ''), 15_000);
+        assert.equal(await page.evaluate('window.__pwned'), undefined, 'no injected script ran');
+        assert.equal(await page.locator('main img, main script').count(), 0, 'no element was made from the payload');
+        assert.deepEqual(errors, []);
+      } finally {
+        await page.context().close();
+        await d.close();
+      }
+    });
   });
 });

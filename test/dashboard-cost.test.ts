@@ -1,6 +1,7 @@
 // What one refresh of the dashboard costs Redis, counted with MONITOR on the dashboard's own connection:
-// with 1,000,000 waiting tasks, 100 registered workers and 1,000 dead letters, against the same queue shape
-// with 10 waiting tasks. The count must not depend on the number of tasks, and a second request within the
+// with 1,000,000 waiting tasks, 100,000 scheduled ones, 100 registered workers and 1,000 dead letters, against
+// the same queue shape with 10 of each. The Queues page's scheduled figures come from the status read (no
+// command added); the Scheduled page is its own read, counted here. The count must not depend on the number of tasks, and a second request within the
 // second must cost nothing. The figures are printed (README "Dashboard" quotes them).
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
@@ -12,7 +13,16 @@ import { inspector, ON_CLUSTER, withQueue } from './helpers.ts';
 const redis = inspector();
 after(() => redis.disconnect());
 
-async function seed(q: Queue, waiting: number, dead: number, workers: number): Promise<void> {
+async function seed(q: Queue, waiting: number, dead: number, workers: number, scheduled = 10): Promise<void> {
+  for (let sent = 0; sent < scheduled; ) {
+    const members: (string | number)[] = [];
+    for (let i = sent; i < Math.min(scheduled, sent + 1000); i++)
+      members.push(Date.now() + 60_000 + i, `1|0|0||later.${i.toString(36)}|nap|60000|3|[${i}]`);
+    sent += members.length / 2;
+    await redis.zadd(q.keys.scheduled, ...members);
+  }
+  await q.schedule('cost-a', { everyMs: 60_000, task: 'nap' });
+  await q.schedule('cost-b', { cron: '0 3 * * *', task: 'nap' });
   const CHUNK = 1000;
   for (let sent = 0; sent < waiting; ) {
     const pipeline = redis.pipeline();
@@ -38,6 +48,10 @@ interface Cost {
   overview: number;
   cached: number;
   dead: number;
+  /** The Scheduled page: a page of 50 scheduled tasks and the page of schedules. */
+  scheduled: number;
+  /** The widest ZRANGE the Scheduled page asked for (stop - start + 1). */
+  widest: number;
   byCommand: Record<string, number>;
 }
 
@@ -60,7 +74,12 @@ async function measure(q: Queue): Promise<Cost> {
     await getJson(`${d.url}api/queues/${q.name}/dead?offset=0&limit=50`);
     await monitor.settle();
     const dead = monitor.seen.length;
-    return { overview, cached, dead, byCommand };
+    monitor.reset();
+    await getJson(`${d.url}api/queues/${q.name}/scheduled?limit=50`);
+    await monitor.settle();
+    const scheduled = monitor.seen.length;
+    const ranges = monitor.seen.filter((a) => a[0]?.toLowerCase() === 'zrange').map((a) => Number(a[3]) - Number(a[2]) + 1);
+    return { overview, cached, dead, scheduled, widest: Math.max(...ranges), byCommand };
   } finally {
     await monitor.stop();
     await d.close();
@@ -83,8 +102,10 @@ describe('dashboard Redis cost', { timeout: 300_000, skip: ON_CLUSTER && 'MONITO
       redis,
       async (q) => {
         const started = performance.now();
-        await seed(q, 1_000_000, 1000, 100);
-        console.log(`seeded 1,000,000 waiting tasks, 1,000 dead letters, 100 workers in ${Math.round(performance.now() - started)} ms`);
+        await seed(q, 1_000_000, 1000, 100, 100_000);
+        console.log(
+          `seeded 1,000,000 waiting tasks, 100,000 scheduled, 1,000 dead letters, 100 workers in ${Math.round(performance.now() - started)} ms`,
+        );
         assert.equal(await redis.llen(q.keys.waiting), 1_000_000);
         const t = performance.now();
         big = await measure(q);
@@ -104,6 +125,11 @@ describe('dashboard Redis cost', { timeout: 300_000, skip: ON_CLUSTER && 'MONITO
     assert.equal(big.byCommand.keys ?? 0, 0);
     assert.equal(big.byCommand.scan ?? 0, 0);
     assert.equal(big.byCommand.client ?? 0, 0);
+    assert.equal(big.scheduled, small.scheduled, 'a Scheduled page costs the same whatever is scheduled');
+    // TIME twice (tasks and schedules pages, read concurrently), ZCARD + ZRANGE of the scheduled set, ZCARD +
+    // ZRANGE of schedule-times, one HMGET of the specs and one of the overlap holds.
+    assert.equal(big.scheduled, 8);
+    assert.equal(big.widest, 50, 'ranges by rank, one page wide: O(page), not O(set)');
     assert.ok(big.dead <= 2, `a dead-letter page: one LLEN and one LRANGE (${big.dead})`);
   });
 });

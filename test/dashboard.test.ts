@@ -43,10 +43,8 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
           const config = await getJson(`${d.url}api/config`);
           assert.equal(config.body.allowActions, false);
           assert.deepEqual(config.body.queues, [{ name: q.name, partitions: 1 }]);
-          assert.ok(
-            config.body.features.every((f: { available: boolean }) => f.available === false),
-            'features that do not exist yet are not claimed',
-          );
+          const available = config.body.features.filter((f: { available: boolean }) => f.available).map((f: { key: string }) => f.key);
+          assert.deepEqual(available, ['scheduled', 'cron'], 'only what exists (issue 12) is claimed');
         } finally {
           await d.close();
         }
@@ -319,6 +317,71 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
         await assert.rejects(listDeadLetters(q, { limit: 101 }), /Expected `limit` to be an integer from 1 to 100, got `101`/);
       },
       { deadLetters: 100, partitions: 3 },
+    );
+  });
+
+  test('scheduled page over 3 partitions: the cursor pages cover every task once, earliest first; schedules with their next due', async () => {
+    await withQueue(
+      redis,
+      async (q) => {
+        for (let i = 0; i < 7; i++) await q.enqueue('nap', [i], { delayMs: 60_000 + i * 1000 });
+        // Retries as lua/retry.lua leaves them, in chosen partitions, two of them due at the same instant.
+        const due = (await redis.time()).map(Number);
+        const at = due[0]! * 1000 + 30_000;
+        for (const [p, n] of [
+          [0, 1],
+          [1, 2],
+          [2, 3],
+          [2, 4],
+          [1, 5],
+        ] as const)
+          await redis.zadd(q.partitions[p]!.scheduled, at + (n >= 4 ? 0 : n), `1|${n}|0||retry-${n}|nap|60000|9|f=${n}|["<b>${n}</b>"]`);
+        await q.schedule('nightly', { cron: '0 3 * * *', tz: 'Europe/Berlin', task: 'nap', args: [1] });
+        await q.schedule('beat', { everyMs: 60_000, task: 'nap', overlap: 'skip' });
+        const d = await startDashboard({ queue: q });
+        try {
+          const s = await queueStatus(q);
+          const o = (await getJson(`${d.url}api/queues`)).body.queues[0];
+          assert.deepEqual([o.scheduled, o.nextDueAt, o.schedules], [s.scheduled, s.nextDueAt, s.schedules]);
+          assert.deepEqual([s.scheduled, s.schedules], [12, 2]);
+          const seen: { id: string; dueAt: number; failures: number; args: string }[] = [];
+          let cursor = '';
+          for (let pages = 0; pages < 10; pages++) {
+            const r = await getJson(`${d.url}api/queues/${q.name}/scheduled?cursor=${cursor}&limit=5`);
+            assert.equal(r.status, 200, JSON.stringify(r.body));
+            assert.equal(r.body.tasks.total, 12);
+            assert.ok(r.body.tasks.tasks.length <= 5);
+            seen.push(...r.body.tasks.tasks);
+            if (r.body.tasks.next === null) break;
+            cursor = r.body.tasks.next.join(',');
+          }
+          const library = await q.scheduled({ count: 100 });
+          assert.deepEqual(seen.map((t) => t.id).sort(), library.map((t) => t.id).sort(), 'every scheduled task once');
+          assert.deepEqual(
+            seen.map((t) => t.dueAt),
+            library.map((t) => t.dueAt.getTime()),
+            'earliest due first, across partitions',
+          );
+          const retry = seen.find((t) => t.id === 'retry-5')!;
+          assert.deepEqual([retry.failures, retry.args], [5, '["<b>5</b>"]'], 'failures, and the arguments as text');
+          const schedules = (await getJson(`${d.url}api/queues/${q.name}/scheduled?limit=1`)).body.schedules;
+          assert.equal(schedules.total, 2);
+          const listed = await q.schedules();
+          const first = [...listed].sort((a, b) => a.nextDueAt!.getTime() - b.nextDueAt!.getTime())[0]!;
+          assert.equal(schedules.schedules.length, 1, 'paged: limit 1');
+          assert.equal(schedules.schedules[0].id, first.id, 'the earliest next due first');
+          assert.equal(schedules.schedules[0].nextDueAt, first.nextDueAt!.getTime());
+          const both = (await getJson(`${d.url}api/queues/${q.name}/scheduled?schedulesOffset=0`)).body.schedules.schedules;
+          const nightly = both.find((x: { id: string }) => x.id === 'nightly');
+          assert.deepEqual([nightly.cron, nightly.tz, nightly.everyMs, nightly.running], ['0 3 * * *', 'Europe/Berlin', null, null]);
+          assert.equal(both.find((x: { id: string }) => x.id === 'beat').everyMs, 60_000);
+          for (const bad of ['cursor=1,2', 'cursor=a,0,0', 'limit=101', 'schedulesOffset=-1'])
+            assert.equal((await getJson(`${d.url}api/queues/${q.name}/scheduled?${bad}`)).status, 400, bad);
+        } finally {
+          await d.close();
+        }
+      },
+      { partitions: 3 },
     );
   });
 });

@@ -3,7 +3,7 @@
  * the handler's JSON API (at most once per `refreshMs`, only while the tab is visible) and builds the page
  * with DOM calls: every value goes in through text nodes (`el` turns strings into text nodes, never HTML), so
  * a payload holding `<script>` shows as those characters. Routes live in the URL hash: #/queues,
- * #/workers/<queue>, #/dead/<queue>, #/task/<queue>/<id>.
+ * #/workers/<queue>, #/dead/<queue>, #/scheduled/<queue>, #/task/<queue>/<id>.
  */
 export const CLIENT_JS = String.raw`'use strict';
 (function () {
@@ -14,6 +14,10 @@ export const CLIENT_JS = String.raw`'use strict';
   var mounted = null;
   var notice = '';
   var deadOffset = 0;
+  // The Scheduled page: the cursors of the pages before this one (Earlier pops), this page's, the schedules' offset.
+  var laterBack = [];
+  var laterCursor = '';
+  var schedulesOffset = 0;
   var main = document.getElementById('main');
   var live = document.getElementById('live');
 
@@ -48,6 +52,10 @@ export const CLIENT_JS = String.raw`'use strict';
     if (a < 3600000) return s + Math.floor(a / 60000) + 'm' + String(Math.floor((a % 60000) / 1000)).padStart(2, '0') + 's';
     return s + Math.floor(a / 3600000) + 'h' + String(Math.floor((a % 3600000) / 60000)).padStart(2, '0') + 'm';
   }
+  // A due time on Redis' clock, shown in local time with how far it is from the read ('now' is Redis' too).
+  function when(at, now) {
+    return new Date(at).toLocaleString() + (at >= now ? ' (in ' + dur(at - now) + ')' : ' (' + dur(now - at) + ' overdue)');
+  }
   function api(path, init) {
     return fetch('api/' + path, init).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (body) {
@@ -60,13 +68,13 @@ export const CLIENT_JS = String.raw`'use strict';
   function route() {
     var h = location.hash.replace(/^#\/?/, '').split('/').map(function (p) { try { return decodeURIComponent(p); } catch (e) { return ''; } });
     var names = config.queues.map(function (x) { return x.name; });
-    var page = ['queues', 'workers', 'dead', 'task'].indexOf(h[0]) >= 0 ? h[0] : 'queues';
+    var page = ['queues', 'workers', 'dead', 'scheduled', 'task'].indexOf(h[0]) >= 0 ? h[0] : 'queues';
     return { page: page, queue: names.indexOf(h[1]) >= 0 ? h[1] : names[0], arg: h.slice(2).join('/') };
   }
 
   function drawNav(r) {
     var nav = clear(document.getElementById('nav'));
-    [['queues', 'Queues'], ['workers', 'Workers'], ['dead', 'Dead letters'], ['task', 'Find a task']].forEach(function (p) {
+    [['queues', 'Queues'], ['workers', 'Workers'], ['dead', 'Dead letters'], ['scheduled', 'Scheduled'], ['task', 'Find a task']].forEach(function (p) {
       var href = p[0] === 'queues' ? '#/queues' : '#/' + p[0] + '/' + q(r.queue);
       nav.appendChild(el('a', { href: href, class: r.page === p[0] ? 'current' : null, 'data-page': p[0] }, [p[1]]));
     });
@@ -119,6 +127,9 @@ export const CLIENT_JS = String.raw`'use strict';
           card('Waiting', fmt(s.waiting), 'waiting', s.waiting),
           card('In flight', fmt(s.inFlight), 'inFlight', s.inFlight),
           card('Dead letters', fmt(s.deadLetters), 'deadLetters', s.deadLetters),
+          card('Scheduled', fmt(s.scheduled), 'scheduled', s.scheduled),
+          card('Next due', s.nextDueAt === null ? '-' : when(s.nextDueAt, s.at), 'nextDueAt', s.nextDueAt),
+          card('Schedules', fmt(s.schedules), 'schedules', s.schedules),
           card('Workers', fmt(s.workersAlive) + (s.workersExpired ? ' (+' + s.workersExpired + ' expired)' : ''), 'workersAlive', s.workersAlive),
           card('Oldest lease renewal', s.oldestLeaseAgeMs === null ? '-' : dur(s.oldestLeaseAgeMs) + ' ago', 'oldestLeaseAgeMs', s.oldestLeaseAgeMs),
           card('Partitions', fmt(s.partitions), 'partitions', s.partitions),
@@ -201,6 +212,47 @@ export const CLIENT_JS = String.raw`'use strict';
     box.appendChild(el('table', {}, [el('thead', {}, [el('tr', {}, head.map(function (h) { return el('th', {}, [h]); }))]), el('tbody', {}, rows)]));
   }
 
+  // ---- Scheduled and retrying tasks, repeating schedules ----
+  function renderScheduled(box, body, r) {
+    clear(box);
+    var t = body.tasks, s = body.schedules;
+    box.appendChild(el('h2', {}, ['Scheduled and retrying tasks of ' + r.queue + ': ', el('span', { 'data-field': 'scheduledTotal', 'data-value': t.total }, [fmt(t.total)])]));
+    box.appendChild(el('div', { class: 'pager' }, [
+      el('button', { type: 'button', disabled: laterBack.length ? null : 'disabled', onclick: function () { laterCursor = laterBack.pop() || ''; refresh(); } }, ['Earlier']),
+      el('span', {}, [fmt(t.tasks.length) + ' shown of ' + fmt(t.total)]),
+      el('button', { type: 'button', disabled: t.next ? null : 'disabled', onclick: function () { laterBack.push(laterCursor); laterCursor = t.next.join(','); refresh(); } }, ['Later']),
+    ]));
+    if (!t.tasks.length) box.appendChild(el('p', { class: 'muted' }, ['No task waits for its due time.']));
+    else box.appendChild(el('table', {}, [
+      el('thead', {}, [el('tr', {}, ['Due', 'Task', 'Id', 'Attempt', 'Failures', 'Arguments'].map(function (h) { return el('th', {}, [h]); }))]),
+      el('tbody', {}, t.tasks.map(function (x) {
+        return el('tr', { 'data-id': x.id }, [
+          el('td', { 'data-field': 'due' }, [when(x.dueAt, t.at)]), el('td', {}, [x.name]), el('td', {}, [x.id]),
+          el('td', { class: 'num' }, [String(x.attempt)]), el('td', { class: 'num' }, [String(x.failures) + (x.failures ? ' (retry)' : '')]),
+          el('td', { 'data-field': 'args' }, [el('pre', {}, [x.args + (x.argsTruncated ? ' …' : '')])]),
+        ]);
+      })),
+    ]));
+    box.appendChild(el('h2', {}, ['Repeating schedules: ', el('span', { 'data-field': 'schedulesTotal', 'data-value': s.total }, [fmt(s.total)])]));
+    if (s.total > s.schedules.length || s.offset > 0) box.appendChild(el('div', { class: 'pager' }, [
+      el('button', { type: 'button', disabled: s.offset === 0 ? 'disabled' : null, onclick: function () { schedulesOffset = Math.max(0, schedulesOffset - PAGE); refresh(); } }, ['Earlier']),
+      el('span', {}, [fmt(s.offset + 1) + '–' + fmt(s.offset + s.schedules.length) + ' of ' + fmt(s.total)]),
+      el('button', { type: 'button', disabled: s.offset + s.schedules.length >= s.total ? 'disabled' : null, onclick: function () { schedulesOffset += PAGE; refresh(); } }, ['Later']),
+    ]));
+    if (!s.schedules.length) { box.appendChild(el('p', { class: 'muted' }, ['No repeating schedule is registered.'])); return; }
+    box.appendChild(el('table', {}, [
+      el('thead', {}, [el('tr', {}, ['Id', 'Every', 'Time zone', 'Task', 'Next due', 'Running tick (overlap skip)'].map(function (h) { return el('th', {}, [h]); }))]),
+      el('tbody', {}, s.schedules.map(function (x) {
+        var run = x.running ? (x.running.tick === null ? x.running.occurrence : new Date(x.running.tick).toLocaleString()) + (x.running.holdUntil === null ? '' : ', holds until ' + new Date(x.running.holdUntil).toLocaleString()) : '-';
+        return el('tr', { 'data-schedule': x.id }, [
+          el('td', {}, [x.id]), el('td', {}, [x.cron !== null ? x.cron : x.everyMs !== null ? dur(x.everyMs) : '?']), el('td', {}, [x.cron !== null ? x.tz || 'UTC' : '-']),
+          el('td', {}, [x.task || '?']), el('td', { 'data-field': 'nextDue' }, [when(x.nextDueAt, s.at)]), el('td', {}, [run]),
+        ]);
+      })),
+    ]));
+    box.appendChild(el('p', { class: 'muted' }, ['The last tick of a schedule is not stored; an overlap \'skip\' schedule names the occurrence that runs now.']));
+  }
+
   // ---- A task by id ----
   function renderTask(box, body) {
     clear(box);
@@ -230,6 +282,7 @@ export const CLIENT_JS = String.raw`'use strict';
       queues: function () { return api('queues').then(function (b) { renderQueues(box, b); }); },
       workers: function () { return api('queues/' + q(r.queue) + '/workers').then(function (b) { renderWorkers(box, b); }); },
       dead: function () { return api('queues/' + q(r.queue) + '/dead?offset=' + deadOffset + '&limit=' + PAGE).then(function (b) { renderDead(box, b, r); }); },
+      scheduled: function () { return api('queues/' + q(r.queue) + '/scheduled?cursor=' + laterCursor + '&limit=' + PAGE + '&schedulesOffset=' + schedulesOffset).then(function (b) { renderScheduled(box, b, r); }); },
       task: function () { return r.arg ? api('queues/' + q(r.queue) + '/tasks/' + q(r.arg)).then(function (b) { renderTask(box, b); }) : Promise.resolve(renderTask(box, null)); },
     }[r.page];
     return { key: location.hash, load: load };
@@ -242,7 +295,7 @@ export const CLIENT_JS = String.raw`'use strict';
   function refresh() {
     clearTimeout(timer);
     var r = route();
-    if (!mounted || mounted.key !== location.hash) { if (mounted) { notice = ''; deadOffset = 0; } drawNav(r); mounted = mount(r); }
+    if (!mounted || mounted.key !== location.hash) { if (mounted) { notice = ''; deadOffset = 0; laterBack = []; laterCursor = ''; schedulesOffset = 0; } drawNav(r); mounted = mount(r); }
     mounted.load().then(function () {
       live.textContent = 'live · updated ' + new Date().toLocaleTimeString();
       live.className = 'muted';

@@ -6,6 +6,7 @@
  * - the overview and the workers page come from ONE `queueStatus` read (a MULTI of O(1) reads per partition
  *   plus one LLEN per registration: never O(tasks));
  * - dead letters are read a page at a time (≤ 100 records; one LLEN per partition);
+ * - scheduled tasks and repeating schedules are read a page at a time, by rank (scheduled.ts): O(page);
  * - each status read is also a throughput sample: the finished-task counters the workers report, compared
  *   worker by worker with the previous read, so the chart costs no extra command.
  */
@@ -13,6 +14,7 @@ import { findDeadLetter, listDeadLetters, type DeadLetterPage, type DeadLetterRe
 import type { Queue } from '../queue.ts';
 import { queueStatus, type QueueStatus } from '../status.ts';
 import { ThroughputMeter } from '../throughput.ts';
+import { type SchedulePage, schedulePage, type ScheduledPage, scheduledPage } from './scheduled.ts';
 
 /** One throughput sample: tasks the workers finished since the previous sample. */
 export interface Sample {
@@ -37,6 +39,7 @@ export class QueueData {
   readonly #refreshMs: number;
   #status: Cached<QueueStatus> | undefined;
   readonly #pages = new Map<string, Cached<DeadLetterPage>>();
+  readonly #later = new Map<string, Cached<ScheduledPage | SchedulePage>>();
   readonly #meter = new ThroughputMeter(10_000);
   readonly #last = new Map<string, { succeeded: number; failed: number }>();
   #sampled = false;
@@ -112,10 +115,34 @@ export class QueueData {
     return value;
   }
 
+  /** A page of scheduled tasks from a cursor (per-partition offsets), read at most once per refresh interval. */
+  scheduledPage(cursor: readonly number[], limit: number): Promise<ScheduledPage> {
+    return this.#laterPage(`t:${cursor.join(',')}:${limit}`, () => scheduledPage(this.queue, cursor, limit)) as Promise<ScheduledPage>;
+  }
+
+  /** A page of repeating schedules by next due time, read at most once per refresh interval. */
+  schedulePage(offset: number, limit: number): Promise<SchedulePage> {
+    return this.#laterPage(`s:${offset}:${limit}`, () => schedulePage(this.queue, offset, limit)) as Promise<SchedulePage>;
+  }
+
+  #laterPage(key: string, read: () => Promise<ScheduledPage | SchedulePage>): Promise<ScheduledPage | SchedulePage> {
+    const now = performance.now();
+    const hit = this.#later.get(key);
+    if (hit && now - hit.at < this.#refreshMs) return hit.value;
+    for (const [k, c] of this.#later) if (now - c.at >= this.#refreshMs) this.#later.delete(k);
+    const value = read();
+    value.catch(() => {
+      if (this.#later.get(key)?.value === value) this.#later.delete(key);
+    });
+    this.#later.set(key, { at: now, value });
+    return value;
+  }
+
   /** Forget cached reads (after an action changed the queue). */
   invalidate(): void {
     this.#status = undefined;
     this.#pages.clear();
+    this.#later.clear();
   }
 
   find(where: { partition: number; index: number; digest: string }) {
@@ -162,6 +189,9 @@ export function overview(data: QueueData, s: QueueStatus) {
     partitions: s.partitions,
     at: s.at,
     waiting: s.waiting,
+    scheduled: s.scheduled,
+    nextDueAt: s.nextDueAt,
+    schedules: s.schedules,
     next: s.next,
     inFlight: s.inFlight,
     deadLetters: s.deadLetters,

@@ -143,6 +143,26 @@ function letterRef(body: Record<string, unknown>): { partition: number; index: n
   return { partition: partition as number, index: index as number, digest };
 }
 
+/** `?cursor=o0,o1,…&limit=n&schedulesOffset=k`: a page of scheduled tasks and a page of schedules. */
+async function scheduled(url: URL, d: QueueData) {
+  const parts = d.queue.partitions.length;
+  const raw = url.searchParams.get('cursor');
+  const cursor = raw === null || raw === '' ? new Array<number>(parts).fill(0) : raw.split(',').map(Number);
+  if (cursor.length !== parts || !cursor.every((n) => Number.isInteger(n) && n >= 0 && n <= 1e9))
+    throw new HttpError(400, `Expected cursor to be ${parts} comma-separated offsets (one per partition), got ${JSON.stringify(raw)}`);
+  const limit = Number(url.searchParams.get('limit') ?? 50);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+    throw new HttpError(400, `Expected limit to be an integer from 1 to 100, got ${JSON.stringify(url.searchParams.get('limit'))}`);
+  const offset = Number(url.searchParams.get('schedulesOffset') ?? 0);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 1e9)
+    throw new HttpError(
+      400,
+      `Expected schedulesOffset to be an integer from 0, got ${JSON.stringify(url.searchParams.get('schedulesOffset'))}`,
+    );
+  const [tasks, schedules] = await Promise.all([d.scheduledPage(cursor, limit), d.schedulePage(offset, limit)]);
+  return { name: d.queue.name, tasks, schedules };
+}
+
 /** Makes the dashboard's request handler. Throws InvalidOptionError on bad options. */
 export function createDashboard(options: DashboardOptions): DashboardHandler {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('Expected dashboard options to be an object');
@@ -277,6 +297,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       const page = await d.deadPage(offset, limit);
       return json(res, 200, { total: page.total, offset: page.offset, letters: page.letters.map(publicLetter) });
     }
+    if (parts[2] === 'scheduled' && parts.length === 3) return json(res, 200, await scheduled(url, d));
     if (parts[2] === 'tasks' && parts.length === 4 && parts[3]) return json(res, 200, await d.lookup(parts[3]));
     throw new HttpError(404, `No API at ${path}`);
   }
