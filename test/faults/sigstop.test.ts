@@ -93,18 +93,22 @@ test('12a. worker parent SIGSTOPped for 3 leases: resumed, it kills its children
   });
 });
 
+// 12b's lease is the default 3 s: what it shows (a frozen child costs its parent nothing) does not depend on the
+// lease's length, and at 1.5 s a 2-core machine under the suite's load starved a parent's renewals past it once.
+const CHILD_LEASE = 3000;
+
 test('12b. a child SIGSTOPped for 3 leases: the parent keeps the lease, the task finishes once, nothing is put back', {
   skip,
   timeout: 90_000,
 }, async () => {
   await inScenario(Scenario.create('sigstop child'), async (s) => {
-    const worker = await s.worker({ concurrency: 2, leaseMs: LEASE });
-    const other = await s.worker({ concurrency: 2, leaseMs: LEASE });
+    const worker = await s.worker({ concurrency: 2, leaseMs: CHILD_LEASE });
+    const other = await s.worker({ concurrency: 2, leaseMs: CHILD_LEASE });
     const queue = s.queue();
     const ids = await queue.enqueueMany(Array.from({ length: 2 }, () => ({ name: 'work', args: [s.ledgerDir, 1000, 50] })));
     const started = await waitFor('a run to start', () => s.ledger().find((e) => e.event === 'start'), 15_000);
     process.kill(started.pid, 'SIGSTOP');
-    await sleep(3 * LEASE);
+    await sleep(3 * CHILD_LEASE);
     process.kill(started.pid, 'SIGCONT');
     const events = await s.drained(ids, 30_000);
     const t = tally(ids, events);
