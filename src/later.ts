@@ -8,7 +8,7 @@ import { send, type Client } from './connection.ts';
 import { InvalidOptionError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
 import { intOption } from './options.ts';
-import { decodeEntry, entryFromBytes } from './payload.ts';
+import { claimedHeader, decodeEntry, entryFromBytes } from './payload.ts';
 import { MAX_RETRIES, type EnqueueOptions } from './task.ts';
 
 /** When a task that runs later is due: `delayMs` from Redis' TIME, or `atMs` on Redis' clock. */
@@ -102,7 +102,7 @@ export async function listScheduled(
         const t = decoded.task;
         return { id: t.id, name: t.name, dueAt: new Date(due), args: t.args, attempt: t.attempt, failures: t.failures, partition };
       }
-      const fields = raw.subarray(0, 1024).toString('latin1').split('|');
-      return { id: fields[4] ?? '', name: fields[5] ?? '', dueAt: new Date(due), args: undefined, attempt: 0, failures: 0, partition };
+      const { id, name } = claimedHeader(raw);
+      return { id, name, dueAt: new Date(due), args: undefined, attempt: 0, failures: 0, partition };
     });
 }

@@ -50,22 +50,6 @@ export interface ScheduleOptions<A extends unknown[] = unknown[]> {
   readonly maxAttempts?: number;
 }
 
-/** A registered schedule, as `queue.schedules()` lists it. */
-export interface ScheduleInfo {
-  readonly id: string;
-  readonly cron?: string;
-  readonly everyMs?: number;
-  readonly tz: string;
-  readonly task: string;
-  readonly args: readonly unknown[];
-  readonly missed: Missed;
-  readonly overlap: Overlap;
-  readonly timeoutMs?: number;
-  readonly maxAttempts?: number;
-  /** The next due time, on Redis' clock. */
-  readonly nextDueAt: Date | undefined;
-}
-
 /** The spec as stored: its JSON is compared as bytes, so its keys always come in this order. */
 interface Spec {
   readonly cron?: string;
@@ -77,6 +61,13 @@ interface Spec {
   readonly overlap: Overlap;
   readonly timeoutMs?: number;
   readonly maxAttempts?: number;
+}
+
+/** A registered schedule, as `queue.schedules()` lists it: its stored spec, its id and its next due time. */
+export interface ScheduleInfo extends Spec {
+  readonly id: string;
+  /** The next due time, on Redis' clock. */
+  readonly nextDueAt: Date | undefined;
 }
 
 const SCHEDULE_ID = /^[A-Za-z0-9_.:-]{1,100}$/;

@@ -13,9 +13,9 @@
  * runs (`cron:<id>:<tick ms>`), which is shown as its running tick.
  */
 import { createHash } from 'node:crypto';
-import type { Client } from '../connection.ts';
-import { decodeEntry, entryFromBytes } from '../payload.ts';
+import { claimedHeader, decodeEntry, entryFromBytes } from '../payload.ts';
 import type { Queue } from '../queue.ts';
+import { redisTime } from '../schedules.ts';
 
 /** Entries are decoded only to be shown; allow a large one (the queue's own limit is checked on enqueue). */
 const DECODE_LIMIT = 512 * 1_048_576;
@@ -50,18 +50,13 @@ export interface ScheduledPage {
 
 export const entryDigest = (raw: Buffer): string => createHash('sha256').update(raw).digest('base64url').slice(0, 22);
 
-async function redisNow(redis: Client): Promise<number> {
-  const [s, us] = await redis.time();
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-}
-
 function row(raw: Buffer, dueAt: number, partition: number, argsChars: number): ScheduledRow {
   const entry = entryFromBytes(raw, DECODE_LIMIT);
   const decoded = typeof entry === 'string' ? decodeEntry(entry, DECODE_LIMIT) : undefined;
   const digest = entryDigest(raw);
   if (decoded?.ok) {
     const t = decoded.task;
-    const text = JSON.stringify(t.args) ?? '';
+    const text = t.argsJson;
     const args = text.slice(0, argsChars);
     return {
       partition,
@@ -75,11 +70,11 @@ function row(raw: Buffer, dueAt: number, partition: number, argsChars: number): 
       digest,
     };
   }
-  const fields = raw.subarray(0, 1024).toString('latin1').split('|');
+  const claimed = claimedHeader(raw);
   return {
     partition,
-    id: fields[4] ?? '?',
-    name: fields[5] ?? '?',
+    id: claimed.id || '?',
+    name: claimed.name || '?',
     dueAt,
     attempt: 0,
     failures: 0,
@@ -93,7 +88,7 @@ function row(raw: Buffer, dueAt: number, partition: number, argsChars: number): 
 export async function scheduledPage(queue: Queue, cursor: readonly number[], limit: number, argsChars = 2000): Promise<ScheduledPage> {
   const redis = queue.redis;
   const [at, parts] = await Promise.all([
-    redisNow(redis),
+    redisTime(redis),
     Promise.all(
       queue.partitions.map(async (keys, p) => {
         const from = cursor[p] ?? 0;
@@ -169,7 +164,7 @@ export async function schedulePage(queue: Queue, offset: number, limit: number):
   const keys = queue.partitions[0];
   if (!keys) throw new Error('A queue has at least one partition');
   const [at, first] = await Promise.all([
-    redisNow(redis),
+    redisTime(redis),
     redis
       .pipeline()
       .zcard(keys.scheduleTimes)
