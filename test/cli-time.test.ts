@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { duration } from '../src/cli/enqueue.ts';
 import { add } from './fixtures/tasks.ts';
-import { inspector, REDIS_URL, withQueue } from './helpers.ts';
+import { inspector, REDIS_URL, withQueue, redisNow } from './helpers.ts';
 
 const CLI = new URL('../src/cli/main.ts', import.meta.url).pathname;
 
@@ -26,11 +26,6 @@ function delayed(...args: string[]) {
   });
 }
 
-async function redisNow(): Promise<number> {
-  const [s, us] = await redis.time();
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-}
-
 test('durations: ms, s, m, h, d and decimals; anything else is a usage error', () => {
   assert.deepEqual(
     ['500ms', '30s', '5m', '2h', '1d', '1.5s', '250'].map(duration),
@@ -41,7 +36,7 @@ test('durations: ms, s, m, h, d and decimals; anything else is a usage error', (
 
 test('delayed enqueue --delay 30s schedules the task 30 s ahead on Redis clock; status shows it', () =>
   withQueue(redis, async (q) => {
-    const before = await redisNow();
+    const before = await redisNow(redis);
     const r = delayed('enqueue', 'add', '--queue', q.name, '--args', '[1, 2]', '--delay', '30s', '--retries', '2');
     assert.equal(r.status, 0, r.stderr);
     const id = r.stdout.trim();
@@ -50,9 +45,9 @@ test('delayed enqueue --delay 30s schedules the task 30 s ahead on Redis clock; 
     const ahead = (listed?.dueAt.getTime() ?? 0) - before;
     assert.ok(ahead >= 30_000 && ahead < 40_000, `due ${ahead} ms ahead`);
     assert.match((await redis.zrange(q.keys.scheduled, 0, 0))[0] ?? '', /\|f=0;r=2\|\[1,2\]$/);
-    const asked = await redisNow();
+    const asked = await redisNow(redis);
     const status = delayed('status', '--queue', q.name);
-    const answered = await redisNow();
+    const answered = await redisNow(redis);
     assert.equal(status.status, 0, status.stderr);
     // The due time as status sees it: 30 s after the enqueue, less what passed until status read it (a loaded
     // machine takes seconds to start the command), shown to 0.1 s.

@@ -220,3 +220,9 @@ export function workerProcess(q: Queue, env: Record<string, string> = {}, group 
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   return { proc, events, exited };
 }
+
+/** Redis' clock, ms (the clock every due time and lease deadline is on). */
+export async function redisNow(redis: Redis | Cluster): Promise<number> {
+  const [s, us] = await redis.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { runScript } from '../src/scripts.ts';
 import { encodeEntry, decodeEntry } from '../src/payload.ts';
-import { inspector, queueKeysNow, withQueue } from './helpers.ts';
+import { inspector, queueKeysNow, withQueue, redisNow } from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -15,18 +15,13 @@ after(async () => {
   await redis.quit();
 });
 
-async function redisNow(): Promise<number> {
-  const [s, us] = await redis.time();
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-}
-
 const entry = (id: string, extra: { retries?: number } = {}) =>
   encodeEntry({ id, name: 'add', args: [1, 2], timeoutMs: 1000, maxAttempts: 3, ...extra }, 1e6);
 
 test('schedule: due = TIME + delay inside Redis; a due time not ahead pushes at once; runAt is read on Redis clock', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const before = await redisNow();
+    const before = await redisNow(redis);
     const [due, now] = (await runScript(redis, 'schedule', [k.scheduled, k.waiting], [entry('a'), 5000, ''])) as [number, number];
     assert.equal(due, now + 5000, "the due time is the script's own TIME + the delay");
     assert.ok(now >= before && now < before + 1000);
@@ -49,7 +44,7 @@ test('schedule: due = TIME + delay inside Redis; a due time not ahead pushes at 
 test('promote moves exactly the due entries, earliest first to the taking end, in bounded batches; the set goes when empty', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await redis.zadd(k.scheduled, now - 30, entry('p3'), now - 10, entry('p1'), now - 20, entry('p2'), now + 60_000, entry('later'));
     await redis.lpush(k.waiting, entry('old'));
     const [moved, nextDue, at] = (await runScript(redis, 'promote', [k.scheduled, k.waiting], [2])) as number[];
@@ -71,7 +66,7 @@ test('promote moves exactly the due entries, earliest first to the taking end, i
 test('promote validates before it writes: a waiting key of another type moves nothing', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await redis.zadd(k.scheduled, now - 1, entry('x'));
     await redis.set(k.waiting, 'not a list');
     await assert.rejects(runScript(redis, 'promote', [k.scheduled, k.waiting], [10]), /WRONGTYPE waiting is a string/);

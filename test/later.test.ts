@@ -7,7 +7,7 @@ import { InvalidOptionError } from '../src/index.ts';
 import { decodeEntry } from '../src/payload.ts';
 import { Timekeeper } from '../src/timekeeper.ts';
 import { add } from './fixtures/tasks.ts';
-import { inspector, queueKeysNow, waitFor, withQueue } from './helpers.ts';
+import { inspector, queueKeysNow, waitFor, withQueue, redisNow } from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -16,11 +16,6 @@ before(() => {
 after(async () => {
   await redis.quit();
 });
-
-async function redisNow(): Promise<number> {
-  const [s, us] = await redis.time();
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-}
 
 const suffix = (key: string) => key.slice(key.indexOf('}:') + 2);
 
@@ -36,9 +31,9 @@ test('zero cost when unused: a task without the new options is the same entry, o
 
 test('delayMs: the task waits in the scheduled set with its due time = Redis TIME + delay, and is listed', () =>
   withQueue(redis, async (q) => {
-    const before = await redisNow();
+    const before = await redisNow(redis);
     const id = await add.with({ delayMs: 30_000 }).delay(q, 1, 2);
-    const after = await redisNow();
+    const after = await redisNow(redis);
     assert.equal(await redis.exists(q.keys.waiting), 0);
     const [entry, score] = await redis.zrange(q.keys.scheduled, 0, -1, 'WITHSCORES');
     assert.equal(entry, `1|0|0||${id}|add|600000|3|[1,2]`, 'the entry itself is unchanged');
@@ -53,7 +48,7 @@ test('delayMs: the task waits in the scheduled set with its due time = Redis TIM
 
 test('runAt is read on Redis clock; one in the past runs at once', () =>
   withQueue(redis, async (q) => {
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await q.enqueue('add', [1, 2], { runAt: new Date(now + 3_600_000) });
     await q.enqueue('add', [3, 4], { runAt: now + 7_200_000 });
     await q.enqueue('add', [5, 6], { runAt: new Date(now - 1000) });

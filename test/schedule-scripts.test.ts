@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { runScript } from '../src/scripts.ts';
-import { inspector, queueKeysNow, withQueue } from './helpers.ts';
+import { inspector, queueKeysNow, withQueue, redisNow } from './helpers.ts';
 import type { Queue } from '../src/index.ts';
 
 let redis: Redis;
@@ -13,11 +13,6 @@ before(() => {
 after(async () => {
   await redis.quit();
 });
-
-async function redisNow(): Promise<number> {
-  const [s, us] = await redis.time();
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-}
 
 const SPEC = '{"everyMs":1000,"tz":"UTC","task":"add","args":[1,2],"missed":"latest","overlap":"allow"}';
 const fireKeys = (q: Queue) => [q.keys.schedules, q.keys.scheduleTimes, q.keys.waiting, q.keys.scheduleRuns];
@@ -43,7 +38,7 @@ test('schedule-set registers once: the same spec keeps its armed due time, a cha
 test('fire enqueues the occurrences and arms the next in one step, compare-and-set on the due time', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await redis.hset(k.schedules, 's1', SPEC);
     await redis.zadd(k.scheduleTimes, now - 5, 's1');
     const fire = (expected: number, next: number, ...entries: string[]) =>
@@ -73,7 +68,7 @@ test('fire enqueues the occurrences and arms the next in one step, compare-and-s
 test('fire with overlap skip: an occurrence holds the schedule until it is done or its hold runs out', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await redis.hset(k.schedules, 's1', SPEC);
     await redis.zadd(k.scheduleTimes, now - 3, 's1');
     const fire = (expected: number, id: string, hold = 60_000) =>

@@ -7,7 +7,7 @@ import { InvalidOptionError, type Queue } from '../src/index.ts';
 import { fireDue } from '../src/schedules.ts';
 import { Timekeeper } from '../src/timekeeper.ts';
 import { add } from './fixtures/tasks.ts';
-import { inspector, queueKeysNow, waitFor, withQueue } from './helpers.ts';
+import { inspector, queueKeysNow, waitFor, withQueue, redisNow } from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -17,18 +17,13 @@ after(async () => {
   await redis.quit();
 });
 
-async function redisNow(): Promise<number> {
-  const [s, us] = await redis.time();
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-}
-
 const suffix = (key: string) => key.slice(key.indexOf('}:') + 2);
 /** The occurrence ids in the waiting list, oldest first. */
 const occurrences = async (q: Queue) => (await redis.lrange(q.keys.waiting, 0, -1)).reverse().map((e) => e.split('|')[4] as string);
 
 test('schedule is an upsert: the same spec keeps its armed tick, a changed one is armed anew; listed; removed', () =>
   withQueue(redis, async (q) => {
-    const now = await redisNow();
+    const now = await redisNow(redis);
     const first = await q.schedule('nightly', { cron: '0 3 * * *', tz: 'Europe/Berlin', task: add, args: [1, 2] });
     assert.equal(first.changed, true);
     assert.ok(first.nextDueAt.getTime() > now && first.nextDueAt.getTime() <= now + 86_400_000 + 3_600_000);
@@ -109,7 +104,7 @@ test('four firers (each its own connection) on a 100 ms schedule: every tick enq
 
 test("missed ticks: 'latest' runs the last one, backfill the last n, 'none' none that is over 60 s late", () =>
   withQueue(redis, async (q) => {
-    const now = await redisNow();
+    const now = await redisNow(redis);
     const defaults = { defaultTimeoutMs: 1000, maxAttempts: 3, maxPayloadBytes: 1e6 };
     const second = Math.floor(now / 1000) * 1000;
     await q.schedule('latest', { everyMs: 1000, task: add, args: [1, 1] });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { runScript } from '../src/scripts.ts';
 import { encodeEntry } from '../src/payload.ts';
-import { inspector, queueKeysNow, withQueue } from './helpers.ts';
+import { inspector, queueKeysNow, withQueue, redisNow } from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -13,11 +13,6 @@ before(() => {
 after(async () => {
   await redis.quit();
 });
-
-async function redisNow(): Promise<number> {
-  const [s, us] = await redis.time();
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-}
 
 function entry(id: string, attempt = 0, cutoffs = 0, reason = ''): string {
   return encodeEntry({ id, name: 'add', args: [1, 2], timeoutMs: 1000, maxAttempts: 3 }, 1e6).replace(
@@ -29,7 +24,7 @@ function entry(id: string, attempt = 0, cutoffs = 0, reason = ''): string {
 test('register sets the epoch once, adds the lease and the facts; running it twice changes nothing', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     const [epoch] = (await runScript(redis, 'register', [k.workers, k.epoch, k.info], ['w1', 3000, 'e1', '{"kind":"inline"}'])) as [string];
     assert.equal(epoch, 'e1');
     const deadline = Number(await redis.zscore(k.workers, 'w1'));
@@ -43,7 +38,7 @@ test('register sets the epoch once, adds the lease and the facts; running it twi
 test('renew extends a live lease, refuses an expired or removed one, and reports a changed epoch', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await redis.set(k.epoch, 'e1');
     await redis.zadd(k.workers, now + 500, 'live', now - 1, 'expired');
     const keys = [k.workers, k.epoch, k.info];
@@ -67,7 +62,7 @@ test('renew extends a live lease, refuses an expired or removed one, and reports
 test('dequeue moves the N oldest entries into the worker list, oldest first, only under a live lease', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     const entries = ['a', 'b', 'c', 'd'].map((id) => entry(id));
     for (const e of entries) await redis.lpush(k.waiting, e); // a is the oldest
     await redis.zadd(k.workers, now + 10_000, 'w1', now - 1, 'dead');
@@ -87,7 +82,7 @@ test('dequeue moves the N oldest entries into the worker list, oldest first, onl
 test('dequeue of one entry moves it with a single LMOVE, with the same checks', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     const [a, b] = [entry('a'), entry('b')];
     await redis.lpush(k.waiting, a, b);
     await redis.zadd(k.workers, now + 10_000, 'w1', now - 1, 'dead');
@@ -163,7 +158,7 @@ test('fail finishes the run and keeps a bounded dead-letter list; a stale fail w
 test('sweep takes the lock once per interval and lists only expired leases, in pages', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await redis.zadd(k.workers, now + 60_000, 'live', now - 3, 'x1', now - 2, 'x2', now - 1, 'x3');
     const first = (await runScript(
       redis,
@@ -187,7 +182,7 @@ test('sweep takes the lock once per interval and lists only expired leases, in p
 test("recover leaves a live lease alone, puts an expired worker's entries back as cut off, and removes the registration after the grace", () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await redis.zadd(k.workers, now + 60_000, 'live', now - 100, 'recent', now - 60_000, 'old');
     await redis.hset(k.info, 'live', '{}', 'recent', '{}', 'old', '{}');
     await redis.lpush(k.worker('live'), entry('l1'));
@@ -225,7 +220,7 @@ test("recover leaves a live lease alone, puts an expired worker's entries back a
 test('the last worker to leave an empty partition in good order deletes the epoch; a sweep never does', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     const recover = (w: string, mode: string) =>
       runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch, k.retired], [w, 1000, mode, 0, 0]);
     await redis.set(k.epoch, 'e1');
@@ -241,7 +236,7 @@ test('the last worker to leave an empty partition in good order deletes the epoc
 test('a registration removed after a lost lease is watched: a move that lands in its list late goes back uncounted, then the watch ends', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await redis.zadd(k.workers, now - 60_000, 'gone');
     const call = (mode: string, timing: number[]) =>
       runScript(
@@ -268,7 +263,7 @@ test('a registration removed after a lost lease is watched: a move that lands in
 test('recover and requeue write nothing when the waiting key is not a list', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await redis.zadd(k.workers, now - 60_000, 'dead');
     await redis.lpush(k.worker('dead'), entry('d1'));
     await redis.set(k.waiting, 'not a list');
@@ -283,7 +278,7 @@ test('recover and requeue write nothing when the waiting key is not a list', () 
 test('recover moves a list of 5000 entries in calls of 1000 without error', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await redis.zadd(k.workers, now - 60_000, 'big');
     const many = Array.from({ length: 5000 }, (_, i) => entry(`m${i}`));
     await redis.lpush(k.worker('big'), ...many);
@@ -361,7 +356,7 @@ test('defect 7: requeue into a waiting key that is not a list fails having remov
 test('defect 7: dequeue (N > 1 and N = 1) into an in-flight list that is not a list fails having moved nothing', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await redis.lpush(k.waiting, entry('a'), entry('b'), entry('c'));
     await redis.zadd(k.workers, now + 10_000, 'w1');
     await redis.set(k.worker('w1'), 'not a list');

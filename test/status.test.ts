@@ -6,7 +6,7 @@ import { renderStatus } from '../src/cli/render.ts';
 import { Queue, queueStatus, type QueueStatus } from '../src/index.ts';
 import { ThroughputMeter } from '../src/throughput.ts';
 import { CliProcess, killAll, runCli, tasksModule, uniqueName } from './cli-support.ts';
-import { dropQueue, inspector, REDIS_URL, waitFor } from './helpers.ts';
+import { dropQueue, inspector, REDIS_URL, waitFor, redisNow } from './helpers.ts';
 
 const redis = inspector();
 const made: { name: string; prefix: string }[] = [];
@@ -32,11 +32,6 @@ const facts = (over: Record<string, unknown> = {}) =>
     pid: 4242,
     ...over,
   });
-
-async function redisNow(): Promise<number> {
-  const [s, us] = await redis.time();
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-}
 
 describe('delayed status', { timeout: 180_000 }, () => {
   test('a million waiting tasks: status reads cost the same as for an empty queue (no read over 10 ms in SLOWLOG), in about a second', async () => {
@@ -102,7 +97,7 @@ describe('delayed status', { timeout: 180_000 }, () => {
   test('shows in-flight tasks by worker, live and expired workers, dead letters, totals', async () => {
     const name = queue('state');
     const k = (s: string) => `delayed:{${name}}:${s}`;
-    const now = await redisNow();
+    const now = await redisNow(redis);
     await redis.set(k('epoch'), 'e1');
     await redis.lpush(k('waiting'), '1|0|0||w.2|add|60000|3|[2]', '1|0|0||w.1|add|60000|3|[1]');
     await redis.zadd(k('workers'), now + 60_000, 'live.1.a', now - 4000, 'dead.2.b');

@@ -10,7 +10,7 @@ import { recoveryTimes, report } from './report.ts';
 import { inScenario, Scenario } from './scenario.ts';
 import { waitFor } from '../helpers.ts';
 import { percentile, tally } from './ledger.ts';
-import { redisNow } from './seed.ts';
+import { redisNow } from '../helpers.ts';
 
 const LEASE = 1500;
 const SWEEP = 500;

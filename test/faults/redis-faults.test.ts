@@ -14,7 +14,8 @@ import { report } from './report.ts';
 import { inScenario, Scenario } from './scenario.ts';
 import { waitFor } from '../helpers.ts';
 import { tally } from './ledger.ts';
-import { entry, redisNow } from './seed.ts';
+import { redisNow } from '../helpers.ts';
+import { entry } from './seed.ts';
 import { probeReconnect } from './probes.ts';
 
 const skip = hasRedisServer() ? false : 'redis-server is not installed';

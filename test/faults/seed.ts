@@ -3,10 +3,7 @@
 import type { Redis } from 'ioredis';
 import type { BaseScenario } from './scenario.ts';
 
-export async function redisNow(redis: Redis): Promise<number> {
-  const [s, us] = await redis.time();
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-}
+import { redisNow } from '../helpers.ts';
 
 export function entry(
   id: string,
