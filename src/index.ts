@@ -39,6 +39,7 @@ export {
   CommandTimeoutError,
 } from './errors.ts';
 export { queueStatus, findQueues } from './status.ts';
+export type { TaskLookup, CancelResult } from './lookup.ts';
 export type {
   QueueStatus,
   WorkerStatus,

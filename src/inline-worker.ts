@@ -23,7 +23,11 @@ function thrownOutcome(handle: AnyTask, task: TaskEntry, thrown: unknown): RunOu
 class InlineExecutor implements Executor {
   readonly #modules: readonly (TaskModule | AnyTask)[];
   #tasks = new Map<string, AnyTask>();
-  readonly #runs = new Set<{ readonly abort: (reason: Error) => void; readonly settle: (outcome: RunOutcome) => void }>();
+  readonly #runs = new Set<{
+    readonly id: string;
+    readonly abort: (reason: Error) => void;
+    readonly settle: (outcome: RunOutcome) => void;
+  }>();
 
   constructor(modules: readonly (TaskModule | AnyTask)[]) {
     this.#modules = modules;
@@ -46,6 +50,7 @@ class InlineExecutor implements Executor {
       let abortedWith: Error | undefined;
       let timer: NodeJS.Timeout | undefined;
       const run = {
+        id: task.id,
         abort: (reason: Error) => {
           if (controller) controller.abort(reason);
           else abortedWith ??= reason;
@@ -91,6 +96,15 @@ class InlineExecutor implements Executor {
     for (const run of [...this.#runs]) {
       run.abort(new Error('the worker is stopping'));
       run.settle({ kind: 'killed', started: true });
+    }
+  }
+
+  /** Cooperative: the run's signal aborts and its outcome is 'cancelled' at once; code that ignores the signal runs on. */
+  cancel(taskId: string): void {
+    for (const run of [...this.#runs]) {
+      if (run.id !== taskId) continue;
+      run.abort(new Error('the task was cancelled'));
+      run.settle({ kind: 'cancelled' });
     }
   }
 

@@ -43,6 +43,12 @@ export interface QueueKeys {
   readonly scheduleTimes: string;
   /** hash: schedule id -> '<occurrence id> <hold until ms>' while an occurrence of an overlap 'skip' schedule runs. */
   readonly scheduleRuns: string;
+  /**
+   * hash: task id -> deadline (ms, Redis clock) of a cancel request (`queue.cancel`) for a task that was running
+   * or in transit. Workers read it with their lease renewals; the key expires by itself, so it exists only
+   * for a while after a cancel.
+   */
+  readonly cancel: string;
   /** list: the entries one worker registration holds (its in-flight tasks). */
   worker(workerId: string): string;
 }
@@ -124,6 +130,7 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     schedules: `${base}schedules`,
     scheduleTimes: `${base}schedule-times`,
     scheduleRuns: `${base}schedule-runs`,
+    cancel: `${base}cancel`,
     worker: (workerId: string) => `${base}worker:${workerId}`,
   };
 }

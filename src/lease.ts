@@ -24,6 +24,10 @@ export interface LeaseEvents {
   lost(why: LeaseLoss, workerId: string): void;
   /** A partition's epoch changed: Redis lost the queue's data (restart without persistence, FLUSHALL). */
   epochChanged(previous: string, current: string): void;
+  /** The ids of the tasks the worker runs from partition `partition` (asked at each renewal). */
+  running?(partition: number): readonly string[];
+  /** A renewal found cancel requests (`queue.cancel`) for these running tasks. */
+  cancelRequested?(taskIds: readonly string[]): void;
 }
 
 export class Lease {
@@ -133,10 +137,15 @@ export class Lease {
     const sent = performance.now();
     const facts = this.#factsJson();
     try {
-      const statuses = await Promise.all(
-        this.#partitions.map((keys, i) => renew(this.#redis, keys, id, this.#leaseMs, this.#epochs[i] ?? '', facts)),
+      const replies = await Promise.all(
+        this.#partitions.map((keys, i) =>
+          renew(this.#redis, keys, id, this.#leaseMs, this.#epochs[i] ?? '', facts, this.#events.running?.(keys.partition)),
+        ),
       );
       if (id !== this.#id) return;
+      const statuses = replies.map((r) => r.status);
+      const cancelled = replies.flatMap((r) => r.cancelled);
+      if (cancelled.length > 0) this.#events.cancelRequested?.(cancelled);
       if (statuses.every((s) => s === 'renewed')) this.#extend(sent);
       else this.#lose(statuses.includes('epoch') ? 'epoch' : 'refused');
     } catch {

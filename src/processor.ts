@@ -18,7 +18,7 @@ import { claimedHeader, decodeEntry, type Entry, type TaskEntry, unreadable } fr
 import type { Queue } from './queue.ts';
 import { deadLetterJson } from './records.ts';
 import type { Releases } from './releases.ts';
-import { type CutoffRecord, fail, requeue, retry } from './store.ts';
+import { type CutoffRecord, fail, finishCancelled, requeue, retry } from './store.ts';
 import { MAX_RETRY_DELAY_MS } from './backoff.ts';
 import { occurrenceDone } from './schedules.ts';
 
@@ -41,6 +41,8 @@ export interface Run {
    * no finishing write is made or retried for it; the sweeper or `leave` puts its entry back.
    */
   abandoned: boolean;
+  /** Set when a lease renewal brought a cancel request for the task (`queue.cancel`). */
+  cancelled: boolean;
 }
 
 /** Outcomes a worker has seen since it started. */
@@ -70,7 +72,9 @@ export type Decision =
   | { readonly kind: 'release'; readonly value: unknown }
   | { readonly kind: 'fail'; readonly failure: Failure }
   | { readonly kind: 'retry'; readonly failure: Failure; readonly delayMs: number }
-  | { readonly kind: 'requeue'; readonly why: 'crashed' | 'stopped'; readonly cutoff: CutoffRecord; readonly note?: string };
+  | { readonly kind: 'requeue'; readonly why: 'crashed' | 'stopped'; readonly cutoff: CutoffRecord; readonly note?: string }
+  /** Cancelled (`queue.cancel`): fails for good, never retried nor put back. */
+  | { readonly kind: 'cancel'; readonly failure: Failure };
 
 /** Before a run: a task whose runs were cut off `maxAttempts` times fails without running again. */
 export function decideBeforeRun(task: TaskEntry): Decision | null {
@@ -91,8 +95,15 @@ export function decideBeforeRun(task: TaskEntry): Decision | null {
   };
 }
 
-/** After a run: what its outcome means. Pure: no I/O, no clock. */
-export function decide(task: TaskEntry, outcome: RunOutcome): Decision {
+const CANCELLED: Failure = { reason: 'cancelled', message: 'The task was cancelled (queue.cancel) while it ran' };
+
+/**
+ * After a run: what its outcome means. Pure: no I/O, no clock. `cancelled`: a cancel request for the task
+ * reached the worker during the run; a run that succeeded all the same keeps its result, any other ending
+ * (killed, crashed, threw, timed out) is the cancel's, and never runs again.
+ */
+export function decide(task: TaskEntry, outcome: RunOutcome, cancelled = false): Decision {
+  if (outcome.kind === 'cancelled' || (cancelled && outcome.kind !== 'success')) return { kind: 'cancel', failure: CANCELLED };
   switch (outcome.kind) {
     case 'success':
       return { kind: 'release', value: outcome.value };
@@ -236,7 +247,7 @@ export class Processor {
     emit('start', info);
     const outcome = await executor.run(task);
     if (run.abandoned) return;
-    await this.#act(run, task, info, decide(task, outcome), true);
+    await this.#act(run, task, info, decide(task, outcome, run.cancelled), true);
   }
 
   async #act(run: Run, task: TaskEntry, info: TaskInfo, decision: Decision, ran: boolean): Promise<void> {
@@ -249,17 +260,22 @@ export class Processor {
         const onSuccess = this.#host.successHandler;
         if (onSuccess) await this.#callHandler('successHandler', () => onSuccess(info, decision.value));
         failpoint('before-release');
-        await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
+        // Finished before a cancel could stop it: the release also drops the cancel request.
+        if (run.cancelled) await this.#write(run, () => finishCancelled(cmd, run.list, run.keys, run.entry, task.id, '', 1));
+        else await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
         return this.#occurrenceDone(run);
       }
       case 'fail':
         return await this.#failed(run, info, counted(task, decision.failure, ran));
+      case 'cancel':
+        return await this.#failed(run, info, counted(task, decision.failure, ran), true);
       case 'retry': {
         const failure = counted(task, decision.failure, ran);
         logger.debug({ queue: queue.name, id: task.id, name: task.name, delayMs: decision.delayMs }, 'task threw; retrying later');
         emit('retry', info, failure, decision.delayMs);
         return await this.#write(run, async () => {
           const done = await retry(cmd, run.list, run.keys, run.entry, decision.delayMs);
+          if (done.status === 'cancelled') await this.#cancelledOnTheWayBack(info);
           if (done.status === 'scheduled' && done.due > done.now) this.#host.scheduled?.(done.due, done.now);
           if (done.status === 'unreadable')
             logger.error({ queue: queue.name, id: task.id }, 'retry.lua could not read the entry; it stays in the list');
@@ -269,11 +285,21 @@ export class Processor {
         if (decision.note) logger.warn({ queue: queue.name, id: task.id, name: task.name }, decision.note);
         counts.requeued++;
         emit('requeue', info, decision.why);
-        return await this.#write(run, () => requeue(cmd, run.list, run.keys, run.entry, decision.cutoff));
+        return await this.#write(run, async () => {
+          if ((await requeue(cmd, run.list, run.keys, run.entry, decision.cutoff)) === 'cancelled') await this.#cancelledOnTheWayBack(info);
+        });
     }
   }
 
-  async #failed(run: Run, info: TaskInfo, failure: Failure): Promise<void> {
+  /** A put-back (retry, requeue) found a cancel request the worker had not heard of yet: the task was dropped. */
+  async #cancelledOnTheWayBack(info: TaskInfo): Promise<void> {
+    const failure: Failure = { reason: 'cancelled', message: 'The task was cancelled (queue.cancel); it is not run again' };
+    this.#host.emit('failure', info, failure);
+    const onError = this.#host.errorHandler;
+    if (onError) await this.#callHandler('errorHandler', () => onError(info, failure));
+  }
+
+  async #failed(run: Run, info: TaskInfo, failure: Failure, cancelled = false): Promise<void> {
     const { queue, logger, counts, emit, cmd } = this.#host;
     logger.debug({ queue: queue.name, id: info.id, name: info.name, reason: failure.reason }, failure.message);
     counts.failed++;
@@ -281,7 +307,10 @@ export class Processor {
     const onError = this.#host.errorHandler;
     if (onError) await this.#callHandler('errorHandler', () => onError(info, failure));
     const keep = queue.deadLetters;
-    if (keep === 0) await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
+    if (cancelled) {
+      const record = keep === 0 ? '' : deadLetterJson(info, failure, run.entry);
+      await this.#write(run, () => finishCancelled(cmd, run.list, run.keys, run.entry, info.id, record, keep));
+    } else if (keep === 0) await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
     else {
       const record = deadLetterJson(info, failure, run.entry);
       await this.#write(run, () => fail(cmd, run.list, run.keys, run.entry, record, keep));
@@ -357,5 +386,5 @@ export class Processor {
 
 /** A new run for an entry the fetcher took into `list`. */
 export function newRun(entry: Entry, known: string, keys: QueueKeys, list: string): Run {
-  return { entry, known, keys, list, startedAt: performance.now(), id: '', name: '', attempt: 0, abandoned: false };
+  return { entry, known, keys, list, startedAt: performance.now(), id: '', name: '', attempt: 0, abandoned: false, cancelled: false };
 }

@@ -15,6 +15,7 @@ import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
 import { scheduleLater } from './store.ts';
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
 import type { Enqueuer, EnqueueOptions, Task } from './task.ts';
+import { cancelTask, lookupTask, type CancelResult, type TaskLookup } from './lookup.ts';
 
 export interface QueueOptions {
   /** The queue's name: 1-100 of `A-Z a-z 0-9 _ . : -`. */
@@ -312,6 +313,23 @@ export class Queue implements Enqueuer {
     const redis = this.redis;
     const counts = await Promise.all(this.partitions.map((keys) => send(redis, () => redis.llen(keys.waiting))));
     return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * Where task `id` is now: `scheduled`, `waiting`, `running` (worker, since when), `failed` (a dead letter)
+   * or `unknown`. Reads the queue's lists (O(backlog)); see src/lookup.ts.
+   */
+  task(id: string): Promise<TaskLookup> {
+    return lookupTask(this, id);
+  }
+
+  /**
+   * Cancels task `id` from any process: 'removed' (scheduled or waiting: it never runs), 'stopping' (running:
+   * its worker kills it within one lease renewal and fails it with reason 'cancelled', never retried) or
+   * 'not-found'.
+   */
+  cancel(id: string): Promise<CancelResult> {
+    return cancelTask(this, id);
   }
 
   /** Closes the producer connection. Never rejects. */

@@ -25,6 +25,8 @@ const NAMES = [
   'unschedule',
   'fire',
   'schedule-done',
+  'cancel',
+  'cancelled',
 ] as const;
 export type ScriptName = (typeof NAMES)[number];
 

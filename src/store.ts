@@ -27,6 +27,13 @@ export async function register(
 /** renew.lua: 'renewed'; 'gone' (expired or swept); 'epoch' (the partition's epoch is not `epoch`: data lost). */
 export type RenewStatus = 'renewed' | 'gone' | 'epoch';
 
+export interface Renewal {
+  readonly status: RenewStatus;
+  /** Of the `running` task ids given, those with a cancel request pending (`queue.cancel`). */
+  readonly cancelled: string[];
+}
+
+/** renew.lua: extends the lease; also says which of the `running` task ids have a cancel request pending. */
 export async function renew(
   redis: Client,
   keys: QueueKeys,
@@ -34,12 +41,15 @@ export async function renew(
   leaseMs: number,
   epoch: string,
   facts: string,
-): Promise<RenewStatus> {
-  const [status] = (await runScript(redis, 'renew', [keys.workers, keys.epoch, keys.info], [id, leaseMs, epoch, facts])) as [
-    number,
-    number,
-  ];
-  return status === 1 ? 'renewed' : status === -1 ? 'epoch' : 'gone';
+  running: readonly string[] = [],
+): Promise<Renewal> {
+  const [status, , ...cancelled] = (await runScript(
+    redis,
+    'renew',
+    [keys.workers, keys.epoch, keys.info, keys.cancel],
+    [id, leaseMs, epoch, facts, ...running],
+  )) as [number, number, ...string[]];
+  return { status: status === 1 ? 'renewed' : status === -1 ? 'epoch' : 'gone', cancelled: cancelled.map(String) };
 }
 
 /**
@@ -60,9 +70,55 @@ export async function dequeue(redis: Client, keys: QueueKeys, workerId: string, 
  */
 export type CutoffRecord = 'crashed' | 'stopped' | 'lost' | null;
 
-/** requeue.lua: puts the run back at the front, if `list` still holds `entry`. False: someone else did. */
-export async function requeue(redis: Client, list: string, keys: QueueKeys, entry: Entry, cutoff: CutoffRecord): Promise<boolean> {
-  return (await runScript(redis, 'requeue', [list, keys.waiting], [entry, cutoff === null ? 0 : 1, cutoff ?? ''])) === 1;
+/**
+ * requeue.lua: puts the run back at the front, if `list` still holds `entry`: 'requeued'; 'stale' (someone
+ * else did); 'cancelled' (removed, not put back: a cancel request for the task was pending).
+ */
+export async function requeue(
+  redis: Client,
+  list: string,
+  keys: QueueKeys,
+  entry: Entry,
+  cutoff: CutoffRecord,
+): Promise<'requeued' | 'stale' | 'cancelled'> {
+  const done = await runScript(redis, 'requeue', [list, keys.waiting, keys.cancel], [entry, cutoff === null ? 0 : 1, cutoff ?? '']);
+  return done === 1 ? 'requeued' : done === 2 ? 'cancelled' : 'stale';
+}
+
+/**
+ * cancelled.lua: finishes a run a cancel stopped (never put back), drops its cancel request, and keeps
+ * `record` as a dead letter when it is not ''. False: the list no longer held the run.
+ */
+export async function finishCancelled(
+  redis: Client,
+  list: string,
+  keys: QueueKeys,
+  entry: Entry,
+  taskId: string,
+  record: string,
+  keep: number,
+): Promise<boolean> {
+  return (await runScript(redis, 'cancelled', [list, keys.dead, keys.cancel], [entry, taskId, record, Math.max(1, keep)])) === 1;
+}
+
+/** The steps of cancel.lua (see its header). */
+export async function cancelRequest(redis: Client, keys: QueueKeys, taskId: string, ttlMs: number): Promise<void> {
+  await runScript(redis, 'cancel', [keys.cancel, keys.scheduled, keys.waiting], ['request', taskId, ttlMs]);
+}
+
+export async function cancelRemove(
+  redis: Client,
+  keys: QueueKeys,
+  taskId: string,
+  entry: Entry,
+  where: 'scheduled' | 'waiting',
+): Promise<boolean> {
+  return (await runScript(redis, 'cancel', [keys.cancel, keys.scheduled, keys.waiting], ['remove', taskId, entry, where])) === 1;
+}
+
+/** True if the request was still pending (dropped now); false if a worker, a put-back or a sweep took it. */
+export async function cancelForget(redis: Client, keys: QueueKeys, taskId: string): Promise<boolean> {
+  return (await runScript(redis, 'cancel', [keys.cancel, keys.scheduled, keys.waiting], ['forget', taskId])) === 1;
 }
 
 /** fail.lua: finishes the run and keeps `record` (a dead letter, see records.ts) in a list of at most `keep`. */
@@ -109,6 +165,8 @@ export interface Recovered {
   readonly left: number;
   /** The registration (or its retired mark) was removed. */
   readonly removed: boolean;
+  /** Entries dropped instead of put back: their tasks had a cancel request pending. */
+  readonly cancelled: number;
 }
 
 /** recover.lua: puts back up to 1000 entries of registration `id`; `timing` is [ARGV 4, ARGV 5] of the script. */
@@ -119,13 +177,13 @@ export async function recover(
   mode: RecoverMode,
   timing: readonly [number, number],
 ): Promise<Recovered> {
-  const [moved, left, removed] = (await runScript(
+  const [moved, left, removed, cancelled] = (await runScript(
     redis,
     'recover',
-    [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired],
+    [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, keys.cancel],
     [id, 1000, mode, ...timing],
-  )) as [number, number, number];
-  return { moved, left, removed: removed === 1 };
+  )) as [number, number, number, number];
+  return { moved, left, removed: removed === 1, cancelled };
 }
 
 /** '-1' searches the dead-letter list from its old end, '1' from its new end (wherever the record is nearer). */
@@ -175,13 +233,14 @@ export async function retry(
   keys: QueueKeys,
   entry: Entry,
   delayMs: number,
-): Promise<{ status: 'scheduled' | 'stale' | 'unreadable'; due: number; now: number }> {
-  const [status, due, now] = (await runScript(redis, 'retry', [list, keys.scheduled, keys.waiting], [entry, delayMs])) as [
+): Promise<{ status: 'scheduled' | 'stale' | 'unreadable' | 'cancelled'; due: number; now: number }> {
+  const [status, due, now] = (await runScript(redis, 'retry', [list, keys.scheduled, keys.waiting, keys.cancel], [entry, delayMs])) as [
     number,
     number,
     number,
   ];
-  return { status: status === 1 ? 'scheduled' : status === 0 ? 'stale' : 'unreadable', due, now };
+  const named = status === 1 ? 'scheduled' : status === 0 ? 'stale' : status === 2 ? 'cancelled' : 'unreadable';
+  return { status: named, due, now };
 }
 
 /** schedule-set.lua: registers schedule `id` (or keeps it as it is when `spec` is unchanged). */

@@ -175,6 +175,15 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         );
         this.#emit('dataLoss', previous, current);
       },
+      running: (partition) => [...this.#runs].filter((r) => r.keys.partition === partition && r.id !== '').map((r) => r.id),
+      cancelRequested: (ids) => {
+        for (const run of this.#runs)
+          if (!run.cancelled && !run.abandoned && ids.includes(run.id)) {
+            run.cancelled = true;
+            this.logger.info({ queue: this.queue.name, id: run.id, name: run.name }, 'cancelling a running task');
+            this.#executor?.cancel(run.id);
+          }
+      },
     });
     const registered = this.#register();
     try {

@@ -78,7 +78,7 @@ test('retry is token-checked: it schedules the run with attempt + 1 and failures
     const k = q.keys;
     const first = entry('r1');
     await redis.lpush(k.worker('w1'), first);
-    const keys = [k.worker('w1'), k.scheduled, k.waiting];
+    const keys = [k.worker('w1'), k.scheduled, k.waiting, k.cancel];
     const [status, due, now] = (await runScript(redis, 'retry', keys, [first, 2000])) as number[];
     assert.equal(status, 1);
     assert.equal(due, (now as number) + 2000);
@@ -108,7 +108,7 @@ test('retry is token-checked: it schedules the run with attempt + 1 and failures
 test('retry keeps cut-offs and the cut-off reason, big integers byte for byte, and refuses what it cannot parse', () =>
   withQueue(redis, async (q) => {
     const k = q.keys;
-    const keys = [k.worker('w1'), k.scheduled, k.waiting];
+    const keys = [k.worker('w1'), k.scheduled, k.waiting, k.cancel];
     const cut = '1|3|2|crashed|c1|add|1000|3|[12345678901234567890,0.1]';
     await redis.lpush(k.worker('w1'), cut, 'garbage');
     await runScript(redis, 'retry', keys, [cut, 0]);

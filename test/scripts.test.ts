@@ -99,21 +99,21 @@ test('requeue is token-checked: a stale run cannot touch the newer run of the sa
     const k = q.keys;
     const first = entry('t1');
     await redis.lpush(k.worker('w1'), first);
-    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [first, 1, 'crashed']), 1);
+    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting, k.cancel], [first, 1, 'crashed']), 1);
     const [back] = await redis.lrange(k.waiting, 0, -1);
     assert.equal(back, entry('t1', 1, 1, 'crashed'), 'attempt and cut-offs go up, the reason is kept');
     assert.equal(await redis.exists(k.worker('w1')), 0);
     // Run twice (a resend): nothing more happens.
-    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [first, 1, 'crashed']), 0);
+    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting, k.cancel], [first, 1, 'crashed']), 0);
     assert.equal(await redis.llen(k.waiting), 1);
     // The newer run is taken by the same worker; the old token (attempt 0) cannot release or requeue it.
     await redis.rpop(k.waiting);
     await redis.lpush(k.worker('w1'), back!);
     assert.equal(await redis.lrem(k.worker('w1'), 1, first), 0, 'a stale release removes nothing');
-    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [first, 0, '']), 0);
+    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting, k.cancel], [first, 0, '']), 0);
     assert.deepEqual(await redis.lrange(k.worker('w1'), 0, -1), [back]);
     // An orderly requeue (not a cut-off) keeps the count and the reason.
-    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [back!, 0, '']), 1);
+    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting, k.cancel], [back!, 0, '']), 1);
     assert.deepEqual(await redis.lrange(k.waiting, 0, -1), [entry('t1', 2, 1, 'crashed')]);
   }));
 
@@ -121,7 +121,7 @@ test('requeue puts an unreadable entry back unchanged (Lua never rewrites what i
   withQueue(redis, async (q) => {
     const k = q.keys;
     await redis.lpush(k.worker('w1'), 'garbage');
-    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting], ['garbage', 1, 'lost']), 1);
+    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting, k.cancel], ['garbage', 1, 'lost']), 1);
     assert.deepEqual(await redis.lrange(k.waiting, 0, -1), ['garbage']);
   }));
 
@@ -131,7 +131,7 @@ test('requeue keeps big integers in the arguments byte for byte', () =>
     // biome-ignore lint/correctness/noPrecisionLoss: a number past 2^53 travels as JSON writes it
     const e = encodeEntry({ id: 'big', name: 'add', args: [12345678901234567, 0.1], timeoutMs: 1000, maxAttempts: 3 }, 1e6);
     await redis.lpush(k.worker('w1'), e);
-    await runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [e, 1, 'lost']);
+    await runScript(redis, 'requeue', [k.worker('w1'), k.waiting, k.cancel], [e, 1, 'lost']);
     const [back] = await redis.lrange(k.waiting, 0, -1);
     const args = e.slice(e.lastIndexOf('|') + 1);
     assert.equal(args, '[12345678901234568,0.1]');
@@ -189,13 +189,13 @@ test("recover leaves a live lease alone, puts an expired worker's entries back a
     await redis.lpush(k.worker('recent'), entry('r1'), entry('r2'));
     await redis.lpush(k.worker('old'), entry('o1', 1, 1, 'crashed'));
     const recover = (w: string, mode = 'lost', n = 1000) =>
-      runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch, k.retired], [w, n, mode, 5000, 0]);
-    assert.deepEqual(await recover('live'), [0, 1, 0]);
+      runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch, k.retired, k.cancel], [w, n, mode, 5000, 0]);
+    assert.deepEqual(await recover('live'), [0, 1, 0, 0]);
     assert.equal(await redis.llen(k.worker('live')), 1);
-    assert.deepEqual(await recover('recent', 'lost', 1), [1, 1, 0], 'at most N per call');
-    assert.deepEqual(await recover('recent'), [1, 0, 0], 'kept within the grace after its deadline');
+    assert.deepEqual(await recover('recent', 'lost', 1), [1, 1, 0, 0], 'at most N per call');
+    assert.deepEqual(await recover('recent'), [1, 0, 0, 0], 'kept within the grace after its deadline');
     assert.notEqual(await redis.zscore(k.workers, 'recent'), null);
-    assert.deepEqual(await recover('old'), [1, 0, 1]);
+    assert.deepEqual(await recover('old'), [1, 0, 1, 0]);
     assert.equal(await redis.zscore(k.workers, 'old'), null);
     assert.equal(await redis.hget(k.info, 'old'), null);
     // Each call pushes to the taking end (right): r1 (oldest, first call), then r2, then o1. Every entry
@@ -205,15 +205,15 @@ test("recover leaves a live lease alone, puts an expired worker's entries back a
       entry('r2', 1, 1, 'lost'),
       entry('o1', 2, 2, 'lost'),
     ]);
-    assert.deepEqual(await recover('old'), [0, 0, 0], 'running it twice moves nothing');
+    assert.deepEqual(await recover('old'), [0, 0, 0, 0], 'running it twice moves nothing');
     // 'stop': a worker leaving in good order puts its entries back without counting them as cut off.
-    assert.deepEqual(await recover('live', 'stop'), [1, 0, 1]);
+    assert.deepEqual(await recover('live', 'stop'), [1, 0, 1, 0]);
     assert.equal(await redis.lindex(k.waiting, -1), entry('l1', 1, 0, ''));
     assert.equal(await redis.zscore(k.workers, 'live'), null);
     // The last worker leaving a partition with tasks waiting keeps the epoch: workers will come back for them.
     await redis.set(k.epoch, 'e1');
     await redis.zadd(k.workers, now + 60_000, 'last');
-    assert.deepEqual(await recover('last', 'stop'), [0, 0, 1]);
+    assert.deepEqual(await recover('last', 'stop'), [0, 0, 1, 0]);
     assert.equal(await redis.get(k.epoch), 'e1');
   }));
 
@@ -222,14 +222,14 @@ test('the last worker to leave an empty partition in good order deletes the epoc
     const k = q.keys;
     const now = await redisNow(redis);
     const recover = (w: string, mode: string) =>
-      runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch, k.retired], [w, 1000, mode, 0, 0]);
+      runScript(redis, 'recover', [k.workers, k.worker(w), k.waiting, k.info, k.epoch, k.retired, k.cancel], [w, 1000, mode, 0, 0]);
     await redis.set(k.epoch, 'e1');
     await redis.zadd(k.workers, now + 60_000, 'a', now + 60_000, 'b', now - 60_000, 'dead');
-    assert.deepEqual(await recover('dead', 'lost'), [0, 0, 1]);
+    assert.deepEqual(await recover('dead', 'lost'), [0, 0, 1, 0]);
     assert.equal(await redis.get(k.epoch), 'e1', 'a sweep keeps the epoch');
-    assert.deepEqual(await recover('a', 'stop'), [0, 0, 1]);
+    assert.deepEqual(await recover('a', 'stop'), [0, 0, 1, 0]);
     assert.equal(await redis.get(k.epoch), 'e1', 'another worker is still registered');
-    assert.deepEqual(await recover('b', 'stop'), [0, 0, 1]);
+    assert.deepEqual(await recover('b', 'stop'), [0, 0, 1, 0]);
     assert.deepEqual(await queueKeysNow(redis, q), [], 'nothing is left');
   }));
 
@@ -242,7 +242,7 @@ test('a registration removed after a lost lease is watched: a move that lands in
       runScript(
         redis,
         'recover',
-        [k.workers, k.worker('gone'), k.waiting, k.info, k.epoch, k.retired],
+        [k.workers, k.worker('gone'), k.waiting, k.info, k.epoch, k.retired, k.cancel],
         ['gone', 1000, mode, ...timing],
       ) as Promise<number[]>;
     assert.deepEqual(await call('lost', [5000, 60_000]), [0, 0, 1]);
@@ -268,7 +268,12 @@ test('recover and requeue write nothing when the waiting key is not a list', () 
     await redis.lpush(k.worker('dead'), entry('d1'));
     await redis.set(k.waiting, 'not a list');
     await assert.rejects(
-      runScript(redis, 'recover', [k.workers, k.worker('dead'), k.waiting, k.info, k.epoch, k.retired], ['dead', 1000, 'lost', 0, 0]),
+      runScript(
+        redis,
+        'recover',
+        [k.workers, k.worker('dead'), k.waiting, k.info, k.epoch, k.retired, k.cancel],
+        ['dead', 1000, 'lost', 0, 0],
+      ),
       /WRONGTYPE/,
     );
     assert.deepEqual(await redis.lrange(k.worker('dead'), 0, -1), [entry('d1')], 'the entry is still held');
@@ -288,7 +293,7 @@ test('recover moves a list of 5000 entries in calls of 1000 without error', () =
       const [, left] = (await runScript(
         redis,
         'recover',
-        [k.workers, k.worker('big'), k.waiting, k.info, k.epoch, k.retired],
+        [k.workers, k.worker('big'), k.waiting, k.info, k.epoch, k.retired, k.cancel],
         ['big', 1000, 'lost', 5000, 0],
       )) as [number, number];
       if (left === 0) break;
@@ -341,15 +346,17 @@ test('defect 7: requeue into a waiting key that is not a list fails having remov
     const e = entry('t1');
     await redis.lpush(k.worker('w1'), e);
     await redis.set(k.waiting, 'not a list');
-    await rejectsWithoutWriting([k.worker('w1'), k.waiting], () =>
-      runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [e, 1, 'crashed']),
+    await rejectsWithoutWriting([k.worker('w1'), k.waiting, k.cancel], () =>
+      runScript(redis, 'requeue', [k.worker('w1'), k.waiting, k.cancel], [e, 1, 'crashed']),
     );
     await redis.del(k.waiting);
     await redis.hset(k.waiting, 'f', 'v');
-    await rejectsWithoutWriting([k.worker('w1'), k.waiting], () => runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [e, 0, '']));
+    await rejectsWithoutWriting([k.worker('w1'), k.waiting, k.cancel], () =>
+      runScript(redis, 'requeue', [k.worker('w1'), k.waiting, k.cancel], [e, 0, '']),
+    );
     // Repaired, the same call puts the run back.
     await redis.del(k.waiting);
-    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting], [e, 1, 'crashed']), 1);
+    assert.equal(await runScript(redis, 'requeue', [k.worker('w1'), k.waiting, k.cancel], [e, 1, 'crashed']), 1);
     assert.deepEqual(await redis.lrange(k.waiting, 0, -1), [entry('t1', 1, 1, 'crashed')]);
   }));
 
