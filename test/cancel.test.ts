@@ -19,6 +19,7 @@ import {
   withQueue,
   workerProcess,
 } from './helpers.ts';
+import { runCli } from './cli-support.ts';
 
 let redis: Redis;
 before(() => {
@@ -227,4 +228,27 @@ test('a cancel request is honoured by every put-back: requeue, retry and recover
     assert.deepEqual([renewed[0], ...renewed.slice(2)], [1, 'x']);
     assert.equal(await runScript(redis, 'cancel', [k.cancel, k.scheduled, k.waiting], ['forget', 'x']), 1);
     assert.equal(await runScript(redis, 'cancel', [k.cancel, k.scheduled, k.waiting], ['forget', 'x']), 0);
+  }));
+
+test('delayed task ID and delayed cancel ID: what the API says, as text or JSON; exit 1 for unknown / not-found, 2 for a bad id', () =>
+  withQueue(redis, async (q) => {
+    const id = await add.with({ delayMs: 60_000 }).delay(q, 1, 2);
+    const shown = await runCli(['task', id, '--queue', q.name]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, new RegExp(`^${id.replace('.', '\\.')} add \\(attempt 0\\): scheduled, due \\d{4}-`));
+    const asJson = JSON.parse((await runCli(['task', id, '--queue', q.name, '--json'])).stdout) as Record<string, unknown>;
+    assert.equal(asJson.state, 'scheduled');
+    assert.equal(typeof asJson.dueAt, 'string');
+    const cancelled = await runCli(['cancel', id, '--queue', q.name]);
+    assert.deepEqual([cancelled.code, cancelled.stdout], [0, 'removed\n']);
+    const again = await runCli(['cancel', id, '--queue', q.name]);
+    assert.deepEqual([again.code, again.stdout], [1, 'not-found\n']);
+    const gone = await runCli(['task', id, '--queue', q.name]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stdout, /unknown/);
+    const bad = await runCli(['cancel', 'a|b', '--queue', q.name]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /Expected a task id/);
+    assert.equal((await runCli(['cancel', '--queue', q.name])).code, 2);
+    assert.deepEqual(await queueKeysNow(redis, q), []);
   }));

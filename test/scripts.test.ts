@@ -245,7 +245,7 @@ test('a registration removed after a lost lease is watched: a move that lands in
         [k.workers, k.worker('gone'), k.waiting, k.info, k.epoch, k.retired, k.cancel],
         ['gone', 1000, mode, ...timing],
       ) as Promise<number[]>;
-    assert.deepEqual(await call('lost', [5000, 60_000]), [0, 0, 1]);
+    assert.deepEqual(await call('lost', [5000, 60_000]), [0, 0, 1, 0]);
     assert.notEqual(await redis.zscore(k.retired, 'gone'), null, 'the removed registration is watched');
     // The sweep hands out retired ids once per check interval (its own lock), expired ones every time.
     const sweep = () =>
@@ -254,9 +254,9 @@ test('a registration removed after a lost lease is watched: a move that lands in
     assert.deepEqual((await sweep()).slice(1), [1, 0], 'not again within the check interval');
     // A blocking move held up in the network lands after the registration was removed.
     await redis.lpush(k.worker('gone'), entry('late', 0, 0, ''));
-    assert.deepEqual(await call('retired', [60_000, 0]), [1, 0, 0], 'put back; still watched');
+    assert.deepEqual(await call('retired', [60_000, 0]), [1, 0, 0, 0], 'put back; still watched');
     assert.deepEqual(await redis.lrange(k.waiting, 0, -1), [entry('late', 1, 0, '')], 'never ran: not counted as cut off');
-    assert.deepEqual(await call('retired', [0, 0]), [0, 0, 1], 'past the watch: no longer watched');
+    assert.deepEqual(await call('retired', [0, 0]), [0, 0, 1, 0], 'past the watch: no longer watched');
     assert.deepEqual(await queueKeysNow(redis, q), [k.retiredLock, k.waiting].sort());
   }));
 

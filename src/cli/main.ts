@@ -18,9 +18,10 @@ import { enqueue } from './enqueue.ts';
 import { schedules } from './schedules.ts';
 import { status } from './status.ts';
 import { sweeper } from './sweeper.ts';
+import { cancel, task } from './task.ts';
 import { worker } from './worker.ts';
 
-const COMMANDS: Record<string, Command> = { worker, sweeper, status, enqueue, schedules, demo, dashboard };
+const COMMANDS: Record<string, Command> = { worker, sweeper, status, enqueue, task, cancel, schedules, demo, dashboard };
 
 function version(): string {
   try {
