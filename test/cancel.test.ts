@@ -42,7 +42,7 @@ test('queue.task(id): scheduled, waiting, running (where, since when), failed (d
       assert.deepEqual(await q.task('nobody.1'), { state: 'unknown', id: 'nobody.1' });
       await q.cancel(waiting);
       const ledger = ledgerFile();
-      const running = await record.delay(q, ledger, 60_000);
+      const running = await cooperative.delay(q, ledger);
       const failing = await fail.delay(q, 'no');
       const rec = recorder();
       const w = new InlineWorker({
@@ -70,7 +70,7 @@ test('queue.task(id): scheduled, waiting, running (where, since when), failed (d
 test('a running task reports its worker, host, pid and start time', () =>
   withQueue(redis, async (q) => {
     const ledger = ledgerFile();
-    const id = await record.delay(q, ledger, 60_000);
+    const id = await cooperative.delay(q, ledger);
     const w = new InlineWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, leaseMs: 600, shutdownTimeoutMs: 0 });
     const before = Date.now();
     await runUntil(w, 'the lookup to show the run with its start', async () => {
