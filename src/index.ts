@@ -9,6 +9,8 @@ export {
   type RetryPolicy,
   type TaskModule,
   type Enqueuer,
+  type KeepResult,
+  type TaskId,
 } from './task.ts';
 export type { Backoff, BackoffSpec, BackoffFunction, Jitter } from './backoff.ts';
 export type { ScheduledTask, ScheduledQuery } from './later.ts';
@@ -37,6 +39,9 @@ export {
   RedisUnavailableError,
   ConnectionLostError,
   CommandTimeoutError,
+  TaskFailedError,
+  CancelledError,
+  ResultTimeoutError,
 } from './errors.ts';
 export { queueStatus, findQueues } from './status.ts';
 export type { TaskLookup, CancelResult } from './lookup.ts';

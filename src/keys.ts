@@ -51,6 +51,8 @@ export interface QueueKeys {
   readonly cancel: string;
   /** list: the entries one worker registration holds (its in-flight tasks). */
   worker(workerId: string): string;
+  /** stream of one item with a TTL: the outcome of a task that keeps its result (`keepResult`). */
+  result(taskId: string): string;
 }
 
 const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
@@ -132,6 +134,7 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     scheduleRuns: `${base}schedule-runs`,
     cancel: `${base}cancel`,
     worker: (workerId: string) => `${base}worker:${workerId}`,
+    result: (taskId: string) => `${base}result:${taskId}`,
   };
 }
 

@@ -19,6 +19,8 @@ import type { QueueKeys } from './keys.ts';
 import type { Queue } from './queue.ts';
 import { readDeadLetter, readWorkerFacts } from './records.ts';
 import { cancelForget, cancelRemove, cancelRequest } from './store.ts';
+import { decodeEntry } from './payload.ts';
+import { failureOutcome, readOutcome } from './results.ts';
 
 interface Found {
   readonly id: string;
@@ -45,6 +47,8 @@ export type TaskLookup =
       readonly cancelling: boolean;
     })
   | (Found & { readonly state: 'failed'; readonly failedAt: Date; readonly reason: string; readonly message: string })
+  /** Finished with success, and the task keeps its result (`keepResult`): `value`, as `queue.result` gives it. */
+  | { readonly state: 'succeeded'; readonly id: string; readonly partition: number; readonly finishedAt: Date; readonly value: unknown }
   | { readonly state: 'unknown'; readonly id: string };
 
 /** What `queue.cancel(id)` did: `removed` (it was scheduled or waiting: it never runs), `stopping` (it was running: its worker kills it), `not-found`. */
@@ -143,6 +147,24 @@ async function lookupIn(queue: Queue, keys: QueueKeys, id: string): Promise<Task
       cancelling: cancelling === 1,
     };
   }
+  const kept = await guard(redis, redis.xrevrange(keys.result(id), '+', '-', 'COUNT', 1));
+  const item = kept[0];
+  if (item) {
+    const fields = item[1];
+    const outcome = readOutcome(fields[fields.indexOf('o') + 1] ?? '');
+    const finishedAt = new Date(Number(item[0].split('-')[0]));
+    if (outcome.ok) return { state: 'succeeded', id, partition: p, finishedAt, value: outcome.value };
+    return {
+      id,
+      name: '',
+      attempt: 0,
+      partition: p,
+      state: 'failed',
+      failedAt: finishedAt,
+      reason: outcome.reason,
+      message: outcome.message,
+    };
+  }
   const needle = `"id":${JSON.stringify(id)}`;
   const record = await inList(redis, keys.dead, (r) => r.includes(needle) && readDeadLetter(r).fields.id === id);
   if (record !== null) {
@@ -172,18 +194,27 @@ export async function lookupTask(queue: Queue, id: string): Promise<TaskLookup> 
   return found.find((f) => f !== null) ?? { state: 'unknown', id };
 }
 
+/** For a task that keeps its result, the 'cancelled' outcome its removal writes for waiters. */
+function resultOf(entry: string): { outcome: string; ttlMs: number } | undefined {
+  const decoded = decodeEntry(entry, Number.MAX_SAFE_INTEGER);
+  const ttlMs = decoded.ok ? decoded.task.keepResultMs : undefined;
+  return ttlMs === undefined
+    ? undefined
+    : { outcome: failureOutcome('cancelled', 'The task was cancelled (queue.cancel) before it ran'), ttlMs };
+}
+
 async function cancelIn(queue: Queue, keys: QueueKeys, id: string): Promise<CancelResult> {
   const redis = queue.redis;
   // An entry that moved on between the read and the removal is read again (it only moves forward now).
   for (let round = 0; round < 5; round++) {
     const scheduled = await inScheduled(redis, keys, id);
     if (scheduled) {
-      if (await cancelRemove(redis, keys, id, scheduled.entry, 'scheduled')) return 'removed';
+      if (await cancelRemove(redis, keys, id, scheduled.entry, 'scheduled', resultOf(scheduled.entry))) return 'removed';
       continue;
     }
     const waiting = await inList(redis, keys.waiting, entryMatch(id));
     if (waiting !== null) {
-      if (await cancelRemove(redis, keys, id, waiting, 'waiting')) return 'removed';
+      if (await cancelRemove(redis, keys, id, waiting, 'waiting', resultOf(waiting))) return 'removed';
       continue;
     }
     if (await inWorkers(redis, keys, id)) return 'stopping';

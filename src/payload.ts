@@ -10,7 +10,7 @@
  *   re-encodes the JSON, whose numbers cjson would round), plus `f` in the option segment (`lua/retry.lua`).
  * - The option segment is there only for a task that needs it (a task without options keeps the entry above
  *   without it, byte for byte): `f=<failures>` first, then `;k=v` pairs: `r=<retries>` and `b=<backoff>`
- *   (`src/backoff.ts` `encodeBackoff`) when the call set them. `failures` counts runs that threw and were
+ *   (`src/backoff.ts` `encodeBackoff`) when the call set them, `k=<ttlMs>` when the task keeps its result. `failures` counts runs that threw and were
  *   retried. It starts with `f=`, which no JSON text does, so the two forms never mix up; unknown keys are
  *   skipped (a newer producer's options do not make an older worker fail the task).
  */
@@ -38,6 +38,8 @@ export interface TaskEntry {
   readonly retries?: number;
   /** Backoff set for this call; undefined: the task definition's. */
   readonly backoff?: ResolvedBackoff;
+  /** Set when the task keeps its result (`keepResult`): for how long, ms. */
+  readonly keepResultMs?: number;
 }
 
 /**
@@ -200,14 +202,17 @@ export interface EntryFields {
   readonly retries?: number;
   /** Per-call backoff: written only when set. */
   readonly backoff?: ResolvedBackoff;
+  /** How long the result is kept, ms: written only when set. */
+  readonly keepResultMs?: number;
 }
 
 /** The option segment for the fields that need one, with its closing `|`; '' when none does. */
 function optionSegment(fields: EntryFields): string {
-  if (fields.retries === undefined && fields.backoff === undefined) return '';
+  if (fields.retries === undefined && fields.backoff === undefined && fields.keepResultMs === undefined) return '';
   let text = 'f=0';
   if (fields.retries !== undefined) text += `;r=${fields.retries}`;
   if (fields.backoff !== undefined) text += `;b=${encodeBackoff(fields.backoff)}`;
+  if (fields.keepResultMs !== undefined) text += `;k=${fields.keepResultMs}`;
   return `${text}|`;
 }
 
@@ -281,6 +286,7 @@ interface EntryOptions {
   failures: number;
   retries?: number;
   backoff?: ResolvedBackoff;
+  keepResultMs?: number;
 }
 
 /** Reads `f=<n>[;k=v]...`; undefined when malformed. Unknown keys are skipped. */
@@ -298,6 +304,9 @@ function readOptions(text: string): EntryOptions | undefined {
       if (!/^\d{1,6}$/.test(value)) return undefined;
       if (key === 'f') out.failures = Number(value);
       else out.retries = Number(value);
+    } else if (key === 'k') {
+      if (!/^\d{1,10}$/.test(value)) return undefined;
+      out.keepResultMs = Number(value);
     } else if (key === 'b') {
       const backoff = decodeBackoff(value);
       if (!backoff) return undefined;

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, guard } from './connection.ts';
-import type { Executor, RunOutcome } from './executor.ts';
+import type { Executor } from './executor.ts';
 import { failpoint } from './failpoints.ts';
 import { type ErrorHandler, type Failure, type SuccessHandler, type TaskInfo, taskInfo } from './handlers.ts';
 import type { QueueKeys } from './keys.ts';
@@ -18,9 +18,12 @@ import { claimedHeader, decodeEntry, type Entry, type TaskEntry, unreadable } fr
 import type { Queue } from './queue.ts';
 import { deadLetterJson } from './records.ts';
 import type { Releases } from './releases.ts';
-import { type CutoffRecord, fail, finishCancelled, requeue, retry } from './store.ts';
-import { MAX_RETRY_DELAY_MS } from './backoff.ts';
+import { fail, finishCancelled, finishWithResult, requeue, retry } from './store.ts';
+import { failureOutcome, successOutcome } from './results.ts';
+import { CANCELLED, counted, type Decision, decide, decideBeforeRun } from './decide.ts';
 import { occurrenceDone } from './schedules.ts';
+
+export { type Decision, decide, decideBeforeRun } from './decide.ts';
 
 /** One task taken by the worker, from the fetch to its finishing write. */
 export interface Run {
@@ -43,6 +46,8 @@ export interface Run {
   abandoned: boolean;
   /** Set when a lease renewal brought a cancel request for the task (`queue.cancel`). */
   cancelled: boolean;
+  /** Set when the task keeps its result (`keepResult`), ms: its finishing write is `finish.lua`. */
+  keepResultMs?: number;
 }
 
 /** Outcomes a worker has seen since it started. */
@@ -65,105 +70,6 @@ export interface RunEvents {
    * last. The last one goes to `failure` and the error handler.
    */
   retry: [task: TaskInfo, failure: Failure, delayMs: number];
-}
-
-/** What an outcome means for the task: the one place that decides it. */
-export type Decision =
-  | { readonly kind: 'release'; readonly value: unknown }
-  | { readonly kind: 'fail'; readonly failure: Failure }
-  | { readonly kind: 'retry'; readonly failure: Failure; readonly delayMs: number }
-  | { readonly kind: 'requeue'; readonly why: 'crashed' | 'stopped'; readonly cutoff: CutoffRecord; readonly note?: string }
-  /** Cancelled (`queue.cancel`): fails for good, never retried nor put back. */
-  | { readonly kind: 'cancel'; readonly failure: Failure };
-
-/** Before a run: a task whose runs were cut off `maxAttempts` times fails without running again. */
-export function decideBeforeRun(task: TaskEntry): Decision | null {
-  if (task.cutoffs < task.maxAttempts) return null;
-  const reason = task.reason === 'crashed' ? 'crashed' : 'lost';
-  const last =
-    task.reason === 'crashed'
-      ? 'its child process died'
-      : task.reason === 'stopped'
-        ? 'a stopping worker killed it'
-        : 'its worker was lost';
-  return {
-    kind: 'fail',
-    failure: {
-      reason,
-      message: `The task's runs were cut off ${task.cutoffs} times, maxAttempts is ${task.maxAttempts} (last time ${last})`,
-    },
-  };
-}
-
-const CANCELLED: Failure = { reason: 'cancelled', message: 'The task was cancelled (queue.cancel) while it ran' };
-
-/**
- * After a run: what its outcome means. Pure: no I/O, no clock. `cancelled`: a cancel request for the task
- * reached the worker during the run; a run that succeeded all the same keeps its result, any other ending
- * (killed, crashed, threw, timed out) is the cancel's, and never runs again.
- */
-export function decide(task: TaskEntry, outcome: RunOutcome, cancelled = false): Decision {
-  if (outcome.kind === 'cancelled' || (cancelled && outcome.kind !== 'success')) return { kind: 'cancel', failure: CANCELLED };
-  switch (outcome.kind) {
-    case 'success':
-      return { kind: 'release', value: outcome.value };
-    case 'thrown': {
-      const failure: Failure = { reason: 'thrown', message: outcome.error.message, error: outcome.error };
-      const advice = outcome.retry;
-      if (!advice?.retry) return { kind: 'fail', failure };
-      const delayMs = Math.min(MAX_RETRY_DELAY_MS, Math.max(0, Math.round(advice.delayMs)));
-      return { kind: 'retry', failure, delayMs: Number.isFinite(delayMs) ? delayMs : 0 };
-    }
-    case 'timeout':
-      return {
-        kind: 'fail',
-        failure: {
-          reason: 'timeout',
-          message: `The task ran over its timeout of ${task.timeoutMs} ms${outcome.signal ? ` and was stopped with ${outcome.signal}` : ''}`,
-          ...(outcome.signal ? { signal: outcome.signal } : {}),
-        },
-      };
-    case 'unknown-task':
-      return {
-        kind: 'fail',
-        failure: {
-          reason: 'unknown-task',
-          message: `No task named ${JSON.stringify(task.name)} is defined in the modules this worker loads`,
-        },
-      };
-    case 'crashed': {
-      const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.exitCode}`;
-      if (task.cutoffs + 1 >= task.maxAttempts) {
-        return {
-          kind: 'fail',
-          failure: {
-            reason: 'crashed',
-            message: `The task's process ${how} before the task finished; its runs were cut off ${task.cutoffs + 1} times, maxAttempts is ${task.maxAttempts}`,
-            ...(outcome.signal ? { signal: outcome.signal } : {}),
-            ...(outcome.exitCode !== null ? { exitCode: outcome.exitCode } : {}),
-          },
-        };
-      }
-      return { kind: 'requeue', why: 'crashed', cutoff: 'crashed', note: `the task's process ${how}; putting the task back` };
-    }
-    case 'killed':
-      // Killed mid-run by a stop: a cut-off like any other (so a task that outlives every stop cannot loop
-      // for ever); ended before it started: put back uncounted.
-      return { kind: 'requeue', why: 'stopped', cutoff: outcome.started ? 'stopped' : null };
-  }
-}
-
-/**
- * A final failure with the task's counts: `attempt` of this run, `failures` (runs that threw, this one
- * included) and `cutoffs` (runs cut off, this one included when it was cut off).
- */
-function counted(task: TaskEntry, failure: Failure, ran: boolean): Failure {
-  return {
-    ...failure,
-    attempt: task.attempt,
-    failures: task.failures + (ran && failure.reason === 'thrown' ? 1 : 0),
-    cutoffs: task.cutoffs + (ran && failure.reason === 'crashed' ? 1 : 0),
-  };
 }
 
 /** What the processor needs from its worker; made once the worker's connections exist. */
@@ -240,6 +146,7 @@ export class Processor {
     run.id = task.id;
     run.name = task.name;
     run.attempt = task.attempt;
+    if (task.keepResultMs !== undefined) run.keepResultMs = task.keepResultMs;
     const info = taskInfo(queue.name, task);
     const refused = decideBeforeRun(task);
     if (refused) return await this.#act(run, task, info, refused, false);
@@ -261,7 +168,12 @@ export class Processor {
         if (onSuccess) await this.#callHandler('successHandler', () => onSuccess(info, decision.value));
         failpoint('before-release');
         // Finished before a cancel could stop it: the release also drops the cancel request.
-        if (run.cancelled) await this.#write(run, () => finishCancelled(cmd, run.list, run.keys, run.entry, task.id, '', 1));
+        if (run.keepResultMs !== undefined) {
+          const outcome = successOutcome(decision.value, queue.maxResultBytes);
+          await this.#write(run, () =>
+            finishWithResult(cmd, run.list, run.keys, run.entry, task.id, outcome, run.keepResultMs ?? 1, '', 1),
+          );
+        } else if (run.cancelled) await this.#write(run, () => finishCancelled(cmd, run.list, run.keys, run.entry, task.id, '', 1));
         else await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
         return this.#occurrenceDone(run);
       }
@@ -293,10 +205,9 @@ export class Processor {
 
   /** A put-back (retry, requeue) found a cancel request the worker had not heard of yet: the task was dropped. */
   async #cancelledOnTheWayBack(info: TaskInfo): Promise<void> {
-    const failure: Failure = { reason: 'cancelled', message: 'The task was cancelled (queue.cancel); it is not run again' };
-    this.#host.emit('failure', info, failure);
+    this.#host.emit('failure', info, CANCELLED);
     const onError = this.#host.errorHandler;
-    if (onError) await this.#callHandler('errorHandler', () => onError(info, failure));
+    if (onError) await this.#callHandler('errorHandler', () => onError(info, CANCELLED));
   }
 
   async #failed(run: Run, info: TaskInfo, failure: Failure, cancelled = false): Promise<void> {
@@ -307,7 +218,13 @@ export class Processor {
     const onError = this.#host.errorHandler;
     if (onError) await this.#callHandler('errorHandler', () => onError(info, failure));
     const keep = queue.deadLetters;
-    if (cancelled) {
+    if (run.keepResultMs !== undefined) {
+      const record = keep === 0 ? '' : deadLetterJson(info, failure, run.entry);
+      const outcome = failureOutcome(failure.reason, failure.message);
+      await this.#write(run, () =>
+        finishWithResult(cmd, run.list, run.keys, run.entry, info.id, outcome, run.keepResultMs ?? 1, record, keep),
+      );
+    } else if (cancelled) {
       const record = keep === 0 ? '' : deadLetterJson(info, failure, run.entry);
       await this.#write(run, () => finishCancelled(cmd, run.list, run.keys, run.entry, info.id, record, keep));
     } else if (keep === 0) await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));

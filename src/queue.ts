@@ -14,8 +14,9 @@ import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, 
 import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
 import { scheduleLater } from './store.ts';
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
-import type { Enqueuer, EnqueueOptions, Task } from './task.ts';
-import { cancelTask, lookupTask, type CancelResult, type TaskLookup } from './lookup.ts';
+import type { Enqueuer, EnqueueOptions, Task, TaskId } from './task.ts';
+import { cancelTask, checkTaskId, lookupTask, type CancelResult, type TaskLookup } from './lookup.ts';
+import { keepResultOption, resultConnection, resultPartition, ResultWaiter, settleOutcome } from './results.ts';
 
 export interface QueueOptions {
   /** The queue's name: 1-100 of `A-Z a-z 0-9 _ . : -`. */
@@ -52,6 +53,8 @@ export interface QueueOptions {
    * what Redis itself needs. @default 5000
    */
   readonly commandTimeoutMs?: number;
+  /** The largest result a task that keeps its result (`keepResult`) may store, bytes of JSON. @default 65_536 */
+  readonly maxResultBytes?: number;
 }
 
 interface Built {
@@ -91,6 +94,7 @@ export class Queue implements Enqueuer {
   readonly maxAttempts: number;
   readonly maxPayloadBytes: number;
   readonly deadLetters: number;
+  readonly maxResultBytes: number;
   readonly prefix: string;
   /** Where Redis is, as given; workers make their own connections from it. */
   readonly redisSource: RedisSource;
@@ -100,6 +104,7 @@ export class Queue implements Enqueuer {
   #nextPartition = Math.floor(Math.random() * MAX_PARTITIONS);
   readonly #idPrefix = `${randomBytes(6).toString('base64url')}.`;
   #counter = 0;
+  readonly #waiters = new Map<number, ResultWaiter>();
 
   constructor(options: QueueOptions) {
     if (options === null || typeof options !== 'object') throw new InvalidOptionError('Expected queue options to be an object');
@@ -112,6 +117,7 @@ export class Queue implements Enqueuer {
     this.maxAttempts = intOption('maxAttempts', options.maxAttempts, 3, 1, 1000);
     this.maxPayloadBytes = intOption('maxPayloadBytes', options.maxPayloadBytes, 1_048_576, 64, 512 * 1_048_576);
     this.deadLetters = intOption('deadLetters', options.deadLetters, 0, 0, 1_000_000);
+    this.maxResultBytes = intOption('maxResultBytes', options.maxResultBytes, 65_536, 16, 512 * 1_048_576);
     this.prefix = stringOption('prefix', options.prefix, 'delayed', /^[A-Za-z0-9_.:-]{1,100}$/, '1-100 of A-Z a-z 0-9 _ . : -');
     const partitions = intOption('partitions', options.partitions, 1, 1, MAX_PARTITIONS);
     this.partitions = queueKeys(this.prefix, this.name, partitions);
@@ -139,13 +145,13 @@ export class Queue implements Enqueuer {
     const maxAttempts = intOption('maxAttempts', options?.maxAttempts, this.maxAttempts, 1, 1000);
     const due = dueOptions(options);
     const retry = retryOptions(options);
-    const id = this.#idPrefix + (this.#counter++).toString(36);
-    return {
-      id,
-      entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts, ...retry }, this.maxPayloadBytes),
-      keys: this.#partitionFor(options?.partitionKey),
-      due,
-    };
+    const keepResultMs = keepResultOption(options?.keepResult);
+    const keys = this.#partitionFor(options?.partitionKey);
+    let id = this.#idPrefix + (this.#counter++).toString(36);
+    // A result is read from its partition: the id names it (when there is more than one).
+    if (keepResultMs !== undefined && this.partitions.length > 1) id += `@${keys.partition}`;
+    const fields = { id, name, args, timeoutMs, maxAttempts, ...retry, ...(keepResultMs !== undefined ? { keepResultMs } : {}) };
+    return { id, entry: encodeEntry(fields, this.maxPayloadBytes), keys, due };
   }
 
   #partitionFor(key: string | undefined): QueueKeys {
@@ -332,10 +338,34 @@ export class Queue implements Enqueuer {
     return cancelTask(this, id);
   }
 
+  /**
+   * Waits for the outcome of a task that keeps its result (`keepResult`), also one that finished before the
+   * call: resolves with its value; rejects with `TaskFailedError` (it failed for good; `reason`),
+   * `CancelledError` (cancelled) or `ResultTimeoutError` (nothing within `timeoutMs`; also for a task that
+   * keeps no result, or whose result expired). Many waits share one blocking read per partition.
+   */
+  async result<R = unknown>(id: TaskId<R> | string, options: { timeoutMs?: number } = {}): Promise<R> {
+    checkTaskId(id);
+    const timeoutMs = msOption('timeoutMs', options.timeoutMs, 30_000, 1);
+    const p = resultPartition(id, this.partitions.length);
+    let waiter = this.#waiters.get(p);
+    if (!waiter) {
+      const keys = this.partitions[p] as QueueKeys;
+      waiter = new ResultWaiter(
+        keys,
+        () => resultConnection(this.redisSource, this.name, this.commandTimeoutMs),
+        () => this.redis,
+      );
+      this.#waiters.set(p, waiter);
+    }
+    return settleOutcome(id, await waiter.wait(id, timeoutMs)) as R;
+  }
+
   /** Closes the producer connection. Never rejects. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await Promise.all([...this.#waiters.values()].map((w) => w.close()));
     if (this.#redis) await disconnect(this.#redis);
   }
 }

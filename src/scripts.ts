@@ -27,6 +27,7 @@ const NAMES = [
   'schedule-done',
   'cancel',
   'cancelled',
+  'finish',
 ] as const;
 export type ScriptName = (typeof NAMES)[number];
 

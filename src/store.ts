@@ -6,7 +6,7 @@
 import type { Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
 import type { Entry } from './payload.ts';
-import { runScript } from './scripts.ts';
+import { runScript, type ScriptArg } from './scripts.ts';
 
 /** register.lua: adds a registration with a lease; the partition's epoch (set from `candidate` if none). */
 export async function register(
@@ -112,8 +112,31 @@ export async function cancelRemove(
   taskId: string,
   entry: Entry,
   where: 'scheduled' | 'waiting',
+  result?: { readonly outcome: string; readonly ttlMs: number },
 ): Promise<boolean> {
-  return (await runScript(redis, 'cancel', [keys.cancel, keys.scheduled, keys.waiting], ['remove', taskId, entry, where])) === 1;
+  const k = [keys.cancel, keys.scheduled, keys.waiting];
+  const a: ScriptArg[] = ['remove', taskId, entry, where];
+  if (result) {
+    k.push(keys.result(taskId));
+    a.push(result.outcome, result.ttlMs);
+  }
+  return (await runScript(redis, 'cancel', k, a)) === 1;
+}
+
+/** finish.lua: finishes a run of a task that keeps its result, writing `outcome` (and a dead letter when `record` is not ''). */
+export async function finishWithResult(
+  redis: Client,
+  list: string,
+  keys: QueueKeys,
+  entry: Entry,
+  taskId: string,
+  outcome: string,
+  ttlMs: number,
+  record: string,
+  keep: number,
+): Promise<boolean> {
+  const k = [list, keys.dead, keys.cancel, keys.result(taskId)];
+  return (await runScript(redis, 'finish', k, [entry, taskId, outcome, ttlMs, record, Math.max(1, keep)])) === 1;
 }
 
 /** True if the request was still pending (dropped now); false if a worker, a put-back or a sweep took it. */

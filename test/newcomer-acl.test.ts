@@ -78,6 +78,8 @@ async function workAs(redis: RedisSource, name: string): Promise<string[]> {
       () => new Promise((resolve) => taskContext()?.signal.addEventListener('abort', () => resolve('aborted'))),
     );
     const held = await hold.delay(queue);
+    const keptId = await add.with({ keepResult: { ttlMs: 10_000 } }).delay(queue, 20, 22);
+    const kept = queue.result(keptId, { timeoutMs: 30_000 });
     const results: unknown[] = [];
     const worker = new InlineWorker({
       queue,
@@ -92,6 +94,8 @@ async function workAs(redis: RedisSource, name: string): Promise<string[]> {
     try {
       await waitFor('the held task to run', async () => (await queue.task(held)).state === 'running', 30_000);
       assert.equal(await queue.cancel(held), 'stopping');
+      assert.equal(await kept, 42);
+      assert.equal((await queue.task(keptId)).state, 'succeeded');
       const all = () => [3, 7, 11, 15, 'retried', 2, 'cancelled'].every((r) => results.includes(r));
       await waitFor(`the results (printed: ${printed.join('; ')})`, all, 30_000);
       assert.equal((await queue.schedules()).length, 1);

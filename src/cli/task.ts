@@ -5,6 +5,8 @@ import { COMMON_HELP, CommandError, EXIT, QUEUE_COMMON, makeQueue, reachRedis, w
 /** One line (or a JSON object) saying where a task is. */
 export function describeTask(t: TaskLookup): string {
   if (t.state === 'unknown') return `${t.id}: unknown (finished, never enqueued, or failed without a dead letter)`;
+  if (t.state === 'succeeded')
+    return `${t.id}: succeeded ${t.finishedAt.toISOString()}, result ${JSON.stringify(t.value)?.slice(0, 2000) ?? 'null'}`;
   const head = `${t.id} ${t.name} (attempt ${t.attempt}${t.partition > 0 ? `, partition ${t.partition}` : ''})`;
   switch (t.state) {
     case 'scheduled':
