@@ -45,6 +45,20 @@ export {
 } from './errors.ts';
 export { queueStatus, findQueues } from './status.ts';
 export type { TaskLookup, CancelResult } from './lookup.ts';
+export {
+  listDeadLetters,
+  findDeadLetterById,
+  requeueDeadLetter,
+  requeueDeadLetterById,
+  requeueAllDeadLetters,
+  deleteDeadLetter,
+  purgeDeadLetters,
+  type DeadLetterRecord,
+  type DeadLetterPage,
+  type DeadLetterPageOptions,
+  type DeadLetterRef,
+  type RequeueAllResult,
+} from './dead-letters.ts';
 export type {
   QueueStatus,
   WorkerStatus,
