@@ -62,6 +62,7 @@ class Child {
   /** A run was ended: the child is on its way out and is never given another task. */
   stopping = false;
   onExit: (child: Child) => void = () => undefined;
+  onProgress: (taskId: string, value: unknown) => void = () => undefined;
   /** SIGKILL armed once a run is being ended; it stays armed until the child exited, whatever the child says. */
   #killTimer: NodeJS.Timeout | undefined;
   readonly #killGraceMs: number;
@@ -83,7 +84,9 @@ class Child {
           loaded = true;
           resolve();
         } else if (message.t === 'init-error') reject(new ModuleLoadError(message.module, message.message));
-        else this.#done(message);
+        else if (message.t === 'progress') {
+          if (this.run) this.onProgress(this.run.taskId, message.value);
+        } else this.#done(message);
       };
       this.proc.on('message', onMessage);
       // A failed spawn or a write to a dead child: the 'exit' that follows (or already came) decides.
@@ -245,6 +248,7 @@ export class ChildPool implements Executor {
   #started: { resolve: () => void; reject: (err: Error) => void } | undefined;
   onFatal?: (error: Error) => void;
   onAvailable?: () => void;
+  onProgress?: (taskId: string, value: unknown) => void;
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -280,6 +284,7 @@ export class ChildPool implements Executor {
     const child = new Child(this.#options);
     this.#starting.add(child);
     child.onExit = (c) => this.#gone(c);
+    child.onProgress = (taskId, value) => this.onProgress?.(taskId, value);
     child.ready.then(
       () => {
         this.#starting.delete(child);

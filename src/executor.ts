@@ -40,6 +40,8 @@ export interface Executor {
   cancel(taskId: string): void;
   /** Stops for good; always resolves. */
   close(): Promise<void>;
+  /** Called when a running task reports progress (`taskContext().progress`). */
+  onProgress?: (taskId: string, value: unknown) => void;
   /** Called with a fatal error when the executor can no longer run tasks (e.g. children stop loading). */
   onFatal?: (error: Error) => void;
 }

@@ -4,7 +4,7 @@
  * with reason 'timeout', but code that ignores the signal keeps running, and a synchronous loop blocks the
  * whole worker (and its lease renewals). Use ForkedWorker or PreforkedWorker where a task can hang.
  */
-import { runInContext } from './context.ts';
+import { checkProgress, runInContext } from './context.ts';
 import { toError, type Executor, type RunOutcome } from './executor.ts';
 import type { TaskEntry } from './payload.ts';
 import { MAX_TIMER_MS } from './options.ts';
@@ -22,6 +22,7 @@ function thrownOutcome(handle: AnyTask, task: TaskEntry, thrown: unknown): RunOu
 
 class InlineExecutor implements Executor {
   readonly #modules: readonly (TaskModule | AnyTask)[];
+  onProgress?: (taskId: string, value: unknown) => void;
   #tasks = new Map<string, AnyTask>();
   readonly #runs = new Set<{
     readonly id: string;
@@ -80,6 +81,7 @@ class InlineExecutor implements Executor {
           }
           return controller.signal;
         },
+        progress: (value: unknown) => this.onProgress?.(task.id, checkProgress(value)),
       };
       try {
         Promise.resolve(runInContext(context, () => handle.fn(...task.args))).then(

@@ -45,6 +45,8 @@ export type TaskLookup =
       readonly since: Date | null;
       /** A cancel request is pending: its worker will stop it at its next lease renewal. */
       readonly cancelling: boolean;
+      /** The latest `taskContext().progress(value)`, as of the worker's last renewal (undefined: none). */
+      readonly progress?: unknown;
     })
   | (Found & { readonly state: 'failed'; readonly failedAt: Date; readonly reason: string; readonly message: string })
   /** Finished with success, and the task keeps its result (`keepResult`): `value`, as `queue.result` gives it. */
@@ -145,6 +147,7 @@ async function lookupIn(queue: Queue, keys: QueueKeys, id: string): Promise<Task
       pid: typeof facts?.pid === 'number' ? facts.pid : null,
       since: read && Number.isFinite(forMs) ? new Date(read.at - forMs) : null,
       cancelling: cancelling === 1,
+      ...((run as { progress?: unknown } | undefined)?.progress !== undefined ? { progress: (run as { progress: unknown }).progress } : {}),
     };
   }
   const kept = await guard(redis, redis.xrevrange(keys.result(id), '+', '-', 'COUNT', 1));

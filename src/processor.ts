@@ -48,6 +48,8 @@ export interface Run {
   cancelled: boolean;
   /** Set when the task keeps its result (`keepResult`), ms: its finishing write is `finish.lua`. */
   keepResultMs?: number;
+  /** The latest `taskContext().progress(value)` of the run (sent with the worker's facts). */
+  progress?: unknown;
 }
 
 /** Outcomes a worker has seen since it started. */

@@ -144,6 +144,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       void this.close({ now: true });
     };
     executor.onAvailable = () => this.#wake?.();
+    executor.onProgress = (id, value) =>
+      [...this.#runs].filter((run) => run.id === id).forEach((run) => void Object.assign(run, { progress: value }));
     if (this.#handleSignals) this.#listenForSignals();
     // Children boot while the worker connects and registers; no task is taken before one is ready to run it.
     const started = executor.start();
@@ -180,7 +182,6 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         for (const run of this.#runs)
           if (!run.cancelled && !run.abandoned && ids.includes(run.id)) {
             run.cancelled = true;
-            this.logger.info({ queue: this.queue.name, id: run.id, name: run.name }, 'cancelling a running task');
             this.#executor?.cancel(run.id);
           }
       },
@@ -208,8 +209,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         stop: this.#stop.signal,
         known: this.#known,
         maxPayloadBytes: this.queue.maxPayloadBytes,
-        // A slot is free when fewer runs are open than `concurrency`, counting as free those whose outcome is
-        // known and whose finishing write is under way; and only as many as a ready idle child can start.
+        // Free slots: open runs below `concurrency` (those finishing count as free), capped by ready idle children.
         freeSlots: () => Math.min(this.concurrency - this.#runs.size + processor.releasing, executor.available()),
         changed: () => this.#changed(),
         take: (entry, workerId, keys) => this.#take(entry, workerId, keys),
@@ -227,7 +227,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     const now = performance.now();
     const running = [...this.#runs]
       .slice(0, 50)
-      .map((run) => ({ id: run.id, name: run.name, attempt: run.attempt, forMs: Math.round(now - run.startedAt) }));
+      .map((run) => ({ id: run.id, name: run.name, attempt: run.attempt, forMs: Math.round(now - run.startedAt), progress: run.progress }));
     return { kind: this.kind, concurrency: this.concurrency, startedAt: this.#startedAt, counts: this.counts, running };
   }
 

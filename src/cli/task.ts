@@ -16,7 +16,8 @@ export function describeTask(t: TaskLookup): string {
     case 'running': {
       const where = t.host !== null ? `${t.host} pid ${t.pid ?? '?'}` : t.workerId;
       const since = t.since ? ` since ${t.since.toISOString()}` : '';
-      return `${head}: running on ${where} (worker ${t.workerId})${since}${t.cancelling ? ', cancel requested' : ''}`;
+      const progress = t.progress !== undefined ? `, progress ${JSON.stringify(t.progress)}` : '';
+      return `${head}: running on ${where} (worker ${t.workerId})${since}${progress}${t.cancelling ? ', cancel requested' : ''}`;
     }
     case 'failed':
       return `${head}: failed ${t.failedAt.toISOString()}, ${t.reason}: ${t.message}`;
