@@ -49,6 +49,8 @@ export interface QueueKeys {
    * for a while after a cancel.
    */
   readonly cancel: string;
+  /** string: set while the queue is paused (`queue.pause()`): workers take nothing; read with each lease renewal. */
+  readonly paused: string;
   /** list: the entries one worker registration holds (its in-flight tasks). */
   worker(workerId: string): string;
   /** stream of one item with a TTL: the outcome of a task that keeps its result (`keepResult`). */
@@ -133,6 +135,7 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     scheduleTimes: `${base}schedule-times`,
     scheduleRuns: `${base}schedule-runs`,
     cancel: `${base}cancel`,
+    paused: `${base}paused`,
     worker: (workerId: string) => `${base}worker:${workerId}`,
     result: (taskId: string) => `${base}result:${taskId}`,
   };

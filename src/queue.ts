@@ -361,6 +361,27 @@ export class Queue implements Enqueuer {
     return settleOutcome(id, await waiter.wait(id, timeoutMs)) as R;
   }
 
+  /**
+   * Pauses the queue, from any process: its workers take nothing new within one lease renewal (`leaseMs` / 3)
+   * and let what they run finish; producers still enqueue. Lasts until `resume()` (the `paused` key).
+   */
+  async pause(): Promise<void> {
+    const redis = this.redis;
+    await Promise.all(this.partitions.map((keys) => send(redis, () => redis.set(keys.paused, '1'))));
+  }
+
+  /** Resumes a paused queue: workers take tasks again within one lease renewal. */
+  async resume(): Promise<void> {
+    const redis = this.redis;
+    await Promise.all(this.partitions.map((keys) => send(redis, () => redis.del(keys.paused))));
+  }
+
+  /** True while the queue is paused. */
+  async isPaused(): Promise<boolean> {
+    const redis = this.redis;
+    return (await send(redis, () => redis.exists(this.keys.paused))) === 1;
+  }
+
   /** Closes the producer connection. Never rejects. */
   async close(): Promise<void> {
     if (this.#closed) return;

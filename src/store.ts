@@ -16,12 +16,14 @@ export async function register(
   leaseMs: number,
   candidate: string,
   facts: string,
-): Promise<string> {
-  const [epoch] = (await runScript(redis, 'register', [keys.workers, keys.epoch, keys.info], [id, leaseMs, candidate, facts])) as [
-    string,
-    number,
-  ];
-  return String(epoch);
+): Promise<{ epoch: string; paused: boolean }> {
+  const [epoch, , paused] = (await runScript(
+    redis,
+    'register',
+    [keys.workers, keys.epoch, keys.info, keys.paused],
+    [id, leaseMs, candidate, facts],
+  )) as [string, number, number];
+  return { epoch: String(epoch), paused: paused === 1 };
 }
 
 /** renew.lua: 'renewed'; 'gone' (expired or swept); 'epoch' (the partition's epoch is not `epoch`: data lost). */
@@ -31,6 +33,8 @@ export interface Renewal {
   readonly status: RenewStatus;
   /** Of the `running` task ids given, those with a cancel request pending (`queue.cancel`). */
   readonly cancelled: string[];
+  /** The queue is paused (`queue.pause()`): take nothing. */
+  readonly paused: boolean;
 }
 
 /** renew.lua: extends the lease; also says which of the `running` task ids have a cancel request pending. */
@@ -43,13 +47,13 @@ export async function renew(
   facts: string,
   running: readonly string[] = [],
 ): Promise<Renewal> {
-  const [status, , ...cancelled] = (await runScript(
+  const [status, , paused, ...cancelled] = (await runScript(
     redis,
     'renew',
-    [keys.workers, keys.epoch, keys.info, keys.cancel],
+    [keys.workers, keys.epoch, keys.info, keys.cancel, keys.paused],
     [id, leaseMs, epoch, facts, ...running],
-  )) as [number, number, ...string[]];
-  return { status: status === 1 ? 'renewed' : status === -1 ? 'epoch' : 'gone', cancelled: cancelled.map(String) };
+  )) as [number, number, number | undefined, ...string[]];
+  return { status: status === 1 ? 'renewed' : status === -1 ? 'epoch' : 'gone', cancelled: cancelled.map(String), paused: paused === 1 };
 }
 
 /**

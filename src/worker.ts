@@ -26,6 +26,7 @@ import { requeue } from './store.ts';
 import { type SweepReport, SweepLoop } from './sweeper.ts';
 import { within } from './time.ts';
 import { resolveWorkerOptions, type WorkerKind, type WorkerOptions } from './worker-options.ts';
+import { controlEvents } from './worker-control.ts';
 
 export type { WorkerKind, WorkerOptions } from './worker-options.ts';
 export type { WorkerCounts } from './processor.ts';
@@ -69,6 +70,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   readonly #stop = new AbortController();
   readonly #hurry = new AbortController();
   readonly #runs = new Set<Run>();
+  #paused = false; // the queue is paused (`queue.pause()`, learnt with each renewal): fetch nothing
   readonly #known = new Set<string>();
   #state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   #executor: Executor | undefined;
@@ -177,14 +179,13 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         );
         this.#emit('dataLoss', previous, current);
       },
-      running: (partition) => [...this.#runs].filter((r) => r.keys.partition === partition && r.id !== '').map((r) => r.id),
-      cancelRequested: (ids) => {
-        for (const run of this.#runs)
-          if (!run.cancelled && !run.abandoned && ids.includes(run.id)) {
-            run.cancelled = true;
-            this.#executor?.cancel(run.id);
-          }
-      },
+      ...controlEvents({
+        queueName: this.queue.name,
+        logger: this.logger,
+        runs: this.#runs,
+        executor: () => this.#executor,
+        pausedChanged: (paused) => void ((this.#paused = paused) ? this.#fetcher?.unblock() : this.#wake?.()),
+      }),
     });
     const registered = this.#register();
     try {
@@ -210,7 +211,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         known: this.#known,
         maxPayloadBytes: this.queue.maxPayloadBytes,
         // Free slots: open runs below `concurrency` (those finishing count as free), capped by ready idle children.
-        freeSlots: () => Math.min(this.concurrency - this.#runs.size + processor.releasing, executor.available()),
+        freeSlots: () => (this.#paused ? 0 : Math.min(this.concurrency - this.#runs.size + processor.releasing, executor.available())),
         changed: () => this.#changed(),
         take: (entry, workerId, keys) => this.#take(entry, workerId, keys),
         stale: (entry, workerId, keys) => this.#putBackStale(entry, workerId, keys),
@@ -261,8 +262,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   }
 
   #take(entry: Entry, workerId: string, keys: QueueKeys): void {
-    // A move that completed after the lease was lost: it may have landed in a list whose registration the
-    // sweeper already removed, which no sweep reads any more: put it back from here (it never ran).
+    // Moved after the lease was lost, maybe into a list no sweep reads any more: put it back from here (it never ran).
     if (this.#lease?.id !== workerId || !this.#lease.valid()) {
       this.#putBackStale(entry, workerId, keys);
       return;
@@ -311,8 +311,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     this.#executor?.killAll('lost');
     // A fetch blocked on a connection that may be dead: start it over.
     if (this.#block) reset(this.#block);
-    // No renewal answered in time: the command connection may be half-open (the kernel keeps it for minutes,
-    // every command on it waits), so the new registration goes out on a new one. A refusal came on a live one.
+    // No renewal answered in time: the connections may be half-open (kept for minutes): register on new ones.
     if (why === 'expired') {
       if (this.#leaseClient) reset(this.#leaseClient);
       if (this.#cmd) reset(this.#cmd);

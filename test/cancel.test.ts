@@ -222,10 +222,10 @@ test('a cancel request is honoured by every put-back: requeue, retry and recover
     const renewed = (await runScript(
       redis,
       'renew',
-      [k.workers, k.epoch, k.info, k.cancel],
+      [k.workers, k.epoch, k.info, k.cancel, k.paused],
       ['w2', 5000, 'e', '{}', 'x', 'y'],
     )) as unknown[];
-    assert.deepEqual([renewed[0], ...renewed.slice(2)], [1, 'x']);
+    assert.deepEqual([renewed[0], renewed[2], ...renewed.slice(3)], [1, 0, 'x'], 'renewed, not paused, x has a request');
     assert.equal(await runScript(redis, 'cancel', [k.cancel, k.scheduled, k.waiting], ['forget', 'x']), 1);
     assert.equal(await runScript(redis, 'cancel', [k.cancel, k.scheduled, k.waiting], ['forget', 'x']), 0);
   }));

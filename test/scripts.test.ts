@@ -41,7 +41,7 @@ test('renew extends a live lease, refuses an expired or removed one, and reports
     const now = await redisNow(redis);
     await redis.set(k.epoch, 'e1');
     await redis.zadd(k.workers, now + 500, 'live', now - 1, 'expired');
-    const keys = [k.workers, k.epoch, k.info];
+    const keys = [k.workers, k.epoch, k.info, k.cancel, k.paused];
     const [ok] = (await runScript(redis, 'renew', keys, ['live', 5000, 'e1', '{"n":1}'])) as [number];
     assert.equal(ok, 1);
     assert.ok(Number(await redis.zscore(k.workers, 'live')) >= now + 5000);
