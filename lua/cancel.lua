@@ -3,14 +3,16 @@
 -- KEYS[1] cancel    (hash: task id -> deadline of the request, ms, Redis clock)
 -- KEYS[2] scheduled (zset: entry -> due time)
 -- KEYS[3] waiting   (list)
--- KEYS[4] 'remove' of a task that keeps its result: result:<task id> (its 'cancelled' outcome is written)
+-- KEYS[4] 'remove': result:<task id> (the 'cancelled' outcome is written there when ARGV[5] is not '')
+-- KEYS[5] 'remove': unique:<key> (released when ARGV[7] is '1' and it names the task)
 -- ARGV[1] step:
 --   'request': records a durable request for task ARGV[2], lasting ARGV[3] ms (the hash expires by itself
 --              that long after the last request). Done first: from then on a run of the task that is put
 --              back (requeue.lua, retry.lua, recover.lua) is dropped instead, and a worker running it hears
 --              of it with its next lease renewal (renew.lua). Returns 1.
 --   'remove':  removes the entry ARGV[3], found by the client in ARGV[4] ('scheduled' or 'waiting'), and
---              drops the request; with KEYS[4], writes the outcome ARGV[5] there, kept ARGV[6] ms.
+--              drops the request; writes the outcome ARGV[5] (unless '') to KEYS[4], kept ARGV[6] ms, and
+--              releases the unique key KEYS[5] when ARGV[7] is '1'.
 --              Returns 1 if removed here (it never runs), 0 if it had moved on.
 --   'forget':  drops the request for task ARGV[2]. Returns 1 if it was still there (no worker or sweep
 --              consumed it: the task was not found anywhere), 0 if something consumed it meanwhile.
@@ -36,7 +38,10 @@ if step == 'remove' then
     return 0
   end
   redis.call('HDEL', KEYS[1], id)
-  if KEYS[4] then
+  if ARGV[7] == '1' and redis.call('GET', KEYS[5]) == id then
+    redis.call('DEL', KEYS[5])
+  end
+  if ARGV[5] ~= '' then
     redis.call('DEL', KEYS[4])
     redis.call('XADD', KEYS[4], '*', 'o', ARGV[5])
     redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[6]))

@@ -11,6 +11,8 @@ export {
   type Enqueuer,
   type KeepResult,
   type TaskId,
+  type UniqueOptions,
+  type UniqueMode,
 } from './task.ts';
 export type { Backoff, BackoffSpec, BackoffFunction, Jitter } from './backoff.ts';
 export type { ScheduledTask, ScheduledQuery } from './later.ts';

@@ -55,6 +55,8 @@ export interface QueueKeys {
   worker(workerId: string): string;
   /** stream of one item with a TTL: the outcome of a task that keeps its result (`keepResult`). */
   result(taskId: string): string;
+  /** string with a TTL: the id of the task that holds unique key `key` (`unique`). */
+  unique(key: string): string;
 }
 
 const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
@@ -138,6 +140,7 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     paused: `${base}paused`,
     worker: (workerId: string) => `${base}worker:${workerId}`,
     result: (taskId: string) => `${base}result:${taskId}`,
+    unique: (key: string) => `${base}unique:${key}`,
   };
 }
 

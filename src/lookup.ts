@@ -13,7 +13,7 @@
  * read could miss; a worker running the task hears of it with its next lease renewal (`renew.lua`), kills
  * it and finishes it as `cancelled`.
  */
-import { guard, type Client } from './connection.ts';
+import { guard, send, type Client } from './connection.ts';
 import { InvalidOptionError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
 import type { Queue } from './queue.ts';
@@ -197,13 +197,15 @@ export async function lookupTask(queue: Queue, id: string): Promise<TaskLookup> 
   return found.find((f) => f !== null) ?? { state: 'unknown', id };
 }
 
-/** For a task that keeps its result, the 'cancelled' outcome its removal writes for waiters. */
-function resultOf(entry: string): { outcome: string; ttlMs: number } | undefined {
+/** What removing a waiting entry also writes: the 'cancelled' outcome for waiters, the unique key's release. */
+function resultOf(entry: string): { outcome?: string; ttlMs?: number; uniqueKey?: string } {
   const decoded = decodeEntry(entry, Number.MAX_SAFE_INTEGER);
-  const ttlMs = decoded.ok ? decoded.task.keepResultMs : undefined;
-  return ttlMs === undefined
-    ? undefined
-    : { outcome: failureOutcome('cancelled', 'The task was cancelled (queue.cancel) before it ran'), ttlMs };
+  if (!decoded.ok) return {};
+  const { keepResultMs: ttlMs, unique } = decoded.task;
+  return {
+    ...(ttlMs !== undefined ? { outcome: failureOutcome('cancelled', 'The task was cancelled (queue.cancel) before it ran'), ttlMs } : {}),
+    ...(unique && unique.mode !== 't' ? { uniqueKey: unique.key } : {}),
+  };
 }
 
 async function cancelIn(queue: Queue, keys: QueueKeys, id: string): Promise<CancelResult> {
@@ -240,4 +242,12 @@ export async function cancelTask(queue: Queue, id: string): Promise<CancelResult
   await Promise.all(queue.partitions.map((keys) => cancelRequest(redis, keys, id, CANCEL_REQUEST_MS)));
   const results = await Promise.all(queue.partitions.map((keys) => cancelIn(queue, keys, id)));
   return results.includes('removed') ? 'removed' : results.includes('stopping') ? 'stopping' : 'not-found';
+}
+
+/** `queue.pause()` / `resume()`: sets or deletes the `paused` key of every partition (read by renewals). */
+export async function setPaused(queue: Queue, paused: boolean): Promise<void> {
+  const redis = queue.redis;
+  await Promise.all(
+    queue.partitions.map((keys) => send<unknown>(redis, () => (paused ? redis.set(keys.paused, '1') : redis.del(keys.paused)))),
+  );
 }

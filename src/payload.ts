@@ -40,6 +40,8 @@ export interface TaskEntry {
   readonly backoff?: ResolvedBackoff;
   /** Set when the task keeps its result (`keepResult`): for how long, ms. */
   readonly keepResultMs?: number;
+  /** Set for a unique task: its key and what the key prevents (`s` until-start, `f` until-finish, `t` for-ttl). */
+  readonly unique?: { readonly key: string; readonly mode: 's' | 'f' | 't' };
 }
 
 /**
@@ -204,15 +206,19 @@ export interface EntryFields {
   readonly backoff?: ResolvedBackoff;
   /** How long the result is kept, ms: written only when set. */
   readonly keepResultMs?: number;
+  /** A unique task's key and mode: written only when set. */
+  readonly unique?: { readonly key: string; readonly mode: 's' | 'f' | 't' };
 }
 
 /** The option segment for the fields that need one, with its closing `|`; '' when none does. */
 function optionSegment(fields: EntryFields): string {
-  if (fields.retries === undefined && fields.backoff === undefined && fields.keepResultMs === undefined) return '';
+  if (fields.retries === undefined && fields.backoff === undefined && fields.keepResultMs === undefined && fields.unique === undefined)
+    return '';
   let text = 'f=0';
   if (fields.retries !== undefined) text += `;r=${fields.retries}`;
   if (fields.backoff !== undefined) text += `;b=${encodeBackoff(fields.backoff)}`;
   if (fields.keepResultMs !== undefined) text += `;k=${fields.keepResultMs}`;
+  if (fields.unique !== undefined) text += `;u=${fields.unique.mode}${encodeURIComponent(fields.unique.key)}`;
   return `${text}|`;
 }
 
@@ -262,7 +268,7 @@ export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
   let options: EntryOptions = { failures: 0 };
   if (raw.startsWith('f=', start)) {
     const bar = raw.indexOf('|', start);
-    const read = bar < 0 || bar - start > 200 ? undefined : readOptions(raw.slice(start, bar));
+    const read = bar < 0 || bar - start > 1000 ? undefined : readOptions(raw.slice(start, bar));
     if (!read) return bad(fields, 'the option segment of the entry is malformed');
     options = read;
     start = bar + 1;
@@ -287,6 +293,7 @@ interface EntryOptions {
   retries?: number;
   backoff?: ResolvedBackoff;
   keepResultMs?: number;
+  unique?: { key: string; mode: 's' | 'f' | 't' };
 }
 
 /** Reads `f=<n>[;k=v]...`; undefined when malformed. Unknown keys are skipped. */
@@ -304,6 +311,14 @@ function readOptions(text: string): EntryOptions | undefined {
       if (!/^\d{1,6}$/.test(value)) return undefined;
       if (key === 'f') out.failures = Number(value);
       else out.retries = Number(value);
+    } else if (key === 'u') {
+      const mode = value[0];
+      if (mode !== 's' && mode !== 'f' && mode !== 't') return undefined;
+      try {
+        out.unique = { mode, key: decodeURIComponent(value.slice(1)) };
+      } catch {
+        return undefined;
+      }
     } else if (key === 'k') {
       if (!/^\d{1,10}$/.test(value)) return undefined;
       out.keepResultMs = Number(value);

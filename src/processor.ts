@@ -18,7 +18,7 @@ import { claimedHeader, decodeEntry, type Entry, type TaskEntry, unreadable } fr
 import type { Queue } from './queue.ts';
 import { deadLetterJson } from './records.ts';
 import type { Releases } from './releases.ts';
-import { fail, finishCancelled, finishWithResult, requeue, retry } from './store.ts';
+import { fail, finishCancelled, finishWithResult, requeue, retry, uniqueRelease } from './store.ts';
 import { failureOutcome, successOutcome } from './results.ts';
 import { CANCELLED, counted, type Decision, decide, decideBeforeRun } from './decide.ts';
 import { occurrenceDone } from './schedules.ts';
@@ -48,6 +48,8 @@ export interface Run {
   cancelled: boolean;
   /** Set when the task keeps its result (`keepResult`), ms: its finishing write is `finish.lua`. */
   keepResultMs?: number;
+  /** The unique key the run releases when it finishes (mode 'until-finish'): its finishing write is `finish.lua`. */
+  uniqueKey?: string;
   /** The latest `taskContext().progress(value)` of the run (sent with the worker's facts). */
   progress?: unknown;
 }
@@ -149,6 +151,12 @@ export class Processor {
     run.name = task.name;
     run.attempt = task.attempt;
     if (task.keepResultMs !== undefined) run.keepResultMs = task.keepResultMs;
+    if (task.unique?.mode === 'f') run.uniqueKey = task.unique.key;
+    // 'until-start': the key is free again once the task started (one round trip later).
+    if (task.unique?.mode === 's')
+      uniqueRelease(this.#host.cmd, run.keys, task.unique.key, task.id).catch((err: unknown) =>
+        this.#host.logger.warn({ queue: queue.name, id: task.id, err }, 'could not free the unique key; it expires on its own'),
+      );
     const info = taskInfo(queue.name, task);
     const refused = decideBeforeRun(task);
     if (refused) return await this.#act(run, task, info, refused, false);
@@ -170,11 +178,9 @@ export class Processor {
         if (onSuccess) await this.#callHandler('successHandler', () => onSuccess(info, decision.value));
         failpoint('before-release');
         // Finished before a cancel could stop it: the release also drops the cancel request.
-        if (run.keepResultMs !== undefined) {
-          const outcome = successOutcome(decision.value, queue.maxResultBytes);
-          await this.#write(run, () =>
-            finishWithResult(cmd, run.list, run.keys, run.entry, task.id, outcome, run.keepResultMs ?? 1, '', 1),
-          );
+        if (run.keepResultMs !== undefined || run.uniqueKey !== undefined) {
+          const outcome = run.keepResultMs === undefined ? '' : successOutcome(decision.value, queue.maxResultBytes);
+          await this.#write(run, () => this.#finish(run, outcome, '', 1));
         } else if (run.cancelled) await this.#write(run, () => finishCancelled(cmd, run.list, run.keys, run.entry, task.id, '', 1));
         else await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
         return this.#occurrenceDone(run);
@@ -205,6 +211,18 @@ export class Processor {
     }
   }
 
+  /** finish.lua: the release with the outcome kept and the unique key freed, as the run needs. */
+  #finish(run: Run, outcome: string, record: string, keep: number): Promise<boolean> {
+    const writes = {
+      outcome,
+      ttlMs: run.keepResultMs ?? 1,
+      record,
+      keep,
+      ...(run.uniqueKey !== undefined ? { uniqueKey: run.uniqueKey } : {}),
+    };
+    return finishWithResult(this.#host.cmd, run.list, run.keys, run.entry, run.id, writes);
+  }
+
   /** A put-back (retry, requeue) found a cancel request the worker had not heard of yet: the task was dropped. */
   async #cancelledOnTheWayBack(info: TaskInfo): Promise<void> {
     this.#host.emit('failure', info, CANCELLED);
@@ -220,12 +238,10 @@ export class Processor {
     const onError = this.#host.errorHandler;
     if (onError) await this.#callHandler('errorHandler', () => onError(info, failure));
     const keep = queue.deadLetters;
-    if (run.keepResultMs !== undefined) {
+    if (run.keepResultMs !== undefined || run.uniqueKey !== undefined) {
       const record = keep === 0 ? '' : deadLetterJson(info, failure, run.entry);
-      const outcome = failureOutcome(failure.reason, failure.message);
-      await this.#write(run, () =>
-        finishWithResult(cmd, run.list, run.keys, run.entry, info.id, outcome, run.keepResultMs ?? 1, record, keep),
-      );
+      const outcome = run.keepResultMs === undefined ? '' : failureOutcome(failure.reason, failure.message);
+      await this.#write(run, () => this.#finish(run, outcome, record, keep));
     } else if (cancelled) {
       const record = keep === 0 ? '' : deadLetterJson(info, failure, run.entry);
       await this.#write(run, () => finishCancelled(cmd, run.list, run.keys, run.entry, info.id, record, keep));

@@ -12,11 +12,12 @@ import { intOption, msOption, stringOption } from './options.ts';
 import { encodeEntry, isValidTaskName } from './payload.ts';
 import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, type ScheduledQuery } from './later.ts';
 import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
-import { scheduleLater } from './store.ts';
+import { enqueueUniqueEntry, scheduleLater } from './store.ts';
+import { type ResolvedUnique, uniqueOption } from './unique.ts';
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
 import type { Enqueuer, EnqueueOptions, Task, TaskId } from './task.ts';
-import { cancelTask, checkTaskId, lookupTask, type CancelResult, type TaskLookup } from './lookup.ts';
-import { keepResultOption, resultConnection, resultPartition, ResultWaiter, settleOutcome } from './results.ts';
+import { cancelTask, lookupTask, setPaused, type CancelResult, type TaskLookup } from './lookup.ts';
+import { keepResultOption, type ResultWaiter, waitForResult } from './results.ts';
 
 export interface QueueOptions {
   /** The queue's name: 1-100 of `A-Z a-z 0-9 _ . : -`. */
@@ -63,6 +64,8 @@ interface Built {
   readonly keys: QueueKeys;
   /** Set when the task runs later. */
   readonly due: Due | undefined;
+  /** Set for a unique task. */
+  readonly unique: ResolvedUnique | undefined;
 }
 
 /** One task for `enqueueMany`. */
@@ -146,12 +149,18 @@ export class Queue implements Enqueuer {
     const due = dueOptions(options);
     const retry = retryOptions(options);
     const keepResultMs = keepResultOption(options?.keepResult);
-    const keys = this.#partitionFor(options?.partitionKey);
+    const unique = uniqueOption(options?.unique);
+    // A unique task lives in its key's partition: lock and task share a slot (one script takes both).
+    const keys = this.#partitionFor(options?.partitionKey ?? unique?.key);
     let id = this.#idPrefix + (this.#counter++).toString(36);
     // A result is read from its partition: the id names it (when there is more than one).
     if (keepResultMs !== undefined && this.partitions.length > 1) id += `@${keys.partition}`;
-    const fields = { id, name, args, timeoutMs, maxAttempts, ...retry, ...(keepResultMs !== undefined ? { keepResultMs } : {}) };
-    return { id, entry: encodeEntry(fields, this.maxPayloadBytes), keys, due };
+    const fields = {
+      ...{ id, name, args, timeoutMs, maxAttempts, ...retry },
+      ...(keepResultMs !== undefined ? { keepResultMs } : {}),
+      ...(unique ? { unique: { key: unique.key, mode: unique.mode } } : {}),
+    };
+    return { id, entry: encodeEntry(fields, this.maxPayloadBytes), keys, due, unique };
   }
 
   #partitionFor(key: string | undefined): QueueKeys {
@@ -181,6 +190,7 @@ export class Queue implements Enqueuer {
    * in the partition's scheduled set until it is due (one script: `TIME` + `ZADD`); without, one `LPUSH`.
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
+    if (options?.unique !== undefined) return (await this.enqueueUnique(name, args, options)).id;
     const { id, entry, keys, due } = this.#entry(name, args, options);
     const redis = this.redis;
     if (due) {
@@ -217,12 +227,35 @@ export class Queue implements Enqueuer {
   }
 
   /**
+   * Enqueues a unique task (`options.unique`, see README "Unique tasks"): `{ id, duplicate: false }` when it
+   * was enqueued; `{ id, duplicate: true }` with the id of the task holding the key when it was held (nothing
+   * written). After `ConnectionLostError`, calling again with the same key is safe: one task either way.
+   */
+  async enqueueUnique(name: string, args: readonly unknown[], options: EnqueueOptions): Promise<{ id: string; duplicate: boolean }> {
+    if (options?.unique === undefined) throw new InvalidOptionError('Expected `unique: { key }` in the options of enqueueUnique, got none');
+    const { id, entry, keys, due, unique } = this.#entry(name, args, options);
+    const redis = this.redis;
+    const u = unique as ResolvedUnique;
+    const done = await send(redis, () =>
+      enqueueUniqueEntry(redis, keys, u, entry, id, due?.atMs === undefined ? due?.delayMs : undefined, due?.atMs),
+    );
+    if (this.waitForReplicas > 0)
+      this.#checkReplicas(
+        await send(redis, () => redis.pipeline().exists(keys.waiting).wait(this.waitForReplicas, this.replicaTimeoutMs).exec()),
+        [done.id],
+      );
+    return done;
+  }
+
+  /**
    * Enqueues many tasks in one pipelined batch per partition, in order, and resolves with their ids. Every
    * task is checked before anything is sent, so bad input writes nothing. `RedisUnavailableError`: none was
    * sent. On `CommandTimeoutError` / `ConnectionLostError` some may have been written.
    */
   async enqueueMany(requests: readonly TaskRequest[]): Promise<string[]> {
     if (!Array.isArray(requests)) throw new InvalidOptionError(`Expected an array of tasks, got \`${typeof requests}\``);
+    if (requests.some((r) => r?.unique !== undefined))
+      throw new InvalidOptionError('Expected no `unique` in enqueueMany (use enqueue or enqueueUnique for unique tasks)');
     const built = requests.map((r) => this.#entry(r.name, r.args, r));
     const byPartition = new Map<QueueKeys, { entries: string[]; ids: string[]; later: string[]; dues: Due[] }>();
     for (const b of built) {
@@ -321,65 +354,37 @@ export class Queue implements Enqueuer {
     return counts.reduce((a, b) => a + b, 0);
   }
 
-  /**
-   * Where task `id` is now: `scheduled`, `waiting`, `running` (worker, since when), `failed` (a dead letter)
-   * or `unknown`. Reads the queue's lists (O(backlog)); see src/lookup.ts.
-   */
+  /** Where task `id` is now: scheduled, waiting, running (where, since when, progress), succeeded, failed, unknown (src/lookup.ts). */
   task(id: string): Promise<TaskLookup> {
     return lookupTask(this, id);
   }
 
-  /**
-   * Cancels task `id` from any process: 'removed' (scheduled or waiting: it never runs), 'stopping' (running:
-   * its worker kills it within one lease renewal and fails it with reason 'cancelled', never retried) or
-   * 'not-found'.
-   */
+  /** Cancels task `id` from any process: 'removed' (it never runs), 'stopping' (its worker kills it), 'not-found' (src/lookup.ts). */
   cancel(id: string): Promise<CancelResult> {
     return cancelTask(this, id);
   }
 
   /**
-   * Waits for the outcome of a task that keeps its result (`keepResult`), also one that finished before the
-   * call: resolves with its value; rejects with `TaskFailedError` (it failed for good; `reason`),
-   * `CancelledError` (cancelled) or `ResultTimeoutError` (nothing within `timeoutMs`; also for a task that
-   * keeps no result, or whose result expired). Many waits share one blocking read per partition.
+   * Waits for the outcome of a task that keeps its result (`keepResult`), also one that finished before: its
+   * value, or `TaskFailedError` / `CancelledError` / `ResultTimeoutError` (src/results.ts).
    */
-  async result<R = unknown>(id: TaskId<R> | string, options: { timeoutMs?: number } = {}): Promise<R> {
-    checkTaskId(id);
-    const timeoutMs = msOption('timeoutMs', options.timeoutMs, 30_000, 1);
-    const p = resultPartition(id, this.partitions.length);
-    let waiter = this.#waiters.get(p);
-    if (!waiter) {
-      const keys = this.partitions[p] as QueueKeys;
-      waiter = new ResultWaiter(
-        keys,
-        () => resultConnection(this.redisSource, this.name, this.commandTimeoutMs),
-        () => this.redis,
-      );
-      this.#waiters.set(p, waiter);
-    }
-    return settleOutcome(id, await waiter.wait(id, timeoutMs)) as R;
+  result<R = unknown>(id: TaskId<R> | string, options: { timeoutMs?: number } = {}): Promise<R> {
+    return waitForResult<R>(this, this.#waiters, id, options);
   }
 
-  /**
-   * Pauses the queue, from any process: its workers take nothing new within one lease renewal (`leaseMs` / 3)
-   * and let what they run finish; producers still enqueue. Lasts until `resume()` (the `paused` key).
-   */
-  async pause(): Promise<void> {
-    const redis = this.redis;
-    await Promise.all(this.partitions.map((keys) => send(redis, () => redis.set(keys.paused, '1'))));
+  /** Pauses the queue from any process: workers take nothing new within `leaseMs` / 3, running tasks finish. */
+  pause(): Promise<void> {
+    return setPaused(this, true);
   }
 
   /** Resumes a paused queue: workers take tasks again within one lease renewal. */
-  async resume(): Promise<void> {
-    const redis = this.redis;
-    await Promise.all(this.partitions.map((keys) => send(redis, () => redis.del(keys.paused))));
+  resume(): Promise<void> {
+    return setPaused(this, false);
   }
 
   /** True while the queue is paused. */
   async isPaused(): Promise<boolean> {
-    const redis = this.redis;
-    return (await send(redis, () => redis.exists(this.keys.paused))) === 1;
+    return (await send(this.redis, () => this.redis.exists(this.keys.paused))) === 1;
   }
 
   /** Closes the producer connection. Never rejects. */

@@ -17,6 +17,9 @@ import { type Client, connect, disconnect, guard, isCluster } from './connection
 import { CancelledError, InvalidOptionError, ResultTimeoutError, StateError, TaskFailedError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
 import type { KeepResult } from './task.ts';
+import type { Queue } from './queue.ts';
+import { checkTaskId } from './lookup.ts';
+import { msOption } from './options.ts';
 
 /** The longest a result may be kept: 30 days. */
 export const MAX_RESULT_TTL_MS = 30 * 24 * 3_600_000;
@@ -178,7 +181,24 @@ export class ResultWaiter {
   }
 }
 
-/** Opens the blocking connection a `ResultWaiter` reads on. */
-export function resultConnection(source: Parameters<typeof connect>[0], name: string, commandTimeoutMs: number): Client {
-  return connect(source, 'blocking', name, commandTimeoutMs);
+/**
+ * `queue.result(id)`: hands the wait to the partition's `ResultWaiter` (made on first use, kept in `waiters`)
+ * and turns the outcome into the value or a typed error.
+ */
+export async function waitForResult<R>(
+  queue: Queue,
+  waiters: Map<number, ResultWaiter>,
+  id: string,
+  options: { timeoutMs?: number },
+): Promise<R> {
+  checkTaskId(id);
+  const timeoutMs = msOption('timeoutMs', options.timeoutMs, 30_000, 1);
+  const p = resultPartition(id, queue.partitions.length);
+  let waiter = waiters.get(p);
+  if (!waiter) {
+    const open = () => connect(queue.redisSource, 'blocking', queue.name, queue.commandTimeoutMs);
+    waiter = new ResultWaiter(queue.partitions[p] as QueueKeys, open, () => queue.redis);
+    waiters.set(p, waiter);
+  }
+  return settleOutcome(id, await waiter.wait(id, timeoutMs)) as R;
 }

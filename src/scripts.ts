@@ -28,6 +28,8 @@ const NAMES = [
   'cancel',
   'cancelled',
   'finish',
+  'unique',
+  'unique-release',
 ] as const;
 export type ScriptName = (typeof NAMES)[number];
 

@@ -116,31 +116,61 @@ export async function cancelRemove(
   taskId: string,
   entry: Entry,
   where: 'scheduled' | 'waiting',
-  result?: { readonly outcome: string; readonly ttlMs: number },
+  also: { readonly outcome?: string; readonly ttlMs?: number; readonly uniqueKey?: string } = {},
 ): Promise<boolean> {
-  const k = [keys.cancel, keys.scheduled, keys.waiting];
-  const a: ScriptArg[] = ['remove', taskId, entry, where];
-  if (result) {
-    k.push(keys.result(taskId));
-    a.push(result.outcome, result.ttlMs);
-  }
+  const k = [keys.cancel, keys.scheduled, keys.waiting, keys.result(taskId), keys.unique(also.uniqueKey ?? '')];
+  const a: ScriptArg[] = ['remove', taskId, entry, where, also.outcome ?? '', also.ttlMs ?? 1, also.uniqueKey === undefined ? '' : '1'];
   return (await runScript(redis, 'cancel', k, a)) === 1;
 }
 
-/** finish.lua: finishes a run of a task that keeps its result, writing `outcome` (and a dead letter when `record` is not ''). */
+/** What `finish.lua` writes besides the release. */
+export interface FinishWrites {
+  /** The outcome to keep for `ttlMs` ('' keeps none). */
+  readonly outcome: string;
+  readonly ttlMs: number;
+  /** A dead letter to keep ('' none), in a list of at most `keep`. */
+  readonly record: string;
+  readonly keep: number;
+  /** A unique key to release if it still names this task. */
+  readonly uniqueKey?: string;
+}
+
+/** finish.lua: finishes a run of a task that keeps its result or a unique key until it finishes. */
 export async function finishWithResult(
   redis: Client,
   list: string,
   keys: QueueKeys,
   entry: Entry,
   taskId: string,
-  outcome: string,
-  ttlMs: number,
-  record: string,
-  keep: number,
+  w: FinishWrites,
 ): Promise<boolean> {
-  const k = [list, keys.dead, keys.cancel, keys.result(taskId)];
-  return (await runScript(redis, 'finish', k, [entry, taskId, outcome, ttlMs, record, Math.max(1, keep)])) === 1;
+  const k = [list, keys.dead, keys.cancel, keys.result(taskId), keys.unique(w.uniqueKey ?? '')];
+  const a = [entry, taskId, w.outcome, Math.max(1, w.ttlMs), w.record, Math.max(1, w.keep), w.uniqueKey === undefined ? '' : '1'];
+  return (await runScript(redis, 'finish', k, a)) === 1;
+}
+
+/** unique.lua: takes the unique key and enqueues, or finds the key held: `{ id, duplicate }`. */
+export async function enqueueUniqueEntry(
+  redis: Client,
+  keys: QueueKeys,
+  u: { readonly key: string; readonly forMs: number },
+  entry: string,
+  id: string,
+  delayMs: number | undefined,
+  atMs: number | undefined,
+): Promise<{ id: string; duplicate: boolean }> {
+  const [done, holder] = (await runScript(
+    redis,
+    'unique',
+    [keys.unique(u.key), keys.waiting, keys.scheduled],
+    [entry, id, u.forMs, delayMs ?? '', atMs ?? ''],
+  )) as [number, string | null];
+  return { id: String(holder ?? id), duplicate: done === 0 };
+}
+
+/** unique-release.lua: frees the unique key of a task that started (mode 'until-start'), if it still names it. */
+export async function uniqueRelease(redis: Client, keys: QueueKeys, key: string, taskId: string): Promise<boolean> {
+  return (await runScript(redis, 'unique-release', [keys.unique(key)], [taskId])) === 1;
 }
 
 /** True if the request was still pending (dropped now); false if a worker, a put-back or a sweep took it. */

@@ -49,6 +49,23 @@ export interface EnqueueOptions {
    * (a finished task leaves nothing). @default the definition's `keepResult`, else off
    */
   readonly keepResult?: KeepResult;
+  /**
+   * At most one task per key (see README "Unique tasks"): an enqueue while the key is held creates nothing
+   * and gives the id of the task that holds it. @default none
+   */
+  readonly unique?: UniqueOptions;
+}
+
+/** What a unique key prevents: a second copy waiting (`until-start`), waiting or running (`until-finish`), or any second copy for `forMs` (`for-ttl`). */
+export type UniqueMode = 'until-start' | 'until-finish' | 'for-ttl';
+
+export interface UniqueOptions {
+  /** 1-200 characters; tasks with the same key (on this queue) are one. */
+  readonly key: string;
+  /** @default 'until-finish' */
+  readonly mode?: UniqueMode;
+  /** How long the key is held at most (also the bound after a Redis data loss), ms. @default 86_400_000 (24 h) */
+  readonly forMs?: number;
 }
 
 /** How long a task's outcome is kept for `queue.result(id)`. */
