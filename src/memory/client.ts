@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { CLOCK_MOVED } from '../connection.ts';
 import { NotSupportedByMemoryStoreError } from '../errors.ts';
-import { SCRIPT_NAMES, scriptSha, scriptSource } from '../scripts.ts';
+import { SCRIPT_NAMES, scriptSha } from '../scripts.ts';
 import { COMMANDS } from './commands.ts';
 import { bytes, Keyspace } from './keyspace.ts';
 import { MEMORY_SCRIPTS, type Reply } from './scripts.ts';
