@@ -51,6 +51,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     const match = args.findIndex((a) => a.toUpperCase() === 'MATCH');
     return ['0', ks.keys(match >= 0 ? s(args, match + 1) : '*')];
   },
+  keys: (ks, args) => ks.keys(s(args, 0)),
   get: (ks, args) => ks.get(s(args, 0)),
   set: (ks, args) => {
     const flags = args.slice(2).map((a) => a.toUpperCase());
