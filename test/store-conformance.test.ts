@@ -1,5 +1,5 @@
-// Store conformance: one table of cases (test/conformance/*-cases.ts: seed → run a script or a typed store call →
-// compare the state), run against Redis and against the memory store of `delayed-queue/testing`. A case that
+// Store conformance: one table of cases (test/conformance/*-cases.ts: seed → run a script, a typed store call or a
+// plain command → compare the reply and the state), run against Redis and against the memory store of `delayed-queue/testing`. A case that
 // passes on Redis and fails in memory is a bug in the memory store (src/memory/scripts.ts follows lua/*.lua).
 import { after, before, describe, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { Queue } from '../src/index.ts';
 import { memoryStore } from '../src/testing.ts';
 import type { StoreCase } from './conformance/case.ts';
+import { commandCases } from './conformance/command-cases.ts';
 import { laterCases } from './conformance/later-cases.ts';
 import { scheduleCases } from './conformance/schedule-cases.ts';
 import { scriptCases } from './conformance/script-cases.ts';
@@ -14,7 +15,7 @@ import { storeCases } from './conformance/store-cases.ts';
 import { dropQueue, inspector, withQueue } from './helpers.ts';
 
 /** The table: every case, whatever script family it checks. */
-export const CASES: readonly StoreCase[] = [...storeCases, ...scriptCases, ...laterCases, ...scheduleCases];
+export const CASES: readonly StoreCase[] = [...storeCases, ...scriptCases, ...laterCases, ...scheduleCases, ...commandCases];
 
 describe('on Redis', () => {
   let redis: Redis;

@@ -28,7 +28,16 @@ function sha1(text: string): string {
   return createHash('sha1').update(text).digest('hex');
 }
 
-/** A reply in the form ioredis gives: byte strings as UTF-8 text, or as Buffers with `bytes`. */
+/** A reply in the form ioredis gives for command `name` (HGETALL: an object). */
+function reply(name: string, value: Reply, mode: Mode): unknown {
+  const converted = out(value, mode);
+  if (name.toLowerCase() !== 'hgetall' || !Array.isArray(converted)) return converted;
+  const object: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < converted.length; i += 2) object[String(converted[i])] = converted[i + 1];
+  return object;
+}
+
+/** Byte strings as UTF-8 text, or as Buffers with `bytes`. */
 function out(reply: Reply, mode: Mode): unknown {
   if (Array.isArray(reply)) return reply.map((r) => out(r, mode));
   if (typeof reply !== 'string') return reply;
@@ -131,8 +140,8 @@ export class MemoryStore {
       };
       this.#blocked.push(blocked);
       if (timeoutMs > 0) {
+        // Referenced, as a blocked connection's socket is: the process waits for the reply.
         timer = setTimeout(() => blocked.settle(null), timeoutMs);
-        timer.unref();
       }
     });
   }
@@ -174,7 +183,7 @@ function batch(store: MemoryStore, client: MemoryClient): unknown {
         if (queued.some(([name]) => name === 'wait')) throw new NotSupportedByMemoryStoreError('waitForReplicas (the Redis command WAIT)');
         return queued.map(([name, args, mode]) => {
           try {
-            return [null, out(store.run(name, args), mode)];
+            return [null, reply(name, store.run(name, args), mode)];
           } catch (err) {
             return [err, undefined];
           }
@@ -248,7 +257,7 @@ export class MemoryClient extends EventEmitter {
     }
     if (lower === 'client') return this.reply(() => this.#client(args));
     if (lower === 'wait') return Promise.reject(new NotSupportedByMemoryStoreError('waitForReplicas (the Redis command WAIT)'));
-    return this.reply(() => out(this.#store.run(name, args), mode));
+    return this.reply(() => reply(name, this.#store.run(name, args), mode));
   }
 
   #client(args: readonly Arg[]): unknown {
