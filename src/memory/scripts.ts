@@ -157,7 +157,8 @@ const promote: Script = (ks, keys, argv) => {
     ks.lpush(k(keys, 2), items);
   }
   const head = ks.zrange(k(keys, 1), 0, 0)[0];
-  return [items.length, head ? head[1] : -1, now];
+  const first = keys.length >= 3 ? ks.zrange(k(keys, 3), 0, 0)[0] : undefined;
+  return [items.length, head ? head[1] : -1, now, first ? first[1] : -1];
 };
 
 const retry: Script = (ks, keys, argv) => {

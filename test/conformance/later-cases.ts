@@ -59,6 +59,23 @@ export const laterCases: StoreCase[] = [
     },
   },
   {
+    name: "promote with the schedules' times reads the first schedule's due time, writing nothing to them",
+    run: async ({ redis, q }) => {
+      const k = q.keys;
+      const now = await redisNow(redis);
+      const keys = [k.scheduled, k.waiting, k.scheduleTimes];
+      assert.equal(((await runScript(redis, 'promote', keys, [10])) as number[])[3], -1, 'no schedule: -1');
+      await redis.zadd(k.scheduleTimes, now + 5000, 'b', now - 7, 'a');
+      await redis.zadd(k.scheduled, now - 1, entry('x'));
+      const [moved, nextDue, , scheduleDue] = (await runScript(redis, 'promote', keys, [10])) as number[];
+      assert.equal(moved, 1, 'promotion works as without the key');
+      assert.equal(nextDue, -1);
+      assert.equal(scheduleDue, now - 7, 'the earliest schedule, due or not');
+      assert.deepEqual(await redis.zrange(k.scheduleTimes, 0, -1, 'WITHSCORES'), ['a', String(now - 7), 'b', String(now + 5000)]);
+      assert.equal(((await runScript(redis, 'promote', [k.scheduled, k.waiting], [10])) as number[])[3], -1, 'not asked: -1');
+    },
+  },
+  {
     name: 'promote validates before it writes: a waiting key of another type moves nothing',
     run: async ({ redis, q }) => {
       const k = q.keys;
