@@ -151,7 +151,10 @@ export class Queue implements Enqueuer {
     const id = this.#idPrefix + (this.#counter++).toString(36);
     return {
       id,
-      entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts, ...retry, ...(traceparent ? { traceparent } : {}) }, this.maxPayloadBytes),
+      entry: encodeEntry(
+        { id, name, args, timeoutMs, maxAttempts, ...retry, ...(traceparent ? { traceparent } : {}) },
+        this.maxPayloadBytes,
+      ),
       keys: this.#partitionFor(options?.partitionKey),
       due,
     };
