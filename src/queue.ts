@@ -247,7 +247,7 @@ export class Queue implements Enqueuer {
     const spans = requests.map((r) => publishSpan(this.name, String(r?.name)));
     try {
       const built = requests.map((r, i) => this.#entry(r.name, r.args, r, traceparentOf(spans[i] as Span)));
-      built.forEach((b, i) => spans[i]?.setAttribute('messaging.message.id', b.id));
+      for (const [i, b] of built.entries()) spans[i]?.setAttribute('messaging.message.id', b.id);
       const ids = await this.#enqueueMany(built);
       for (const span of spans) endSpan(span);
       return ids;

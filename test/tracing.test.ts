@@ -44,12 +44,21 @@ const tracer: Tracer = {
     spans.push(r);
     const span: Span = {
       spanContext: () => own,
-      setAttribute: (k, v) => (((r.attributes as Record<string, unknown>)[k] = v), span),
-      setAttributes: (a) => (Object.assign(r.attributes, a), span),
+      setAttribute: (k, v) => {
+        (r.attributes as Record<string, unknown>)[k] = v;
+        return span;
+      },
+      setAttributes: (a) => {
+        Object.assign(r.attributes, a);
+        return span;
+      },
       addEvent: () => span,
       addLink: () => span,
       addLinks: () => span,
-      setStatus: (s) => ((r.status = s), span),
+      setStatus: (s) => {
+        r.status = s;
+        return span;
+      },
       updateName: () => span,
       end: () => void (r.ended = true),
       isRecording: () => !r.ended,
