@@ -20,6 +20,7 @@ const NAMES = [
   'dead-delete',
   'schedule',
   'promote',
+  'run-now',
   'retry',
   'schedule-set',
   'unschedule',
