@@ -21,6 +21,7 @@ export const SCRIPT_NAMES = [
   'dead-delete',
   'schedule',
   'promote',
+  'run-now',
   'retry',
   'schedule-set',
   'unschedule',

@@ -178,6 +178,14 @@ export async function promote(redis: Client, keys: QueueKeys, max = 1000, schedu
   return { moved, nextDue: nextDue < 0 ? undefined : nextDue, now, scheduleDue: scheduleDue < 0 ? undefined : scheduleDue };
 }
 
+/**
+ * run-now.lua: moves the scheduled `entry` (its exact bytes) of one partition to the back of its waiting list.
+ * False: it was no longer scheduled (nothing written).
+ */
+export async function runNow(redis: Client, keys: QueueKeys, entry: Buffer | string): Promise<boolean> {
+  return Number(await runScript(redis, 'run-now', [keys.scheduled, keys.waiting], [entry])) === 1;
+}
+
 /** retry.lua: 'scheduled' (due at `due`, Redis clock); 'stale' (the list no longer held the run); 'unreadable'. */
 export async function retry(
   redis: Client,

@@ -161,6 +161,13 @@ const promote: Script = (ks, keys, argv) => {
   return [items.length, head ? head[1] : -1, now, first ? first[1] : -1];
 };
 
+const runNow: Script = (ks, keys, argv) => {
+  expectList(ks, k(keys, 2), 'waiting', 'the task stays scheduled');
+  if (ks.zrem(k(keys, 1), [a(argv, 1)]) === 0) return 0;
+  ks.lpush(k(keys, 2), [a(argv, 1)]);
+  return 1;
+};
+
 const retry: Script = (ks, keys, argv) => {
   const now = ks.now();
   const m = /^1\|(\d+)\|(\d+)\|([A-Za-z]*)\|([^|]*\|[^|]*\|\d+\|\d+\|)([\s\S]*)$/.exec(a(argv, 1));
@@ -234,6 +241,7 @@ export const MEMORY_SCRIPTS: Readonly<Record<string, Script>> = {
   'dead-delete': deadDelete,
   schedule,
   promote,
+  'run-now': runNow,
   retry,
   'schedule-set': scheduleSet,
   unschedule,

@@ -76,6 +76,24 @@ export const laterCases: StoreCase[] = [
     },
   },
   {
+    name: 'run-now moves the exact scheduled entry to the back of the line once; validates before it writes',
+    run: async ({ redis, q }) => {
+      const k = q.keys;
+      const now = await redisNow(redis);
+      await redis.zadd(k.scheduled, now + 60_000, entry('later'), now + 60_000, entry('twin'));
+      await redis.lpush(k.waiting, entry('old'));
+      assert.equal(await runScript(redis, 'run-now', [k.scheduled, k.waiting], [entry('later')]), 1);
+      assert.deepEqual(await redis.lrange(k.waiting, 0, -1), [entry('later'), entry('old')], 'joins the back of the line');
+      assert.deepEqual(await redis.zrange(k.scheduled, 0, -1), [entry('twin')], 'only that entry');
+      assert.equal(await runScript(redis, 'run-now', [k.scheduled, k.waiting], [entry('later')]), 0, 'a second call finds nothing');
+      assert.equal(await redis.llen(k.waiting), 2);
+      await redis.del(k.waiting);
+      await redis.set(k.waiting, 'not a list');
+      await assert.rejects(runScript(redis, 'run-now', [k.scheduled, k.waiting], [entry('twin')]), /WRONGTYPE waiting is a string/);
+      assert.equal(await redis.zcard(k.scheduled), 1, 'kept');
+    },
+  },
+  {
     name: 'promote validates before it writes: a waiting key of another type moves nothing',
     run: async ({ redis, q }) => {
       const k = q.keys;
