@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { ForkedWorker, InlineWorker, InvalidOptionError, PreforkedWorker, Queue, type Worker } from '../src/index.ts';
+import { ForkedWorker, InlineWorker, InvalidOptionError, PreforkedWorker, Queue, queueStatus, type Worker } from '../src/index.ts';
 import { MEMORY_SCRIPTS } from '../src/memory/scripts.ts';
 import { fire } from '../src/store.ts';
 import { memoryStore, NotSupportedByMemoryStoreError, recordOutcomes, type TestStore } from '../src/testing.ts';
@@ -184,4 +184,30 @@ test('memory:// URLs: a bad name is refused at once; without delayed-queue/testi
     timeout: 30_000,
   });
   assert.match(run.stdout, /^InvalidOptionError .*import something from 'delayed-queue\/testing'/m, run.stderr);
+});
+
+test('queueStatus and dead letters read the memory store as they read Redis (one process: the status of its own queues)', async () => {
+  const store = memoryStore(`t-${randomBytes(4).toString('hex')}`);
+  const queue = new Queue({ name: 'jobs', redis: store.url, deadLetters: 5, partitions: 2 });
+  const worker = new InlineWorker({ queue, tasks: [TASKS], handleSignals: false, errorHandler: () => undefined });
+  const outcomes = recordOutcomes(worker);
+  const running = worker.run();
+  try {
+    const bad = await fail.delay(queue, 'kept');
+    await add.with({ delayMs: 60_000 }).delay(queue, 1, 1);
+    await outcomes.of(bad);
+    await store.drain(queue);
+    const status = await queueStatus(queue);
+    assert.equal(status.partitions, 2);
+    assert.equal(status.waiting, 0);
+    assert.equal(status.scheduled, 1);
+    assert.equal(status.deadLetters, 1);
+    assert.equal(status.recentDead[0]?.id, bad);
+    assert.equal(status.workersAlive, 1);
+    assert.equal(status.workers[0]?.kind, 'inline', "the worker's facts read back");
+  } finally {
+    await worker.close();
+    await running;
+    await queue.close();
+  }
 });
