@@ -10,7 +10,8 @@
  *   re-encodes the JSON, whose numbers cjson would round), plus `f` in the option segment (`lua/retry.lua`).
  * - The option segment is there only for a task that needs it (a task without options keeps the entry above
  *   without it, byte for byte): `f=<failures>` first, then `;k=v` pairs: `r=<retries>` and `b=<backoff>`
- *   (`src/backoff.ts` `encodeBackoff`) when the call set them. `failures` counts runs that threw and were
+ *   (`src/backoff.ts` `encodeBackoff`) when the call set them, `t=<W3C traceparent>` for a traced enqueue
+ *   (`src/tracing.ts`). `failures` counts runs that threw and were
  *   retried. It starts with `f=`, which no JSON text does, so the two forms never mix up; unknown keys are
  *   skipped (a newer producer's options do not make an older worker fail the task).
  */
@@ -38,6 +39,8 @@ export interface TaskEntry {
   readonly retries?: number;
   /** Backoff set for this call; undefined: the task definition's. */
   readonly backoff?: ResolvedBackoff;
+  /** The W3C trace context the entry carries (`t=`: its producer's span, with `tracing: true`). */
+  readonly traceparent?: string;
 }
 
 /**
@@ -200,14 +203,17 @@ export interface EntryFields {
   readonly retries?: number;
   /** Per-call backoff: written only when set. */
   readonly backoff?: ResolvedBackoff;
+  /** The producer span's W3C trace context (`tracing: true` and a sampled span only): written only when set. */
+  readonly traceparent?: string;
 }
 
 /** The option segment for the fields that need one, with its closing `|`; '' when none does. */
 function optionSegment(fields: EntryFields): string {
-  if (fields.retries === undefined && fields.backoff === undefined) return '';
+  if (fields.retries === undefined && fields.backoff === undefined && fields.traceparent === undefined) return '';
   let text = 'f=0';
   if (fields.retries !== undefined) text += `;r=${fields.retries}`;
   if (fields.backoff !== undefined) text += `;b=${encodeBackoff(fields.backoff)}`;
+  if (fields.traceparent !== undefined) text += `;t=${fields.traceparent}`;
   return `${text}|`;
 }
 
@@ -281,6 +287,7 @@ interface EntryOptions {
   failures: number;
   retries?: number;
   backoff?: ResolvedBackoff;
+  traceparent?: string;
 }
 
 /** Reads `f=<n>[;k=v]...`; undefined when malformed. Unknown keys are skipped. */
@@ -302,6 +309,9 @@ function readOptions(text: string): EntryOptions | undefined {
       const backoff = decodeBackoff(value);
       if (!backoff) return undefined;
       out.backoff = backoff;
+    } else if (key === 't') {
+      // A trace context that does not read is dropped, not fatal: tracing never fails a task.
+      if (/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(value)) out.traceparent = value;
     }
   }
   return out;

@@ -13,6 +13,7 @@ import { encodeEntry, isValidTaskName } from './payload.ts';
 import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, type ScheduledQuery } from './later.ts';
 import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
 import { scheduleLater } from './store.ts';
+import { endSpan, publishSpan, type Span, traceparentOf, tracingOption } from './tracing.ts';
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
 import type { Enqueuer, EnqueueOptions, Task } from './task.ts';
 
@@ -51,6 +52,12 @@ export interface QueueOptions {
    * what Redis itself needs. @default 5000
    */
   readonly commandTimeoutMs?: number;
+  /**
+   * OpenTelemetry tracing (needs `@opentelemetry/api`, and an SDK your application registers): a span per enqueue
+   * whose trace context travels in the entry, and in this queue's workers a span per run, its child. See README
+   * "Tracing with OpenTelemetry". Off, nothing of it runs and entries are unchanged. @default false
+   */
+  readonly tracing?: boolean;
 }
 
 interface Built {
@@ -86,6 +93,8 @@ export class Queue implements Enqueuer {
   readonly waitForReplicas: number;
   readonly replicaTimeoutMs: number;
   readonly commandTimeoutMs: number;
+  /** `tracing: true`: enqueues and this queue's workers' runs make OpenTelemetry spans. */
+  readonly tracing: boolean;
   readonly defaultTimeoutMs: number;
   readonly maxAttempts: number;
   readonly maxPayloadBytes: number;
@@ -117,6 +126,7 @@ export class Queue implements Enqueuer {
     this.keys = this.partitions[0] as QueueKeys;
     this.waitForReplicas = intOption('waitForReplicas', options.waitForReplicas, 0, 0, 100);
     this.replicaTimeoutMs = msOption('replicaTimeoutMs', options.replicaTimeoutMs, 1000, 1);
+    this.tracing = tracingOption(options.tracing);
     this.commandTimeoutMs = intOption('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, 100, 2_147_483_647 - 2000);
   }
 
@@ -128,7 +138,7 @@ export class Queue implements Enqueuer {
   }
 
   /** Builds the entry for one task; throws a typed error (and writes nothing) on bad input. */
-  #entry(name: string, args: readonly unknown[], options: EnqueueOptions | undefined): Built {
+  #entry(name: string, args: readonly unknown[], options: EnqueueOptions | undefined, traceparent?: string): Built {
     if (!isValidTaskName(name))
       throw new InvalidOptionError(
         `Expected a task name (a letter, _ or $, then letters, digits, _ $ . : / -), got \`${JSON.stringify(name)}\``,
@@ -141,7 +151,10 @@ export class Queue implements Enqueuer {
     const id = this.#idPrefix + (this.#counter++).toString(36);
     return {
       id,
-      entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts, ...retry }, this.maxPayloadBytes),
+      entry: encodeEntry(
+        { id, name, args, timeoutMs, maxAttempts, ...retry, ...(traceparent ? { traceparent } : {}) },
+        this.maxPayloadBytes,
+      ),
       keys: this.#partitionFor(options?.partitionKey),
       due,
     };
@@ -174,7 +187,21 @@ export class Queue implements Enqueuer {
    * in the partition's scheduled set until it is due (one script: `TIME` + `ZADD`); without, one `LPUSH`.
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
-    const { id, entry, keys, due } = this.#entry(name, args, options);
+    if (!this.tracing) return await this.#enqueue(this.#entry(name, args, options));
+    const span = publishSpan(this.name, String(name));
+    try {
+      const built = this.#entry(name, args, options, traceparentOf(span));
+      span.setAttribute('messaging.message.id', built.id);
+      const id = await this.#enqueue(built);
+      endSpan(span);
+      return id;
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
+  }
+
+  async #enqueue({ id, entry, keys, due }: Built): Promise<string> {
     const redis = this.redis;
     if (due) {
       // schedule.lua: the due time is TIME + delay (or runAt on Redis' clock), computed inside Redis.
@@ -216,7 +243,21 @@ export class Queue implements Enqueuer {
    */
   async enqueueMany(requests: readonly TaskRequest[]): Promise<string[]> {
     if (!Array.isArray(requests)) throw new InvalidOptionError(`Expected an array of tasks, got \`${typeof requests}\``);
-    const built = requests.map((r) => this.#entry(r.name, r.args, r));
+    if (!this.tracing) return await this.#enqueueMany(requests.map((r) => this.#entry(r.name, r.args, r)));
+    const spans = requests.map((r) => publishSpan(this.name, String(r?.name)));
+    try {
+      const built = requests.map((r, i) => this.#entry(r.name, r.args, r, traceparentOf(spans[i] as Span)));
+      for (const [i, b] of built.entries()) spans[i]?.setAttribute('messaging.message.id', b.id);
+      const ids = await this.#enqueueMany(built);
+      for (const span of spans) endSpan(span);
+      return ids;
+    } catch (err) {
+      for (const span of spans) endSpan(span, err);
+      throw err;
+    }
+  }
+
+  async #enqueueMany(built: readonly Built[]): Promise<string[]> {
     const byPartition = new Map<QueueKeys, { entries: string[]; ids: string[]; later: string[]; dues: Due[] }>();
     for (const b of built) {
       let group = byPartition.get(b.keys);

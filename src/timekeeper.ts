@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { Client } from './connection.ts';
+import { CLOCK_MOVED, type Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { fireDue, type FireDefaults } from './schedules.ts';
@@ -62,6 +62,8 @@ export class Timekeeper extends EventEmitter<TimekeeperEvents> {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = true;
+  /** A memory store's fake clock moved: what became due runs now, not at the next floor round. */
+  readonly #onClock = () => this.kick();
 
   constructor(options: TimekeeperOptions) {
     super();
@@ -78,6 +80,7 @@ export class Timekeeper extends EventEmitter<TimekeeperEvents> {
     this.#stopped = false;
     this.#floor = setInterval(() => this.kick(), this.#intervalMs);
     this.#floor.unref?.();
+    this.#redis.on(CLOCK_MOVED, this.#onClock);
     this.kick();
   }
 
@@ -169,6 +172,7 @@ export class Timekeeper extends EventEmitter<TimekeeperEvents> {
   /** Stops the loop; resolves once a round under way has ended. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#redis.off(CLOCK_MOVED, this.#onClock);
     clearInterval(this.#floor);
     clearTimeout(this.#timer);
     this.#timer = undefined;
