@@ -5,7 +5,8 @@
 //      backoff's bounds (fixed 300 ms here: 'equal' jitter would be [d/2, d]);
 //   3. four worker processes firing a 1 s schedule for 60 s: occurrences = ticks, duplicates, missed; and the same
 //      with a kill -9 of one of them every 5 s (restarted at once).
-// Also commands per task for a task that runs later (INFO commandstats). `TIME_QUICK=1` shortens 3 to 15 s.
+// Also commands per task for a task that runs later (INFO commandstats). `TIME_QUICK=1` shortens 3 to 15 s;
+// `TIME_ONLY=cost` stops after the cost, `TIME_ONLY=lateness` after 1.
 //   node --import tsx bench/time.ts
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -43,6 +44,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   await admin.config('RESETSTAT');
   await promote(queue.redis, queue.keys, 1000);
   const idleCalls = await calls();
+  // A whole timekeeper round on an idle queue with one schedule not yet due (what every worker does each second).
+  const { Timekeeper } = await import('../src/timekeeper.ts');
+  await queue.schedule('idle-cost', { everyMs: 3_600_000, task: 'stamp', args: [] });
+  const keeper = new Timekeeper({ queue, redis: queue.redis });
+  await keeper.round();
+  await admin.config('RESETSTAT');
+  const rounds = 10;
+  for (let i = 0; i < rounds; i++) await keeper.round();
+  const roundCalls = (await calls()) / rounds;
+  await queue.unschedule('idle-cost');
   await admin.del(queue.keys.waiting);
   const m = 100_000;
   for (let i = 0; i < m; i += 1000)
@@ -51,7 +62,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   await admin.del(queue.keys.scheduled);
   await queue.close();
   console.log(
-    `cost: enqueue for later ${enqueueCalls.toFixed(2)} commands a task; one promotion of ${moved.moved}: ${promoteCalls} commands (${(promoteCalls / moved.moved).toFixed(3)} a task); a promotion with nothing due: ${idleCalls}; ${(bytes / m).toFixed(0)} B per scheduled task (${m.toLocaleString('en')} scheduled)`,
+    `cost: enqueue for later ${enqueueCalls.toFixed(2)} commands a task; one promotion of ${moved.moved}: ${promoteCalls} commands (${(promoteCalls / moved.moved).toFixed(3)} a task); a promotion with nothing due: ${idleCalls}; an idle timekeeper round (a schedule not due): ${roundCalls}; ${(bytes / m).toFixed(0)} B per scheduled task (${m.toLocaleString('en')} scheduled)`,
   );
   if (process.env.TIME_ONLY === 'cost') {
     await admin.quit();
@@ -94,6 +105,11 @@ const stamp = defineTask('stamp', () => undefined);
     );
   }
   console.log(`commands while enqueueing 400 tasks for later (with the worker's loop running, ~10 s): ${enqueueCommands}`);
+  if (process.env.TIME_ONLY === 'lateness') {
+    await admin.quit();
+    await server.stop();
+    process.exit(0);
+  }
 }
 
 // ---- 2. retries ----

@@ -44,6 +44,7 @@ export {
   TaskFailedError,
   CancelledError,
   ResultTimeoutError,
+  NotSupportedByMemoryStoreError,
 } from './errors.ts';
 export { queueStatus, findQueues } from './status.ts';
 export type { TaskLookup, CancelResult } from './lookup.ts';

@@ -10,7 +10,8 @@
  *   re-encodes the JSON, whose numbers cjson would round), plus `f` in the option segment (`lua/retry.lua`).
  * - The option segment is there only for a task that needs it (a task without options keeps the entry above
  *   without it, byte for byte): `f=<failures>` first, then `;k=v` pairs: `r=<retries>` and `b=<backoff>`
- *   (`src/backoff.ts` `encodeBackoff`) when the call set them, `k=<ttlMs>` when the task keeps its result. `failures` counts runs that threw and were
+ *   (`src/backoff.ts` `encodeBackoff`) when the call set them, `k=<ttlMs>` when the task keeps its result,
+ *   `u=<mode><key>` for a unique task, `t=<W3C traceparent>` for a traced enqueue (`src/tracing.ts`). `failures` counts runs that threw and were
  *   retried. It starts with `f=`, which no JSON text does, so the two forms never mix up; unknown keys are
  *   skipped (a newer producer's options do not make an older worker fail the task).
  */
@@ -42,6 +43,8 @@ export interface TaskEntry {
   readonly keepResultMs?: number;
   /** Set for a unique task: its key and what the key prevents (`s` until-start, `f` until-finish, `t` for-ttl). */
   readonly unique?: { readonly key: string; readonly mode: 's' | 'f' | 't' };
+  /** The W3C trace context the entry carries (`t=`: its producer's span, with `tracing: true`). */
+  readonly traceparent?: string;
 }
 
 /**
@@ -208,17 +211,26 @@ export interface EntryFields {
   readonly keepResultMs?: number;
   /** A unique task's key and mode: written only when set. */
   readonly unique?: { readonly key: string; readonly mode: 's' | 'f' | 't' };
+  /** The producer span's W3C trace context (`tracing: true` and a sampled span only): written only when set. */
+  readonly traceparent?: string;
 }
 
 /** The option segment for the fields that need one, with its closing `|`; '' when none does. */
 function optionSegment(fields: EntryFields): string {
-  if (fields.retries === undefined && fields.backoff === undefined && fields.keepResultMs === undefined && fields.unique === undefined)
+  if (
+    fields.retries === undefined &&
+    fields.backoff === undefined &&
+    fields.keepResultMs === undefined &&
+    fields.unique === undefined &&
+    fields.traceparent === undefined
+  )
     return '';
   let text = 'f=0';
   if (fields.retries !== undefined) text += `;r=${fields.retries}`;
   if (fields.backoff !== undefined) text += `;b=${encodeBackoff(fields.backoff)}`;
   if (fields.keepResultMs !== undefined) text += `;k=${fields.keepResultMs}`;
   if (fields.unique !== undefined) text += `;u=${fields.unique.mode}${encodeURIComponent(fields.unique.key)}`;
+  if (fields.traceparent !== undefined) text += `;t=${fields.traceparent}`;
   return `${text}|`;
 }
 
@@ -294,6 +306,7 @@ interface EntryOptions {
   backoff?: ResolvedBackoff;
   keepResultMs?: number;
   unique?: { key: string; mode: 's' | 'f' | 't' };
+  traceparent?: string;
 }
 
 /** Reads `f=<n>[;k=v]...`; undefined when malformed. Unknown keys are skipped. */
@@ -326,6 +339,9 @@ function readOptions(text: string): EntryOptions | undefined {
       const backoff = decodeBackoff(value);
       if (!backoff) return undefined;
       out.backoff = backoff;
+    } else if (key === 't') {
+      // A trace context that does not read is dropped, not fatal: tracing never fails a task.
+      if (/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(value)) out.traceparent = value;
     }
   }
   return out;

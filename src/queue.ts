@@ -14,49 +14,14 @@ import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, 
 import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
 import { enqueueUniqueEntry, scheduleLater } from './store.ts';
 import { type ResolvedUnique, uniqueOption } from './unique.ts';
+import { endSpan, publishSpan, type Span, traceparentOf, tracingOption } from './tracing.ts';
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
 import type { Enqueuer, EnqueueOptions, Task, TaskId } from './task.ts';
+import type { QueueOptions } from './queue-options.ts';
 import { cancelTask, lookupTask, setPaused, type CancelResult, type TaskLookup } from './lookup.ts';
 import { keepResultOption, type ResultWaiter, waitForResult } from './results.ts';
 
-export interface QueueOptions {
-  /** The queue's name: 1-100 of `A-Z a-z 0-9 _ . : -`. */
-  readonly name: string;
-  /** Where Redis is: a URL, ioredis options or an ioredis client (duplicated, not taken over). @default 'redis://127.0.0.1:6379' */
-  readonly redis?: RedisSource;
-  /** Hard limit for one run of a task, ms. @default 600_000 (10 minutes) */
-  readonly defaultTimeoutMs?: number;
-  /** How many runs of a task may be cut off (worker lost, child crashed) before it fails; not a retry count: a task that throws fails at once. @default 3 */
-  readonly maxAttempts?: number;
-  /** The largest encoded task, bytes; checked before writing and before parsing. @default 1_048_576 (1 MiB) */
-  readonly maxPayloadBytes?: number;
-  /** How many failed tasks to keep in the dead-letter list (newest first); 0 keeps none. @default 0 */
-  readonly deadLetters?: number;
-  /** The first part of every key. @default 'delayed' */
-  readonly prefix?: string;
-  /**
-   * How many partitions (hash tags, so Redis Cluster shards) the queue is spread over. Every producer and
-   * worker of a queue must use the same number; raise it freely, lower it only once the queue is drained.
-   * @default 1
-   */
-  readonly partitions?: number;
-  /**
-   * Replicas that must confirm each enqueue and each finished task (Redis `WAIT`) before it counts as done;
-   * narrows what a failover can lose (see README "Scaling out"). 0 does not wait. @default 0
-   */
-  readonly waitForReplicas?: number;
-  /** How long to wait for those replicas, ms. @default 1000 */
-  readonly replicaTimeoutMs?: number;
-  /**
-   * How long a command may wait for Redis' reply, ms, before it fails with `CommandTimeoutError` (it may or may
-   * not have run) and the connection is reset. Used by this queue's producer connection and by its workers'
-   * connections (Redis frozen, a half-open connection). With `waitForReplicas`, add `replicaTimeoutMs` to
-   * what Redis itself needs. @default 5000
-   */
-  readonly commandTimeoutMs?: number;
-  /** The largest result a task that keeps its result (`keepResult`) may store, bytes of JSON. @default 65_536 */
-  readonly maxResultBytes?: number;
-}
+export type { QueueOptions } from './queue-options.ts';
 
 interface Built {
   readonly id: string;
@@ -93,6 +58,8 @@ export class Queue implements Enqueuer {
   readonly waitForReplicas: number;
   readonly replicaTimeoutMs: number;
   readonly commandTimeoutMs: number;
+  /** `tracing: true`: enqueues and this queue's workers' runs make OpenTelemetry spans. */
+  readonly tracing: boolean;
   readonly defaultTimeoutMs: number;
   readonly maxAttempts: number;
   readonly maxPayloadBytes: number;
@@ -127,6 +94,7 @@ export class Queue implements Enqueuer {
     this.keys = this.partitions[0] as QueueKeys;
     this.waitForReplicas = intOption('waitForReplicas', options.waitForReplicas, 0, 0, 100);
     this.replicaTimeoutMs = msOption('replicaTimeoutMs', options.replicaTimeoutMs, 1000, 1);
+    this.tracing = tracingOption(options.tracing);
     this.commandTimeoutMs = intOption('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, 100, 2_147_483_647 - 2000);
   }
 
@@ -138,7 +106,7 @@ export class Queue implements Enqueuer {
   }
 
   /** Builds the entry for one task; throws a typed error (and writes nothing) on bad input. */
-  #entry(name: string, args: readonly unknown[], options: EnqueueOptions | undefined): Built {
+  #entry(name: string, args: readonly unknown[], options: EnqueueOptions | undefined, traceparent?: string): Built {
     if (!isValidTaskName(name))
       throw new InvalidOptionError(
         `Expected a task name (a letter, _ or $, then letters, digits, _ $ . : / -), got \`${JSON.stringify(name)}\``,
@@ -159,6 +127,7 @@ export class Queue implements Enqueuer {
       ...{ id, name, args, timeoutMs, maxAttempts, ...retry },
       ...(keepResultMs !== undefined ? { keepResultMs } : {}),
       ...(unique ? { unique: { key: unique.key, mode: unique.mode } } : {}),
+      ...(traceparent ? { traceparent } : {}),
     };
     return { id, entry: encodeEntry(fields, this.maxPayloadBytes), keys, due, unique };
   }
@@ -191,7 +160,21 @@ export class Queue implements Enqueuer {
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
     if (options?.unique !== undefined) return (await this.enqueueUnique(name, args, options)).id;
-    const { id, entry, keys, due } = this.#entry(name, args, options);
+    if (!this.tracing) return await this.#enqueue(this.#entry(name, args, options));
+    const span = publishSpan(this.name, String(name));
+    try {
+      const built = this.#entry(name, args, options, traceparentOf(span));
+      span.setAttribute('messaging.message.id', built.id);
+      const id = await this.#enqueue(built);
+      endSpan(span);
+      return id;
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
+  }
+
+  async #enqueue({ id, entry, keys, due }: Built): Promise<string> {
     const redis = this.redis;
     if (due) {
       // schedule.lua: the due time is TIME + delay (or runAt on Redis' clock), computed inside Redis.
@@ -256,7 +239,21 @@ export class Queue implements Enqueuer {
     if (!Array.isArray(requests)) throw new InvalidOptionError(`Expected an array of tasks, got \`${typeof requests}\``);
     if (requests.some((r) => r?.unique !== undefined))
       throw new InvalidOptionError('Expected no `unique` in enqueueMany (use enqueue or enqueueUnique for unique tasks)');
-    const built = requests.map((r) => this.#entry(r.name, r.args, r));
+    if (!this.tracing) return await this.#enqueueMany(requests.map((r) => this.#entry(r.name, r.args, r)));
+    const spans = requests.map((r) => publishSpan(this.name, String(r?.name)));
+    try {
+      const built = requests.map((r, i) => this.#entry(r.name, r.args, r, traceparentOf(spans[i] as Span)));
+      for (const [i, b] of built.entries()) spans[i]?.setAttribute('messaging.message.id', b.id);
+      const ids = await this.#enqueueMany(built);
+      for (const span of spans) endSpan(span);
+      return ids;
+    } catch (err) {
+      for (const span of spans) endSpan(span, err);
+      throw err;
+    }
+  }
+
+  async #enqueueMany(built: readonly Built[]): Promise<string[]> {
     const byPartition = new Map<QueueKeys, { entries: string[]; ids: string[]; later: string[]; dues: Due[] }>();
     for (const b of built) {
       let group = byPartition.get(b.keys);
