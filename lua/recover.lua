@@ -5,7 +5,8 @@
 -- KEYS[4] info     (hash: worker id -> facts)
 -- KEYS[5] epoch    (string)
 -- KEYS[6] retired  (zset: worker id -> when its registration was removed after a lost lease, ms)
--- KEYS[7] cancel   (hash: task id -> deadline of a cancel request, `queue.cancel`)
+-- KEYS[7] cancel   (hash: task id -> deadline of a cancel request, `queue.cancel`; optional: without it
+--         nothing is checked and the reply has three fields)
 -- ARGV[1] worker id
 -- ARGV[2] N, 1..1000
 -- ARGV[3] 'lost': the sweeper recovers a worker whose lease ran out (each run counts as cut off);
@@ -31,6 +32,9 @@ local mode = ARGV[3]
 local lost = mode == 'lost'
 local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if lost and deadline and tonumber(deadline) > now then
+  if not KEYS[7] then
+    return {0, redis.call('LLEN', KEYS[2]), 0}
+  end
   return {0, redis.call('LLEN', KEYS[2]), 0, 0}
 end
 local bad = expect_list(redis.call('TYPE', KEYS[3]).ok, 'waiting', 'nothing was moved')
@@ -46,7 +50,7 @@ local cancelled = 0
 if #items > 0 then
   redis.call('LTRIM', KEYS[2], 0, -(#items + 1))
   local back = {}
-  local check = redis.call('EXISTS', KEYS[7]) == 1
+  local check = KEYS[7] and redis.call('EXISTS', KEYS[7]) == 1
   for i = 1, #items do
     local id = check and entry_id(items[i])
     if id and redis.call('HDEL', KEYS[7], id) == 1 then
@@ -67,7 +71,7 @@ if mode == 'retired' then
   if left == 0 and (not since or tonumber(since) + tonumber(ARGV[4]) < now) then
     removed = redis.call('ZREM', KEYS[6], ARGV[1])
   end
-  return {#items - cancelled, left, removed, cancelled}
+  return KEYS[7] and {#items - cancelled, left, removed, cancelled} or {#items, left, removed}
 end
 if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV[4]) < now) then
   removed = redis.call('ZREM', KEYS[1], ARGV[1])
@@ -79,4 +83,4 @@ if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV
     redis.call('DEL', KEYS[5])
   end
 end
-return {#items - cancelled, left, removed, cancelled}
+return KEYS[7] and {#items - cancelled, left, removed, cancelled} or {#items, left, removed}

@@ -2,8 +2,8 @@
 -- KEYS[1] workers  (zset: worker id -> lease deadline, ms)
 -- KEYS[2] epoch    (string)
 -- KEYS[3] info     (hash: worker id -> '<now_ms> <facts JSON>')
--- KEYS[4] cancel   (hash: task id -> deadline of a cancel request, `queue.cancel`)
--- KEYS[5] paused   (string: set while the queue is paused, `queue.pause`)
+-- KEYS[4] cancel   (hash: task id -> deadline of a cancel request, `queue.cancel`; optional, with KEYS[5])
+-- KEYS[5] paused   (string: set while the queue is paused, `queue.pause`; optional, with KEYS[4])
 -- ARGV[1] worker id
 -- ARGV[2] lease length, ms
 -- ARGV[3] the epoch the worker registered under
@@ -26,6 +26,9 @@ if not deadline or tonumber(deadline) <= now then
 end
 redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], now .. ' ' .. ARGV[4])
+if not KEYS[5] then
+  return {1, now}
+end
 local out = {1, now, redis.call('EXISTS', KEYS[5])}
 if #ARGV >= 5 then
   local ids = {unpack(ARGV, 5)}

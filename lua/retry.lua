@@ -2,7 +2,7 @@
 -- KEYS[1] the worker's in-flight list
 -- KEYS[2] scheduled (zset: entry -> due time, ms on the Redis clock)
 -- KEYS[3] waiting   (the same partition's list)
--- KEYS[4] cancel    (hash: task id -> deadline of a cancel request, `queue.cancel`)
+-- KEYS[4] cancel    (hash: task id -> deadline of a cancel request, `queue.cancel`; optional)
 -- ARGV[1] the entry exactly as the worker holds it (its bytes are the lease token)
 -- ARGV[2] delay, ms (>= 0), computed by the worker (backoff, jitter); the instant is TIME + delay
 -- Returns {1, due_ms, now_ms} if the retry was scheduled (due_ms = now_ms: pushed onto waiting at once), {0, 0, now_ms}
@@ -30,7 +30,7 @@ end
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return {0, 0, now}
 end
-if redis.call('HDEL', KEYS[4], string.match(head, '^([^|]*)')) == 1 then
+if KEYS[4] and redis.call('HDEL', KEYS[4], string.match(head, '^([^|]*)')) == 1 then
   return {2, 0, now}
 end
 local failures, rest = string.match(tail, '^f=(%d+)(.*)$')

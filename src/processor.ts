@@ -330,7 +330,8 @@ export class Processor {
 /** Ends a run's span with what its decision means. */
 function endRunSpan(span: Span, decision: Decision): void {
   if (decision.kind === 'release') endRun(span, 'succeeded');
-  else if (decision.kind === 'fail' || decision.kind === 'cancel') endRun(span, 'failed', decision.failure.reason, decision.failure.message);
+  else if (decision.kind === 'fail' || decision.kind === 'cancel')
+    endRun(span, 'failed', decision.failure.reason, decision.failure.message);
   else if (decision.kind === 'retry') endRun(span, 'retried', decision.failure.reason, decision.failure.message);
   else endRun(span, 'requeued', decision.why);
 }

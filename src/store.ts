@@ -240,7 +240,7 @@ export async function recover(
     [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, keys.cancel],
     [id, 1000, mode, ...timing],
   )) as [number, number, number, number];
-  return { moved, left, removed: removed === 1, cancelled };
+  return { moved, left, removed: removed === 1, cancelled: Number(cancelled ?? 0) };
 }
 
 /** '-1' searches the dead-letter list from its old end, '1' from its new end (wherever the record is nearer). */
