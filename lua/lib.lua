@@ -32,3 +32,9 @@ local function bump(entry, cut, reason)
   return '1|' .. (tonumber(attempt) + 1) .. '|' .. (tonumber(cutoffs) + cut) .. '|' .. reason .. '|' .. rest
 end
 
+
+-- The task id in an entry of src/payload.ts' grammar ('1|<attempt>|<cutoffs>|<reason>|<id>|...'), or nil.
+local function entry_id(entry)
+  return string.match(entry, '^1|%d+|%d+|%a*|([^|]*)|')
+end
+

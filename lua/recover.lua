@@ -5,6 +5,8 @@
 -- KEYS[4] info     (hash: worker id -> facts)
 -- KEYS[5] epoch    (string)
 -- KEYS[6] retired  (zset: worker id -> when its registration was removed after a lost lease, ms)
+-- KEYS[7] cancel   (hash: task id -> deadline of a cancel request, `queue.cancel`; optional: without it
+--         nothing is checked and the reply has three fields)
 -- ARGV[1] worker id
 -- ARGV[2] N, 1..1000
 -- ARGV[3] 'lost': the sweeper recovers a worker whose lease ran out (each run counts as cut off);
@@ -19,7 +21,10 @@
 -- ARGV[5] 'lost': how long the removed registration is then watched, ms (ignored in the other modes)
 -- In 'stop' mode the last worker to leave an empty partition also deletes its epoch, so a drained queue
 -- without workers holds no keys (the next worker to register sets a new one).
--- Returns {moved, left, removed}: moved entries, entries still in the list, 1 if the registration was removed.
+-- An entry whose task has a cancel request pending is not put back: it is dropped with its request (the
+-- worker that ran it died or left after the cancel; the task never runs again).
+-- Returns {moved, left, removed, cancelled}: entries put back, entries still in the list, 1 if the
+-- registration was removed, entries dropped because they were cancelled.
 -- Validates before it writes: in 'lost' mode a live lease is left alone; a `waiting` key of another type
 -- than a list fails the call with nothing changed. Safe to run twice.
 local now = now_ms()
@@ -27,7 +32,10 @@ local mode = ARGV[3]
 local lost = mode == 'lost'
 local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if lost and deadline and tonumber(deadline) > now then
-  return {0, redis.call('LLEN', KEYS[2]), 0}
+  if not KEYS[7] then
+    return {0, redis.call('LLEN', KEYS[2]), 0}
+  end
+  return {0, redis.call('LLEN', KEYS[2]), 0, 0}
 end
 local bad = expect_list(redis.call('TYPE', KEYS[3]).ok, 'waiting', 'nothing was moved')
 if bad then
@@ -38,14 +46,23 @@ if lost then
   cut = 1
 end
 local items = redis.call('LRANGE', KEYS[2], -tonumber(ARGV[2]), -1)
+local cancelled = 0
 if #items > 0 then
   redis.call('LTRIM', KEYS[2], 0, -(#items + 1))
   local back = {}
+  local check = KEYS[7] and redis.call('EXISTS', KEYS[7]) == 1
   for i = 1, #items do
-    back[i] = bump(items[i], cut, 'lost')
+    local id = check and entry_id(items[i])
+    if id and redis.call('HDEL', KEYS[7], id) == 1 then
+      cancelled = cancelled + 1
+    else
+      back[#back + 1] = bump(items[i], cut, 'lost')
+    end
   end
   -- the oldest entry is last in `back`, so it ends up rightmost and is taken first
-  redis.call('RPUSH', KEYS[3], unpack(back))
+  if #back > 0 then
+    redis.call('RPUSH', KEYS[3], unpack(back))
+  end
 end
 local left = redis.call('LLEN', KEYS[2])
 local removed = 0
@@ -54,7 +71,7 @@ if mode == 'retired' then
   if left == 0 and (not since or tonumber(since) + tonumber(ARGV[4]) < now) then
     removed = redis.call('ZREM', KEYS[6], ARGV[1])
   end
-  return {#items, left, removed}
+  return KEYS[7] and {#items - cancelled, left, removed, cancelled} or {#items, left, removed}
 end
 if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV[4]) < now) then
   removed = redis.call('ZREM', KEYS[1], ARGV[1])
@@ -66,4 +83,4 @@ if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV
     redis.call('DEL', KEYS[5])
   end
 end
-return {#items, left, removed}
+return KEYS[7] and {#items - cancelled, left, removed, cancelled} or {#items, left, removed}

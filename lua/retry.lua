@@ -2,11 +2,13 @@
 -- KEYS[1] the worker's in-flight list
 -- KEYS[2] scheduled (zset: entry -> due time, ms on the Redis clock)
 -- KEYS[3] waiting   (the same partition's list)
+-- KEYS[4] cancel    (hash: task id -> deadline of a cancel request, `queue.cancel`; optional)
 -- ARGV[1] the entry exactly as the worker holds it (its bytes are the lease token)
 -- ARGV[2] delay, ms (>= 0), computed by the worker (backoff, jitter); the instant is TIME + delay
 -- Returns {1, due_ms, now_ms} if the retry was scheduled (due_ms = now_ms: pushed onto waiting at once), {0, 0, now_ms}
 -- if the worker no longer held the run (a stale run: nothing written), {-1, 0, now_ms} if the entry is not one
--- this script can rewrite (nothing written; the worker fails the task instead).
+-- this script can rewrite (nothing written; the worker fails the task instead), {2, 0, now_ms} if the run was
+-- removed without a retry because a cancel request for the task was pending (the request is dropped).
 -- The entry goes back with attempt + 1 (a new token for the next run) and failures + 1 (`f=` of the option
 -- segment, added when the entry had none); cut-offs and the cut-off reason stay. Validates before it writes:
 -- both destinations' types are checked before the run is removed (Redis keeps the writes a script made
@@ -27,6 +29,9 @@ if bad then
 end
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return {0, 0, now}
+end
+if KEYS[4] and redis.call('HDEL', KEYS[4], string.match(head, '^([^|]*)')) == 1 then
+  return {2, 0, now}
 end
 local failures, rest = string.match(tail, '^f=(%d+)(.*)$')
 if failures then

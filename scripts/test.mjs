@@ -23,6 +23,10 @@ const CLUSTER_SUITE = [
   'test/later.test.ts',
   'test/schedules.test.ts',
   'test/retries.test.ts',
+  'test/results.test.ts',
+  'test/unique.test.ts',
+  'test/pause.test.ts',
+  'test/progress.test.ts',
 ];
 
 // Formatting and lint first (biome.json): `npm run format` fixes what the formatter finds.

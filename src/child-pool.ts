@@ -43,9 +43,10 @@ export function inheritedExecArgv(): string[] {
 }
 
 interface Run {
+  readonly taskId: string;
   readonly resolve: (outcome: RunOutcome) => void;
   timer: NodeJS.Timeout | undefined;
-  ending: 'timeout' | 'killed' | undefined;
+  ending: 'timeout' | 'killed' | 'cancelled' | undefined;
 }
 
 class Child {
@@ -61,6 +62,7 @@ class Child {
   /** A run was ended: the child is on its way out and is never given another task. */
   stopping = false;
   onExit: (child: Child) => void = () => undefined;
+  onProgress: (taskId: string, value: unknown) => void = () => undefined;
   /** SIGKILL armed once a run is being ended; it stays armed until the child exited, whatever the child says. */
   #killTimer: NodeJS.Timeout | undefined;
   readonly #killGraceMs: number;
@@ -82,7 +84,9 @@ class Child {
           loaded = true;
           resolve();
         } else if (message.t === 'init-error') reject(new ModuleLoadError(message.module, message.message));
-        else this.#done(message);
+        else if (message.t === 'progress') {
+          if (this.run) this.onProgress(this.run.taskId, message.value);
+        } else this.#done(message);
       };
       this.proc.on('message', onMessage);
       // A failed spawn or a write to a dead child: the 'exit' that follows (or already came) decides.
@@ -119,7 +123,7 @@ class Child {
   start(task: TaskEntry): Promise<RunOutcome> {
     return new Promise<RunOutcome>((resolve) => {
       this.tasks++;
-      const run: Run = { resolve, timer: undefined, ending: undefined };
+      const run: Run = { taskId: task.id, resolve, timer: undefined, ending: undefined };
       this.run = run;
       run.timer = setTimeout(() => this.end('timeout'), clampTimer(task.timeoutMs));
       const message = runMessage(task);
@@ -135,7 +139,7 @@ class Child {
    * Ends the current run: SIGTERM to the group now, SIGKILL `graceMs` later (at once with 0). The run settles
    * when the child exits, never before; asked again with a shorter grace, the SIGKILL comes sooner.
    */
-  end(why: 'timeout' | 'killed', graceMs = this.#killGraceMs): void {
+  end(why: 'timeout' | 'killed' | 'cancelled', graceMs = this.#killGraceMs): void {
     const run = this.run;
     if (!run) return;
     this.stopping = true;
@@ -172,7 +176,7 @@ class Child {
       // (on SIGTERM, or the SIGKILL that stays armed) settles the run.
       return;
     }
-    if (run.ending === 'killed') {
+    if (run.ending === 'killed' || run.ending === 'cancelled') {
       // Stopped by the worker, yet the task finished: that outcome is true and saves a second run. Anything
       // else waits for the exit ('killed'). The child is not reused: it is being stopped either way.
       if (!message.ok) return;
@@ -205,6 +209,7 @@ class Child {
     if (run) {
       if (run.ending === 'timeout') this.#settle({ kind: 'timeout', ...(signal ? { signal } : {}) });
       else if (run.ending === 'killed') this.#settle({ kind: 'killed', started: true });
+      else if (run.ending === 'cancelled') this.#settle({ kind: 'cancelled' });
       else this.#settle({ kind: 'crashed', exitCode: code, signal });
     }
     this.onExit(this);
@@ -243,6 +248,7 @@ export class ChildPool implements Executor {
   #started: { resolve: () => void; reject: (err: Error) => void } | undefined;
   onFatal?: (error: Error) => void;
   onAvailable?: () => void;
+  onProgress?: (taskId: string, value: unknown) => void;
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -278,6 +284,7 @@ export class ChildPool implements Executor {
     const child = new Child(this.#options);
     this.#starting.add(child);
     child.onExit = (c) => this.#gone(c);
+    child.onProgress = (taskId, value) => this.onProgress?.(taskId, value);
     child.ready.then(
       () => {
         this.#starting.delete(child);
@@ -372,6 +379,12 @@ export class ChildPool implements Executor {
   killAll(how: 'stop' | 'lost' = 'stop'): void {
     for (const waiter of this.#waiters.splice(0)) waiter.resolve({ kind: 'killed', started: false });
     for (const child of this.#busy) child.end('killed', how === 'lost' ? 0 : this.#options.killGraceMs);
+  }
+
+  cancel(taskId: string): void {
+    const at = this.#waiters.findIndex((w) => w.task.id === taskId);
+    if (at >= 0) this.#waiters.splice(at, 1)[0]?.resolve({ kind: 'cancelled' });
+    for (const child of this.#busy) if (child.run?.taskId === taskId) child.end('cancelled');
   }
 
   async close(): Promise<void> {

@@ -25,6 +25,8 @@ export type ParentMessage =
 
 export type ChildMessage =
   | { readonly t: 'ready'; readonly names: readonly string[] }
+  /** The running task reported progress (`taskContext().progress`); the parent keeps the latest. */
+  | { readonly t: 'progress'; readonly value: unknown }
   | { readonly t: 'init-error'; readonly module: string; readonly message: string }
   /** `rss` is 0 unless the init asked for it. */
   | { readonly t: 'done'; readonly ok: true; readonly value: unknown; readonly rss: number }

@@ -12,7 +12,7 @@
  * it, and the resident set size is read only when the worker recycles children by size (`maxRssBytes`).
  */
 import { Worker as Thread } from 'node:worker_threads';
-import { runInContext, type TaskContext } from './context.ts';
+import { checkProgress, runInContext, type TaskContext } from './context.ts';
 import { ModuleLoadError } from './errors.ts';
 import { toError } from './executor.ts';
 import { failpoint } from './failpoints.ts';
@@ -78,6 +78,9 @@ function contextOf(message: Extract<ParentMessage, { t: 'run' }>): TaskContext {
     get signal() {
       controller ??= new AbortController();
       return controller.signal;
+    },
+    progress(value: unknown) {
+      reply({ t: 'progress', value: checkProgress(value) });
     },
   };
 }

@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { guard, type Client } from './connection.ts';
 import { InvalidOptionError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
+import { checkTaskId } from './lookup.ts';
 import { decodeEntry } from './payload.ts';
 import type { Queue } from './queue.ts';
 import { readDeadLetter } from './records.ts';
@@ -269,4 +270,45 @@ export async function requeueAllDeadLetters(queue: Queue): Promise<RequeueAllRes
     }),
   );
   return { requeued, skipped };
+}
+
+/**
+ * Finds the dead letter of task `id` (the newest, if it failed more than once) by reading the lists, 1000
+ * records a read; null when there is none.
+ */
+export async function findDeadLetterById(queue: Queue, id: string): Promise<DeadLetterRecord | null> {
+  checkTaskId(id);
+  const redis = queue.redis;
+  const needle = `"id":${JSON.stringify(id)}`;
+  for (const keys of queue.partitions) {
+    const total = await guard(redis, redis.llen(keys.dead));
+    for (let from = 0; from < total; from += 1000) {
+      const records = await guard(redis, redis.lrange(keys.dead, from, from + 999));
+      const at = records.findIndex((r) => r.includes(needle) && readDeadLetter(r).fields.id === id);
+      if (at >= 0) return decodeDeadLetter(records[at] as string, keys.partition, from + at, total);
+      if (records.length < 1000) break;
+    }
+  }
+  return null;
+}
+
+/** Requeues the dead letter of task `id` (`delayed dead --requeue ID`). False when it has none (any more). */
+export async function requeueDeadLetterById(queue: Queue, id: string): Promise<boolean> {
+  const found = await findDeadLetterById(queue, id);
+  return found !== null && (await requeueDeadLetter(queue, found));
+}
+
+/** Deletes every dead letter of the queue (one `DEL` per partition); resolves with how many there were. */
+export async function purgeDeadLetters(queue: Queue): Promise<number> {
+  const redis = queue.redis;
+  const counts = await Promise.all(
+    queue.partitions.map(async (keys) => {
+      const [[, length], [, deleted]] = ((await guard(redis, redis.multi().llen(keys.dead).del(keys.dead).exec())) ?? [
+        [null, 0],
+        [null, 0],
+      ]) as [[Error | null, number], [Error | null, number]];
+      return deleted === 1 ? length : 0;
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
 }

@@ -42,6 +42,29 @@ export class PayloadTooLargeError extends DelayedError {
   }
 }
 
+/** The task waited for (`queue.result`) failed for good; `reason` says why (a `FailureReason`, or `result-not-kept`). */
+export class TaskFailedError extends DelayedError {
+  readonly taskId: string;
+  readonly reason: string;
+  constructor(taskId: string, reason: string, message: string) {
+    super(reason === 'cancelled' ? 'ERR_TASK_CANCELLED' : 'ERR_TASK_FAILED', `Task ${taskId} failed (${reason}): ${message}`);
+    this.taskId = taskId;
+    this.reason = reason;
+  }
+}
+
+/** The task waited for (`queue.result`) was cancelled (`queue.cancel`). */
+export class CancelledError extends TaskFailedError {}
+
+/** No result arrived within `timeoutMs` (`queue.result`): the task may still be waiting or running, or keeps no result. */
+export class ResultTimeoutError extends DelayedError {
+  readonly taskId: string;
+  constructor(taskId: string, timeoutMs: number) {
+    super('ERR_RESULT_TIMEOUT', `No result for task ${taskId} within ${timeoutMs} ms (still waiting or running, or it keeps no result)`);
+    this.taskId = taskId;
+  }
+}
+
 /** A task definition is wrong: a bad name, or two tasks with one name in the modules a worker loads. */
 export class TaskDefinitionError extends DelayedError {
   constructor(message: string) {

@@ -13,7 +13,9 @@ export type RunOutcome =
    * Ended by the worker itself (stop, lost lease): the worker decides what becomes of the task. `started` is
    * false for a run that ended before its task was handed to a process (it never ran).
    */
-  | { readonly kind: 'killed'; readonly started: boolean };
+  | { readonly kind: 'killed'; readonly started: boolean }
+  /** Ended because the task was cancelled (`queue.cancel`): a child's process group was killed, an in-process run's signal aborted. */
+  | { readonly kind: 'cancelled' };
 
 export interface Executor {
   /** Loads the task modules (and starts children); rejects with a ModuleLoadError when they do not load. */
@@ -31,8 +33,15 @@ export interface Executor {
    * grace period); 'lost': the lease is gone and the task may already run elsewhere, so at once (SIGKILL).
    */
   killAll(how?: 'stop' | 'lost'): void;
+  /**
+   * Ends the run of task `taskId` (if this executor runs it) with 'cancelled': a child's process group gets
+   * SIGTERM, then SIGKILL after the grace period; an in-process run's signal aborts (cooperative).
+   */
+  cancel(taskId: string): void;
   /** Stops for good; always resolves. */
   close(): Promise<void>;
+  /** Called when a running task reports progress (`taskContext().progress`). */
+  onProgress?: (taskId: string, value: unknown) => void;
   /** Called with a fatal error when the executor can no longer run tasks (e.g. children stop loading). */
   onFatal?: (error: Error) => void;
 }

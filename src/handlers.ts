@@ -24,9 +24,10 @@ export interface TaskInfo {
  * - `crashed`: its child process died without answering, `maxAttempts` times (`exitCode` / `signal` of the last);
  * - `lost`: the workers running it died or lost their lease, `maxAttempts` times;
  * - `unknown-task`: no loaded module defines a task of that name;
- * - `bad-payload`: the entry in Redis could not be read (`error` says why).
+ * - `bad-payload`: the entry in Redis could not be read (`error` says why);
+ * - `cancelled`: `queue.cancel(id)` stopped it while it ran (never retried).
  */
-export type FailureReason = 'thrown' | 'timeout' | 'crashed' | 'lost' | 'unknown-task' | 'bad-payload';
+export type FailureReason = 'thrown' | 'timeout' | 'crashed' | 'lost' | 'unknown-task' | 'bad-payload' | 'cancelled';
 
 export interface Failure {
   readonly reason: FailureReason;

@@ -9,6 +9,10 @@ export {
   type RetryPolicy,
   type TaskModule,
   type Enqueuer,
+  type KeepResult,
+  type TaskId,
+  type UniqueOptions,
+  type UniqueMode,
 } from './task.ts';
 export type { Backoff, BackoffSpec, BackoffFunction, Jitter } from './backoff.ts';
 export type { ScheduledTask, ScheduledQuery } from './later.ts';
@@ -37,9 +41,27 @@ export {
   RedisUnavailableError,
   ConnectionLostError,
   CommandTimeoutError,
+  TaskFailedError,
+  CancelledError,
+  ResultTimeoutError,
   NotSupportedByMemoryStoreError,
 } from './errors.ts';
 export { queueStatus, findQueues } from './status.ts';
+export type { TaskLookup, CancelResult } from './lookup.ts';
+export {
+  listDeadLetters,
+  findDeadLetterById,
+  requeueDeadLetter,
+  requeueDeadLetterById,
+  requeueAllDeadLetters,
+  deleteDeadLetter,
+  purgeDeadLetters,
+  type DeadLetterRecord,
+  type DeadLetterPage,
+  type DeadLetterPageOptions,
+  type DeadLetterRef,
+  type RequeueAllResult,
+} from './dead-letters.ts';
 export type {
   QueueStatus,
   WorkerStatus,

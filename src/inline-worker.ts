@@ -4,7 +4,7 @@
  * with reason 'timeout', but code that ignores the signal keeps running, and a synchronous loop blocks the
  * whole worker (and its lease renewals). Use ForkedWorker or PreforkedWorker where a task can hang.
  */
-import { runInContext } from './context.ts';
+import { checkProgress, runInContext } from './context.ts';
 import { toError, type Executor, type RunOutcome } from './executor.ts';
 import type { TaskEntry } from './payload.ts';
 import { MAX_TIMER_MS } from './options.ts';
@@ -22,8 +22,13 @@ function thrownOutcome(handle: AnyTask, task: TaskEntry, thrown: unknown): RunOu
 
 class InlineExecutor implements Executor {
   readonly #modules: readonly (TaskModule | AnyTask)[];
+  onProgress?: (taskId: string, value: unknown) => void;
   #tasks = new Map<string, AnyTask>();
-  readonly #runs = new Set<{ readonly abort: (reason: Error) => void; readonly settle: (outcome: RunOutcome) => void }>();
+  readonly #runs = new Set<{
+    readonly id: string;
+    readonly abort: (reason: Error) => void;
+    readonly settle: (outcome: RunOutcome) => void;
+  }>();
 
   constructor(modules: readonly (TaskModule | AnyTask)[]) {
     this.#modules = modules;
@@ -46,6 +51,7 @@ class InlineExecutor implements Executor {
       let abortedWith: Error | undefined;
       let timer: NodeJS.Timeout | undefined;
       const run = {
+        id: task.id,
         abort: (reason: Error) => {
           if (controller) controller.abort(reason);
           else abortedWith ??= reason;
@@ -75,6 +81,7 @@ class InlineExecutor implements Executor {
           }
           return controller.signal;
         },
+        progress: (value: unknown) => this.onProgress?.(task.id, checkProgress(value)),
       };
       try {
         Promise.resolve(runInContext(context, () => handle.fn(...task.args))).then(
@@ -91,6 +98,15 @@ class InlineExecutor implements Executor {
     for (const run of [...this.#runs]) {
       run.abort(new Error('the worker is stopping'));
       run.settle({ kind: 'killed', started: true });
+    }
+  }
+
+  /** Cooperative: the run's signal aborts and its outcome is 'cancelled' at once; code that ignores the signal runs on. */
+  cancel(taskId: string): void {
+    for (const run of [...this.#runs]) {
+      if (run.id !== taskId) continue;
+      run.abort(new Error('the task was cancelled'));
+      run.settle({ kind: 'cancelled' });
     }
   }
 

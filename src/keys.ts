@@ -43,8 +43,20 @@ export interface QueueKeys {
   readonly scheduleTimes: string;
   /** hash: schedule id -> '<occurrence id> <hold until ms>' while an occurrence of an overlap 'skip' schedule runs. */
   readonly scheduleRuns: string;
+  /**
+   * hash: task id -> deadline (ms, Redis clock) of a cancel request (`queue.cancel`) for a task that was running
+   * or in transit. Workers read it with their lease renewals; the key expires by itself, so it exists only
+   * for a while after a cancel.
+   */
+  readonly cancel: string;
+  /** string: set while the queue is paused (`queue.pause()`): workers take nothing; read with each lease renewal. */
+  readonly paused: string;
   /** list: the entries one worker registration holds (its in-flight tasks). */
   worker(workerId: string): string;
+  /** stream of one item with a TTL: the outcome of a task that keeps its result (`keepResult`). */
+  result(taskId: string): string;
+  /** string with a TTL: the id of the task that holds unique key `key` (`unique`). */
+  unique(key: string): string;
 }
 
 const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
@@ -124,7 +136,11 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     schedules: `${base}schedules`,
     scheduleTimes: `${base}schedule-times`,
     scheduleRuns: `${base}schedule-runs`,
+    cancel: `${base}cancel`,
+    paused: `${base}paused`,
     worker: (workerId: string) => `${base}worker:${workerId}`,
+    result: (taskId: string) => `${base}result:${taskId}`,
+    unique: (key: string) => `${base}unique:${key}`,
   };
 }
 

@@ -24,6 +24,12 @@ export interface LeaseEvents {
   lost(why: LeaseLoss, workerId: string): void;
   /** A partition's epoch changed: Redis lost the queue's data (restart without persistence, FLUSHALL). */
   epochChanged(previous: string, current: string): void;
+  /** The ids of the tasks the worker runs from partition `partition` (asked at each renewal). */
+  running?(partition: number): readonly string[];
+  /** A renewal found cancel requests (`queue.cancel`) for these running tasks. */
+  cancelRequested?(taskIds: readonly string[]): void;
+  /** Each successful renewal says whether the queue is paused (`queue.pause()`). */
+  paused?(paused: boolean): void;
 }
 
 export class Lease {
@@ -79,7 +85,9 @@ export class Lease {
       await Promise.all(this.#partitions.map((keys, i) => (settled[i]?.status === 'fulfilled' ? this.#leavePartition(keys, id) : true)));
       throw failed.reason;
     }
-    const epochs = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
+    const replies = settled.map((r) => (r as PromiseFulfilledResult<{ epoch: string; paused: boolean }>).value);
+    const epochs = replies.map((r) => r.epoch);
+    this.#events.paused?.(replies.some((r) => r.paused));
     epochs.forEach((epoch, i) => {
       const previous = this.#epochs[i] ?? '';
       if (previous !== '' && epoch !== previous) this.#events.epochChanged(previous, epoch);
@@ -133,12 +141,19 @@ export class Lease {
     const sent = performance.now();
     const facts = this.#factsJson();
     try {
-      const statuses = await Promise.all(
-        this.#partitions.map((keys, i) => renew(this.#redis, keys, id, this.#leaseMs, this.#epochs[i] ?? '', facts)),
+      const replies = await Promise.all(
+        this.#partitions.map((keys, i) =>
+          renew(this.#redis, keys, id, this.#leaseMs, this.#epochs[i] ?? '', facts, this.#events.running?.(keys.partition)),
+        ),
       );
       if (id !== this.#id) return;
-      if (statuses.every((s) => s === 'renewed')) this.#extend(sent);
-      else this.#lose(statuses.includes('epoch') ? 'epoch' : 'refused');
+      const statuses = replies.map((r) => r.status);
+      const cancelled = replies.flatMap((r) => r.cancelled);
+      if (cancelled.length > 0) this.#events.cancelRequested?.(cancelled);
+      if (statuses.every((s) => s === 'renewed')) {
+        this.#extend(sent);
+        this.#events.paused?.(replies.some((r) => r.paused));
+      } else this.#lose(statuses.includes('epoch') ? 'epoch' : 'refused');
     } catch {
       // Redis unreachable: keep trying; the expiry timer decides when the lease is gone.
     } finally {

@@ -10,8 +10,8 @@
  *   re-encodes the JSON, whose numbers cjson would round), plus `f` in the option segment (`lua/retry.lua`).
  * - The option segment is there only for a task that needs it (a task without options keeps the entry above
  *   without it, byte for byte): `f=<failures>` first, then `;k=v` pairs: `r=<retries>` and `b=<backoff>`
- *   (`src/backoff.ts` `encodeBackoff`) when the call set them, `t=<W3C traceparent>` for a traced enqueue
- *   (`src/tracing.ts`). `failures` counts runs that threw and were
+ *   (`src/backoff.ts` `encodeBackoff`) when the call set them, `k=<ttlMs>` when the task keeps its result,
+ *   `u=<mode><key>` for a unique task, `t=<W3C traceparent>` for a traced enqueue (`src/tracing.ts`). `failures` counts runs that threw and were
  *   retried. It starts with `f=`, which no JSON text does, so the two forms never mix up; unknown keys are
  *   skipped (a newer producer's options do not make an older worker fail the task).
  */
@@ -39,6 +39,10 @@ export interface TaskEntry {
   readonly retries?: number;
   /** Backoff set for this call; undefined: the task definition's. */
   readonly backoff?: ResolvedBackoff;
+  /** Set when the task keeps its result (`keepResult`): for how long, ms. */
+  readonly keepResultMs?: number;
+  /** Set for a unique task: its key and what the key prevents (`s` until-start, `f` until-finish, `t` for-ttl). */
+  readonly unique?: { readonly key: string; readonly mode: 's' | 'f' | 't' };
   /** The W3C trace context the entry carries (`t=`: its producer's span, with `tracing: true`). */
   readonly traceparent?: string;
 }
@@ -203,16 +207,29 @@ export interface EntryFields {
   readonly retries?: number;
   /** Per-call backoff: written only when set. */
   readonly backoff?: ResolvedBackoff;
+  /** How long the result is kept, ms: written only when set. */
+  readonly keepResultMs?: number;
+  /** A unique task's key and mode: written only when set. */
+  readonly unique?: { readonly key: string; readonly mode: 's' | 'f' | 't' };
   /** The producer span's W3C trace context (`tracing: true` and a sampled span only): written only when set. */
   readonly traceparent?: string;
 }
 
 /** The option segment for the fields that need one, with its closing `|`; '' when none does. */
 function optionSegment(fields: EntryFields): string {
-  if (fields.retries === undefined && fields.backoff === undefined && fields.traceparent === undefined) return '';
+  if (
+    fields.retries === undefined &&
+    fields.backoff === undefined &&
+    fields.keepResultMs === undefined &&
+    fields.unique === undefined &&
+    fields.traceparent === undefined
+  )
+    return '';
   let text = 'f=0';
   if (fields.retries !== undefined) text += `;r=${fields.retries}`;
   if (fields.backoff !== undefined) text += `;b=${encodeBackoff(fields.backoff)}`;
+  if (fields.keepResultMs !== undefined) text += `;k=${fields.keepResultMs}`;
+  if (fields.unique !== undefined) text += `;u=${fields.unique.mode}${encodeURIComponent(fields.unique.key)}`;
   if (fields.traceparent !== undefined) text += `;t=${fields.traceparent}`;
   return `${text}|`;
 }
@@ -263,7 +280,7 @@ export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
   let options: EntryOptions = { failures: 0 };
   if (raw.startsWith('f=', start)) {
     const bar = raw.indexOf('|', start);
-    const read = bar < 0 || bar - start > 200 ? undefined : readOptions(raw.slice(start, bar));
+    const read = bar < 0 || bar - start > 1000 ? undefined : readOptions(raw.slice(start, bar));
     if (!read) return bad(fields, 'the option segment of the entry is malformed');
     options = read;
     start = bar + 1;
@@ -287,6 +304,8 @@ interface EntryOptions {
   failures: number;
   retries?: number;
   backoff?: ResolvedBackoff;
+  keepResultMs?: number;
+  unique?: { key: string; mode: 's' | 'f' | 't' };
   traceparent?: string;
 }
 
@@ -305,6 +324,17 @@ function readOptions(text: string): EntryOptions | undefined {
       if (!/^\d{1,6}$/.test(value)) return undefined;
       if (key === 'f') out.failures = Number(value);
       else out.retries = Number(value);
+    } else if (key === 'u') {
+      const mode = value[0];
+      if (mode !== 's' && mode !== 'f' && mode !== 't') return undefined;
+      try {
+        out.unique = { mode, key: decodeURIComponent(value.slice(1)) };
+      } catch {
+        return undefined;
+      }
+    } else if (key === 'k') {
+      if (!/^\d{1,10}$/.test(value)) return undefined;
+      out.keepResultMs = Number(value);
     } else if (key === 'b') {
       const backoff = decodeBackoff(value);
       if (!backoff) return undefined;

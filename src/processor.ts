@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, guard } from './connection.ts';
-import type { Executor, RunOutcome } from './executor.ts';
+import type { Executor } from './executor.ts';
 import { failpoint } from './failpoints.ts';
 import { type ErrorHandler, type Failure, type SuccessHandler, type TaskInfo, taskInfo } from './handlers.ts';
 import type { QueueKeys } from './keys.ts';
@@ -18,12 +18,15 @@ import { claimedHeader, decodeEntry, type Entry, type TaskEntry, unreadable } fr
 import type { Queue } from './queue.ts';
 import { deadLetterJson } from './records.ts';
 import type { Releases } from './releases.ts';
-import { type CutoffRecord, fail, requeue, retry } from './store.ts';
-import { MAX_RETRY_DELAY_MS } from './backoff.ts';
+import { fail, finishCancelled, finishWithResult, requeue, retry, uniqueRelease } from './store.ts';
+import { failureOutcome, successOutcome } from './results.ts';
+import { CANCELLED, counted, type Decision, decide, decideBeforeRun } from './decide.ts';
 import { occurrenceDone } from './schedules.ts';
 import { endRun, processSpan, traceparentOf, within } from './tracing.ts';
 
 type Span = import('@opentelemetry/api').Span;
+
+export { type Decision, decide, decideBeforeRun } from './decide.ts';
 
 /** One task taken by the worker, from the fetch to its finishing write. */
 export interface Run {
@@ -44,6 +47,14 @@ export interface Run {
    * no finishing write is made or retried for it; the sweeper or `leave` puts its entry back.
    */
   abandoned: boolean;
+  /** Set when a lease renewal brought a cancel request for the task (`queue.cancel`). */
+  cancelled: boolean;
+  /** Set when the task keeps its result (`keepResult`), ms: its finishing write is `finish.lua`. */
+  keepResultMs?: number;
+  /** The unique key the run releases when it finishes (mode 'until-finish'): its finishing write is `finish.lua`. */
+  uniqueKey?: string;
+  /** The latest `taskContext().progress(value)` of the run (sent with the worker's facts). */
+  progress?: unknown;
 }
 
 /** Outcomes a worker has seen since it started. */
@@ -66,96 +77,6 @@ export interface RunEvents {
    * last. The last one goes to `failure` and the error handler.
    */
   retry: [task: TaskInfo, failure: Failure, delayMs: number];
-}
-
-/** What an outcome means for the task: the one place that decides it. */
-export type Decision =
-  | { readonly kind: 'release'; readonly value: unknown }
-  | { readonly kind: 'fail'; readonly failure: Failure }
-  | { readonly kind: 'retry'; readonly failure: Failure; readonly delayMs: number }
-  | { readonly kind: 'requeue'; readonly why: 'crashed' | 'stopped'; readonly cutoff: CutoffRecord; readonly note?: string };
-
-/** Before a run: a task whose runs were cut off `maxAttempts` times fails without running again. */
-export function decideBeforeRun(task: TaskEntry): Decision | null {
-  if (task.cutoffs < task.maxAttempts) return null;
-  const reason = task.reason === 'crashed' ? 'crashed' : 'lost';
-  const last =
-    task.reason === 'crashed'
-      ? 'its child process died'
-      : task.reason === 'stopped'
-        ? 'a stopping worker killed it'
-        : 'its worker was lost';
-  return {
-    kind: 'fail',
-    failure: {
-      reason,
-      message: `The task's runs were cut off ${task.cutoffs} times, maxAttempts is ${task.maxAttempts} (last time ${last})`,
-    },
-  };
-}
-
-/** After a run: what its outcome means. Pure: no I/O, no clock. */
-export function decide(task: TaskEntry, outcome: RunOutcome): Decision {
-  switch (outcome.kind) {
-    case 'success':
-      return { kind: 'release', value: outcome.value };
-    case 'thrown': {
-      const failure: Failure = { reason: 'thrown', message: outcome.error.message, error: outcome.error };
-      const advice = outcome.retry;
-      if (!advice?.retry) return { kind: 'fail', failure };
-      const delayMs = Math.min(MAX_RETRY_DELAY_MS, Math.max(0, Math.round(advice.delayMs)));
-      return { kind: 'retry', failure, delayMs: Number.isFinite(delayMs) ? delayMs : 0 };
-    }
-    case 'timeout':
-      return {
-        kind: 'fail',
-        failure: {
-          reason: 'timeout',
-          message: `The task ran over its timeout of ${task.timeoutMs} ms${outcome.signal ? ` and was stopped with ${outcome.signal}` : ''}`,
-          ...(outcome.signal ? { signal: outcome.signal } : {}),
-        },
-      };
-    case 'unknown-task':
-      return {
-        kind: 'fail',
-        failure: {
-          reason: 'unknown-task',
-          message: `No task named ${JSON.stringify(task.name)} is defined in the modules this worker loads`,
-        },
-      };
-    case 'crashed': {
-      const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.exitCode}`;
-      if (task.cutoffs + 1 >= task.maxAttempts) {
-        return {
-          kind: 'fail',
-          failure: {
-            reason: 'crashed',
-            message: `The task's process ${how} before the task finished; its runs were cut off ${task.cutoffs + 1} times, maxAttempts is ${task.maxAttempts}`,
-            ...(outcome.signal ? { signal: outcome.signal } : {}),
-            ...(outcome.exitCode !== null ? { exitCode: outcome.exitCode } : {}),
-          },
-        };
-      }
-      return { kind: 'requeue', why: 'crashed', cutoff: 'crashed', note: `the task's process ${how}; putting the task back` };
-    }
-    case 'killed':
-      // Killed mid-run by a stop: a cut-off like any other (so a task that outlives every stop cannot loop
-      // for ever); ended before it started: put back uncounted.
-      return { kind: 'requeue', why: 'stopped', cutoff: outcome.started ? 'stopped' : null };
-  }
-}
-
-/**
- * A final failure with the task's counts: `attempt` of this run, `failures` (runs that threw, this one
- * included) and `cutoffs` (runs cut off, this one included when it was cut off).
- */
-function counted(task: TaskEntry, failure: Failure, ran: boolean): Failure {
-  return {
-    ...failure,
-    attempt: task.attempt,
-    failures: task.failures + (ran && failure.reason === 'thrown' ? 1 : 0),
-    cutoffs: task.cutoffs + (ran && failure.reason === 'crashed' ? 1 : 0),
-  };
 }
 
 /** What the processor needs from its worker; made once the worker's connections exist. */
@@ -232,6 +153,13 @@ export class Processor {
     run.id = task.id;
     run.name = task.name;
     run.attempt = task.attempt;
+    if (task.keepResultMs !== undefined) run.keepResultMs = task.keepResultMs;
+    if (task.unique?.mode === 'f') run.uniqueKey = task.unique.key;
+    // 'until-start': the key is free again once the task started (one round trip later).
+    if (task.unique?.mode === 's')
+      uniqueRelease(this.#host.cmd, run.keys, task.unique.key, task.id).catch((err: unknown) =>
+        this.#host.logger.warn({ queue: queue.name, id: task.id, err }, 'could not free the unique key; it expires on its own'),
+      );
     const info = taskInfo(queue.name, task);
     // With `tracing: true`: a span per run, the producer's its parent (src/tracing.ts); otherwise nothing.
     const traced = queue.tracing ? processSpan({ queue: queue.name, ...task }, task.traceparent) : undefined;
@@ -243,7 +171,7 @@ export class Processor {
       ? within(traced.context, () => executor.run({ ...task, traceparent: traceparentOf(traced.span) }))
       : executor.run(task));
     if (run.abandoned) return traced?.span.end();
-    await this.#act(run, task, info, decide(task, outcome), true, traced?.span);
+    await this.#act(run, task, info, decide(task, outcome, run.cancelled), true, traced?.span);
   }
 
   async #act(run: Run, task: TaskEntry, info: TaskInfo, decision: Decision, ran: boolean, span?: Span): Promise<void> {
@@ -257,17 +185,25 @@ export class Processor {
         const onSuccess = this.#host.successHandler;
         if (onSuccess) await this.#callHandler('successHandler', () => onSuccess(info, decision.value));
         failpoint('before-release');
-        await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
+        // Finished before a cancel could stop it: the release also drops the cancel request.
+        if (run.keepResultMs !== undefined || run.uniqueKey !== undefined) {
+          const outcome = run.keepResultMs === undefined ? '' : successOutcome(decision.value, queue.maxResultBytes);
+          await this.#write(run, () => this.#finish(run, outcome, '', 1));
+        } else if (run.cancelled) await this.#write(run, () => finishCancelled(cmd, run.list, run.keys, run.entry, task.id, '', 1));
+        else await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
         return this.#occurrenceDone(run);
       }
       case 'fail':
         return await this.#failed(run, info, counted(task, decision.failure, ran));
+      case 'cancel':
+        return await this.#failed(run, info, counted(task, decision.failure, ran), true);
       case 'retry': {
         const failure = counted(task, decision.failure, ran);
         logger.debug({ queue: queue.name, id: task.id, name: task.name, delayMs: decision.delayMs }, 'task threw; retrying later');
         emit('retry', info, failure, decision.delayMs);
         return await this.#write(run, async () => {
           const done = await retry(cmd, run.list, run.keys, run.entry, decision.delayMs);
+          if (done.status === 'cancelled') await this.#cancelledOnTheWayBack(info);
           if (done.status === 'scheduled' && done.due > done.now) this.#host.scheduled?.(done.due, done.now);
           if (done.status === 'unreadable')
             logger.error({ queue: queue.name, id: task.id }, 'retry.lua could not read the entry; it stays in the list');
@@ -277,11 +213,32 @@ export class Processor {
         if (decision.note) logger.warn({ queue: queue.name, id: task.id, name: task.name }, decision.note);
         counts.requeued++;
         emit('requeue', info, decision.why);
-        return await this.#write(run, () => requeue(cmd, run.list, run.keys, run.entry, decision.cutoff));
+        return await this.#write(run, async () => {
+          if ((await requeue(cmd, run.list, run.keys, run.entry, decision.cutoff)) === 'cancelled') await this.#cancelledOnTheWayBack(info);
+        });
     }
   }
 
-  async #failed(run: Run, info: TaskInfo, failure: Failure): Promise<void> {
+  /** finish.lua: the release with the outcome kept and the unique key freed, as the run needs. */
+  #finish(run: Run, outcome: string, record: string, keep: number): Promise<boolean> {
+    const writes = {
+      outcome,
+      ttlMs: run.keepResultMs ?? 1,
+      record,
+      keep,
+      ...(run.uniqueKey !== undefined ? { uniqueKey: run.uniqueKey } : {}),
+    };
+    return finishWithResult(this.#host.cmd, run.list, run.keys, run.entry, run.id, writes);
+  }
+
+  /** A put-back (retry, requeue) found a cancel request the worker had not heard of yet: the task was dropped. */
+  async #cancelledOnTheWayBack(info: TaskInfo): Promise<void> {
+    this.#host.emit('failure', info, CANCELLED);
+    const onError = this.#host.errorHandler;
+    if (onError) await this.#callHandler('errorHandler', () => onError(info, CANCELLED));
+  }
+
+  async #failed(run: Run, info: TaskInfo, failure: Failure, cancelled = false): Promise<void> {
     const { queue, logger, counts, emit, cmd } = this.#host;
     logger.debug({ queue: queue.name, id: info.id, name: info.name, reason: failure.reason }, failure.message);
     counts.failed++;
@@ -289,7 +246,14 @@ export class Processor {
     const onError = this.#host.errorHandler;
     if (onError) await this.#callHandler('errorHandler', () => onError(info, failure));
     const keep = queue.deadLetters;
-    if (keep === 0) await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
+    if (run.keepResultMs !== undefined || run.uniqueKey !== undefined) {
+      const record = keep === 0 ? '' : deadLetterJson(info, failure, run.entry);
+      const outcome = run.keepResultMs === undefined ? '' : failureOutcome(failure.reason, failure.message);
+      await this.#write(run, () => this.#finish(run, outcome, record, keep));
+    } else if (cancelled) {
+      const record = keep === 0 ? '' : deadLetterJson(info, failure, run.entry);
+      await this.#write(run, () => finishCancelled(cmd, run.list, run.keys, run.entry, info.id, record, keep));
+    } else if (keep === 0) await this.#write(run, () => this.#host.releases.release(run.keys, run.list, run.entry));
     else {
       const record = deadLetterJson(info, failure, run.entry);
       await this.#write(run, () => fail(cmd, run.list, run.keys, run.entry, record, keep));
@@ -366,12 +330,13 @@ export class Processor {
 /** Ends a run's span with what its decision means. */
 function endRunSpan(span: Span, decision: Decision): void {
   if (decision.kind === 'release') endRun(span, 'succeeded');
-  else if (decision.kind === 'fail') endRun(span, 'failed', decision.failure.reason, decision.failure.message);
+  else if (decision.kind === 'fail' || decision.kind === 'cancel')
+    endRun(span, 'failed', decision.failure.reason, decision.failure.message);
   else if (decision.kind === 'retry') endRun(span, 'retried', decision.failure.reason, decision.failure.message);
   else endRun(span, 'requeued', decision.why);
 }
 
 /** A new run for an entry the fetcher took into `list`. */
 export function newRun(entry: Entry, known: string, keys: QueueKeys, list: string): Run {
-  return { entry, known, keys, list, startedAt: performance.now(), id: '', name: '', attempt: 0, abandoned: false };
+  return { entry, known, keys, list, startedAt: performance.now(), id: '', name: '', attempt: 0, abandoned: false, cancelled: false };
 }

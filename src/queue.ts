@@ -12,53 +12,16 @@ import { intOption, msOption, stringOption } from './options.ts';
 import { encodeEntry, isValidTaskName } from './payload.ts';
 import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, type ScheduledQuery } from './later.ts';
 import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
-import { scheduleLater } from './store.ts';
+import { enqueueUniqueEntry, scheduleLater } from './store.ts';
+import { type ResolvedUnique, uniqueOption } from './unique.ts';
 import { endSpan, publishSpan, type Span, traceparentOf, tracingOption } from './tracing.ts';
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
-import type { Enqueuer, EnqueueOptions, Task } from './task.ts';
+import type { Enqueuer, EnqueueOptions, Task, TaskId } from './task.ts';
+import type { QueueOptions } from './queue-options.ts';
+import { cancelTask, lookupTask, setPaused, type CancelResult, type TaskLookup } from './lookup.ts';
+import { keepResultOption, type ResultWaiter, waitForResult } from './results.ts';
 
-export interface QueueOptions {
-  /** The queue's name: 1-100 of `A-Z a-z 0-9 _ . : -`. */
-  readonly name: string;
-  /** Where Redis is: a URL, ioredis options or an ioredis client (duplicated, not taken over). @default 'redis://127.0.0.1:6379' */
-  readonly redis?: RedisSource;
-  /** Hard limit for one run of a task, ms. @default 600_000 (10 minutes) */
-  readonly defaultTimeoutMs?: number;
-  /** How many runs of a task may be cut off (worker lost, child crashed) before it fails; not a retry count: a task that throws fails at once. @default 3 */
-  readonly maxAttempts?: number;
-  /** The largest encoded task, bytes; checked before writing and before parsing. @default 1_048_576 (1 MiB) */
-  readonly maxPayloadBytes?: number;
-  /** How many failed tasks to keep in the dead-letter list (newest first); 0 keeps none. @default 0 */
-  readonly deadLetters?: number;
-  /** The first part of every key. @default 'delayed' */
-  readonly prefix?: string;
-  /**
-   * How many partitions (hash tags, so Redis Cluster shards) the queue is spread over. Every producer and
-   * worker of a queue must use the same number; raise it freely, lower it only once the queue is drained.
-   * @default 1
-   */
-  readonly partitions?: number;
-  /**
-   * Replicas that must confirm each enqueue and each finished task (Redis `WAIT`) before it counts as done;
-   * narrows what a failover can lose (see README "Scaling out"). 0 does not wait. @default 0
-   */
-  readonly waitForReplicas?: number;
-  /** How long to wait for those replicas, ms. @default 1000 */
-  readonly replicaTimeoutMs?: number;
-  /**
-   * How long a command may wait for Redis' reply, ms, before it fails with `CommandTimeoutError` (it may or may
-   * not have run) and the connection is reset. Used by this queue's producer connection and by its workers'
-   * connections (Redis frozen, a half-open connection). With `waitForReplicas`, add `replicaTimeoutMs` to
-   * what Redis itself needs. @default 5000
-   */
-  readonly commandTimeoutMs?: number;
-  /**
-   * OpenTelemetry tracing (needs `@opentelemetry/api`, and an SDK your application registers): a span per enqueue
-   * whose trace context travels in the entry, and in this queue's workers a span per run, its child. See README
-   * "Tracing with OpenTelemetry". Off, nothing of it runs and entries are unchanged. @default false
-   */
-  readonly tracing?: boolean;
-}
+export type { QueueOptions } from './queue-options.ts';
 
 interface Built {
   readonly id: string;
@@ -66,6 +29,8 @@ interface Built {
   readonly keys: QueueKeys;
   /** Set when the task runs later. */
   readonly due: Due | undefined;
+  /** Set for a unique task. */
+  readonly unique: ResolvedUnique | undefined;
 }
 
 /** One task for `enqueueMany`. */
@@ -99,6 +64,7 @@ export class Queue implements Enqueuer {
   readonly maxAttempts: number;
   readonly maxPayloadBytes: number;
   readonly deadLetters: number;
+  readonly maxResultBytes: number;
   readonly prefix: string;
   /** Where Redis is, as given; workers make their own connections from it. */
   readonly redisSource: RedisSource;
@@ -108,6 +74,7 @@ export class Queue implements Enqueuer {
   #nextPartition = Math.floor(Math.random() * MAX_PARTITIONS);
   readonly #idPrefix = `${randomBytes(6).toString('base64url')}.`;
   #counter = 0;
+  readonly #waiters = new Map<number, ResultWaiter>();
 
   constructor(options: QueueOptions) {
     if (options === null || typeof options !== 'object') throw new InvalidOptionError('Expected queue options to be an object');
@@ -120,6 +87,7 @@ export class Queue implements Enqueuer {
     this.maxAttempts = intOption('maxAttempts', options.maxAttempts, 3, 1, 1000);
     this.maxPayloadBytes = intOption('maxPayloadBytes', options.maxPayloadBytes, 1_048_576, 64, 512 * 1_048_576);
     this.deadLetters = intOption('deadLetters', options.deadLetters, 0, 0, 1_000_000);
+    this.maxResultBytes = intOption('maxResultBytes', options.maxResultBytes, 65_536, 16, 512 * 1_048_576);
     this.prefix = stringOption('prefix', options.prefix, 'delayed', /^[A-Za-z0-9_.:-]{1,100}$/, '1-100 of A-Z a-z 0-9 _ . : -');
     const partitions = intOption('partitions', options.partitions, 1, 1, MAX_PARTITIONS);
     this.partitions = queueKeys(this.prefix, this.name, partitions);
@@ -148,16 +116,20 @@ export class Queue implements Enqueuer {
     const maxAttempts = intOption('maxAttempts', options?.maxAttempts, this.maxAttempts, 1, 1000);
     const due = dueOptions(options);
     const retry = retryOptions(options);
-    const id = this.#idPrefix + (this.#counter++).toString(36);
-    return {
-      id,
-      entry: encodeEntry(
-        { id, name, args, timeoutMs, maxAttempts, ...retry, ...(traceparent ? { traceparent } : {}) },
-        this.maxPayloadBytes,
-      ),
-      keys: this.#partitionFor(options?.partitionKey),
-      due,
+    const keepResultMs = keepResultOption(options?.keepResult);
+    const unique = uniqueOption(options?.unique);
+    // A unique task lives in its key's partition: lock and task share a slot (one script takes both).
+    const keys = this.#partitionFor(options?.partitionKey ?? unique?.key);
+    let id = this.#idPrefix + (this.#counter++).toString(36);
+    // A result is read from its partition: the id names it (when there is more than one).
+    if (keepResultMs !== undefined && this.partitions.length > 1) id += `@${keys.partition}`;
+    const fields = {
+      ...{ id, name, args, timeoutMs, maxAttempts, ...retry },
+      ...(keepResultMs !== undefined ? { keepResultMs } : {}),
+      ...(unique ? { unique: { key: unique.key, mode: unique.mode } } : {}),
+      ...(traceparent ? { traceparent } : {}),
     };
+    return { id, entry: encodeEntry(fields, this.maxPayloadBytes), keys, due, unique };
   }
 
   #partitionFor(key: string | undefined): QueueKeys {
@@ -187,6 +159,7 @@ export class Queue implements Enqueuer {
    * in the partition's scheduled set until it is due (one script: `TIME` + `ZADD`); without, one `LPUSH`.
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
+    if (options?.unique !== undefined) return (await this.enqueueUnique(name, args, options)).id;
     if (!this.tracing) return await this.#enqueue(this.#entry(name, args, options));
     const span = publishSpan(this.name, String(name));
     try {
@@ -237,12 +210,35 @@ export class Queue implements Enqueuer {
   }
 
   /**
+   * Enqueues a unique task (`options.unique`, see README "Unique tasks"): `{ id, duplicate: false }` when it
+   * was enqueued; `{ id, duplicate: true }` with the id of the task holding the key when it was held (nothing
+   * written). After `ConnectionLostError`, calling again with the same key is safe: one task either way.
+   */
+  async enqueueUnique(name: string, args: readonly unknown[], options: EnqueueOptions): Promise<{ id: string; duplicate: boolean }> {
+    if (options?.unique === undefined) throw new InvalidOptionError('Expected `unique: { key }` in the options of enqueueUnique, got none');
+    const { id, entry, keys, due, unique } = this.#entry(name, args, options);
+    const redis = this.redis;
+    const u = unique as ResolvedUnique;
+    const done = await send(redis, () =>
+      enqueueUniqueEntry(redis, keys, u, entry, id, due?.atMs === undefined ? due?.delayMs : undefined, due?.atMs),
+    );
+    if (this.waitForReplicas > 0)
+      this.#checkReplicas(
+        await send(redis, () => redis.pipeline().exists(keys.waiting).wait(this.waitForReplicas, this.replicaTimeoutMs).exec()),
+        [done.id],
+      );
+    return done;
+  }
+
+  /**
    * Enqueues many tasks in one pipelined batch per partition, in order, and resolves with their ids. Every
    * task is checked before anything is sent, so bad input writes nothing. `RedisUnavailableError`: none was
    * sent. On `CommandTimeoutError` / `ConnectionLostError` some may have been written.
    */
   async enqueueMany(requests: readonly TaskRequest[]): Promise<string[]> {
     if (!Array.isArray(requests)) throw new InvalidOptionError(`Expected an array of tasks, got \`${typeof requests}\``);
+    if (requests.some((r) => r?.unique !== undefined))
+      throw new InvalidOptionError('Expected no `unique` in enqueueMany (use enqueue or enqueueUnique for unique tasks)');
     if (!this.tracing) return await this.#enqueueMany(requests.map((r) => this.#entry(r.name, r.args, r)));
     const spans = requests.map((r) => publishSpan(this.name, String(r?.name)));
     try {
@@ -355,10 +351,44 @@ export class Queue implements Enqueuer {
     return counts.reduce((a, b) => a + b, 0);
   }
 
+  /** Where task `id` is now: scheduled, waiting, running (where, since when, progress), succeeded, failed, unknown (src/lookup.ts). */
+  task(id: string): Promise<TaskLookup> {
+    return lookupTask(this, id);
+  }
+
+  /** Cancels task `id` from any process: 'removed' (it never runs), 'stopping' (its worker kills it), 'not-found' (src/lookup.ts). */
+  cancel(id: string): Promise<CancelResult> {
+    return cancelTask(this, id);
+  }
+
+  /**
+   * Waits for the outcome of a task that keeps its result (`keepResult`), also one that finished before: its
+   * value, or `TaskFailedError` / `CancelledError` / `ResultTimeoutError` (src/results.ts).
+   */
+  result<R = unknown>(id: TaskId<R> | string, options: { timeoutMs?: number } = {}): Promise<R> {
+    return waitForResult<R>(this, this.#waiters, id, options);
+  }
+
+  /** Pauses the queue from any process: workers take nothing new within `leaseMs` / 3, running tasks finish. */
+  pause(): Promise<void> {
+    return setPaused(this, true);
+  }
+
+  /** Resumes a paused queue: workers take tasks again within one lease renewal. */
+  resume(): Promise<void> {
+    return setPaused(this, false);
+  }
+
+  /** True while the queue is paused. */
+  async isPaused(): Promise<boolean> {
+    return (await send(this.redis, () => this.redis.exists(this.keys.paused))) === 1;
+  }
+
   /** Closes the producer connection. Never rejects. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await Promise.all([...this.#waiters.values()].map((w) => w.close()));
     if (this.#redis) await disconnect(this.#redis);
   }
 }

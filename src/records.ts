@@ -16,7 +16,7 @@ export interface WorkerFacts {
   readonly concurrency?: number;
   readonly startedAt?: string;
   readonly counts?: { started?: number; succeeded?: number; failed?: number; requeued?: number };
-  readonly running?: readonly { id: string; name: string; attempt: number; forMs: number }[];
+  readonly running?: readonly { id: string; name: string; attempt: number; forMs: number; progress?: unknown }[];
   readonly host?: string;
   readonly pid?: number;
 }

@@ -27,6 +27,11 @@ export const SCRIPT_NAMES = [
   'unschedule',
   'fire',
   'schedule-done',
+  'cancel',
+  'cancelled',
+  'finish',
+  'unique',
+  'unique-release',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

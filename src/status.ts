@@ -44,6 +44,8 @@ export interface RunningTask {
   readonly forMs: number | null;
   /** True when its worker's lease ran out: the task waits for the sweeper. */
   readonly orphaned: boolean;
+  /** The latest `taskContext().progress(value)` the task reported, as of its worker's last renewal. */
+  readonly progress?: unknown;
 }
 
 export interface DeadLetter {
@@ -296,6 +298,7 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
           worker: r.id,
           forMs: forMs === null ? null : forMs + age,
           orphaned: false,
+          ...(f.progress !== undefined ? { progress: f.progress } : {}),
         });
       }
     }

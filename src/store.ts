@@ -6,7 +6,7 @@
 import type { Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
 import type { Entry } from './payload.ts';
-import { runScript } from './scripts.ts';
+import { runScript, type ScriptArg } from './scripts.ts';
 
 /** register.lua: adds a registration with a lease; the partition's epoch (set from `candidate` if none). */
 export async function register(
@@ -16,17 +16,28 @@ export async function register(
   leaseMs: number,
   candidate: string,
   facts: string,
-): Promise<string> {
-  const [epoch] = (await runScript(redis, 'register', [keys.workers, keys.epoch, keys.info], [id, leaseMs, candidate, facts])) as [
-    string,
-    number,
-  ];
-  return String(epoch);
+): Promise<{ epoch: string; paused: boolean }> {
+  const [epoch, , paused] = (await runScript(
+    redis,
+    'register',
+    [keys.workers, keys.epoch, keys.info, keys.paused],
+    [id, leaseMs, candidate, facts],
+  )) as [string, number, number];
+  return { epoch: String(epoch), paused: paused === 1 };
 }
 
 /** renew.lua: 'renewed'; 'gone' (expired or swept); 'epoch' (the partition's epoch is not `epoch`: data lost). */
 export type RenewStatus = 'renewed' | 'gone' | 'epoch';
 
+export interface Renewal {
+  readonly status: RenewStatus;
+  /** Of the `running` task ids given, those with a cancel request pending (`queue.cancel`). */
+  readonly cancelled: string[];
+  /** The queue is paused (`queue.pause()`): take nothing. */
+  readonly paused: boolean;
+}
+
+/** renew.lua: extends the lease; also says which of the `running` task ids have a cancel request pending. */
 export async function renew(
   redis: Client,
   keys: QueueKeys,
@@ -34,12 +45,15 @@ export async function renew(
   leaseMs: number,
   epoch: string,
   facts: string,
-): Promise<RenewStatus> {
-  const [status] = (await runScript(redis, 'renew', [keys.workers, keys.epoch, keys.info], [id, leaseMs, epoch, facts])) as [
-    number,
-    number,
-  ];
-  return status === 1 ? 'renewed' : status === -1 ? 'epoch' : 'gone';
+  running: readonly string[] = [],
+): Promise<Renewal> {
+  const [status, , paused, ...cancelled] = (await runScript(
+    redis,
+    'renew',
+    [keys.workers, keys.epoch, keys.info, keys.cancel, keys.paused],
+    [id, leaseMs, epoch, facts, ...running],
+  )) as [number, number, number | undefined, ...string[]];
+  return { status: status === 1 ? 'renewed' : status === -1 ? 'epoch' : 'gone', cancelled: cancelled.map(String), paused: paused === 1 };
 }
 
 /**
@@ -60,9 +74,108 @@ export async function dequeue(redis: Client, keys: QueueKeys, workerId: string, 
  */
 export type CutoffRecord = 'crashed' | 'stopped' | 'lost' | null;
 
-/** requeue.lua: puts the run back at the front, if `list` still holds `entry`. False: someone else did. */
-export async function requeue(redis: Client, list: string, keys: QueueKeys, entry: Entry, cutoff: CutoffRecord): Promise<boolean> {
-  return (await runScript(redis, 'requeue', [list, keys.waiting], [entry, cutoff === null ? 0 : 1, cutoff ?? ''])) === 1;
+/**
+ * requeue.lua: puts the run back at the front, if `list` still holds `entry`: 'requeued'; 'stale' (someone
+ * else did); 'cancelled' (removed, not put back: a cancel request for the task was pending).
+ */
+export async function requeue(
+  redis: Client,
+  list: string,
+  keys: QueueKeys,
+  entry: Entry,
+  cutoff: CutoffRecord,
+): Promise<'requeued' | 'stale' | 'cancelled'> {
+  const done = await runScript(redis, 'requeue', [list, keys.waiting, keys.cancel], [entry, cutoff === null ? 0 : 1, cutoff ?? '']);
+  return done === 1 ? 'requeued' : done === 2 ? 'cancelled' : 'stale';
+}
+
+/**
+ * cancelled.lua: finishes a run a cancel stopped (never put back), drops its cancel request, and keeps
+ * `record` as a dead letter when it is not ''. False: the list no longer held the run.
+ */
+export async function finishCancelled(
+  redis: Client,
+  list: string,
+  keys: QueueKeys,
+  entry: Entry,
+  taskId: string,
+  record: string,
+  keep: number,
+): Promise<boolean> {
+  return (await runScript(redis, 'cancelled', [list, keys.dead, keys.cancel], [entry, taskId, record, Math.max(1, keep)])) === 1;
+}
+
+/** The steps of cancel.lua (see its header). */
+export async function cancelRequest(redis: Client, keys: QueueKeys, taskId: string, ttlMs: number): Promise<void> {
+  await runScript(redis, 'cancel', [keys.cancel, keys.scheduled, keys.waiting], ['request', taskId, ttlMs]);
+}
+
+export async function cancelRemove(
+  redis: Client,
+  keys: QueueKeys,
+  taskId: string,
+  entry: Entry,
+  where: 'scheduled' | 'waiting',
+  also: { readonly outcome?: string; readonly ttlMs?: number; readonly uniqueKey?: string } = {},
+): Promise<boolean> {
+  const k = [keys.cancel, keys.scheduled, keys.waiting, keys.result(taskId), keys.unique(also.uniqueKey ?? '')];
+  const a: ScriptArg[] = ['remove', taskId, entry, where, also.outcome ?? '', also.ttlMs ?? 1, also.uniqueKey === undefined ? '' : '1'];
+  return (await runScript(redis, 'cancel', k, a)) === 1;
+}
+
+/** What `finish.lua` writes besides the release. */
+export interface FinishWrites {
+  /** The outcome to keep for `ttlMs` ('' keeps none). */
+  readonly outcome: string;
+  readonly ttlMs: number;
+  /** A dead letter to keep ('' none), in a list of at most `keep`. */
+  readonly record: string;
+  readonly keep: number;
+  /** A unique key to release if it still names this task. */
+  readonly uniqueKey?: string;
+}
+
+/** finish.lua: finishes a run of a task that keeps its result or a unique key until it finishes. */
+export async function finishWithResult(
+  redis: Client,
+  list: string,
+  keys: QueueKeys,
+  entry: Entry,
+  taskId: string,
+  w: FinishWrites,
+): Promise<boolean> {
+  const k = [list, keys.dead, keys.cancel, keys.result(taskId), keys.unique(w.uniqueKey ?? '')];
+  const a = [entry, taskId, w.outcome, Math.max(1, w.ttlMs), w.record, Math.max(1, w.keep), w.uniqueKey === undefined ? '' : '1'];
+  return (await runScript(redis, 'finish', k, a)) === 1;
+}
+
+/** unique.lua: takes the unique key and enqueues, or finds the key held: `{ id, duplicate }`. */
+export async function enqueueUniqueEntry(
+  redis: Client,
+  keys: QueueKeys,
+  u: { readonly key: string; readonly forMs: number },
+  entry: string,
+  id: string,
+  delayMs: number | undefined,
+  atMs: number | undefined,
+): Promise<{ id: string; duplicate: boolean }> {
+  const [done, holder] = (await runScript(
+    redis,
+    'unique',
+    [keys.unique(u.key), keys.waiting, keys.scheduled],
+    [entry, id, u.forMs, delayMs ?? '', atMs ?? ''],
+  )) as [number, string | null];
+  return { id: String(holder ?? id), duplicate: done === 0 };
+}
+
+/** unique-release.lua: frees the unique key of a task that started (mode 'until-start'), if it still names it. */
+export async function uniqueRelease(redis: Client, keys: QueueKeys, key: string, taskId: string): Promise<boolean> {
+  return (await runScript(redis, 'unique-release', [keys.unique(key)], [taskId])) === 1;
+}
+
+/** True if the request was still pending (dropped now); false if a worker, a put-back or a sweep took it. */
+export async function cancelForget(redis: Client, keys: QueueKeys, taskId: string): Promise<boolean> {
+  return (await runScript(redis, 'cancel', [keys.cancel, keys.scheduled, keys.waiting], ['forget', taskId])) === 1;
 }
 
 /** fail.lua: finishes the run and keeps `record` (a dead letter, see records.ts) in a list of at most `keep`. */
@@ -109,6 +222,8 @@ export interface Recovered {
   readonly left: number;
   /** The registration (or its retired mark) was removed. */
   readonly removed: boolean;
+  /** Entries dropped instead of put back: their tasks had a cancel request pending. */
+  readonly cancelled: number;
 }
 
 /** recover.lua: puts back up to 1000 entries of registration `id`; `timing` is [ARGV 4, ARGV 5] of the script. */
@@ -119,13 +234,13 @@ export async function recover(
   mode: RecoverMode,
   timing: readonly [number, number],
 ): Promise<Recovered> {
-  const [moved, left, removed] = (await runScript(
+  const [moved, left, removed, cancelled] = (await runScript(
     redis,
     'recover',
-    [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired],
+    [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, keys.cancel],
     [id, 1000, mode, ...timing],
-  )) as [number, number, number];
-  return { moved, left, removed: removed === 1 };
+  )) as [number, number, number, number];
+  return { moved, left, removed: removed === 1, cancelled: Number(cancelled ?? 0) };
 }
 
 /** '-1' searches the dead-letter list from its old end, '1' from its new end (wherever the record is nearer). */
@@ -193,13 +308,14 @@ export async function retry(
   keys: QueueKeys,
   entry: Entry,
   delayMs: number,
-): Promise<{ status: 'scheduled' | 'stale' | 'unreadable'; due: number; now: number }> {
-  const [status, due, now] = (await runScript(redis, 'retry', [list, keys.scheduled, keys.waiting], [entry, delayMs])) as [
+): Promise<{ status: 'scheduled' | 'stale' | 'unreadable' | 'cancelled'; due: number; now: number }> {
+  const [status, due, now] = (await runScript(redis, 'retry', [list, keys.scheduled, keys.waiting, keys.cancel], [entry, delayMs])) as [
     number,
     number,
     number,
   ];
-  return { status: status === 1 ? 'scheduled' : status === 0 ? 'stale' : 'unreadable', due, now };
+  const named = status === 1 ? 'scheduled' : status === 0 ? 'stale' : status === 2 ? 'cancelled' : 'unreadable';
+  return { status: named, due, now };
 }
 
 /** schedule-set.lua: registers schedule `id` (or keeps it as it is when `spec` is unchanged). */

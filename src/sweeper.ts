@@ -45,6 +45,8 @@ export interface SweepReport {
   readonly recovered: number;
   /** Workers whose lease had run out. */
   readonly expiredWorkers: number;
+  /** Tasks of those workers dropped instead of put back: they had been cancelled (`queue.cancel`). */
+  readonly cancelled: number;
 }
 
 /** One sweep of every partition; each partition has its own lock. */
@@ -54,19 +56,22 @@ export async function sweepOnce(redis: Client, partitions: readonly QueueKeys[],
     swept: reports.some((r) => r.swept),
     recovered: reports.reduce((sum, r) => sum + r.recovered, 0),
     expiredWorkers: reports.reduce((sum, r) => sum + r.expiredWorkers, 0),
+    cancelled: reports.reduce((sum, r) => sum + r.cancelled, 0),
   };
 }
 
 /** Calls recover.lua for one registration until its list is empty (1000 entries per call at most). */
-async function recoverAll(redis: Client, keys: QueueKeys, id: string, mode: 'lost' | 'retired'): Promise<number> {
+async function recoverAll(redis: Client, keys: QueueKeys, id: string, mode: 'lost' | 'retired'): Promise<[number, number]> {
   const timing: Record<typeof mode, [number, number]> = { lost: [REAP_GRACE_MS, RETIRED_WATCH_MS], retired: [RETIRED_WATCH_MS, 0] };
   let moved = 0;
+  let cancelled = 0;
   for (let call = 0; call < 1000; call++) {
     const done = await recover(redis, keys, id, mode satisfies RecoverMode, timing[mode]);
     moved += done.moved;
+    cancelled += done.cancelled;
     if (done.left === 0) break;
   }
-  return moved;
+  return [moved, cancelled];
 }
 
 /**
@@ -76,6 +81,11 @@ async function recoverAll(redis: Client, keys: QueueKeys, id: string, mode: 'los
 async function sweepPartition(redis: Client, keys: QueueKeys, lockMs: number, token: string): Promise<SweepReport> {
   let recovered = 0;
   let expiredWorkers = 0;
+  let cancelled = 0;
+  const add = ([moved, dropped]: [number, number]) => {
+    recovered += moved;
+    cancelled += dropped;
+  };
   for (let page = 0; page < 100; page++) {
     const first = page === 0;
     const found = await sweep(redis, keys, {
@@ -85,16 +95,16 @@ async function sweepPartition(redis: Client, keys: QueueKeys, lockMs: number, to
       token,
       retiredEveryMs: first ? RETIRED_CHECK_EVERY_MS : 0,
     });
-    if (!found.locked) return { swept: false, recovered, expiredWorkers };
-    for (const id of found.retired) recovered += await recoverAll(redis, keys, id, 'retired');
+    if (!found.locked) return { swept: false, recovered, expiredWorkers, cancelled };
+    for (const id of found.retired) add(await recoverAll(redis, keys, id, 'retired'));
     expiredWorkers += found.expired.length;
     for (const id of found.expired) {
-      recovered += await recoverAll(redis, keys, id, 'lost');
+      add(await recoverAll(redis, keys, id, 'lost'));
       failpoint('mid-sweep');
     }
     if (found.expired.length < PAGE) break;
   }
-  return { swept: true, recovered, expiredWorkers };
+  return { swept: true, recovered, expiredWorkers, cancelled };
 }
 
 /** What a `SweepLoop` needs from its owner. */
@@ -153,7 +163,7 @@ export class SweepLoop {
     this.#sweepStarted = performance.now();
     this.#current = sweepOnce(redis, queue.partitions, intervalMs, this.#token)
       .then((report) => {
-        if (report.recovered === 0) return;
+        if (report.recovered === 0 && report.cancelled === 0) return;
         logger.info({ queue: queue.name, ...report }, 'recovered tasks of workers whose lease ran out');
         this.#options.recovered(report);
       })
@@ -256,7 +266,7 @@ export class Sweeper extends EventEmitter<SweeperEvents> {
   }
 
   #recovered(report: SweepReport): void {
-    if (report.recovered === 0) return;
+    if (report.recovered === 0 && report.cancelled === 0) return;
     this.#logger.info({ queue: this.#queue.name, ...report }, 'recovered tasks of workers whose lease ran out');
     this.emit('recovered', report);
   }

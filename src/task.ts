@@ -3,6 +3,7 @@
  * now when called, and enqueues it with `.delay(queue, 1, 2)`; the argument types follow the function.
  * Workers find tasks by the names of the handles exported from the modules they are told to load.
  */
+import { keepResultOption } from './results.ts';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
@@ -43,7 +44,39 @@ export interface EnqueueOptions {
   readonly retries?: number;
   /** The backoff before each retry, for this call (a function only in the definition). @default the definition's, else exponential from 1 s to 1 h with full jitter */
   readonly backoff?: BackoffSpec;
+  /**
+   * Keep the task's outcome in Redis for `ttlMs` after it finishes, for `queue.result(id)`. Off by default
+   * (a finished task leaves nothing). @default the definition's `keepResult`, else off
+   */
+  readonly keepResult?: KeepResult;
+  /**
+   * At most one task per key (see README "Unique tasks"): an enqueue while the key is held creates nothing
+   * and gives the id of the task that holds it. @default none
+   */
+  readonly unique?: UniqueOptions;
 }
+
+/** What a unique key prevents: a second copy waiting (`until-start`), waiting or running (`until-finish`), or any second copy for `forMs` (`for-ttl`). */
+export type UniqueMode = 'until-start' | 'until-finish' | 'for-ttl';
+
+export interface UniqueOptions {
+  /** 1-200 characters; tasks with the same key (on this queue) are one. */
+  readonly key: string;
+  /** @default 'until-finish' */
+  readonly mode?: UniqueMode;
+  /** How long the key is held at most (also the bound after a Redis data loss), ms. @default 86_400_000 (24 h) */
+  readonly forMs?: number;
+}
+
+/** How long a task's outcome is kept for `queue.result(id)`. */
+export interface KeepResult {
+  /** ms, from when the task finished: 1 ms to 30 days. */
+  readonly ttlMs: number;
+}
+
+declare const RESULT: unique symbol;
+/** A task id, as `delay` resolves it; it remembers the task's result type for `queue.result(id)`. */
+export type TaskId<R = unknown> = string & { readonly [RESULT]?: R };
 
 /** Options of a task definition: what happens when a run throws. */
 export interface TaskOptions {
@@ -56,6 +89,8 @@ export interface TaskOptions {
   readonly backoff?: Backoff;
   /** Retry only when this returns true for the error (a `FatalError` is never retried). @default every error */
   readonly retryIf?: (error: unknown) => boolean;
+  /** Keep every run's outcome for `queue.result(id)` (a call's `with({ keepResult })` overrides it). @default off */
+  readonly keepResult?: KeepResult;
 }
 
 /** A definition's retry policy, checked. */
@@ -91,20 +126,20 @@ export interface Enqueuer {
 }
 
 /** Enqueues one task with fixed options: `add.timeout(10_000).delay(queue, 1, 2)`. */
-export interface TaskCall<A extends unknown[]> {
-  delay(queue: Enqueuer, ...args: A): Promise<string>;
+export interface TaskCall<A extends unknown[], R = unknown> {
+  delay(queue: Enqueuer, ...args: A): Promise<TaskId<Awaited<R>>>;
 }
 
-export interface Task<A extends unknown[] = unknown[], R = unknown> extends TaskCall<A> {
+export interface Task<A extends unknown[] = unknown[], R = unknown> extends TaskCall<A, R> {
   /** Runs the task now, in this process. */
   (...args: A): R;
   /** The name workers look the task up by. */
   readonly taskName: string;
   readonly fn: (...args: A) => R;
   /** Enqueues with a timeout for this call, in ms: `add.timeout(10_000).delay(queue, 1, 2)`. */
-  timeout(ms: number): TaskCall<A>;
+  timeout(ms: number): TaskCall<A, R>;
   /** Enqueues with per-call options: `add.with({ delayMs: 30_000, retries: 2 }).delay(queue, 1, 2)`. */
-  with(options: EnqueueOptions): TaskCall<A>;
+  with(options: EnqueueOptions): TaskCall<A, R>;
   /** What the worker does when a run throws (from the definition's options). */
   readonly retry: RetryPolicy;
 }
@@ -147,8 +182,13 @@ export function defineTask<A extends unknown[], R>(name: string, fn: (...args: A
   }
   if (typeof fn !== 'function') throw new TaskDefinitionError(`Task ${name}: expected a function, got ${typeof fn}`);
   const retry = retryPolicy(options);
-  const call = (options: EnqueueOptions | undefined): TaskCall<A> => ({
-    delay: (queue, ...args) => queue.enqueue(name, args, options),
+  const keep = options?.keepResult;
+  keepResultOption(keep);
+  const call = (given: EnqueueOptions | undefined): TaskCall<A, R> => ({
+    delay: (queue, ...args) =>
+      queue.enqueue(name, args, keep && given?.keepResult === undefined ? { ...given, keepResult: keep } : given) as Promise<
+        TaskId<Awaited<R>>
+      >,
   });
   const task = ((...args: A) => fn(...args)) as Task<A, R>;
   Object.defineProperties(task, {
@@ -156,7 +196,7 @@ export function defineTask<A extends unknown[], R>(name: string, fn: (...args: A
     name: { value: name },
     taskName: { value: name, enumerable: true },
     fn: { value: fn },
-    delay: { value: (queue: Enqueuer, ...args: A) => queue.enqueue(name, args) },
+    delay: { value: (queue: Enqueuer, ...args: A) => call(undefined).delay(queue, ...args) },
     timeout: { value: (ms: number) => call({ timeoutMs: ms }) },
     with: { value: (options: EnqueueOptions) => call(options) },
     retry: { value: retry },

@@ -26,6 +26,7 @@ import { requeue } from './store.ts';
 import { type SweepReport, SweepLoop } from './sweeper.ts';
 import { within } from './time.ts';
 import { resolveWorkerOptions, type WorkerKind, type WorkerOptions } from './worker-options.ts';
+import { controlEvents } from './worker-control.ts';
 
 export type { WorkerKind, WorkerOptions } from './worker-options.ts';
 export type { WorkerCounts } from './processor.ts';
@@ -69,6 +70,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   readonly #stop = new AbortController();
   readonly #hurry = new AbortController();
   readonly #runs = new Set<Run>();
+  #paused = false; // the queue is paused (`queue.pause()`, learnt with each renewal): fetch nothing
   readonly #known = new Set<string>();
   #state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   #executor: Executor | undefined;
@@ -144,6 +146,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       void this.close({ now: true });
     };
     executor.onAvailable = () => this.#wake?.();
+    executor.onProgress = (id, value) =>
+      [...this.#runs].filter((run) => run.id === id).forEach((run) => void Object.assign(run, { progress: value }));
     if (this.#handleSignals) this.#listenForSignals();
     // Children boot while the worker connects and registers; no task is taken before one is ready to run it.
     const started = executor.start();
@@ -175,6 +179,13 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         );
         this.#emit('dataLoss', previous, current);
       },
+      ...controlEvents({
+        queueName: this.queue.name,
+        logger: this.logger,
+        runs: this.#runs,
+        executor: () => this.#executor,
+        pausedChanged: (paused) => void ((this.#paused = paused) ? this.#fetcher?.unblock() : this.#wake?.()),
+      }),
     });
     const registered = this.#register();
     try {
@@ -199,9 +210,8 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
         stop: this.#stop.signal,
         known: this.#known,
         maxPayloadBytes: this.queue.maxPayloadBytes,
-        // A slot is free when fewer runs are open than `concurrency`, counting as free those whose outcome is
-        // known and whose finishing write is under way; and only as many as a ready idle child can start.
-        freeSlots: () => Math.min(this.concurrency - this.#runs.size + processor.releasing, executor.available()),
+        // Free slots: open runs below `concurrency` (those finishing count as free), capped by ready idle children.
+        freeSlots: () => (this.#paused ? 0 : Math.min(this.concurrency - this.#runs.size + processor.releasing, executor.available())),
         changed: () => this.#changed(),
         take: (entry, workerId, keys) => this.#take(entry, workerId, keys),
         stale: (entry, workerId, keys) => this.#putBackStale(entry, workerId, keys),
@@ -218,7 +228,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     const now = performance.now();
     const running = [...this.#runs]
       .slice(0, 50)
-      .map((run) => ({ id: run.id, name: run.name, attempt: run.attempt, forMs: Math.round(now - run.startedAt) }));
+      .map((run) => ({ id: run.id, name: run.name, attempt: run.attempt, forMs: Math.round(now - run.startedAt), progress: run.progress }));
     return { kind: this.kind, concurrency: this.concurrency, startedAt: this.#startedAt, counts: this.counts, running };
   }
 
@@ -252,8 +262,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
   }
 
   #take(entry: Entry, workerId: string, keys: QueueKeys): void {
-    // A move that completed after the lease was lost: it may have landed in a list whose registration the
-    // sweeper already removed, which no sweep reads any more: put it back from here (it never ran).
+    // Moved after the lease was lost, maybe into a list no sweep reads any more: put it back from here (it never ran).
     if (this.#lease?.id !== workerId || !this.#lease.valid()) {
       this.#putBackStale(entry, workerId, keys);
       return;
@@ -302,8 +311,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     this.#executor?.killAll('lost');
     // A fetch blocked on a connection that may be dead: start it over.
     if (this.#block) reset(this.#block);
-    // No renewal answered in time: the command connection may be half-open (the kernel keeps it for minutes,
-    // every command on it waits), so the new registration goes out on a new one. A refusal came on a live one.
+    // No renewal answered in time: the connections may be half-open (kept for minutes): register on new ones.
     if (why === 'expired') {
       if (this.#leaseClient) reset(this.#leaseClient);
       if (this.#cmd) reset(this.#cmd);

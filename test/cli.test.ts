@@ -50,7 +50,7 @@ describe('help, usage errors and exit codes', { timeout: 180_000 }, () => {
     const r = await runCli(['wroker']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown command "wroker" \(did you mean worker\?\)/);
-    assert.match(r.stderr, /worker, sweeper, status, enqueue, schedules, demo/);
+    assert.match(r.stderr, /worker, sweeper, status, enqueue, task, cancel, dead, pause, resume, schedules, demo/);
   });
 
   test('an unknown option exits 2, names it and suggests the close one', async () => {

@@ -4,7 +4,7 @@
 // and the only denials are of those optional commands.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InlineWorker, Queue, defineTask, queueStatus, type RedisSource } from '../src/index.ts';
+import { InlineWorker, Queue, defineTask, queueStatus, taskContext, type RedisSource } from '../src/index.ts';
 import { redisCommand, startRedis, type RedisServer, type RedisReply } from '../scripts/redis-server.mjs';
 import { waitFor } from './helpers.ts';
 import { readmeFiles } from './newcomer-support.ts';
@@ -65,17 +65,38 @@ async function workAs(redis: RedisSource, name: string): Promise<string[]> {
     );
     await once.delay(queue);
     await queue.schedule('acl-beat', { everyMs: 200, task: add, args: [1, 1] });
+    // Issue 13's paths: lookups and cancels (waiting, scheduled, running, unknown).
+    const doomed = await add.delay(queue, 100, 100);
+    const later = await add.with({ delayMs: 60_000 }).delay(queue, 100, 100);
+    assert.equal((await queue.task(doomed)).state, 'waiting');
+    assert.equal((await queue.task(later)).state, 'scheduled');
+    assert.equal(await queue.cancel(doomed), 'removed');
+    assert.equal(await queue.cancel(later), 'removed');
+    assert.equal(await queue.cancel('nobody.1'), 'not-found');
+    const hold = defineTask(
+      'hold',
+      () => new Promise((resolve) => taskContext()?.signal.addEventListener('abort', () => resolve('aborted'))),
+    );
+    const held = await hold.delay(queue);
+    const keptId = await add.with({ keepResult: { ttlMs: 10_000 } }).delay(queue, 20, 22);
+    const kept = queue.result(keptId, { timeoutMs: 30_000 });
     const results: unknown[] = [];
     const worker = new InlineWorker({
       queue,
-      tasks: [add, once],
+      tasks: [add, once, hold],
+      leaseMs: 600,
       concurrency: 2,
       handleSignals: false,
       successHandler: (_t, r) => void results.push(r),
+      errorHandler: (_t, f) => void results.push(f.reason),
     });
     const running = worker.run();
     try {
-      const all = () => [3, 7, 11, 15, 'retried', 2].every((r) => results.includes(r));
+      await waitFor('the held task to run', async () => (await queue.task(held)).state === 'running', 30_000);
+      assert.equal(await queue.cancel(held), 'stopping');
+      assert.equal(await kept, 42);
+      assert.equal((await queue.task(keptId)).state, 'succeeded');
+      const all = () => [3, 7, 11, 15, 'retried', 2, 'cancelled'].every((r) => results.includes(r));
       await waitFor(`the results (printed: ${printed.join('; ')})`, all, 30_000);
       assert.equal((await queue.schedules()).length, 1);
       assert.equal(await queue.unschedule('acl-beat'), true);
@@ -85,7 +106,7 @@ async function workAs(redis: RedisSource, name: string): Promise<string[]> {
       await worker.close();
       await running;
     }
-    assert.deepEqual(results.filter((r) => r !== 2).sort(), [3, 7, 11, 15, 'retried'].sort());
+    assert.deepEqual(results.filter((r) => r !== 2).sort(), [3, 7, 11, 15, 42, 'cancelled', 'retried'].sort());
     assert.equal(ids.length, 3);
   } finally {
     await queue.close();

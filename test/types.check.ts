@@ -76,6 +76,20 @@ export async function checks(): Promise<void> {
   // @ts-expect-error: an unknown option
   await add.with({ timeout: 5 }).delay(queue, 1, 2);
 
+  // Results: queue.result(id) is typed by the handle the id came from; a cancel says what it did.
+  const kept = await add.with({ keepResult: { ttlMs: 60_000 } }).delay(queue, 1, 2);
+  const total: number = await queue.result(kept, { timeoutMs: 5000 });
+  // @ts-expect-error: the result of add is a number
+  const notText: string = await queue.result(kept);
+  const asyncTask = defineTask('later', async (s: string) => s.length, { keepResult: { ttlMs: 1000 } });
+  const length: number = await queue.result(await asyncTask.delay(queue, 'x'));
+  const cancelled: 'removed' | 'stopping' | 'not-found' = await queue.cancel(kept);
+  const where = await queue.task(kept);
+  if (where.state === 'running') console.log(where.workerId, where.since?.toISOString(), where.cancelling);
+  // @ts-expect-error: keepResult needs ttlMs
+  await add.with({ keepResult: {} }).delay(queue, 1, 2);
+  void [total, notText, length, cancelled];
+
   new PreforkedWorker({
     queue,
     tasks: ['./dist/tasks.js'],

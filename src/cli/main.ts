@@ -13,14 +13,30 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CommandError, EXIT, write, type Command, type Values } from './args.ts';
 import { dashboard } from './dashboard.ts';
+import { dead } from './dead.ts';
+import { pause, resume } from './pause.ts';
 import { demo } from './demo.ts';
 import { enqueue } from './enqueue.ts';
 import { schedules } from './schedules.ts';
 import { status } from './status.ts';
 import { sweeper } from './sweeper.ts';
+import { cancel, task } from './task.ts';
 import { worker } from './worker.ts';
 
-const COMMANDS: Record<string, Command> = { worker, sweeper, status, enqueue, schedules, demo, dashboard };
+const COMMANDS: Record<string, Command> = {
+  worker,
+  sweeper,
+  status,
+  enqueue,
+  task,
+  cancel,
+  dead,
+  pause,
+  resume,
+  schedules,
+  demo,
+  dashboard,
+};
 
 function version(): string {
   try {

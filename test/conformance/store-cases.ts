@@ -14,14 +14,14 @@ export const storeCases: StoreCase[] = [
     name: 'register and renew write the lease, the facts and the epoch where the keys say; renew tells renewed / gone / epoch',
     run: async ({ redis, q }) => {
       const k = q.keys;
-      const epoch = await register(redis, k, 'w1', 3000, 'e1', '{"kind":"inline"}');
+      const { epoch } = await register(redis, k, 'w1', 3000, 'e1', '{"kind":"inline"}');
       assert.equal(epoch, 'e1');
       assert.equal(await redis.get(k.epoch), 'e1');
       assert.ok(Number(await redis.zscore(k.workers, 'w1')) > 0);
       assert.match((await redis.hget(k.info, 'w1')) ?? '', /^\d+ \{"kind":"inline"\}$/);
-      assert.equal(await renew(redis, k, 'w1', 3000, 'e1', '{}'), 'renewed');
-      assert.equal(await renew(redis, k, 'w1', 3000, 'other', '{}'), 'epoch');
-      assert.equal(await renew(redis, k, 'w2', 3000, 'e1', '{}'), 'gone');
+      assert.equal((await renew(redis, k, 'w1', 3000, 'e1', '{}')).status, 'renewed');
+      assert.equal((await renew(redis, k, 'w1', 3000, 'other', '{}')).status, 'epoch');
+      assert.equal((await renew(redis, k, 'w2', 3000, 'e1', '{}')).status, 'gone');
     },
   },
   {
@@ -48,8 +48,8 @@ export const storeCases: StoreCase[] = [
       const k = q.keys;
       const list = k.worker('w1');
       await redis.lpush(list, entry('a'), entry('b'));
-      assert.equal(await requeue(redis, list, k, entry('a'), 'crashed'), true);
-      assert.equal(await requeue(redis, list, k, entry('a'), 'crashed'), false, 'the token is gone: nothing more');
+      assert.equal(await requeue(redis, list, k, entry('a'), 'crashed'), 'requeued');
+      assert.equal(await requeue(redis, list, k, entry('a'), 'crashed'), 'stale', 'the token is gone: nothing more');
       assert.match((await redis.lindex(k.waiting, 0)) ?? '', /^1\|1\|1\|crashed\|/);
       assert.equal(await fail(redis, list, k, entry('b'), '{"id":"b"}', 5), true);
       assert.equal(await redis.exists(list), 0);
@@ -69,7 +69,7 @@ export const storeCases: StoreCase[] = [
       const other = await sweep(redis, k, { lockMs: 1000, offset: 0, count: 100, token: 'someone else', retiredEveryMs: 0 });
       assert.equal(other.locked, false);
       const done = await recover(redis, k, 'dead1', 'lost', [0, 0]);
-      assert.deepEqual(done, { moved: 1, left: 0, removed: true });
+      assert.deepEqual(done, { moved: 1, left: 0, removed: true, cancelled: 0 });
       assert.match((await redis.lindex(k.waiting, 0)) ?? '', /^1\|1\|1\|lost\|/);
       assert.equal(await redis.zscore(k.workers, 'dead1'), null);
       assert.equal(await redis.hexists(k.info, 'dead1'), 0);

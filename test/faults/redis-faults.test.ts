@@ -209,10 +209,10 @@ test('13a. OOM (maxmemory, noeviction): every script either errors having writte
     await redis.config('SET', 'maxmemory', '1');
     const calls: [string, () => Promise<unknown>][] = [
       ['register', () => runScript(redis, 'register', [keys.workers, keys.epoch, keys.info], ['w2', 1000, 'e2', '{}'])],
-      ['renew', () => runScript(redis, 'renew', [keys.workers, keys.epoch, keys.info], ['w1', 1000, 'e1', '{}'])],
+      ['renew', () => runScript(redis, 'renew', [keys.workers, keys.epoch, keys.info, keys.cancel, keys.paused], ['w1', 1000, 'e1', '{}'])],
       ['dequeue', () => runScript(redis, 'dequeue', [keys.waiting, keys.workers, list], ['w1', 1])],
       ['release (LREM)', () => redis.lrem(list, 1, entry('c', 'work', []))],
-      ['requeue', () => runScript(redis, 'requeue', [list, keys.waiting], [entry('d', 'work', []), 1, 'crashed'])],
+      ['requeue', () => runScript(redis, 'requeue', [list, keys.waiting, keys.cancel], [entry('d', 'work', []), 1, 'crashed'])],
       ['fail', () => runScript(redis, 'fail', [list, keys.dead], [entry('a', 'work', []), '{}', 10])],
       ['sweep', () => runScript(redis, 'sweep', [keys.workers, keys.sweepLock, keys.retired, keys.retiredLock], [1000, 0, 100, 't', 0])],
       [
@@ -221,7 +221,7 @@ test('13a. OOM (maxmemory, noeviction): every script either errors having writte
           runScript(
             redis,
             'recover',
-            [keys.workers, keys.worker('gone'), keys.waiting, keys.info, keys.epoch, keys.retired],
+            [keys.workers, keys.worker('gone'), keys.waiting, keys.info, keys.epoch, keys.retired, keys.cancel],
             ['gone', 1000, 'lost', 0, 0],
           ),
       ],

@@ -1,0 +1,253 @@
+/**
+ * Reaching one task by its id from any process: `queue.task(id)` (where is it now?) and `queue.cancel(id)`.
+ *
+ * A task is in exactly one place at any instant, moved between places only by scripts: the partition's
+ * `scheduled` set, its `waiting` list, the in-flight list of one worker registration, or (once failed, with
+ * dead letters kept) the `dead` list. Forward moves go scheduled → waiting → in-flight → gone/dead, so a
+ * read of the places in that order finds a task that moves forward while it reads. Entries are found by
+ * reading (ZSCAN / LRANGE in chunks of 1000: O(backlog), like every peer's remove-by-id); nothing is indexed
+ * per task, so a plain task costs nothing more.
+ *
+ * Cancel records a durable request first (`cancel.lua` 'request'), then reads. From then on a run that is put
+ * back (requeue, retry, recovery of a dead worker) is dropped instead, which closes the one backward path a
+ * read could miss; a worker running the task hears of it with its next lease renewal (`renew.lua`), kills
+ * it and finishes it as `cancelled`.
+ */
+import { guard, send, type Client } from './connection.ts';
+import { InvalidOptionError } from './errors.ts';
+import type { QueueKeys } from './keys.ts';
+import type { Queue } from './queue.ts';
+import { readDeadLetter, readWorkerFacts } from './records.ts';
+import { cancelForget, cancelRemove, cancelRequest } from './store.ts';
+import { decodeEntry } from './payload.ts';
+import { failureOutcome, readOutcome } from './results.ts';
+
+interface Found {
+  readonly id: string;
+  readonly name: string;
+  /** 0 on the first run; goes up each time the task was put back. */
+  readonly attempt: number;
+  /** The partition that holds it. */
+  readonly partition: number;
+}
+
+/** Where a task is now (`queue.task(id)`, `delayed task ID`). */
+export type TaskLookup =
+  | (Found & { readonly state: 'scheduled'; readonly dueAt: Date })
+  | (Found & { readonly state: 'waiting' })
+  | (Found & {
+      readonly state: 'running';
+      /** The registration whose in-flight list holds it. */
+      readonly workerId: string;
+      readonly host: string | null;
+      readonly pid: number | null;
+      /** When its run started (from the worker's last renewal; null when it has not reported it yet). */
+      readonly since: Date | null;
+      /** A cancel request is pending: its worker will stop it at its next lease renewal. */
+      readonly cancelling: boolean;
+      /** The latest `taskContext().progress(value)`, as of the worker's last renewal (undefined: none). */
+      readonly progress?: unknown;
+    })
+  | (Found & { readonly state: 'failed'; readonly failedAt: Date; readonly reason: string; readonly message: string })
+  /** Finished with success, and the task keeps its result (`keepResult`): `value`, as `queue.result` gives it. */
+  | { readonly state: 'succeeded'; readonly id: string; readonly partition: number; readonly finishedAt: Date; readonly value: unknown }
+  | { readonly state: 'unknown'; readonly id: string };
+
+/** What `queue.cancel(id)` did: `removed` (it was scheduled or waiting: it never runs), `stopping` (it was running: its worker kills it), `not-found`. */
+export type CancelResult = 'removed' | 'stopping' | 'not-found';
+
+/** How long a cancel request waits for the worker or sweeper that holds the task (ms). */
+export const CANCEL_REQUEST_MS = 600_000;
+
+const CHUNK = 1000;
+
+/** The id an entry names (field 5 of `1|attempt|cutoffs|reason|id|name|...`), or null. */
+export function entryTaskId(entry: string): string | null {
+  let at = 0;
+  for (let i = 0; i < 4; i++) {
+    at = entry.indexOf('|', at) + 1;
+    if (at === 0) return null;
+  }
+  const end = entry.indexOf('|', at);
+  return end < 0 ? null : entry.slice(at, end);
+}
+
+function header(entry: string, id: string, partition: number): Found {
+  const fields = entry.split('|', 6);
+  return { id, name: fields[5] ?? '', attempt: Number(fields[1]) || 0, partition };
+}
+
+/** Throws unless `id` can name a task: a string of 1-200 characters without `|`. */
+export function checkTaskId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 200 || id.includes('|'))
+    throw new InvalidOptionError(`Expected a task id (1-200 characters without |), got \`${JSON.stringify(id)}\``);
+}
+
+const globEscape = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
+
+async function inScheduled(redis: Client, keys: QueueKeys, id: string): Promise<{ entry: string; due: number } | null> {
+  let cursor = '0';
+  do {
+    const [next, flat] = await guard(redis, redis.zscan(keys.scheduled, cursor, 'MATCH', `*|${globEscape(id)}|*`, 'COUNT', CHUNK));
+    for (let i = 0; i + 1 < flat.length; i += 2)
+      if (entryTaskId(flat[i] as string) === id) return { entry: flat[i] as string, due: Number(flat[i + 1]) };
+    cursor = next;
+  } while (cursor !== '0');
+  return null;
+}
+
+/** Reads a list from its left end in chunks; a push meanwhile shifts entries right (read twice, never missed). */
+async function inList(redis: Client, key: string, match: (item: string) => boolean): Promise<string | null> {
+  for (let from = 0; ; from += CHUNK) {
+    const items = await guard(redis, redis.lrange(key, from, from + CHUNK - 1));
+    const hit = items.find(match);
+    if (hit !== undefined) return hit;
+    if (items.length < CHUNK) return null;
+  }
+}
+
+const entryMatch = (id: string) => {
+  const needle = `|${id}|`;
+  return (item: string) => item.includes(needle) && entryTaskId(item) === id;
+};
+
+async function inWorkers(redis: Client, keys: QueueKeys, id: string): Promise<{ entry: string; workerId: string } | null> {
+  const workers = await guard(redis, redis.zrange(keys.workers, 0, -1));
+  for (const workerId of workers) {
+    const entry = await inList(redis, keys.worker(workerId), entryMatch(id));
+    if (entry !== null) return { entry, workerId };
+  }
+  return null;
+}
+
+async function lookupIn(queue: Queue, keys: QueueKeys, id: string): Promise<TaskLookup | null> {
+  const redis = queue.redis;
+  const p = keys.partition;
+  const scheduled = await inScheduled(redis, keys, id);
+  if (scheduled) return { ...header(scheduled.entry, id, p), state: 'scheduled', dueAt: new Date(scheduled.due) };
+  const waiting = await inList(redis, keys.waiting, entryMatch(id));
+  if (waiting !== null) return { ...header(waiting, id, p), state: 'waiting' };
+  const running = await inWorkers(redis, keys, id);
+  if (running) {
+    const [info, cancelling] = await Promise.all([
+      guard(redis, redis.hget(keys.info, running.workerId)),
+      guard(redis, redis.hexists(keys.cancel, id)),
+    ]);
+    const read = readWorkerFacts(info ?? undefined);
+    const facts = read?.facts;
+    const run = Array.isArray(facts?.running)
+      ? (facts.running as unknown[]).find((r) => (r as { id?: unknown } | null)?.id === id)
+      : undefined;
+    const forMs = Number((run as { forMs?: unknown } | undefined)?.forMs);
+    return {
+      ...header(running.entry, id, p),
+      state: 'running',
+      workerId: running.workerId,
+      host: typeof facts?.host === 'string' ? facts.host : null,
+      pid: typeof facts?.pid === 'number' ? facts.pid : null,
+      since: read && Number.isFinite(forMs) ? new Date(read.at - forMs) : null,
+      cancelling: cancelling === 1,
+      ...((run as { progress?: unknown } | undefined)?.progress !== undefined ? { progress: (run as { progress: unknown }).progress } : {}),
+    };
+  }
+  const kept = await guard(redis, redis.xrevrange(keys.result(id), '+', '-', 'COUNT', 1));
+  const item = kept[0];
+  if (item) {
+    const fields = item[1];
+    const outcome = readOutcome(fields[fields.indexOf('o') + 1] ?? '');
+    const finishedAt = new Date(Number(item[0].split('-')[0]));
+    if (outcome.ok) return { state: 'succeeded', id, partition: p, finishedAt, value: outcome.value };
+    return {
+      id,
+      name: '',
+      attempt: 0,
+      partition: p,
+      state: 'failed',
+      failedAt: finishedAt,
+      reason: outcome.reason,
+      message: outcome.message,
+    };
+  }
+  const needle = `"id":${JSON.stringify(id)}`;
+  const record = await inList(redis, keys.dead, (r) => r.includes(needle) && readDeadLetter(r).fields.id === id);
+  if (record !== null) {
+    const { at, fields } = readDeadLetter(record);
+    const entry = typeof fields.entry === 'string' ? fields.entry : '';
+    const name = typeof fields.name === 'string' ? fields.name : '';
+    return {
+      ...(entry ? header(entry, id, p) : { id, name, attempt: 0, partition: p }),
+      name,
+      state: 'failed',
+      failedAt: new Date(at),
+      reason: typeof fields.reason === 'string' ? fields.reason : '',
+      message: typeof fields.message === 'string' ? fields.message : '',
+    };
+  }
+  return null;
+}
+
+/**
+ * Where task `id` is now: scheduled (due when), waiting, running (on which worker, since when), failed (a
+ * dead letter, when the queue keeps them) or unknown (finished, never existed, or failed without a record).
+ * Reads every partition; O(backlog) reads of 1000 entries.
+ */
+export async function lookupTask(queue: Queue, id: string): Promise<TaskLookup> {
+  checkTaskId(id);
+  const found = await Promise.all(queue.partitions.map((keys) => lookupIn(queue, keys, id)));
+  return found.find((f) => f !== null) ?? { state: 'unknown', id };
+}
+
+/** What removing a waiting entry also writes: the 'cancelled' outcome for waiters, the unique key's release. */
+function resultOf(entry: string): { outcome?: string; ttlMs?: number; uniqueKey?: string } {
+  const decoded = decodeEntry(entry, Number.MAX_SAFE_INTEGER);
+  if (!decoded.ok) return {};
+  const { keepResultMs: ttlMs, unique } = decoded.task;
+  return {
+    ...(ttlMs !== undefined ? { outcome: failureOutcome('cancelled', 'The task was cancelled (queue.cancel) before it ran'), ttlMs } : {}),
+    ...(unique && unique.mode !== 't' ? { uniqueKey: unique.key } : {}),
+  };
+}
+
+async function cancelIn(queue: Queue, keys: QueueKeys, id: string): Promise<CancelResult> {
+  const redis = queue.redis;
+  // An entry that moved on between the read and the removal is read again (it only moves forward now).
+  for (let round = 0; round < 5; round++) {
+    const scheduled = await inScheduled(redis, keys, id);
+    if (scheduled) {
+      if (await cancelRemove(redis, keys, id, scheduled.entry, 'scheduled', resultOf(scheduled.entry))) return 'removed';
+      continue;
+    }
+    const waiting = await inList(redis, keys.waiting, entryMatch(id));
+    if (waiting !== null) {
+      if (await cancelRemove(redis, keys, id, waiting, 'waiting', resultOf(waiting))) return 'removed';
+      continue;
+    }
+    if (await inWorkers(redis, keys, id)) return 'stopping';
+    // Nowhere: drop the request, unless a put-back or a sweep consumed it meanwhile (it was running).
+    return (await cancelForget(redis, keys, id)) ? 'not-found' : 'stopping';
+  }
+  return 'stopping';
+}
+
+/**
+ * Cancels task `id` from any process. 'removed': it was scheduled or waiting and never runs. 'stopping': it
+ * was running; its worker hears of it with its next lease renewal (within `leaseMs`/3), kills the child's
+ * process group (an in-process run's signal aborts) and fails it with reason 'cancelled', never retried; if
+ * that worker dies first, the sweep drops the task instead of putting it back. 'not-found': finished,
+ * failed, or never existed.
+ */
+export async function cancelTask(queue: Queue, id: string): Promise<CancelResult> {
+  checkTaskId(id);
+  const redis = queue.redis;
+  await Promise.all(queue.partitions.map((keys) => cancelRequest(redis, keys, id, CANCEL_REQUEST_MS)));
+  const results = await Promise.all(queue.partitions.map((keys) => cancelIn(queue, keys, id)));
+  return results.includes('removed') ? 'removed' : results.includes('stopping') ? 'stopping' : 'not-found';
+}
+
+/** `queue.pause()` / `resume()`: sets or deletes the `paused` key of every partition (read by renewals). */
+export async function setPaused(queue: Queue, paused: boolean): Promise<void> {
+  const redis = queue.redis;
+  await Promise.all(
+    queue.partitions.map((keys) => send<unknown>(redis, () => (paused ? redis.set(keys.paused, '1') : redis.del(keys.paused)))),
+  );
+}
