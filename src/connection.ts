@@ -22,6 +22,7 @@ import { createRequire } from 'node:module';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { Logger } from './logger.ts';
 import { CommandTimeoutError, ConnectionLostError, InvalidOptionError, RedisUnavailableError } from './errors.ts';
+import { MEMORY_URL, memoryConnector, parseUrl, type RedisSource } from './redis-source.ts';
 
 /**
  * ioredis, loaded on first use: a task module that imports this package (in every child process) does not pay
@@ -203,8 +204,6 @@ function describe(redis: Client): string {
  * `redis+sentinel://host:port,host:port/primary-name`), a list of cluster seed URLs, ioredis options (with
  * `sentinels` and `name` for Sentinel), or an ioredis `Redis` or `Cluster` client.
  */
-export type RedisSource = string | readonly string[] | Redis | Cluster | RedisOptions;
-
 export type ConnectionRole = 'producer' | 'worker' | 'blocking';
 
 const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
@@ -216,95 +215,6 @@ const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
   worker: { maxRetriesPerRequest: null, enableOfflineQueue: false },
   blocking: { maxRetriesPerRequest: null, enableOfflineQueue: false },
 };
-
-const URL_FORMS =
-  'a redis://, rediss://, redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/name URL, a list of cluster seed URLs, an ioredis client or ioredis options';
-
-/** `memory://` or `memory://<name>`: a store in this process' memory, from `delayed-queue/testing`. */
-const MEMORY_URL = /^memory:\/\/([A-Za-z0-9_.-]{0,100})$/;
-
-/** Emitted by a memory store's connections when its fake clock moves forward: a timekeeper runs a round then. */
-export const CLOCK_MOVED = 'delayed:clock-moved';
-
-/** Set by `delayed-queue/testing` when it loads: makes a connection to the memory store a `memory://` URL names. */
-let memoryConnect: ((name: string) => Client) | undefined;
-
-/** @internal Called by `delayed-queue/testing`. */
-export function setMemoryConnect(connect: (name: string) => Client): void {
-  memoryConnect = connect;
-}
-
-export function checkRedisSource(source: unknown): RedisSource {
-  if (source === undefined) return 'redis://127.0.0.1:6379';
-  if (typeof source === 'string' && source.startsWith('memory://')) {
-    if (!MEMORY_URL.test(source))
-      throw new InvalidOptionError(
-        `Expected a memory store URL to be memory:// or memory://<1-100 of A-Z a-z 0-9 _ . ->, got \`${source}\``,
-      );
-    return source;
-  }
-  if (typeof source === 'string') {
-    parseUrl(source);
-    return source;
-  }
-  if (Array.isArray(source)) {
-    if (source.length === 0) throw new InvalidOptionError(`Expected \`redis\` to be ${URL_FORMS}, got an empty list`);
-    for (const url of source) {
-      if (typeof url !== 'string' || !/^rediss?:\/\/[^/]+/.test(url))
-        throw new InvalidOptionError(`Expected every cluster seed to be a redis:// URL, got \`${JSON.stringify(url)}\``);
-    }
-    return source as readonly string[];
-  }
-  if (typeof source === 'object' && source !== null) return source as RedisSource;
-  throw new InvalidOptionError(`Expected \`redis\` to be ${URL_FORMS}, got \`${String(source)}\``);
-}
-
-type Target =
-  | { readonly kind: 'single'; readonly url: string }
-  | { readonly kind: 'cluster'; readonly seeds: { host: string; port: number }[]; readonly auth: RedisOptions }
-  | { readonly kind: 'sentinel'; readonly options: RedisOptions };
-
-function hostPorts(list: string, url: string): { host: string; port: number }[] {
-  return list.split(',').map((hp) => {
-    const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hp.trim());
-    if (!m?.[1]) throw new InvalidOptionError(`Expected host:port pairs in \`${url}\`, got \`${hp}\``);
-    return { host: m[1].replace(/^\[|\]$/g, ''), port: m[2] ? Number(m[2]) : 0 };
-  });
-}
-
-function parseUrl(url: string): Target {
-  const m = /^(redis|rediss|redis\+cluster|rediss\+cluster|redis\+sentinel|rediss\+sentinel):\/\/(?:([^@/]*)@)?([^/?#]+)(\/[^?#]*)?/.exec(
-    url,
-  );
-  if (!m) throw new InvalidOptionError(`Expected \`redis\` to be ${URL_FORMS}, got \`${JSON.stringify(url)}\``);
-  const [, scheme = '', userInfo, hosts = '', path = ''] = m;
-  if (scheme === 'redis' || scheme === 'rediss') return { kind: 'single', url };
-  const auth: RedisOptions = {};
-  if (userInfo) {
-    const [user = '', pass] = userInfo.split(':');
-    if (pass !== undefined) {
-      if (user) auth.username = decodeURIComponent(user);
-      auth.password = decodeURIComponent(pass);
-    } else auth.password = decodeURIComponent(user);
-  }
-  if (scheme.startsWith('rediss')) auth.tls = {};
-  if (scheme.endsWith('cluster'))
-    return { kind: 'cluster', seeds: hostPorts(hosts, url).map((s) => ({ host: s.host, port: s.port || 6379 })), auth };
-  const [, name, db] = path.split('/');
-  if (!name)
-    throw new InvalidOptionError(
-      `Expected the primary's name after the sentinels in \`${url}\` (redis+sentinel://host:port,host:port/name)`,
-    );
-  return {
-    kind: 'sentinel',
-    options: {
-      ...auth,
-      sentinels: hostPorts(hosts, url).map((s) => ({ host: s.host, port: s.port || 26379 })),
-      name: decodeURIComponent(name),
-      ...(db ? { db: Number(db) } : {}),
-    },
-  };
-}
 
 /** What every cluster connection needs on top of what the user gave. */
 function clusterOptions(role: ConnectionRole, redisOptions: RedisOptions): ClusterOptions {
@@ -333,6 +243,7 @@ export function connect(source: RedisSource, role: ConnectionRole, name: string,
   const { enableOfflineQueue: _ignored, ...nodeOptions } = options;
   const memory = typeof source === 'string' ? MEMORY_URL.exec(source) : null;
   if (memory) {
+    const memoryConnect = memoryConnector();
     if (!memoryConnect)
       throw new InvalidOptionError(
         `\`${source}\` is a store in memory, for tests: import something from 'delayed-queue/testing' (e.g. memoryStore) in this process first`,

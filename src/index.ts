@@ -26,7 +26,7 @@ export { PreforkedWorker, type PreforkedWorkerOptions } from './preforked-worker
 export { Sweeper, type SweeperOptions, type SweeperEvents, type SweepReport } from './sweeper.ts';
 export type { TaskInfo, Failure, FailureReason, SuccessHandler, ErrorHandler } from './handlers.ts';
 export { consoleLogger, type Logger, type LogLevel } from './logger.ts';
-export type { RedisSource } from './connection.ts';
+export type { RedisSource } from './redis-source.ts';
 export {
   DelayedError,
   InvalidOptionError,

@@ -1,5 +1,5 @@
 /** The options of `new Queue(options)` (checked in its constructor, src/queue.ts). */
-import type { RedisSource } from './connection.ts';
+import type { RedisSource } from './redis-source.ts';
 
 export interface QueueOptions {
   /** The queue's name: 1-100 of `A-Z a-z 0-9 _ . : -`. */

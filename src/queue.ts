@@ -5,7 +5,8 @@
  * spreads its tasks over them, round robin or by `partitionKey`.
  */
 import { randomBytes } from 'node:crypto';
-import { checkRedisSource, connect, DEFAULT_COMMAND_TIMEOUT_MS, disconnect, send, type Client, type RedisSource } from './connection.ts';
+import { connect, DEFAULT_COMMAND_TIMEOUT_MS, disconnect, send, type Client } from './connection.ts';
+import { checkRedisSource, type RedisSource } from './redis-source.ts';
 import { InvalidOptionError, NotReplicatedError, StateError } from './errors.ts';
 import { crc16, isValidQueueName, MAX_PARTITIONS, queueKeys, type QueueKeys } from './keys.ts';
 import { intOption, msOption, stringOption } from './options.ts';

@@ -7,7 +7,8 @@
  * (`findQueues`) is the one place that SCANs the keyspace, and only when asked to.
  */
 import type { Redis } from 'ioredis';
-import { connect, disconnect, isCluster, type Client, type RedisSource } from './connection.ts';
+import { connect, disconnect, isCluster, type Client } from './connection.ts';
+import type { RedisSource } from './redis-source.ts';
 import type { QueueKeys } from './keys.ts';
 import { decodeEntry } from './payload.ts';
 import type { Queue } from './queue.ts';

@@ -16,7 +16,8 @@
  * Cluster, replicas (`waitForReplicas` rejects), and commands or scripts it has no implementation of: those
  * reject with `NotSupportedByMemoryStoreError`. Run timeouts, blocking waits and lease renewals use real time.
  */
-import { setMemoryConnect, type Client } from './connection.ts';
+import type { Client } from './connection.ts';
+import { setMemoryConnect } from './redis-source.ts';
 import type { Failure, TaskInfo } from './handlers.ts';
 import type { QueueKeys } from './keys.ts';
 import { MemoryStore as Store } from './memory/client.ts';

@@ -8,7 +8,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { CLOCK_MOVED, type Client } from './connection.ts';
+import type { Client } from './connection.ts';
+import { CLOCK_MOVED } from './redis-source.ts';
 import type { QueueKeys } from './keys.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { fireDue, type FireDefaults } from './schedules.ts';

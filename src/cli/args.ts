@@ -3,7 +3,7 @@
  * parseArgs reads each, and its line in the help), the checks of values given on the command line, the
  * Redis URL check, and reaching Redis before starting.
  */
-import { checkRedisSource } from '../connection.ts';
+import { checkRedisSource } from '../redis-source.ts';
 import { DelayedError } from '../errors.ts';
 import { MAX_PARTITIONS } from '../keys.ts';
 import { Queue, type LogLevel } from '../index.ts';

@@ -15,7 +15,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RedisSource } from '../connection.ts';
+import type { RedisSource } from '../redis-source.ts';
 import { deleteDeadLetter, requeueAllDeadLetters, requeueDeadLetter } from '../dead-letters.ts';
 import { InvalidOptionError } from '../errors.ts';
 import type { Logger } from '../logger.ts';

@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { CLOCK_MOVED } from '../connection.ts';
+import { CLOCK_MOVED } from '../redis-source.ts';
 import { NotSupportedByMemoryStoreError } from '../errors.ts';
 import { SCRIPT_NAMES, scriptSha } from '../scripts.ts';
 import { COMMANDS } from './commands.ts';
