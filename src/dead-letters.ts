@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { guard, type Client } from './connection.ts';
 import { InvalidOptionError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
-import { checkTaskId } from './lookup.ts';
+import { checkTaskId } from './payload.ts';
 import { decodeEntry } from './payload.ts';
 import type { Queue } from './queue.ts';
 import { readDeadLetter } from './records.ts';

@@ -14,12 +14,11 @@
  * it and finishes it as `cancelled`.
  */
 import { guard, send, type Client } from './connection.ts';
-import { InvalidOptionError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
 import type { Queue } from './queue.ts';
 import { readDeadLetter, readWorkerFacts } from './records.ts';
 import { cancelForget, cancelRemove, cancelRequest } from './store.ts';
-import { decodeEntry } from './payload.ts';
+import { checkTaskId, decodeEntry } from './payload.ts';
 import { failureOutcome, readOutcome } from './results.ts';
 
 interface Found {
@@ -75,12 +74,6 @@ export function entryTaskId(entry: string): string | null {
 function header(entry: string, id: string, partition: number): Found {
   const fields = entry.split('|', 6);
   return { id, name: fields[5] ?? '', attempt: Number(fields[1]) || 0, partition };
-}
-
-/** Throws unless `id` can name a task: a string of 1-200 characters without `|`. */
-export function checkTaskId(id: unknown): asserts id is string {
-  if (typeof id !== 'string' || id.length === 0 || id.length > 200 || id.includes('|'))
-    throw new InvalidOptionError(`Expected a task id (1-200 characters without |), got \`${JSON.stringify(id)}\``);
 }
 
 const globEscape = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');

@@ -17,7 +17,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { decodeBackoff, encodeBackoff, type ResolvedBackoff } from './backoff.ts';
-import { PayloadTooLargeError, SerializationError } from './errors.ts';
+import { InvalidOptionError, PayloadTooLargeError, SerializationError } from './errors.ts';
 
 /** Why the last cut-off run ended: its worker was lost, its child crashed, or a stop killed it mid-run. */
 export type CutoffReason = '' | 'lost' | 'crashed' | 'stopped';
@@ -106,6 +106,12 @@ const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
 /** A task name: 1-128 characters, a letter, `_` or `$` first, then letters, digits, `_ $ . : / -`. */
 export function isValidTaskName(name: unknown): name is string {
   return typeof name === 'string' && TASK_NAME.test(name) && !FORBIDDEN_NAMES.has(name);
+}
+
+/** Throws unless `id` can name a task: a string of 1-200 characters without `|`. */
+export function checkTaskId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 200 || id.includes('|'))
+    throw new InvalidOptionError(`Expected a task id (1-200 characters without |), got \`${JSON.stringify(id)}\``);
 }
 
 /**

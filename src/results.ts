@@ -18,7 +18,7 @@ import { CancelledError, InvalidOptionError, ResultTimeoutError, StateError, Tas
 import type { QueueKeys } from './keys.ts';
 import type { KeepResult } from './task.ts';
 import type { Queue } from './queue.ts';
-import { checkTaskId } from './lookup.ts';
+import { checkTaskId } from './payload.ts';
 import { msOption } from './options.ts';
 
 /** The longest a result may be kept: 30 days. */

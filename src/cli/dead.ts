@@ -1,6 +1,6 @@
 /** `delayed dead`: list a queue's dead letters, requeue one (`--requeue ID`) or all (`--all`), or `--purge` them. */
 import { listDeadLetters, purgeDeadLetters, requeueAllDeadLetters, requeueDeadLetterById } from '../dead-letters.ts';
-import { checkTaskId } from '../lookup.ts';
+import { checkTaskId } from '../payload.ts';
 import { COMMON_HELP, CommandError, EXIT, QUEUE_COMMON, integer, makeQueue, reachRedis, write, type Command } from './args.ts';
 
 export const dead: Command = {

@@ -1,5 +1,6 @@
 /** `delayed task ID` (where a task is now) and `delayed cancel ID` (cancel it from any shell). */
-import { checkTaskId, type TaskLookup } from '../lookup.ts';
+import type { TaskLookup } from '../lookup.ts';
+import { checkTaskId } from '../payload.ts';
 import { COMMON_HELP, CommandError, EXIT, QUEUE_COMMON, makeQueue, reachRedis, write, type Command } from './args.ts';
 
 /** One line (or a JSON object) saying where a task is. */
