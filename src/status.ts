@@ -83,6 +83,8 @@ export interface QueueStatus {
   readonly nextDueAt: number | null;
   /** Repeating schedules registered on the queue (`queue.schedule`). */
   readonly schedules: number;
+  /** `queue.pause()` is in force: workers take nothing new (they finish what they run). */
+  readonly paused: boolean;
   /** The task workers take next, or null when none waits. */
   readonly next: { readonly id: string; readonly name: string; readonly attempt: number } | null;
   /** Tasks taken by workers and not finished (all registrations, alive or not). */
@@ -192,6 +194,7 @@ function mergeStatus(parts: QueueStatus[], options: StatusOptions): QueueStatus 
     scheduled: sum((p) => p.scheduled),
     nextDueAt: parts.reduce<number | null>((min, p) => (p.nextDueAt === null ? min : Math.min(min ?? p.nextDueAt, p.nextDueAt)), null),
     schedules: sum((p) => p.schedules),
+    paused: parts.some((p) => p.paused),
     next: parts.find((p) => p.next !== null)?.next ?? null,
     inFlight: sum((p) => p.inFlight),
     running: [...running.values()].sort((a, b) => (b.forMs ?? Infinity) - (a.forMs ?? Infinity)).slice(0, options.runningLimit ?? 100),
@@ -231,6 +234,7 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
     .zcard(keys.scheduled)
     .zrange(keys.scheduled, 0, 0, 'WITHSCORES')
     .hlen(keys.schedules)
+    .exists(keys.paused)
     .exec()) as Reply;
   const [seconds, micros] = result(first, 0) as [string, string];
   const at = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
@@ -245,6 +249,7 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
   const head = result(first, 9) as string[];
   const nextDueAt = head.length >= 2 ? Number(head[1]) : null;
   const schedules = result(first, 10) as number;
+  const paused = result(first, 11) === 1;
 
   const registrations: { id: string; deadline: number }[] = [];
   for (let i = 0; i + 1 < zrange.length; i += 2) registrations.push({ id: zrange[i] as string, deadline: Number(zrange[i + 1]) });
@@ -332,6 +337,7 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
     scheduled,
     nextDueAt,
     schedules,
+    paused,
     next,
     inFlight,
     running: running.slice(0, runningLimit),

@@ -112,8 +112,8 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
           await page.click('nav a[data-page=task]');
           await page.fill('#task-id', id);
           await page.click('#task-form button');
-          await page.waitForSelector('[data-field=found]');
-          assert.match((await page.textContent('#content')) ?? '', /Found .*Dead letter: explode failed \(thrown\)/s);
+          await page.waitForSelector('[data-field=state]');
+          assert.match((await page.textContent('#content')) ?? '', /explode, attempt \d+\): failed.*Failed \(thrown\)/s);
           await shot(page, 'task');
           // A few refreshes go by before the errors are read.
           await waitFor('a refresh of the page', async () => /updated/.test((await page.textContent('#live')) ?? ''), 15_000);
@@ -217,7 +217,7 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
           );
           assert.ok(((await page.textContent('td[data-field=message]')) ?? '').includes(XSS_MESSAGE), 'the message is shown as text');
           await page.goto(`${d.url}#/task/${q.name}/${encodeURIComponent(id)}`);
-          await page.waitForSelector('[data-field=found]');
+          await page.waitForSelector('[data-field=state]');
           assert.ok(((await page.textContent('#content')) ?? '').includes(XSS_MESSAGE));
           // Let any injected handler have its chance (an <img src=x> errors within milliseconds).
           await waitFor('a refresh of the page', async () => /updated/.test((await page.textContent('#live')) ?? ''), 15_000);
@@ -302,6 +302,38 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
           'the other stays scheduled',
         );
         await waitFor('the row to go', async () => (await page.locator(`tr[data-id="${second!.id}"]`).count()) === 0, 15_000, 100);
+        assert.deepEqual(errors, []);
+      } finally {
+        await page.context().close();
+        await d.close();
+      }
+    });
+  });
+
+  test('Pause / Resume on the Queues page and Cancel on a task page act through the library, with the token', async () => {
+    await withQueue(redis, async (q) => {
+      const id = await q.enqueue('nap', ['waits']);
+      const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN });
+      const { page, errors } = await open(d.url);
+      page.on('dialog', (dialog) => void dialog.accept());
+      try {
+        await page.fill('#token', TOKEN);
+        await page.click('#token-form button[type=submit]');
+        await page.click('button[data-action=pause]');
+        await page.waitForSelector('#notice:has-text("Paused")');
+        assert.equal(await q.isPaused(), true);
+        await page.waitForSelector('button[data-action=resume]', { timeout: 15_000 });
+        assert.equal(await page.textContent(`section[data-queue="${q.name}"] [data-field=paused]`), 'paused');
+        await page.click('button[data-action=resume]');
+        await page.waitForSelector('#notice:has-text("Resumed")');
+        assert.equal(await q.isPaused(), false);
+
+        await page.goto(`${d.url}#/task/${q.name}/${encodeURIComponent(id)}`);
+        await page.waitForSelector('[data-field=state][data-value=waiting]');
+        await page.click('button[data-action=cancel]');
+        await page.waitForSelector(`#notice:has-text("Cancelled ${id}")`);
+        assert.equal(await redis.llen(q.keys.waiting), 0, 'the task is gone');
+        await page.waitForSelector('[data-field=state][data-value=unknown]', { timeout: 15_000 });
         assert.deepEqual(errors, []);
       } finally {
         await page.context().close();

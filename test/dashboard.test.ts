@@ -44,7 +44,7 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
           assert.equal(config.body.allowActions, false);
           assert.deepEqual(config.body.queues, [{ name: q.name, partitions: 1 }]);
           const available = config.body.features.filter((f: { available: boolean }) => f.available).map((f: { key: string }) => f.key);
-          assert.deepEqual(available, ['scheduled', 'cron'], 'only what exists (issue 12) is claimed');
+          assert.deepEqual(available, ['scheduled', 'cron', 'results', 'cancel', 'pause', 'progress'], 'what the library has');
         } finally {
           await d.close();
         }
@@ -153,6 +153,7 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
         await makeDeadLetters(q, [{ message: 'x' }, { message: 'y' }]);
         for (let i = 0; i < 7; i++) await q.enqueue('nap', [i]);
         await registerFakeWorker(q, 'w-one', 600_000, [{ id: 'task-1', name: 'nap', attempt: 0, forMs: 1500 }]);
+        await redis.lpush(q.keys.worker('w-one'), '1|0|0||task-1|nap|60000|3|[0]'); // what it runs, as the lookup reads it
         await registerFakeWorker(q, 'w-two');
         const d = await startDashboard({ queue: q });
         try {
@@ -176,12 +177,12 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
           );
           assert.ok(one.tasks[0].forMs >= 1500);
           const found = await getJson(`${d.url}api/queues/${q.name}/tasks/task-1`);
-          assert.equal(found.body.found, true);
-          assert.equal(found.body.running[0].worker, 'w-one');
+          assert.deepEqual([found.body.state, found.body.workerId], ['running', 'w-one'], 'the library lookup (queue.task)');
           const dead = (await getJson(`${d.url}api/queues/${q.name}/dead`)).body.letters[0];
           const lookup = await getJson(`${d.url}api/queues/${q.name}/tasks/${encodeURIComponent(dead.id)}`);
-          assert.equal(lookup.body.dead[0].message, dead.message);
-          assert.equal((await getJson(`${d.url}api/queues/${q.name}/tasks/nothing-like-it`)).body.found, false);
+          assert.deepEqual([lookup.body.state, lookup.body.message], ['failed', dead.message]);
+          assert.equal((await getJson(`${d.url}api/queues/${q.name}/tasks/nothing-like-it`)).body.state, 'unknown');
+          assert.equal((await getJson(`${d.url}api/queues/${q.name}/tasks/a%7Cb`)).status, 400, 'an id with | names no task');
           assert.equal((await getJson(`${d.url}api/queues/nope/workers`)).status, 404);
           assert.equal(
             (await getJson(`${d.url}api/queues/${q.name}/tasks/%E0%A4%A`)).status,
@@ -426,5 +427,41 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
       },
       { partitions: 3 },
     );
+  });
+
+  test('pause, resume and cancel: token-checked actions through the library; the overview shows the pause', async () => {
+    await withQueue(redis, async (q) => {
+      const readOnly = await startDashboard({ queue: q });
+      const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN });
+      try {
+        const id = await q.enqueue('nap', [1]);
+        for (const [path, body] of [
+          ['pause', {}],
+          ['resume', {}],
+          ['cancel', { id }],
+        ] as const) {
+          assert.equal((await post(`${readOnly.url}api/queues/${q.name}/${path}`, body, bearer)).status, 403, `${path} when read-only`);
+          assert.equal((await post(`${d.url}api/queues/${q.name}/${path}`, body, undefined)).status, 401, `${path} without the token`);
+        }
+        assert.equal(await q.isPaused(), false, 'nothing changed');
+        assert.equal(await redis.llen(q.keys.waiting), 1);
+
+        assert.deepEqual((await post(`${d.url}api/queues/${q.name}/pause`, {}, bearer)).body, { paused: true });
+        assert.equal(await q.isPaused(), true);
+        await new Promise((r) => setTimeout(r, 1100)); // the overview's status read is cached for 1 s
+        assert.equal((await getJson(`${d.url}api/queues`)).body.queues[0].paused, true);
+        assert.equal((await queueStatus(q)).paused, true);
+        assert.deepEqual((await post(`${d.url}api/queues/${q.name}/resume`, {}, bearer)).body, { paused: false });
+        assert.equal(await q.isPaused(), false);
+
+        assert.equal((await post(`${d.url}api/queues/${q.name}/cancel`, { id: 'a|b' }, bearer)).status, 400);
+        assert.deepEqual((await post(`${d.url}api/queues/${q.name}/cancel`, { id }, bearer)).body, { id, result: 'removed' });
+        assert.equal(await redis.llen(q.keys.waiting), 0, 'the waiting task is gone');
+        assert.deepEqual((await post(`${d.url}api/queues/${q.name}/cancel`, { id }, bearer)).body, { id, result: 'not-found' });
+      } finally {
+        await readOnly.close();
+        await d.close();
+      }
+    });
   });
 });

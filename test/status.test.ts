@@ -284,6 +284,7 @@ describe('ThroughputMeter', () => {
     scheduled: 0,
     nextDueAt: null,
     schedules: 0,
+    paused: false,
     next: null,
     inFlight: 0,
     running: [],

@@ -61,6 +61,7 @@ export function renderStatus(s: QueueStatus, options: RenderOptions = {}): strin
   out.push(clip(`Queue ${s.queue}${options.source ? `  ${options.source}` : ''}  prefix ${s.prefix}  ${when} UTC`, width));
   const next = s.next ? `   next: ${s.next.name} (id ${s.next.id}${s.next.attempt > 0 ? `, attempt ${s.next.attempt}` : ''})` : '';
   out.push(clip(`  waiting       ${formatCount(s.waiting)}${next}`, width));
+  if (s.paused) out.push(clip(`  PAUSED        workers take nothing new (delayed resume --queue ${s.queue})`, width));
   // Shown only when the queue uses them, so the status of a queue without them reads as before.
   if (s.scheduled > 0) {
     const due = s.nextDueAt === null ? '' : `   next due in ${formatDuration(Math.max(0, s.nextDueAt - s.at))}`;

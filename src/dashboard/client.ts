@@ -135,7 +135,9 @@ export const CLIENT_JS = String.raw`'use strict';
           card('Partitions', fmt(s.partitions), 'partitions', s.partitions),
           card('Throughput', t ? rate(t.perSecond) + '/s' : 'measuring…', 'throughput', t ? t.perSecond : null),
           card('Done (live workers)', fmt(s.totals.succeeded) + ' ok, ' + fmt(s.totals.failed) + ' failed', 'totals', s.totals.succeeded + s.totals.failed),
+          card('State', s.paused ? 'paused' : 'running', 'paused', s.paused),
         ]),
+        config.allowActions ? el('p', {}, [el('button', { type: 'button', 'data-action': s.paused ? 'resume' : 'pause', onclick: function () { pauseQueue(s.name, !s.paused); } }, [s.paused ? 'Resume' : 'Pause'])]) : null,
         el('p', { class: 'muted' }, ['Next: ', el('span', { 'data-field': 'next' }, [next])]),
         chart(s.history),
       ]));
@@ -148,7 +150,7 @@ export const CLIENT_JS = String.raw`'use strict';
     box.appendChild(el('h2', {}, ['Workers of ' + body.name + ' (' + body.workers.length + ', ' + fmt(body.inFlight) + ' tasks in flight)']));
     if (!body.workers.length) { box.appendChild(el('p', { class: 'muted' }, ['No worker is registered.'])); return; }
     var rows = body.workers.map(function (w) {
-      var tasks = w.tasks.map(function (t) { return el('div', { 'data-task': t.id }, [t.name + ' ' + t.id + (t.attempt ? ' (attempt ' + t.attempt + ')' : '') + ' · ' + (t.orphaned ? 'its worker died' : 'running for ' + dur(t.forMs))]); });
+      var tasks = w.tasks.map(function (t) { return el('div', { 'data-task': t.id }, [t.name + ' ' + t.id + (t.attempt ? ' (attempt ' + t.attempt + ')' : '') + ' · ' + (t.orphaned ? 'its worker died' : 'running for ' + dur(t.forMs)) + (t.progress === undefined ? '' : ' · progress ' + JSON.stringify(t.progress))]); });
       if (w.inFlight > w.tasks.length) tasks.push(el('div', { class: 'muted' }, ['… ' + (w.inFlight - w.tasks.length) + ' more']));
       return el('tr', { 'data-worker': w.id }, [
         el('td', {}, [w.id]),
@@ -186,11 +188,12 @@ export const CLIENT_JS = String.raw`'use strict';
       setNotice('Enqueued ' + task.name + ' ' + task.id + ' to run now.');
     });
   }
-  function post(queue, path, body, done) {
+  function post(queue, path, body, done, reload) {
     var token = sessionStorage.getItem(TOKEN_KEY);
     api('queues/' + q(queue) + '/' + path, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + token }, body: JSON.stringify(body) })
       .then(function (r) {
         done(r);
+        if (reload) mounted = null;
         refresh();
       }, function (e) {
         if (e.status === 401) sessionStorage.removeItem(TOKEN_KEY);
@@ -268,14 +271,39 @@ export const CLIENT_JS = String.raw`'use strict';
   }
 
   // ---- A task by id ----
-  function renderTask(box, body) {
+  function renderTask(box, body, r) {
     clear(box);
     if (!body) { box.appendChild(el('p', { class: 'muted' }, ['Enter a task id.'])); return; }
-    box.appendChild(el('p', { 'data-field': 'found' }, [body.found ? 'Found ' + body.id + ':' : 'Not found: ' + body.id]));
-    if (body.next) box.appendChild(el('p', {}, ['Waiting, next to be taken: ' + body.next.name + ' (attempt ' + body.next.attempt + ')']));
-    body.running.forEach(function (t) { box.appendChild(el('p', {}, ['In flight on ' + t.worker + ': ' + t.name + ', ' + (t.orphaned ? 'its worker died' : 'running for ' + dur(t.forMs))])); });
-    body.dead.forEach(function (l) { box.appendChild(el('p', {}, ['Dead letter: ' + l.name + ' failed (' + l.reason + ') at ' + new Date(l.at).toLocaleString() + ': ', el('span', { class: 'pre' }, [l.message])])); });
-    box.appendChild(el('p', { class: 'muted' }, ['Searched ' + body.searched + '.']));
+    var head = body.state === 'unknown' ? 'Not found: ' + body.id : body.id + (body.name ? ' (' + body.name + ', attempt ' + body.attempt + ')' : '') + ': ' + body.state;
+    box.appendChild(el('p', { 'data-field': 'state', 'data-value': body.state }, [head]));
+    var lines = [];
+    if (body.state === 'scheduled') lines.push('Due ' + new Date(body.dueAt).toLocaleString() + '.');
+    if (body.state === 'waiting') lines.push('Waiting for a worker.');
+    if (body.state === 'running') {
+      lines.push('Running on ' + body.workerId + (body.host ? ' (' + body.host + ', pid ' + body.pid + ')' : '') + (body.since ? ' since ' + new Date(body.since).toLocaleString() : '') + '.');
+      if (body.progress !== undefined) lines.push('Progress: ' + JSON.stringify(body.progress));
+      if (body.cancelling) lines.push('Cancel requested: its worker stops it at its next lease renewal.');
+    }
+    if (body.state === 'succeeded') lines.push('Succeeded at ' + new Date(body.finishedAt).toLocaleString() + '; result: ' + JSON.stringify(body.value));
+    if (body.state === 'failed') lines.push('Failed (' + body.reason + ') at ' + new Date(body.failedAt).toLocaleString() + ': ' + body.message);
+    if (body.state !== 'unknown') lines.push('Partition ' + body.partition + '.');
+    lines.forEach(function (line) { box.appendChild(el('p', { class: 'pre' }, [line])); });
+    var live = body.state === 'scheduled' || body.state === 'waiting' || (body.state === 'running' && !body.cancelling);
+    if (config.allowActions && live) box.appendChild(el('p', {}, [el('button', { type: 'button', 'data-action': 'cancel', onclick: function () { cancelTask(r.queue, body.id); } }, ['Cancel'])]));
+    box.appendChild(el('p', { class: 'muted' }, ['Looked up once (it reads the places a task can be, so it costs more as the backlog grows); Find again to refresh.']));
+  }
+  function cancelTask(queue, id) {
+    if (!sessionStorage.getItem(TOKEN_KEY)) { setNotice('Enter the dashboard token (top right) to act.'); document.getElementById('token').focus(); return; }
+    if (!window.confirm('Cancel task ' + id + '?')) return;
+    post(queue, 'cancel', { id: id }, function (res) {
+      setNotice(res.result === 'removed' ? 'Cancelled ' + id + ': it will not run.' : res.result === 'stopping' ? 'Cancelling ' + id + ': its worker stops it at its next lease renewal.' : 'Not found: ' + id + ' (it may have finished).');
+    }, true);
+  }
+  function pauseQueue(queue, pause) {
+    if (!sessionStorage.getItem(TOKEN_KEY)) { setNotice('Enter the dashboard token (top right) to act.'); document.getElementById('token').focus(); return; }
+    post(queue, pause ? 'pause' : 'resume', {}, function () {
+      setNotice(pause ? 'Paused ' + queue + ': workers take nothing new and finish what they run.' : 'Resumed ' + queue + '.');
+    });
   }
 
   // ---- pages: a skeleton made once per route, its data refreshed every tick ----
@@ -287,7 +315,11 @@ export const CLIENT_JS = String.raw`'use strict';
     if (r.page === 'task') {
       var input = el('input', { id: 'task-id', placeholder: 'task id', size: 30, value: r.arg });
       var form = el('form', { id: 'task-form' }, [input, ' ', el('button', { type: 'submit' }, ['Find'])]);
-      form.addEventListener('submit', function (e) { e.preventDefault(); location.hash = '#/task/' + q(r.queue) + '/' + q(input.value.trim()); });
+      form.addEventListener('submit', function (e) {
+        e.preventDefault();
+        var hash = '#/task/' + q(r.queue) + '/' + q(input.value.trim());
+        if (location.hash === hash) { mounted = null; refresh(); } else location.hash = hash;
+      });
       main.appendChild(el('h2', {}, ['Find a task in ' + r.queue]));
       main.appendChild(form);
     }
@@ -297,7 +329,7 @@ export const CLIENT_JS = String.raw`'use strict';
       workers: function () { return api('queues/' + q(r.queue) + '/workers').then(function (b) { renderWorkers(box, b); }); },
       dead: function () { return api('queues/' + q(r.queue) + '/dead?offset=' + deadOffset + '&limit=' + PAGE).then(function (b) { renderDead(box, b, r); }); },
       scheduled: function () { return api('queues/' + q(r.queue) + '/scheduled?cursor=' + laterCursor + '&limit=' + PAGE + '&schedulesOffset=' + schedulesOffset).then(function (b) { renderScheduled(box, b, r); }); },
-      task: function () { return r.arg ? api('queues/' + q(r.queue) + '/tasks/' + q(r.arg)).then(function (b) { renderTask(box, b); }) : Promise.resolve(renderTask(box, null)); },
+      task: function () { return r.arg ? api('queues/' + q(r.queue) + '/tasks/' + q(r.arg)).then(function (b) { renderTask(box, b, r); }) : Promise.resolve(renderTask(box, null, r)); },
     }[r.page];
     return { key: location.hash, load: load };
   }
@@ -317,7 +349,8 @@ export const CLIENT_JS = String.raw`'use strict';
       live.textContent = 'cannot update: ' + e.message;
       live.className = 'bad';
     }).then(function () {
-      if (!document.hidden) timer = setTimeout(refresh, config.refreshMs);
+      // The task page looks up once per search (a lookup reads the places a task can be): no polling.
+      if (!document.hidden && r.page !== 'task') timer = setTimeout(refresh, config.refreshMs);
     });
   }
 

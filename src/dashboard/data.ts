@@ -11,6 +11,7 @@
  *   worker by worker with the previous read, so the chart costs no extra command.
  */
 import { findDeadLetter, listDeadLetters, type DeadLetterPage, type DeadLetterRecord } from '../dead-letters.ts';
+import type { TaskLookup } from '../lookup.ts';
 import type { Queue } from '../queue.ts';
 import { queueStatus, type QueueStatus } from '../status.ts';
 import { ThroughputMeter } from '../throughput.ts';
@@ -26,9 +27,6 @@ export interface Sample {
 
 /** Samples kept: 10 minutes at one a second. */
 const HISTORY = 600;
-/** Records in the dead-letter page shown to the lookup (the first page of every partition, cached). */
-const LOOKUP_DEAD = 100;
-
 interface Cached<T> {
   readonly at: number;
   readonly value: Promise<T>;
@@ -40,6 +38,7 @@ export class QueueData {
   #status: Cached<QueueStatus> | undefined;
   readonly #pages = new Map<string, Cached<DeadLetterPage>>();
   readonly #later = new Map<string, Cached<ScheduledPage | SchedulePage>>();
+  readonly #lookups = new Map<string, Cached<TaskLookup>>();
   readonly #meter = new ThroughputMeter(10_000);
   readonly #last = new Map<string, { succeeded: number; failed: number }>();
   #sampled = false;
@@ -143,6 +142,7 @@ export class QueueData {
     this.#status = undefined;
     this.#pages.clear();
     this.#later.clear();
+    this.#lookups.clear();
   }
 
   find(where: { partition: number; index: number; digest: string }) {
@@ -150,27 +150,21 @@ export class QueueData {
   }
 
   /**
-   * A task by id, from what the dashboard reads anyway: the task taken next, the in-flight tasks the workers
-   * report, and the newest dead letters. The seam for issue 13's lookup API: replace this one method.
+   * A task by id: the library's lookup (`queue.task(id)`: scheduled, waiting, running with its worker and
+   * progress, succeeded with its kept result, failed, unknown). It reads the places a task can be, so it costs
+   * O(backlog): the page asks once per search (it does not poll it), and one answer per id serves every tab for
+   * a refresh interval.
    */
-  async lookup(id: string): Promise<TaskLookup> {
-    const [s, dead] = await Promise.all([this.status(), this.deadPage(0, LOOKUP_DEAD)]);
-    const running = s.running.filter((r) => r.id === id);
-    const letters = dead.letters.filter((l) => l.id === id);
-    const next = s.next?.id === id ? s.next : null;
-    const searched = `the next waiting task, ${s.running.length} in-flight tasks and the newest ${dead.letters.length} dead letters`;
-    return { id, found: running.length + letters.length + (next ? 1 : 0) > 0, searched, next, running, dead: letters.map(publicLetter) };
+  lookup(id: string): Promise<TaskLookup> {
+    const now = performance.now();
+    const hit = this.#lookups.get(id);
+    if (hit && now - hit.at < this.#refreshMs) return hit.value;
+    const value = this.queue.task(id);
+    value.catch(() => this.#lookups.delete(id));
+    if (this.#lookups.size >= 100) this.#lookups.clear();
+    this.#lookups.set(id, { at: now, value });
+    return value;
   }
-}
-
-export interface TaskLookup {
-  readonly id: string;
-  readonly found: boolean;
-  /** What was looked through (today the dashboard has no index of every task: issue 13 brings one). */
-  readonly searched: string;
-  readonly next: QueueStatus['next'];
-  readonly running: QueueStatus['running'];
-  readonly dead: readonly PublicLetter[];
 }
 
 /** A dead letter as the browser gets it: without the record's bytes (the digest names it). */
@@ -192,6 +186,7 @@ export function overview(data: QueueData, s: QueueStatus) {
     scheduled: s.scheduled,
     nextDueAt: s.nextDueAt,
     schedules: s.schedules,
+    paused: s.paused,
     next: s.next,
     inFlight: s.inFlight,
     deadLetters: s.deadLetters,
@@ -225,7 +220,14 @@ export function workers(s: QueueStatus) {
       counts: w.counts,
       tasks: s.running
         .filter((r) => r.worker === w.id)
-        .map((r) => ({ id: r.id, name: r.name, attempt: r.attempt, forMs: r.forMs, orphaned: r.orphaned })),
+        .map((r) => ({
+          id: r.id,
+          name: r.name,
+          attempt: r.attempt,
+          forMs: r.forMs,
+          orphaned: r.orphaned,
+          ...(r.progress !== undefined ? { progress: r.progress } : {}),
+        })),
     })),
   };
 }

@@ -15,8 +15,8 @@ export interface Feature {
 export const FEATURES: readonly Feature[] = [
   { key: 'scheduled', title: 'Scheduled and retrying tasks', issue: 12, available: true },
   { key: 'cron', title: 'Cron schedules', issue: 12, available: true },
-  { key: 'results', title: 'Task results and lookup by id', issue: 13, available: false },
-  { key: 'cancel', title: 'Cancel a task', issue: 13, available: false },
-  { key: 'pause', title: 'Pause / resume the queue', issue: 13, available: false },
-  { key: 'progress', title: 'Task progress', issue: 13, available: false },
+  { key: 'results', title: 'Task results and lookup by id', issue: 13, available: true },
+  { key: 'cancel', title: 'Cancel a task', issue: 13, available: true },
+  { key: 'pause', title: 'Pause / resume the queue', issue: 13, available: true },
+  { key: 'progress', title: 'Task progress', issue: 13, available: true },
 ];

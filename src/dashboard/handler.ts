@@ -25,6 +25,7 @@ import { overview, publicLetter, QueueData, workers } from './data.ts';
 import { FEATURES } from './features.ts';
 import { FAVICON_SVG, PAGE_CSS, pageHtml } from './page.ts';
 import { runScheduledNow } from './scheduled.ts';
+import { checkTaskId } from '../payload.ts';
 
 export interface DashboardOptions {
   /** The queue to show (a Queue, or a name with `redis`). */
@@ -144,6 +145,15 @@ function letterRef(body: Record<string, unknown>): { partition: number; index: n
   return { partition: partition as number, index: index as number, digest };
 }
 
+/** A task id in an action's body: 400 unless it can name a task. */
+function checkTaskIdFor(id: string): void {
+  try {
+    checkTaskId(id);
+  } catch (err) {
+    throw new HttpError(400, (err as Error).message);
+  }
+}
+
 function scheduledRef(body: Record<string, unknown>): { partition: number; dueAt: number; digest: string } {
   const { partition, dueAt, digest } = body;
   if (!Number.isInteger(partition) || (partition as number) < 0)
@@ -239,6 +249,13 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     let result: Record<string, unknown>;
     if (what === 'requeue-all') {
       result = { ...(await requeueAllDeadLetters(d.queue)) };
+    } else if (what === 'pause' || what === 'resume') {
+      await (what === 'pause' ? d.queue.pause() : d.queue.resume());
+      result = { paused: what === 'pause' };
+    } else if (what === 'cancel') {
+      const id = typeof body.id === 'string' ? body.id : '';
+      checkTaskIdFor(id);
+      result = { id, result: await d.queue.cancel(id) };
     } else if (what === 'run-now') {
       if ((await runScheduledNow(d.queue, scheduledRef(body))) === 'gone')
         throw new HttpError(409, 'That task is not scheduled any more (due and promoted, or run now meanwhile): reload the page');
@@ -293,6 +310,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       }
       if (parts[0] === 'queues' && parts.length === 4 && parts[2] === 'scheduled' && parts[3] === 'run-now')
         return await act(req, res, queueData(parts[1] as string), 'run-now');
+      if (parts[0] === 'queues' && parts.length === 3 && (parts[2] === 'pause' || parts[2] === 'resume' || parts[2] === 'cancel'))
+        return await act(req, res, queueData(parts[1] as string), parts[2]);
       throw new HttpError(404, `No action at ${path}`);
     }
     if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `Expected GET (or POST for actions), got ${method}`);
