@@ -5,6 +5,7 @@
 -- KEYS[4] info     (hash: worker id -> facts)
 -- KEYS[5] epoch    (string)
 -- KEYS[6] retired  (zset: worker id -> when its registration was removed after a lost lease, ms)
+-- KEYS[7] config   (string: the configuration record; partition 0 only, absent elsewhere)
 -- ARGV[1] worker id
 -- ARGV[2] N, 1..1000
 -- ARGV[3] 'lost': the sweeper recovers a worker whose lease ran out (each run counts as cut off);
@@ -18,7 +19,8 @@
 --         'retired': how long a removed registration is watched, ms (it leaves `retired` after that).
 -- ARGV[5] 'lost': how long the removed registration is then watched, ms (ignored in the other modes)
 -- In 'stop' mode the last worker to leave an empty partition also deletes its epoch, so a drained queue
--- without workers holds no keys (the next worker to register sets a new one).
+-- without workers holds no keys (the next worker to register sets a new one); in partition 0 the configuration
+-- record goes with it (the next process to start writes its own).
 -- Returns {moved, left, removed}: moved entries, entries still in the list, 1 if the registration was removed.
 -- Validates before it writes: in 'lost' mode a live lease is left alone; a `waiting` key of another type
 -- than a list fails the call with nothing changed. Safe to run twice.
@@ -64,6 +66,9 @@ if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV
   end
   if not lost and redis.call('ZCARD', KEYS[1]) == 0 and redis.call('LLEN', KEYS[3]) == 0 then
     redis.call('DEL', KEYS[5])
+    if KEYS[7] then
+      redis.call('DEL', KEYS[7])
+    end
   end
 end
 return {#items, left, removed}

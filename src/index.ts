@@ -34,6 +34,7 @@ export {
   FatalError,
   StateError,
   NotReplicatedError,
+  ConfigMismatchError,
   RedisUnavailableError,
   ConnectionLostError,
   CommandTimeoutError,

@@ -21,6 +21,12 @@ export interface QueueKeys {
   readonly info: string;
   /** string: a random value set while workers use the partition; its loss while they do means Redis lost data. */
   readonly epoch: string;
+  /**
+   * string: the queue's configuration (`partitions`, priority levels) as written by the first worker (or the first
+   * producer of a non-default configuration); compared by every process at start. Used in partition 0 only;
+   * deleted with partition 0's epoch when the last worker leaves it drained.
+   */
+  readonly config: string;
   /** string with a TTL: held by whoever sweeps this interval. */
   readonly sweepLock: string;
   /**
@@ -116,6 +122,7 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     workers: `${base}workers`,
     info: `${base}info`,
     epoch: `${base}epoch`,
+    config: `${base}config`,
     sweepLock: `${base}sweep`,
     retired: `${base}retired`,
     retiredLock: `${base}retired-check`,

@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { checkRedisSource, connect, DEFAULT_COMMAND_TIMEOUT_MS, disconnect, send, type Client, type RedisSource } from './connection.ts';
-import { InvalidOptionError, NotReplicatedError, StateError } from './errors.ts';
+import { checkProducerConfig, configRecord } from './config.ts';
+import { ConfigMismatchError, InvalidOptionError, NotReplicatedError, StateError } from './errors.ts';
 import { crc16, isValidQueueName, MAX_PARTITIONS, queueKeys, type QueueKeys } from './keys.ts';
 import { intOption, msOption, stringOption } from './options.ts';
 import { encodeEntry, isValidTaskName } from './payload.ts';
@@ -93,7 +94,11 @@ export class Queue implements Enqueuer {
   readonly prefix: string;
   /** Where Redis is, as given; workers make their own connections from it. */
   readonly redisSource: RedisSource;
+  /** What every process of this queue must agree on (`partitions`, levels), as Redis records it (`keys.config`). */
+  readonly configRecord: string;
   #redis: Client | undefined;
+  /** The producer's one configuration check, made before its first write. */
+  #configChecked: Promise<void> | undefined;
   #closed = false;
   /** Round robin over the partitions, from a random one (short-lived producers would all start at 0). */
   #nextPartition = Math.floor(Math.random() * MAX_PARTITIONS);
@@ -115,6 +120,7 @@ export class Queue implements Enqueuer {
     const partitions = intOption('partitions', options.partitions, 1, 1, MAX_PARTITIONS);
     this.partitions = queueKeys(this.prefix, this.name, partitions);
     this.keys = this.partitions[0] as QueueKeys;
+    this.configRecord = configRecord(partitions);
     this.waitForReplicas = intOption('waitForReplicas', options.waitForReplicas, 0, 0, 100);
     this.replicaTimeoutMs = msOption('replicaTimeoutMs', options.replicaTimeoutMs, 1000, 1);
     this.commandTimeoutMs = intOption('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, 100, 2_147_483_647 - 2000);
@@ -125,6 +131,19 @@ export class Queue implements Enqueuer {
     if (this.#closed) throw new StateError(`Queue ${this.name} is closed`);
     this.#redis ??= connect(this.redisSource, 'producer', this.name, this.commandTimeoutMs);
     return this.#redis;
+  }
+
+  /**
+   * Compares this queue's configuration with the one Redis records, once (a later call reuses the answer);
+   * rejects with `ConfigMismatchError` when they differ. Enqueueing calls it before its first write.
+   */
+  checkConfig(): Promise<void> {
+    const checking = (this.#configChecked ??= checkProducerConfig(this.redis, this.name, this.keys, this.configRecord));
+    // A failure to reach Redis is asked again next time; a mismatch stays.
+    checking.catch((err: unknown) => {
+      if (!(err instanceof ConfigMismatchError) && this.#configChecked === checking) this.#configChecked = undefined;
+    });
+    return checking;
   }
 
   /** Builds the entry for one task; throws a typed error (and writes nothing) on bad input. */
@@ -175,6 +194,7 @@ export class Queue implements Enqueuer {
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
     const { id, entry, keys, due } = this.#entry(name, args, options);
+    await this.checkConfig();
     const redis = this.redis;
     if (due) {
       // schedule.lua: the due time is TIME + delay (or runAt on Redis' clock), computed inside Redis.
@@ -228,6 +248,7 @@ export class Queue implements Enqueuer {
       group.ids.push(b.id);
     }
     const CHUNK = 1000;
+    if (built.length > 0) await this.checkConfig();
     const redis = this.redis;
     await Promise.all(
       [...byPartition].map(async ([keys, { entries, ids, later, dues }]) => {

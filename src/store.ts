@@ -8,7 +8,18 @@ import type { QueueKeys } from './keys.ts';
 import type { Entry } from './payload.ts';
 import { runScript } from './scripts.ts';
 
-/** register.lua: adds a registration with a lease; the partition's epoch (set from `candidate` if none). */
+/** What register.lua found: the partition's epoch, and the configuration record (partition 0; '' elsewhere). */
+export interface Registered {
+  /** The epoch ('' when the configuration differed and nothing was written). */
+  readonly epoch: string;
+  readonly recorded: string;
+}
+
+/**
+ * register.lua: adds a registration with a lease; the partition's epoch (set from `candidate` if none). In
+ * partition 0 with `config`, first writes the configuration record if there is none, and registers only if
+ * the record equals `config`.
+ */
 export async function register(
   redis: Client,
   keys: QueueKeys,
@@ -16,12 +27,16 @@ export async function register(
   leaseMs: number,
   candidate: string,
   facts: string,
-): Promise<string> {
-  const [epoch] = (await runScript(redis, 'register', [keys.workers, keys.epoch, keys.info], [id, leaseMs, candidate, facts])) as [
-    string,
-    number,
-  ];
-  return String(epoch);
+  config?: string,
+): Promise<Registered> {
+  const withConfig = config !== undefined && keys.partition === 0;
+  const [epoch, , recorded] = (await runScript(
+    redis,
+    'register',
+    withConfig ? [keys.workers, keys.epoch, keys.info, keys.config] : [keys.workers, keys.epoch, keys.info],
+    withConfig ? [id, leaseMs, candidate, facts, config] : [id, leaseMs, candidate, facts],
+  )) as [string, number, string?];
+  return { epoch: String(epoch), recorded: String(recorded ?? '') };
 }
 
 /** renew.lua: 'renewed'; 'gone' (expired or swept); 'epoch' (the partition's epoch is not `epoch`: data lost). */
@@ -122,7 +137,7 @@ export async function recover(
   const [moved, left, removed] = (await runScript(
     redis,
     'recover',
-    [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired],
+    [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, ...(keys.partition === 0 ? [keys.config] : [])],
     [id, 1000, mode, ...timing],
   )) as [number, number, number];
   return { moved, left, removed: removed === 1 };
