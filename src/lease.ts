@@ -84,14 +84,14 @@ export class Lease {
     const sent = performance.now();
     const facts = this.#factsJson();
     const settled = await Promise.allSettled(
-      this.#partitions.map((keys) =>
-        register(this.#redis, keys, id, this.#leaseMs, randomBytes(8).toString('hex'), facts, this.#config),
-      ),
+      this.#partitions.map((keys) => register(this.#redis, keys, id, this.#leaseMs, randomBytes(8).toString('hex'), facts, this.#config)),
     );
     const first = settled[0];
     if (first?.status === 'fulfilled' && first.value.epoch === '') {
       // Partition 0 refused: another configuration is recorded. Leave the partitions that took this id.
-      await Promise.all(this.#partitions.map((keys, i) => (i > 0 && settled[i]?.status === 'fulfilled' ? this.#leavePartition(keys, id) : true)));
+      await Promise.all(
+        this.#partitions.map((keys, i) => (i > 0 && settled[i]?.status === 'fulfilled' ? this.#leavePartition(keys, id) : true)),
+      );
       throw new ConfigMismatchError(this.#queueName, this.#partitions[0]!.config, first.value.recorded, this.#config);
     }
     const failed = settled.find((r) => r.status === 'rejected');

@@ -120,4 +120,3 @@ test('upgrade: a queue made before the record existed (tasks waiting, an epoch, 
     assert.equal(await redis.get(q.keys.epoch), null);
     assert.deepEqual(await queueKeysNow(redis, q), [], 'epoch and record leave with the last worker');
   }));
-
