@@ -1,7 +1,10 @@
 -- promote.lua: move the due entries of the scheduled set onto the waiting list, at most N per call.
 -- KEYS[1] scheduled (zset: entry -> due time, ms on the Redis clock)
 -- KEYS[2] waiting   (the same partition's list)
+-- KEYS[3..] the lists of the priority levels named in ARGV[2], in that order (a queue with `priorities` only)
 -- ARGV[1] N, 1..1000 (Lua's unpack fails near 8000 values)
+-- ARGV[2] the queue's levels other than the default, 'high,low' (absent without levels): each entry goes to its
+--         own level's list (`home` in lib.lua); every level list's type is checked first
 -- Returns {moved, next_due_ms, now_ms}: next_due_ms is the earliest due time still scheduled, -1 when none
 -- (the key is gone then). Due entries join the back of the line as a fresh enqueue does, earliest due first.
 -- Removal and push are one script, so a crash at any instant neither loses nor duplicates an entry. Validates
@@ -14,8 +17,21 @@ if #items > 0 then
   if bad then
     return bad
   end
+  for i = 3, #KEYS do
+    bad = expect_list(redis.call('TYPE', KEYS[i]).ok, 'a level list', 'nothing was moved')
+    if bad then
+      return bad
+    end
+  end
   redis.call('ZREM', KEYS[1], unpack(items))
-  redis.call('LPUSH', KEYS[2], unpack(items))
+  if #KEYS == 2 then
+    redis.call('LPUSH', KEYS[2], unpack(items))
+  else
+    for i = 1, #items do
+      local target = home(items[i], 2, 3, ARGV[2])
+      redis.call('LPUSH', KEYS[target], items[i])
+    end
+  end
 end
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local nextDue = -1

@@ -5,7 +5,9 @@
 -- KEYS[4] info     (hash: worker id -> facts)
 -- KEYS[5] epoch    (string)
 -- KEYS[6] retired  (zset: worker id -> when its registration was removed after a lost lease, ms)
--- KEYS[7] config   (string: the configuration record; partition 0 only, absent elsewhere)
+-- With priority levels (ARGV[6] names L of them): KEYS[7] dispatches (string, the levels' dispatch counter), and
+-- KEYS[8..7+L] the lists of those levels, in that order. Then, in partition 0 only: config (string: the
+-- configuration record), so KEYS[7] without levels, KEYS[8+L] with.
 -- ARGV[1] worker id
 -- ARGV[2] N, 1..1000
 -- ARGV[3] 'lost': the sweeper recovers a worker whose lease ran out (each run counts as cut off);
@@ -18,9 +20,11 @@
 --         it then stays in `retired` for ARGV[5] ms more, checked now and then by 'retired' calls.
 --         'retired': how long a removed registration is watched, ms (it leaves `retired` after that).
 -- ARGV[5] 'lost': how long the removed registration is then watched, ms (ignored in the other modes)
+-- ARGV[6] the queue's levels other than the default, 'high,low' ('' without levels): an entry of one goes back
+--         to that level's list (`home` in lib.lua); every level list's type is checked first
 -- In 'stop' mode the last worker to leave an empty partition also deletes its epoch, so a drained queue
 -- without workers holds no keys (the next worker to register sets a new one); in partition 0 the configuration
--- record goes with it (the next process to start writes its own).
+-- record goes with it (the next process to start writes its own), and so does the levels' dispatch counter.
 -- Returns {moved, left, removed}: moved entries, entries still in the list, 1 if the registration was removed.
 -- Validates before it writes: in 'lost' mode a live lease is left alone; a `waiting` key of another type
 -- than a list fails the call with nothing changed. Safe to run twice.
@@ -35,6 +39,17 @@ local bad = expect_list(redis.call('TYPE', KEYS[3]).ok, 'waiting', 'nothing was 
 if bad then
   return bad
 end
+local levels = 0
+if ARGV[6] and ARGV[6] ~= '' then
+  for _ in string.gmatch(ARGV[6], '[^,]+') do
+    levels = levels + 1
+    local list = 7 + levels
+    bad = expect_list(redis.call('TYPE', KEYS[list]).ok, 'a level list', 'nothing was moved')
+    if bad then
+      return bad
+    end
+  end
+end
 local cut = 0
 if lost then
   cut = 1
@@ -47,7 +62,14 @@ if #items > 0 then
     back[i] = bump(items[i], cut, 'lost')
   end
   -- the oldest entry is last in `back`, so it ends up rightmost and is taken first
-  redis.call('RPUSH', KEYS[3], unpack(back))
+  if levels == 0 then
+    redis.call('RPUSH', KEYS[3], unpack(back))
+  else
+    for i = 1, #back do
+      local target = home(back[i], 3, 8, ARGV[6])
+      redis.call('RPUSH', KEYS[target], back[i])
+    end
+  end
 end
 local left = redis.call('LLEN', KEYS[2])
 local removed = 0
@@ -64,10 +86,23 @@ if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV
   if lost and removed == 1 and tonumber(ARGV[5] or '0') > 0 then
     redis.call('ZADD', KEYS[6], now, ARGV[1])
   end
-  if not lost and redis.call('ZCARD', KEYS[1]) == 0 and redis.call('LLEN', KEYS[3]) == 0 then
+  local function levels_empty()
+    for i = 8, 7 + levels do
+      if redis.call('LLEN', KEYS[i]) > 0 then
+        return false
+      end
+    end
+    return true
+  end
+  if not lost and redis.call('ZCARD', KEYS[1]) == 0 and redis.call('LLEN', KEYS[3]) == 0 and levels_empty() then
     redis.call('DEL', KEYS[5])
-    if KEYS[7] then
+    local config = 7
+    if levels > 0 then
       redis.call('DEL', KEYS[7])
+      config = 8 + levels
+    end
+    if KEYS[config] then
+      redis.call('DEL', KEYS[config])
     end
   end
 end

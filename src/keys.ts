@@ -49,8 +49,29 @@ export interface QueueKeys {
   readonly scheduleTimes: string;
   /** hash: schedule id -> '<occurrence id> <hold until ms>' while an occurrence of an overlap 'skip' schedule runs. */
   readonly scheduleRuns: string;
+  /**
+   * string: dispatches since the levels last were all empty, for the weighted order of priority levels
+   * (`src/priorities.ts`); exists only while tasks wait in a queue with levels.
+   */
+  readonly dispatches: string;
   /** list: the entries one worker registration holds (its in-flight tasks). */
   worker(workerId: string): string;
+  /** list: waiting entries of a priority level other than the default (which waits in `waiting`). */
+  levelWaiting(level: string): string;
+  /** Set on the keys of a queue with priority levels (`src/priorities.ts`); undefined otherwise. */
+  readonly levels?: LevelLayout;
+}
+
+/** What the scripts of a queue with priority levels need, for one partition. */
+export interface LevelLayout {
+  /** Every level's waiting list, in declared order (the default level's is `waiting`). */
+  readonly lists: readonly string[];
+  /** The lists of the levels other than the default, in the order of `homeNames`. */
+  readonly homeKeys: readonly string[];
+  /** The levels other than the default, comma-separated: entries carrying one go back to its list. */
+  readonly homeNames: string;
+  /** The weighted dispatch pattern; '' in strict order. */
+  readonly pattern: string;
 }
 
 const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
@@ -131,7 +152,9 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     schedules: `${base}schedules`,
     scheduleTimes: `${base}schedule-times`,
     scheduleRuns: `${base}schedule-runs`,
+    dispatches: `${base}dispatches`,
     worker: (workerId: string) => `${base}worker:${workerId}`,
+    levelWaiting: (level: string) => `${base}waiting:${level}`,
   };
 }
 

@@ -10,7 +10,8 @@
  *   re-encodes the JSON, whose numbers cjson would round), plus `f` in the option segment (`lua/retry.lua`).
  * - The option segment is there only for a task that needs it (a task without options keeps the entry above
  *   without it, byte for byte): `f=<failures>` first, then `;k=v` pairs: `r=<retries>` and `b=<backoff>`
- *   (`src/backoff.ts` `encodeBackoff`) when the call set them. `failures` counts runs that threw and were
+ *   (`src/backoff.ts` `encodeBackoff`) when the call set them, and `p=<level>` for a task of a priority level
+ *   other than the queue's default (`src/priorities.ts`; scripts that put entries back read it). `failures` counts runs that threw and were
  *   retried. It starts with `f=`, which no JSON text does, so the two forms never mix up; unknown keys are
  *   skipped (a newer producer's options do not make an older worker fail the task).
  */
@@ -38,6 +39,8 @@ export interface TaskEntry {
   readonly retries?: number;
   /** Backoff set for this call; undefined: the task definition's. */
   readonly backoff?: ResolvedBackoff;
+  /** The priority level it waits in, when not the queue's default level (`p=` in the option segment). */
+  readonly priority?: string;
 }
 
 /**
@@ -200,14 +203,17 @@ export interface EntryFields {
   readonly retries?: number;
   /** Per-call backoff: written only when set. */
   readonly backoff?: ResolvedBackoff;
+  /** A priority level other than the queue's default: written only when set. */
+  readonly priority?: string;
 }
 
 /** The option segment for the fields that need one, with its closing `|`; '' when none does. */
 function optionSegment(fields: EntryFields): string {
-  if (fields.retries === undefined && fields.backoff === undefined) return '';
+  if (fields.retries === undefined && fields.backoff === undefined && fields.priority === undefined) return '';
   let text = 'f=0';
   if (fields.retries !== undefined) text += `;r=${fields.retries}`;
   if (fields.backoff !== undefined) text += `;b=${encodeBackoff(fields.backoff)}`;
+  if (fields.priority !== undefined) text += `;p=${fields.priority}`;
   return `${text}|`;
 }
 
@@ -281,6 +287,7 @@ interface EntryOptions {
   failures: number;
   retries?: number;
   backoff?: ResolvedBackoff;
+  priority?: string;
 }
 
 /** Reads `f=<n>[;k=v]...`; undefined when malformed. Unknown keys are skipped. */
@@ -302,6 +309,9 @@ function readOptions(text: string): EntryOptions | undefined {
       const backoff = decodeBackoff(value);
       if (!backoff) return undefined;
       out.backoff = backoff;
+    } else if (key === 'p') {
+      if (!/^[a-z][a-z0-9_-]{0,29}$/.test(value)) return undefined;
+      out.priority = value;
     }
   }
   return out;

@@ -13,7 +13,8 @@ import { intOption, msOption, stringOption } from './options.ts';
 import { encodeEntry, isValidTaskName } from './payload.ts';
 import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, type ScheduledQuery } from './later.ts';
 import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
-import { scheduleLater } from './store.ts';
+import { levelOf, levelsOption, withLevels, type Levels, type PriorityOrder } from './priorities.ts';
+import { pushEntry, scheduleCall, scheduleLater } from './store.ts';
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
 import type { Enqueuer, EnqueueOptions, Task } from './task.ts';
 
@@ -52,6 +53,18 @@ export interface QueueOptions {
    * what Redis itself needs. @default 5000
    */
   readonly commandTimeoutMs?: number;
+  /**
+   * Priority levels and their weights, most urgent first: `{ high: 6, normal: 3, low: 1 }` (2-10 levels, weights
+   * 1-100). Tasks choose one with `priority`; the default level is `normal`, else the last one. The same in every
+   * process (README "Priorities"). @default none: one line
+   */
+  readonly priorities?: Readonly<Record<string, number>>;
+  /**
+   * 'weighted': each level gets its weight's share of the dispatches while it has work, so no level starves (a
+   * task at position p of a level starts within ⌈p·Σw/w⌉ dispatches). 'strict': a level is served only when every
+   * level above it is empty — lower levels can wait for ever under steady urgent work. @default 'weighted'
+   */
+  readonly priorityOrder?: PriorityOrder;
 }
 
 interface Built {
@@ -60,6 +73,8 @@ interface Built {
   readonly keys: QueueKeys;
   /** Set when the task runs later. */
   readonly due: Due | undefined;
+  /** Set when the task goes to a level other than the default, or to the front: push.lua / RPUSH. */
+  readonly push: { readonly level: string; readonly front: boolean } | undefined;
 }
 
 /** One task for `enqueueMany`. */
@@ -94,6 +109,8 @@ export class Queue implements Enqueuer {
   readonly prefix: string;
   /** Where Redis is, as given; workers make their own connections from it. */
   readonly redisSource: RedisSource;
+  /** The priority levels (`priorities`), or undefined. */
+  readonly levels: Levels | undefined;
   /** What every process of this queue must agree on (`partitions`, levels), as Redis records it (`keys.config`). */
   readonly configRecord: string;
   #redis: Client | undefined;
@@ -118,9 +135,10 @@ export class Queue implements Enqueuer {
     this.deadLetters = intOption('deadLetters', options.deadLetters, 0, 0, 1_000_000);
     this.prefix = stringOption('prefix', options.prefix, 'delayed', /^[A-Za-z0-9_.:-]{1,100}$/, '1-100 of A-Z a-z 0-9 _ . : -');
     const partitions = intOption('partitions', options.partitions, 1, 1, MAX_PARTITIONS);
-    this.partitions = queueKeys(this.prefix, this.name, partitions);
+    this.levels = levelsOption(options.priorities, options.priorityOrder);
+    this.partitions = queueKeys(this.prefix, this.name, partitions).map((keys) => withLevels(this.levels, keys));
     this.keys = this.partitions[0] as QueueKeys;
-    this.configRecord = configRecord(partitions);
+    this.configRecord = configRecord(partitions, this.levels?.record);
     this.waitForReplicas = intOption('waitForReplicas', options.waitForReplicas, 0, 0, 100);
     this.replicaTimeoutMs = msOption('replicaTimeoutMs', options.replicaTimeoutMs, 1000, 1);
     this.commandTimeoutMs = intOption('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, 100, 2_147_483_647 - 2000);
@@ -157,12 +175,19 @@ export class Queue implements Enqueuer {
     const maxAttempts = intOption('maxAttempts', options?.maxAttempts, this.maxAttempts, 1, 1000);
     const due = dueOptions(options);
     const retry = retryOptions(options);
+    const level = levelOf(this.levels, options?.priority);
+    const front = options?.atFront ?? false;
+    if (typeof front !== 'boolean') throw new InvalidOptionError(`Expected \`atFront\` to be a boolean, got \`${typeof front}\``);
+    if (front && due) throw new InvalidOptionError('Expected `atFront` without `delayMs` or `runAt`, got both');
+    const levels = this.levels;
+    const priority = levels && level !== undefined && level !== levels.defaultIndex ? levels.names[level] : undefined;
     const id = this.#idPrefix + (this.#counter++).toString(36);
     return {
       id,
-      entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts, ...retry }, this.maxPayloadBytes),
+      entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts, ...retry, priority }, this.maxPayloadBytes),
       keys: this.#partitionFor(options?.partitionKey),
       due,
+      push: priority !== undefined || front ? { level: priority ?? '', front } : undefined,
     };
   }
 
@@ -193,9 +218,15 @@ export class Queue implements Enqueuer {
    * in the partition's scheduled set until it is due (one script: `TIME` + `ZADD`); without, one `LPUSH`.
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
-    const { id, entry, keys, due } = this.#entry(name, args, options);
+    const { id, entry, keys, due, push } = this.#entry(name, args, options);
     await this.checkConfig();
     const redis = this.redis;
+    if (push) {
+      await send(redis, () => pushEntry(redis, keys, entry, push.level, push.front));
+      if (this.waitForReplicas > 0)
+        this.#checkReplicas(await send(redis, () => redis.pipeline().wait(this.waitForReplicas, this.replicaTimeoutMs).exec()), [id]);
+      return id;
+    }
     if (due) {
       // schedule.lua: the due time is TIME + delay (or runAt on Redis' clock), computed inside Redis.
       if (this.waitForReplicas === 0) await send(redis, () => scheduleLater(redis, keys, entry, due.delayMs, due.atMs));
@@ -206,10 +237,11 @@ export class Queue implements Enqueuer {
         if (isNoScript(replies?.[0]?.[0])) {
           // The server did not know the script, so nothing ran: send it again with its text.
           const source = scriptSource('schedule');
+          const call = scheduleCall(keys, entry, due.delayMs, due.atMs);
           replies = await send(redis, () =>
             redis
               .pipeline()
-              .eval(source, 2, keys.scheduled, keys.waiting, entry, due.delayMs, due.atMs ?? '')
+              .eval(source, call.keys.length, ...call.keys, ...call.args)
               .wait(this.waitForReplicas, this.replicaTimeoutMs)
               .exec(),
           );
@@ -238,7 +270,12 @@ export class Queue implements Enqueuer {
     if (!Array.isArray(requests)) throw new InvalidOptionError(`Expected an array of tasks, got \`${typeof requests}\``);
     const built = requests.map((r) => this.#entry(r.name, r.args, r));
     const byPartition = new Map<QueueKeys, { entries: string[]; ids: string[]; later: string[]; dues: Due[] }>();
+    const pushed: Built[] = [];
     for (const b of built) {
+      if (b.push) {
+        pushed.push(b);
+        continue;
+      }
       let group = byPartition.get(b.keys);
       if (!group) byPartition.set(b.keys, (group = { entries: [], ids: [], later: [], dues: [] }));
       if (b.due) {
@@ -250,6 +287,14 @@ export class Queue implements Enqueuer {
     const CHUNK = 1000;
     if (built.length > 0) await this.checkConfig();
     const redis = this.redis;
+    // Tasks of another level or for the front: one push.lua (or RPUSH) each, before the pipelines (whose WAIT
+    // then covers them too).
+    await Promise.all(pushed.map((b) => send(redis, () => pushEntry(redis, b.keys, b.entry, b.push!.level, b.push!.front))));
+    if (pushed.length > 0 && byPartition.size === 0 && this.waitForReplicas > 0)
+      this.#checkReplicas(
+        await send(redis, () => redis.pipeline().wait(this.waitForReplicas, this.replicaTimeoutMs).exec()),
+        pushed.map((b) => b.id),
+      );
     await Promise.all(
       [...byPartition].map(async ([keys, { entries, ids, later, dues }]) => {
         const pipeline = this.#scheduledPipeline(keys, later, dues);
@@ -263,7 +308,8 @@ export class Queue implements Enqueuer {
           const source = scriptSource('schedule');
           for (const i of missed) {
             const due = dues[i] as Due;
-            again.eval(source, 2, keys.scheduled, keys.waiting, later[i] as string, due.delayMs, due.atMs ?? '');
+            const call = scheduleCall(keys, later[i] as string, due.delayMs, due.atMs);
+            again.eval(source, call.keys.length, ...call.keys, ...call.args);
           }
           if (this.waitForReplicas > 0) again.wait(this.waitForReplicas, this.replicaTimeoutMs);
           replies = [...replies.filter(([err]) => !isNoScript(err)), ...((await send(redis, () => again.exec())) ?? [])];
@@ -280,7 +326,8 @@ export class Queue implements Enqueuer {
     const sha = scriptSha('schedule');
     entries.forEach((entry, i) => {
       const due = dues[i] as Due;
-      pipeline.evalsha(sha, 2, keys.scheduled, keys.waiting, entry, due.delayMs, due.atMs ?? '');
+      const call = scheduleCall(keys, entry, due.delayMs, due.atMs);
+      pipeline.evalsha(sha, call.keys.length, ...call.keys, ...call.args);
     });
     return pipeline;
   }

@@ -12,6 +12,8 @@ const NAMES = [
   'register',
   'renew',
   'dequeue',
+  'dequeue-levels',
+  'push',
   'requeue',
   'fail',
   'sweep',

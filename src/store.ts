@@ -62,11 +62,34 @@ export async function renew(
  * need not be UTF-8). 'refused' when the registration's lease has ended (nothing moved).
  */
 export async function dequeue(redis: Client, keys: QueueKeys, workerId: string, count: number): Promise<Buffer[] | 'refused'> {
-  const reply = (await runScript(redis, 'dequeue', [keys.waiting, keys.workers, keys.worker(workerId)], [workerId, count], 'bytes')) as [
-    number,
-    ...Buffer[],
-  ];
+  const levels = keys.levels;
+  const reply = (
+    levels
+      ? await runScript(
+          redis,
+          'dequeue-levels',
+          [keys.workers, keys.worker(workerId), keys.dispatches, ...levels.lists],
+          [workerId, count, levels.pattern],
+          'bytes',
+        )
+      : await runScript(redis, 'dequeue', [keys.waiting, keys.workers, keys.worker(workerId)], [workerId, count], 'bytes')
+  ) as [number, ...Buffer[]];
   return reply[0] === 0 ? 'refused' : (reply.slice(1) as Buffer[]);
+}
+
+/**
+ * Enqueues one entry at the front of the default level (`atFront`: RPUSH, taken next), or in level `level`
+ * (push.lua: its level's list, or `waiting` when every level is empty, so that a blocked worker wakes).
+ */
+export async function pushEntry(redis: Client, keys: QueueKeys, entry: string, level: string, front: boolean): Promise<void> {
+  const levels = keys.levels;
+  if (level === '' || !levels) {
+    await redis.rpush(keys.waiting, entry);
+    return;
+  }
+  const target = keys.levelWaiting(level);
+  const others = levels.lists.filter((k) => k !== keys.waiting && k !== target);
+  await runScript(redis, 'push', [keys.waiting, target, ...others], [entry, front ? 'front' : '']);
 }
 
 /**
@@ -77,7 +100,10 @@ export type CutoffRecord = 'crashed' | 'stopped' | 'lost' | null;
 
 /** requeue.lua: puts the run back at the front, if `list` still holds `entry`. False: someone else did. */
 export async function requeue(redis: Client, list: string, keys: QueueKeys, entry: Entry, cutoff: CutoffRecord): Promise<boolean> {
-  return (await runScript(redis, 'requeue', [list, keys.waiting], [entry, cutoff === null ? 0 : 1, cutoff ?? ''])) === 1;
+  const args = [entry, cutoff === null ? 0 : 1, cutoff ?? ''];
+  const levels = keys.levels;
+  if (!levels) return (await runScript(redis, 'requeue', [list, keys.waiting], args)) === 1;
+  return (await runScript(redis, 'requeue', [list, keys.waiting, ...levels.homeKeys], [...args, levels.homeNames])) === 1;
 }
 
 /** fail.lua: finishes the run and keeps `record` (a dead letter, see records.ts) in a list of at most `keep`. */
@@ -137,8 +163,17 @@ export async function recover(
   const [moved, left, removed] = (await runScript(
     redis,
     'recover',
-    [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, ...(keys.partition === 0 ? [keys.config] : [])],
-    [id, 1000, mode, ...timing],
+    [
+      keys.workers,
+      keys.worker(id),
+      keys.waiting,
+      keys.info,
+      keys.epoch,
+      keys.retired,
+      ...(keys.levels ? [keys.dispatches, ...keys.levels.homeKeys] : []),
+      ...(keys.partition === 0 ? [keys.config] : []),
+    ],
+    [id, 1000, mode, ...timing, ...(keys.levels ? [keys.levels.homeNames] : [])],
   )) as [number, number, number];
   return { moved, left, removed: removed === 1 };
 }
@@ -164,8 +199,18 @@ export async function scheduleLater(
   delayMs: number,
   atMs: number | undefined,
 ): Promise<{ due: number; now: number }> {
-  const [due, now] = (await runScript(redis, 'schedule', [keys.scheduled, keys.waiting], [entry, delayMs, atMs ?? ''])) as [number, number];
+  const call = scheduleCall(keys, entry, delayMs, atMs);
+  const [due, now] = (await runScript(redis, 'schedule', call.keys, call.args)) as [number, number];
   return { due, now };
+}
+
+/** The KEYS and ARGV of one schedule.lua call (a pipeline sends them itself). */
+export function scheduleCall(keys: QueueKeys, entry: string, delayMs: number, atMs: number | undefined) {
+  const levels = keys.levels;
+  return {
+    keys: levels ? [keys.scheduled, keys.waiting, ...levels.homeKeys] : [keys.scheduled, keys.waiting],
+    args: levels ? [entry, delayMs, atMs ?? '', levels.homeNames] : [entry, delayMs, atMs ?? ''],
+  };
 }
 
 /** What promote.lua did in one partition. */
@@ -179,7 +224,13 @@ export interface Promotion {
 
 /** promote.lua: moves up to `max` due entries of one partition onto its waiting list (one atomic script). */
 export async function promote(redis: Client, keys: QueueKeys, max = 1000): Promise<Promotion> {
-  const [moved, nextDue, now] = (await runScript(redis, 'promote', [keys.scheduled, keys.waiting], [max])) as [number, number, number];
+  const levels = keys.levels;
+  const [moved, nextDue, now] = (await runScript(
+    redis,
+    'promote',
+    levels ? [keys.scheduled, keys.waiting, ...levels.homeKeys] : [keys.scheduled, keys.waiting],
+    levels ? [max, levels.homeNames] : [max],
+  )) as [number, number, number];
   return { moved, nextDue: nextDue < 0 ? undefined : nextDue, now };
 }
 
@@ -191,11 +242,13 @@ export async function retry(
   entry: Entry,
   delayMs: number,
 ): Promise<{ status: 'scheduled' | 'stale' | 'unreadable'; due: number; now: number }> {
-  const [status, due, now] = (await runScript(redis, 'retry', [list, keys.scheduled, keys.waiting], [entry, delayMs])) as [
-    number,
-    number,
-    number,
-  ];
+  const levels = keys.levels;
+  const [status, due, now] = (await runScript(
+    redis,
+    'retry',
+    levels ? [list, keys.scheduled, keys.waiting, ...levels.homeKeys] : [list, keys.scheduled, keys.waiting],
+    levels ? [entry, delayMs, levels.homeNames] : [entry, delayMs],
+  )) as [number, number, number];
   return { status: status === 1 ? 'scheduled' : status === 0 ? 'stale' : 'unreadable', due, now };
 }
 
