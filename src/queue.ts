@@ -187,7 +187,8 @@ export class Queue implements Enqueuer {
       entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts, ...retry, priority }, this.maxPayloadBytes),
       keys: this.#partitionFor(options?.partitionKey),
       due,
-      push: priority !== undefined || front ? { level: priority ?? '', front } : undefined,
+      // A task that runs later waits in `scheduled`; promote.lua puts it into its level's list when due.
+      push: !due && (priority !== undefined || front) ? { level: priority ?? '', front } : undefined,
     };
   }
 
