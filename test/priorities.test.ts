@@ -44,7 +44,9 @@ test('the weighted pattern: shares equal weights; from its start every turn is w
   for (let t = 0; t < 400; t++) {
     const weights = Array.from({ length: 2 + Math.floor(random() * 5) }, () => 1 + Math.floor(random() * 20));
     const pattern = dispatchPattern(weights);
-    weights.forEach((w, i) => assert.equal([...pattern].filter((c) => c.charCodeAt(0) - 48 === i).length, w));
+    weights.forEach((w, i) => {
+      assert.equal([...pattern].filter((c) => c.charCodeAt(0) - 48 === i).length, w);
+    });
     assert.equal(worstExcess(weights, 0), 0, `from the start: ${weights}`);
     for (let offset = 1; offset < pattern.length; offset++)
       assert.ok(worstExcess(weights, offset) <= weights.length - 1, `offset ${offset}: ${weights}`);
@@ -64,7 +66,9 @@ async function seed(q: Queue, counts: Record<string, number>): Promise<Map<strin
   for (const level of ['normal', 'high', 'low']) {
     const n = counts[level] ?? 0;
     const ids = await q.enqueueMany(Array.from({ length: n }, (_, i) => ({ name: 'add', args: [i, 0], priority: level })));
-    ids.forEach((id, i) => where.set(id, { level, position: i + 1 }));
+    ids.forEach((id, i) => {
+      where.set(id, { level, position: i + 1 });
+    });
   }
   return where;
 }
