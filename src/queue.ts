@@ -376,10 +376,11 @@ export class Queue implements Enqueuer {
     return (...args: A) => call.delay(this, ...args);
   }
 
-  /** How many tasks wait to be taken (over all partitions). */
+  /** How many tasks wait to be taken (over all partitions and priority levels). */
   async waiting(): Promise<number> {
     const redis = this.redis;
-    const counts = await Promise.all(this.partitions.map((keys) => send(redis, () => redis.llen(keys.waiting))));
+    const lists = this.partitions.flatMap((keys) => keys.levels?.lists ?? [keys.waiting]);
+    const counts = await Promise.all(lists.map((list) => send(redis, () => redis.llen(list))));
     return counts.reduce((a, b) => a + b, 0);
   }
 

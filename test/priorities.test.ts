@@ -264,3 +264,36 @@ test('bad options are refused with typed errors before anything is written', () 
     },
     { priorities: WEIGHTS },
   ));
+
+test('delayed status shows each level with its waiting count and the bound, read from the configuration record', () =>
+  withQueue(
+    redis,
+    async (q) => {
+      await seed(q, { high: 3, normal: 2, low: 1 });
+      const { queueStatus } = await import('../src/index.ts');
+      const { renderStatus } = await import('../src/cli/render.ts');
+      // A status reader made without `priorities` (the CLI) finds them in the record.
+      const reader = new Queue({ name: q.name, redis: REDIS_URL });
+      try {
+        const s = await queueStatus(reader);
+        assert.equal(s.waiting, 6);
+        assert.deepEqual(s.levels, {
+          order: 'weighted',
+          defaultLevel: 'normal',
+          levels: [
+            { name: 'high', weight: 6, waiting: 3, headBound: 2 },
+            { name: 'normal', weight: 3, waiting: 2, headBound: 4 },
+            { name: 'low', weight: 1, waiting: 1, headBound: 10 },
+          ],
+        });
+        const text = renderStatus(s).join('\n');
+        assert.match(text, /high\s+3 waiting\s+weight 6\s+≤ 2 dispatches/);
+        assert.match(text, /low\s+1 waiting\s+weight 1\s+≤ 10 dispatches/);
+        console.log(text);
+      } finally {
+        await reader.close();
+      }
+      assert.equal(await q.waiting(), 6);
+    },
+    { priorities: WEIGHTS },
+  ));
