@@ -50,8 +50,11 @@ export async function levelsStatus(redis: Client, partitions: readonly QueueKeys
   const levels = recordLevels(await send(redis, () => redis.get(first.config)));
   if (!levels) return null;
   const pipeline = redis.pipeline();
-  for (const keys of partitions)
-    levels.names.forEach((name, i) => pipeline.llen(i === levels.defaultIndex ? keys.waiting : keys.levelWaiting(name)));
+  for (const keys of partitions) {
+    levels.names.forEach((name, i) => {
+      pipeline.llen(i === levels.defaultIndex ? keys.waiting : keys.levelWaiting(name));
+    });
+  }
   const replies = (await send(redis, () => pipeline.exec())) ?? [];
   const counts = levels.names.map(() => 0);
   replies.forEach(([err, n], j) => {
