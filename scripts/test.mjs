@@ -25,6 +25,8 @@ const CLUSTER_SUITE = [
   'test/later.test.ts',
   'test/schedules.test.ts',
   'test/retries.test.ts',
+  'test/config.test.ts',
+  'test/priorities.test.ts',
 ];
 
 // Formatting and lint first (biome.json): `npm run format` fixes what the formatter finds.
