@@ -9,7 +9,20 @@ import { ConfigMismatchError, InlineWorker, Queue } from '../src/index.ts';
 import { decodeEntry } from '../src/payload.ts';
 import { dispatchPattern, levelsOption, waitBound } from '../src/priorities.ts';
 import { dequeue, promote, recover, register, requeue, retry } from '../src/store.ts';
-import { FIXTURES, REDIS_URL, inspector, queueKeysNow, recorder, runUntil, waitFor, withQueue } from './helpers.ts';
+import { record } from './fixtures/tasks.ts';
+import {
+  FIXTURES,
+  REDIS_URL,
+  inspector,
+  ledgerFile,
+  queueKeysNow,
+  readLedger,
+  recorder,
+  runUntil,
+  waitFor,
+  withQueue,
+  workerProcess,
+} from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -294,6 +307,43 @@ test('delayed status shows each level with its waiting count and the bound, read
         await reader.close();
       }
       assert.equal(await q.waiting(), 6);
+    },
+    { priorities: WEIGHTS },
+  ));
+
+test('kill -9 of a worker holding tasks of two levels: recovery puts each back into its own level, nothing is lost', () =>
+  withQueue(
+    redis,
+    async (q) => {
+      const ledger = ledgerFile();
+      const filler = await q.enqueue('add', [0, 0]); // the queue is not empty, so the next pushes go to their levels
+      const high = await record.with({ priority: 'high' }).delay(q, ledger, 30_000);
+      const low = await record.with({ priority: 'low' }).delay(q, ledger, 30_000);
+      const victim = workerProcess(q, { KIND: 'inline', CONCURRENCY: '3', LEASE_MS: '1000', PRIORITIES: JSON.stringify(WEIGHTS) });
+      try {
+        await waitFor(
+          'both long tasks to start and the filler to finish',
+          () => readLedger(ledger).filter((l) => l.event === 'start').length === 2 && victim.events.some((e) => e.event === 'success'),
+        );
+        const registered = victim.events.find((e) => e.event === 'registered');
+        assert.ok(registered);
+        victim.proc.kill('SIGKILL');
+        await victim.exited;
+        const workerId = String(registered.workerId);
+        await waitFor(
+          'the lease to end and recovery',
+          async () => (await recover(redis, q.keys, workerId, 'lost', [0, 0])).removed,
+          10_000,
+        );
+        const ids = async (list: string) => (await redis.lrange(list, 0, -1)).map((e) => idOf(Buffer.from(e)));
+        assert.deepEqual(await ids(q.keys.levelWaiting('high')), [high]);
+        assert.deepEqual(await ids(q.keys.levelWaiting('low')), [low]);
+        assert.deepEqual(await ids(q.keys.worker(workerId)), []);
+        const finished = victim.events.filter((e) => e.event === 'success').map((e) => e.id);
+        assert.deepEqual(finished, [filler], 'the filler ran before the kill');
+      } finally {
+        victim.proc.kill('SIGKILL');
+      }
     },
     { priorities: WEIGHTS },
   ));
