@@ -323,7 +323,10 @@ test('kill -9 of a worker holding tasks of two levels: recovery puts each back i
       try {
         await waitFor(
           'both long tasks to start and the filler to finish',
-          () => readLedger(ledger).filter((l) => l.event === 'start').length === 2 && victim.events.some((e) => e.event === 'success'),
+          () =>
+            readLedger(ledger).filter((l) => l.event === 'start').length === 2 &&
+            victim.events.some((e) => e.event === 'success') &&
+            victim.events.some((e) => e.event === 'registered'),
         );
         const registered = victim.events.find((e) => e.event === 'registered');
         assert.ok(registered);
