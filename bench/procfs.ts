@@ -31,7 +31,8 @@ export function childCommandLines(dir: string): string[] {
   for (const pid of processesWithDir(dir)) {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      if (argv.some((a) => a.endsWith('drain-proc.ts'))) continue;
+      // The worker process itself, tsx's esbuild service beside it, and a child not yet past exec (no argv).
+      if (argv.some((a) => a.endsWith('drain-proc.ts')) || argv.some((a) => a.startsWith('--service=')) || argv.length < 2) continue;
       lines.add(['node', ...argv.slice(1)].join(' '));
     } catch {
       // gone

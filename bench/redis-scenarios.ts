@@ -5,6 +5,7 @@ import { fail, getRow, log, preload, push, sleep, withSystem, type Ctx } from '.
 import { makePayload } from './record.ts';
 import { commandCalls, dataMemory, redisBenchmark, someKeys } from './redis.ts';
 import { fmt, scenario, type Scenario } from './scenarios.ts';
+import { PEER_SETTINGS } from './systems/types.ts';
 import type { Metric } from './table.ts';
 
 // f. memory ---------------------------------------------------------------------------------------
@@ -18,13 +19,15 @@ export function memory(ctx: Ctx): Scenario {
   sc.notes.push(
     'Memory is INFO used_memory minus mem_clients_normal (client buffers) and used_memory_scripts (Lua script cache), as a delta from the empty database with the producer connected.',
     "Tasks are enqueued with each system's bulk API and drained by one in-process worker at concurrency 64.",
-    'Peers run with their defaults: BullMQ keeps completed jobs (removeOnComplete: false) and an events stream; Bee-Queue keeps succeeded jobs (removeOnSuccess: false).',
+    PEER_SETTINGS === 'tuned'
+      ? 'Peers tuned as their docs advise: BullMQ removes completed jobs (removeOnComplete: true) but keeps its events stream; Bee-Queue removes succeeded jobs (removeOnSuccess: true), events off.'
+      : 'Peers run with their defaults: BullMQ keeps completed jobs (removeOnComplete: false) and an events stream; Bee-Queue keeps succeeded jobs (removeOnSuccess: false).',
   );
   return {
     result: sc,
     rep: async (rep: number) => {
       for (const sys of ctx.systems) {
-        const row = getRow(sc, sys, 'defaults', 'memory');
+        const row = getRow(sc, sys, sys.peer ? PEER_SETTINGS : 'defaults', 'memory');
         await withSystem(ctx, sys, async (s) => {
           const admin = ctx.redis.admin;
           await sleep(200);

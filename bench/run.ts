@@ -5,6 +5,7 @@
 //   BENCH_ONLY=a,c,h     run only these scenarios; BENCH_ONLY=cluster (alone or in the list) adds the 3-master
 //                        Redis Cluster scenario, which is off otherwise
 //   BENCH_SYSTEMS=bullmq,beequeue,delayed   run only these systems
+//   BENCH_PEER_SETTINGS=defaults            the peers as they come, instead of tuned as their docs advise
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -17,7 +18,7 @@ import * as sc from './scenarios.ts';
 import { kinds } from './kinds.ts';
 import { startup } from './startup.ts';
 import { SYSTEM_IDS, loadSystem, type SystemId } from './systems/index.ts';
-import type { Mode } from './systems/types.ts';
+import { MODES, PEER_SETTINGS } from './systems/types.ts';
 import { markdownTable, summarize, textTable } from './table.ts';
 
 const RESULTS = new URL('./results/', import.meta.url);
@@ -30,7 +31,7 @@ async function loadSystems(ctx: Omit<Ctx, 'systems'>, wanted: SystemId[]): Promi
       const open = await loadSystem(id);
       await ctx.redis.admin.flushall();
       const s = await open(ctx.conn);
-      const labels = Object.fromEntries((['inline', 'sandboxed', 'forked'] as Mode[]).map((m) => [m, s.modeLabel(m)]));
+      const labels = Object.fromEntries(MODES.map((m) => [m, s.modeLabel(m)]));
       systems.push({ id, name: s.name, peer: s.peer, api: s.api, open, label: (m) => labels[m] });
       await s.close();
     } catch (e) {
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
     // Repetitions are interleaved (rep 1 of every scenario, then rep 2, …) so that a change in the
     // machine's load spreads over all scenarios; a repetition is skipped if it would not fit the budget.
     let repsDone = 0;
+    const loads = new Map<(typeof plan)[number], number[]>();
     let longestRep = 0;
     for (let rep = 1; rep <= cfg.repeat; rep++) {
       const elapsed = (Date.now() - started) / 1000;
@@ -109,6 +111,7 @@ async function main(): Promise<void> {
         if (crashed.has(p)) continue;
         const t = Date.now();
         log(`--- scenario ${p.result.id}, repetition ${rep}/${cfg.repeat}`);
+        (loads.get(p) ?? loads.set(p, []).get(p)!).push(os.loadavg()[0] ?? 0);
         try {
           await p.rep(rep);
         } catch (e) {
@@ -122,6 +125,8 @@ async function main(): Promise<void> {
       repsDone = rep;
       longestRep = Math.max(longestRep, (Date.now() - repStart) / 1000);
     }
+    for (const [p, at] of loads)
+      p.result.notes.push(`1-min load average at the start of each repetition: ${at.map((l) => l.toFixed(1)).join(', ')}.`);
     for (const p of plan) {
       try {
         await p.close?.();
@@ -147,6 +152,7 @@ async function main(): Promise<void> {
     const head =
       `delayed-queue benchmark — ${meta.date}, commit ${meta.commit ?? '?'}, Node ${meta.node}, Redis ${meta.redis}, ${meta.cpus}\n` +
       `${repsDone} of ${cfg.repeat} repetition(s)${cfg.quick ? ', QUICK mode (small counts)' : ''}; 1-min load average ${loadAtStart.toFixed(1)} at start, ${(os.loadavg()[0] ?? 0).toFixed(1)} at end; cells are median (min–max); "÷ best peer" divides the median by the best peer median of the same group (for ms, bytes and commands lower is better).` +
+      `\nPeers: ${PEER_SETTINGS === 'tuned' ? 'tuned as their docs advise (BullMQ removeOnComplete: true; Bee-Queue producer isWorker/getEvents/sendEvents/storeJobs off, worker getEvents/sendEvents/storeJobs off and removeOnSuccess on)' : 'library defaults (BENCH_PEER_SETTINGS=defaults)'}; every drain's workers run in fresh processes forked by the runner.` +
       (skipped.length ? `\nSKIPPED systems: ${skipped.join('; ')}` : '');
     const fails = results.flatMap((r) =>
       r.rows.flatMap((row) => row.fails.map((f) => `${r.id}. ${row.system} / ${row.variant} [${row.group}]: ${f}`)),

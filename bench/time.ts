@@ -43,6 +43,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   await admin.config('RESETSTAT');
   await promote(queue.redis, queue.keys, 1000);
   const idleCalls = await calls();
+  // A whole timekeeper round on an idle queue with one schedule not yet due (what every worker does each second).
+  const { Timekeeper } = await import('../src/timekeeper.ts');
+  await queue.schedule('idle-cost', { everyMs: 3_600_000, task: 'stamp', args: [] });
+  const keeper = new Timekeeper({ queue, redis: queue.redis });
+  await keeper.round();
+  await admin.config('RESETSTAT');
+  const rounds = 10;
+  for (let i = 0; i < rounds; i++) await keeper.round();
+  const roundCalls = (await calls()) / rounds;
+  await queue.unschedule('idle-cost');
   await admin.del(queue.keys.waiting);
   const m = 100_000;
   for (let i = 0; i < m; i += 1000)
@@ -51,7 +61,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   await admin.del(queue.keys.scheduled);
   await queue.close();
   console.log(
-    `cost: enqueue for later ${enqueueCalls.toFixed(2)} commands a task; one promotion of ${moved.moved}: ${promoteCalls} commands (${(promoteCalls / moved.moved).toFixed(3)} a task); a promotion with nothing due: ${idleCalls}; ${(bytes / m).toFixed(0)} B per scheduled task (${m.toLocaleString('en')} scheduled)`,
+    `cost: enqueue for later ${enqueueCalls.toFixed(2)} commands a task; one promotion of ${moved.moved}: ${promoteCalls} commands (${(promoteCalls / moved.moved).toFixed(3)} a task); a promotion with nothing due: ${idleCalls}; an idle timekeeper round (a schedule not due): ${roundCalls}; ${(bytes / m).toFixed(0)} B per scheduled task (${m.toLocaleString('en')} scheduled)`,
   );
   if (process.env.TIME_ONLY === 'cost') {
     await admin.quit();

@@ -56,6 +56,10 @@ while (Date.now() < until) {
   }
   await new Promise((r) => setTimeout(r, 1000));
 }
+// Tasks for later, a retry-like spread of due times, and two repeating schedules for the Scheduled page.
+for (let i = 0; i < 12; i++) await sendEmail.with({ delayMs: 90_000 + i * 37_000 }).delay(queue, `later${i}@example.com`, 'Reminder');
+await queue.schedule('nightly-digest', { cron: '0 3 * * *', tz: 'Europe/Berlin', task: 'sendEmail', args: ['ops@example.com', 'Digest'] });
+await queue.schedule('heartbeat', { everyMs: 3_600_000, task: 'sendEmail', args: ['ops@example.com', 'Still here'] });
 // Leave a backlog and work in flight for the pictures.
 for (let i = 0; i < 300; i++) await sendEmail.delay(queue, `late${i}@example.com`, 'Digest');
 await new Promise((r) => setTimeout(r, 1500));
@@ -71,6 +75,7 @@ await shoot('#/workers/emails', 'workers');
 await page.fill('#token', 'screenshot-token-0123456789');
 await page.click('#token-form button[type=submit]');
 await shoot('#/dead/emails', 'dead-letters');
+await shoot('#/scheduled/emails', 'scheduled');
 const id = await page.textContent('tbody tr td:nth-child(3)');
 await shoot(`#/task/emails/${encodeURIComponent(id ?? '')}`, 'task');
 console.log(`${n + 300} tasks enqueued; screenshots in ${out}/`);

@@ -18,6 +18,8 @@ export type ParentMessage =
       /** Per-call retry options from the entry, when it has them. */
       readonly retries?: number;
       readonly backoff?: ResolvedBackoff;
+      /** The run span's W3C trace context (a queue with `tracing: true`): the task runs inside it. */
+      readonly traceparent?: string;
     }
   | { readonly t: 'exit' };
 
@@ -47,6 +49,7 @@ export function runMessage(task: TaskEntry): Extract<ParentMessage, { t: 'run' }
     ...(task.failures > 0 ? { failures: task.failures } : {}),
     ...(task.retries !== undefined ? { retries: task.retries } : {}),
     ...(task.backoff !== undefined ? { backoff: task.backoff } : {}),
+    ...(task.traceparent !== undefined ? { traceparent: task.traceparent } : {}),
   };
 }
 /**

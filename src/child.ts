@@ -17,6 +17,7 @@ import { ModuleLoadError } from './errors.ts';
 import { toError } from './executor.ts';
 import { failpoint } from './failpoints.ts';
 import { retryAdvice } from './retry.ts';
+import { contextOf as contextOfTrace, within } from './tracing.ts';
 import { loadTasks, type AnyTask } from './task.ts';
 import { type ChildMessage, LIFELINE_FD, type ParentMessage } from './child-protocol.ts';
 
@@ -81,6 +82,12 @@ function contextOf(message: Extract<ParentMessage, { t: 'run' }>): TaskContext {
   };
 }
 
+/** Runs `fn` inside the remote trace context `traceparent`, when `@opentelemetry/api` loads here. */
+function traced<T>(traceparent: string, fn: () => T): T {
+  const context = contextOfTrace(traceparent);
+  return context === undefined ? fn() : within(context, fn);
+}
+
 function run(message: Extract<ParentMessage, { t: 'run' }>): void {
   const task = tasks.get(message.name);
   if (!task) {
@@ -91,7 +98,9 @@ function run(message: Extract<ParentMessage, { t: 'run' }>): void {
   let value: unknown;
   try {
     const args = JSON.parse(message.args) as unknown[];
-    value = runInContext(contextOf(message), () => task.fn(...args));
+    const call = () => runInContext(contextOf(message), () => task.fn(...args));
+    // Traced: the task's own spans nest under its run's span, if this process has an SDK started.
+    value = message.traceparent === undefined ? call() : traced(message.traceparent, call);
     // A promise, or any thenable: wait for it. Reading `then` may throw (a getter): that is the task's throw.
     if (value instanceof Promise) {
       value.then(succeeded, onFail);

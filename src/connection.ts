@@ -220,8 +220,29 @@ const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
 const URL_FORMS =
   'a redis://, rediss://, redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/name URL, a list of cluster seed URLs, an ioredis client or ioredis options';
 
+/** `memory://` or `memory://<name>`: a store in this process' memory, from `delayed-queue/testing`. */
+const MEMORY_URL = /^memory:\/\/([A-Za-z0-9_.-]{0,100})$/;
+
+/** Emitted by a memory store's connections when its fake clock moves forward: a timekeeper runs a round then. */
+export const CLOCK_MOVED = 'delayed:clock-moved';
+
+/** Set by `delayed-queue/testing` when it loads: makes a connection to the memory store a `memory://` URL names. */
+let memoryConnect: ((name: string) => Client) | undefined;
+
+/** @internal Called by `delayed-queue/testing`. */
+export function setMemoryConnect(connect: (name: string) => Client): void {
+  memoryConnect = connect;
+}
+
 export function checkRedisSource(source: unknown): RedisSource {
   if (source === undefined) return 'redis://127.0.0.1:6379';
+  if (typeof source === 'string' && source.startsWith('memory://')) {
+    if (!MEMORY_URL.test(source))
+      throw new InvalidOptionError(
+        `Expected a memory store URL to be memory:// or memory://<1-100 of A-Z a-z 0-9 _ . ->, got \`${source}\``,
+      );
+    return source;
+  }
   if (typeof source === 'string') {
     parseUrl(source);
     return source;
@@ -310,6 +331,14 @@ export function connect(source: RedisSource, role: ConnectionRole, name: string,
     connectionName: `delayed:${name}:${role}`,
   };
   const { enableOfflineQueue: _ignored, ...nodeOptions } = options;
+  const memory = typeof source === 'string' ? MEMORY_URL.exec(source) : null;
+  if (memory) {
+    if (!memoryConnect)
+      throw new InvalidOptionError(
+        `\`${source}\` is a store in memory, for tests: import something from 'delayed-queue/testing' (e.g. memoryStore) in this process first`,
+      );
+    return memoryConnect(memory[1] ?? '');
+  }
   let redis: Client;
   if (source instanceof io().Cluster) {
     const userNodeOptions = source.options.redisOptions ?? {};

@@ -170,3 +170,20 @@ export class ConfigMismatchError extends DelayedError {
     this.mine = mine;
   }
 }
+
+/**
+ * The memory store (`redis: 'memory://'`, from `delayed-queue/testing`) was asked for something it does not do:
+ * a Redis command or a script it has no implementation of, or a Redis feature it does not model (replicas).
+ * Nothing was written. Test that path against a real Redis.
+ */
+export class NotSupportedByMemoryStoreError extends DelayedError {
+  /** What was asked: `the Redis command WAIT`, `the script cancel.lua`. */
+  readonly operation: string;
+  constructor(operation: string) {
+    super(
+      'ERR_NOT_SUPPORTED_BY_MEMORY_STORE',
+      `Not supported by the memory store: ${operation}. Nothing was written; test this against a real Redis (see README "Testing your tasks without Redis")`,
+    );
+    this.operation = operation;
+  }
+}

@@ -38,6 +38,7 @@ export {
   RedisUnavailableError,
   ConnectionLostError,
   CommandTimeoutError,
+  NotSupportedByMemoryStoreError,
 } from './errors.ts';
 export { queueStatus, findQueues } from './status.ts';
 export type {

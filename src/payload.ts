@@ -10,8 +10,9 @@
  *   re-encodes the JSON, whose numbers cjson would round), plus `f` in the option segment (`lua/retry.lua`).
  * - The option segment is there only for a task that needs it (a task without options keeps the entry above
  *   without it, byte for byte): `f=<failures>` first, then `;k=v` pairs: `r=<retries>` and `b=<backoff>`
- *   (`src/backoff.ts` `encodeBackoff`) when the call set them, and `p=<level>` for a task of a priority level
- *   other than the queue's default (`src/priorities.ts`; scripts that put entries back read it). `failures` counts runs that threw and were
+ *   (`src/backoff.ts` `encodeBackoff`) when the call set them, `p=<level>` for a task of a priority level other
+ *   than the queue's default (`src/priorities.ts`; scripts that put entries back read it), `t=<W3C traceparent>`
+ *   for a traced enqueue (`src/tracing.ts`). `failures` counts runs that threw and were
  *   retried. It starts with `f=`, which no JSON text does, so the two forms never mix up; unknown keys are
  *   skipped (a newer producer's options do not make an older worker fail the task).
  */
@@ -41,6 +42,8 @@ export interface TaskEntry {
   readonly backoff?: ResolvedBackoff;
   /** The priority level it waits in, when not the queue's default level (`p=` in the option segment). */
   readonly priority?: string;
+  /** The W3C trace context the entry carries (`t=`: its producer's span, with `tracing: true`). */
+  readonly traceparent?: string;
 }
 
 /**
@@ -205,15 +208,19 @@ export interface EntryFields {
   readonly backoff?: ResolvedBackoff;
   /** A priority level other than the queue's default: written only when set. */
   readonly priority?: string;
+  /** The producer span's W3C trace context (`tracing: true` and a sampled span only): written only when set. */
+  readonly traceparent?: string;
 }
 
 /** The option segment for the fields that need one, with its closing `|`; '' when none does. */
 function optionSegment(fields: EntryFields): string {
-  if (fields.retries === undefined && fields.backoff === undefined && fields.priority === undefined) return '';
+  if (fields.retries === undefined && fields.backoff === undefined && fields.priority === undefined && fields.traceparent === undefined)
+    return '';
   let text = 'f=0';
   if (fields.retries !== undefined) text += `;r=${fields.retries}`;
   if (fields.backoff !== undefined) text += `;b=${encodeBackoff(fields.backoff)}`;
   if (fields.priority !== undefined) text += `;p=${fields.priority}`;
+  if (fields.traceparent !== undefined) text += `;t=${fields.traceparent}`;
   return `${text}|`;
 }
 
@@ -288,6 +295,7 @@ interface EntryOptions {
   retries?: number;
   backoff?: ResolvedBackoff;
   priority?: string;
+  traceparent?: string;
 }
 
 /** Reads `f=<n>[;k=v]...`; undefined when malformed. Unknown keys are skipped. */
@@ -312,6 +320,9 @@ function readOptions(text: string): EntryOptions | undefined {
     } else if (key === 'p') {
       if (!/^[a-z][a-z0-9_-]{0,29}$/.test(value)) return undefined;
       out.priority = value;
+    } else if (key === 't') {
+      // A trace context that does not read is dropped, not fatal: tracing never fails a task.
+      if (/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(value)) out.traceparent = value;
     }
   }
   return out;

@@ -21,6 +21,9 @@ import type { Releases } from './releases.ts';
 import { type CutoffRecord, fail, requeue, retry } from './store.ts';
 import { MAX_RETRY_DELAY_MS } from './backoff.ts';
 import { occurrenceDone } from './schedules.ts';
+import { endRun, processSpan, traceparentOf, within } from './tracing.ts';
+
+type Span = import('@opentelemetry/api').Span;
 
 /** One task taken by the worker, from the fetch to its finishing write. */
 export interface Run {
@@ -230,17 +233,22 @@ export class Processor {
     run.name = task.name;
     run.attempt = task.attempt;
     const info = taskInfo(queue.name, task);
+    // With `tracing: true`: a span per run, the producer's its parent (src/tracing.ts); otherwise nothing.
+    const traced = queue.tracing ? processSpan({ queue: queue.name, ...task }, task.traceparent) : undefined;
     const refused = decideBeforeRun(task);
-    if (refused) return await this.#act(run, task, info, refused, false);
+    if (refused) return await this.#act(run, task, info, refused, false, traced?.span);
     counts.started++;
     emit('start', info);
-    const outcome = await executor.run(task);
-    if (run.abandoned) return;
-    await this.#act(run, task, info, decide(task, outcome), true);
+    const outcome = await (traced
+      ? within(traced.context, () => executor.run({ ...task, traceparent: traceparentOf(traced.span) }))
+      : executor.run(task));
+    if (run.abandoned) return traced?.span.end();
+    await this.#act(run, task, info, decide(task, outcome), true, traced?.span);
   }
 
-  async #act(run: Run, task: TaskEntry, info: TaskInfo, decision: Decision, ran: boolean): Promise<void> {
+  async #act(run: Run, task: TaskEntry, info: TaskInfo, decision: Decision, ran: boolean, span?: Span): Promise<void> {
     const { queue, logger, counts, emit, cmd } = this.#host;
+    if (span) endRunSpan(span, decision);
     switch (decision.kind) {
       case 'release': {
         logger.debug({ queue: queue.name, id: task.id, name: task.name }, 'task succeeded');
@@ -353,6 +361,14 @@ export class Processor {
       logger.warn({ queue: queue.name, id: run.id, err }, 'could not wait for replicas: after a failover the task may run again');
     }
   }
+}
+
+/** Ends a run's span with what its decision means. */
+function endRunSpan(span: Span, decision: Decision): void {
+  if (decision.kind === 'release') endRun(span, 'succeeded');
+  else if (decision.kind === 'fail') endRun(span, 'failed', decision.failure.reason, decision.failure.message);
+  else if (decision.kind === 'retry') endRun(span, 'retried', decision.failure.reason, decision.failure.message);
+  else endRun(span, 'requeued', decision.why);
 }
 
 /** A new run for an entry the fetcher took into `list`. */

@@ -15,6 +15,7 @@ import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, 
 import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
 import { levelOf, levelsOption, withLevels, type Levels, type PriorityOrder } from './priorities.ts';
 import { pushEntry, scheduleCall, scheduleLater } from './store.ts';
+import { endSpan, publishSpan, type Span, traceparentOf, tracingOption } from './tracing.ts';
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
 import type { Enqueuer, EnqueueOptions, Task } from './task.ts';
 
@@ -65,6 +66,12 @@ export interface QueueOptions {
    * level above it is empty — lower levels can wait for ever under steady urgent work. @default 'weighted'
    */
   readonly priorityOrder?: PriorityOrder;
+  /**
+   * OpenTelemetry tracing (needs `@opentelemetry/api`, and an SDK your application registers): a span per enqueue
+   * whose trace context travels in the entry, and in this queue's workers a span per run, its child. See README
+   * "Tracing with OpenTelemetry". Off, nothing of it runs and entries are unchanged. @default false
+   */
+  readonly tracing?: boolean;
 }
 
 interface Built {
@@ -102,6 +109,8 @@ export class Queue implements Enqueuer {
   readonly waitForReplicas: number;
   readonly replicaTimeoutMs: number;
   readonly commandTimeoutMs: number;
+  /** `tracing: true`: enqueues and this queue's workers' runs make OpenTelemetry spans. */
+  readonly tracing: boolean;
   readonly defaultTimeoutMs: number;
   readonly maxAttempts: number;
   readonly maxPayloadBytes: number;
@@ -141,6 +150,7 @@ export class Queue implements Enqueuer {
     this.configRecord = configRecord(partitions, this.levels?.record);
     this.waitForReplicas = intOption('waitForReplicas', options.waitForReplicas, 0, 0, 100);
     this.replicaTimeoutMs = msOption('replicaTimeoutMs', options.replicaTimeoutMs, 1000, 1);
+    this.tracing = tracingOption(options.tracing);
     this.commandTimeoutMs = intOption('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, 100, 2_147_483_647 - 2000);
   }
 
@@ -165,7 +175,7 @@ export class Queue implements Enqueuer {
   }
 
   /** Builds the entry for one task; throws a typed error (and writes nothing) on bad input. */
-  #entry(name: string, args: readonly unknown[], options: EnqueueOptions | undefined): Built {
+  #entry(name: string, args: readonly unknown[], options: EnqueueOptions | undefined, traceparent?: string): Built {
     if (!isValidTaskName(name))
       throw new InvalidOptionError(
         `Expected a task name (a letter, _ or $, then letters, digits, _ $ . : / -), got \`${JSON.stringify(name)}\``,
@@ -184,7 +194,10 @@ export class Queue implements Enqueuer {
     const id = this.#idPrefix + (this.#counter++).toString(36);
     return {
       id,
-      entry: encodeEntry({ id, name, args, timeoutMs, maxAttempts, ...retry, priority }, this.maxPayloadBytes),
+      entry: encodeEntry(
+        { id, name, args, timeoutMs, maxAttempts, ...retry, priority, ...(traceparent ? { traceparent } : {}) },
+        this.maxPayloadBytes,
+      ),
       keys: this.#partitionFor(options?.partitionKey),
       due,
       // A task that runs later waits in `scheduled`; promote.lua puts it into its level's list when due.
@@ -219,7 +232,21 @@ export class Queue implements Enqueuer {
    * in the partition's scheduled set until it is due (one script: `TIME` + `ZADD`); without, one `LPUSH`.
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
-    const { id, entry, keys, due, push } = this.#entry(name, args, options);
+    if (!this.tracing) return await this.#enqueue(this.#entry(name, args, options));
+    const span = publishSpan(this.name, String(name));
+    try {
+      const built = this.#entry(name, args, options, traceparentOf(span));
+      span.setAttribute('messaging.message.id', built.id);
+      const id = await this.#enqueue(built);
+      endSpan(span);
+      return id;
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
+  }
+
+  async #enqueue({ id, entry, keys, due, push }: Built): Promise<string> {
     await this.checkConfig();
     const redis = this.redis;
     if (push) {
@@ -269,7 +296,21 @@ export class Queue implements Enqueuer {
    */
   async enqueueMany(requests: readonly TaskRequest[]): Promise<string[]> {
     if (!Array.isArray(requests)) throw new InvalidOptionError(`Expected an array of tasks, got \`${typeof requests}\``);
-    const built = requests.map((r) => this.#entry(r.name, r.args, r));
+    if (!this.tracing) return await this.#enqueueMany(requests.map((r) => this.#entry(r.name, r.args, r)));
+    const spans = requests.map((r) => publishSpan(this.name, String(r?.name)));
+    try {
+      const built = requests.map((r, i) => this.#entry(r.name, r.args, r, traceparentOf(spans[i] as Span)));
+      for (const [i, b] of built.entries()) spans[i]?.setAttribute('messaging.message.id', b.id);
+      const ids = await this.#enqueueMany(built);
+      for (const span of spans) endSpan(span);
+      return ids;
+    } catch (err) {
+      for (const span of spans) endSpan(span, err);
+      throw err;
+    }
+  }
+
+  async #enqueueMany(built: readonly Built[]): Promise<string[]> {
     const byPartition = new Map<QueueKeys, { entries: string[]; ids: string[]; later: string[]; dues: Due[] }>();
     const pushed: Built[] = [];
     for (const b of built) {

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type Client, guard } from './connection.ts';
 
-const NAMES = [
+/** Every script, by the name of its file in `lua/` (without `.lua`). */
+export const SCRIPT_NAMES = [
   'register',
   'renew',
   'dequeue',
@@ -22,13 +23,14 @@ const NAMES = [
   'dead-delete',
   'schedule',
   'promote',
+  'run-now',
   'retry',
   'schedule-set',
   'unschedule',
   'fire',
   'schedule-done',
 ] as const;
-export type ScriptName = (typeof NAMES)[number];
+export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 interface Script {
   readonly source: string;
@@ -43,7 +45,7 @@ function load(name: ScriptName): Script {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
-const scripts = Object.fromEntries(NAMES.map((n) => [n, load(n)])) as Record<ScriptName, Script>;
+const scripts = Object.fromEntries(SCRIPT_NAMES.map((n) => [n, load(n)])) as Record<ScriptName, Script>;
 
 export type ScriptArg = string | number | Buffer;
 

@@ -220,18 +220,33 @@ export interface Promotion {
   readonly nextDue: number | undefined;
   /** Redis' time when the script ran (ms). */
   readonly now: number;
+  /** With `scheduleTimes` given: the earliest due time of the repeating schedules, or undefined when none. */
+  readonly scheduleDue: number | undefined;
 }
 
-/** promote.lua: moves up to `max` due entries of one partition onto its waiting list (one atomic script). */
-export async function promote(redis: Client, keys: QueueKeys, max = 1000): Promise<Promotion> {
+/**
+ * promote.lua: moves up to `max` due entries of one partition onto its waiting list (one atomic script), each
+ * into its own priority level's list when the queue has levels. With `scheduleTimes` (partition 0's) it also
+ * reads when the first schedule is due, so an idle round is one command.
+ */
+export async function promote(redis: Client, keys: QueueKeys, max = 1000, scheduleTimes?: string): Promise<Promotion> {
   const levels = keys.levels;
-  const [moved, nextDue, now] = (await runScript(
+  const times = scheduleTimes === undefined ? [] : [scheduleTimes];
+  const [moved, nextDue, now, scheduleDue] = (await runScript(
     redis,
     'promote',
-    levels ? [keys.scheduled, keys.waiting, ...levels.homeKeys] : [keys.scheduled, keys.waiting],
+    levels ? [keys.scheduled, keys.waiting, ...levels.homeKeys, ...times] : [keys.scheduled, keys.waiting, ...times],
     levels ? [max, levels.homeNames] : [max],
-  )) as [number, number, number];
-  return { moved, nextDue: nextDue < 0 ? undefined : nextDue, now };
+  )) as [number, number, number, number];
+  return { moved, nextDue: nextDue < 0 ? undefined : nextDue, now, scheduleDue: scheduleDue < 0 ? undefined : scheduleDue };
+}
+
+/**
+ * run-now.lua: moves the scheduled `entry` (its exact bytes) of one partition to the back of its waiting list.
+ * False: it was no longer scheduled (nothing written).
+ */
+export async function runNow(redis: Client, keys: QueueKeys, entry: Buffer | string): Promise<boolean> {
+  return Number(await runScript(redis, 'run-now', [keys.scheduled, keys.waiting], [entry])) === 1;
 }
 
 /** retry.lua: 'scheduled' (due at `due`, Redis clock); 'stale' (the list no longer held the run); 'unreadable'. */

@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { Client } from './connection.ts';
+import { CLOCK_MOVED, type Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { fireDue, type FireDefaults } from './schedules.ts';
@@ -62,6 +62,8 @@ export class Timekeeper extends EventEmitter<TimekeeperEvents> {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = true;
+  /** A memory store's fake clock moved: what became due runs now, not at the next floor round. */
+  readonly #onClock = () => this.kick();
 
   constructor(options: TimekeeperOptions) {
     super();
@@ -78,6 +80,7 @@ export class Timekeeper extends EventEmitter<TimekeeperEvents> {
     this.#stopped = false;
     this.#floor = setInterval(() => this.kick(), this.#intervalMs);
     this.#floor.unref?.();
+    this.#redis.on(CLOCK_MOVED, this.#onClock);
     this.kick();
   }
 
@@ -107,26 +110,38 @@ export class Timekeeper extends EventEmitter<TimekeeperEvents> {
     } while (this.#again && !this.#stopped);
   }
 
-  /** One round: promote what is due in every partition, fire what is due of the schedules. */
+  /**
+   * One round: promote what is due in every partition, fire what is due of the schedules. Partition 0's promotion
+   * also reads the schedules' first due time, so fire.lua's steps run only when a schedule is due: an idle round
+   * is one command per partition.
+   */
   async round(): Promise<TimekeeperRound> {
     let promoted = 0;
     let nextDue: number | undefined;
     let now = 0;
-    for (const keys of this.#queue.partitions) {
+    let scheduleDue: number | undefined;
+    const first = this.#queue.keys;
+    for (const [i, keys] of this.#queue.partitions.entries()) {
       for (;;) {
-        const p = await promote(this.#redis, keys, BATCH);
+        // Partition 0's keys share their hash tag with the schedules' keys (one slot on a cluster).
+        const p = await promote(this.#redis, keys, BATCH, i === 0 ? first.scheduleTimes : undefined);
         promoted += p.moved;
         now = Math.max(now, p.now);
+        if (i === 0) scheduleDue = p.scheduleDue;
         if (p.moved < BATCH) {
           if (p.nextDue !== undefined) nextDue = Math.min(nextDue ?? p.nextDue, p.nextDue);
           break;
         }
       }
     }
-    const f = await fireDue(this.#redis, this.#queue.keys, this.#queue);
-    now = Math.max(now, f.now);
-    if (f.nextDue !== undefined) nextDue = Math.min(nextDue ?? f.nextDue, f.nextDue);
-    return { promoted, fired: f.enqueued, nextDue, now };
+    let fired = 0;
+    if (scheduleDue !== undefined && scheduleDue <= now) {
+      const f = await fireDue(this.#redis, first, this.#queue);
+      fired = f.enqueued;
+      now = Math.max(now, f.now);
+      if (f.nextDue !== undefined) nextDue = Math.min(nextDue ?? f.nextDue, f.nextDue);
+    } else if (scheduleDue !== undefined) nextDue = Math.min(nextDue ?? scheduleDue, scheduleDue);
+    return { promoted, fired, nextDue, now };
   }
 
   /** Arms the timer for the next due time when it comes before the next floor round. */
@@ -157,6 +172,7 @@ export class Timekeeper extends EventEmitter<TimekeeperEvents> {
   /** Stops the loop; resolves once a round under way has ended. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#redis.off(CLOCK_MOVED, this.#onClock);
     clearInterval(this.#floor);
     clearTimeout(this.#timer);
     this.#timer = undefined;

@@ -275,4 +275,38 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       }
     });
   });
+
+  test('"Run now" on the Scheduled page moves that task to the waiting list, with the token only', async () => {
+    await withQueue(redis, async (q) => {
+      await q.enqueue('nap', ['first'], { delayMs: 600_000 });
+      await q.enqueue('nap', ['second'], { delayMs: 900_000 });
+      const [first, second] = await q.scheduled();
+      const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN });
+      const { page, errors } = await open(`${d.url}#/scheduled/${q.name}`);
+      try {
+        const button = `tr[data-id="${second!.id}"] button[data-action=run-now]`;
+        await page.waitForSelector(button);
+        await page.click(button);
+        await page.waitForSelector('#notice:has-text("Enter the dashboard token")');
+        assert.equal(await redis.llen(q.keys.waiting), 0, 'nothing moved without the token');
+        await page.fill('#token', TOKEN);
+        await page.click('#token-form button[type=submit]');
+        await page.click(button);
+        await page.waitForSelector(`#notice:has-text("Enqueued nap ${second!.id} to run now")`);
+        const waiting = await redis.lrange(q.keys.waiting, 0, -1);
+        assert.equal(waiting.length, 1);
+        assert.ok(waiting[0]!.includes(`|${second!.id}|nap|`), 'the task clicked, not the other');
+        assert.deepEqual(
+          (await q.scheduled()).map((t) => t.id),
+          [first!.id],
+          'the other stays scheduled',
+        );
+        await waitFor('the row to go', async () => (await page.locator(`tr[data-id="${second!.id}"]`).count()) === 0, 15_000, 100);
+        assert.deepEqual(errors, []);
+      } finally {
+        await page.context().close();
+        await d.close();
+      }
+    });
+  });
 });

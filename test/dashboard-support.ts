@@ -5,6 +5,7 @@ import { defineTask, InlineWorker, queueStatus, type Queue } from '../src/index.
 import { serveDashboard, type RunningDashboard, type ServeOptions } from '../src/dashboard/index.ts';
 import { runScript } from '../src/scripts.ts';
 import { REDIS_URL, waitFor } from './helpers.ts';
+import { monitor } from './monitor.ts';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 
@@ -68,13 +69,11 @@ export async function startDashboard(options: Omit<ServeOptions, 'port' | 'host'
  * sent before it has been counted.
  */
 export async function monitorQueue(q: Queue) {
-  const client = new Redis(REDIS_URL);
-  const monitor = await client.monitor();
   const tags = q.partitions.map((k) => `{${k.tag}}`);
   const seen: string[][] = [];
   let markers = 0;
   const marker = `dashboard-monitor-marker-${Math.random()}`;
-  monitor.on('monitor', (_time: string, args: string[]) => {
+  const watch = await monitor(REDIS_URL, (args) => {
     if (args[1] === marker) markers++;
     else if (args.some((a) => tags.some((t) => a.includes(t)))) seen.push(args);
   });
@@ -91,8 +90,7 @@ export async function monitorQueue(q: Queue) {
       await waitFor('the monitor to catch up', () => markers >= want, 10_000, 5);
     },
     async stop(): Promise<void> {
-      monitor.disconnect();
-      client.disconnect();
+      watch.close();
       probe.disconnect();
     },
   };
@@ -122,12 +120,10 @@ export function post(url: string, body: unknown, auth?: string): Promise<{ statu
 export async function monitorConnection(client: Redis) {
   await client.ping();
   const port = (client as unknown as { stream: { localPort: number } }).stream.localPort;
-  const watcher = new Redis(REDIS_URL);
-  const monitor = await watcher.monitor();
   const seen: string[][] = [];
   let markers = 0;
   const marker = `dashboard-cost-marker-${Math.random()}`;
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+  const watch = await monitor(REDIS_URL, (args, source) => {
     if (args[1] === marker) markers++;
     else if (source.endsWith(`:${port}`)) seen.push(args);
   });
@@ -143,8 +139,7 @@ export async function monitorConnection(client: Redis) {
       seen.length = 0;
     },
     async stop(): Promise<void> {
-      monitor.disconnect();
-      watcher.disconnect();
+      watch.close();
     },
   };
 }

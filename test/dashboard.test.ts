@@ -384,4 +384,47 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
       { partitions: 3 },
     );
   });
+
+  test('run now: a scheduled task of any partition moves to its waiting list once; refused without actions or token', async () => {
+    await withQueue(
+      redis,
+      async (q) => {
+        // Two retries due at the same instant in partition 2 (the digest tells them apart), one task in partition 1.
+        const due = (await redis.time()).map(Number);
+        const at = due[0]! * 1000 + 600_000;
+        const twin = (n: number) => `1|${n}|0||twin-${n}|nap|60000|9|f=${n}|[${n}]`;
+        await redis.zadd(q.partitions[2]!.scheduled, at, twin(1), at, twin(2));
+        await redis.zadd(q.partitions[1]!.scheduled, at + 5, '1|0|0||solo|nap|60000|9|[0]');
+        const readOnly = await startDashboard({ queue: q });
+        const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN });
+        try {
+          const rows = (await getJson(`${d.url}api/queues/${q.name}/scheduled`)).body.tasks.tasks;
+          const target = rows.find((t: { id: string }) => t.id === 'twin-2');
+          const ref = { partition: target.partition, dueAt: target.dueAt, digest: target.digest };
+          assert.deepEqual([ref.partition, ref.dueAt], [2, at]);
+          assert.equal((await post(`${readOnly.url}api/queues/${q.name}/scheduled/run-now`, ref, bearer)).status, 403);
+          assert.equal((await post(`${d.url}api/queues/${q.name}/scheduled/run-now`, ref, undefined)).status, 401);
+          assert.equal((await post(`${d.url}api/queues/${q.name}/scheduled/run-now`, ref, 'Bearer nope-nope-nope-nope')).status, 401);
+          for (const bad of [
+            { ...ref, digest: 'x' },
+            { ...ref, dueAt: 'soon' },
+            { ...ref, partition: -1 },
+          ])
+            assert.equal((await post(`${d.url}api/queues/${q.name}/scheduled/run-now`, bad, bearer)).status, 400, JSON.stringify(bad));
+          assert.equal(await redis.zcard(q.partitions[2]!.scheduled), 2, 'nothing moved yet');
+          const ok = await post(`${d.url}api/queues/${q.name}/scheduled/run-now`, ref, bearer);
+          assert.equal(ok.status, 200, JSON.stringify(ok.body));
+          assert.deepEqual(await redis.lrange(q.partitions[2]!.waiting, 0, -1), [twin(2)], 'that exact entry, unchanged');
+          assert.deepEqual(await redis.zrange(q.partitions[2]!.scheduled, 0, -1), [twin(1)], 'its twin stays');
+          assert.equal((await post(`${d.url}api/queues/${q.name}/scheduled/run-now`, ref, bearer)).status, 409, 'a second click');
+          assert.equal(await redis.llen(q.partitions[2]!.waiting), 1);
+          assert.equal(await redis.zcard(q.partitions[1]!.scheduled), 1, 'other partitions untouched');
+        } finally {
+          await readOnly.close();
+          await d.close();
+        }
+      },
+      { partitions: 3 },
+    );
+  });
 });

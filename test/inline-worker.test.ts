@@ -221,7 +221,10 @@ test('an idle worker closes within a round trip or two, and its process exits by
     // cluster there is no CLIENT UNBLOCK across nodes: the stop waits for the block to end (at most 1 s).
     const bound = ON_CLUSTER ? 1500 : 600;
     assert.ok(closeMs < bound, `close() took ${closeMs.toFixed(0)} ms`);
-    assert.ok(exitedAt - closedAt < 800, `the process exited ${exitedAt - closedAt} ms after close() resolved`);
+    // The exit itself: the sockets' close (ioredis keeps a timer per socket until the server's FIN arrives) and
+    // Node's teardown, which a loaded machine slows (937 ms seen at load average 10); the bug this guards against
+    // (timers of the worker's own waits) kept the process up for 2-3 s.
+    assert.ok(exitedAt - closedAt < 1500, `the process exited ${exitedAt - closedAt} ms after close() resolved`);
   } finally {
     await dropQueue(redis, q);
     await q.close();

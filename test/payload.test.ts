@@ -132,3 +132,17 @@ test('nesting deeper than 1000 levels is refused at enqueue and at decoding, bef
   assert.ok(ok.ok, 'what enqueue accepts, decoding accepts');
   assert.throws(() => encodeEntry({ ...fields, args: [[deep]] }, 1e7), /nested more than 1000 levels/);
 });
+
+test('a trace context rides in the option segment (t=) only when given; a malformed one is dropped, never fatal', () => {
+  const tp = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
+  const plain = encodeEntry({ ...fields, args: [1, 2] }, 1e6);
+  assert.ok(!plain.includes('f='), 'untraced: no option segment');
+  const traced = encodeEntry({ ...fields, args: [1, 2], traceparent: tp }, 1e6);
+  assert.equal(traced, plain.replace(/\|(\[.*)$/, `|f=0;t=${tp}|$1`));
+  const decoded = decodeEntry(traced, 1e6);
+  assert.ok(decoded.ok && decoded.task.traceparent === tp && decoded.task.failures === 0);
+  const withRetries = encodeEntry({ ...fields, args: [1, 2], retries: 2, traceparent: tp }, 1e6);
+  assert.match(withRetries, new RegExp(`\\|f=0;r=2;t=${tp}\\|`));
+  const bad = decodeEntry(traced.replace(tp, 'not-a-traceparent'), 1e6);
+  assert.ok(bad.ok && bad.task.traceparent === undefined, 'read, without a trace context');
+});

@@ -92,3 +92,23 @@ export async function checks(): Promise<void> {
   });
   void [id, sum, text, wrong];
 }
+
+// delayed-queue/testing: a memory store's URL is a queue's `redis`; an outcome's result or failure is there only
+// once its status says which.
+export async function testingChecks(worker: PreforkedWorker): Promise<void> {
+  const { memoryStore, recordOutcomes } = await import('../src/testing.ts');
+  const store = memoryStore('types');
+  const memoryQueue = new Queue({ name: 'types', redis: store.url, tracing: true });
+  store.clock.advance(1000, { renewals: false });
+  await store.drain(memoryQueue, { timeoutMs: 100 });
+  const outcome = await recordOutcomes(worker).of('id');
+  // @ts-expect-error a result exists only on a success
+  outcome.result;
+  if (outcome.status === 'succeeded') outcome.result;
+  else {
+    const reason: string = outcome.failure.reason;
+    void reason;
+  }
+  // @ts-expect-error `tracing` is a boolean
+  new Queue({ name: 'types', tracing: 'yes' });
+}

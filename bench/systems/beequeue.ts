@@ -1,14 +1,21 @@
 // Bee-Queue adapter: Job.save / Queue.saveAll; Queue.process(concurrency, handler) in-process.
-// All settings are Bee-Queue's defaults (storeJobs, getEvents, sendEvents on; removeOnSuccess: false).
+// Settings (PEER_SETTINGS): 'tuned', as Bee-Queue's README describes its settings for saving Redis work and
+// memory: the producer with isWorker, getEvents, sendEvents and storeJobs off; the worker with getEvents,
+// sendEvents and storeJobs off and removeOnSuccess on (the worker's own 'succeeded' event, which the bench
+// counts, is local and stays). 'defaults': all of those as they come (on, and removeOnSuccess: false).
 // Bee-Queue has no child-process mode.
 import BeeQueue from 'bee-queue';
 import { record, type Payload } from '../record.ts';
-import type { Mode, System, SystemFactory } from './types.ts';
+import { type Mode, PEER_SETTINGS, type System, type SystemFactory } from './types.ts';
+
+const TUNED = PEER_SETTINGS === 'tuned';
+const PRODUCER = TUNED ? { isWorker: false, getEvents: false, sendEvents: false, storeJobs: false } : {};
+const WORKER = TUNED ? { getEvents: false, sendEvents: false, storeJobs: false, removeOnSuccess: true } : {};
 
 const NAME = 'bench';
 
 export const open: SystemFactory = async ({ host, port }) => {
-  const producer = new BeeQueue<Payload>(NAME, { redis: { host, port } });
+  const producer = new BeeQueue<Payload>(NAME, { redis: { host, port }, ...PRODUCER });
   producer.on('error', (e) => console.error('[bee-queue producer]', e));
   await producer.ready();
 
@@ -26,7 +33,7 @@ export const open: SystemFactory = async ({ host, port }) => {
     },
     async startWorker(mode, concurrency, events) {
       if (mode !== 'inline') throw new Error('Bee-Queue has no child-process mode');
-      const worker = new BeeQueue<Payload>(NAME, { redis: { host, port } });
+      const worker = new BeeQueue<Payload>(NAME, { redis: { host, port }, ...WORKER });
       worker.on('succeeded', () => events.completed());
       worker.on('failed', (_job, err) => events.failed(err));
       worker.on('error', (e) => console.error('[bee-queue worker]', e));

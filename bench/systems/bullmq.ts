@@ -1,17 +1,21 @@
 // BullMQ adapter: Queue.add / Queue.addBulk; Worker with an in-process processor, or with the processor
-// given as a file path (sandboxed child processes, useWorkerThreads: false). All job options are BullMQ's
-// defaults, so completed jobs are kept (removeOnComplete: false).
+// given as a file path: sandboxed child processes (useWorkerThreads: false) or worker threads (true).
+// Settings (PEER_SETTINGS): 'tuned', as BullMQ's "Going to production" guide advises, removes completed jobs
+// (defaultJobOptions.removeOnComplete: true); 'defaults' keeps them (removeOnComplete: false).
 import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { record, type Payload } from '../record.ts';
-import type { Mode, System, SystemFactory } from './types.ts';
+import { type Mode, PEER_SETTINGS, type System, type SystemFactory } from './types.ts';
 
 const NAME = 'bench';
 const SANDBOX_FILE = fileURLToPath(new URL('../sandbox-processor.js', import.meta.url));
 
 export const open: SystemFactory = async ({ host, port }) => {
   const connection = { host, port, maxRetriesPerRequest: null };
-  const queue = new Queue<Payload>(NAME, { connection });
+  const queue = new Queue<Payload>(NAME, {
+    connection,
+    ...(PEER_SETTINGS === 'tuned' ? { defaultJobOptions: { removeOnComplete: true } } : {}),
+  });
   queue.on('error', (e) => console.error('[bullmq queue]', e));
   await queue.waitUntilReady();
 
@@ -24,7 +28,9 @@ export const open: SystemFactory = async ({ host, port }) => {
         ? 'Worker, in-process processor'
         : mode === 'sandboxed'
           ? 'Worker, sandboxed processor file (child processes)'
-          : undefined,
+          : mode === 'threads'
+            ? 'Worker, sandboxed processor file (worker threads)'
+            : undefined,
     async enqueueOne(p) {
       await queue.add('noop', p);
     },
@@ -44,7 +50,7 @@ export const open: SystemFactory = async ({ host, port }) => {
       const worker = new Worker<Payload>(NAME, processor, {
         connection,
         concurrency,
-        useWorkerThreads: false,
+        useWorkerThreads: mode === 'threads',
         workerForkOptions: { execArgv: [] },
       });
       worker.on('completed', () => events.completed());

@@ -7,9 +7,10 @@ import type { Payload } from '../record.ts';
 import type { Mode, System, SystemFactory } from './types.ts';
 
 const TASKS = new URL('../tasks.mjs', import.meta.url).href;
-const LABELS: Record<Mode, string> = {
+const LABELS: Record<Mode, string | undefined> = {
   inline: 'InlineWorker',
   sandboxed: 'PreforkedWorker',
+  threads: undefined,
   forked: 'ForkedWorker',
 };
 
@@ -56,6 +57,7 @@ export const open: SystemFactory = async ({ url, partitions }) => {
       await queue.enqueueMany(ps.map((p) => ({ name: 'noop', args: [p] })));
     },
     async startWorker(mode, concurrency, events) {
+      if (mode === 'threads') throw new Error('delayed-queue runs tasks in child processes, not worker threads');
       const Worker = mode === 'inline' ? InlineWorker : mode === 'sandboxed' ? PreforkedWorker : ForkedWorker;
       const worker = withoutTsxFlags(
         () =>

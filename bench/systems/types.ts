@@ -2,8 +2,16 @@
 import type { Payload } from '../record.ts';
 
 /** inline: handler in the worker's own process; sandboxed: handler in a pool of kept child processes;
- *  forked: a fresh child process per task. */
-export type Mode = 'inline' | 'sandboxed' | 'forked';
+ *  threads: handler in a pool of kept worker threads (BullMQ's useWorkerThreads); forked: a fresh child process
+ *  per task. */
+export type Mode = 'inline' | 'sandboxed' | 'threads' | 'forked';
+export const MODES: readonly Mode[] = ['inline', 'sandboxed', 'threads', 'forked'];
+
+/**
+ * How the peers are configured: 'tuned' (the default) as their own docs advise for throughput, 'defaults' as they
+ * come. BENCH_PEER_SETTINGS=defaults; read in every process (the runner and bench/drain-proc.ts).
+ */
+export const PEER_SETTINGS: 'tuned' | 'defaults' = process.env.BENCH_PEER_SETTINGS === 'defaults' ? 'defaults' : 'tuned';
 
 export interface Connection {
   host: string;

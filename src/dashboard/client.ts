@@ -175,9 +175,22 @@ export const CLIENT_JS = String.raw`'use strict';
     if (!token) { setNotice('Enter the dashboard token (top right) to act.'); document.getElementById('token').focus(); return; }
     if ((what === 'delete' || what === 'requeue-all') && !window.confirm(what === 'delete' ? 'Delete this dead letter?' : 'Requeue every dead letter of ' + queue + '?')) return;
     var body = letter ? { partition: letter.partition, index: letter.index, digest: letter.digest } : {};
-    api('queues/' + q(queue) + '/dead/' + what, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + token }, body: JSON.stringify(body) })
+    post(queue, 'dead/' + what, body, function (r) {
+      setNotice(what === 'requeue-all' ? 'Requeued ' + r.requeued + ' task(s)' + (r.skipped ? ', ' + r.skipped + ' unreadable left' : '') + '.' : (what === 'requeue' ? 'Requeued ' : 'Deleted ') + letter.name + ' ' + letter.id + '.');
+    });
+  }
+  // A scheduled task, now: to the back of the waiting line (lua/run-now.lua).
+  function runNow(queue, task) {
+    if (!sessionStorage.getItem(TOKEN_KEY)) { setNotice('Enter the dashboard token (top right) to act.'); document.getElementById('token').focus(); return; }
+    post(queue, 'scheduled/run-now', { partition: task.partition, dueAt: task.dueAt, digest: task.digest }, function () {
+      setNotice('Enqueued ' + task.name + ' ' + task.id + ' to run now.');
+    });
+  }
+  function post(queue, path, body, done) {
+    var token = sessionStorage.getItem(TOKEN_KEY);
+    api('queues/' + q(queue) + '/' + path, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + token }, body: JSON.stringify(body) })
       .then(function (r) {
-        setNotice(what === 'requeue-all' ? 'Requeued ' + r.requeued + ' task(s)' + (r.skipped ? ', ' + r.skipped + ' unreadable left' : '') + '.' : (what === 'requeue' ? 'Requeued ' : 'Deleted ') + letter.name + ' ' + letter.id + '.');
+        done(r);
         refresh();
       }, function (e) {
         if (e.status === 401) sessionStorage.removeItem(TOKEN_KEY);
@@ -224,12 +237,13 @@ export const CLIENT_JS = String.raw`'use strict';
     ]));
     if (!t.tasks.length) box.appendChild(el('p', { class: 'muted' }, ['No task waits for its due time.']));
     else box.appendChild(el('table', {}, [
-      el('thead', {}, [el('tr', {}, ['Due', 'Task', 'Id', 'Attempt', 'Failures', 'Arguments'].map(function (h) { return el('th', {}, [h]); }))]),
+      el('thead', {}, [el('tr', {}, ['Due', 'Task', 'Id', 'Attempt', 'Failures', 'Arguments'].concat(config.allowActions ? [''] : []).map(function (h) { return el('th', {}, [h]); }))]),
       el('tbody', {}, t.tasks.map(function (x) {
         return el('tr', { 'data-id': x.id }, [
           el('td', { 'data-field': 'due' }, [when(x.dueAt, t.at)]), el('td', {}, [x.name]), el('td', {}, [x.id]),
           el('td', { class: 'num' }, [String(x.attempt)]), el('td', { class: 'num' }, [String(x.failures) + (x.failures ? ' (retry)' : '')]),
           el('td', { 'data-field': 'args' }, [el('pre', {}, [x.args + (x.argsTruncated ? ' …' : '')])]),
+          config.allowActions ? el('td', {}, [el('button', { type: 'button', 'data-action': 'run-now', onclick: function () { runNow(r.queue, x); } }, ['Run now'])]) : null,
         ]);
       })),
     ]));

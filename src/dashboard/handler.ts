@@ -24,6 +24,7 @@ import { CLIENT_JS } from './client.ts';
 import { overview, publicLetter, QueueData, workers } from './data.ts';
 import { FEATURES } from './features.ts';
 import { FAVICON_SVG, PAGE_CSS, pageHtml } from './page.ts';
+import { runScheduledNow } from './scheduled.ts';
 
 export interface DashboardOptions {
   /** The queue to show (a Queue, or a name with `redis`). */
@@ -143,6 +144,17 @@ function letterRef(body: Record<string, unknown>): { partition: number; index: n
   return { partition: partition as number, index: index as number, digest };
 }
 
+function scheduledRef(body: Record<string, unknown>): { partition: number; dueAt: number; digest: string } {
+  const { partition, dueAt, digest } = body;
+  if (!Number.isInteger(partition) || (partition as number) < 0)
+    throw new HttpError(400, `Expected partition to be an integer from 0, got ${JSON.stringify(partition)}`);
+  if (!Number.isSafeInteger(dueAt) || (dueAt as number) < 0)
+    throw new HttpError(400, `Expected dueAt to be a due time in ms, got ${JSON.stringify(dueAt)}`);
+  if (typeof digest !== 'string' || !/^[\w-]{22}$/.test(digest))
+    throw new HttpError(400, `Expected digest to be the 22-character digest of a listed scheduled task, got ${JSON.stringify(digest)}`);
+  return { partition: partition as number, dueAt: dueAt as number, digest };
+}
+
 /** `?cursor=o0,o1,…&limit=n&schedulesOffset=k`: a page of scheduled tasks and a page of schedules. */
 async function scheduled(url: URL, d: QueueData) {
   const parts = d.queue.partitions.length;
@@ -227,6 +239,10 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     let result: Record<string, unknown>;
     if (what === 'requeue-all') {
       result = { ...(await requeueAllDeadLetters(d.queue)) };
+    } else if (what === 'run-now') {
+      if ((await runScheduledNow(d.queue, scheduledRef(body))) === 'gone')
+        throw new HttpError(409, 'That task is not scheduled any more (due and promoted, or run now meanwhile): reload the page');
+      result = { done: true };
     } else {
       const where = letterRef(body);
       const ref = await d.find(where);
@@ -275,6 +291,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       ) {
         return await act(req, res, queueData(parts[1] as string), parts[3] as string);
       }
+      if (parts[0] === 'queues' && parts.length === 4 && parts[2] === 'scheduled' && parts[3] === 'run-now')
+        return await act(req, res, queueData(parts[1] as string), 'run-now');
       throw new HttpError(404, `No action at ${path}`);
     }
     if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `Expected GET (or POST for actions), got ${method}`);

@@ -2,6 +2,7 @@
 export { createDashboard, type DashboardOptions, type DashboardHandler } from './handler.ts';
 export { serveDashboard, type ServeOptions, type RunningDashboard } from './serve.ts';
 export { FEATURES, type Feature } from './features.ts';
+export { runScheduledNow, type ScheduledRef } from './scheduled.ts';
 export {
   listDeadLetters,
   requeueDeadLetter,

@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { claimedHeader, decodeEntry, entryFromBytes } from '../payload.ts';
 import type { Queue } from '../queue.ts';
 import { redisTime } from '../schedules.ts';
+import { runNow } from '../store.ts';
 
 /** Entries are decoded only to be shown; allow a large one (the queue's own limit is checked on enqueue). */
 const DECODE_LIMIT = 512 * 1_048_576;
@@ -122,6 +123,28 @@ export async function scheduledPage(queue: Queue, cursor: readonly number[], lim
     next: more ? next : null,
     tasks: merged.map((r) => row(r.raw, r.due, r.partition, argsChars)),
   };
+}
+
+/** Names one scheduled task as a page showed it: its partition, due time and the digest of its exact bytes. */
+export interface ScheduledRef {
+  readonly partition: number;
+  readonly dueAt: number;
+  readonly digest: string;
+}
+
+/**
+ * Runs a scheduled (or retrying) task now: its exact entry moves to the back of its partition's waiting list in
+ * one script (`lua/run-now.lua`), as a promotion at its due time would. Finds the entry among those due at
+ * `ref.dueAt` by its digest (ZRANGEBYSCORE over one score: O(log N) plus ties). Resolves 'moved', or 'gone' when
+ * it is no longer scheduled (promoted, run now by someone else, or cancelled); nothing is written then.
+ */
+export async function runScheduledNow(queue: Queue, ref: ScheduledRef): Promise<'moved' | 'gone'> {
+  const keys = queue.partitions[ref.partition];
+  if (!keys) return 'gone';
+  const same = await queue.redis.zrangebyscoreBuffer(keys.scheduled, ref.dueAt, ref.dueAt);
+  const raw = same.find((b) => entryDigest(b) === ref.digest);
+  if (!raw) return 'gone';
+  return (await runNow(queue.redis, keys, raw)) ? 'moved' : 'gone';
 }
 
 /** A repeating schedule as the page shows it. */

@@ -152,10 +152,36 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           // it ended by itself
         }
       }
+      if (options.log && round % Math.max(1, Math.round(5000 / options.killEveryMs)) === 0) {
+        const done = new Set(
+          s
+            .ledger()
+            .filter((e) => e.event === 'ok' || e.event === 'fail')
+            .map((e) => e.id),
+        ).size;
+        const children = workers.filter((w) => w.alive).reduce((n, w) => n + childrenOf(w.nodePid).length, 0);
+        log(`t=${Math.round((Date.now() - chaosStart) / 1000)} s: ${done} done, ${children} children alive, ${kills.length} kills`);
+      }
       await sleep(options.killEveryMs);
     }
     const chaosEnd = Date.now();
     log(`chaos over: ${kills.length} kills in ${chaosEnd - chaosStart} ms`);
+    {
+      // How long a (replacement) worker took from its spawn to its first child ready, and how long each lived.
+      const ws = s.procs.filter((p) => p.messages.some((m) => m.ev === 'registered'));
+      const toReady = ws.flatMap((p) =>
+        p.messages
+          .filter((m) => m.ev === 'ready')
+          .slice(0, 1)
+          .map((m) => m.t - p.startedAt),
+      );
+      const neverReady = ws.filter((p) => !p.messages.some((m) => m.ev === 'ready')).length;
+      const lived = ws.filter((p) => p.exit).map((p) => p.exit!.t - p.startedAt);
+      log(
+        `workers: spawn → ready p50 ${percentile(toReady, 50)} / p90 ${percentile(toReady, 90)} / max ${percentile(toReady, 100)} ms; ` +
+          `${neverReady} killed before ready; lifetime p50 ${percentile(lived, 50)} ms`,
+      );
+    }
     const doneAtChaosEnd = new Set(
       s
         .ledger()

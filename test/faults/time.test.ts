@@ -60,13 +60,17 @@ test('T1. Redis kill -9 + restart (AOF) holding scheduled tasks and a schedule: 
   try {
     await Promise.all(workers.map((w) => w.ready));
     const ids: string[] = [];
-    for (let i = 0; i < 40; i++) ids.push(await stamp.with({ delayMs: 1500 + i * 100 }).delay(queue, file));
+    for (let i = 0; i < 40; i++) ids.push(await stamp.with({ delayMs: 3000 + i * 100 }).delay(queue, file));
     // With backfill every tick is enqueued, however late a loaded machine fires it (the default, 'latest', would
     // rightly skip a tick fired more than a period late): so the ticks after the restart must be consecutive.
     await queue.schedule('beat', { everyMs: 300, task: stamp, args: [file], missed: { backfill: 100 } });
     await new Promise((r) => setTimeout(r, 1200));
     await server.kill9();
     const downAt = Date.now();
+    // A run before the crash may run again: its release can die with Redis (a run cut off, which the promise
+    // allows). What was still scheduled at the crash must run exactly once. (Due 3 s on, so on a quiet machine
+    // nothing has run yet; a loaded one may have run a few.)
+    const ranBefore = new Set(ledger(file).map((l) => l.id));
     await new Promise((r) => setTimeout(r, 1500));
     await server.restart();
     const upAt = Date.now();
@@ -83,16 +87,17 @@ test('T1. Redis kill -9 + restart (AOF) holding scheduled tasks and a schedule: 
     const lines = ledger(file);
     const runs = new Map<string, number>();
     for (const l of lines) runs.set(l.id, (runs.get(l.id) ?? 0) + 1);
-    const twice = [...runs].filter(([, n]) => n > 1).map(([id]) => id);
+    const twice = [...runs].filter(([id, n]) => n > 1 && !ranBefore.has(id)).map(([id]) => id);
     const lost = ids.filter((id) => !runs.has(id));
     const beats = lines.filter((l) => l.id.startsWith('cron:')).map((l) => Number(l.id.split(':')[2]));
     const afterUp = beats.filter((t) => t > upAt + 1000);
     console.log(
-      `T1: Redis down ${upAt - downAt} ms; 40 scheduled tasks: lost ${lost.length}, run twice ${twice.length}; occurrences ${beats.length} (distinct ${new Set(beats).size}), ${afterUp.length} after the restart`,
+      `T1: Redis down ${upAt - downAt} ms; 40 scheduled tasks (${ranBefore.size} ids had run before the crash): lost ${lost.length}, run twice ${twice.length}; occurrences ${beats.length} (distinct ${new Set(beats).size}), ${afterUp.length} after the restart`,
     );
     assert.deepEqual(lost, []);
     assert.deepEqual(twice, []);
-    assert.equal(new Set(beats).size, beats.length, 'no occurrence twice');
+    const beatTwice = [...runs].filter(([id, n]) => id.startsWith('cron:') && n > 1 && !ranBefore.has(id));
+    assert.deepEqual(beatTwice, [], 'no occurrence twice (but one that ran before the crash)');
     // after the restart the ticks are consecutive again (300 ms apart): none missed, none twice
     const sorted = [...afterUp].sort((a, b) => a - b);
     assert.ok(sorted.length >= 3);

@@ -1,0 +1,260 @@
+/**
+ * The Lua scripts of `lua/`, one function each, on the memory store's keyspace: the same keys, arguments,
+ * checks, writes (in the same order, so an error leaves what Redis would leave) and reply. Each follows its
+ * script line by line; the script's header is the specification. The conformance tests
+ * (test/store-conformance.test.ts) run one table of cases against Redis and against these.
+ * Strings are byte strings (see keyspace.ts); numbers in replies are integers, as Redis makes them.
+ */
+import { type Keyspace, ReplyError } from './keyspace.ts';
+
+export type Reply = string | number | null | Reply[];
+type Script = (ks: Keyspace, keys: readonly string[], argv: readonly string[]) => Reply;
+
+const k = (keys: readonly string[], i: number) => keys[i - 1] as string;
+const a = (argv: readonly string[], i: number) => argv[i - 1] as string;
+const num = (s: string | undefined) => Number(s);
+
+/** lib.lua expect_list: an error reply when `key` holds something other than a list. */
+function expectList(ks: Keyspace, key: string, name: string, what: string): void {
+  const kind = ks.type(key);
+  if (kind !== 'list' && kind !== 'none') throw new ReplyError(`WRONGTYPE ${name} is a ${kind}, not a list: ${what}`);
+}
+
+/** lib.lua bump: attempt + 1, cut-offs + cut, the reason kept when the run was not cut off. */
+function bump(entry: string, cut: number, reason: string): string {
+  const m = /^1\|(\d+)\|(\d+)\|([A-Za-z]*)\|([\s\S]*)$/.exec(entry);
+  if (!m) return entry;
+  const [, attempt, cutoffs, old, rest] = m as unknown as [string, string, string, string, string];
+  return `1|${num(attempt) + 1}|${num(cutoffs) + cut}|${cut === 0 ? old : reason}|${rest}`;
+}
+
+function liveDeadline(ks: Keyspace, workers: string, id: string): number | undefined {
+  return ks.zscore(workers, id);
+}
+
+const register: Script = (ks, keys, argv) => {
+  const now = ks.now();
+  let recorded = '';
+  if (keys.length >= 4) {
+    ks.set(k(keys, 4), a(argv, 5), true, undefined);
+    recorded = ks.get(k(keys, 4)) ?? '';
+    if (recorded !== a(argv, 5)) return ['', now, recorded];
+  }
+  ks.set(k(keys, 2), a(argv, 3), true, undefined);
+  const epoch = ks.get(k(keys, 2));
+  ks.zadd(k(keys, 1), [[now + num(a(argv, 2)), a(argv, 1)]], 'NX');
+  ks.hset(k(keys, 3), [[a(argv, 1), `${now} ${a(argv, 4)}`]]);
+  return [epoch, now, recorded];
+};
+
+const renew: Script = (ks, keys, argv) => {
+  const now = ks.now();
+  if (ks.get(k(keys, 2)) !== a(argv, 3)) return [-1, now];
+  const deadline = liveDeadline(ks, k(keys, 1), a(argv, 1));
+  if (deadline === undefined || deadline <= now) return [0, now];
+  ks.zadd(k(keys, 1), [[now + num(a(argv, 2)), a(argv, 1)]], 'XX');
+  ks.hset(k(keys, 3), [[a(argv, 1), `${now} ${a(argv, 4)}`]]);
+  return [1, now];
+};
+
+const dequeue: Script = (ks, keys, argv) => {
+  const now = ks.now();
+  const deadline = liveDeadline(ks, k(keys, 2), a(argv, 1));
+  if (deadline === undefined || deadline <= now) return [0];
+  const n = num(a(argv, 2));
+  if (n === 1) {
+    const item = ks.lmove(k(keys, 1), k(keys, 3), 'RIGHT', 'LEFT');
+    return item === null ? [1] : [1, item];
+  }
+  expectList(ks, k(keys, 3), 'the in-flight list', 'nothing was moved');
+  const items = ks.lrange(k(keys, 1), -n, -1);
+  if (items.length === 0) return [1];
+  ks.ltrim(k(keys, 1), 0, -(items.length + 1));
+  ks.lpush(k(keys, 3), items);
+  return [1, ...items.reverse()];
+};
+
+const requeue: Script = (ks, keys, argv) => {
+  expectList(ks, k(keys, 2), 'waiting', 'nothing was moved');
+  if (ks.lrem(k(keys, 1), -1, a(argv, 1)) === 0) return 0;
+  ks.rpush(k(keys, 2), [bump(a(argv, 1), num(a(argv, 2)), a(argv, 3))]);
+  return 1;
+};
+
+const fail: Script = (ks, keys, argv) => {
+  expectList(ks, k(keys, 2), 'dead', 'nothing was written');
+  if (ks.lrem(k(keys, 1), -1, a(argv, 1)) === 0) return 0;
+  ks.lpush(k(keys, 2), [`${ks.now()}|${a(argv, 2)}`]);
+  ks.ltrim(k(keys, 2), 0, num(a(argv, 3)) - 1);
+  return 1;
+};
+
+const sweep: Script = (ks, keys, argv) => {
+  const now = ks.now();
+  const lock = num(a(argv, 1));
+  if (lock > 0 && !ks.set(k(keys, 2), a(argv, 4), true, lock)) return [now, 0];
+  const out: Reply[] = [now, 1, 0];
+  const every = num(a(argv, 5));
+  if (every > 0 && ks.zcard(k(keys, 3)) > 0 && ks.set(k(keys, 4), a(argv, 4), true, every)) {
+    const retired = ks.zrange(k(keys, 3), 0, num(a(argv, 3)) - 1).map(([m]) => m);
+    out[2] = retired.length;
+    out.push(...retired);
+  }
+  const expired = ks.zrangeByScore(k(keys, 1), Number.NEGATIVE_INFINITY, now, true, num(a(argv, 2)), num(a(argv, 3)));
+  out.push(...expired.map(([m]) => m));
+  return out;
+};
+
+const recover: Script = (ks, keys, argv) => {
+  const now = ks.now();
+  const mode = a(argv, 3);
+  const lost = mode === 'lost';
+  const deadline = ks.zscore(k(keys, 1), a(argv, 1));
+  if (lost && deadline !== undefined && deadline > now) return [0, ks.llen(k(keys, 2)), 0];
+  expectList(ks, k(keys, 3), 'waiting', 'nothing was moved');
+  const cut = lost ? 1 : 0;
+  const items = ks.lrange(k(keys, 2), -num(a(argv, 2)), -1);
+  if (items.length > 0) {
+    ks.ltrim(k(keys, 2), 0, -(items.length + 1));
+    ks.rpush(
+      k(keys, 3),
+      items.map((item) => bump(item, cut, 'lost')),
+    );
+  }
+  const left = ks.llen(k(keys, 2));
+  let removed = 0;
+  if (mode === 'retired') {
+    const since = ks.zscore(k(keys, 6), a(argv, 1));
+    if (left === 0 && (since === undefined || since + num(a(argv, 4)) < now)) removed = ks.zrem(k(keys, 6), [a(argv, 1)]);
+    return [items.length, left, removed];
+  }
+  if (left === 0 && (!lost || deadline === undefined || deadline + num(a(argv, 4)) < now)) {
+    removed = ks.zrem(k(keys, 1), [a(argv, 1)]);
+    ks.hdel(k(keys, 4), [a(argv, 1)]);
+    if (lost && removed === 1 && num(argv[4] ?? '0') > 0) ks.zadd(k(keys, 6), [[now, a(argv, 1)]], undefined);
+    if (!lost && ks.zcard(k(keys, 1)) === 0 && ks.llen(k(keys, 3)) === 0) {
+      ks.del(k(keys, 5));
+      // Priority levels (ARGV[6]) are not modelled here (dequeue-levels.lua is not): only the plain layout.
+      if (keys.length >= 7 && !argv[5]) ks.del(k(keys, 7));
+    }
+  }
+  return [items.length, left, removed];
+};
+
+const deadRequeue: Script = (ks, keys, argv) => {
+  expectList(ks, k(keys, 2), 'waiting', 'the record was kept');
+  if (ks.lrem(k(keys, 1), a(argv, 3) === '-1' ? -1 : 1, a(argv, 1)) === 0) return 0;
+  ks.lpush(k(keys, 2), [a(argv, 2)]);
+  return 1;
+};
+
+const deadDelete: Script = (ks, keys, argv) => ks.lrem(k(keys, 1), a(argv, 2) === '-1' ? -1 : 1, a(argv, 1));
+
+const schedule: Script = (ks, keys, argv) => {
+  const now = ks.now();
+  const due = a(argv, 3) !== '' ? num(a(argv, 3)) : now + num(a(argv, 2));
+  if (due <= now) ks.lpush(k(keys, 2), [a(argv, 1)]);
+  else ks.zadd(k(keys, 1), [[due, a(argv, 1)]], undefined);
+  return [due, now];
+};
+
+const promote: Script = (ks, keys, argv) => {
+  const now = ks.now();
+  const items = ks.zrangeByScore(k(keys, 1), Number.NEGATIVE_INFINITY, now, false, 0, num(a(argv, 1))).map(([m]) => m);
+  if (items.length > 0) {
+    expectList(ks, k(keys, 2), 'waiting', 'nothing was moved');
+    ks.zrem(k(keys, 1), items);
+    ks.lpush(k(keys, 2), items);
+  }
+  const head = ks.zrange(k(keys, 1), 0, 0)[0];
+  const first = keys.length >= 3 ? ks.zrange(k(keys, 3), 0, 0)[0] : undefined;
+  return [items.length, head ? head[1] : -1, now, first ? first[1] : -1];
+};
+
+const runNow: Script = (ks, keys, argv) => {
+  expectList(ks, k(keys, 2), 'waiting', 'the task stays scheduled');
+  if (ks.zrem(k(keys, 1), [a(argv, 1)]) === 0) return 0;
+  ks.lpush(k(keys, 2), [a(argv, 1)]);
+  return 1;
+};
+
+const retry: Script = (ks, keys, argv) => {
+  const now = ks.now();
+  const m = /^1\|(\d+)\|(\d+)\|([A-Za-z]*)\|([^|]*\|[^|]*\|\d+\|\d+\|)([\s\S]*)$/.exec(a(argv, 1));
+  if (!m) return [-1, 0, now];
+  const [, attempt, cutoffs, reason, head, tail] = m as unknown as [string, string, string, string, string, string];
+  const kind = ks.type(k(keys, 2));
+  if (kind !== 'zset' && kind !== 'none') throw new ReplyError(`WRONGTYPE scheduled is a ${kind}, not a sorted set: nothing was moved`);
+  expectList(ks, k(keys, 3), 'waiting', 'nothing was moved');
+  if (ks.lrem(k(keys, 1), -1, a(argv, 1)) === 0) return [0, 0, now];
+  const f = /^f=(\d+)([\s\S]*)$/.exec(tail);
+  const newTail = f ? `f=${num(f[1]) + 1}${f[2]}` : `f=1|${tail}`;
+  const entry = `1|${num(attempt) + 1}|${cutoffs}|${reason}|${head}${newTail}`;
+  const due = now + num(a(argv, 2));
+  if (due <= now) ks.lpush(k(keys, 3), [entry]);
+  else ks.zadd(k(keys, 2), [[due, entry]], undefined);
+  return [1, due, now];
+};
+
+const scheduleSet: Script = (ks, keys, argv) => {
+  const now = ks.now();
+  const due = ks.zscore(k(keys, 2), a(argv, 1));
+  if (due !== undefined && ks.hget(k(keys, 1), a(argv, 1)) === a(argv, 2)) return [0, due, now];
+  ks.hset(k(keys, 1), [[a(argv, 1), a(argv, 2)]]);
+  ks.zadd(k(keys, 2), [[num(a(argv, 3)), a(argv, 1)]], undefined);
+  return [1, num(a(argv, 3)), now];
+};
+
+const unschedule: Script = (ks, keys, argv) => {
+  const removed = ks.hdel(k(keys, 1), [a(argv, 1)]);
+  ks.zrem(k(keys, 2), [a(argv, 1)]);
+  ks.hdel(k(keys, 3), [a(argv, 1)]);
+  return removed;
+};
+
+const fire: Script = (ks, keys, argv) => {
+  const now = ks.now();
+  const due = ks.zscore(k(keys, 2), a(argv, 1));
+  if (due === undefined || due !== num(a(argv, 3)) || ks.hget(k(keys, 1), a(argv, 1)) !== a(argv, 2)) return [-1, now];
+  if (due > now) return [0, now];
+  expectList(ks, k(keys, 3), 'waiting', 'nothing was written');
+  let status = 1;
+  if (argv.length >= 8) {
+    if (a(argv, 5) === '1') {
+      const held = ks.hget(k(keys, 4), a(argv, 1));
+      const until = held === null ? undefined : / (\d+)$/.exec(held)?.[1];
+      if (until !== undefined && num(until) > now) status = 2;
+      else ks.hset(k(keys, 4), [[a(argv, 1), `${a(argv, 7)} ${now + num(a(argv, 6))}`]]);
+    }
+    if (status === 1) for (let i = 8; i <= argv.length; i++) ks.lpush(k(keys, 3), [a(argv, i)]);
+  }
+  ks.zadd(k(keys, 2), [[num(a(argv, 4)), a(argv, 1)]], undefined);
+  return [status, now];
+};
+
+const scheduleDone: Script = (ks, keys, argv) => {
+  const held = ks.hget(k(keys, 1), a(argv, 1));
+  if (held?.startsWith(`${a(argv, 2)} `)) return ks.hdel(k(keys, 1), [a(argv, 1)]);
+  return 0;
+};
+
+/** The scripts the memory store runs, by the name of their file in `lua/`. */
+export const MEMORY_SCRIPTS: Readonly<Record<string, Script>> = {
+  register,
+  renew,
+  dequeue,
+  requeue,
+  fail,
+  sweep,
+  recover,
+  'dead-requeue': deadRequeue,
+  'dead-delete': deadDelete,
+  schedule,
+  promote,
+  'run-now': runNow,
+  retry,
+  'schedule-set': scheduleSet,
+  unschedule,
+  fire,
+  'schedule-done': scheduleDone,
+};
