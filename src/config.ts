@@ -23,6 +23,18 @@ export function checkRecord(queue: string, keys: QueueKeys, recorded: string | n
   if (recorded !== null && recorded !== mine) throw new ConfigMismatchError(queue, keys.config, recorded, mine);
 }
 
+/** A check made once and remembered; a failure other than a mismatch (Redis away) is asked again next time. */
+export class OnceChecked {
+  #checked: Promise<void> | undefined;
+  check(run: () => Promise<void>): Promise<void> {
+    const checking = (this.#checked ??= run());
+    checking.catch((err: unknown) => {
+      if (!(err instanceof ConfigMismatchError) && this.#checked === checking) this.#checked = undefined;
+    });
+    return checking;
+  }
+}
+
 /**
  * A producer's check, once before its first write: reads the record (GET) and compares; writes the record
  * (SET NX, then reads the winner) only for a non-default configuration. One or two commands per Queue object.

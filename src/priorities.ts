@@ -121,6 +121,24 @@ export function withLevels(levels: Levels | undefined, keys: QueueKeys): QueueKe
   return { ...keys, levels: layout };
 }
 
+/**
+ * Where a task goes: its level's name when not the default (written into the entry), and how it is pushed
+ * (push.lua or RPUSH) when it goes to another level or to the front; a task that runs later waits in
+ * `scheduled` (promote.lua puts it into its level's list when due). Throws on bad `priority` / `atFront`.
+ */
+export function placement(
+  levels: Levels | undefined,
+  options: { readonly priority?: string; readonly atFront?: boolean } | undefined,
+  later: boolean,
+): { priority: string | undefined; push: { readonly level: string; readonly front: boolean } | undefined } {
+  const level = levelOf(levels, options?.priority);
+  const front = options?.atFront ?? false;
+  if (typeof front !== 'boolean') throw new InvalidOptionError(`Expected \`atFront\` to be a boolean, got \`${typeof front}\``);
+  if (front && later) throw new InvalidOptionError('Expected `atFront` without `delayMs` or `runAt`, got both');
+  const priority = levels && level !== undefined && level !== levels.defaultIndex ? levels.names[level] : undefined;
+  return { priority, push: !later && (priority !== undefined || front) ? { level: priority ?? '', front } : undefined };
+}
+
 /** The level a task goes to: its checked `priority` option, or the default. */
 export function levelOf(levels: Levels | undefined, priority: unknown): number | undefined {
   if (priority === undefined) return levels?.defaultIndex;

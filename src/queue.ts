@@ -6,73 +6,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import { checkRedisSource, connect, DEFAULT_COMMAND_TIMEOUT_MS, disconnect, send, type Client, type RedisSource } from './connection.ts';
-import { checkProducerConfig, configRecord } from './config.ts';
-import { ConfigMismatchError, InvalidOptionError, NotReplicatedError, StateError } from './errors.ts';
+import { checkProducerConfig, configRecord, OnceChecked } from './config.ts';
+import { InvalidOptionError, NotReplicatedError, StateError } from './errors.ts';
 import { crc16, isValidQueueName, MAX_PARTITIONS, queueKeys, type QueueKeys } from './keys.ts';
 import { intOption, msOption, stringOption } from './options.ts';
 import { encodeEntry, isValidTaskName } from './payload.ts';
 import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, type ScheduledQuery } from './later.ts';
 import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
-import { levelOf, levelsOption, withLevels, type Levels, type PriorityOrder } from './priorities.ts';
+import { levelsOption, placement, withLevels, type Levels } from './priorities.ts';
 import { pushEntry, scheduleCall, scheduleLater } from './store.ts';
 import { endSpan, publishSpan, type Span, traceparentOf, tracingOption } from './tracing.ts';
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
 import type { Enqueuer, EnqueueOptions, Task } from './task.ts';
+import type { QueueOptions } from './queue-options.ts';
 
-export interface QueueOptions {
-  /** The queue's name: 1-100 of `A-Z a-z 0-9 _ . : -`. */
-  readonly name: string;
-  /** Where Redis is: a URL, ioredis options or an ioredis client (duplicated, not taken over). @default 'redis://127.0.0.1:6379' */
-  readonly redis?: RedisSource;
-  /** Hard limit for one run of a task, ms. @default 600_000 (10 minutes) */
-  readonly defaultTimeoutMs?: number;
-  /** How many runs of a task may be cut off (worker lost, child crashed) before it fails; not a retry count: a task that throws fails at once. @default 3 */
-  readonly maxAttempts?: number;
-  /** The largest encoded task, bytes; checked before writing and before parsing. @default 1_048_576 (1 MiB) */
-  readonly maxPayloadBytes?: number;
-  /** How many failed tasks to keep in the dead-letter list (newest first); 0 keeps none. @default 0 */
-  readonly deadLetters?: number;
-  /** The first part of every key. @default 'delayed' */
-  readonly prefix?: string;
-  /**
-   * How many partitions (hash tags, so Redis Cluster shards) the queue is spread over. Every producer and
-   * worker of a queue must use the same number; raise it freely, lower it only once the queue is drained.
-   * @default 1
-   */
-  readonly partitions?: number;
-  /**
-   * Replicas that must confirm each enqueue and each finished task (Redis `WAIT`) before it counts as done;
-   * narrows what a failover can lose (see README "Scaling out"). 0 does not wait. @default 0
-   */
-  readonly waitForReplicas?: number;
-  /** How long to wait for those replicas, ms. @default 1000 */
-  readonly replicaTimeoutMs?: number;
-  /**
-   * How long a command may wait for Redis' reply, ms, before it fails with `CommandTimeoutError` (it may or may
-   * not have run) and the connection is reset. Used by this queue's producer connection and by its workers'
-   * connections (Redis frozen, a half-open connection). With `waitForReplicas`, add `replicaTimeoutMs` to
-   * what Redis itself needs. @default 5000
-   */
-  readonly commandTimeoutMs?: number;
-  /**
-   * Priority levels and their weights, most urgent first: `{ high: 6, normal: 3, low: 1 }` (2-10 levels, weights
-   * 1-100). Tasks choose one with `priority`; the default level is `normal`, else the last one. The same in every
-   * process (README "Priorities"). @default none: one line
-   */
-  readonly priorities?: Readonly<Record<string, number>>;
-  /**
-   * 'weighted': each level gets its weight's share of the dispatches while it has work, so no level starves (a
-   * task at position p of a level starts within ⌈p·Σw/w⌉ dispatches). 'strict': a level is served only when every
-   * level above it is empty — lower levels can wait for ever under steady urgent work. @default 'weighted'
-   */
-  readonly priorityOrder?: PriorityOrder;
-  /**
-   * OpenTelemetry tracing (needs `@opentelemetry/api`, and an SDK your application registers): a span per enqueue
-   * whose trace context travels in the entry, and in this queue's workers a span per run, its child. See README
-   * "Tracing with OpenTelemetry". Off, nothing of it runs and entries are unchanged. @default false
-   */
-  readonly tracing?: boolean;
-}
+export type { QueueOptions } from './queue-options.ts';
 
 interface Built {
   readonly id: string;
@@ -124,7 +72,7 @@ export class Queue implements Enqueuer {
   readonly configRecord: string;
   #redis: Client | undefined;
   /** The producer's one configuration check, made before its first write. */
-  #configChecked: Promise<void> | undefined;
+  readonly #config = new OnceChecked();
   #closed = false;
   /** Round robin over the partitions, from a random one (short-lived producers would all start at 0). */
   #nextPartition = Math.floor(Math.random() * MAX_PARTITIONS);
@@ -166,12 +114,7 @@ export class Queue implements Enqueuer {
    * rejects with `ConfigMismatchError` when they differ. Enqueueing calls it before its first write.
    */
   checkConfig(): Promise<void> {
-    const checking = (this.#configChecked ??= checkProducerConfig(this.redis, this.name, this.keys, this.configRecord));
-    // A failure to reach Redis is asked again next time; a mismatch stays.
-    checking.catch((err: unknown) => {
-      if (!(err instanceof ConfigMismatchError) && this.#configChecked === checking) this.#configChecked = undefined;
-    });
-    return checking;
+    return this.#config.check(() => checkProducerConfig(this.redis, this.name, this.keys, this.configRecord));
   }
 
   /** Builds the entry for one task; throws a typed error (and writes nothing) on bad input. */
@@ -185,12 +128,7 @@ export class Queue implements Enqueuer {
     const maxAttempts = intOption('maxAttempts', options?.maxAttempts, this.maxAttempts, 1, 1000);
     const due = dueOptions(options);
     const retry = retryOptions(options);
-    const level = levelOf(this.levels, options?.priority);
-    const front = options?.atFront ?? false;
-    if (typeof front !== 'boolean') throw new InvalidOptionError(`Expected \`atFront\` to be a boolean, got \`${typeof front}\``);
-    if (front && due) throw new InvalidOptionError('Expected `atFront` without `delayMs` or `runAt`, got both');
-    const levels = this.levels;
-    const priority = levels && level !== undefined && level !== levels.defaultIndex ? levels.names[level] : undefined;
+    const { priority, push } = placement(this.levels, options, due !== undefined);
     const id = this.#idPrefix + (this.#counter++).toString(36);
     return {
       id,
@@ -200,8 +138,7 @@ export class Queue implements Enqueuer {
       ),
       keys: this.#partitionFor(options?.partitionKey),
       due,
-      // A task that runs later waits in `scheduled`; promote.lua puts it into its level's list when due.
-      push: !due && (priority !== undefined || front) ? { level: priority ?? '', front } : undefined,
+      push,
     };
   }
 
