@@ -5,7 +5,8 @@
 //      backoff's bounds (fixed 300 ms here: 'equal' jitter would be [d/2, d]);
 //   3. four worker processes firing a 1 s schedule for 60 s: occurrences = ticks, duplicates, missed; and the same
 //      with a kill -9 of one of them every 5 s (restarted at once).
-// Also commands per task for a task that runs later (INFO commandstats). `TIME_QUICK=1` shortens 3 to 15 s.
+// Also commands per task for a task that runs later (INFO commandstats). `TIME_QUICK=1` shortens 3 to 15 s;
+// `TIME_ONLY=cost` stops after the cost, `TIME_ONLY=lateness` after 1.
 //   node --import tsx bench/time.ts
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -104,6 +105,11 @@ const stamp = defineTask('stamp', () => undefined);
     );
   }
   console.log(`commands while enqueueing 400 tasks for later (with the worker's loop running, ~10 s): ${enqueueCommands}`);
+  if (process.env.TIME_ONLY === 'lateness') {
+    await admin.quit();
+    await server.stop();
+    process.exit(0);
+  }
 }
 
 // ---- 2. retries ----
