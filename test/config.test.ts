@@ -51,8 +51,9 @@ test('a running worker records the configuration; a producer or worker with othe
       assert.equal(await redis.zcard(q.keys.workers), 1, 'only the running worker is registered');
       assert.equal(await q.waiting(), 0);
       // The running worker goes on working.
+      const succeeded = new Promise<void>((resolve) => w.once('success', () => resolve()));
       await q.enqueue('add', [2, 3]);
-      await new Promise<void>((resolve) => w.once('success', () => resolve()));
+      await succeeded;
     } finally {
       await w.close();
       await running;
