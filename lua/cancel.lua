@@ -2,7 +2,8 @@
 -- keys a script touches must be named in KEYS, and a task's place is found by reading, as lookups do).
 -- KEYS[1] cancel    (hash: task id -> deadline of the request, ms, Redis clock)
 -- KEYS[2] scheduled (zset: entry -> due time)
--- KEYS[3] waiting   (list)
+-- KEYS[3] waiting   (list; for 'remove' of a waiting entry: the list the client found it in, `waiting` or a
+--         priority level's list)
 -- KEYS[4] 'remove': result:<task id> (the 'cancelled' outcome is written there when ARGV[5] is not '')
 -- KEYS[5] 'remove': unique:<key> (released when ARGV[7] is '1' and it names the task)
 -- ARGV[1] step:

@@ -38,3 +38,24 @@ local function entry_id(entry)
   return string.match(entry, '^1|%d+|%d+|%a*|([^|]*)|')
 end
 
+-- The KEYS index of the list an entry goes back to: its priority level's (`;p=<level>` in its option segment)
+-- when `names` ('high,low', the queue's levels other than the default) lists it, else `default`. The levels'
+-- lists are KEYS[first], KEYS[first + 1], ... in the order of `names`. Without levels (`names` nil or '') it
+-- is always `default`, and nothing is read.
+local function home(entry, default, first, names)
+  if not names or names == '' then
+    return default
+  end
+  local level = string.match(entry, '^1|%d+|%d+|%a*|[^|]*|[^|]*|%d+|%d+|f=[^|]*;p=([%w_%-]+)')
+  if not level then
+    return default
+  end
+  local i = 0
+  for name in string.gmatch(names, '[^,]+') do
+    if name == level then
+      return first + i
+    end
+    i = i + 1
+  end
+  return default
+end

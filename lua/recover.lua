@@ -6,7 +6,11 @@
 -- KEYS[5] epoch    (string)
 -- KEYS[6] retired  (zset: worker id -> when its registration was removed after a lost lease, ms)
 -- KEYS[7] cancel   (hash: task id -> deadline of a cancel request, `queue.cancel`; optional: without it
---         nothing is checked and the reply has three fields)
+--         nothing is checked and the reply has three fields; given whenever later KEYS are)
+-- KEYS[8] config   (string: the queue's configuration record, which only partition 0 holds; optional, given
+--         whenever later KEYS are)
+-- With priority levels (ARGV[6] names L of them): KEYS[9] dispatches (string, the levels' dispatch counter), and
+-- KEYS[10..9+L] the lists of those levels, in that order.
 -- ARGV[1] worker id
 -- ARGV[2] N, 1..1000
 -- ARGV[3] 'lost': the sweeper recovers a worker whose lease ran out (each run counts as cut off);
@@ -19,14 +23,17 @@
 --         it then stays in `retired` for ARGV[5] ms more, checked now and then by 'retired' calls.
 --         'retired': how long a removed registration is watched, ms (it leaves `retired` after that).
 -- ARGV[5] 'lost': how long the removed registration is then watched, ms (ignored in the other modes)
+-- ARGV[6] the queue's levels other than the default, 'high,low' ('' or absent without levels): an entry of one
+--         goes back to that level's list (`home` in lib.lua); every level list's type is checked first
 -- In 'stop' mode the last worker to leave an empty partition also deletes its epoch, so a drained queue
--- without workers holds no keys (the next worker to register sets a new one).
+-- without workers holds no keys (the next worker to register sets a new one); the configuration record goes
+-- with it (the next process to start writes its own), and so does the levels' dispatch counter.
 -- An entry whose task has a cancel request pending is not put back: it is dropped with its request (the
 -- worker that ran it died or left after the cancel; the task never runs again).
 -- Returns {moved, left, removed, cancelled}: entries put back, entries still in the list, 1 if the
 -- registration was removed, entries dropped because they were cancelled.
--- Validates before it writes: in 'lost' mode a live lease is left alone; a `waiting` key of another type
--- than a list fails the call with nothing changed. Safe to run twice.
+-- Validates before it writes: in 'lost' mode a live lease is left alone; a `waiting` (or level list) key of
+-- another type than a list fails the call with nothing changed. Safe to run twice.
 local now = now_ms()
 local mode = ARGV[3]
 local lost = mode == 'lost'
@@ -40,6 +47,17 @@ end
 local bad = expect_list(redis.call('TYPE', KEYS[3]).ok, 'waiting', 'nothing was moved')
 if bad then
   return bad
+end
+local levels = 0
+if ARGV[6] and ARGV[6] ~= '' then
+  for _ in string.gmatch(ARGV[6], '[^,]+') do
+    levels = levels + 1
+    local list = 9 + levels
+    bad = expect_list(redis.call('TYPE', KEYS[list]).ok, 'a level list', 'nothing was moved')
+    if bad then
+      return bad
+    end
+  end
 end
 local cut = 0
 if lost then
@@ -59,9 +77,14 @@ if #items > 0 then
       back[#back + 1] = bump(items[i], cut, 'lost')
     end
   end
-  -- the oldest entry is last in `back`, so it ends up rightmost and is taken first
-  if #back > 0 then
+  -- the oldest entry is last in `back`, so it ends up rightmost (of its level's list) and is taken first
+  if levels == 0 and #back > 0 then
     redis.call('RPUSH', KEYS[3], unpack(back))
+  elseif levels > 0 then
+    for i = 1, #back do
+      local target = home(back[i], 3, 10, ARGV[6])
+      redis.call('RPUSH', KEYS[target], back[i])
+    end
   end
 end
 local left = redis.call('LLEN', KEYS[2])
@@ -79,8 +102,22 @@ if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV
   if lost and removed == 1 and tonumber(ARGV[5] or '0') > 0 then
     redis.call('ZADD', KEYS[6], now, ARGV[1])
   end
-  if not lost and redis.call('ZCARD', KEYS[1]) == 0 and redis.call('LLEN', KEYS[3]) == 0 then
+  local function levels_empty()
+    for i = 10, 9 + levels do
+      if redis.call('LLEN', KEYS[i]) > 0 then
+        return false
+      end
+    end
+    return true
+  end
+  if not lost and redis.call('ZCARD', KEYS[1]) == 0 and redis.call('LLEN', KEYS[3]) == 0 and levels_empty() then
     redis.call('DEL', KEYS[5])
+    if KEYS[8] then
+      redis.call('DEL', KEYS[8])
+    end
+    if levels > 0 then
+      redis.call('DEL', KEYS[9])
+    end
   end
 end
 return KEYS[7] and {#items - cancelled, left, removed, cancelled} or {#items, left, removed}

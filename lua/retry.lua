@@ -2,9 +2,13 @@
 -- KEYS[1] the worker's in-flight list
 -- KEYS[2] scheduled (zset: entry -> due time, ms on the Redis clock)
 -- KEYS[3] waiting   (the same partition's list)
--- KEYS[4] cancel    (hash: task id -> deadline of a cancel request, `queue.cancel`; optional)
+-- KEYS[4] cancel    (hash: task id -> deadline of a cancel request, `queue.cancel`; optional, and given
+--         whenever level lists follow)
+-- KEYS[5..] the lists of the priority levels named in ARGV[3], in that order (a queue with `priorities` only)
 -- ARGV[1] the entry exactly as the worker holds it (its bytes are the lease token)
 -- ARGV[2] delay, ms (>= 0), computed by the worker (backoff, jitter); the instant is TIME + delay
+-- ARGV[3] the queue's levels other than the default, 'high,low' (absent without levels): a retry due at once
+--         goes to its own level's list (`home` in lib.lua); a later one waits in scheduled, and promote.lua does
 -- Returns {1, due_ms, now_ms} if the retry was scheduled (due_ms = now_ms: pushed onto waiting at once), {0, 0, now_ms}
 -- if the worker no longer held the run (a stale run: nothing written), {-1, 0, now_ms} if the entry is not one
 -- this script can rewrite (nothing written; the worker fails the task instead), {2, 0, now_ms} if the run was
@@ -23,7 +27,8 @@ local kind = redis.call('TYPE', KEYS[2]).ok
 if kind ~= 'zset' and kind ~= 'none' then
   return redis.error_reply('WRONGTYPE scheduled is a ' .. kind .. ', not a sorted set: nothing was moved')
 end
-local bad = expect_list(redis.call('TYPE', KEYS[3]).ok, 'waiting', 'nothing was moved')
+local target = home(ARGV[1], 3, 5, ARGV[3])
+local bad = expect_list(redis.call('TYPE', KEYS[target]).ok, 'waiting', 'nothing was moved')
 if bad then
   return bad
 end
@@ -42,7 +47,7 @@ end
 local entry = '1|' .. (tonumber(attempt) + 1) .. '|' .. cutoffs .. '|' .. reason .. '|' .. head .. tail
 local due = now + tonumber(ARGV[2])
 if due <= now then
-  redis.call('LPUSH', KEYS[3], entry)
+  redis.call('LPUSH', KEYS[target], entry)
 else
   redis.call('ZADD', KEYS[2], due, entry)
 end

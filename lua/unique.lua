@@ -1,12 +1,13 @@
 -- unique.lua: enqueue a unique task: take its key and push it, or neither.
 -- KEYS[1] unique:<key> (string with a TTL: the id of the task holding the key)
--- KEYS[2] waiting      (list)
+-- KEYS[2] the list it waits in: waiting, or its priority level's list (a queue with `priorities`)
 -- KEYS[3] scheduled    (zset: entry -> due time, ms, Redis clock)
 -- ARGV[1] the entry
 -- ARGV[2] the task id
 -- ARGV[3] how long the key is held at most, ms (the bound after a Redis data loss)
 -- ARGV[4] delay, ms ('' to run at once)
 -- ARGV[5] run at, ms on Redis' clock ('' unless given; not with ARGV[4])
+-- ARGV[6] 'front' to put it at the taking end of its list (`atFront`; never with a delay), else '' or absent
 -- Returns {1, id} when enqueued here, {0, holder id} when the key was held (nothing written).
 -- Validates before it writes: the destination's type is checked before the key is taken.
 -- Run twice (a resent command), the second finds the key held by this very id and writes nothing.
@@ -26,6 +27,8 @@ elseif ARGV[5] ~= '' then
 end
 if due > now then
   redis.call('ZADD', KEYS[3], due, ARGV[1])
+elseif ARGV[6] == 'front' then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
 else
   redis.call('LPUSH', KEYS[2], ARGV[1])
 end

@@ -27,6 +27,9 @@ const CLUSTER_SUITE = [
   'test/unique.test.ts',
   'test/pause.test.ts',
   'test/progress.test.ts',
+  'test/config.test.ts',
+  'test/priorities.test.ts',
+  'test/priority-tasks.test.ts',
 ];
 
 // Formatting and lint first (biome.json): `npm run format` fixes what the formatter finds.

@@ -175,6 +175,26 @@ export class CommandTimeoutError extends ConnectionLostError {
 }
 
 /**
+ * This process's queue configuration (`partitions`, priority levels) differs from the one Redis records for the
+ * queue (written by the first worker, or the first producer of a non-default configuration). Nothing was
+ * written: a producer or worker with another configuration would strand tasks where no worker reads.
+ */
+export class ConfigMismatchError extends DelayedError {
+  /** The configuration Redis records, e.g. `partitions=3`. */
+  readonly recorded: string;
+  /** This process's configuration. */
+  readonly mine: string;
+  constructor(queue: string, key: string, recorded: string, mine: string) {
+    super(
+      'ERR_CONFIG_MISMATCH',
+      `Expected queue ${queue} to be configured as Redis records it (${recorded}, key ${key}), got ${mine} in this process: give every producer and worker the same options (to change them, see README "Queue configuration")`,
+    );
+    this.recorded = recorded;
+    this.mine = mine;
+  }
+}
+
+/**
  * The memory store (`redis: 'memory://'`, from `delayed-queue/testing`) was asked for something it does not do:
  * a Redis command or a script it has no implementation of, or a Redis feature it does not model (replicas).
  * Nothing was written. Test that path against a real Redis.

@@ -38,6 +38,7 @@ export {
   FatalError,
   StateError,
   NotReplicatedError,
+  ConfigMismatchError,
   RedisUnavailableError,
   ConnectionLostError,
   CommandTimeoutError,

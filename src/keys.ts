@@ -21,6 +21,12 @@ export interface QueueKeys {
   readonly info: string;
   /** string: a random value set while workers use the partition; its loss while they do means Redis lost data. */
   readonly epoch: string;
+  /**
+   * string: the queue's configuration (`partitions`, priority levels) as written by the first worker (or the first
+   * producer of a non-default configuration); compared by every process at start. Used in partition 0 only;
+   * deleted with partition 0's epoch when the last worker leaves it drained.
+   */
+  readonly config: string;
   /** string with a TTL: held by whoever sweeps this interval. */
   readonly sweepLock: string;
   /**
@@ -51,12 +57,33 @@ export interface QueueKeys {
   readonly cancel: string;
   /** string: set while the queue is paused (`queue.pause()`): workers take nothing; read with each lease renewal. */
   readonly paused: string;
+  /**
+   * string: dispatches since the levels last were all empty, for the weighted order of priority levels
+   * (`src/priorities.ts`); exists only while tasks wait in a queue with levels.
+   */
+  readonly dispatches: string;
   /** list: the entries one worker registration holds (its in-flight tasks). */
   worker(workerId: string): string;
   /** stream of one item with a TTL: the outcome of a task that keeps its result (`keepResult`). */
   result(taskId: string): string;
   /** string with a TTL: the id of the task that holds unique key `key` (`unique`). */
   unique(key: string): string;
+  /** list: waiting entries of a priority level other than the default (which waits in `waiting`). */
+  levelWaiting(level: string): string;
+  /** Set on the keys of a queue with priority levels (`src/priorities.ts`); undefined otherwise. */
+  readonly levels?: LevelLayout;
+}
+
+/** What the scripts of a queue with priority levels need, for one partition. */
+export interface LevelLayout {
+  /** Every level's waiting list, in declared order (the default level's is `waiting`). */
+  readonly lists: readonly string[];
+  /** The lists of the levels other than the default, in the order of `homeNames`. */
+  readonly homeKeys: readonly string[];
+  /** The levels other than the default, comma-separated: entries carrying one go back to its list. */
+  readonly homeNames: string;
+  /** The weighted dispatch pattern; '' in strict order. */
+  readonly pattern: string;
 }
 
 const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
@@ -128,6 +155,7 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     workers: `${base}workers`,
     info: `${base}info`,
     epoch: `${base}epoch`,
+    config: `${base}config`,
     sweepLock: `${base}sweep`,
     retired: `${base}retired`,
     retiredLock: `${base}retired-check`,
@@ -138,9 +166,11 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     scheduleRuns: `${base}schedule-runs`,
     cancel: `${base}cancel`,
     paused: `${base}paused`,
+    dispatches: `${base}dispatches`,
     worker: (workerId: string) => `${base}worker:${workerId}`,
     result: (taskId: string) => `${base}result:${taskId}`,
     unique: (key: string) => `${base}unique:${key}`,
+    levelWaiting: (level: string) => `${base}waiting:${level}`,
   };
 }
 

@@ -16,7 +16,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, whenReady } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
 import { type WorkerFacts, workerFactsJson } from './records.ts';
-import { recover, register, renew } from './store.ts';
+import { ConfigMismatchError } from './errors.ts';
+import { recover, register, renew, type Registered } from './store.ts';
 
 export type LeaseLoss = 'expired' | 'refused' | 'epoch';
 
@@ -39,6 +40,9 @@ export class Lease {
   readonly #marginMs: number;
   readonly #facts: () => WorkerFacts;
   readonly #events: LeaseEvents;
+  /** The queue's configuration record, compared with Redis' at each registration. */
+  readonly #config: string;
+  readonly #queueName: string;
   #id = '';
   /** The epoch each partition had when this worker last registered ('' before the first registration). */
   readonly #epochs: string[];
@@ -48,7 +52,16 @@ export class Lease {
   #renewing = false;
   #closed = false;
 
-  constructor(redis: Client, partitions: readonly QueueKeys[], leaseMs: number, facts: () => WorkerFacts, events: LeaseEvents) {
+  constructor(
+    redis: Client,
+    queue: { readonly name: string; readonly partitions: readonly QueueKeys[]; readonly configRecord: string },
+    leaseMs: number,
+    facts: () => WorkerFacts,
+    events: LeaseEvents,
+  ) {
+    const partitions = queue.partitions;
+    this.#queueName = queue.name;
+    this.#config = queue.configRecord;
     this.#redis = redis;
     this.#partitions = partitions;
     this.#epochs = partitions.map(() => '');
@@ -77,15 +90,23 @@ export class Lease {
     const sent = performance.now();
     const facts = this.#factsJson();
     const settled = await Promise.allSettled(
-      this.#partitions.map((keys) => register(this.#redis, keys, id, this.#leaseMs, randomBytes(8).toString('hex'), facts)),
+      this.#partitions.map((keys) => register(this.#redis, keys, id, this.#leaseMs, randomBytes(8).toString('hex'), facts, this.#config)),
     );
+    const first = settled[0];
+    if (first?.status === 'fulfilled' && first.value.epoch === '') {
+      // Partition 0 refused: another configuration is recorded. Leave the partitions that took this id.
+      await Promise.all(
+        this.#partitions.map((keys, i) => (i > 0 && settled[i]?.status === 'fulfilled' ? this.#leavePartition(keys, id) : true)),
+      );
+      throw new ConfigMismatchError(this.#queueName, this.#partitions[0]!.config, first.value.recorded, this.#config);
+    }
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) {
       // Registered in some partitions only: leave those now (else they would wait for a sweeper), then fail.
       await Promise.all(this.#partitions.map((keys, i) => (settled[i]?.status === 'fulfilled' ? this.#leavePartition(keys, id) : true)));
       throw failed.reason;
     }
-    const replies = settled.map((r) => (r as PromiseFulfilledResult<{ epoch: string; paused: boolean }>).value);
+    const replies = settled.map((r) => (r as PromiseFulfilledResult<Registered>).value);
     const epochs = replies.map((r) => r.epoch);
     this.#events.paused?.(replies.some((r) => r.paused));
     epochs.forEach((epoch, i) => {
@@ -106,8 +127,8 @@ export class Lease {
   }
 
   /**
-   * Registers, retrying with a growing pause (up to 5 s) until it works or `stop` aborts; never rejects.
-   * `failed` hears each failed attempt.
+   * Registers, retrying with a growing pause (up to 5 s) until it works or `stop` aborts. Rejects only with
+   * `ConfigMismatchError` (retrying cannot mend that); `failed` hears each other failed attempt.
    */
   async registerUntilDone(stop: AbortSignal, failed: (err: unknown, attempt: number) => void): Promise<void> {
     for (let attempt = 1; !stop.aborted; attempt++) {
@@ -117,6 +138,7 @@ export class Lease {
         await this.register();
         return;
       } catch (err) {
+        if (err instanceof ConfigMismatchError) throw err;
         failed(err, attempt);
         await sleep(Math.min(5000, 50 * 2 ** attempt), undefined, { signal: stop }).catch(() => undefined);
       }

@@ -2,11 +2,11 @@
  * Reaching one task by its id from any process: `queue.task(id)` (where is it now?) and `queue.cancel(id)`.
  *
  * A task is in exactly one place at any instant, moved between places only by scripts: the partition's
- * `scheduled` set, its `waiting` list, the in-flight list of one worker registration, or (once failed, with
- * dead letters kept) the `dead` list. Forward moves go scheduled → waiting → in-flight → gone/dead, so a
- * read of the places in that order finds a task that moves forward while it reads. Entries are found by
- * reading (ZSCAN / LRANGE in chunks of 1000: O(backlog), like every peer's remove-by-id); nothing is indexed
- * per task, so a plain task costs nothing more.
+ * `scheduled` set, its `waiting` list (or its priority level's list), the in-flight list of one worker
+ * registration, or (once failed, with dead letters kept) the `dead` list. Forward moves go scheduled →
+ * waiting → in-flight → gone/dead, so a read of the places in that order finds a task that moves forward
+ * while it reads. Entries are found by reading (ZSCAN / LRANGE in chunks of 1000: O(backlog), like every
+ * peer's remove-by-id); nothing is indexed per task, so a plain task costs nothing more.
  *
  * Cancel records a durable request first (`cancel.lua` 'request'), then reads. From then on a run that is put
  * back (requeue, retry, recovery of a dead worker) is dropped instead, which closes the one backward path a
@@ -104,6 +104,15 @@ const entryMatch = (id: string) => {
   return (item: string) => item.includes(needle) && entryTaskId(item) === id;
 };
 
+/** The waiting list that holds task `id` (`waiting`, or a priority level's list), and its entry. */
+async function inWaiting(redis: Client, keys: QueueKeys, id: string): Promise<{ entry: string; list: string } | null> {
+  for (const list of keys.levels?.lists ?? [keys.waiting]) {
+    const entry = await inList(redis, list, entryMatch(id));
+    if (entry !== null) return { entry, list };
+  }
+  return null;
+}
+
 async function inWorkers(redis: Client, keys: QueueKeys, id: string): Promise<{ entry: string; workerId: string } | null> {
   const workers = await guard(redis, redis.zrange(keys.workers, 0, -1));
   for (const workerId of workers) {
@@ -118,8 +127,8 @@ async function lookupIn(queue: Queue, keys: QueueKeys, id: string): Promise<Task
   const p = keys.partition;
   const scheduled = await inScheduled(redis, keys, id);
   if (scheduled) return { ...header(scheduled.entry, id, p), state: 'scheduled', dueAt: new Date(scheduled.due) };
-  const waiting = await inList(redis, keys.waiting, entryMatch(id));
-  if (waiting !== null) return { ...header(waiting, id, p), state: 'waiting' };
+  const waiting = await inWaiting(redis, keys, id);
+  if (waiting !== null) return { ...header(waiting.entry, id, p), state: 'waiting' };
   const running = await inWorkers(redis, keys, id);
   if (running) {
     const [info, cancelling] = await Promise.all([
@@ -210,9 +219,9 @@ async function cancelIn(queue: Queue, keys: QueueKeys, id: string): Promise<Canc
       if (await cancelRemove(redis, keys, id, scheduled.entry, 'scheduled', resultOf(scheduled.entry))) return 'removed';
       continue;
     }
-    const waiting = await inList(redis, keys.waiting, entryMatch(id));
+    const waiting = await inWaiting(redis, keys, id);
     if (waiting !== null) {
-      if (await cancelRemove(redis, keys, id, waiting, 'waiting', resultOf(waiting))) return 'removed';
+      if (await cancelRemove(redis, keys, id, waiting.entry, { list: waiting.list }, resultOf(waiting.entry))) return 'removed';
       continue;
     }
     if (await inWorkers(redis, keys, id)) return 'stopping';

@@ -11,7 +11,9 @@
  * - The option segment is there only for a task that needs it (a task without options keeps the entry above
  *   without it, byte for byte): `f=<failures>` first, then `;k=v` pairs: `r=<retries>` and `b=<backoff>`
  *   (`src/backoff.ts` `encodeBackoff`) when the call set them, `k=<ttlMs>` when the task keeps its result,
- *   `u=<mode><key>` for a unique task, `t=<W3C traceparent>` for a traced enqueue (`src/tracing.ts`). `failures` counts runs that threw and were
+ *   `u=<mode><key>` for a unique task, `p=<level>` for a task of a priority level other than the queue's
+ *   default (`src/priorities.ts`; the scripts that put entries back read it, `home` in lua/lib.lua),
+ *   `t=<W3C traceparent>` for a traced enqueue (`src/tracing.ts`). `failures` counts runs that threw and were
  *   retried. It starts with `f=`, which no JSON text does, so the two forms never mix up; unknown keys are
  *   skipped (a newer producer's options do not make an older worker fail the task).
  */
@@ -43,6 +45,8 @@ export interface TaskEntry {
   readonly keepResultMs?: number;
   /** Set for a unique task: its key and what the key prevents (`s` until-start, `f` until-finish, `t` for-ttl). */
   readonly unique?: { readonly key: string; readonly mode: 's' | 'f' | 't' };
+  /** The priority level it waits in, when not the queue's default level (`p=` in the option segment). */
+  readonly priority?: string;
   /** The W3C trace context the entry carries (`t=`: its producer's span, with `tracing: true`). */
   readonly traceparent?: string;
 }
@@ -217,6 +221,8 @@ export interface EntryFields {
   readonly keepResultMs?: number;
   /** A unique task's key and mode: written only when set. */
   readonly unique?: { readonly key: string; readonly mode: 's' | 'f' | 't' };
+  /** A priority level other than the queue's default: written only when set. */
+  readonly priority?: string;
   /** The producer span's W3C trace context (`tracing: true` and a sampled span only): written only when set. */
   readonly traceparent?: string;
 }
@@ -228,6 +234,7 @@ function optionSegment(fields: EntryFields): string {
     fields.backoff === undefined &&
     fields.keepResultMs === undefined &&
     fields.unique === undefined &&
+    fields.priority === undefined &&
     fields.traceparent === undefined
   )
     return '';
@@ -236,6 +243,7 @@ function optionSegment(fields: EntryFields): string {
   if (fields.backoff !== undefined) text += `;b=${encodeBackoff(fields.backoff)}`;
   if (fields.keepResultMs !== undefined) text += `;k=${fields.keepResultMs}`;
   if (fields.unique !== undefined) text += `;u=${fields.unique.mode}${encodeURIComponent(fields.unique.key)}`;
+  if (fields.priority !== undefined) text += `;p=${fields.priority}`;
   if (fields.traceparent !== undefined) text += `;t=${fields.traceparent}`;
   return `${text}|`;
 }
@@ -312,6 +320,7 @@ interface EntryOptions {
   backoff?: ResolvedBackoff;
   keepResultMs?: number;
   unique?: { key: string; mode: 's' | 'f' | 't' };
+  priority?: string;
   traceparent?: string;
 }
 
@@ -345,6 +354,9 @@ function readOptions(text: string): EntryOptions | undefined {
       const backoff = decodeBackoff(value);
       if (!backoff) return undefined;
       out.backoff = backoff;
+    } else if (key === 'p') {
+      if (!/^[a-z][a-z0-9_-]{0,29}$/.test(value)) return undefined;
+      out.priority = value;
     } else if (key === 't') {
       // A trace context that does not read is dropped, not fatal: tracing never fails a task.
       if (/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(value)) out.traceparent = value;

@@ -1,4 +1,5 @@
 /** The options of `new Queue(options)` (checked in its constructor, src/queue.ts). */
+import type { PriorityOrder } from './priorities.ts';
 import type { RedisSource } from './redis-source.ts';
 
 export interface QueueOptions {
@@ -38,6 +39,16 @@ export interface QueueOptions {
   readonly commandTimeoutMs?: number;
   /** The largest result a task that keeps its result (`keepResult`) may store, bytes of JSON. @default 65_536 */
   readonly maxResultBytes?: number;
+  /**
+   * Priority levels and weights, most urgent first: `{ high: 6, normal: 3, low: 1 }` (README "Priorities"); the
+   * same in every process. @default none
+   */
+  readonly priorities?: Readonly<Record<string, number>>;
+  /**
+   * 'weighted' (no level starves: the task at position p of a level starts within ⌈p·Σw/w⌉ dispatches) or
+   * 'strict' (a level runs only when those above are empty: lower levels can starve). @default 'weighted'
+   */
+  readonly priorityOrder?: PriorityOrder;
   /**
    * OpenTelemetry tracing (needs `@opentelemetry/api`, and an SDK your application registers): a span per enqueue
    * whose trace context travels in the entry, and in this queue's workers a span per run, its child. See README

@@ -7,13 +7,15 @@
 import { randomBytes } from 'node:crypto';
 import { connect, DEFAULT_COMMAND_TIMEOUT_MS, disconnect, send, type Client } from './connection.ts';
 import { checkRedisSource, type RedisSource } from './redis-source.ts';
+import { checkProducerConfig, configRecord, OnceChecked } from './config.ts';
 import { InvalidOptionError, NotReplicatedError, StateError } from './errors.ts';
 import { crc16, isValidQueueName, MAX_PARTITIONS, queueKeys, type QueueKeys } from './keys.ts';
 import { intOption, msOption, stringOption } from './options.ts';
 import { encodeEntry, isValidTaskName } from './payload.ts';
 import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, type ScheduledQuery } from './later.ts';
 import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
-import { enqueueUniqueEntry, scheduleLater } from './store.ts';
+import { levelsOption, placement, withLevels, type Levels } from './priorities.ts';
+import { enqueueUniqueEntry, pushEntry, scheduleCall, scheduleLater } from './store.ts';
 import { type ResolvedUnique, uniqueOption } from './unique.ts';
 import { endSpan, publishSpan, type Span, traceparentOf, tracingOption } from './tracing.ts';
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
@@ -32,6 +34,10 @@ interface Built {
   readonly due: Due | undefined;
   /** Set for a unique task. */
   readonly unique: ResolvedUnique | undefined;
+  /** Set when the task goes to a level other than the default, or to the front: push.lua / RPUSH. */
+  readonly push: { readonly level: string; readonly front: boolean } | undefined;
+  /** Its priority level when not the queue's default, else ''. */
+  readonly level: string;
 }
 
 /** One task for `enqueueMany`. */
@@ -69,7 +75,13 @@ export class Queue implements Enqueuer {
   readonly prefix: string;
   /** Where Redis is, as given; workers make their own connections from it. */
   readonly redisSource: RedisSource;
+  /** The priority levels (`priorities`), or undefined. */
+  readonly levels: Levels | undefined;
+  /** What every process of this queue must agree on (`partitions`, levels), as Redis records it (`keys.config`). */
+  readonly configRecord: string;
   #redis: Client | undefined;
+  /** The producer's one configuration check, made before its first write. */
+  readonly #config = new OnceChecked();
   #closed = false;
   /** Round robin over the partitions, from a random one (short-lived producers would all start at 0). */
   #nextPartition = Math.floor(Math.random() * MAX_PARTITIONS);
@@ -91,8 +103,10 @@ export class Queue implements Enqueuer {
     this.maxResultBytes = intOption('maxResultBytes', options.maxResultBytes, 65_536, 16, 512 * 1_048_576);
     this.prefix = stringOption('prefix', options.prefix, 'delayed', /^[A-Za-z0-9_.:-]{1,100}$/, '1-100 of A-Z a-z 0-9 _ . : -');
     const partitions = intOption('partitions', options.partitions, 1, 1, MAX_PARTITIONS);
-    this.partitions = queueKeys(this.prefix, this.name, partitions);
+    this.levels = levelsOption(options.priorities, options.priorityOrder);
+    this.partitions = queueKeys(this.prefix, this.name, partitions).map((keys) => withLevels(this.levels, keys));
     this.keys = this.partitions[0] as QueueKeys;
+    this.configRecord = configRecord(partitions, this.levels?.record);
     this.waitForReplicas = intOption('waitForReplicas', options.waitForReplicas, 0, 0, 100);
     this.replicaTimeoutMs = msOption('replicaTimeoutMs', options.replicaTimeoutMs, 1000, 1);
     this.tracing = tracingOption(options.tracing);
@@ -104,6 +118,14 @@ export class Queue implements Enqueuer {
     if (this.#closed) throw new StateError(`Queue ${this.name} is closed`);
     this.#redis ??= connect(this.redisSource, 'producer', this.name, this.commandTimeoutMs);
     return this.#redis;
+  }
+
+  /**
+   * Compares this queue's configuration with the one Redis records, once (a later call reuses the answer);
+   * rejects with `ConfigMismatchError` when they differ. Enqueueing calls it before its first write.
+   */
+  checkConfig(): Promise<void> {
+    return this.#config.check(() => checkProducerConfig(this.redis, this.name, this.keys, this.configRecord));
   }
 
   /** Builds the entry for one task; throws a typed error (and writes nothing) on bad input. */
@@ -119,6 +141,7 @@ export class Queue implements Enqueuer {
     const retry = retryOptions(options);
     const keepResultMs = keepResultOption(options?.keepResult);
     const unique = uniqueOption(options?.unique);
+    const { priority, push } = placement(this.levels, options, due !== undefined);
     // A unique task lives in its key's partition: lock and task share a slot (one script takes both).
     const keys = this.#partitionFor(options?.partitionKey ?? unique?.key);
     let id = this.#idPrefix + (this.#counter++).toString(36);
@@ -128,9 +151,10 @@ export class Queue implements Enqueuer {
       ...{ id, name, args, timeoutMs, maxAttempts, ...retry },
       ...(keepResultMs !== undefined ? { keepResultMs } : {}),
       ...(unique ? { unique: { key: unique.key, mode: unique.mode } } : {}),
+      ...(priority !== undefined ? { priority } : {}),
       ...(traceparent ? { traceparent } : {}),
     };
-    return { id, entry: encodeEntry(fields, this.maxPayloadBytes), keys, due, unique };
+    return { id, entry: encodeEntry(fields, this.maxPayloadBytes), keys, due, unique, push, level: priority ?? '' };
   }
 
   #partitionFor(key: string | undefined): QueueKeys {
@@ -175,8 +199,15 @@ export class Queue implements Enqueuer {
     }
   }
 
-  async #enqueue({ id, entry, keys, due }: Built): Promise<string> {
+  async #enqueue({ id, entry, keys, due, push }: Built): Promise<string> {
+    await this.checkConfig();
     const redis = this.redis;
+    if (push) {
+      await send(redis, () => pushEntry(redis, keys, entry, push.level, push.front));
+      if (this.waitForReplicas > 0)
+        this.#checkReplicas(await send(redis, () => redis.pipeline().wait(this.waitForReplicas, this.replicaTimeoutMs).exec()), [id]);
+      return id;
+    }
     if (due) {
       // schedule.lua: the due time is TIME + delay (or runAt on Redis' clock), computed inside Redis.
       if (this.waitForReplicas === 0) await send(redis, () => scheduleLater(redis, keys, entry, due.delayMs, due.atMs));
@@ -187,10 +218,11 @@ export class Queue implements Enqueuer {
         if (isNoScript(replies?.[0]?.[0])) {
           // The server did not know the script, so nothing ran: send it again with its text.
           const source = scriptSource('schedule');
+          const call = scheduleCall(keys, entry, due.delayMs, due.atMs);
           replies = await send(redis, () =>
             redis
               .pipeline()
-              .eval(source, 2, keys.scheduled, keys.waiting, entry, due.delayMs, due.atMs ?? '')
+              .eval(source, call.keys.length, ...call.keys, ...call.args)
               .wait(this.waitForReplicas, this.replicaTimeoutMs)
               .exec(),
           );
@@ -217,12 +249,12 @@ export class Queue implements Enqueuer {
    */
   async enqueueUnique(name: string, args: readonly unknown[], options: EnqueueOptions): Promise<{ id: string; duplicate: boolean }> {
     if (options?.unique === undefined) throw new InvalidOptionError('Expected `unique: { key }` in the options of enqueueUnique, got none');
-    const { id, entry, keys, due, unique } = this.#entry(name, args, options);
+    const { id, entry, keys, due, unique, level } = this.#entry(name, args, options);
+    await this.checkConfig();
     const redis = this.redis;
     const u = unique as ResolvedUnique;
-    const done = await send(redis, () =>
-      enqueueUniqueEntry(redis, keys, u, entry, id, due?.atMs === undefined ? due?.delayMs : undefined, due?.atMs),
-    );
+    const when = { delayMs: due?.atMs === undefined ? due?.delayMs : undefined, atMs: due?.atMs };
+    const done = await send(redis, () => enqueueUniqueEntry(redis, keys, u, entry, id, when, { level, front: options.atFront === true }));
     if (this.waitForReplicas > 0)
       this.#checkReplicas(
         await send(redis, () => redis.pipeline().exists(keys.waiting).wait(this.waitForReplicas, this.replicaTimeoutMs).exec()),
@@ -256,7 +288,12 @@ export class Queue implements Enqueuer {
 
   async #enqueueMany(built: readonly Built[]): Promise<string[]> {
     const byPartition = new Map<QueueKeys, { entries: string[]; ids: string[]; later: string[]; dues: Due[] }>();
+    const pushed: Built[] = [];
     for (const b of built) {
+      if (b.push) {
+        pushed.push(b);
+        continue;
+      }
       let group = byPartition.get(b.keys);
       if (!group) byPartition.set(b.keys, (group = { entries: [], ids: [], later: [], dues: [] }));
       if (b.due) {
@@ -266,7 +303,16 @@ export class Queue implements Enqueuer {
       group.ids.push(b.id);
     }
     const CHUNK = 1000;
+    if (built.length > 0) await this.checkConfig();
     const redis = this.redis;
+    // Tasks of another level or for the front: one push.lua (or RPUSH) each, before the pipelines (whose WAIT
+    // then covers them too).
+    await Promise.all(pushed.map((b) => send(redis, () => pushEntry(redis, b.keys, b.entry, b.push!.level, b.push!.front))));
+    if (pushed.length > 0 && byPartition.size === 0 && this.waitForReplicas > 0)
+      this.#checkReplicas(
+        await send(redis, () => redis.pipeline().wait(this.waitForReplicas, this.replicaTimeoutMs).exec()),
+        pushed.map((b) => b.id),
+      );
     await Promise.all(
       [...byPartition].map(async ([keys, { entries, ids, later, dues }]) => {
         const pipeline = this.#scheduledPipeline(keys, later, dues);
@@ -280,7 +326,8 @@ export class Queue implements Enqueuer {
           const source = scriptSource('schedule');
           for (const i of missed) {
             const due = dues[i] as Due;
-            again.eval(source, 2, keys.scheduled, keys.waiting, later[i] as string, due.delayMs, due.atMs ?? '');
+            const call = scheduleCall(keys, later[i] as string, due.delayMs, due.atMs);
+            again.eval(source, call.keys.length, ...call.keys, ...call.args);
           }
           if (this.waitForReplicas > 0) again.wait(this.waitForReplicas, this.replicaTimeoutMs);
           replies = [...replies.filter(([err]) => !isNoScript(err)), ...((await send(redis, () => again.exec())) ?? [])];
@@ -297,7 +344,8 @@ export class Queue implements Enqueuer {
     const sha = scriptSha('schedule');
     entries.forEach((entry, i) => {
       const due = dues[i] as Due;
-      pipeline.evalsha(sha, 2, keys.scheduled, keys.waiting, entry, due.delayMs, due.atMs ?? '');
+      const call = scheduleCall(keys, entry, due.delayMs, due.atMs);
+      pipeline.evalsha(sha, call.keys.length, ...call.keys, ...call.args);
     });
     return pipeline;
   }
@@ -345,10 +393,11 @@ export class Queue implements Enqueuer {
     return (...args: A) => call.delay(this, ...args);
   }
 
-  /** How many tasks wait to be taken (over all partitions). */
+  /** How many tasks wait to be taken (over all partitions and priority levels). */
   async waiting(): Promise<number> {
     const redis = this.redis;
-    const counts = await Promise.all(this.partitions.map((keys) => send(redis, () => redis.llen(keys.waiting))));
+    const lists = this.partitions.flatMap((keys) => keys.levels?.lists ?? [keys.waiting]);
+    const counts = await Promise.all(lists.map((list) => send(redis, () => redis.llen(list))));
     return counts.reduce((a, b) => a + b, 0);
   }
 

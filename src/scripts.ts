@@ -13,6 +13,8 @@ export const SCRIPT_NAMES = [
   'register',
   'renew',
   'dequeue',
+  'dequeue-levels',
+  'push',
   'requeue',
   'fail',
   'sweep',

@@ -6,6 +6,7 @@
  * many tasks wait: a million waiting tasks cost what ten do. Nothing here writes. Finding queues
  * (`findQueues`) is the one place that SCANs the keyspace, and only when asked to.
  */
+import { levelsStatus, type LevelsStatus } from './level-status.ts';
 import type { Redis } from 'ioredis';
 import { connect, disconnect, isCluster, type Client } from './connection.ts';
 import type { RedisSource } from './redis-source.ts';
@@ -101,6 +102,8 @@ export interface QueueStatus {
   readonly recentDead: readonly DeadLetter[];
   /** The registrations' counters added up (each since its worker process started; a worker that left drops out). */
   readonly totals: WorkerCountsSnapshot;
+  /** The priority levels as Redis records them, with their waiting counts (included in `waiting`); absent without levels. */
+  levels?: LevelsStatus;
   /** Filled in by callers that compare reads (`ThroughputMeter`, src/throughput.ts); null otherwise. */
   throughput: Throughput | null;
 }
@@ -155,7 +158,11 @@ function addCounts(totals: Record<keyof WorkerCountsSnapshot, number>, c: Worker
 export async function queueStatus(queue: Queue, options: StatusOptions = {}): Promise<QueueStatus> {
   const redis = queue.redis;
   const parts = await Promise.all(queue.partitions.map((keys) => partitionStatus(redis, queue, keys, options)));
-  return parts.length === 1 ? (parts[0] as QueueStatus) : mergeStatus(parts, options);
+  const status = parts.length === 1 ? (parts[0] as QueueStatus) : mergeStatus(parts, options);
+  const levels = await levelsStatus(redis, queue.partitions);
+  if (!levels) return status;
+  const others = levels.levels.filter((l) => l.name !== levels.defaultLevel).reduce((n, l) => n + l.waiting, 0);
+  return { ...status, waiting: status.waiting + others, levels };
 }
 
 /** Partitions read one by one, added up. A worker registered in every partition is listed once. */

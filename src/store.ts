@@ -8,7 +8,20 @@ import type { QueueKeys } from './keys.ts';
 import type { Entry } from './payload.ts';
 import { runScript, type ScriptArg } from './scripts.ts';
 
-/** register.lua: adds a registration with a lease; the partition's epoch (set from `candidate` if none). */
+/** What register.lua found: the partition's epoch, whether the queue is paused, and the configuration record (partition 0; '' elsewhere). */
+export interface Registered {
+  /** The epoch ('' when the configuration differed and nothing was written). */
+  readonly epoch: string;
+  /** The queue is paused (`queue.pause()`): take nothing. */
+  readonly paused: boolean;
+  readonly recorded: string;
+}
+
+/**
+ * register.lua: adds a registration with a lease; the partition's epoch (set from `candidate` if none). In
+ * partition 0 with `config`, first writes the configuration record if there is none, and registers only if
+ * the record equals `config`.
+ */
 export async function register(
   redis: Client,
   keys: QueueKeys,
@@ -16,14 +29,16 @@ export async function register(
   leaseMs: number,
   candidate: string,
   facts: string,
-): Promise<{ epoch: string; paused: boolean }> {
-  const [epoch, , paused] = (await runScript(
+  config?: string,
+): Promise<Registered> {
+  const withConfig = config !== undefined && keys.partition === 0;
+  const [epoch, , paused, recorded] = (await runScript(
     redis,
     'register',
-    [keys.workers, keys.epoch, keys.info, keys.paused],
-    [id, leaseMs, candidate, facts],
-  )) as [string, number, number];
-  return { epoch: String(epoch), paused: paused === 1 };
+    withConfig ? [keys.workers, keys.epoch, keys.info, keys.paused, keys.config] : [keys.workers, keys.epoch, keys.info, keys.paused],
+    withConfig ? [id, leaseMs, candidate, facts, config] : [id, leaseMs, candidate, facts],
+  )) as [string, number, number, string?];
+  return { epoch: String(epoch), paused: paused === 1, recorded: String(recorded ?? '') };
 }
 
 /** renew.lua: 'renewed'; 'gone' (expired or swept); 'epoch' (the partition's epoch is not `epoch`: data lost). */
@@ -61,11 +76,34 @@ export async function renew(
  * need not be UTF-8). 'refused' when the registration's lease has ended (nothing moved).
  */
 export async function dequeue(redis: Client, keys: QueueKeys, workerId: string, count: number): Promise<Buffer[] | 'refused'> {
-  const reply = (await runScript(redis, 'dequeue', [keys.waiting, keys.workers, keys.worker(workerId)], [workerId, count], 'bytes')) as [
-    number,
-    ...Buffer[],
-  ];
+  const levels = keys.levels;
+  const reply = (
+    levels
+      ? await runScript(
+          redis,
+          'dequeue-levels',
+          [keys.workers, keys.worker(workerId), keys.dispatches, ...levels.lists],
+          [workerId, count, levels.pattern],
+          'bytes',
+        )
+      : await runScript(redis, 'dequeue', [keys.waiting, keys.workers, keys.worker(workerId)], [workerId, count], 'bytes')
+  ) as [number, ...Buffer[]];
   return reply[0] === 0 ? 'refused' : (reply.slice(1) as Buffer[]);
+}
+
+/**
+ * Enqueues one entry at the front of the default level (`atFront`: RPUSH, taken next), or in level `level`
+ * (push.lua: its level's list, or `waiting` when every level is empty, so that a blocked worker wakes).
+ */
+export async function pushEntry(redis: Client, keys: QueueKeys, entry: string, level: string, front: boolean): Promise<void> {
+  const levels = keys.levels;
+  if (level === '' || !levels) {
+    await redis.rpush(keys.waiting, entry);
+    return;
+  }
+  const target = keys.levelWaiting(level);
+  const others = levels.lists.filter((k) => k !== keys.waiting && k !== target);
+  await runScript(redis, 'push', [keys.waiting, target, ...others], [entry, front ? 'front' : '']);
 }
 
 /**
@@ -75,8 +113,8 @@ export async function dequeue(redis: Client, keys: QueueKeys, workerId: string, 
 export type CutoffRecord = 'crashed' | 'stopped' | 'lost' | null;
 
 /**
- * requeue.lua: puts the run back at the front, if `list` still holds `entry`: 'requeued'; 'stale' (someone
- * else did); 'cancelled' (removed, not put back: a cancel request for the task was pending).
+ * requeue.lua: puts the run back at the front of its level's list, if `list` still holds `entry`: 'requeued';
+ * 'stale' (someone else did); 'cancelled' (removed, not put back: a cancel request for the task was pending).
  */
 export async function requeue(
   redis: Client,
@@ -85,7 +123,11 @@ export async function requeue(
   entry: Entry,
   cutoff: CutoffRecord,
 ): Promise<'requeued' | 'stale' | 'cancelled'> {
-  const done = await runScript(redis, 'requeue', [list, keys.waiting, keys.cancel], [entry, cutoff === null ? 0 : 1, cutoff ?? '']);
+  const args = [entry, cutoff === null ? 0 : 1, cutoff ?? ''];
+  const levels = keys.levels;
+  const done = levels
+    ? await runScript(redis, 'requeue', [list, keys.waiting, keys.cancel, ...levels.homeKeys], [...args, levels.homeNames])
+    : await runScript(redis, 'requeue', [list, keys.waiting, keys.cancel], args);
   return done === 1 ? 'requeued' : done === 2 ? 'cancelled' : 'stale';
 }
 
@@ -110,16 +152,26 @@ export async function cancelRequest(redis: Client, keys: QueueKeys, taskId: stri
   await runScript(redis, 'cancel', [keys.cancel, keys.scheduled, keys.waiting], ['request', taskId, ttlMs]);
 }
 
+/** `where`: 'scheduled', or the waiting list the entry was found in (`waiting`, or a priority level's list). */
 export async function cancelRemove(
   redis: Client,
   keys: QueueKeys,
   taskId: string,
   entry: Entry,
-  where: 'scheduled' | 'waiting',
+  where: 'scheduled' | { readonly list: string },
   also: { readonly outcome?: string; readonly ttlMs?: number; readonly uniqueKey?: string } = {},
 ): Promise<boolean> {
-  const k = [keys.cancel, keys.scheduled, keys.waiting, keys.result(taskId), keys.unique(also.uniqueKey ?? '')];
-  const a: ScriptArg[] = ['remove', taskId, entry, where, also.outcome ?? '', also.ttlMs ?? 1, also.uniqueKey === undefined ? '' : '1'];
+  const list = where === 'scheduled' ? keys.waiting : where.list;
+  const k = [keys.cancel, keys.scheduled, list, keys.result(taskId), keys.unique(also.uniqueKey ?? '')];
+  const a: ScriptArg[] = [
+    'remove',
+    taskId,
+    entry,
+    where === 'scheduled' ? 'scheduled' : 'waiting',
+    also.outcome ?? '',
+    also.ttlMs ?? 1,
+    also.uniqueKey === undefined ? '' : '1',
+  ];
   return (await runScript(redis, 'cancel', k, a)) === 1;
 }
 
@@ -149,21 +201,25 @@ export async function finishWithResult(
   return (await runScript(redis, 'finish', k, a)) === 1;
 }
 
-/** unique.lua: takes the unique key and enqueues, or finds the key held: `{ id, duplicate }`. */
+/**
+ * unique.lua: takes the unique key and enqueues, or finds the key held: `{ id, duplicate }`. `place`: the task's
+ * priority level when not the default ('' for the default), and whether it goes to the front (`atFront`).
+ */
 export async function enqueueUniqueEntry(
   redis: Client,
   keys: QueueKeys,
   u: { readonly key: string; readonly forMs: number },
   entry: string,
   id: string,
-  delayMs: number | undefined,
-  atMs: number | undefined,
+  due: { readonly delayMs: number | undefined; readonly atMs: number | undefined },
+  place: { readonly level: string; readonly front: boolean },
 ): Promise<{ id: string; duplicate: boolean }> {
+  const list = place.level !== '' && keys.levels ? keys.levelWaiting(place.level) : keys.waiting;
   const [done, holder] = (await runScript(
     redis,
     'unique',
-    [keys.unique(u.key), keys.waiting, keys.scheduled],
-    [entry, id, u.forMs, delayMs ?? '', atMs ?? ''],
+    [keys.unique(u.key), list, keys.scheduled],
+    [entry, id, u.forMs, due.delayMs ?? '', due.atMs ?? '', place.front ? 'front' : ''],
   )) as [number, string | null];
   return { id: String(holder ?? id), duplicate: done === 0 };
 }
@@ -237,8 +293,11 @@ export async function recover(
   const [moved, left, removed, cancelled] = (await runScript(
     redis,
     'recover',
-    [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, keys.cancel],
-    [id, 1000, mode, ...timing],
+    [
+      ...[keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, keys.cancel, keys.config],
+      ...(keys.levels ? [keys.dispatches, ...keys.levels.homeKeys] : []),
+    ],
+    [id, 1000, mode, ...timing, keys.levels?.homeNames ?? ''],
   )) as [number, number, number, number];
   return { moved, left, removed: removed === 1, cancelled: Number(cancelled ?? 0) };
 }
@@ -264,8 +323,18 @@ export async function scheduleLater(
   delayMs: number,
   atMs: number | undefined,
 ): Promise<{ due: number; now: number }> {
-  const [due, now] = (await runScript(redis, 'schedule', [keys.scheduled, keys.waiting], [entry, delayMs, atMs ?? ''])) as [number, number];
+  const call = scheduleCall(keys, entry, delayMs, atMs);
+  const [due, now] = (await runScript(redis, 'schedule', call.keys, call.args)) as [number, number];
   return { due, now };
+}
+
+/** The KEYS and ARGV of one schedule.lua call (a pipeline sends them itself). */
+export function scheduleCall(keys: QueueKeys, entry: string, delayMs: number, atMs: number | undefined) {
+  const levels = keys.levels;
+  return {
+    keys: levels ? [keys.scheduled, keys.waiting, ...levels.homeKeys] : [keys.scheduled, keys.waiting],
+    args: levels ? [entry, delayMs, atMs ?? '', levels.homeNames] : [entry, delayMs, atMs ?? ''],
+  };
 }
 
 /** What promote.lua did in one partition. */
@@ -280,15 +349,18 @@ export interface Promotion {
 }
 
 /**
- * promote.lua: moves up to `max` due entries of one partition onto its waiting list (one atomic script). With
- * `scheduleTimes` (partition 0's) it also reads when the first schedule is due, so an idle round is one command.
+ * promote.lua: moves up to `max` due entries of one partition onto its waiting list (one atomic script), each
+ * into its own priority level's list when the queue has levels. With `scheduleTimes` (partition 0's) it also
+ * reads when the first schedule is due, so an idle round is one command.
  */
 export async function promote(redis: Client, keys: QueueKeys, max = 1000, scheduleTimes?: string): Promise<Promotion> {
+  const levels = keys.levels;
+  const times = scheduleTimes === undefined ? [] : [scheduleTimes];
   const [moved, nextDue, now, scheduleDue] = (await runScript(
     redis,
     'promote',
-    scheduleTimes === undefined ? [keys.scheduled, keys.waiting] : [keys.scheduled, keys.waiting, scheduleTimes],
-    [max],
+    levels ? [keys.scheduled, keys.waiting, ...levels.homeKeys, ...times] : [keys.scheduled, keys.waiting, ...times],
+    levels ? [max, levels.homeNames] : [max],
   )) as [number, number, number, number];
   return { moved, nextDue: nextDue < 0 ? undefined : nextDue, now, scheduleDue: scheduleDue < 0 ? undefined : scheduleDue };
 }
@@ -309,11 +381,13 @@ export async function retry(
   entry: Entry,
   delayMs: number,
 ): Promise<{ status: 'scheduled' | 'stale' | 'unreadable' | 'cancelled'; due: number; now: number }> {
-  const [status, due, now] = (await runScript(redis, 'retry', [list, keys.scheduled, keys.waiting, keys.cancel], [entry, delayMs])) as [
-    number,
-    number,
-    number,
-  ];
+  const levels = keys.levels;
+  const [status, due, now] = (await runScript(
+    redis,
+    'retry',
+    [list, keys.scheduled, keys.waiting, keys.cancel, ...(levels?.homeKeys ?? [])],
+    levels ? [entry, delayMs, levels.homeNames] : [entry, delayMs],
+  )) as [number, number, number];
   const named = status === 1 ? 'scheduled' : status === 0 ? 'stale' : status === 2 ? 'cancelled' : 'unreadable';
   return { status: named, due, now };
 }

@@ -45,6 +45,16 @@ export interface EnqueueOptions {
   /** The backoff before each retry, for this call (a function only in the definition). @default the definition's, else exponential from 1 s to 1 h with full jitter */
   readonly backoff?: BackoffSpec;
   /**
+   * The priority level to wait in, one of the queue's `priorities` (README "Priorities"). @default the queue's
+   * default level (`normal`, else its last level)
+   */
+  readonly priority?: string;
+  /**
+   * Next to run: the task goes to the front of its level's line instead of the back (the taking end), ahead of
+   * every task waiting there. Works without `priorities` too. @default false
+   */
+  readonly atFront?: boolean;
+  /**
    * Keep the task's outcome in Redis for `ttlMs` after it finishes, for `queue.result(id)`. Off by default
    * (a finished task leaves nothing). @default the definition's `keepResult`, else off
    */

@@ -81,8 +81,18 @@ export class TestStore {
     const now = ks.now();
     const counts = { waiting: 0, running: 0, due: 0 };
     const parts = queue
-      ? queue.partitions.map((k) => ({ waiting: [k.waiting], running: ks.keys(k.worker('*')), scheduled: [k.scheduled] }))
-      : [{ waiting: ks.keys('*}:waiting'), running: ks.keys('*}:worker:*'), scheduled: ks.keys('*}:scheduled') }];
+      ? queue.partitions.map((k) => ({
+          waiting: k.levels?.lists ?? [k.waiting],
+          running: ks.keys(k.worker('*')),
+          scheduled: [k.scheduled],
+        }))
+      : [
+          {
+            waiting: [...ks.keys('*}:waiting'), ...ks.keys('*}:waiting:*')],
+            running: ks.keys('*}:worker:*'),
+            scheduled: ks.keys('*}:scheduled'),
+          },
+        ];
     for (const p of parts) {
       for (const key of p.waiting) counts.waiting += ks.type(key) === 'list' ? ks.llen(key) : 0;
       for (const key of p.running) counts.running += ks.type(key) === 'list' ? ks.llen(key) : 0;

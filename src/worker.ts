@@ -170,7 +170,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       scheduled: (due, now) => this.#sweepLoop?.timekeeper.expect(due, now),
     });
     this.#processor = processor;
-    this.#lease = new Lease(this.#leaseClient, this.queue.partitions, this.#leaseMs, () => this.#facts(), {
+    this.#lease = new Lease(this.#leaseClient, this.queue, this.#leaseMs, () => this.#facts(), {
       lost: (why, id) => this.#leaseLost(why, id),
       epochChanged: (previous, current) => {
         this.logger.error(
@@ -243,10 +243,19 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       .registerUntilDone(this.#stop.signal, (err, attempt) => {
         if (attempt % 10 === 3) this.logger.warn({ queue: this.queue.name, err }, 'cannot register with Redis; retrying');
       })
-      .then(() => {
-        this.logger.debug({ queue: this.queue.name, workerId: lease.id }, 'registered');
-        this.#wake?.();
-      });
+      .then(
+        () => {
+          this.logger.debug({ queue: this.queue.name, workerId: lease.id }, 'registered');
+          this.#wake?.();
+        },
+        (err: Error) => {
+          // Another configuration is recorded for the queue (ConfigMismatchError): refuse to work. (Not awaited:
+          // the stop waits for this registration to settle.)
+          this.logger.error({ queue: this.queue.name, err }, 'the queue is configured otherwise in Redis; stopping');
+          this.#fatal ??= err;
+          void this.close({ now: true });
+        },
+      );
     this.#registering = registering;
     return registering;
   }

@@ -120,8 +120,9 @@ describe('dashboard Redis cost', { timeout: 300_000, skip: ON_CLUSTER && 'MONITO
     assert.equal(big.dead, small.dead, 'a dead-letter page costs the same whatever the list holds');
     assert.equal(big.cached, 0, 'a second page within the second is served from the cache');
     // MULTI + 12 reads (8, the scheduled set's size and head, the schedules' count, paused) + EXEC, then one
-    // LLEN per worker (the in-flight list sizes): 114 for 100 workers.
-    assert.equal(big.overview, 14 + 100);
+    // LLEN per worker (the in-flight list sizes), and one GET of the configuration record (for priority
+    // levels): 115 for 100 workers.
+    assert.equal(big.overview, 14 + 100 + 1);
     assert.equal(big.byCommand.keys ?? 0, 0);
     assert.equal(big.byCommand.scan ?? 0, 0);
     assert.equal(big.byCommand.client ?? 0, 0);

@@ -2,7 +2,8 @@
 // touches must be passed in KEYS, so that the client can route the script to the node owning those keys (and
 // all of a queue's keys share a slot). Each redis.call / redis.pcall is parsed: its command name must be a
 // string literal listed below, and every argument in a key position of that command must be exactly
-// `KEYS[n]`, never a literal, an ARGV value, a variable or a concatenation. A command missing from the table
+// `KEYS[n]` (n a number, or a variable holding an index: the key is still one the caller passed), never a literal,
+// an ARGV value, a variable holding a key or a concatenation. A command missing from the table
 // is a problem: add it, with its key positions, on purpose.
 import { fileURLToPath } from 'node:url';
 
@@ -296,8 +297,7 @@ const isKeysRef = (arg: readonly Token[]): boolean =>
   arg[0]!.type === 'name' &&
   arg[0]!.text === 'KEYS' &&
   arg[1]!.text === '[' &&
-  arg[2]!.type === 'number' &&
-  /^[1-9]\d*$/.test(arg[2]!.text) &&
+  ((arg[2]!.type === 'number' && /^[1-9]\d*$/.test(arg[2]!.text)) || arg[2]!.type === 'name') &&
   arg[3]!.text === ']';
 
 // The last argument of a call expands to several values when it is a call or `...`.

@@ -31,6 +31,14 @@ export async function checks(): Promise<void> {
   await bound(5, 6);
   await queue.enqueue('add', [1, 2], { timeoutMs: 1000 });
 
+  // Priorities
+  const urgent = new Queue({ name: 'urgent', priorities: { high: 6, normal: 3, low: 1 }, priorityOrder: 'weighted' });
+  await add.with({ priority: 'high', atFront: true }).delay(urgent, 1, 2);
+  // @ts-expect-error priorityOrder is 'weighted' or 'strict'
+  new Queue({ name: 'x', priorities: { a: 1, b: 2 }, priorityOrder: 'fifo' });
+  // @ts-expect-error atFront is a boolean
+  await add.with({ atFront: 1 }).delay(urgent, 1, 2);
+
   // Retries, running later, schedules
   await charge.with({ retries: 2, delayMs: 30_000 }).delay(queue, 100);
   await charge.with({ runAt: new Date(Date.now() + 60_000) }).delay(queue, 100);

@@ -63,6 +63,17 @@ export function renderStatus(s: QueueStatus, options: RenderOptions = {}): strin
   out.push(clip(`  waiting       ${formatCount(s.waiting)}${next}`, width));
   if (s.paused) out.push(clip(`  PAUSED        workers take nothing new (delayed resume --queue ${s.queue})`, width));
   // Shown only when the queue uses them, so the status of a queue without them reads as before.
+  if (s.levels) {
+    const order = s.levels.order === 'strict' ? 'strict order: a level runs only when those above it are empty' : 'weighted';
+    out.push(clip(`  levels        ${order}; head of a level starts within N dispatches while all are busy`, width));
+    for (const l of s.levels.levels) {
+      const bound = l.headBound === null ? 'no bound (strict)' : `≤ ${l.headBound} dispatches`;
+      const name = `${l.name}${l.name === s.levels.defaultLevel ? '*' : ''}`;
+      out.push(
+        clip(`    ${name.padEnd(12)}${formatCount(l.waiting).padStart(8)} waiting   weight ${String(l.weight).padEnd(4)} ${bound}`, width),
+      );
+    }
+  }
   if (s.scheduled > 0) {
     const due = s.nextDueAt === null ? '' : `   next due in ${formatDuration(Math.max(0, s.nextDueAt - s.at))}`;
     out.push(clip(`  scheduled     ${formatCount(s.scheduled)}${due}`, width));

@@ -28,17 +28,42 @@ function bump(entry: string, cut: number, reason: string): string {
   return `1|${num(attempt) + 1}|${num(cutoffs) + cut}|${cut === 0 ? old : reason}|${rest}`;
 }
 
+/**
+ * lib.lua home: the KEYS index (1-based) of the list an entry goes back to: its level's (`;p=<level>`) when
+ * `names` lists it (the lists are KEYS[first], KEYS[first + 1], ... in the order of `names`), else `fallback`.
+ */
+function home(entry: string, fallback: number, first: number, names: string | undefined): number {
+  if (!names) return fallback;
+  const level = /^1\|\d+\|\d+\|[A-Za-z]*\|[^|]*\|[^|]*\|\d+\|\d+\|f=[^|]*;p=([A-Za-z0-9_-]+)/.exec(entry)?.[1];
+  if (level === undefined) return fallback;
+  const i = names
+    .split(',')
+    .filter((n) => n !== '')
+    .indexOf(level);
+  return i === -1 ? fallback : first + i;
+}
+
+/** How many level names a script's ARGV lists ('high,low' → 2; '' or absent → 0). */
+const levelCount = (names: string | undefined) => (names ? names.split(',').filter((n) => n !== '').length : 0);
+
 function liveDeadline(ks: Keyspace, workers: string, id: string): number | undefined {
   return ks.zscore(workers, id);
 }
 
 const register: Script = (ks, keys, argv) => {
   const now = ks.now();
+  let recorded = '';
+  if (keys.length >= 5) {
+    ks.set(k(keys, 5), a(argv, 5), true, undefined);
+    recorded = ks.get(k(keys, 5)) ?? '';
+    if (recorded !== a(argv, 5)) return ['', now, 0, recorded];
+  }
   ks.set(k(keys, 2), a(argv, 3), true, undefined);
   const epoch = ks.get(k(keys, 2));
   ks.zadd(k(keys, 1), [[now + num(a(argv, 2)), a(argv, 1)]], 'NX');
   ks.hset(k(keys, 3), [[a(argv, 1), `${now} ${a(argv, 4)}`]]);
-  return [epoch, now];
+  // Pause (KEYS[4]) is not modelled here yet (renew's report of it is not either): never paused.
+  return [epoch, now, 0, recorded];
 };
 
 const renew: Script = (ks, keys, argv) => {
@@ -68,10 +93,56 @@ const dequeue: Script = (ks, keys, argv) => {
   return [1, ...items.reverse()];
 };
 
+const dequeueLevels: Script = (ks, keys, argv) => {
+  const now = ks.now();
+  const deadline = liveDeadline(ks, k(keys, 1), a(argv, 1));
+  if (deadline === undefined || deadline <= now) return [0];
+  const n = num(a(argv, 2));
+  const pattern = a(argv, 3);
+  const levels = keys.length - 3;
+  let d = pattern !== '' ? num(ks.get(k(keys, 3)) ?? '0') : 0;
+  const out: Reply[] = [1];
+  const empty = new Set<number>();
+  while (out.length - 1 < n && empty.size < levels) {
+    const first = pattern !== '' ? pattern.charCodeAt(d % pattern.length) - 47 : 1;
+    let item: string | null = null;
+    for (const i of [first, ...Array.from({ length: levels }, (_, j) => j + 1).filter((j) => j !== first)]) {
+      if (empty.has(i)) continue;
+      item = ks.lmove(k(keys, 3 + i), k(keys, 2), 'RIGHT', 'LEFT');
+      if (item !== null) break;
+      empty.add(i);
+    }
+    if (item === null) break;
+    out.push(item);
+    d++;
+  }
+  if (pattern !== '') {
+    if (empty.size === levels) ks.del(k(keys, 3));
+    else if (out.length > 1) ks.set(k(keys, 3), String(d), false, undefined);
+  }
+  return out;
+};
+
+const push: Script = (ks, keys, argv) => {
+  let target = 2;
+  if (ks.llen(k(keys, 1)) === 0) {
+    target = 1;
+    for (let i = 2; i <= keys.length; i++)
+      if (ks.llen(k(keys, i)) > 0) {
+        target = 2;
+        break;
+      }
+  }
+  if (a(argv, 2) === 'front') ks.rpush(k(keys, target), [a(argv, 1)]);
+  else ks.lpush(k(keys, target), [a(argv, 1)]);
+  return target - 1;
+};
+
 const requeue: Script = (ks, keys, argv) => {
-  expectList(ks, k(keys, 2), 'waiting', 'nothing was moved');
+  const target = home(a(argv, 1), 2, 4, argv[3]);
+  expectList(ks, k(keys, target), 'waiting', 'nothing was moved');
   if (ks.lrem(k(keys, 1), -1, a(argv, 1)) === 0) return 0;
-  ks.rpush(k(keys, 2), [bump(a(argv, 1), num(a(argv, 2)), a(argv, 3))]);
+  ks.rpush(k(keys, target), [bump(a(argv, 1), num(a(argv, 2)), a(argv, 3))]);
   return 1;
 };
 
@@ -106,14 +177,16 @@ const recover: Script = (ks, keys, argv) => {
   const deadline = ks.zscore(k(keys, 1), a(argv, 1));
   if (lost && deadline !== undefined && deadline > now) return [0, ks.llen(k(keys, 2)), 0];
   expectList(ks, k(keys, 3), 'waiting', 'nothing was moved');
+  const levels = levelCount(argv[5]);
+  for (let i = 10; i < 10 + levels; i++) expectList(ks, k(keys, i), 'a level list', 'nothing was moved');
   const cut = lost ? 1 : 0;
   const items = ks.lrange(k(keys, 2), -num(a(argv, 2)), -1);
   if (items.length > 0) {
     ks.ltrim(k(keys, 2), 0, -(items.length + 1));
-    ks.rpush(
-      k(keys, 3),
-      items.map((item) => bump(item, cut, 'lost')),
-    );
+    const back = items.map((item) => bump(item, cut, 'lost'));
+    // Cancel requests (KEYS[7]) are not modelled here (cancel.lua is not): every entry goes back.
+    if (levels === 0) ks.rpush(k(keys, 3), back);
+    else for (const item of back) ks.rpush(k(keys, home(item, 3, 10, argv[5])), [item]);
   }
   const left = ks.llen(k(keys, 2));
   let removed = 0;
@@ -126,7 +199,13 @@ const recover: Script = (ks, keys, argv) => {
     removed = ks.zrem(k(keys, 1), [a(argv, 1)]);
     ks.hdel(k(keys, 4), [a(argv, 1)]);
     if (lost && removed === 1 && num(argv[4] ?? '0') > 0) ks.zadd(k(keys, 6), [[now, a(argv, 1)]], undefined);
-    if (!lost && ks.zcard(k(keys, 1)) === 0 && ks.llen(k(keys, 3)) === 0) ks.del(k(keys, 5));
+    let empty = ks.zcard(k(keys, 1)) === 0 && ks.llen(k(keys, 3)) === 0;
+    for (let i = 10; empty && i < 10 + levels; i++) empty = ks.llen(k(keys, i)) === 0;
+    if (!lost && empty) {
+      ks.del(k(keys, 5));
+      if (keys.length >= 8) ks.del(k(keys, 8));
+      if (levels > 0) ks.del(k(keys, 9));
+    }
   }
   return [items.length, left, removed];
 };
@@ -143,21 +222,24 @@ const deadDelete: Script = (ks, keys, argv) => ks.lrem(k(keys, 1), a(argv, 2) ==
 const schedule: Script = (ks, keys, argv) => {
   const now = ks.now();
   const due = a(argv, 3) !== '' ? num(a(argv, 3)) : now + num(a(argv, 2));
-  if (due <= now) ks.lpush(k(keys, 2), [a(argv, 1)]);
+  if (due <= now) ks.lpush(k(keys, home(a(argv, 1), 2, 3, argv[3])), [a(argv, 1)]);
   else ks.zadd(k(keys, 1), [[due, a(argv, 1)]], undefined);
   return [due, now];
 };
 
 const promote: Script = (ks, keys, argv) => {
   const now = ks.now();
+  const levels = levelCount(argv[1]);
   const items = ks.zrangeByScore(k(keys, 1), Number.NEGATIVE_INFINITY, now, false, 0, num(a(argv, 1))).map(([m]) => m);
   if (items.length > 0) {
     expectList(ks, k(keys, 2), 'waiting', 'nothing was moved');
+    for (let i = 3; i < 3 + levels; i++) expectList(ks, k(keys, i), 'a level list', 'nothing was moved');
     ks.zrem(k(keys, 1), items);
-    ks.lpush(k(keys, 2), items);
+    if (levels === 0) ks.lpush(k(keys, 2), items);
+    else for (const item of items) ks.lpush(k(keys, home(item, 2, 3, argv[1])), [item]);
   }
   const head = ks.zrange(k(keys, 1), 0, 0)[0];
-  const first = keys.length >= 3 ? ks.zrange(k(keys, 3), 0, 0)[0] : undefined;
+  const first = keys.length >= 3 + levels ? ks.zrange(k(keys, 3 + levels), 0, 0)[0] : undefined;
   return [items.length, head ? head[1] : -1, now, first ? first[1] : -1];
 };
 
@@ -175,13 +257,14 @@ const retry: Script = (ks, keys, argv) => {
   const [, attempt, cutoffs, reason, head, tail] = m as unknown as [string, string, string, string, string, string];
   const kind = ks.type(k(keys, 2));
   if (kind !== 'zset' && kind !== 'none') throw new ReplyError(`WRONGTYPE scheduled is a ${kind}, not a sorted set: nothing was moved`);
-  expectList(ks, k(keys, 3), 'waiting', 'nothing was moved');
+  const target = home(a(argv, 1), 3, 5, argv[2]);
+  expectList(ks, k(keys, target), 'waiting', 'nothing was moved');
   if (ks.lrem(k(keys, 1), -1, a(argv, 1)) === 0) return [0, 0, now];
   const f = /^f=(\d+)([\s\S]*)$/.exec(tail);
   const newTail = f ? `f=${num(f[1]) + 1}${f[2]}` : `f=1|${tail}`;
   const entry = `1|${num(attempt) + 1}|${cutoffs}|${reason}|${head}${newTail}`;
   const due = now + num(a(argv, 2));
-  if (due <= now) ks.lpush(k(keys, 3), [entry]);
+  if (due <= now) ks.lpush(k(keys, target), [entry]);
   else ks.zadd(k(keys, 2), [[due, entry]], undefined);
   return [1, due, now];
 };
@@ -233,6 +316,8 @@ export const MEMORY_SCRIPTS: Readonly<Record<string, Script>> = {
   register,
   renew,
   dequeue,
+  'dequeue-levels': dequeueLevels,
+  push,
   requeue,
   fail,
   sweep,

@@ -14,8 +14,9 @@ export const storeCases: StoreCase[] = [
     name: 'register and renew write the lease, the facts and the epoch where the keys say; renew tells renewed / gone / epoch',
     run: async ({ redis, q }) => {
       const k = q.keys;
-      const { epoch } = await register(redis, k, 'w1', 3000, 'e1', '{"kind":"inline"}');
+      const { epoch, recorded } = await register(redis, k, 'w1', 3000, 'e1', '{"kind":"inline"}');
       assert.equal(epoch, 'e1');
+      assert.equal(recorded, '', 'no configuration given, none compared');
       assert.equal(await redis.get(k.epoch), 'e1');
       assert.ok(Number(await redis.zscore(k.workers, 'w1')) > 0);
       assert.match((await redis.hget(k.info, 'w1')) ?? '', /^\d+ \{"kind":"inline"\}$/);

@@ -165,9 +165,9 @@ export abstract class BaseScenario {
     return (await Promise.all(this.keys.map((k) => redis.zcard(k.workers)))).reduce((a, b) => a + b, 0);
   }
 
-  /** The queue's keys now (every partition, every primary), less epochs and sweep locks: what a drained, idle queue must not have. */
+  /** The queue's keys now (every partition, every primary), less epochs (and the configuration record that lives as long as partition 0's), sweep locks and retired registrations: what a drained, idle queue must not have. */
   async residue(client?: Redis): Promise<string[]> {
-    const allowed = new Set(this.keys.flatMap((k) => [k.epoch, k.sweepLock, k.retired, k.retiredLock]));
+    const allowed = new Set(this.keys.flatMap((k) => [k.epoch, k.config, k.sweepLock, k.retired, k.retiredLock]));
     return (await queueKeysNow(client ?? this.client(), this.layout)).filter((k) => !allowed.has(k));
   }
 

@@ -1,0 +1,106 @@
+// Priority levels with issue 13's features: a task of a non-default level that keeps its result, holds a unique
+// key or is cancelled. Lookup and cancel search its level's list; a unique task waits in its level; recovery
+// after kill -9 puts a held task back into its own level and drops a cancelled one; the rerun's finish writes the
+// result and releases the key.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Redis } from 'ioredis';
+import { CancelledError, InlineWorker } from '../src/index.ts';
+import { recover } from '../src/store.ts';
+import { record } from './fixtures/tasks.ts';
+import { FIXTURES, inspector, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue, workerProcess } from './helpers.ts';
+
+let redis: Redis;
+before(() => {
+  redis = inspector();
+});
+after(async () => {
+  await redis.quit();
+});
+
+const WEIGHTS = { high: 6, normal: 3, low: 1 };
+const KEEP = { keepResult: { ttlMs: 60_000 } };
+
+const idOf = (entry: string) => entry.split('|')[4];
+const ids = async (list: string) => (await redis.lrange(list, 0, -1)).map(idOf);
+
+test('a waiting task of another level: queue.task finds it in its level, cancel removes it from there, its result says cancelled and its unique key is free', () =>
+  withQueue(
+    redis,
+    async (q) => {
+      const k = q.keys;
+      const filler = await q.enqueue('add', [0, 0]); // the queue is not empty: the next pushes go to their levels
+      const kept = await q.enqueue('add', [1, 1], { priority: 'high', ...KEEP });
+      const unique = { key: 'report-7' };
+      const first = await q.enqueueUnique('add', [2, 2], { priority: 'low', unique, ...KEEP });
+      assert.equal(first.duplicate, false);
+      const front = await q.enqueueUnique('add', [3, 3], { priority: 'low', atFront: true, unique: { key: 'report-8' } });
+      assert.deepEqual(await ids(k.waiting), [filler]);
+      assert.deepEqual(await ids(k.levelWaiting('high')), [kept]);
+      assert.deepEqual(
+        await ids(k.levelWaiting('low')),
+        [first.id, front.id],
+        'a unique task waits in its level; atFront at the taking end',
+      );
+      assert.deepEqual(await q.enqueueUnique('add', [2, 2], { priority: 'low', unique }), { id: first.id, duplicate: true });
+      assert.equal((await q.task(first.id)).state, 'waiting');
+      assert.equal((await q.task(kept)).state, 'waiting');
+
+      const waiting = q.result(first.id, { timeoutMs: 10_000 });
+      assert.equal(await q.cancel(first.id), 'removed');
+      assert.equal(await q.cancel(kept), 'removed');
+      await assert.rejects(waiting, CancelledError);
+      await assert.rejects(q.result(kept, { timeoutMs: 1000 }), CancelledError);
+      assert.deepEqual(await ids(k.levelWaiting('low')), [front.id]);
+      assert.equal(await redis.exists(k.levelWaiting('high')), 0);
+      assert.equal(await redis.exists(k.unique('report-7')), 0, 'the cancel released the key');
+      assert.equal((await q.task(first.id)).state, 'failed');
+      assert.equal((await q.enqueueUnique('add', [2, 2], { priority: 'low', unique })).duplicate, false, 'a new one after');
+    },
+    { priorities: WEIGHTS },
+  ));
+
+test('kill -9 of a worker running a cancelled high task and a unique, result-keeping low task: recovery drops the first and puts the second back into its level; the rerun keeps the key until it finishes', () =>
+  withQueue(
+    redis,
+    async (q) => {
+      const k = q.keys;
+      const ledger = ledgerFile();
+      const doomed = await record.with({ priority: 'high', ...KEEP }).delay(q, ledger, 60_000);
+      const unique = { key: 'nightly' };
+      const { id: kept } = await q.enqueueUnique('record', [ledger, 5000], { priority: 'low', unique, ...KEEP });
+      const victim = workerProcess(q, { KIND: 'inline', CONCURRENCY: '2', LEASE_MS: '60000', PRIORITIES: JSON.stringify(WEIGHTS) });
+      try {
+        await waitFor(
+          'both tasks to start and the registration line',
+          () => readLedger(ledger).filter((l) => l.event === 'start').length === 2 && victim.events.some((e) => e.event === 'registered'),
+        );
+        // Frozen, so it cannot hear the cancel at a renewal (20 s away anyway), then killed.
+        victim.proc.kill('SIGSTOP');
+        assert.equal(await q.cancel(doomed), 'stopping');
+        victim.proc.kill('SIGKILL');
+        await victim.exited;
+        const workerId = String(victim.events.find((e) => e.event === 'registered')?.workerId);
+        // The lease ends now rather than in 60 s (what the clock would do).
+        await redis.zadd(k.workers, 1, workerId);
+        const back = await recover(redis, k, workerId, 'lost', [0, 0]);
+        assert.deepEqual([back.moved, back.cancelled, back.left], [1, 1, 0]);
+        assert.deepEqual(await ids(k.levelWaiting('low')), [kept], 'back into its own level');
+        assert.equal(await redis.exists(k.levelWaiting('high')), 0, 'the cancelled task is not put back');
+        assert.equal(await redis.exists(k.waiting), 0);
+        assert.deepEqual(await q.enqueueUnique('record', [ledger, 1], { priority: 'low', unique }), { id: kept, duplicate: true });
+
+        const rec = recorder();
+        const rescuer = new InlineWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, successHandler: rec.successHandler });
+        await runUntil(rescuer, 'the rerun to finish', () => rec.byId(kept) !== undefined);
+        assert.equal(rec.byId(kept)?.attempt, 1, 'ran again after the kill');
+        assert.equal(rec.outcomes.length, 1, 'the cancelled task never ran again');
+        assert.equal(await q.result(kept, { timeoutMs: 1000 }), 5000);
+        assert.equal(await redis.exists(k.unique('nightly')), 0, 'released by the finish of the rerun');
+        assert.equal(readLedger(ledger).filter((l) => l.id === doomed && l.event === 'start').length, 1);
+      } finally {
+        victim.proc.kill('SIGKILL');
+      }
+    },
+    { priorities: WEIGHTS },
+  ));
