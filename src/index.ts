@@ -47,7 +47,8 @@ export {
   ResultTimeoutError,
   NotSupportedByMemoryStoreError,
 } from './errors.ts';
-export { queueStatus, findQueues } from './status.ts';
+export { queueStatus } from './status.ts';
+export { findQueues } from './find-queues.ts';
 export type { TaskLookup, CancelResult } from './lookup.ts';
 export {
   listDeadLetters,
@@ -70,5 +71,5 @@ export type {
   DeadLetter,
   Throughput,
   StatusOptions,
-  FindQueuesOptions,
 } from './status.ts';
+export type { FindQueuesOptions } from './find-queues.ts';

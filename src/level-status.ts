@@ -71,3 +71,10 @@ export async function levelsStatus(redis: Client, partitions: readonly QueueKeys
     }),
   };
 }
+
+/** A status with the levels' counts added: `waiting` then counts every level (the default one was counted). */
+export function withLevels<S extends { readonly waiting: number }>(status: S, levels: LevelsStatus | null): S & { levels?: LevelsStatus } {
+  if (!levels) return status;
+  const others = levels.levels.filter((l) => l.name !== levels.defaultLevel).reduce((n, l) => n + l.waiting, 0);
+  return { ...status, waiting: status.waiting + others, levels };
+}

@@ -8,14 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { connect, DEFAULT_COMMAND_TIMEOUT_MS, disconnect, send, type Client } from './connection.ts';
 import { checkRedisSource, type RedisSource } from './redis-source.ts';
 import { checkProducerConfig, configRecord, OnceChecked } from './config.ts';
-import { InvalidOptionError, NotReplicatedError, StateError } from './errors.ts';
+import { InvalidOptionError, StateError } from './errors.ts';
 import { crc16, isValidQueueName, MAX_PARTITIONS, queueKeys, type QueueKeys } from './keys.ts';
 import { intOption, msOption, stringOption } from './options.ts';
 import { encodeEntry, isValidTaskName } from './payload.ts';
-import { dueOptions, listScheduled, retryOptions, type Due, type ScheduledTask, type ScheduledQuery } from './later.ts';
-import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
+import { dueOptions, listScheduled, retryOptions, type ScheduledTask, type ScheduledQuery } from './later.ts';
+import { type Built, checkReplicas, writeMany, writeOne } from './enqueue-writes.ts';
 import { levelsOption, placement, withLevels, type Levels } from './priorities.ts';
-import { enqueueUniqueEntry, pushEntry, scheduleCall, scheduleLater } from './store.ts';
+import { enqueueUniqueEntry } from './store.ts';
 import { type ResolvedUnique, uniqueOption } from './unique.ts';
 import { endSpan, publishSpan, type Span, traceparentOf, tracingOption } from './tracing.ts';
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
@@ -25,20 +25,6 @@ import { cancelTask, lookupTask, setPaused, type CancelResult, type TaskLookup }
 import { keepResultOption, type ResultWaiter, waitForResult } from './results.ts';
 
 export type { QueueOptions } from './queue-options.ts';
-
-interface Built {
-  readonly id: string;
-  readonly entry: string;
-  readonly keys: QueueKeys;
-  /** Set when the task runs later. */
-  readonly due: Due | undefined;
-  /** Set for a unique task. */
-  readonly unique: ResolvedUnique | undefined;
-  /** Set when the task goes to a level other than the default, or to the front: push.lua / RPUSH. */
-  readonly push: { readonly level: string; readonly front: boolean } | undefined;
-  /** Its priority level when not the queue's default, else ''. */
-  readonly level: string;
-}
 
 /** One task for `enqueueMany`. */
 export interface TaskRequest extends EnqueueOptions {
@@ -166,15 +152,6 @@ export class Queue implements Enqueuer {
     return this.partitions[i] as QueueKeys;
   }
 
-  /** Resolves once `waitForReplicas` replicas confirmed what this connection wrote; throws if fewer did. */
-  #checkReplicas(replies: [Error | null, unknown][] | null, ids: readonly string[]): void {
-    const failed = replies?.find(([err]) => err);
-    if (failed) throw failed[0];
-    if (this.waitForReplicas === 0) return;
-    const confirmed = Number(replies?.at(-1)?.[1] ?? 0);
-    if (confirmed < this.waitForReplicas) throw new NotReplicatedError(ids, confirmed, this.waitForReplicas, this.replicaTimeoutMs);
-  }
-
   /**
    * Enqueues a task by name and resolves with its id once Redis has it. Rejects, having written nothing,
    * when the arguments cannot be carried by JSON or are too large, and with `RedisUnavailableError` when Redis
@@ -185,61 +162,18 @@ export class Queue implements Enqueuer {
    */
   async enqueue(name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<string> {
     if (options?.unique !== undefined) return (await this.enqueueUnique(name, args, options)).id;
-    if (!this.tracing) return await this.#enqueue(this.#entry(name, args, options));
+    if (!this.tracing) return await writeOne(this, this.#entry(name, args, options));
     const span = publishSpan(this.name, String(name));
     try {
       const built = this.#entry(name, args, options, traceparentOf(span));
       span.setAttribute('messaging.message.id', built.id);
-      const id = await this.#enqueue(built);
+      const id = await writeOne(this, built);
       endSpan(span);
       return id;
     } catch (err) {
       endSpan(span, err);
       throw err;
     }
-  }
-
-  async #enqueue({ id, entry, keys, due, push }: Built): Promise<string> {
-    await this.checkConfig();
-    const redis = this.redis;
-    if (push) {
-      await send(redis, () => pushEntry(redis, keys, entry, push.level, push.front));
-      if (this.waitForReplicas > 0)
-        this.#checkReplicas(await send(redis, () => redis.pipeline().wait(this.waitForReplicas, this.replicaTimeoutMs).exec()), [id]);
-      return id;
-    }
-    if (due) {
-      // schedule.lua: the due time is TIME + delay (or runAt on Redis' clock), computed inside Redis.
-      if (this.waitForReplicas === 0) await send(redis, () => scheduleLater(redis, keys, entry, due.delayMs, due.atMs));
-      else {
-        let replies = await send(redis, () =>
-          this.#scheduledPipeline(keys, [entry], [due]).wait(this.waitForReplicas, this.replicaTimeoutMs).exec(),
-        );
-        if (isNoScript(replies?.[0]?.[0])) {
-          // The server did not know the script, so nothing ran: send it again with its text.
-          const source = scriptSource('schedule');
-          const call = scheduleCall(keys, entry, due.delayMs, due.atMs);
-          replies = await send(redis, () =>
-            redis
-              .pipeline()
-              .eval(source, call.keys.length, ...call.keys, ...call.args)
-              .wait(this.waitForReplicas, this.replicaTimeoutMs)
-              .exec(),
-          );
-        }
-        this.#checkReplicas(replies, [id]);
-      }
-      return id;
-    }
-    if (this.waitForReplicas === 0) {
-      await send(redis, () => redis.lpush(keys.waiting, entry));
-      return id;
-    }
-    this.#checkReplicas(
-      await send(redis, () => redis.pipeline().lpush(keys.waiting, entry).wait(this.waitForReplicas, this.replicaTimeoutMs).exec()),
-      [id],
-    );
-    return id;
   }
 
   /**
@@ -256,7 +190,8 @@ export class Queue implements Enqueuer {
     const when = { delayMs: due?.atMs === undefined ? due?.delayMs : undefined, atMs: due?.atMs };
     const done = await send(redis, () => enqueueUniqueEntry(redis, keys, u, entry, id, when, { level, front: options.atFront === true }));
     if (this.waitForReplicas > 0)
-      this.#checkReplicas(
+      checkReplicas(
+        this,
         await send(redis, () => redis.pipeline().exists(keys.waiting).wait(this.waitForReplicas, this.replicaTimeoutMs).exec()),
         [done.id],
       );
@@ -272,82 +207,22 @@ export class Queue implements Enqueuer {
     if (!Array.isArray(requests)) throw new InvalidOptionError(`Expected an array of tasks, got \`${typeof requests}\``);
     if (requests.some((r) => r?.unique !== undefined))
       throw new InvalidOptionError('Expected no `unique` in enqueueMany (use enqueue or enqueueUnique for unique tasks)');
-    if (!this.tracing) return await this.#enqueueMany(requests.map((r) => this.#entry(r.name, r.args, r)));
+    if (!this.tracing)
+      return await writeMany(
+        this,
+        requests.map((r) => this.#entry(r.name, r.args, r)),
+      );
     const spans = requests.map((r) => publishSpan(this.name, String(r?.name)));
     try {
       const built = requests.map((r, i) => this.#entry(r.name, r.args, r, traceparentOf(spans[i] as Span)));
       for (const [i, b] of built.entries()) spans[i]?.setAttribute('messaging.message.id', b.id);
-      const ids = await this.#enqueueMany(built);
+      const ids = await writeMany(this, built);
       for (const span of spans) endSpan(span);
       return ids;
     } catch (err) {
       for (const span of spans) endSpan(span, err);
       throw err;
     }
-  }
-
-  async #enqueueMany(built: readonly Built[]): Promise<string[]> {
-    const byPartition = new Map<QueueKeys, { entries: string[]; ids: string[]; later: string[]; dues: Due[] }>();
-    const pushed: Built[] = [];
-    for (const b of built) {
-      if (b.push) {
-        pushed.push(b);
-        continue;
-      }
-      let group = byPartition.get(b.keys);
-      if (!group) byPartition.set(b.keys, (group = { entries: [], ids: [], later: [], dues: [] }));
-      if (b.due) {
-        group.later.push(b.entry);
-        group.dues.push(b.due);
-      } else group.entries.push(b.entry);
-      group.ids.push(b.id);
-    }
-    const CHUNK = 1000;
-    if (built.length > 0) await this.checkConfig();
-    const redis = this.redis;
-    // Tasks of another level or for the front: one push.lua (or RPUSH) each, before the pipelines (whose WAIT
-    // then covers them too).
-    await Promise.all(pushed.map((b) => send(redis, () => pushEntry(redis, b.keys, b.entry, b.push!.level, b.push!.front))));
-    if (pushed.length > 0 && byPartition.size === 0 && this.waitForReplicas > 0)
-      this.#checkReplicas(
-        await send(redis, () => redis.pipeline().wait(this.waitForReplicas, this.replicaTimeoutMs).exec()),
-        pushed.map((b) => b.id),
-      );
-    await Promise.all(
-      [...byPartition].map(async ([keys, { entries, ids, later, dues }]) => {
-        const pipeline = this.#scheduledPipeline(keys, later, dues);
-        for (let i = 0; i < entries.length; i += CHUNK) pipeline.lpush(keys.waiting, ...entries.slice(i, i + CHUNK));
-        if (this.waitForReplicas > 0) pipeline.wait(this.waitForReplicas, this.replicaTimeoutMs);
-        let replies = (await send(redis, () => pipeline.exec())) ?? [];
-        // A server that did not know schedule.lua ran none of those calls: send exactly them again, with the text.
-        const missed = later.map((_, i) => i).filter((i) => isNoScript(replies[i]?.[0]));
-        if (missed.length > 0) {
-          const again = redis.pipeline();
-          const source = scriptSource('schedule');
-          for (const i of missed) {
-            const due = dues[i] as Due;
-            const call = scheduleCall(keys, later[i] as string, due.delayMs, due.atMs);
-            again.eval(source, call.keys.length, ...call.keys, ...call.args);
-          }
-          if (this.waitForReplicas > 0) again.wait(this.waitForReplicas, this.replicaTimeoutMs);
-          replies = [...replies.filter(([err]) => !isNoScript(err)), ...((await send(redis, () => again.exec())) ?? [])];
-        }
-        this.#checkReplicas(replies, ids);
-      }),
-    );
-    return built.map((b) => b.id);
-  }
-
-  /** A pipeline that starts with one schedule.lua call per entry that runs later. */
-  #scheduledPipeline(keys: QueueKeys, entries: readonly string[], dues: readonly Due[]) {
-    const pipeline = this.redis.pipeline();
-    const sha = scriptSha('schedule');
-    entries.forEach((entry, i) => {
-      const due = dues[i] as Due;
-      const call = scheduleCall(keys, entry, due.delayMs, due.atMs);
-      pipeline.evalsha(sha, call.keys.length, ...call.keys, ...call.args);
-    });
-    return pipeline;
   }
 
   /**

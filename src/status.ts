@@ -1,17 +1,7 @@
-/**
- * Reading a queue's state for people and dashboards (`delayed status`, the metrics gauges); the drawing is in
- * src/cli/render.ts, rates from consecutive reads in src/throughput.ts. Cost: one MULTI of O(1) reads (TIME,
- * LLEN, LINDEX, GET) plus the `workers` zset and the `info` hash (one entry per live registration), then one
- * LLEN per registration and a short LRANGE for registrations whose lease ran out. Nothing here depends on how
- * many tasks wait: a million waiting tasks cost what ten do. Nothing here writes. Finding queues
- * (`findQueues`) is the one place that SCANs the keyspace, and only when asked to.
- */
-import { levelsStatus, type LevelsStatus } from './level-status.ts';
-import type { Redis } from 'ioredis';
-import { connect, disconnect, isCluster, type Client } from './connection.ts';
-import type { RedisSource } from './redis-source.ts';
+import type { Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
 import { decodeEntry } from './payload.ts';
+import { levelsStatus, type LevelsStatus, withLevels } from './level-status.ts';
 import type { Queue } from './queue.ts';
 import { readDeadLetter, readWorkerFacts } from './records.ts';
 
@@ -159,10 +149,7 @@ export async function queueStatus(queue: Queue, options: StatusOptions = {}): Pr
   const redis = queue.redis;
   const parts = await Promise.all(queue.partitions.map((keys) => partitionStatus(redis, queue, keys, options)));
   const status = parts.length === 1 ? (parts[0] as QueueStatus) : mergeStatus(parts, options);
-  const levels = await levelsStatus(redis, queue.partitions);
-  if (!levels) return status;
-  const others = levels.levels.filter((l) => l.name !== levels.defaultLevel).reduce((n, l) => n + l.waiting, 0);
-  return { ...status, waiting: status.waiting + others, levels };
+  return withLevels(status, await levelsStatus(redis, queue.partitions));
 }
 
 /** Partitions read one by one, added up. A worker registered in every partition is listed once. */
@@ -357,49 +344,4 @@ async function partitionStatus(redis: Client, queue: Queue, keys: QueueKeys, opt
     totals,
     throughput: null,
   };
-}
-
-export interface FindQueuesOptions {
-  readonly redis?: RedisSource;
-  /** @default 'delayed' */
-  readonly prefix?: string;
-}
-
-const QUEUE_KEY_SUFFIXES = new Set(['waiting', 'workers', 'info', 'epoch', 'dead']);
-
-/**
- * Finds the queues that have keys in Redis, with ONE pass of SCAN over the whole keyspace (MATCH
- * `<prefix>:{*}`): its cost grows with the number of keys in the database, so call it on request, not in a
- * loop. A queue with no key (never used, or fully drained and never run by a worker) is not found.
- */
-export async function findQueues(options: FindQueuesOptions = {}): Promise<string[]> {
-  const prefix = options.prefix ?? 'delayed';
-  const client = connect(options.redis ?? 'redis://127.0.0.1:6379', 'producer', 'find-queues');
-  client.on('error', () => undefined);
-  try {
-    const names = new Set<string>();
-    const start = `${prefix}:{`;
-    // On a cluster every primary holds part of the keyspace: scan them all.
-    if (isCluster(client)) await client.ping();
-    const nodes: Redis[] = isCluster(client) ? client.nodes('master') : [client];
-    for (const redis of nodes) {
-      let cursor = '0';
-      do {
-        const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:{*}:*`, 'COUNT', 1000);
-        cursor = nextCursor;
-        for (const key of keys) {
-          if (!key.startsWith(start)) continue;
-          const close = key.indexOf('}:', start.length);
-          if (close < 0) continue;
-          const suffix = key.slice(close + 2);
-          // A partition's tag is `name/k`; queue names have no slash.
-          if (QUEUE_KEY_SUFFIXES.has(suffix) || suffix.startsWith('worker:'))
-            names.add(key.slice(start.length, close).split('/')[0] as string);
-        }
-      } while (cursor !== '0');
-    }
-    return [...names].sort();
-  } finally {
-    await disconnect(client);
-  }
 }

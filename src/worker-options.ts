@@ -1,12 +1,15 @@
 /**
  * What a worker is configured with: the options every worker kind takes, their defaults (one place: the CLI's
- * help and the docs read them from here), and the checks done once in the constructor.
+ * help and the docs read them from here), and the checks done once in the constructor; and the events it emits.
  */
 import { InvalidOptionError } from './errors.ts';
 import type { ErrorHandler, SuccessHandler } from './handlers.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { boolOption, functionOption, intOption, msOption } from './options.ts';
+import type { LeaseLoss } from './lease.ts';
+import type { RunEvents } from './processor.ts';
 import type { Queue } from './queue.ts';
+import type { SweepReport } from './sweeper.ts';
 import type { AnyTask, TaskModule } from './task.ts';
 
 export interface WorkerOptions {
@@ -86,4 +89,14 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     handleSignals: boolOption('handleSignals', options.handleSignals, d.handleSignals),
     logger: options.logger ?? consoleLogger(),
   };
+}
+
+export interface WorkerEvents extends RunEvents {
+  /** Registered, and a child (or the process, inline) is ready: tasks are taken from now on. Once per run. */
+  ready: [workerId: string];
+  leaseLost: [workerId: string, why: LeaseLoss];
+  /** The queue's epoch changed: Redis lost the queue's data (restart without persistence, FLUSHALL). */
+  dataLoss: [previousEpoch: string, currentEpoch: string];
+  /** This worker's sweep put tasks of dead workers back in the queue. */
+  recovered: [report: SweepReport];
 }

@@ -17,29 +17,19 @@ import type { QueueKeys } from './keys.ts';
 import { Lease, type LeaseLoss } from './lease.ts';
 import type { Logger } from './logger.ts';
 import { type Entry, entryKey } from './payload.ts';
-import { newRun, Processor, type Run, type RunEvents, type WorkerCounts } from './processor.ts';
+import { newRun, Processor, type Run, type WorkerCounts } from './processor.ts';
 import type { Queue } from './queue.ts';
 import type { WorkerFacts } from './records.ts';
 import { Releases } from './releases.ts';
 import { onStopSignals, REPEAT_WINDOW_MS } from './signals.ts';
 import { requeue } from './store.ts';
-import { type SweepReport, SweepLoop } from './sweeper.ts';
+import { SweepLoop } from './sweeper.ts';
 import { within } from './time.ts';
-import { resolveWorkerOptions, type WorkerKind, type WorkerOptions } from './worker-options.ts';
+import { resolveWorkerOptions, type WorkerEvents, type WorkerKind, type WorkerOptions } from './worker-options.ts';
 import { controlEvents } from './worker-control.ts';
 
-export type { WorkerKind, WorkerOptions } from './worker-options.ts';
+export type { WorkerEvents, WorkerKind, WorkerOptions } from './worker-options.ts';
 export type { WorkerCounts } from './processor.ts';
-
-export interface WorkerEvents extends RunEvents {
-  /** Registered, and a child (or the process, inline) is ready: tasks are taken from now on. Once per run. */
-  ready: [workerId: string];
-  leaseLost: [workerId: string, why: LeaseLoss];
-  /** The queue's epoch changed: Redis lost the queue's data (restart without persistence, FLUSHALL). */
-  dataLoss: [previousEpoch: string, currentEpoch: string];
-  /** This worker's sweep put tasks of dead workers back in the queue. */
-  recovered: [report: SweepReport];
-}
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
