@@ -20,6 +20,8 @@ import { readDeadLetter, readWorkerFacts } from './records.ts';
 import { cancelForget, cancelRemove, cancelRequest } from './store.ts';
 import { checkTaskId, decodeEntry } from './payload.ts';
 import { failureOutcome, readOutcome } from './results.ts';
+import { recordLevels } from './level-status.ts';
+import { levelKeys } from './priorities.ts';
 
 interface Found {
   readonly id: string;
@@ -104,9 +106,23 @@ const entryMatch = (id: string) => {
   return (item: string) => item.includes(needle) && entryTaskId(item) === id;
 };
 
+/** Each partition's waiting lists: `waiting`, and the other priority levels' lists when the queue has levels. */
+type WaitingLists = (keys: QueueKeys) => readonly string[];
+
+/**
+ * The waiting lists of `queue`: its declared levels', else those its configuration record names (a queue object
+ * made without `priorities`, as the CLI and the dashboard make them: one GET).
+ */
+async function waitingLists(queue: Queue): Promise<WaitingLists> {
+  if (queue.levels) return (keys) => keys.levels?.lists ?? [keys.waiting];
+  const redis = queue.redis;
+  const levels = recordLevels(await send(redis, () => redis.get(queue.keys.config)));
+  return levels ? (keys) => levelKeys(levels, keys) : (keys) => [keys.waiting];
+}
+
 /** The waiting list that holds task `id` (`waiting`, or a priority level's list), and its entry. */
-async function inWaiting(redis: Client, keys: QueueKeys, id: string): Promise<{ entry: string; list: string } | null> {
-  for (const list of keys.levels?.lists ?? [keys.waiting]) {
+async function inWaiting(redis: Client, lists: readonly string[], id: string): Promise<{ entry: string; list: string } | null> {
+  for (const list of lists) {
     const entry = await inList(redis, list, entryMatch(id));
     if (entry !== null) return { entry, list };
   }
@@ -122,12 +138,12 @@ async function inWorkers(redis: Client, keys: QueueKeys, id: string): Promise<{ 
   return null;
 }
 
-async function lookupIn(queue: Queue, keys: QueueKeys, id: string): Promise<TaskLookup | null> {
+async function lookupIn(queue: Queue, keys: QueueKeys, id: string, lists: WaitingLists): Promise<TaskLookup | null> {
   const redis = queue.redis;
   const p = keys.partition;
   const scheduled = await inScheduled(redis, keys, id);
   if (scheduled) return { ...header(scheduled.entry, id, p), state: 'scheduled', dueAt: new Date(scheduled.due) };
-  const waiting = await inWaiting(redis, keys, id);
+  const waiting = await inWaiting(redis, lists(keys), id);
   if (waiting !== null) return { ...header(waiting.entry, id, p), state: 'waiting' };
   const running = await inWorkers(redis, keys, id);
   if (running) {
@@ -195,7 +211,8 @@ async function lookupIn(queue: Queue, keys: QueueKeys, id: string): Promise<Task
  */
 export async function lookupTask(queue: Queue, id: string): Promise<TaskLookup> {
   checkTaskId(id);
-  const found = await Promise.all(queue.partitions.map((keys) => lookupIn(queue, keys, id)));
+  const lists = await waitingLists(queue);
+  const found = await Promise.all(queue.partitions.map((keys) => lookupIn(queue, keys, id, lists)));
   return found.find((f) => f !== null) ?? { state: 'unknown', id };
 }
 
@@ -210,7 +227,7 @@ function resultOf(entry: string): { outcome?: string; ttlMs?: number; uniqueKey?
   };
 }
 
-async function cancelIn(queue: Queue, keys: QueueKeys, id: string): Promise<CancelResult> {
+async function cancelIn(queue: Queue, keys: QueueKeys, id: string, lists: WaitingLists): Promise<CancelResult> {
   const redis = queue.redis;
   // An entry that moved on between the read and the removal is read again (it only moves forward now).
   for (let round = 0; round < 5; round++) {
@@ -219,7 +236,7 @@ async function cancelIn(queue: Queue, keys: QueueKeys, id: string): Promise<Canc
       if (await cancelRemove(redis, keys, id, scheduled.entry, 'scheduled', resultOf(scheduled.entry))) return 'removed';
       continue;
     }
-    const waiting = await inWaiting(redis, keys, id);
+    const waiting = await inWaiting(redis, lists(keys), id);
     if (waiting !== null) {
       if (await cancelRemove(redis, keys, id, waiting.entry, { list: waiting.list }, resultOf(waiting.entry))) return 'removed';
       continue;
@@ -242,7 +259,8 @@ export async function cancelTask(queue: Queue, id: string): Promise<CancelResult
   checkTaskId(id);
   const redis = queue.redis;
   await Promise.all(queue.partitions.map((keys) => cancelRequest(redis, keys, id, CANCEL_REQUEST_MS)));
-  const results = await Promise.all(queue.partitions.map((keys) => cancelIn(queue, keys, id)));
+  const lists = await waitingLists(queue);
+  const results = await Promise.all(queue.partitions.map((keys) => cancelIn(queue, keys, id, lists)));
   return results.includes('removed') ? 'removed' : results.includes('stopping') ? 'stopping' : 'not-found';
 }
 

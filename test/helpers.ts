@@ -41,6 +41,15 @@ async function scanTargets(redis: Redis): Promise<Redis[]> {
   return maybe.nodes('master');
 }
 
+/** True while a connection of queue `name`'s workers is blocked in BLMOVE (on any primary of a cluster). */
+export async function blockedOn(redis: Redis, name: string): Promise<boolean> {
+  for (const node of await scanTargets(redis)) {
+    const list = (await node.client('LIST')) as string;
+    if (list.split('\n').some((line) => line.includes(`name=delayed:${name}:blocking `) && line.includes('cmd=blmove'))) return true;
+  }
+  return false;
+}
+
 /** What names a queue's keys: a Queue, or the name and prefix of a queue the CLI made. */
 export type QueueRef = Pick<Queue, 'name' | 'prefix'>;
 

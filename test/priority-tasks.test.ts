@@ -5,10 +5,21 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { CancelledError, InlineWorker } from '../src/index.ts';
+import { CancelledError, InlineWorker, Queue } from '../src/index.ts';
 import { recover } from '../src/store.ts';
 import { record } from './fixtures/tasks.ts';
-import { FIXTURES, inspector, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue, workerProcess } from './helpers.ts';
+import {
+  FIXTURES,
+  REDIS_URL,
+  inspector,
+  ledgerFile,
+  readLedger,
+  recorder,
+  runUntil,
+  waitFor,
+  withQueue,
+  workerProcess,
+} from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -24,7 +35,7 @@ const KEEP = { keepResult: { ttlMs: 60_000 } };
 const idOf = (entry: string) => entry.split('|')[4];
 const ids = async (list: string) => (await redis.lrange(list, 0, -1)).map(idOf);
 
-test('a waiting task of another level: queue.task finds it in its level, cancel removes it from there, its result says cancelled and its unique key is free', () =>
+test('a waiting task of another level: queue.task finds it in its level (also from a queue object without `priorities`), cancel removes it from there, its result says cancelled and its unique key is free', () =>
   withQueue(
     redis,
     async (q) => {
@@ -46,9 +57,17 @@ test('a waiting task of another level: queue.task finds it in its level, cancel 
       assert.equal((await q.task(first.id)).state, 'waiting');
       assert.equal((await q.task(kept)).state, 'waiting');
 
+      // A queue object made without `priorities` (as `delayed task` / `delayed cancel` and the dashboard make
+      // them) finds the levels in the configuration record.
+      const plain = new Queue({ name: q.name, redis: REDIS_URL });
+      try {
+        assert.equal((await plain.task(kept)).state, 'waiting');
+        assert.equal(await plain.cancel(kept), 'removed');
+      } finally {
+        await plain.close();
+      }
       const waiting = q.result(first.id, { timeoutMs: 10_000 });
       assert.equal(await q.cancel(first.id), 'removed');
-      assert.equal(await q.cancel(kept), 'removed');
       await assert.rejects(waiting, CancelledError);
       await assert.rejects(q.result(kept, { timeoutMs: 1000 }), CancelledError);
       assert.deepEqual(await ids(k.levelWaiting('low')), [front.id]);
