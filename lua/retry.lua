@@ -3,12 +3,19 @@
 -- KEYS[2] scheduled (zset: entry -> due time, ms on the Redis clock)
 -- KEYS[3] waiting   (the same partition's list)
 -- KEYS[4] cancel    (hash: task id -> deadline of a cancel request, `queue.cancel`; optional)
+-- KEYS[5] result:<task id> (optional: for a task that keeps its result, see ARGV[3])
+-- KEYS[6] unique:<key>     (optional: for a task that holds a unique key until it finishes, see ARGV[5])
 -- ARGV[1] the entry exactly as the worker holds it (its bytes are the lease token)
 -- ARGV[2] delay, ms (>= 0), computed by the worker (backoff, jitter); the instant is TIME + delay
+-- ARGV[3] optional: the 'cancelled' outcome (JSON) to keep in KEYS[5] for ARGV[4] ms if the run is dropped
+--         because of a cancel request ('' or absent: none)
+-- ARGV[4] optional: how long that outcome is kept, ms
+-- ARGV[5] optional: '1' to release the unique key KEYS[6] (if it names the task) if the run is dropped
 -- Returns {1, due_ms, now_ms} if the retry was scheduled (due_ms = now_ms: pushed onto waiting at once), {0, 0, now_ms}
 -- if the worker no longer held the run (a stale run: nothing written), {-1, 0, now_ms} if the entry is not one
 -- this script can rewrite (nothing written; the worker fails the task instead), {2, 0, now_ms} if the run was
--- removed without a retry because a cancel request for the task was pending (the request is dropped).
+-- removed without a retry because a cancel request for the task was pending (the request is dropped; the
+-- outcome and the key's release of ARGV[3..5] are written with it, as finish.lua would have).
 -- The entry goes back with attempt + 1 (a new token for the next run) and failures + 1 (`f=` of the option
 -- segment, added when the entry had none); cut-offs and the cut-off reason stay. Validates before it writes:
 -- both destinations' types are checked before the run is removed (Redis keeps the writes a script made
@@ -30,7 +37,14 @@ end
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return {0, 0, now}
 end
-if KEYS[4] and redis.call('HDEL', KEYS[4], string.match(head, '^([^|]*)')) == 1 then
+local id = string.match(head, '^([^|]*)')
+if KEYS[4] and redis.call('HDEL', KEYS[4], id) == 1 then
+  if ARGV[5] == '1' then
+    release_unique(KEYS[6], id)
+  end
+  if ARGV[3] and ARGV[3] ~= '' then
+    keep_outcome(KEYS[5], ARGV[3], ARGV[4])
+  end
   return {2, 0, now}
 end
 local failures, rest = string.match(tail, '^f=(%d+)(.*)$')

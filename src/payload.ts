@@ -306,6 +306,35 @@ export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
   return { ok: true, task: { id, name, args, argsJson, timeoutMs: t, maxAttempts: m, attempt: a, cutoffs: c, reason, ...options } };
 }
 
+/**
+ * What finishing `entry` as cancelled writes besides dropping it, when a put-back (requeue, retry, recover)
+ * finds a cancel request: the task's outcome (`keepResult`) and the release of a unique key held until it
+ * finishes. Undefined when there is nothing to write (most entries), or when the entry cannot be read (raw
+ * bytes, a malformed header): it is then dropped without these writes. Reads only the header and the option
+ * segment (lib.lua `ends_with_writes` is the same test).
+ */
+export function cancelWrites(entry: Entry): { id: string; keepResultMs?: number; uniqueKey?: string } | undefined {
+  if (typeof entry !== 'string') return undefined;
+  let start = 0;
+  let id = '';
+  for (let i = 0; i < HEADER_FIELDS; i++) {
+    const bar = entry.indexOf('|', start);
+    if (bar < 0 || bar - start > 200) return undefined;
+    if (i === 4) id = entry.slice(start, bar);
+    start = bar + 1;
+  }
+  const bar = entry.indexOf('|', start);
+  if (!entry.startsWith('f=', start) || bar < 0) return undefined;
+  const options = readOptions(entry.slice(start, bar));
+  const uniqueKey = options?.unique?.mode === 'f' ? options.unique.key : undefined;
+  if (options?.keepResultMs === undefined && uniqueKey === undefined) return undefined;
+  return {
+    id,
+    ...(options?.keepResultMs !== undefined ? { keepResultMs: options.keepResultMs } : {}),
+    ...(uniqueKey !== undefined ? { uniqueKey } : {}),
+  };
+}
+
 interface EntryOptions {
   failures: number;
   retries?: number;

@@ -5,7 +5,9 @@
  */
 import type { Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
-import type { Entry } from './payload.ts';
+import { CANCELLED } from './decide.ts';
+import { cancelWrites, type Entry } from './payload.ts';
+import { failureOutcome } from './results.ts';
 import { runScript, type ScriptArg } from './scripts.ts';
 
 /** register.lua: adds a registration with a lease; the partition's epoch (set from `candidate` if none). */
@@ -85,13 +87,31 @@ export async function requeue(
   entry: Entry,
   cutoff: CutoffRecord,
 ): Promise<'requeued' | 'stale' | 'cancelled'> {
-  const done = await runScript(redis, 'requeue', [list, keys.waiting, keys.cancel], [entry, cutoff === null ? 0 : 1, cutoff ?? '']);
+  const [k, a] = withCancelWrites(keys, entry, [list, keys.waiting, keys.cancel], [entry, cutoff === null ? 0 : 1, cutoff ?? '']);
+  const done = await runScript(redis, 'requeue', k, a);
   return done === 1 ? 'requeued' : done === 2 ? 'cancelled' : 'stale';
 }
 
+/** The outcome a task that keeps its result gets when a cancel stops it (what its waiters read). */
+const CANCELLED_OUTCOME = failureOutcome(CANCELLED.reason, CANCELLED.message);
+
 /**
- * cancelled.lua: finishes a run a cancel stopped (never put back), drops its cancel request, and keeps
- * `record` as a dead letter when it is not ''. False: the list no longer held the run.
+ * The optional KEYS and ARGV of requeue.lua and retry.lua for an entry whose drop by a cancel writes
+ * something (payload.ts `cancelWrites`): the result and unique keys, the outcome, its TTL, the release flag.
+ */
+function withCancelWrites(keys: QueueKeys, entry: Entry, k: string[], a: ScriptArg[]): [string[], ScriptArg[]] {
+  const w = cancelWrites(entry);
+  if (!w) return [k, a];
+  const outcome = w.keepResultMs === undefined ? '' : CANCELLED_OUTCOME;
+  return [
+    [...k, keys.result(w.id), keys.unique(w.uniqueKey ?? '')],
+    [...a, outcome, w.keepResultMs ?? 1, w.uniqueKey === undefined ? '' : '1'],
+  ];
+}
+
+/**
+ * finish.lua without an outcome or a key: finishes a run a cancel stopped (never put back), drops its cancel
+ * request, and keeps `record` as a dead letter when it is not ''. False: the list no longer held the run.
  */
 export async function finishCancelled(
   redis: Client,
@@ -102,7 +122,7 @@ export async function finishCancelled(
   record: string,
   keep: number,
 ): Promise<boolean> {
-  return (await runScript(redis, 'cancelled', [list, keys.dead, keys.cancel], [entry, taskId, record, Math.max(1, keep)])) === 1;
+  return (await runScript(redis, 'finish', [list, keys.dead, keys.cancel], [entry, taskId, '', 1, record, Math.max(1, keep), ''])) === 1;
 }
 
 /** The steps of cancel.lua (see its header). */
@@ -226,7 +246,11 @@ export interface Recovered {
   readonly cancelled: number;
 }
 
-/** recover.lua: puts back up to 1000 entries of registration `id`; `timing` is [ARGV 4, ARGV 5] of the script. */
+/**
+ * recover.lua: puts back up to 1000 entries of registration `id`; `timing` is [ARGV 4, ARGV 5] of the script.
+ * Cancelled entries that keep a result or hold a unique key come back from the first call; a second, keyed
+ * call names their keys and finishes them as cancelled (the outcome and the key's release with the drop).
+ */
 export async function recover(
   redis: Client,
   keys: QueueKeys,
@@ -234,13 +258,25 @@ export async function recover(
   mode: RecoverMode,
   timing: readonly [number, number],
 ): Promise<Recovered> {
-  const [moved, left, removed, cancelled] = (await runScript(
-    redis,
-    'recover',
-    [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, keys.cancel],
-    [id, 1000, mode, ...timing],
-  )) as [number, number, number, number];
-  return { moved, left, removed: removed === 1, cancelled: Number(cancelled ?? 0) };
+  const k = [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, keys.cancel];
+  const a: ScriptArg[] = [id, 1000, mode, ...timing];
+  const [moved, left, removed, cancelled, ...pending] = (await runScript(redis, 'recover', k, a)) as [
+    number,
+    number,
+    number,
+    number,
+    ...string[],
+  ];
+  if (pending.length === 0) return { moved, left, removed: removed === 1, cancelled: Number(cancelled ?? 0) };
+  a.push(CANCELLED_OUTCOME);
+  for (const entry of pending) {
+    const w = cancelWrites(entry);
+    if (!w) continue;
+    k.push(keys.result(w.id), keys.unique(w.uniqueKey ?? ''));
+    a.push(w.id, w.keepResultMs ?? '', w.uniqueKey === undefined ? '' : '1');
+  }
+  const again = (await runScript(redis, 'recover', k, a)) as [number, number, number, number];
+  return { moved: moved + again[0], left: again[1], removed: again[2] === 1, cancelled: cancelled + again[3] };
 }
 
 /** '-1' searches the dead-letter list from its old end, '1' from its new end (wherever the record is nearer). */
@@ -309,11 +345,8 @@ export async function retry(
   entry: Entry,
   delayMs: number,
 ): Promise<{ status: 'scheduled' | 'stale' | 'unreadable' | 'cancelled'; due: number; now: number }> {
-  const [status, due, now] = (await runScript(redis, 'retry', [list, keys.scheduled, keys.waiting, keys.cancel], [entry, delayMs])) as [
-    number,
-    number,
-    number,
-  ];
+  const [k, a] = withCancelWrites(keys, entry, [list, keys.scheduled, keys.waiting, keys.cancel], [entry, delayMs]);
+  const [status, due, now] = (await runScript(redis, 'retry', k, a)) as [number, number, number];
   const named = status === 1 ? 'scheduled' : status === 0 ? 'stale' : status === 2 ? 'cancelled' : 'unreadable';
   return { status: named, due, now };
 }
