@@ -27,6 +27,7 @@ const CLUSTER_SUITE = [
   'test/unique.test.ts',
   'test/pause.test.ts',
   'test/progress.test.ts',
+  'test/cancel.test.ts',
 ];
 
 // Formatting and lint first (biome.json): `npm run format` fixes what the formatter finds.
