@@ -1,4 +1,4 @@
-// npm run bench: starts a private redis-server, runs scenarios a–h of issue 5 against delayed-queue,
+// npm run bench: starts a private redis-server, runs scenarios a–k against delayed-queue (k: its per-feature costs),
 // BullMQ and Bee-Queue, prints the tables and writes bench/results/latest.{json,md}.
 //   BENCH_QUICK=1        ~1-2 minute smoke run with small counts (1 repetition)
 //   BENCH_REPEAT=n       repetitions per scenario (default 3; later ones are skipped past BENCH_BUDGET_S, default 860)
@@ -16,6 +16,7 @@ import { startRedis } from './redis.ts';
 import { ceiling, commands, memory, type CommandBreakdown } from './redis-scenarios.ts';
 import * as sc from './scenarios.ts';
 import { kinds } from './kinds.ts';
+import { features } from './features.ts';
 import { startup } from './startup.ts';
 import { SYSTEM_IDS, loadSystem, type SystemId } from './systems/index.ts';
 import { MODES, PEER_SETTINGS } from './systems/types.ts';
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
       ['g', () => commands(ctx, breakdown)],
       ['i', () => startup(ctx)],
       ['j', () => kinds(ctx)],
+      ['k', () => features(ctx)],
     ];
     // Off unless asked for by name: it starts a 3-master cluster and measures delayed-queue alone.
     if (cfg.only?.has('cluster')) all.push(['cluster', () => cluster(ctx)]);

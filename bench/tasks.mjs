@@ -2,10 +2,16 @@
 // package, as a user's task module would be: PreforkedWorker / ForkedWorker children import it with plain Node
 // (no TypeScript loader), and the in-process worker loads the same file.
 import { record } from './record-run.mjs';
-import { defineTask } from 'delayed-queue/task';
+import { defineTask, taskContext } from 'delayed-queue/task';
 
 export const noop = defineTask('noop', (p) => {
   record(p);
   // Only the start-up scenario (bench/startup.ts) sets hold; bench/sandbox-processor.js does the same.
   if (p.hold) return new Promise((resolve) => setTimeout(resolve, p.hold));
+});
+
+// The per-feature cost scenario (bench/features.ts): a no-op that reports progress once.
+export const noopProgress = defineTask('noopProgress', (p) => {
+  record(p);
+  taskContext()?.progress(1);
 });

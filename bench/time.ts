@@ -27,7 +27,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- 0. cost per task of a task for later: commands (INFO commandstats) and bytes (MEMORY USAGE) ----
 {
-  const { promote } = await import('../src/store.ts');
+  const { promote } = await import('../src/store-time.ts');
   const calls = async () =>
     [...(await admin.info('commandstats')).matchAll(/^cmdstat_(?!config|info)[^:]+:calls=(\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
   const queue = new Queue({ name: 'cost', redis: server.url });

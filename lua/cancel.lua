@@ -39,13 +39,11 @@ if step == 'remove' then
     return 0
   end
   redis.call('HDEL', KEYS[1], id)
-  if ARGV[7] == '1' and redis.call('GET', KEYS[5]) == id then
-    redis.call('DEL', KEYS[5])
+  if ARGV[7] == '1' then
+    release_unique(KEYS[5], id)
   end
   if ARGV[5] ~= '' then
-    redis.call('DEL', KEYS[4])
-    redis.call('XADD', KEYS[4], '*', 'o', ARGV[5])
-    redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[6]))
+    keep_outcome(KEYS[4], ARGV[5], ARGV[6])
   end
   return 1
 end

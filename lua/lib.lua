@@ -59,3 +59,27 @@ local function home(entry, default, first, names)
   end
   return default
 end
+
+-- Releases unique key `key` if it still names task `id` (a newer holder's key is left alone).
+local function release_unique(key, id)
+  if redis.call('GET', key) == id then
+    redis.call('DEL', key)
+  end
+end
+
+-- Keeps `outcome` (JSON made by the client) as the only item of stream `key` for `ttl` ms: what a
+-- `queue.result()` wait reads (one XREAD, no pub/sub a reconnect could lose).
+local function keep_outcome(key, outcome, ttl)
+  redis.call('DEL', key)
+  redis.call('XADD', key, '*', 'o', outcome)
+  redis.call('PEXPIRE', key, tonumber(ttl))
+end
+
+-- The options of an entry that say its end must write something besides the release: `k=<ttl>` (it keeps
+-- its result) or `u=f<key>` (it holds a unique key until it finishes). True when the option segment has
+-- either (src/payload.ts writes the segment: it starts with 'f=', and keys are URI-encoded, so ';' and '|'
+-- within a value never occur).
+local function ends_with_writes(entry)
+  local opts = string.match(entry, '^1|%d+|%d+|%a*|[^|]*|[^|]*|%d+|%d+|(f=[^|]*)|')
+  return opts ~= nil and (string.find(opts, ';k=', 1, true) ~= nil or string.find(opts, ';u=f', 1, true) ~= nil)
+end

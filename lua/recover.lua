@@ -9,8 +9,9 @@
 --         nothing is checked and the reply has three fields; given whenever later KEYS are)
 -- KEYS[8] config   (string: the queue's configuration record, which only partition 0 holds; optional, given
 --         whenever later KEYS are)
--- With priority levels (ARGV[6] names L of them): KEYS[9] dispatches (string, the levels' dispatch counter), and
--- KEYS[10..9+L] the lists of those levels, in that order.
+-- KEYS[9] dispatches (string: the priority levels' dispatch counter; optional, given whenever later KEYS are)
+-- KEYS[10..9+L] the lists of the L priority levels named in ARGV[6], in that order (a queue with `priorities`)
+-- KEYS[10+L], KEYS[11+L], ... in pairs, one pair per task named in ARGV[8..]: result:<task id>, unique:<key>
 -- ARGV[1] worker id
 -- ARGV[2] N, 1..1000
 -- ARGV[3] 'lost': the sweeper recovers a worker whose lease ran out (each run counts as cut off);
@@ -23,15 +24,24 @@
 --         it then stays in `retired` for ARGV[5] ms more, checked now and then by 'retired' calls.
 --         'retired': how long a removed registration is watched, ms (it leaves `retired` after that).
 -- ARGV[5] 'lost': how long the removed registration is then watched, ms (ignored in the other modes)
--- ARGV[6] the queue's levels other than the default, 'high,low' ('' or absent without levels): an entry of one
---         goes back to that level's list (`home` in lib.lua); every level list's type is checked first
+-- ARGV[6] the queue's levels other than the default, 'high,low' ('' or absent without levels; given whenever
+--         later ARGV are): an entry of one goes back to that level's list (`home` in lib.lua); every level
+--         list's type is checked first
+-- ARGV[7] optional: the 'cancelled' outcome (JSON) for the tasks named next; given, the call is a keyed call
+-- ARGV[8..] optional, in threes, one per task: task id, ms to keep its outcome ('' keeps none), '1' to release
+--         its unique key ('' not): what finishing it as cancelled writes, in the KEYS pair of the same rank
 -- In 'stop' mode the last worker to leave an empty partition also deletes its epoch, so a drained queue
 -- without workers holds no keys (the next worker to register sets a new one); the configuration record goes
 -- with it (the next process to start writes its own), and so does the levels' dispatch counter.
--- An entry whose task has a cancel request pending is not put back: it is dropped with its request (the
--- worker that ran it died or left after the cancel; the task never runs again).
--- Returns {moved, left, removed, cancelled}: entries put back, entries still in the list, 1 if the
--- registration was removed, entries dropped because they were cancelled.
+-- An entry whose task has a cancel request pending is not put back: it is finished as cancelled, its request
+-- dropped (the worker that ran it died or left after the cancel; the task never runs again). When the entry
+-- keeps its result or holds a unique key until it finishes (lib.lua ends_with_writes), finishing it also
+-- writes the 'cancelled' outcome and releases the key, which needs their names in KEYS: a call that is not
+-- keyed leaves such an entry in the list (at its right end, taken first) and returns it; the client then
+-- makes a keyed call naming its keys. A keyed call finishes such an entry whose keys it does not name
+-- without those writes (only bytes the client could not read back make that happen).
+-- Returns {moved, left, removed, cancelled, entry...}: entries put back, entries still in the list, 1 if the
+-- registration was removed, entries finished as cancelled, then the entries left for a keyed call.
 -- Validates before it writes: in 'lost' mode a live lease is left alone; a `waiting` (or level list) key of
 -- another type than a list fails the call with nothing changed. Safe to run twice.
 local now = now_ms()
@@ -65,14 +75,36 @@ if lost then
 end
 local items = redis.call('LRANGE', KEYS[2], -tonumber(ARGV[2]), -1)
 local cancelled = 0
+local keyed = ARGV[7] ~= nil
+local pairs_at = 10 + levels
+local named = {}
+if keyed then
+  for rank = 0, (#ARGV - 8) / 3 do
+    named[ARGV[8 + 3 * rank]] = rank
+  end
+end
+local pending = {}
 if #items > 0 then
   redis.call('LTRIM', KEYS[2], 0, -(#items + 1))
   local back = {}
   local check = KEYS[7] and redis.call('EXISTS', KEYS[7]) == 1
   for i = 1, #items do
     local id = check and entry_id(items[i])
-    if id and redis.call('HDEL', KEYS[7], id) == 1 then
-      cancelled = cancelled + 1
+    if id and redis.call('HEXISTS', KEYS[7], id) == 1 then
+      local writes = ends_with_writes(items[i])
+      if writes and not keyed then
+        pending[#pending + 1] = items[i]
+      else
+        redis.call('HDEL', KEYS[7], id)
+        cancelled = cancelled + 1
+        local rank = writes and named[id]
+        if rank and ARGV[10 + 3 * rank] == '1' then
+          release_unique(KEYS[pairs_at + 1 + 2 * rank], id)
+        end
+        if rank and ARGV[9 + 3 * rank] ~= '' then
+          keep_outcome(KEYS[pairs_at + 2 * rank], ARGV[7], ARGV[9 + 3 * rank])
+        end
+      end
     else
       back[#back + 1] = bump(items[i], cut, 'lost')
     end
@@ -86,6 +118,9 @@ if #items > 0 then
       redis.call('RPUSH', KEYS[target], back[i])
     end
   end
+  if #pending > 0 then
+    redis.call('RPUSH', KEYS[2], unpack(pending))
+  end
 end
 local left = redis.call('LLEN', KEYS[2])
 local removed = 0
@@ -94,7 +129,7 @@ if mode == 'retired' then
   if left == 0 and (not since or tonumber(since) + tonumber(ARGV[4]) < now) then
     removed = redis.call('ZREM', KEYS[6], ARGV[1])
   end
-  return KEYS[7] and {#items - cancelled, left, removed, cancelled} or {#items, left, removed}
+  return KEYS[7] and {#items - cancelled - #pending, left, removed, cancelled, unpack(pending)} or {#items, left, removed}
 end
 if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV[4]) < now) then
   removed = redis.call('ZREM', KEYS[1], ARGV[1])
@@ -120,4 +155,4 @@ if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV
     end
   end
 end
-return KEYS[7] and {#items - cancelled, left, removed, cancelled} or {#items, left, removed}
+return KEYS[7] and {#items - cancelled - #pending, left, removed, cancelled, unpack(pending)} or {#items, left, removed}

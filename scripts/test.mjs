@@ -27,6 +27,7 @@ const CLUSTER_SUITE = [
   'test/unique.test.ts',
   'test/pause.test.ts',
   'test/progress.test.ts',
+  'test/cancel.test.ts',
   'test/config.test.ts',
   'test/priorities.test.ts',
   'test/priority-tasks.test.ts',

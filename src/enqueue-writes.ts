@@ -9,7 +9,8 @@ import type { QueueKeys } from './keys.ts';
 import type { Due } from './later.ts';
 import type { Queue } from './queue.ts';
 import { isNoScript, scriptSha, scriptSource } from './scripts.ts';
-import { pushEntry, scheduleCall, scheduleLater } from './store.ts';
+import { pushEntry } from './store.ts';
+import { scheduleCall, scheduleLater } from './store-time.ts';
 import type { ResolvedUnique } from './unique.ts';
 
 /** One task, checked and encoded by the queue, ready to write. */

@@ -19,7 +19,10 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { decodeBackoff, encodeBackoff, type ResolvedBackoff } from './backoff.ts';
-import { InvalidOptionError, PayloadTooLargeError, SerializationError } from './errors.ts';
+import { InvalidOptionError, PayloadTooLargeError } from './errors.ts';
+import { assertJsonFaithful, MAX_DEPTH, nestingDepth } from './json-faithful.ts';
+
+export { assertJsonFaithful } from './json-faithful.ts';
 
 /** Why the last cut-off run ended: its worker was lost, its child crashed, or a stop killed it mid-run. */
 export type CutoffReason = '' | 'lost' | 'crashed' | 'stopped';
@@ -102,8 +105,6 @@ export type DecodedEntry =
   | { readonly ok: true; readonly task: TaskEntry }
   | { readonly ok: false; readonly problem: string; readonly id: string; readonly name: string };
 
-/** Enqueue refuses deeper arguments; decoding refuses them too, before parsing (deep values break recursion). */
-const MAX_DEPTH = 1000;
 const TASK_NAME = /^[A-Za-z_$][\w$.:/-]{0,127}$/;
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -116,95 +117,6 @@ export function isValidTaskName(name: unknown): name is string {
 export function checkTaskId(id: unknown): asserts id is string {
   if (typeof id !== 'string' || id.length === 0 || id.length > 200 || id.includes('|'))
     throw new InvalidOptionError(`Expected a task id (1-200 characters without |), got \`${JSON.stringify(id)}\``);
-}
-
-/**
- * Throws a `SerializationError` unless `JSON.parse(JSON.stringify(value))` gives back an equal value:
- * only plain objects, arrays, strings, finite numbers, booleans and null, without cycles, holes or `undefined`.
- */
-export function assertJsonFaithful(value: unknown, path: string): void {
-  if (isFaithfulFast(value, 0)) return;
-  const seen = new Set<object>();
-  const visit = (v: unknown, at: string, depth: number): void => {
-    switch (typeof v) {
-      case 'string':
-      case 'boolean':
-        return;
-      case 'number':
-        if (!Number.isFinite(v)) throw new SerializationError(at, `is ${v}, which JSON turns into null`);
-        return;
-      case 'undefined':
-        throw new SerializationError(at, 'is undefined, which JSON drops or turns into null');
-      case 'bigint':
-        throw new SerializationError(at, 'is a BigInt, which JSON cannot carry (pass it as a string)');
-      case 'function':
-        throw new SerializationError(at, 'is a function, which JSON cannot carry');
-      case 'symbol':
-        throw new SerializationError(at, 'is a symbol, which JSON cannot carry');
-    }
-    if (v === null) return;
-    const obj = v as object;
-    if (depth >= MAX_DEPTH) throw new SerializationError(at, `is nested more than ${MAX_DEPTH} levels deep`);
-    if (seen.has(obj)) throw new SerializationError(at, 'is a circular reference');
-    seen.add(obj);
-    if (Array.isArray(obj)) {
-      for (let i = 0; i < obj.length; i++) {
-        if (!(i in obj)) throw new SerializationError(`${at}[${i}]`, 'is a hole in a sparse array, which JSON turns into null');
-        visit(obj[i], `${at}[${i}]`, depth + 1);
-      }
-    } else {
-      const proto: unknown = Object.getPrototypeOf(obj);
-      if (proto !== Object.prototype && proto !== null) {
-        const kind = (obj as { constructor?: { name?: string } }).constructor?.name ?? 'non-plain object';
-        throw new SerializationError(
-          at,
-          `is a ${kind}, which JSON does not carry faithfully (pass plain objects, arrays and primitives; a Date as a string)`,
-        );
-      }
-      if (Object.getOwnPropertySymbols(obj).length > 0) throw new SerializationError(at, 'has symbol keys, which JSON drops');
-      if ('toJSON' in obj) throw new SerializationError(at, 'has a toJSON method, so JSON would not carry it as it is');
-      for (const key of Object.keys(obj)) visit((obj as Record<string, unknown>)[key], `${at}.${key}`, depth + 1);
-    }
-    seen.delete(obj);
-  };
-  visit(value, path, 0);
-}
-
-/**
- * The same checks as `assertJsonFaithful` without building paths or a set of ancestors, for the common case
- * (every enqueue): true only if `assertJsonFaithful` would pass; false sends the value through the slow check,
- * which finds the problem and its path. A cycle goes over the depth limit here, and is named by the slow check.
- */
-function isFaithfulFast(v: unknown, depth: number): boolean {
-  switch (typeof v) {
-    case 'string':
-    case 'boolean':
-      return true;
-    case 'number':
-      return Number.isFinite(v);
-    case 'object':
-      break;
-    default:
-      return false;
-  }
-  if (v === null) return true;
-  if (depth >= MAX_DEPTH) return false;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      if (!(i in v) || !isFaithfulFast(v[i], depth + 1)) return false;
-    }
-    return true;
-  }
-  const proto: unknown = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) return false;
-  if (Object.getOwnPropertySymbols(v).length > 0 || 'toJSON' in v) return false;
-  // for-in (no key array) visits the own enumerable keys that Object.keys gives and JSON writes, plus inherited
-  // enumerable ones (none unless Object.prototype was extended): checking more than needed can only send a
-  // value to the slow check, never let a bad one through.
-  for (const key in v) {
-    if (!isFaithfulFast((v as Record<string, unknown>)[key], depth + 1)) return false;
-  }
-  return true;
 }
 
 export interface EntryFields {
@@ -314,6 +226,35 @@ export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
   return { ok: true, task: { id, name, args, argsJson, timeoutMs: t, maxAttempts: m, attempt: a, cutoffs: c, reason, ...options } };
 }
 
+/**
+ * What finishing `entry` as cancelled writes besides dropping it, when a put-back (requeue, retry, recover)
+ * finds a cancel request: the task's outcome (`keepResult`) and the release of a unique key held until it
+ * finishes. Undefined when there is nothing to write (most entries), or when the entry cannot be read (raw
+ * bytes, a malformed header): it is then dropped without these writes. Reads only the header and the option
+ * segment (lib.lua `ends_with_writes` is the same test).
+ */
+export function cancelWrites(entry: Entry): { id: string; keepResultMs?: number; uniqueKey?: string } | undefined {
+  if (typeof entry !== 'string') return undefined;
+  let start = 0;
+  let id = '';
+  for (let i = 0; i < HEADER_FIELDS; i++) {
+    const bar = entry.indexOf('|', start);
+    if (bar < 0 || bar - start > 200) return undefined;
+    if (i === 4) id = entry.slice(start, bar);
+    start = bar + 1;
+  }
+  const bar = entry.indexOf('|', start);
+  if (!entry.startsWith('f=', start) || bar < 0) return undefined;
+  const options = readOptions(entry.slice(start, bar));
+  const uniqueKey = options?.unique?.mode === 'f' ? options.unique.key : undefined;
+  if (options?.keepResultMs === undefined && uniqueKey === undefined) return undefined;
+  return {
+    id,
+    ...(options?.keepResultMs !== undefined ? { keepResultMs: options.keepResultMs } : {}),
+    ...(uniqueKey !== undefined ? { uniqueKey } : {}),
+  };
+}
+
 interface EntryOptions {
   failures: number;
   retries?: number;
@@ -363,24 +304,6 @@ function readOptions(text: string): EntryOptions | undefined {
     }
   }
   return out;
-}
-
-/** The deepest nesting of arrays and objects in a JSON text, by one scan that skips strings. */
-function nestingDepth(json: string): number {
-  let depth = 0;
-  let deepest = 0;
-  let inString = false;
-  for (let i = 0; i < json.length; i++) {
-    const c = json.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c)
-        i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
-    else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return deepest;
 }
 
 function bad(fields: readonly string[], problem: string): DecodedEntry {

@@ -14,7 +14,7 @@ import type { QueueKeys } from './keys.ts';
 import { intOption } from './options.ts';
 import { assertJsonFaithful, encodeEntry, isValidTaskName } from './payload.ts';
 import { isTask, type Task } from './task.ts';
-import { fire, scheduleDone, scheduleSet, unschedule } from './store-schedules.ts';
+import { fire, scheduleDone, scheduleSet, unschedule } from './store-time.ts';
 
 /**
  * What to do with ticks that came due while no process fired them (nothing ran for a while):

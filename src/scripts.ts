@@ -30,7 +30,6 @@ export const SCRIPT_NAMES = [
   'fire',
   'schedule-done',
   'cancel',
-  'cancelled',
   'finish',
   'unique',
   'unique-release',

@@ -5,7 +5,9 @@
  */
 import type { Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
-import type { Entry } from './payload.ts';
+import { CANCELLED } from './decide.ts';
+import { cancelWrites, type Entry } from './payload.ts';
+import { failureOutcome } from './results.ts';
 import { runScript, type ScriptArg } from './scripts.ts';
 
 /** What register.lua found: the partition's epoch, whether the queue is paused, and the configuration record (partition 0; '' elsewhere). */
@@ -123,17 +125,37 @@ export async function requeue(
   entry: Entry,
   cutoff: CutoffRecord,
 ): Promise<'requeued' | 'stale' | 'cancelled'> {
-  const args = [entry, cutoff === null ? 0 : 1, cutoff ?? ''];
-  const levels = keys.levels;
-  const done = levels
-    ? await runScript(redis, 'requeue', [list, keys.waiting, keys.cancel, ...levels.homeKeys], [...args, levels.homeNames])
-    : await runScript(redis, 'requeue', [list, keys.waiting, keys.cancel], args);
+  const [k, a] = withCancelWrites(keys, entry, [list, keys.waiting, keys.cancel], [entry, cutoff === null ? 0 : 1, cutoff ?? '']);
+  const done = await runScript(redis, 'requeue', k, a);
   return done === 1 ? 'requeued' : done === 2 ? 'cancelled' : 'stale';
 }
 
+/** The outcome a task that keeps its result gets when a cancel stops it (what its waiters read). */
+const CANCELLED_OUTCOME = failureOutcome(CANCELLED.reason, CANCELLED.message);
+
 /**
- * cancelled.lua: finishes a run a cancel stopped (never put back), drops its cancel request, and keeps
- * `record` as a dead letter when it is not ''. False: the list no longer held the run.
+ * The optional KEYS and ARGV of requeue.lua and retry.lua: for an entry whose drop by a cancel writes
+ * something (payload.ts `cancelWrites`), the result and unique keys, the outcome, its TTL, the release flag;
+ * then, on a queue with priority levels, the levels' lists and names (the write slots are filled then, with
+ * keys nothing touches when there is nothing to write).
+ */
+function withCancelWrites(keys: QueueKeys, entry: Entry, k: string[], a: ScriptArg[]): [string[], ScriptArg[]] {
+  const w = cancelWrites(entry);
+  const levels = keys.levels;
+  if (!w && !levels) return [k, a];
+  const outcome = w?.keepResultMs === undefined ? '' : CANCELLED_OUTCOME;
+  k.push(keys.result(w?.id ?? ''), keys.unique(w?.uniqueKey ?? ''));
+  a.push(outcome, w?.keepResultMs ?? 1, w?.uniqueKey === undefined ? '' : '1');
+  if (levels) {
+    k.push(...levels.homeKeys);
+    a.push(levels.homeNames);
+  }
+  return [k, a];
+}
+
+/**
+ * finish.lua without an outcome or a key: finishes a run a cancel stopped (never put back), drops its cancel
+ * request, and keeps `record` as a dead letter when it is not ''. False: the list no longer held the run.
  */
 export async function finishCancelled(
   redis: Client,
@@ -144,7 +166,7 @@ export async function finishCancelled(
   record: string,
   keep: number,
 ): Promise<boolean> {
-  return (await runScript(redis, 'cancelled', [list, keys.dead, keys.cancel], [entry, taskId, record, Math.max(1, keep)])) === 1;
+  return (await runScript(redis, 'finish', [list, keys.dead, keys.cancel], [entry, taskId, '', 1, record, Math.max(1, keep), ''])) === 1;
 }
 
 /** The steps of cancel.lua (see its header). */
@@ -282,7 +304,11 @@ export interface Recovered {
   readonly cancelled: number;
 }
 
-/** recover.lua: puts back up to 1000 entries of registration `id`; `timing` is [ARGV 4, ARGV 5] of the script. */
+/**
+ * recover.lua: puts back up to 1000 entries of registration `id`; `timing` is [ARGV 4, ARGV 5] of the script.
+ * Cancelled entries that keep a result or hold a unique key come back from the first call; a second, keyed
+ * call names their keys and finishes them as cancelled (the outcome and the key's release with the drop).
+ */
 export async function recover(
   redis: Client,
   keys: QueueKeys,
@@ -290,16 +316,27 @@ export async function recover(
   mode: RecoverMode,
   timing: readonly [number, number],
 ): Promise<Recovered> {
-  const [moved, left, removed, cancelled] = (await runScript(
-    redis,
-    'recover',
-    [
-      ...[keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, keys.cancel, keys.config],
-      ...(keys.levels ? [keys.dispatches, ...keys.levels.homeKeys] : []),
-    ],
-    [id, 1000, mode, ...timing, keys.levels?.homeNames ?? ''],
-  )) as [number, number, number, number];
-  return { moved, left, removed: removed === 1, cancelled: Number(cancelled ?? 0) };
+  const levels = keys.levels;
+  const k = [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, keys.cancel, keys.config, keys.dispatches];
+  k.push(...(levels?.homeKeys ?? []));
+  const a: ScriptArg[] = [id, 1000, mode, ...timing, levels?.homeNames ?? ''];
+  const [moved, left, removed, cancelled, ...pending] = (await runScript(redis, 'recover', k, a)) as [
+    number,
+    number,
+    number,
+    number,
+    ...string[],
+  ];
+  if (pending.length === 0) return { moved, left, removed: removed === 1, cancelled: Number(cancelled ?? 0) };
+  a.push(CANCELLED_OUTCOME);
+  for (const entry of pending) {
+    const w = cancelWrites(entry);
+    if (!w) continue;
+    k.push(keys.result(w.id), keys.unique(w.uniqueKey ?? ''));
+    a.push(w.id, w.keepResultMs ?? '', w.uniqueKey === undefined ? '' : '1');
+  }
+  const again = (await runScript(redis, 'recover', k, a)) as [number, number, number, number];
+  return { moved: moved + again[0], left: again[1], removed: again[2] === 1, cancelled: cancelled + again[3] };
 }
 
 /** '-1' searches the dead-letter list from its old end, '1' from its new end (wherever the record is nearer). */
@@ -315,64 +352,6 @@ export async function deadDelete(redis: Client, keys: QueueKeys, record: string,
   return Number(await runScript(redis, 'dead-delete', [keys.dead], [record, side])) === 1;
 }
 
-/** schedule.lua: enqueues `entry` to run `delayMs` after Redis' TIME, or at `atMs` on Redis' clock. */
-export async function scheduleLater(
-  redis: Client,
-  keys: QueueKeys,
-  entry: string,
-  delayMs: number,
-  atMs: number | undefined,
-): Promise<{ due: number; now: number }> {
-  const call = scheduleCall(keys, entry, delayMs, atMs);
-  const [due, now] = (await runScript(redis, 'schedule', call.keys, call.args)) as [number, number];
-  return { due, now };
-}
-
-/** The KEYS and ARGV of one schedule.lua call (a pipeline sends them itself). */
-export function scheduleCall(keys: QueueKeys, entry: string, delayMs: number, atMs: number | undefined) {
-  const levels = keys.levels;
-  return {
-    keys: levels ? [keys.scheduled, keys.waiting, ...levels.homeKeys] : [keys.scheduled, keys.waiting],
-    args: levels ? [entry, delayMs, atMs ?? '', levels.homeNames] : [entry, delayMs, atMs ?? ''],
-  };
-}
-
-/** What promote.lua did in one partition. */
-export interface Promotion {
-  readonly moved: number;
-  /** The earliest due time still scheduled (ms, Redis clock), or undefined when nothing is. */
-  readonly nextDue: number | undefined;
-  /** Redis' time when the script ran (ms). */
-  readonly now: number;
-  /** With `scheduleTimes` given: the earliest due time of the repeating schedules, or undefined when none. */
-  readonly scheduleDue: number | undefined;
-}
-
-/**
- * promote.lua: moves up to `max` due entries of one partition onto its waiting list (one atomic script), each
- * into its own priority level's list when the queue has levels. With `scheduleTimes` (partition 0's) it also
- * reads when the first schedule is due, so an idle round is one command.
- */
-export async function promote(redis: Client, keys: QueueKeys, max = 1000, scheduleTimes?: string): Promise<Promotion> {
-  const levels = keys.levels;
-  const times = scheduleTimes === undefined ? [] : [scheduleTimes];
-  const [moved, nextDue, now, scheduleDue] = (await runScript(
-    redis,
-    'promote',
-    levels ? [keys.scheduled, keys.waiting, ...levels.homeKeys, ...times] : [keys.scheduled, keys.waiting, ...times],
-    levels ? [max, levels.homeNames] : [max],
-  )) as [number, number, number, number];
-  return { moved, nextDue: nextDue < 0 ? undefined : nextDue, now, scheduleDue: scheduleDue < 0 ? undefined : scheduleDue };
-}
-
-/**
- * run-now.lua: moves the scheduled `entry` (its exact bytes) of one partition to the back of its waiting list.
- * False: it was no longer scheduled (nothing written).
- */
-export async function runNow(redis: Client, keys: QueueKeys, entry: Buffer | string): Promise<boolean> {
-  return Number(await runScript(redis, 'run-now', [keys.scheduled, keys.waiting], [entry])) === 1;
-}
-
 /** retry.lua: 'scheduled' (due at `due`, Redis clock); 'stale' (the list no longer held the run); 'unreadable'. */
 export async function retry(
   redis: Client,
@@ -381,13 +360,8 @@ export async function retry(
   entry: Entry,
   delayMs: number,
 ): Promise<{ status: 'scheduled' | 'stale' | 'unreadable' | 'cancelled'; due: number; now: number }> {
-  const levels = keys.levels;
-  const [status, due, now] = (await runScript(
-    redis,
-    'retry',
-    [list, keys.scheduled, keys.waiting, keys.cancel, ...(levels?.homeKeys ?? [])],
-    levels ? [entry, delayMs, levels.homeNames] : [entry, delayMs],
-  )) as [number, number, number];
+  const [k, a] = withCancelWrites(keys, entry, [list, keys.scheduled, keys.waiting, keys.cancel], [entry, delayMs]);
+  const [status, due, now] = (await runScript(redis, 'retry', k, a)) as [number, number, number];
   const named = status === 1 ? 'scheduled' : status === 0 ? 'stale' : status === 2 ? 'cancelled' : 'unreadable';
   return { status: named, due, now };
 }

@@ -13,7 +13,7 @@ import { CLOCK_MOVED } from './redis-source.ts';
 import type { QueueKeys } from './keys.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { fireDue, type FireDefaults } from './schedules.ts';
-import { promote } from './store.ts';
+import { promote } from './store-time.ts';
 
 /** What the timekeeper needs of a queue (a `Queue` has it all). */
 export interface TimedQueue extends FireDefaults {

@@ -3,8 +3,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { InlineWorker, PreforkedWorker, Queue } from '../src/index.ts';
+import { CancelledError, InlineWorker, PreforkedWorker, Queue } from '../src/index.ts';
 import { runScript } from '../src/scripts.ts';
+import { cancelRequest, recover, requeue, retry } from '../src/store.ts';
+import { CANCELLED } from '../src/decide.ts';
 import { add, cooperative, fail, record, spin } from './fixtures/tasks.ts';
 import {
   FIXTURES,
@@ -150,9 +152,12 @@ test('InlineWorker: cancel aborts the task signal (cooperative); the task fails 
     const id = await cooperative.delay(q, ledger);
     const rec = recorder();
     const w = new InlineWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, leaseMs: 600, errorHandler: rec.errorHandler });
+    // Cancelled once (a second poll could find the run just finished, and its request consumed: 'not-found').
+    let sent = false;
     await runUntil(w, 'the cancelled failure', async () => {
-      if (readLedger(ledger).some((l) => l.event === 'start') && (await q.task(id)).state === 'running') {
-        if (!(await redis.hexists(q.keys.cancel, id))) assert.equal(await q.cancel(id), 'stopping');
+      if (!sent && readLedger(ledger).some((l) => l.event === 'start') && (await q.task(id)).state === 'running') {
+        sent = true;
+        assert.equal(await q.cancel(id), 'stopping');
       }
       return rec.outcomes.length === 1;
     });
@@ -161,10 +166,13 @@ test('InlineWorker: cancel aborts the task signal (cooperative); the task fails 
     assert.deepEqual(await queueKeysNow(redis, q), []);
   }));
 
-test('a worker killed -9 after a cancel does not bring the task back: the sweep drops it', () =>
+test('a worker killed -9 after a cancel does not bring the task back: the sweep finishes it as cancelled, outcome and unique key included', () =>
   withQueue(redis, async (q) => {
     const ledger = ledgerFile();
-    const id = await spin.delay(q, ledger);
+    // It keeps its result and holds a unique key until it finishes: the sweep must write both ends.
+    const { id } = await q.enqueueUnique('spin', [ledger], { unique: { key: 'only-one' }, keepResult: { ttlMs: 60_000 } });
+    const waiter = q.result(id, { timeoutMs: 120_000 });
+    waiter.catch(() => undefined);
     const victim = workerProcess(q, { LEASE_MS: '60000' });
     try {
       const start = await waitFor('the spin to start', () => readLedger(ledger).find((l) => l.event === 'start'));
@@ -187,8 +195,12 @@ test('a worker killed -9 after a cancel does not bring the task back: the sweep 
       await runUntil(rescuer, 'the sweep to drop the cancelled task', () => cancelled === 1);
       assert.equal(rec.outcomes.length, 0, 'the cancelled task never started again');
       assert.equal(readLedger(ledger).filter((l) => l.event === 'start').length, 1);
-      // Left: the sweep lock (one interval) and the watch of the removed registration (by design, minutes).
-      const left = (await queueKeysNow(redis, q)).filter((key) => !key.endsWith(':sweep') && !key.endsWith(':retired'));
+      await assert.rejects(waiter, (err: unknown) => err instanceof CancelledError && err.reason === 'cancelled');
+      assert.equal(await redis.exists(q.keys.unique('only-one')), 0, 'the key was released with the drop');
+      assert.equal((await q.enqueueUnique('add', [1, 2], { unique: { key: 'only-one' } })).duplicate, false);
+      // Left: the sweep lock (one interval), the watch of the removed registration (by design, minutes), the
+      // kept outcome (its TTL) and the new task with its key.
+      const left = (await queueKeysNow(redis, q)).filter((key) => !/:(sweep|retired|waiting|result:.*|unique:only-one)$/.test(key));
       assert.deepEqual(left, [], 'no cancel request, no entry');
     } finally {
       victim.proc.kill('SIGKILL');
@@ -228,6 +240,42 @@ test('a cancel request is honoured by every put-back: requeue, retry and recover
     assert.deepEqual([renewed[0], renewed[2], ...renewed.slice(3)], [1, 0, 'x'], 'renewed, not paused, x has a request');
     assert.equal(await runScript(redis, 'cancel', [k.cancel, k.scheduled, k.waiting], ['forget', 'x']), 1);
     assert.equal(await runScript(redis, 'cancel', [k.cancel, k.scheduled, k.waiting], ['forget', 'x']), 0);
+  }));
+
+test('a put-back that drops a cancelled task writes what its finish would: the cancelled outcome, the unique key released', () =>
+  withQueue(redis, async (q) => {
+    const k = q.keys;
+    const list = k.worker('w1');
+    // Each keeps its result for 60 s and holds its unique key until it finishes.
+    const entry = (id: string) => `1|0|0||${id}|add|1000|3|f=0;k=60000;u=f${id}-key|[1,2]`;
+    for (const id of ['a', 'b', 'c', 'd']) await redis.set(k.unique(`${id}-key`), id);
+    await redis.lpush(list, entry('a'), entry('b'), entry('c'), entry('d'));
+    for (const id of ['a', 'b', 'c']) await cancelRequest(redis, k, id, 60_000);
+    assert.equal(await requeue(redis, list, k, entry('a'), 'crashed'), 'cancelled');
+    assert.equal((await retry(redis, list, k, entry('b'), 0)).status, 'cancelled');
+    await redis.zadd(k.workers, 1, 'w1');
+    // recover.lua not keyed: c needs its keys named, so it stays in the list and comes back; d goes back.
+    const keys = [k.workers, list, k.waiting, k.info, k.epoch, k.retired, k.cancel];
+    assert.deepEqual(await runScript(redis, 'recover', keys, ['w1', 1000, 'lost', 0, 0]), [1, 1, 0, 0, entry('c')]);
+    assert.equal(await redis.hexists(k.cancel, 'c'), 1, 'its request waits for the keyed call');
+    // store.recover makes the keyed call itself.
+    assert.deepEqual(await recover(redis, k, 'w1', 'lost', [0, 0]), { moved: 0, left: 0, removed: true, cancelled: 1 });
+    for (const id of ['a', 'b', 'c']) {
+      assert.equal(await redis.exists(k.unique(`${id}-key`)), 0, `${id}'s key released`);
+      const [item] = await redis.xrange(k.result(id), '-', '+');
+      assert.deepEqual(JSON.parse(item?.[1][1] ?? 'null'), { ok: false, reason: 'cancelled', message: CANCELLED.message }, id);
+      assert.ok((await redis.pttl(k.result(id))) > 50_000, `${id}'s outcome is kept for its TTL`);
+    }
+    assert.equal(await redis.get(k.unique('d-key')), 'd', 'd was put back: it keeps its key');
+    assert.deepEqual(await redis.lrange(k.waiting, 0, -1), ['1|1|1|lost|d|add|1000|3|f=0;k=60000;u=fd-key|[1,2]']);
+    assert.equal(await redis.exists(k.cancel), 0, 'every request was consumed');
+    // A keyed call that does not name a pending entry's keys (bytes the client could not read) drops it
+    // without those writes rather than looping.
+    await redis.lpush(list, entry('e'));
+    await redis.zadd(k.workers, 1, 'w1');
+    await cancelRequest(redis, k, 'e', 60_000);
+    assert.deepEqual(await runScript(redis, 'recover', keys, ['w1', 1000, 'lost', 0, 0, '{}']), [0, 0, 1, 1]);
+    assert.equal(await redis.exists(k.result('e')), 0);
   }));
 
 test('delayed task ID and delayed cancel ID: what the API says, as text or JSON; exit 1 for unknown / not-found, 2 for a bad id', () =>

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { findCalls, keyConcatenations, LUA_DIR, problems, tokenize } from './lua-keys.ts';
+import { findCalls, helperKeyProblems, keyConcatenations, keyHelpers, LUA_DIR, problems, tokenize } from './lua-keys.ts';
 
 const scripts = readdirSync(LUA_DIR)
   .filter((f) => f.endsWith('.lua'))
@@ -26,9 +26,17 @@ test('there are Lua scripts, and each makes at least one redis.call the checker 
   }
 });
 
+// lib.lua's helpers that take a key (a parameter named `key`): checked where they are called.
+const helpers = keyHelpers(scripts.find((s) => s.file === 'lib.lua')?.src ?? '');
+
+test('lib.lua has the key-taking helpers the scripts call', () => {
+  assert.deepEqual([...helpers.keys()].sort(), ['keep_outcome', 'release_unique']);
+});
+
 for (const { file, src } of scripts) {
-  test(`lua/${file}: every key argument of every redis.call is KEYS[n]`, () => {
-    assert.deepEqual(problems(src), []);
+  test(`lua/${file}: every key argument of every redis.call (and of every key-taking helper) is KEYS[n]`, () => {
+    assert.deepEqual(problems(src, file === 'lib.lua' ? new Set(['key']) : new Set()), []);
+    assert.deepEqual(helperKeyProblems(src, helpers), []);
   });
   test(`lua/${file}: no key name is built by concatenation`, () => {
     assert.deepEqual(keyConcatenations(src), []);
@@ -74,5 +82,15 @@ test('the checker catches what it is there to catch', () => {
     "redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', math.max(1, tonumber(ARGV[1])))",
   ];
   for (const src of good) assert.deepEqual(problems(src), [], src);
+  // Computed indexes (keys passed in pairs) are keys; a bare name is one only where it is a helper's `key`.
+  assert.deepEqual(problems("redis.call('DEL', KEYS[8 + 2 * rank])"), []);
+  assert.notDeepEqual(problems("redis.call('DEL', KEYS[ARGV[1] .. 'x'])"), []);
+  assert.notDeepEqual(problems("redis.call('DEL', key)"), []);
+  assert.deepEqual(problems("redis.call('DEL', key)", new Set(['key'])), []);
+  const lib = keyHelpers("local function drop(id, key)\n  redis.call('DEL', key)\nend");
+  assert.deepEqual([...lib], [['drop', 1]]);
+  assert.deepEqual(helperKeyProblems('drop(ARGV[1], KEYS[9 + 2 * r])', lib), []);
+  assert.notDeepEqual(helperKeyProblems('drop(ARGV[1], ARGV[2])', lib), []);
+  assert.notDeepEqual(helperKeyProblems('local k = KEYS[1]\ndrop(ARGV[1], k)', lib), []);
   assert.deepEqual(keyConcatenations("redis.call('HSET', KEYS[3], ARGV[1], now .. ' ' .. ARGV[4])"), []);
 });

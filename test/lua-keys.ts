@@ -2,9 +2,9 @@
 // touches must be passed in KEYS, so that the client can route the script to the node owning those keys (and
 // all of a queue's keys share a slot). Each redis.call / redis.pcall is parsed: its command name must be a
 // string literal listed below, and every argument in a key position of that command must be exactly
-// `KEYS[n]` (n a number, or a variable holding an index: the key is still one the caller passed), never a literal,
-// an ARGV value, a variable holding a key or a concatenation. A command missing from the table
-// is a problem: add it, with its key positions, on purpose.
+// `KEYS[n]` (n a number, a variable holding an index or arithmetic on those: the key is still one the caller
+// passed), never a literal, an ARGV value, a variable holding a key or a concatenation. A command missing from
+// the table is a problem: add it, with its key positions, on purpose.
 import { fileURLToPath } from 'node:url';
 
 export const LUA_DIR = fileURLToPath(new URL('../lua/', import.meta.url));
@@ -292,21 +292,71 @@ const KEY_SPECS: Record<string, KeySpec> = {
   MSETNX: range(1, 2, 0),
 };
 
-const isKeysRef = (arg: readonly Token[]): boolean =>
-  arg.length === 4 &&
-  arg[0]!.type === 'name' &&
-  arg[0]!.text === 'KEYS' &&
-  arg[1]!.text === '[' &&
-  ((arg[2]!.type === 'number' && /^[1-9]\d*$/.test(arg[2]!.text)) || arg[2]!.type === 'name') &&
-  arg[3]!.text === ']';
+// `KEYS[n]`, or `KEYS[<arithmetic>]` (an index computed from numbers and names, as for keys passed in pairs).
+const isKeysRef = (arg: readonly Token[]): boolean => {
+  if (arg.length < 4 || arg[0]!.type !== 'name' || arg[0]!.text !== 'KEYS' || arg[1]!.text !== '[' || arg.at(-1)!.text !== ']')
+    return false;
+  const index = arg.slice(2, -1);
+  if (index.length === 1) return (index[0]!.type === 'number' && /^[1-9]\d*$/.test(index[0]!.text)) || index[0]!.type === 'name';
+  return index.every((t) => t.type === 'number' || t.type === 'name' || ['+', '-', '*', '(', ')'].includes(t.text));
+};
+
+/**
+ * The helpers of lua/lib.lua that take a key: `local function NAME(...)` with a parameter named `key`.
+ * Their bodies may pass `key` where a key goes; every call of one must pass `KEYS[...]` there
+ * (`helperKeyProblems`). Returns helper name -> the parameter's position (from 0).
+ */
+export function keyHelpers(libSrc: string): Map<string, number> {
+  const tokens = tokenize(libSrc);
+  const found = new Map<string, number>();
+  for (let i = 0; i + 3 < tokens.length; i++) {
+    if (tokens[i]!.text !== 'local' || tokens[i + 1]!.text !== 'function' || tokens[i + 3]!.text !== '(') continue;
+    const params: string[] = [];
+    for (let j = i + 4; j < tokens.length && tokens[j]!.text !== ')'; j++) if (tokens[j]!.type === 'name') params.push(tokens[j]!.text);
+    const at = params.indexOf('key');
+    if (at >= 0) found.set(tokens[i + 2]!.text, at);
+  }
+  return found;
+}
+
+/** Calls of key-taking helpers (see `keyHelpers`) whose key argument is not `KEYS[...]`. */
+export function helperKeyProblems(src: string, helpers: ReadonlyMap<string, number>): string[] {
+  const tokens = tokenize(src);
+  const found: string[] = [];
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    const t = tokens[i]!;
+    const at = helpers.get(t.text);
+    if (at === undefined || t.type !== 'name' || tokens[i + 1]!.text !== '(' || tokens[i - 1]?.text === 'function') continue;
+    const args: Token[][] = [[]];
+    const stack: string[] = [];
+    for (let j = i + 2; j < tokens.length; j++) {
+      const u = tokens[j]!;
+      if (stack.length === 0 && u.text === ')') break;
+      if (stack.length === 0 && u.text === ',') {
+        args.push([]);
+        continue;
+      }
+      if (u.text in OPENERS) stack.push(OPENERS[u.text]!);
+      else if (u.text === ')' || u.text === '}' || u.text === ']') stack.pop();
+      args.at(-1)!.push(u);
+    }
+    const arg = args[at];
+    if (!arg || !isKeysRef(arg))
+      found.push(`line ${t.line}: ${t.text}: key argument ${at + 1} is ${arg ? show(arg) : 'missing'}, not KEYS[...]`);
+  }
+  return found;
+}
 
 // The last argument of a call expands to several values when it is a call or `...`.
 const mayExpand = (arg: readonly Token[]): boolean => arg.at(-1)?.text === ')' || (arg.length === 1 && arg[0]!.text === '...');
 
 const show = (arg: readonly Token[]): string => arg.map((t) => (t.type === 'string' ? JSON.stringify(t.text) : t.text)).join(' ');
 
-/** What is wrong with the calls of one script ([] when nothing). */
-export function problems(src: string): string[] {
+/**
+ * What is wrong with the calls of one script ([] when nothing). `keyParams`: names that stand for a key
+ * (the `key` parameter of lib.lua's helpers, checked at their call sites instead).
+ */
+export function problems(src: string, keyParams: ReadonlySet<string> = new Set()): string[] {
   const tokens = tokenize(src);
   const found: string[] = [];
   let calls: Call[];
@@ -349,7 +399,7 @@ export function problems(src: string): string[] {
         );
       } else if (arg.some((t) => t.type === 'op' && t.text === '..')) {
         found.push(`${where} ${command}: key argument ${p} builds a key name by concatenation: ${show(arg)}`);
-      } else if (!isKeysRef(arg)) {
+      } else if (!isKeysRef(arg) && !(arg.length === 1 && arg[0]!.type === 'name' && keyParams.has(arg[0]!.text))) {
         found.push(`${where} ${command}: key argument ${p} is ${show(arg)}, not KEYS[n]`);
       }
     }

@@ -8,7 +8,8 @@ import type { Redis } from 'ioredis';
 import { ConfigMismatchError, InlineWorker, Queue } from '../src/index.ts';
 import { decodeEntry } from '../src/payload.ts';
 import { dispatchPattern, levelsOption, waitBound } from '../src/priorities.ts';
-import { dequeue, promote, recover, register, requeue, retry } from '../src/store.ts';
+import { dequeue, recover, register, requeue, retry } from '../src/store.ts';
+import { promote } from '../src/store-time.ts';
 import { record } from './fixtures/tasks.ts';
 import {
   FIXTURES,

@@ -6,13 +6,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { CancelledError, InlineWorker, Queue } from '../src/index.ts';
-import { recover } from '../src/store.ts';
+import { cancelRequest, dequeue, recover, register, requeue, retry } from '../src/store.ts';
 import { record } from './fixtures/tasks.ts';
 import {
   FIXTURES,
   REDIS_URL,
   inspector,
   ledgerFile,
+  queueKeysNow,
   readLedger,
   recorder,
   runUntil,
@@ -108,6 +109,7 @@ test('kill -9 of a worker running a cancelled high task and a unique, result-kee
         assert.equal(await redis.exists(k.levelWaiting('high')), 0, 'the cancelled task is not put back');
         assert.equal(await redis.exists(k.waiting), 0);
         assert.deepEqual(await q.enqueueUnique('record', [ledger, 1], { priority: 'low', unique }), { id: kept, duplicate: true });
+        await assert.rejects(q.result(doomed, { timeoutMs: 1000 }), CancelledError, 'the drop wrote the cancelled outcome');
 
         const rec = recorder();
         const rescuer = new InlineWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, successHandler: rec.successHandler });
@@ -120,6 +122,35 @@ test('kill -9 of a worker running a cancelled high task and a unique, result-kee
       } finally {
         victim.proc.kill('SIGKILL');
       }
+    },
+    { priorities: WEIGHTS },
+  ));
+
+test('requeue and retry at a level: a cancelled run is finished as cancelled (outcome, key released, nothing put back); another goes back into its own level', () =>
+  withQueue(
+    redis,
+    async (q) => {
+      const k = q.keys;
+      await q.enqueue('add', [0, 0]); // the queue is not empty: the next pushes go to their levels
+      const { id: keyed } = await q.enqueueUnique('add', [1, 1], { priority: 'high', unique: { key: 'u1' }, ...KEEP });
+      const plain = await q.enqueue('add', [2, 2], { priority: 'high' });
+      const kept = await q.enqueue('add', [3, 3], { priority: 'low', ...KEEP });
+      await register(redis, k, 'w1', 60_000, 'e', '{}');
+      const moved = await dequeue(redis, k, 'w1', 4);
+      assert.ok(moved !== 'refused' && moved.length === 4);
+      const held = new Map(moved.map((b) => [idOf(b.toString()), b.toString()]));
+      await cancelRequest(redis, k, keyed, 60_000);
+      await cancelRequest(redis, k, plain, 60_000);
+      assert.equal(await requeue(redis, k.worker('w1'), k, held.get(keyed)!, 'crashed'), 'cancelled');
+      assert.equal((await retry(redis, k.worker('w1'), k, held.get(plain)!, 0)).status, 'cancelled');
+      assert.equal((await retry(redis, k.worker('w1'), k, held.get(kept)!, 0)).status, 'scheduled');
+      await assert.rejects(q.result(keyed, { timeoutMs: 1000 }), CancelledError);
+      assert.equal(await redis.exists(k.unique('u1')), 0, 'the key went with the drop');
+      assert.equal(await redis.exists(k.levelWaiting('high')), 0, 'neither cancelled run is put back');
+      assert.deepEqual(await ids(k.levelWaiting('low')), [kept], 'a retry due at once goes back into its own level');
+      assert.equal(await redis.exists(k.cancel), 0, 'both requests consumed');
+      const outcomes = (await queueKeysNow(redis, q)).filter((key) => key.includes(':result:'));
+      assert.deepEqual(outcomes, [k.result(keyed)], 'no outcome but the kept one');
     },
     { priorities: WEIGHTS },
   ));

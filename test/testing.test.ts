@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { ForkedWorker, InlineWorker, InvalidOptionError, PreforkedWorker, Queue, queueStatus, type Worker } from '../src/index.ts';
 import { MEMORY_SCRIPTS } from '../src/memory/scripts.ts';
-import { fire } from '../src/store-schedules.ts';
+import { fire } from '../src/store-time.ts';
 import { memoryStore, NotSupportedByMemoryStoreError, recordOutcomes, type TestStore } from '../src/testing.ts';
 import { add, fail, flaky, record } from './fixtures/testing-tasks.ts';
 import { ledgerFile, readLedger, waitFor } from './helpers.ts';

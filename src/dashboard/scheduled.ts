@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { claimedHeader, decodeEntry, entryFromBytes } from '../payload.ts';
 import type { Queue } from '../queue.ts';
 import { redisTime } from '../schedules.ts';
-import { runNow } from '../store.ts';
+import { runNow } from '../store-time.ts';
 
 /** Entries are decoded only to be shown; allow a large one (the queue's own limit is checked on enqueue). */
 const DECODE_LIMIT = 512 * 1_048_576;

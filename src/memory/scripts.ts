@@ -139,7 +139,7 @@ const push: Script = (ks, keys, argv) => {
 };
 
 const requeue: Script = (ks, keys, argv) => {
-  const target = home(a(argv, 1), 2, 4, argv[3]);
+  const target = home(a(argv, 1), 2, 6, argv[6]);
   expectList(ks, k(keys, target), 'waiting', 'nothing was moved');
   if (ks.lrem(k(keys, 1), -1, a(argv, 1)) === 0) return 0;
   ks.rpush(k(keys, target), [bump(a(argv, 1), num(a(argv, 2)), a(argv, 3))]);
@@ -257,7 +257,7 @@ const retry: Script = (ks, keys, argv) => {
   const [, attempt, cutoffs, reason, head, tail] = m as unknown as [string, string, string, string, string, string];
   const kind = ks.type(k(keys, 2));
   if (kind !== 'zset' && kind !== 'none') throw new ReplyError(`WRONGTYPE scheduled is a ${kind}, not a sorted set: nothing was moved`);
-  const target = home(a(argv, 1), 3, 5, argv[2]);
+  const target = home(a(argv, 1), 3, 7, argv[5]);
   expectList(ks, k(keys, target), 'waiting', 'nothing was moved');
   if (ks.lrem(k(keys, 1), -1, a(argv, 1)) === 0) return [0, 0, now];
   const f = /^f=(\d+)([\s\S]*)$/.exec(tail);

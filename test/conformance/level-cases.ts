@@ -7,7 +7,8 @@ import type { Redis } from 'ioredis';
 import type { Queue } from '../../src/index.ts';
 import type { QueueKeys } from '../../src/keys.ts';
 import { encodeEntry } from '../../src/payload.ts';
-import { dequeue, promote, pushEntry, recover, register, requeue, retry, scheduleLater } from '../../src/store.ts';
+import { dequeue, pushEntry, recover, register, requeue, retry } from '../../src/store.ts';
+import { promote, scheduleLater } from '../../src/store-time.ts';
 import { redisNow } from '../helpers.ts';
 import type { StoreCase } from './case.ts';
 
