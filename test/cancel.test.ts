@@ -274,7 +274,8 @@ test('a put-back that drops a cancelled task writes what its finish would: the c
     await redis.lpush(list, entry('e'));
     await redis.zadd(k.workers, 1, 'w1');
     await cancelRequest(redis, k, 'e', 60_000);
-    assert.deepEqual(await runScript(redis, 'recover', keys, ['w1', 1000, 'lost', 0, 0, '{}']), [0, 0, 1, 1]);
+    // (ARGV[6]: the priority levels, none here; ARGV[7]: the outcome, which makes the call keyed.)
+    assert.deepEqual(await runScript(redis, 'recover', keys, ['w1', 1000, 'lost', 0, 0, '', '{}']), [0, 0, 1, 1]);
     assert.equal(await redis.exists(k.result('e')), 0);
   }));
 
