@@ -7,7 +7,8 @@
 -- KEYS[6] retired  (zset: worker id -> when its registration was removed after a lost lease, ms)
 -- KEYS[7] cancel   (hash: task id -> deadline of a cancel request, `queue.cancel`; optional: without it
 --         nothing is checked and the reply has three fields)
--- KEYS[8], KEYS[9], ... in pairs, one pair per task named in ARGV[7..]: result:<task id>, unique:<key>
+-- KEYS[8] results  (stream the waits hear of outcomes on; with ARGV[6], a keyed call)
+-- KEYS[9], KEYS[10], ... in pairs, one pair per task named in ARGV[7..]: result:<task id>, unique:<key>
 -- ARGV[1] worker id
 -- ARGV[2] N, 1..1000
 -- ARGV[3] 'lost': the sweeper recovers a worker whose lease ran out (each run counts as cut off);
@@ -79,10 +80,10 @@ if #items > 0 then
         cancelled = cancelled + 1
         local rank = writes and named[id]
         if rank and ARGV[9 + 3 * rank] == '1' then
-          release_unique(KEYS[9 + 2 * rank], id)
+          release_unique(KEYS[10 + 2 * rank], id)
         end
         if rank and ARGV[8 + 3 * rank] ~= '' then
-          keep_outcome(KEYS[8 + 2 * rank], ARGV[6], ARGV[8 + 3 * rank])
+          keep_outcome(KEYS[9 + 2 * rank], KEYS[8], id, ARGV[6], ARGV[8 + 3 * rank])
         end
       end
     else

@@ -4,6 +4,7 @@
 -- KEYS[3] cancel   (hash: task id -> deadline of a cancel request, `queue.cancel`; optional)
 -- KEYS[4] result:<task id> (optional: for a task that keeps its result, see ARGV[4])
 -- KEYS[5] unique:<key>     (optional: for a task that holds a unique key until it finishes, see ARGV[6])
+-- KEYS[6] results          (optional, with KEYS[4]: the stream the waits hear of the outcome on)
 -- ARGV[1] the entry exactly as the worker holds it (its bytes are the lease token)
 -- ARGV[2] 1 if the run was cut off (counts towards maxAttempts), else 0 (an orderly stop)
 -- ARGV[3] the cut-off reason to record: 'lost' or 'crashed' (ignored when ARGV[2] is 0)
@@ -32,7 +33,7 @@ if KEYS[3] and id and redis.call('HDEL', KEYS[3], id) == 1 then
     release_unique(KEYS[5], id)
   end
   if ARGV[4] and ARGV[4] ~= '' then
-    keep_outcome(KEYS[4], ARGV[4], ARGV[5])
+    keep_outcome(KEYS[4], KEYS[6], id, ARGV[4], ARGV[5])
   end
   return 2
 end

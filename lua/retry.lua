@@ -5,6 +5,7 @@
 -- KEYS[4] cancel    (hash: task id -> deadline of a cancel request, `queue.cancel`; optional)
 -- KEYS[5] result:<task id> (optional: for a task that keeps its result, see ARGV[3])
 -- KEYS[6] unique:<key>     (optional: for a task that holds a unique key until it finishes, see ARGV[5])
+-- KEYS[7] results          (optional, with KEYS[5]: the stream the waits hear of the outcome on)
 -- ARGV[1] the entry exactly as the worker holds it (its bytes are the lease token)
 -- ARGV[2] delay, ms (>= 0), computed by the worker (backoff, jitter); the instant is TIME + delay
 -- ARGV[3] optional: the 'cancelled' outcome (JSON) to keep in KEYS[5] for ARGV[4] ms if the run is dropped
@@ -43,7 +44,7 @@ if KEYS[4] and redis.call('HDEL', KEYS[4], id) == 1 then
     release_unique(KEYS[6], id)
   end
   if ARGV[3] and ARGV[3] ~= '' then
-    keep_outcome(KEYS[5], ARGV[3], ARGV[4])
+    keep_outcome(KEYS[5], KEYS[7], id, ARGV[3], ARGV[4])
   end
   return {2, 0, now}
 end

@@ -51,9 +51,11 @@ export interface QueueKeys {
   readonly cancel: string;
   /** string: set while the queue is paused (`queue.pause()`): workers take nothing; read with each lease renewal. */
   readonly paused: string;
+  /** stream (~1,000 items, gone a minute after the last): ids of tasks whose outcome was just kept; wakes result waits. */
+  readonly results: string;
   /** list: the entries one worker registration holds (its in-flight tasks). */
   worker(workerId: string): string;
-  /** stream of one item with a TTL: the outcome of a task that keeps its result (`keepResult`). */
+  /** string with a TTL, '<ms>|<outcome JSON>': the outcome of a task that keeps its result (`keepResult`). */
   result(taskId: string): string;
   /** string with a TTL: the id of the task that holds unique key `key` (`unique`). */
   unique(key: string): string;
@@ -138,6 +140,7 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     scheduleRuns: `${base}schedule-runs`,
     cancel: `${base}cancel`,
     paused: `${base}paused`,
+    results: `${base}results`,
     worker: (workerId: string) => `${base}worker:${workerId}`,
     result: (taskId: string) => `${base}result:${taskId}`,
     unique: (key: string) => `${base}unique:${key}`,

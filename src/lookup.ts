@@ -19,7 +19,7 @@ import type { Queue } from './queue.ts';
 import { readDeadLetter, readWorkerFacts } from './records.ts';
 import { cancelForget, cancelRemove, cancelRequest } from './store.ts';
 import { checkTaskId, decodeEntry } from './payload.ts';
-import { failureOutcome, readOutcome } from './results.ts';
+import { failureOutcome, readStored } from './results.ts';
 
 interface Found {
   readonly id: string;
@@ -143,12 +143,10 @@ async function lookupIn(queue: Queue, keys: QueueKeys, id: string): Promise<Task
       ...((run as { progress?: unknown } | undefined)?.progress !== undefined ? { progress: (run as { progress: unknown }).progress } : {}),
     };
   }
-  const kept = await guard(redis, redis.xrevrange(keys.result(id), '+', '-', 'COUNT', 1));
-  const item = kept[0];
-  if (item) {
-    const fields = item[1];
-    const outcome = readOutcome(fields[fields.indexOf('o') + 1] ?? '');
-    const finishedAt = new Date(Number(item[0].split('-')[0]));
+  const kept = await guard(redis, redis.get(keys.result(id)));
+  if (kept !== null) {
+    const { at, outcome } = readStored(kept);
+    const finishedAt = new Date(at);
     if (outcome.ok) return { state: 'succeeded', id, partition: p, finishedAt, value: outcome.value };
     return {
       id,

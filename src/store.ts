@@ -104,7 +104,7 @@ function withCancelWrites(keys: QueueKeys, entry: Entry, k: string[], a: ScriptA
   if (!w) return [k, a];
   const outcome = w.keepResultMs === undefined ? '' : CANCELLED_OUTCOME;
   return [
-    [...k, keys.result(w.id), keys.unique(w.uniqueKey ?? '')],
+    [...k, keys.result(w.id), keys.unique(w.uniqueKey ?? ''), keys.results],
     [...a, outcome, w.keepResultMs ?? 1, w.uniqueKey === undefined ? '' : '1'],
   ];
 }
@@ -138,7 +138,7 @@ export async function cancelRemove(
   where: 'scheduled' | 'waiting',
   also: { readonly outcome?: string; readonly ttlMs?: number; readonly uniqueKey?: string } = {},
 ): Promise<boolean> {
-  const k = [keys.cancel, keys.scheduled, keys.waiting, keys.result(taskId), keys.unique(also.uniqueKey ?? '')];
+  const k = [keys.cancel, keys.scheduled, keys.waiting, keys.result(taskId), keys.unique(also.uniqueKey ?? ''), keys.results];
   const a: ScriptArg[] = ['remove', taskId, entry, where, also.outcome ?? '', also.ttlMs ?? 1, also.uniqueKey === undefined ? '' : '1'];
   return (await runScript(redis, 'cancel', k, a)) === 1;
 }
@@ -164,7 +164,7 @@ export async function finishWithResult(
   taskId: string,
   w: FinishWrites,
 ): Promise<boolean> {
-  const k = [list, keys.dead, keys.cancel, keys.result(taskId), keys.unique(w.uniqueKey ?? '')];
+  const k = [list, keys.dead, keys.cancel, keys.result(taskId), keys.unique(w.uniqueKey ?? ''), keys.results];
   const a = [entry, taskId, w.outcome, Math.max(1, w.ttlMs), w.record, Math.max(1, w.keep), w.uniqueKey === undefined ? '' : '1'];
   return (await runScript(redis, 'finish', k, a)) === 1;
 }
@@ -269,6 +269,7 @@ export async function recover(
   ];
   if (pending.length === 0) return { moved, left, removed: removed === 1, cancelled: Number(cancelled ?? 0) };
   a.push(CANCELLED_OUTCOME);
+  k.push(keys.results);
   for (const entry of pending) {
     const w = cancelWrites(entry);
     if (!w) continue;
