@@ -344,6 +344,33 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     });
   });
 
+  test('Find a task reads 10,000 waiting entries a request and says so; Search further reads on and finds it', async () => {
+    await withQueue(redis, async (q) => {
+      // The task taken next (pushed first: the far end from the newest), behind 10,050 newer ones.
+      await redis.lpush(q.keys.waiting, '1|0|0||deep.0|nap|60000|3|[0]');
+      for (let sent = 1; sent <= 10_050; sent += 1005) {
+        const batch: string[] = [];
+        for (let i = sent; i < sent + 1005; i++) batch.push(`1|0|0||deep.${i}|nap|60000|3|[${i}]`);
+        await redis.lpush(q.keys.waiting, ...batch);
+      }
+      const d = await startDashboard({ queue: q });
+      const { page, errors } = await open(`${d.url}#/task/${q.name}/deep.0`);
+      try {
+        await page.waitForSelector('[data-field=searched]');
+        assert.equal(await field(page, '[data-field=searched]'), 10_000);
+        assert.match((await page.textContent('#content')) ?? '', /Not found yet: deep\.0.*not among the first 10,000 waiting/s);
+        await page.click('button[data-action=search-further]');
+        await page.waitForSelector('[data-field=state][data-value=waiting]');
+        assert.match((await page.textContent('#content')) ?? '', /deep\.0 \(nap, attempt 0\): waiting/);
+        await shot(page, 'task-search-further');
+        assert.deepEqual(errors, []);
+      } finally {
+        await page.context().close();
+        await d.close();
+      }
+    });
+  });
+
   test('Cancel on the page of a running `while (true) {}` task kills its child: outcome cancelled, the worker works on', async () => {
     // Cancel reaches the worker with its next lease renewal (every leaseMs / 3), which sends SIGTERM to the
     // child's process group and SIGKILL killGraceMs later.
