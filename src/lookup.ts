@@ -308,6 +308,9 @@ function resultOf(entry: string): { outcome?: string; ttlMs?: number; uniqueKey?
 
 async function cancelIn(queue: Queue, keys: QueueKeys, id: string): Promise<CancelResult> {
   const redis = queue.redis;
+  // Running already (the case of a stuck task): with the request recorded it cannot move back, so its worker
+  // will stop it; answered without reading the backlog. Otherwise the places in the order tasks move forward.
+  if (await inWorkers(redis, keys, id)) return 'stopping';
   // An entry that moved on between the read and the removal is read again (it only moves forward now).
   for (let round = 0; round < 5; round++) {
     const scheduled = (await scanScheduled(redis, keys, id, '0', ALL)).hit;

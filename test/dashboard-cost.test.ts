@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { after, describe, test } from 'node:test';
 import type { Queue } from '../src/index.ts';
-import { getJson, monitorConnection, registerFakeWorker, startDashboard } from './dashboard-support.ts';
+import { getJson, monitorConnection, post, registerFakeWorker, startDashboard, TOKEN } from './dashboard-support.ts';
 import { inspector, ON_CLUSTER, withQueue } from './helpers.ts';
 
 const redis = inspector();
@@ -43,6 +43,8 @@ async function seed(q: Queue, waiting: number, dead: number, workers: number, sc
   for (let i = 0; i < records.length; i += 1000) await redis.rpush(q.keys.dead, ...records.slice(i, i + 1000));
   for (let w = 0; w < workers; w++)
     await registerFakeWorker(q, `cost-worker-${w}`, 600_000, [{ id: `run-${w}`, name: 'nap', attempt: 0, forMs: 100 }]);
+  // What the last worker runs, in its in-flight list: the task the Cancel action is measured on.
+  await redis.lpush(q.keys.worker(`cost-worker-${workers - 1}`), `1|0|0||run-${workers - 1}|nap|60000|3|[0]`);
 }
 
 interface Cost {
@@ -63,11 +65,13 @@ interface Cost {
   findWidest: number;
   // biome-ignore lint/suspicious/noExplicitAny: the JSON the dashboard answered
   found: any;
+  /** Cancel (the action) of a running task. */
+  cancel: number;
   byCommand: Record<string, number>;
 }
 
 async function measure(q: Queue): Promise<Cost> {
-  const d = await startDashboard({ queue: q });
+  const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN });
   const monitor = await monitorConnection(q.redis as Redis);
   try {
     // One refresh of each page: the Queues page (a status read), then Workers within the second (cached),
@@ -108,6 +112,11 @@ async function measure(q: Queue): Promise<Cost> {
     const findAgain = (await findCost('seed.0')).commands;
     const cursor = find.body.more?.cursor;
     const further = cursor === undefined ? undefined : (await findCost(`seed.0?cursor=${encodeURIComponent(cursor)}`)).commands;
+    monitor.reset();
+    const cancelled = await post(`${d.url}api/queues/${q.name}/cancel`, { id: 'run-99' }, `Bearer ${TOKEN}`);
+    assert.deepEqual(cancelled.body, { id: 'run-99', result: 'stopping' });
+    await monitor.settle();
+    const cancel = monitor.seen.length;
     return {
       overview,
       cached,
@@ -119,6 +128,7 @@ async function measure(q: Queue): Promise<Cost> {
       findAgain,
       findWidest: Math.max(...widths.filter((w) => w > 0 && w < 1e9)),
       found: find.body,
+      cancel,
       byCommand,
     };
   } finally {
@@ -183,5 +193,8 @@ describe('dashboard Redis cost', { timeout: 300_000, skip: ON_CLUSTER && 'MONITO
     assert.equal(big.find, 10 + 10 + 1 + 100 + 1 + 2);
     assert.equal(big.findAgain, 0, 'the same find within the second is served from the cache');
     assert.ok(big.findWidest <= 1000, `reads of at most 1,000 entries (${big.findWidest})`);
+    // Cancel of a running task: the request (cancel.lua; one more if Redis has not cached the script yet), then
+    // the workers and their in-flight lists, where it is found: no read of the backlog.
+    for (const c of [small.cancel, big.cancel]) assert.ok(c <= 1 + 1 + 1 + 100, `cancel of a running task: ${c} commands`);
   });
 });
