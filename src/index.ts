@@ -47,7 +47,7 @@ export {
   NotSupportedByMemoryStoreError,
 } from './errors.ts';
 export { queueStatus, findQueues } from './status.ts';
-export type { TaskLookup, CancelResult } from './lookup.ts';
+export type { TaskLookup, LookupOptions, CancelResult } from './lookup.ts';
 export {
   listDeadLetters,
   findDeadLetterById,

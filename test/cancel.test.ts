@@ -69,6 +69,35 @@ test('queue.task(id): scheduled, waiting, running (where, since when), failed (d
     { deadLetters: 10 },
   ));
 
+test('queue.task(id, { maxScan }) reads at most maxScan entries of the waiting list per call; more.cursor reads on and misses nothing pushed meanwhile', () =>
+  withQueue(redis, async (q) => {
+    // Pushed first, so it is the oldest: the far end of a read from the newest end.
+    const first = await add.delay(q, 0, 0);
+    for (let i = 1; i < 5; i++) await add.delay(q, i, i);
+    const stopped = await q.task(first, { maxScan: 2 });
+    assert.equal(stopped.state, 'unknown');
+    assert.ok(stopped.state === 'unknown' && stopped.more, 'it says it stopped');
+    assert.deepEqual(stopped.more.partitions, [0]);
+    // Two more pushes between the calls shift the entries the next call reads: read twice, never skipped.
+    await add.delay(q, 5, 5);
+    await add.delay(q, 6, 6);
+    const reads: string[] = [];
+    let answer = stopped as Awaited<ReturnType<Queue['task']>>;
+    while (answer.state === 'unknown' && answer.more) {
+      reads.push(answer.more.cursor);
+      answer = await q.task(first, { maxScan: 2, cursor: answer.more.cursor });
+    }
+    assert.deepEqual(answer, { id: first, name: 'add', attempt: 0, partition: 0, state: 'waiting' });
+    assert.deepEqual(reads, ['-.2.-', '-.4.-', '-.6.-'], 'two entries a call: 7 waiting, found in the 4th call');
+    // Read to the end without it: no more to read, a plain unknown.
+    assert.deepEqual(await q.task('nobody.2', { maxScan: 1000 }), { state: 'unknown', id: 'nobody.2' });
+    await assert.rejects(q.task(first, { maxScan: 0 }), /Expected `maxScan` to be a whole number from 1, got `0`/);
+    await assert.rejects(
+      q.task(first, { maxScan: 2, cursor: 'nonsense' }),
+      /Expected `cursor` to be the `more.cursor` of an earlier lookup/,
+    );
+  }));
+
 test('a running task reports its worker, host, pid and start time', () =>
   withQueue(redis, async (q) => {
     const ledger = ledgerFile();
