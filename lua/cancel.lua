@@ -6,6 +6,7 @@
 --         priority level's list)
 -- KEYS[4] 'remove': result:<task id> (the 'cancelled' outcome is written there when ARGV[5] is not '')
 -- KEYS[5] 'remove': unique:<key> (released when ARGV[7] is '1' and it names the task)
+-- KEYS[6] 'remove': results (stream: the waits hear of the outcome there; with ARGV[5] not '')
 -- ARGV[1] step:
 --   'request': records a durable request for task ARGV[2], lasting ARGV[3] ms (the hash expires by itself
 --              that long after the last request). Done first: from then on a run of the task that is put
@@ -43,7 +44,7 @@ if step == 'remove' then
     release_unique(KEYS[5], id)
   end
   if ARGV[5] ~= '' then
-    keep_outcome(KEYS[4], ARGV[5], ARGV[6])
+    keep_outcome(KEYS[4], KEYS[6], id, ARGV[5], ARGV[6])
   end
   return 1
 end

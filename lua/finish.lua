@@ -5,8 +5,9 @@
 -- KEYS[1] the worker's in-flight list
 -- KEYS[2] dead     (list: newest record on the left)
 -- KEYS[3] cancel   (hash: task id -> deadline of a cancel request; the task's request is dropped)
--- KEYS[4] result:<task id>  (stream of one item: the outcome, field 'o'); optional: only with ARGV[3] ~= ''
+-- KEYS[4] result:<task id>  (string: '<ms>|<outcome>', lib.lua keep_outcome); optional: only with ARGV[3] ~= ''
 -- KEYS[5] unique:<key>      (string: the id of the task holding the key); optional: only with ARGV[7] == '1'
+-- KEYS[6] results           (stream: ids of tasks whose outcome was just kept); optional: only with ARGV[3] ~= ''
 -- ARGV[1] the entry exactly as the worker holds it (the lease token)
 -- ARGV[2] the task id
 -- ARGV[3] the outcome (JSON made by the worker: {"ok":true,"value":...} or {"ok":false,"reason":...,"message":...}),
@@ -39,6 +40,6 @@ if ARGV[7] == '1' then
   release_unique(KEYS[5], ARGV[2])
 end
 if ARGV[3] ~= '' then
-  keep_outcome(KEYS[4], ARGV[3], ARGV[4])
+  keep_outcome(KEYS[4], KEYS[6], ARGV[2], ARGV[3], ARGV[4])
 end
 return 1

@@ -67,12 +67,15 @@ local function release_unique(key, id)
   end
 end
 
--- Keeps `outcome` (JSON made by the client) as the only item of stream `key` for `ttl` ms: what a
--- `queue.result()` wait reads (one XREAD, no pub/sub a reconnect could lose).
-local function keep_outcome(key, outcome, ttl)
-  redis.call('DEL', key)
-  redis.call('XADD', key, '*', 'o', outcome)
-  redis.call('PEXPIRE', key, tonumber(ttl))
+-- Keeps `outcome` (JSON made by the client) of task `id` in string `key` ('<now_ms>|<outcome>') for `ttl` ms,
+-- replacing an earlier one, and tells the waits: the id goes into stream `notify_key` (the partition's
+-- `results`, trimmed to about 1,000 items, gone a minute after the last), which a `queue.result()` wait reads
+-- with one blocking XREAD for all its ids (src/results.ts: no pub/sub a reconnect could lose; a wait that
+-- starts late reads the string). A string, not a stream per task: a stream's first node takes 4 KB.
+local function keep_outcome(key, notify_key, id, outcome, ttl)
+  redis.call('SET', key, now_ms() .. '|' .. outcome, 'PX', tonumber(ttl))
+  redis.call('XADD', notify_key, 'MAXLEN', '~', 1000, '*', 'i', id)
+  redis.call('PEXPIRE', notify_key, 60000)
 end
 
 -- The options of an entry that say its end must write something besides the release: `k=<ttl>` (it keeps

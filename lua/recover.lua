@@ -7,11 +7,13 @@
 -- KEYS[6] retired  (zset: worker id -> when its registration was removed after a lost lease, ms)
 -- KEYS[7] cancel   (hash: task id -> deadline of a cancel request, `queue.cancel`; optional: without it
 --         nothing is checked and the reply has three fields; given whenever later KEYS are)
--- KEYS[8] config   (string: the queue's configuration record, which only partition 0 holds; optional, given
+-- KEYS[8] results  (stream the waits hear of outcomes on; used by a keyed call; optional, given whenever later
+--         KEYS are)
+-- KEYS[9] config   (string: the queue's configuration record, which only partition 0 holds; optional, given
 --         whenever later KEYS are)
--- KEYS[9] dispatches (string: the priority levels' dispatch counter; optional, given whenever later KEYS are)
--- KEYS[10..9+L] the lists of the L priority levels named in ARGV[6], in that order (a queue with `priorities`)
--- KEYS[10+L], KEYS[11+L], ... in pairs, one pair per task named in ARGV[8..]: result:<task id>, unique:<key>
+-- KEYS[10] dispatches (string: the priority levels' dispatch counter; optional, given whenever later KEYS are)
+-- KEYS[11..10+L] the lists of the L priority levels named in ARGV[6], in that order (a queue with `priorities`)
+-- KEYS[11+L], KEYS[12+L], ... in pairs, one pair per task named in ARGV[8..]: result:<task id>, unique:<key>
 -- ARGV[1] worker id
 -- ARGV[2] N, 1..1000
 -- ARGV[3] 'lost': the sweeper recovers a worker whose lease ran out (each run counts as cut off);
@@ -62,7 +64,7 @@ local levels = 0
 if ARGV[6] and ARGV[6] ~= '' then
   for _ in string.gmatch(ARGV[6], '[^,]+') do
     levels = levels + 1
-    local list = 9 + levels
+    local list = 10 + levels
     bad = expect_list(redis.call('TYPE', KEYS[list]).ok, 'a level list', 'nothing was moved')
     if bad then
       return bad
@@ -76,7 +78,7 @@ end
 local items = redis.call('LRANGE', KEYS[2], -tonumber(ARGV[2]), -1)
 local cancelled = 0
 local keyed = ARGV[7] ~= nil
-local pairs_at = 10 + levels
+local pairs_at = 11 + levels
 local named = {}
 if keyed then
   for rank = 0, (#ARGV - 8) / 3 do
@@ -102,7 +104,7 @@ if #items > 0 then
           release_unique(KEYS[pairs_at + 1 + 2 * rank], id)
         end
         if rank and ARGV[9 + 3 * rank] ~= '' then
-          keep_outcome(KEYS[pairs_at + 2 * rank], ARGV[7], ARGV[9 + 3 * rank])
+          keep_outcome(KEYS[pairs_at + 2 * rank], KEYS[8], id, ARGV[7], ARGV[9 + 3 * rank])
         end
       end
     else
@@ -114,7 +116,7 @@ if #items > 0 then
     redis.call('RPUSH', KEYS[3], unpack(back))
   elseif levels > 0 then
     for i = 1, #back do
-      local target = home(back[i], 3, 10, ARGV[6])
+      local target = home(back[i], 3, 11, ARGV[6])
       redis.call('RPUSH', KEYS[target], back[i])
     end
   end
@@ -138,7 +140,7 @@ if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV
     redis.call('ZADD', KEYS[6], now, ARGV[1])
   end
   local function levels_empty()
-    for i = 10, 9 + levels do
+    for i = 11, 10 + levels do
       if redis.call('LLEN', KEYS[i]) > 0 then
         return false
       end
@@ -147,11 +149,11 @@ if left == 0 and (not lost or not deadline or tonumber(deadline) + tonumber(ARGV
   end
   if not lost and redis.call('ZCARD', KEYS[1]) == 0 and redis.call('LLEN', KEYS[3]) == 0 and levels_empty() then
     redis.call('DEL', KEYS[5])
-    if KEYS[8] then
-      redis.call('DEL', KEYS[8])
+    if KEYS[9] then
+      redis.call('DEL', KEYS[9])
     end
     if levels > 0 then
-      redis.call('DEL', KEYS[9])
+      redis.call('DEL', KEYS[10])
     end
   end
 end

@@ -4,9 +4,10 @@
 -- KEYS[3] cancel   (hash: task id -> deadline of a cancel request, `queue.cancel`; optional)
 -- KEYS[4] result:<task id> (optional: for a task that keeps its result, see ARGV[4])
 -- KEYS[5] unique:<key>     (optional: for a task that holds a unique key until it finishes, see ARGV[6])
---         KEYS[3..5] are given whenever level lists follow (KEYS[4] and KEYS[5] then name keys of the
---         partition that nothing touches when ARGV[4] and ARGV[6] ask for no write)
--- KEYS[6..] the lists of the priority levels named in ARGV[7], in that order (a queue with `priorities` only)
+-- KEYS[6] results          (optional, with KEYS[4]: the stream the waits hear of the outcome on)
+--         KEYS[3..6] are given whenever level lists follow (KEYS[4..6] then name keys of the partition that
+--         nothing touches when ARGV[4] and ARGV[6] ask for no write)
+-- KEYS[7..] the lists of the priority levels named in ARGV[7], in that order (a queue with `priorities` only)
 -- ARGV[1] the entry exactly as the worker holds it (its bytes are the lease token)
 -- ARGV[2] 1 if the run was cut off (counts towards maxAttempts), else 0 (an orderly stop)
 -- ARGV[3] the cut-off reason to record: 'lost' or 'crashed' (ignored when ARGV[2] is 0)
@@ -24,7 +25,7 @@
 -- then stays in the worker's list, and the caller retries.
 -- The entry goes to the right end of its level's list, so it is taken next. Its attempt counter goes up, which
 -- makes the next run's token differ from this one. Safe to run twice: the second call finds nothing to remove.
-local target = home(ARGV[1], 2, 6, ARGV[7])
+local target = home(ARGV[1], 2, 7, ARGV[7])
 local bad = expect_list(redis.call('TYPE', KEYS[target]).ok, 'waiting', 'nothing was moved')
 if bad then
   return bad
@@ -38,7 +39,7 @@ if KEYS[3] and id and redis.call('HDEL', KEYS[3], id) == 1 then
     release_unique(KEYS[5], id)
   end
   if ARGV[4] and ARGV[4] ~= '' then
-    keep_outcome(KEYS[4], ARGV[4], ARGV[5])
+    keep_outcome(KEYS[4], KEYS[6], id, ARGV[4], ARGV[5])
   end
   return 2
 end

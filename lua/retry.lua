@@ -5,9 +5,10 @@
 -- KEYS[4] cancel    (hash: task id -> deadline of a cancel request, `queue.cancel`; optional)
 -- KEYS[5] result:<task id> (optional: for a task that keeps its result, see ARGV[3])
 -- KEYS[6] unique:<key>     (optional: for a task that holds a unique key until it finishes, see ARGV[5])
---         KEYS[4..6] are given whenever level lists follow (KEYS[5] and KEYS[6] then name keys of the
---         partition that nothing touches when ARGV[3] and ARGV[5] ask for no write)
--- KEYS[7..] the lists of the priority levels named in ARGV[6], in that order (a queue with `priorities` only)
+-- KEYS[7] results          (optional, with KEYS[5]: the stream the waits hear of the outcome on)
+--         KEYS[4..7] are given whenever level lists follow (KEYS[5..7] then name keys of the partition that
+--         nothing touches when ARGV[3] and ARGV[5] ask for no write)
+-- KEYS[8..] the lists of the priority levels named in ARGV[6], in that order (a queue with `priorities` only)
 -- ARGV[1] the entry exactly as the worker holds it (its bytes are the lease token)
 -- ARGV[2] delay, ms (>= 0), computed by the worker (backoff, jitter); the instant is TIME + delay
 -- ARGV[3] optional: the 'cancelled' outcome (JSON) to keep in KEYS[5] for ARGV[4] ms if the run is dropped
@@ -35,7 +36,7 @@ local kind = redis.call('TYPE', KEYS[2]).ok
 if kind ~= 'zset' and kind ~= 'none' then
   return redis.error_reply('WRONGTYPE scheduled is a ' .. kind .. ', not a sorted set: nothing was moved')
 end
-local target = home(ARGV[1], 3, 7, ARGV[6])
+local target = home(ARGV[1], 3, 8, ARGV[6])
 local bad = expect_list(redis.call('TYPE', KEYS[target]).ok, 'waiting', 'nothing was moved')
 if bad then
   return bad
@@ -49,7 +50,7 @@ if KEYS[4] and redis.call('HDEL', KEYS[4], id) == 1 then
     release_unique(KEYS[6], id)
   end
   if ARGV[3] and ARGV[3] ~= '' then
-    keep_outcome(KEYS[5], ARGV[3], ARGV[4])
+    keep_outcome(KEYS[5], KEYS[7], id, ARGV[3], ARGV[4])
   end
   return {2, 0, now}
 end

@@ -49,7 +49,7 @@ export {
 } from './errors.ts';
 export { queueStatus } from './status.ts';
 export { findQueues } from './find-queues.ts';
-export type { TaskLookup, CancelResult } from './lookup.ts';
+export type { TaskLookup, LookupOptions, CancelResult } from './lookup.ts';
 export {
   listDeadLetters,
   findDeadLetterById,

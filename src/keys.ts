@@ -62,9 +62,11 @@ export interface QueueKeys {
    * (`src/priorities.ts`); exists only while tasks wait in a queue with levels.
    */
   readonly dispatches: string;
+  /** stream (~1,000 items, gone a minute after the last): ids of tasks whose outcome was just kept; wakes result waits. */
+  readonly results: string;
   /** list: the entries one worker registration holds (its in-flight tasks). */
   worker(workerId: string): string;
-  /** stream of one item with a TTL: the outcome of a task that keeps its result (`keepResult`). */
+  /** string with a TTL, '<ms>|<outcome JSON>': the outcome of a task that keeps its result (`keepResult`). */
   result(taskId: string): string;
   /** string with a TTL: the id of the task that holds unique key `key` (`unique`). */
   unique(key: string): string;
@@ -167,6 +169,7 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     cancel: `${base}cancel`,
     paused: `${base}paused`,
     dispatches: `${base}dispatches`,
+    results: `${base}results`,
     worker: (workerId: string) => `${base}worker:${workerId}`,
     result: (taskId: string) => `${base}result:${taskId}`,
     unique: (key: string) => `${base}unique:${key}`,

@@ -6,7 +6,11 @@
  * registration, or (once failed, with dead letters kept) the `dead` list. Forward moves go scheduled →
  * waiting → in-flight → gone/dead, so a read of the places in that order finds a task that moves forward
  * while it reads. Entries are found by reading (ZSCAN / LRANGE in chunks of 1000: O(backlog), like every
- * peer's remove-by-id); nothing is indexed per task, so a plain task costs nothing more.
+ * peer's remove-by-id); nothing is indexed per task, so a plain task costs nothing more. With `maxScan` a
+ * lookup reads at most that many entries of each partition's scheduled set, waiting lists (all levels'
+ * together) and dead letters (the in-flight lists and the kept result,
+ * bounded by the workers' concurrency and one key, are always read whole) and says where it stopped
+ * (`more.cursor`), so a caller with a budget (the dashboard) pays a fixed cost per request.
  *
  * Cancel records a durable request first (`cancel.lua` 'request'), then reads. From then on a run that is put
  * back (requeue, retry, recovery of a dead worker) is dropped instead, which closes the one backward path a
@@ -19,7 +23,9 @@ import type { Queue } from './queue.ts';
 import { readDeadLetter, readWorkerFacts } from './records.ts';
 import { cancelForget, cancelRemove, cancelRequest } from './store.ts';
 import { checkTaskId, decodeEntry } from './payload.ts';
-import { failureOutcome, readOutcome } from './results.ts';
+import { InvalidOptionError } from './errors.ts';
+import { ALL, budgetOf, type ListAt, readCursor, type Scan, START, writeScan } from './lookup-cursor.ts';
+import { failureOutcome, readStored } from './results.ts';
 import { recordLevels } from './level-status.ts';
 import { levelKeys } from './priorities.ts';
 
@@ -52,7 +58,27 @@ export type TaskLookup =
   | (Found & { readonly state: 'failed'; readonly failedAt: Date; readonly reason: string; readonly message: string })
   /** Finished with success, and the task keeps its result (`keepResult`): `value`, as `queue.result` gives it. */
   | { readonly state: 'succeeded'; readonly id: string; readonly partition: number; readonly finishedAt: Date; readonly value: unknown }
-  | { readonly state: 'unknown'; readonly id: string };
+  | {
+      readonly state: 'unknown';
+      readonly id: string;
+      /**
+       * Only with `maxScan`: the lookup stopped before reading all of these partitions' scheduled set, waiting
+       * list or dead letters. Pass `cursor` back (`queue.task(id, { maxScan, cursor })`) to read on from there.
+       */
+      readonly more?: { readonly cursor: string; readonly partitions: readonly number[] };
+    };
+
+/** `queue.task(id, options)`: a lookup with a budget. */
+export interface LookupOptions {
+  /**
+   * Read at most this many entries of each partition's scheduled set, waiting list (from its newest end) and
+   * dead letters, 1,000 a read (the scheduled set's reads are ZSCANs: about that many); an `unknown` answer
+   * then carries `more` when something was left unread. @default no limit: O(backlog)
+   */
+  readonly maxScan?: number;
+  /** Where an earlier lookup of the same id stopped: its answer's `more.cursor`. */
+  readonly cursor?: string;
+}
 
 /** What `queue.cancel(id)` did: `removed` (it was scheduled or waiting: it never runs), `stopping` (it was running: its worker kills it), `not-found`. */
 export type CancelResult = 'removed' | 'stopping' | 'not-found';
@@ -80,25 +106,57 @@ function header(entry: string, id: string, partition: number): Found {
 
 const globEscape = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
 
-async function inScheduled(redis: Client, keys: QueueKeys, id: string): Promise<{ entry: string; due: number } | null> {
-  let cursor = '0';
-  do {
-    const [next, flat] = await guard(redis, redis.zscan(keys.scheduled, cursor, 'MATCH', `*|${globEscape(id)}|*`, 'COUNT', CHUNK));
-    for (let i = 0; i + 1 < flat.length; i += 2)
-      if (entryTaskId(flat[i] as string) === id) return { entry: flat[i] as string, due: Number(flat[i + 1]) };
-    cursor = next;
-  } while (cursor !== '0');
-  return null;
+/** What one place's read gave: the entry, or where to go on (`next`; null when read to the end). */
+interface Scanned<T, C> {
+  readonly hit: T | null;
+  readonly next: C | null;
 }
 
-/** Reads a list from its left end in chunks; a push meanwhile shifts entries right (read twice, never missed). */
-async function inList(redis: Client, key: string, match: (item: string) => boolean): Promise<string | null> {
-  for (let from = 0; ; from += CHUNK) {
-    const items = await guard(redis, redis.lrange(key, from, from + CHUNK - 1));
-    const hit = items.find(match);
-    if (hit !== undefined) return hit;
-    if (items.length < CHUNK) return null;
+/**
+ * Reads the scheduled set with ZSCAN from `cursor`, about `budget` entries. A cursor stays good between calls:
+ * an entry that is in the set all along is returned by some call.
+ */
+async function scanScheduled(
+  redis: Client,
+  keys: QueueKeys,
+  id: string,
+  cursor: string,
+  budget: number,
+): Promise<Scanned<{ entry: string; due: number }, string>> {
+  const pattern = `*|${globEscape(id)}|*`;
+  for (let left = budget; left > 0; ) {
+    const count = Math.min(CHUNK, left);
+    const [next, flat] = await guard(redis, redis.zscan(keys.scheduled, cursor, 'MATCH', pattern, 'COUNT', count));
+    for (let i = 0; i + 1 < flat.length; i += 2)
+      if (entryTaskId(flat[i] as string) === id) return { hit: { entry: flat[i] as string, due: Number(flat[i + 1]) }, next: null };
+    if (next === '0') return { hit: null, next: null };
+    cursor = next;
+    left -= count;
   }
+  return { hit: null, next: cursor };
+}
+
+/**
+ * Reads a list from offset `from` of its left end (where pushes go), at most `budget` entries. A push meanwhile
+ * shifts entries right (read twice, never missed); takes and trims at the right end move no offset.
+ */
+async function scanList(
+  redis: Client,
+  key: string,
+  match: (item: string) => boolean,
+  from: number,
+  budget: number,
+): Promise<Scanned<string, number>> {
+  for (let left = budget; left > 0; ) {
+    const count = Math.min(CHUNK, left);
+    const items = await guard(redis, redis.lrange(key, from, from + count - 1));
+    const hit = items.find(match);
+    if (hit !== undefined) return { hit, next: null };
+    if (items.length < count) return { hit: null, next: null };
+    from += count;
+    left -= count;
+  }
+  return { hit: null, next: from };
 }
 
 const entryMatch = (id: string) => {
@@ -106,45 +164,79 @@ const entryMatch = (id: string) => {
   return (item: string) => item.includes(needle) && entryTaskId(item) === id;
 };
 
-/** Each partition's waiting lists: `waiting`, and the other priority levels' lists when the queue has levels. */
+/** Each partition's waiting lists: `waiting`, or with priority levels every level's list in declared order. */
 type WaitingLists = (keys: QueueKeys) => readonly string[];
 
 /**
- * The waiting lists of `queue`: its declared levels', else those its configuration record names (a queue object
- * made without `priorities`, as the CLI and the dashboard make them: one GET).
+ * The waiting lists of `queue`, read when first needed: its declared levels', else those its configuration
+ * record names (a queue object made without `priorities`, as the CLI and the dashboard make them: one GET).
  */
-async function waitingLists(queue: Queue): Promise<WaitingLists> {
-  if (queue.levels) return (keys) => keys.levels?.lists ?? [keys.waiting];
-  const redis = queue.redis;
-  const levels = recordLevels(await send(redis, () => redis.get(queue.keys.config)));
-  return levels ? (keys) => levelKeys(levels, keys) : (keys) => [keys.waiting];
+function waitingLists(queue: Queue): () => Promise<WaitingLists> {
+  let read: Promise<WaitingLists> | undefined;
+  return () => {
+    if (queue.levels) return Promise.resolve((keys: QueueKeys) => keys.levels?.lists ?? [keys.waiting]);
+    const redis = queue.redis;
+    read ??= send(redis, () => redis.get(queue.keys.config)).then((record) => {
+      const levels = recordLevels(record);
+      return levels ? (keys: QueueKeys) => levelKeys(levels, keys) : (keys: QueueKeys) => [keys.waiting];
+    });
+    return read;
+  };
 }
 
-/** The waiting list that holds task `id` (`waiting`, or a priority level's list), and its entry. */
-async function inWaiting(redis: Client, lists: readonly string[], id: string): Promise<{ entry: string; list: string } | null> {
-  for (const list of lists) {
-    const entry = await inList(redis, list, entryMatch(id));
-    if (entry !== null) return { entry, list };
+/**
+ * `scanList` over a partition's waiting lists in turn, from place `from`, at most `budget` entries in all; the
+ * list the entry was found in comes with it (a cancel removes it from there).
+ */
+async function scanWaiting(
+  redis: Client,
+  lists: readonly string[],
+  match: (item: string) => boolean,
+  from: ListAt,
+  budget: number,
+): Promise<Scanned<{ entry: string; list: string }, ListAt>> {
+  let left = budget;
+  for (let i = from.list; i < lists.length; i++) {
+    const key = lists[i] as string;
+    let at = i === from.list ? from.offset : 0;
+    for (;;) {
+      if (left <= 0) return { hit: null, next: { list: i, offset: at } };
+      const count = Math.min(CHUNK, left);
+      const items = await guard(redis, redis.lrange(key, at, at + count - 1));
+      const hit = items.find(match);
+      if (hit !== undefined) return { hit: { entry: hit, list: key }, next: null };
+      // A list read to its end passes what is left of the budget on to the next list.
+      left -= items.length;
+      if (items.length < count) break;
+      at += count;
+    }
   }
-  return null;
+  return { hit: null, next: null };
 }
 
+/** The in-flight lists of every registration, read at once (each holds at most its worker's concurrency). */
 async function inWorkers(redis: Client, keys: QueueKeys, id: string): Promise<{ entry: string; workerId: string } | null> {
   const workers = await guard(redis, redis.zrange(keys.workers, 0, -1));
-  for (const workerId of workers) {
-    const entry = await inList(redis, keys.worker(workerId), entryMatch(id));
-    if (entry !== null) return { entry, workerId };
-  }
-  return null;
+  const match = entryMatch(id);
+  const lists = await Promise.all(workers.map((workerId) => scanList(redis, keys.worker(workerId), match, 0, ALL)));
+  const at = lists.findIndex((l) => l.hit !== null);
+  return at < 0 ? null : { entry: lists[at]?.hit as string, workerId: workers[at] as string };
 }
 
-async function lookupIn(queue: Queue, keys: QueueKeys, id: string, lists: WaitingLists): Promise<TaskLookup | null> {
+async function lookupIn(
+  queue: Queue,
+  keys: QueueKeys,
+  id: string,
+  from: Scan,
+  budget: number,
+  lists: () => Promise<WaitingLists>,
+): Promise<TaskLookup | { rest: Scan | null }> {
   const redis = queue.redis;
   const p = keys.partition;
-  const scheduled = await inScheduled(redis, keys, id);
-  if (scheduled) return { ...header(scheduled.entry, id, p), state: 'scheduled', dueAt: new Date(scheduled.due) };
-  const waiting = await inWaiting(redis, lists(keys), id);
-  if (waiting !== null) return { ...header(waiting.entry, id, p), state: 'waiting' };
+  const scheduled = from.scheduled === null ? null : await scanScheduled(redis, keys, id, from.scheduled, budget);
+  if (scheduled?.hit) return { ...header(scheduled.hit.entry, id, p), state: 'scheduled', dueAt: new Date(scheduled.hit.due) };
+  const waiting = from.waiting === null ? null : await scanWaiting(redis, (await lists())(keys), entryMatch(id), from.waiting, budget);
+  if (waiting?.hit) return { ...header(waiting.hit.entry, id, p), state: 'waiting' };
   const running = await inWorkers(redis, keys, id);
   if (running) {
     const [info, cancelling] = await Promise.all([
@@ -168,12 +260,10 @@ async function lookupIn(queue: Queue, keys: QueueKeys, id: string, lists: Waitin
       ...((run as { progress?: unknown } | undefined)?.progress !== undefined ? { progress: (run as { progress: unknown }).progress } : {}),
     };
   }
-  const kept = await guard(redis, redis.xrevrange(keys.result(id), '+', '-', 'COUNT', 1));
-  const item = kept[0];
-  if (item) {
-    const fields = item[1];
-    const outcome = readOutcome(fields[fields.indexOf('o') + 1] ?? '');
-    const finishedAt = new Date(Number(item[0].split('-')[0]));
+  const kept = await guard(redis, redis.get(keys.result(id)));
+  if (kept !== null) {
+    const { at, outcome } = readStored(kept);
+    const finishedAt = new Date(at);
     if (outcome.ok) return { state: 'succeeded', id, partition: p, finishedAt, value: outcome.value };
     return {
       id,
@@ -187,7 +277,9 @@ async function lookupIn(queue: Queue, keys: QueueKeys, id: string, lists: Waitin
     };
   }
   const needle = `"id":${JSON.stringify(id)}`;
-  const record = await inList(redis, keys.dead, (r) => r.includes(needle) && readDeadLetter(r).fields.id === id);
+  const deadMatch = (r: string) => r.includes(needle) && readDeadLetter(r).fields.id === id;
+  const dead = from.dead === null ? null : await scanList(redis, keys.dead, deadMatch, from.dead, budget);
+  const record = dead?.hit ?? null;
   if (record !== null) {
     const { at, fields } = readDeadLetter(record);
     const entry = typeof fields.entry === 'string' ? fields.entry : '';
@@ -201,19 +293,29 @@ async function lookupIn(queue: Queue, keys: QueueKeys, id: string, lists: Waitin
       message: typeof fields.message === 'string' ? fields.message : '',
     };
   }
-  return null;
+  const rest = { scheduled: scheduled?.next ?? null, waiting: waiting?.next ?? null, dead: dead?.next ?? null };
+  return { rest: rest.scheduled === null && rest.waiting === null && rest.dead === null ? null : rest };
 }
 
 /**
  * Where task `id` is now: scheduled (due when), waiting, running (on which worker, since when), failed (a
  * dead letter, when the queue keeps them) or unknown (finished, never existed, or failed without a record).
- * Reads every partition; O(backlog) reads of 1000 entries.
+ * Reads every partition: O(backlog) reads of 1000, or with `maxScan` at most that many entries of each
+ * partition's scheduled set, waiting list and dead letters (an `unknown` answer says in `more` what is unread).
  */
-export async function lookupTask(queue: Queue, id: string): Promise<TaskLookup> {
+export async function lookupTask(queue: Queue, id: string, options: LookupOptions = {}): Promise<TaskLookup> {
   checkTaskId(id);
-  const lists = await waitingLists(queue);
-  const found = await Promise.all(queue.partitions.map((keys) => lookupIn(queue, keys, id, lists)));
-  return found.find((f) => f !== null) ?? { state: 'unknown', id };
+  if (options === null || typeof options !== 'object')
+    throw new InvalidOptionError(`Expected lookup options to be an object, got \`${options === null ? 'null' : typeof options}\``);
+  const budget = budgetOf(options.maxScan);
+  const from = readCursor(options.cursor, queue.partitions.length);
+  const lists = waitingLists(queue);
+  const answers = await Promise.all(queue.partitions.map((keys, i) => lookupIn(queue, keys, id, from[i] ?? START, budget, lists)));
+  for (const answer of answers) if ('state' in answer) return answer;
+  const rests = answers.map((answer) => ('rest' in answer ? answer.rest : null));
+  const partitions = rests.flatMap((rest, i) => (rest === null ? [] : [queue.partitions[i]?.partition ?? i]));
+  if (partitions.length === 0) return { state: 'unknown', id };
+  return { state: 'unknown', id, more: { cursor: rests.map(writeScan).join(','), partitions } };
 }
 
 /** What removing a waiting entry also writes: the 'cancelled' outcome for waiters, the unique key's release. */
@@ -227,16 +329,19 @@ function resultOf(entry: string): { outcome?: string; ttlMs?: number; uniqueKey?
   };
 }
 
-async function cancelIn(queue: Queue, keys: QueueKeys, id: string, lists: WaitingLists): Promise<CancelResult> {
+async function cancelIn(queue: Queue, keys: QueueKeys, id: string, lists: () => Promise<WaitingLists>): Promise<CancelResult> {
   const redis = queue.redis;
+  // Running already (the case of a stuck task): with the request recorded it cannot move back, so its worker
+  // will stop it; answered without reading the backlog. Otherwise the places in the order tasks move forward.
+  if (await inWorkers(redis, keys, id)) return 'stopping';
   // An entry that moved on between the read and the removal is read again (it only moves forward now).
   for (let round = 0; round < 5; round++) {
-    const scheduled = await inScheduled(redis, keys, id);
+    const scheduled = (await scanScheduled(redis, keys, id, '0', ALL)).hit;
     if (scheduled) {
       if (await cancelRemove(redis, keys, id, scheduled.entry, 'scheduled', resultOf(scheduled.entry))) return 'removed';
       continue;
     }
-    const waiting = await inWaiting(redis, lists(keys), id);
+    const waiting = (await scanWaiting(redis, (await lists())(keys), entryMatch(id), { list: 0, offset: 0 }, ALL)).hit;
     if (waiting !== null) {
       if (await cancelRemove(redis, keys, id, waiting.entry, { list: waiting.list }, resultOf(waiting.entry))) return 'removed';
       continue;
@@ -259,7 +364,7 @@ export async function cancelTask(queue: Queue, id: string): Promise<CancelResult
   checkTaskId(id);
   const redis = queue.redis;
   await Promise.all(queue.partitions.map((keys) => cancelRequest(redis, keys, id, CANCEL_REQUEST_MS)));
-  const lists = await waitingLists(queue);
+  const lists = waitingLists(queue);
   const results = await Promise.all(queue.partitions.map((keys) => cancelIn(queue, keys, id, lists)));
   return results.includes('removed') ? 'removed' : results.includes('stopping') ? 'stopping' : 'not-found';
 }

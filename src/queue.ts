@@ -21,7 +21,7 @@ import { endSpan, publishSpan, type Span, traceparentOf, tracingOption } from '.
 import { listSchedules, registerSchedule, removeSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.ts';
 import type { Enqueuer, EnqueueOptions, Task, TaskId } from './task.ts';
 import type { QueueOptions } from './queue-options.ts';
-import { cancelTask, lookupTask, setPaused, type CancelResult, type TaskLookup } from './lookup.ts';
+import { cancelTask, type LookupOptions, lookupTask, setPaused, type CancelResult, type TaskLookup } from './lookup.ts';
 import { keepResultOption, type ResultWaiter, waitForResult } from './results.ts';
 
 export type { QueueOptions } from './queue-options.ts';
@@ -276,9 +276,12 @@ export class Queue implements Enqueuer {
     return counts.reduce((a, b) => a + b, 0);
   }
 
-  /** Where task `id` is now: scheduled, waiting, running (where, since when, progress), succeeded, failed, unknown (src/lookup.ts). */
-  task(id: string): Promise<TaskLookup> {
-    return lookupTask(this, id);
+  /**
+   * Where task `id` is now: scheduled, waiting, running (where, since when, progress), succeeded, failed, unknown
+   * (src/lookup.ts). `{ maxScan }` bounds what it reads of the backlog; `more.cursor` then continues.
+   */
+  task(id: string, options?: LookupOptions): Promise<TaskLookup> {
+    return lookupTask(this, id, options);
   }
 
   /** Cancels task `id` from any process: 'removed' (it never runs), 'stopping' (its worker kills it), 'not-found' (src/lookup.ts). */

@@ -4,13 +4,14 @@
  * A task that keeps its result carries `k=<ttlMs>` in its entry. The run that finishes it (success, final
  * failure, cancel) writes its outcome with `finish.lua`, in the same script that removes its entry from the
  * in-flight list, so the outcome exists iff the run was released, and a stale run writes none. The outcome is
- * a stream of one item at `result:<id>` (with a TTL), so a wait is `XREAD BLOCK … STREAMS key 0-0`: it returns
- * at once when the outcome is already there (a wait that starts late loses nothing), and a wait broken by a
- * reconnect simply reads again; there is no pub/sub message to miss.
+ * a string at `result:<id>` (with a TTL) and the same script adds the id to the partition's `results` stream.
+ * A wait reads the string once (an outcome kept before it began: a wait that starts late loses nothing), then
+ * blocks on the stream from a place taken before that read (`XREAD BLOCK`), so an outcome kept meanwhile is
+ * seen too; a wait broken by a reconnect takes a new place and reads again; there is no pub/sub message to miss.
  *
- * Waits share one blocking connection per queue and partition (`ResultWaiter`): one `XREAD` names every key
- * waited for in that partition, for up to a second; a new wait cuts the block short with `CLIENT UNBLOCK`
- * (when allowed; else it joins within the second).
+ * Waits share one blocking connection per queue and partition (`ResultWaiter`): one `XREAD` serves every wait
+ * of that partition, for up to a second; a new wait cuts the block short with `CLIENT UNBLOCK` (when allowed;
+ * else it joins within the second).
  */
 import { assertJsonFaithful } from './payload.ts';
 import { type Client, connect, disconnect, guard, isCluster } from './connection.ts';
@@ -89,12 +90,31 @@ interface Wait {
   readonly resolve: (outcome: StoredOutcome) => void;
 }
 
-/** The blocking reads of one partition's results, shared by every wait of a queue in this process. */
+/** A kept outcome as lib.lua `keep_outcome` stores it, '<ms>|<outcome JSON>': when it was written, and what. */
+export function readStored(text: string): { at: number; outcome: StoredOutcome } {
+  const bar = text.indexOf('|');
+  return { at: bar < 0 ? Number.NaN : Number(text.slice(0, bar)), outcome: readOutcome(text.slice(bar + 1)) };
+}
+
+/** Items an XREAD returns at most; a full batch may mean the trimmed stream ran past our place. */
+const BATCH = 1000;
+
+/**
+ * The blocking reads of one partition's results, shared by every wait of a queue in this process. It keeps a
+ * place in the partition's `results` stream (ids of tasks whose outcome was just kept), reads the outcome
+ * strings of new waits once (MGET: an outcome kept before the place was taken), then blocks on the stream from
+ * its place (outcomes kept since): nothing kept after the place can be missed. When the place may be lost (a
+ * dropped connection, a full batch: the stream is trimmed to ~1,000 items, or 30 s without a read), it takes
+ * a new place and reads every wait's string again.
+ */
 export class ResultWaiter {
   readonly #keys: QueueKeys;
   readonly #open: () => Client;
   readonly #producer: () => Client;
+  /** Task id -> its waits. */
   readonly #waits = new Map<string, Set<Wait>>();
+  /** Ids whose outcome string has not been read since they were added (or the place was lost). */
+  #fresh = new Set<string>();
   #conn: Client | undefined;
   #clientId: number | undefined;
   #blocked = false;
@@ -110,10 +130,9 @@ export class ResultWaiter {
   /** Waits for the outcome of `taskId`, up to `timeoutMs`. */
   wait(taskId: string, timeoutMs: number): Promise<StoredOutcome> {
     if (this.#closed) return Promise.reject(new StateError('The queue is closed'));
-    const key = this.#keys.result(taskId);
     return new Promise<StoredOutcome>((resolve, reject) => {
-      let set = this.#waits.get(key);
-      if (!set) this.#waits.set(key, (set = new Set()));
+      let set = this.#waits.get(taskId);
+      if (!set) this.#waits.set(taskId, (set = new Set()));
       const waits = set;
       const wait: Wait = {
         resolve: (outcome) => {
@@ -123,16 +142,17 @@ export class ResultWaiter {
       };
       const timer = setTimeout(() => {
         waits.delete(wait);
-        if (waits.size === 0 && this.#waits.get(key) === waits) this.#waits.delete(key);
+        if (waits.size === 0 && this.#waits.get(taskId) === waits) this.#waits.delete(taskId);
         reject(new ResultTimeoutError(taskId, timeoutMs));
       }, timeoutMs);
       waits.add(wait);
+      this.#fresh.add(taskId);
       if (this.#running) this.#nudge();
       else void this.#loop();
     });
   }
 
-  /** A new key to read: cut the current block short (if Redis lets us), so the next read names it. */
+  /** A new wait: cut the current block short (if Redis lets us), so that its outcome string is read now. */
   #nudge(): void {
     if (!this.#blocked || this.#clientId === undefined) return;
     const producer = this.#producer();
@@ -141,37 +161,64 @@ export class ResultWaiter {
 
   async #loop(): Promise<void> {
     this.#running = true;
+    let place: string | undefined;
+    let readAt = 0;
     try {
       while (this.#waits.size > 0 && !this.#closed) {
         this.#conn ??= this.#open();
         const conn = this.#conn;
-        if (this.#clientId === undefined && !isCluster(conn))
-          this.#clientId = await guard(conn, conn.client('ID') as Promise<number>).catch(() => undefined);
-        const keys = [...this.#waits.keys()].slice(0, 1000);
-        let reply: [string, [string, string[]][]][] | null;
         try {
+          if (this.#clientId === undefined && !isCluster(conn))
+            this.#clientId = await guard(conn, conn.client('ID') as Promise<number>).catch(() => undefined);
+          if (place === undefined || Date.now() - readAt > 30_000) {
+            const newest = await guard(conn, conn.xrevrange(this.#keys.results, '+', '-', 'COUNT', 1));
+            place = newest[0]?.[0] ?? '0-0';
+            this.#fresh = new Set(this.#waits.keys());
+          }
+          if (this.#fresh.size > 0) {
+            const ids = [...this.#fresh];
+            this.#fresh.clear();
+            await this.#read(conn, ids);
+            continue;
+          }
           this.#blocked = true;
-          reply = (await guard(conn, conn.xread('BLOCK', 1000, 'STREAMS', ...keys, ...keys.map(() => '0-0')))) as typeof reply;
+          const reply = (await guard(conn, conn.xread('COUNT', BATCH, 'BLOCK', 1000, 'STREAMS', this.#keys.results, place))) as
+            | [string, [string, string[]][]][]
+            | null;
+          this.#blocked = false;
+          readAt = Date.now();
+          const items = reply?.[0]?.[1] ?? [];
+          place = items.at(-1)?.[0] ?? place;
+          if (items.length >= BATCH) place = undefined;
+          else {
+            const ids = items.map(([, fields]) => fields[fields.indexOf('i') + 1] ?? '').filter((id) => this.#waits.has(id));
+            if (ids.length > 0) await this.#read(conn, [...new Set(ids)]);
+          }
         } catch {
-          // A dropped connection or an unblock: read again (outcomes stay in Redis for their TTL).
+          // A dropped connection: take a new place and read again (outcomes stay in Redis for their TTL).
           this.#blocked = false;
+          place = undefined;
           if (!this.#closed) await new Promise((r) => setTimeout(r, 100));
-          continue;
-        } finally {
-          this.#blocked = false;
-        }
-        for (const [key, items] of reply ?? []) {
-          const fields = items[items.length - 1]?.[1] ?? [];
-          const at = fields.indexOf('o');
-          if (at < 0) continue;
-          const outcome = readOutcome(fields[at + 1] ?? '');
-          const waits = this.#waits.get(key);
-          this.#waits.delete(key);
-          for (const wait of waits ?? []) wait.resolve(outcome);
         }
       }
     } finally {
       this.#running = false;
+    }
+  }
+
+  /** Reads the outcome strings of `ids` (MGET, 1,000 a call) and settles the waits of those that have one. */
+  async #read(conn: Client, ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const chunk = ids.slice(i, i + BATCH);
+      const texts = await guard(conn, conn.mget(...chunk.map((id) => this.#keys.result(id))));
+      chunk.forEach((id, n) => {
+        const text = texts[n];
+        if (text === null || text === undefined) return;
+        const waits = this.#waits.get(id);
+        this.#waits.delete(id);
+        const { outcome } = readStored(text);
+        for (const wait of waits ?? []) wait.resolve(outcome);
+      });
     }
   }
 

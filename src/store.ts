@@ -144,7 +144,7 @@ function withCancelWrites(keys: QueueKeys, entry: Entry, k: string[], a: ScriptA
   const levels = keys.levels;
   if (!w && !levels) return [k, a];
   const outcome = w?.keepResultMs === undefined ? '' : CANCELLED_OUTCOME;
-  k.push(keys.result(w?.id ?? ''), keys.unique(w?.uniqueKey ?? ''));
+  k.push(keys.result(w?.id ?? ''), keys.unique(w?.uniqueKey ?? ''), keys.results);
   a.push(outcome, w?.keepResultMs ?? 1, w?.uniqueKey === undefined ? '' : '1');
   if (levels) {
     k.push(...levels.homeKeys);
@@ -184,7 +184,7 @@ export async function cancelRemove(
   also: { readonly outcome?: string; readonly ttlMs?: number; readonly uniqueKey?: string } = {},
 ): Promise<boolean> {
   const list = where === 'scheduled' ? keys.waiting : where.list;
-  const k = [keys.cancel, keys.scheduled, list, keys.result(taskId), keys.unique(also.uniqueKey ?? '')];
+  const k = [keys.cancel, keys.scheduled, list, keys.result(taskId), keys.unique(also.uniqueKey ?? ''), keys.results];
   const a: ScriptArg[] = [
     'remove',
     taskId,
@@ -218,7 +218,7 @@ export async function finishWithResult(
   taskId: string,
   w: FinishWrites,
 ): Promise<boolean> {
-  const k = [list, keys.dead, keys.cancel, keys.result(taskId), keys.unique(w.uniqueKey ?? '')];
+  const k = [list, keys.dead, keys.cancel, keys.result(taskId), keys.unique(w.uniqueKey ?? ''), keys.results];
   const a = [entry, taskId, w.outcome, Math.max(1, w.ttlMs), w.record, Math.max(1, w.keep), w.uniqueKey === undefined ? '' : '1'];
   return (await runScript(redis, 'finish', k, a)) === 1;
 }
@@ -317,8 +317,8 @@ export async function recover(
   timing: readonly [number, number],
 ): Promise<Recovered> {
   const levels = keys.levels;
-  const k = [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, keys.cancel, keys.config, keys.dispatches];
-  k.push(...(levels?.homeKeys ?? []));
+  const k = [keys.workers, keys.worker(id), keys.waiting, keys.info, keys.epoch, keys.retired, keys.cancel, keys.results];
+  k.push(keys.config, keys.dispatches, ...(levels?.homeKeys ?? []));
   const a: ScriptArg[] = [id, 1000, mode, ...timing, levels?.homeNames ?? ''];
   const [moved, left, removed, cancelled, ...pending] = (await runScript(redis, 'recover', k, a)) as [
     number,

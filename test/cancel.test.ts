@@ -69,6 +69,35 @@ test('queue.task(id): scheduled, waiting, running (where, since when), failed (d
     { deadLetters: 10 },
   ));
 
+test('queue.task(id, { maxScan }) reads at most maxScan entries of the waiting list per call; more.cursor reads on and misses nothing pushed meanwhile', () =>
+  withQueue(redis, async (q) => {
+    // Pushed first, so it is the oldest: the far end of a read from the newest end.
+    const first = await add.delay(q, 0, 0);
+    for (let i = 1; i < 5; i++) await add.delay(q, i, i);
+    const stopped = await q.task(first, { maxScan: 2 });
+    assert.equal(stopped.state, 'unknown');
+    assert.ok(stopped.state === 'unknown' && stopped.more, 'it says it stopped');
+    assert.deepEqual(stopped.more.partitions, [0]);
+    // Two more pushes between the calls shift the entries the next call reads: read twice, never skipped.
+    await add.delay(q, 5, 5);
+    await add.delay(q, 6, 6);
+    const reads: string[] = [];
+    let answer = stopped as Awaited<ReturnType<Queue['task']>>;
+    while (answer.state === 'unknown' && answer.more) {
+      reads.push(answer.more.cursor);
+      answer = await q.task(first, { maxScan: 2, cursor: answer.more.cursor });
+    }
+    assert.deepEqual(answer, { id: first, name: 'add', attempt: 0, partition: 0, state: 'waiting' });
+    assert.deepEqual(reads, ['-.2.-', '-.4.-', '-.6.-'], 'two entries a call: 7 waiting, found in the 4th call');
+    // Read to the end without it: no more to read, a plain unknown.
+    assert.deepEqual(await q.task('nobody.2', { maxScan: 1000 }), { state: 'unknown', id: 'nobody.2' });
+    await assert.rejects(q.task(first, { maxScan: 0 }), /Expected `maxScan` to be a whole number from 1, got `0`/);
+    await assert.rejects(
+      q.task(first, { maxScan: 2, cursor: 'nonsense' }),
+      /Expected `cursor` to be the `more.cursor` of an earlier lookup/,
+    );
+  }));
+
 test('a running task reports its worker, host, pid and start time', () =>
   withQueue(redis, async (q) => {
     const ledger = ledgerFile();
@@ -200,7 +229,7 @@ test('a worker killed -9 after a cancel does not bring the task back: the sweep 
       assert.equal((await q.enqueueUnique('add', [1, 2], { unique: { key: 'only-one' } })).duplicate, false);
       // Left: the sweep lock (one interval), the watch of the removed registration (by design, minutes), the
       // kept outcome (its TTL) and the new task with its key.
-      const left = (await queueKeysNow(redis, q)).filter((key) => !/:(sweep|retired|waiting|result:.*|unique:only-one)$/.test(key));
+      const left = (await queueKeysNow(redis, q)).filter((key) => !/:(sweep|retired|waiting|results|result:.*|unique:only-one)$/.test(key));
       assert.deepEqual(left, [], 'no cancel request, no entry');
     } finally {
       victim.proc.kill('SIGKILL');
@@ -262,8 +291,8 @@ test('a put-back that drops a cancelled task writes what its finish would: the c
     assert.deepEqual(await recover(redis, k, 'w1', 'lost', [0, 0]), { moved: 0, left: 0, removed: true, cancelled: 1 });
     for (const id of ['a', 'b', 'c']) {
       assert.equal(await redis.exists(k.unique(`${id}-key`)), 0, `${id}'s key released`);
-      const [item] = await redis.xrange(k.result(id), '-', '+');
-      assert.deepEqual(JSON.parse(item?.[1][1] ?? 'null'), { ok: false, reason: 'cancelled', message: CANCELLED.message }, id);
+      const kept = (await redis.get(k.result(id))) ?? '';
+      assert.deepEqual(JSON.parse(kept.slice(kept.indexOf('|') + 1)), { ok: false, reason: 'cancelled', message: CANCELLED.message }, id);
       assert.ok((await redis.pttl(k.result(id))) > 50_000, `${id}'s outcome is kept for its TTL`);
     }
     assert.equal(await redis.get(k.unique('d-key')), 'd', 'd was put back: it keeps its key');
@@ -275,7 +304,8 @@ test('a put-back that drops a cancelled task writes what its finish would: the c
     await redis.zadd(k.workers, 1, 'w1');
     await cancelRequest(redis, k, 'e', 60_000);
     // (ARGV[6]: the priority levels, none here; ARGV[7]: the outcome, which makes the call keyed.)
-    assert.deepEqual(await runScript(redis, 'recover', keys, ['w1', 1000, 'lost', 0, 0, '', '{}']), [0, 0, 1, 1]);
+    const keyed = [...keys, k.results, k.config, k.dispatches];
+    assert.deepEqual(await runScript(redis, 'recover', keyed, ['w1', 1000, 'lost', 0, 0, '', '{}']), [0, 0, 1, 1]);
     assert.equal(await redis.exists(k.result('e')), 0);
   }));
 

@@ -2,7 +2,8 @@
 // against dashboards on the test Redis with real workers. The pages load without console errors, the figures
 // equal queueStatus(), the chart moves as tasks finish, a requeue from the page lands in Redis, a missing or
 // wrong token changes nothing, a payload holding <script> / <img onerror> shows as text and never runs, and
-// the Scheduled page shows a task that runs later and a repeating schedule.
+// the Scheduled page shows a task that runs later and a repeating schedule, and Cancel on a task's page stops a
+// `while (true) {}` running in a preforked child (its process gone, the worker working on).
 // Without Chromium these tests FAIL (they do not skip): install it (apt-get install chromium) or set
 // CHROMIUM_PATH. With DASHBOARD_SCREENSHOTS=DIR they also save a PNG of each page there, to look at.
 import assert from 'node:assert/strict';
@@ -10,9 +11,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { InlineWorker, queueStatus } from '../src/index.ts';
+import { InlineWorker, PreforkedWorker, queueStatus } from '../src/index.ts';
 import { makeDeadLetters, nap, registerFakeWorker, startDashboard, TOKEN } from './dashboard-support.ts';
-import { inspector, waitFor, withQueue } from './helpers.ts';
+import { add, spin } from './fixtures/tasks.ts';
+import { FIXTURES, inspector, isAlive, ledgerFile, readLedger, recorder, waitFor, withQueue } from './helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.DASHBOARD_SCREENSHOTS;
@@ -340,5 +342,107 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
         await d.close();
       }
     });
+  });
+
+  test('Find a task reads 10,000 waiting entries a request and says so; Search further reads on and finds it', async () => {
+    await withQueue(redis, async (q) => {
+      // The task taken next (pushed first: the far end from the newest), behind 10,050 newer ones.
+      await redis.lpush(q.keys.waiting, '1|0|0||deep.0|nap|60000|3|[0]');
+      for (let sent = 1; sent <= 10_050; sent += 1005) {
+        const batch: string[] = [];
+        for (let i = sent; i < sent + 1005; i++) batch.push(`1|0|0||deep.${i}|nap|60000|3|[${i}]`);
+        await redis.lpush(q.keys.waiting, ...batch);
+      }
+      const d = await startDashboard({ queue: q });
+      const { page, errors } = await open(`${d.url}#/task/${q.name}/deep.0`);
+      try {
+        await page.waitForSelector('[data-field=searched]');
+        assert.equal(await field(page, '[data-field=searched]'), 10_000);
+        assert.match((await page.textContent('#content')) ?? '', /Not found yet: deep\.0.*not among the first 10,000 waiting/s);
+        await page.click('button[data-action=search-further]');
+        await page.waitForSelector('[data-field=state][data-value=waiting]');
+        assert.match((await page.textContent('#content')) ?? '', /deep\.0 \(nap, attempt 0\): waiting/);
+        await shot(page, 'task-search-further');
+        assert.deepEqual(errors, []);
+      } finally {
+        await page.context().close();
+        await d.close();
+      }
+    });
+  });
+
+  test('Cancel on the page of a running `while (true) {}` task kills its child: outcome cancelled, the worker works on', async () => {
+    // Cancel reaches the worker with its next lease renewal (every leaseMs / 3), which sends SIGTERM to the
+    // child's process group and SIGKILL killGraceMs later.
+    const leaseMs = 1500;
+    const killGraceMs = 300;
+    await withQueue(
+      redis,
+      async (q) => {
+        const rec = recorder();
+        const failedAt = new Map<string, number>();
+        const worker = new PreforkedWorker({
+          queue: q,
+          tasks: [FIXTURES],
+          handleSignals: false,
+          leaseMs,
+          killGraceMs,
+          successHandler: rec.successHandler,
+          errorHandler: (task, failure) => {
+            failedAt.set(task.id, Date.now());
+            rec.errorHandler(task, failure);
+          },
+        });
+        const running = worker.run();
+        const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN });
+        const ledger = ledgerFile();
+        const id = await spin.delay(q, ledger);
+        const { page, errors } = await open(`${d.url}#/task/${q.name}/${encodeURIComponent(id)}`);
+        page.on('dialog', (dialog) => void dialog.accept());
+        try {
+          const start = await waitFor('the spin to start in a child', () => readLedger(ledger).find((l) => l.event === 'start'), 30_000);
+          assert.notEqual(start.pid, process.pid, 'it runs in a child process');
+          // The task page looks up once per Find: find again until it shows the run.
+          const state = async () => {
+            await page.click('#task-form button');
+            await page.waitForSelector('[data-field=state]');
+            return page.getAttribute('[data-field=state]', 'data-value');
+          };
+          await waitFor('the page to show the task running', async () => (await state()) === 'running', 15_000, 200);
+          assert.match((await page.textContent('#content')) ?? '', new RegExp(`Running on ${worker.workerId}`));
+          await page.fill('#token', TOKEN);
+          await page.click('#token-form button[type=submit]');
+          const clicked = Date.now();
+          await page.click('button[data-action=cancel]');
+          await page.waitForSelector(`#notice:has-text("Cancelling ${id}")`);
+          const outcome = await waitFor('the cancelled outcome', () => rec.byId(id), 15_000, 5);
+          const latency = (failedAt.get(id) as number) - clicked;
+          assert.equal(outcome.reason, 'cancelled', JSON.stringify(outcome));
+          // Bound: one renewal period + the kill grace + 2 s for the page's request and a loaded 2-core machine.
+          const bound = leaseMs / 3 + killGraceMs + 2000;
+          console.log(
+            `cancel from the page to the outcome (leaseMs ${leaseMs}, killGraceMs ${killGraceMs}): ${latency} ms (bound ${bound})`,
+          );
+          assert.ok(latency <= bound, `the cancel took ${latency} ms, over ${bound}`);
+          await waitFor('the child to be gone', () => !isAlive(start.pid), 5000, 10);
+          // The worker works on: a next task succeeds (in a new child).
+          const next = await add.delay(q, 2, 3);
+          const done = await waitFor('the next task to succeed', () => rec.byId(next), 30_000, 10);
+          assert.deepEqual([done.ok, done.result], [true, 5]);
+          // The page no longer shows it running: a dead letter with reason cancelled.
+          await waitFor('the page to show the task failed', async () => (await state()) === 'failed', 15_000, 200);
+          assert.match((await page.textContent('#content')) ?? '', /Failed \(cancelled\)/);
+          assert.equal(await page.locator('button[data-action=cancel]').count(), 0, 'no Cancel for a finished task');
+          assert.equal(rec.outcomes.filter((o) => o.id === id).length, 1, 'one outcome: never retried');
+          assert.deepEqual(errors, []);
+        } finally {
+          await page.context().close();
+          await d.close();
+          await worker.close();
+          await running;
+        }
+      },
+      { deadLetters: 10 },
+    );
   });
 });

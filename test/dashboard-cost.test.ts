@@ -2,12 +2,13 @@
 // with 1,000,000 waiting tasks, 100,000 scheduled ones, 100 registered workers and 1,000 dead letters, against
 // the same queue shape with 10 of each. The Queues page's scheduled figures come from the status read (no
 // command added); the Scheduled page is its own read, counted here. The count must not depend on the number of tasks, and a second request within the
-// second must cost nothing. The figures are printed (README "Dashboard" quotes them).
+// second must cost nothing. Find a task is bounded instead: at most 10,000 entries of each place that grows with
+// the backlog per request. The figures are printed (README "Dashboard" quotes them).
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { after, describe, test } from 'node:test';
 import type { Queue } from '../src/index.ts';
-import { getJson, monitorConnection, registerFakeWorker, startDashboard } from './dashboard-support.ts';
+import { getJson, monitorConnection, post, registerFakeWorker, startDashboard, TOKEN } from './dashboard-support.ts';
 import { inspector, ON_CLUSTER, withQueue } from './helpers.ts';
 
 const redis = inspector();
@@ -42,6 +43,8 @@ async function seed(q: Queue, waiting: number, dead: number, workers: number, sc
   for (let i = 0; i < records.length; i += 1000) await redis.rpush(q.keys.dead, ...records.slice(i, i + 1000));
   for (let w = 0; w < workers; w++)
     await registerFakeWorker(q, `cost-worker-${w}`, 600_000, [{ id: `run-${w}`, name: 'nap', attempt: 0, forMs: 100 }]);
+  // What the last worker runs, in its in-flight list: the task the Cancel action is measured on.
+  await redis.lpush(q.keys.worker(`cost-worker-${workers - 1}`), `1|0|0||run-${workers - 1}|nap|60000|3|[0]`);
 }
 
 interface Cost {
@@ -52,11 +55,23 @@ interface Cost {
   scheduled: number;
   /** The widest ZRANGE the Scheduled page asked for (stop - start + 1). */
   widest: number;
+  /** Find a task: the task taken next (the waiting list's far end: the deepest a search from the newest end goes). */
+  find: number;
+  /** "Search further" from where that find stopped (undefined when it did not stop). */
+  further: number | undefined;
+  /** The same find again within the second (cached). */
+  findAgain: number;
+  /** The widest LRANGE / ZSCAN COUNT of the finds. */
+  findWidest: number;
+  // biome-ignore lint/suspicious/noExplicitAny: the JSON the dashboard answered
+  found: any;
+  /** Cancel (the action) of a running task. */
+  cancel: number;
   byCommand: Record<string, number>;
 }
 
 async function measure(q: Queue): Promise<Cost> {
-  const d = await startDashboard({ queue: q });
+  const d = await startDashboard({ queue: q, allowActions: true, token: TOKEN });
   const monitor = await monitorConnection(q.redis as Redis);
   try {
     // One refresh of each page: the Queues page (a status read), then Workers within the second (cached),
@@ -79,7 +94,43 @@ async function measure(q: Queue): Promise<Cost> {
     await monitor.settle();
     const scheduled = monitor.seen.length;
     const ranges = monitor.seen.filter((a) => a[0]?.toLowerCase() === 'zrange').map((a) => Number(a[3]) - Number(a[2]) + 1);
-    return { overview, cached, dead, scheduled, widest: Math.max(...ranges), byCommand };
+    // Find a task: seed.0 was pushed first, so it is the oldest waiting entry, the one taken next.
+    const widths: number[] = [];
+    const findCost = async (path: string) => {
+      monitor.reset();
+      const answer = await getJson(`${d.url}api/queues/${q.name}/tasks/${path}`);
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      await monitor.settle();
+      for (const a of monitor.seen) {
+        const name = a[0]?.toLowerCase();
+        if (name === 'lrange') widths.push(Number(a[3]) - Number(a[2]) + 1);
+        if (name === 'zscan') widths.push(Number(a[a.indexOf('COUNT') + 1]));
+      }
+      return { commands: monitor.seen.length, body: answer.body };
+    };
+    const find = await findCost('seed.0');
+    const findAgain = (await findCost('seed.0')).commands;
+    const cursor = find.body.more?.cursor;
+    const further = cursor === undefined ? undefined : (await findCost(`seed.0?cursor=${encodeURIComponent(cursor)}`)).commands;
+    monitor.reset();
+    const cancelled = await post(`${d.url}api/queues/${q.name}/cancel`, { id: 'run-99' }, `Bearer ${TOKEN}`);
+    assert.deepEqual(cancelled.body, { id: 'run-99', result: 'stopping' });
+    await monitor.settle();
+    const cancel = monitor.seen.length;
+    return {
+      overview,
+      cached,
+      dead,
+      scheduled,
+      widest: Math.max(...ranges),
+      find: find.commands,
+      further,
+      findAgain,
+      findWidest: Math.max(...widths.filter((w) => w > 0 && w < 1e9)),
+      found: find.body,
+      cancel,
+      byCommand,
+    };
   } finally {
     await monitor.stop();
     await d.close();
@@ -132,5 +183,20 @@ describe('dashboard Redis cost', { timeout: 300_000, skip: ON_CLUSTER && 'MONITO
     assert.equal(big.scheduled, 8);
     assert.equal(big.widest, 50, 'ranges by rank, one page wide: O(page), not O(set)');
     assert.ok(big.dead <= 2, `a dead-letter page: one LLEN and one LRANGE (${big.dead})`);
+    // Find a task: with 10 waiting it finds the task (one LRANGE); with 1,000,000 it reads 10,000 of each
+    // place that grows with the backlog and says it stopped. Per request at most 10 reads of 1,000 of the
+    // scheduled set (ZSCAN), the waiting list and the dead letters each, ZRANGE of the workers and one LRANGE of
+    // each in-flight list (100), XREVRANGE of the kept result: 3 × 10 + 2 + 100 = 132.
+    assert.equal(small.found.state, 'waiting');
+    assert.deepEqual([big.found.state, big.found.more?.partitions], ['unknown', [0]], 'not among the first 10,000: says so');
+    // And one GET of the configuration record, whose priority levels name the waiting lists to read: 133.
+    assert.ok(big.find <= 133 && (big.further ?? 0) <= 133, `a find costs at most 133 commands (${big.find}, ${big.further})`);
+    // 100,000 scheduled: 10 ZSCANs; 10 LRANGEs of waiting; 1,000 dead letters: 2 LRANGEs (the second finds the end).
+    assert.equal(big.find, 10 + 10 + 1 + 100 + 1 + 2 + 1);
+    assert.equal(big.findAgain, 0, 'the same find within the second is served from the cache');
+    assert.ok(big.findWidest <= 1000, `reads of at most 1,000 entries (${big.findWidest})`);
+    // Cancel of a running task: the request (cancel.lua; one more if Redis has not cached the script yet), then
+    // the workers and their in-flight lists, where it is found: no read of the backlog.
+    for (const c of [small.cancel, big.cancel]) assert.ok(c <= 1 + 1 + 1 + 100, `cancel of a running task: ${c} commands`);
   });
 });

@@ -455,6 +455,8 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
         assert.equal(await q.isPaused(), false);
 
         assert.equal((await post(`${d.url}api/queues/${q.name}/cancel`, { id: 'a|b' }, bearer)).status, 400);
+        const noId = await post(`${d.url}api/queues/${q.name}/cancel`, { id: 7 }, bearer);
+        assert.deepEqual([noId.status, noId.body.error], [400, 'Expected a task id (1-200 characters without |), got `7`']);
         assert.deepEqual((await post(`${d.url}api/queues/${q.name}/cancel`, { id }, bearer)).body, { id, result: 'removed' });
         assert.equal(await redis.llen(q.keys.waiting), 0, 'the waiting task is gone');
         assert.deepEqual((await post(`${d.url}api/queues/${q.name}/cancel`, { id }, bearer)).body, { id, result: 'not-found' });
@@ -463,5 +465,38 @@ describe('dashboard over HTTP', { timeout: 120_000 }, () => {
         await d.close();
       }
     });
+  });
+
+  test('Find a task reads at most 10,000 entries of a partition per request; Search further (cursor) reads on and finds it', async () => {
+    await withQueue(
+      redis,
+      async (q) => {
+        // Partition 1: the task taken next (pushed first: the far end from the newest), behind 10,500 newer ones.
+        const keys = q.partitions[1]!;
+        await redis.lpush(keys.waiting, '1|0|0||deep.0|nap|60000|3|[0]');
+        for (let sent = 1; sent <= 10_500; sent += 500) {
+          const batch: string[] = [];
+          for (let i = sent; i < sent + 500; i++) batch.push(`1|0|0||deep.${i}|nap|60000|3|[${i}]`);
+          await redis.lpush(keys.waiting, ...batch);
+        }
+        const newest = await q.enqueue('nap', [1]);
+        const d = await startDashboard({ queue: q });
+        try {
+          assert.equal((await getJson(`${d.url}api/config`)).body.findScan, 10_000);
+          assert.equal((await getJson(`${d.url}api/queues/${q.name}/tasks/${encodeURIComponent(newest)}`)).body.state, 'waiting');
+          const first = await getJson(`${d.url}api/queues/${q.name}/tasks/deep.0`);
+          assert.equal(first.body.state, 'unknown');
+          assert.deepEqual(first.body.more.partitions, [1], 'partition 0 was read to its end, partition 1 was not');
+          const further = await getJson(`${d.url}api/queues/${q.name}/tasks/deep.0?cursor=${encodeURIComponent(first.body.more.cursor)}`);
+          assert.deepEqual([further.body.state, further.body.partition], ['waiting', 1]);
+          const bad = await getJson(`${d.url}api/queues/${q.name}/tasks/deep.0?cursor=0.0.0`);
+          assert.equal(bad.status, 400, 'a cursor for one partition, on a queue of two');
+          assert.match(bad.body.error, /Expected `cursor` to be the `more.cursor` of an earlier lookup on this queue \(2 partition\(s\)\)/);
+        } finally {
+          await d.close();
+        }
+      },
+      { partitions: 2 },
+    );
   });
 });

@@ -301,26 +301,29 @@ const isKeysRef = (arg: readonly Token[]): boolean => {
   return index.every((t) => t.type === 'number' || t.type === 'name' || ['+', '-', '*', '(', ')'].includes(t.text));
 };
 
+/** A parameter of a lib.lua helper that stands for a key: `key`, or a name ending in `_key`. */
+export const isKeyParam = (name: string): boolean => name === 'key' || name.endsWith('_key');
+
 /**
- * The helpers of lua/lib.lua that take a key: `local function NAME(...)` with a parameter named `key`.
- * Their bodies may pass `key` where a key goes; every call of one must pass `KEYS[...]` there
- * (`helperKeyProblems`). Returns helper name -> the parameter's position (from 0).
+ * The helpers of lua/lib.lua that take keys: `local function NAME(...)` with key parameters (`isKeyParam`).
+ * Their bodies may pass those where a key goes; every call of one must pass `KEYS[...]` there
+ * (`helperKeyProblems`). Returns helper name -> the key parameters' positions (from 0).
  */
-export function keyHelpers(libSrc: string): Map<string, number> {
+export function keyHelpers(libSrc: string): Map<string, number[]> {
   const tokens = tokenize(libSrc);
-  const found = new Map<string, number>();
+  const found = new Map<string, number[]>();
   for (let i = 0; i + 3 < tokens.length; i++) {
     if (tokens[i]!.text !== 'local' || tokens[i + 1]!.text !== 'function' || tokens[i + 3]!.text !== '(') continue;
     const params: string[] = [];
     for (let j = i + 4; j < tokens.length && tokens[j]!.text !== ')'; j++) if (tokens[j]!.type === 'name') params.push(tokens[j]!.text);
-    const at = params.indexOf('key');
-    if (at >= 0) found.set(tokens[i + 2]!.text, at);
+    const at = params.flatMap((p, n) => (isKeyParam(p) ? [n] : []));
+    if (at.length > 0) found.set(tokens[i + 2]!.text, at);
   }
   return found;
 }
 
 /** Calls of key-taking helpers (see `keyHelpers`) whose key argument is not `KEYS[...]`. */
-export function helperKeyProblems(src: string, helpers: ReadonlyMap<string, number>): string[] {
+export function helperKeyProblems(src: string, helpers: ReadonlyMap<string, readonly number[]>): string[] {
   const tokens = tokenize(src);
   const found: string[] = [];
   for (let i = 0; i + 1 < tokens.length; i++) {
@@ -340,9 +343,11 @@ export function helperKeyProblems(src: string, helpers: ReadonlyMap<string, numb
       else if (u.text === ')' || u.text === '}' || u.text === ']') stack.pop();
       args.at(-1)!.push(u);
     }
-    const arg = args[at];
-    if (!arg || !isKeysRef(arg))
-      found.push(`line ${t.line}: ${t.text}: key argument ${at + 1} is ${arg ? show(arg) : 'missing'}, not KEYS[...]`);
+    for (const n of at) {
+      const arg = args[n];
+      if (!arg || !isKeysRef(arg))
+        found.push(`line ${t.line}: ${t.text}: key argument ${n + 1} is ${arg ? show(arg) : 'missing'}, not KEYS[...]`);
+    }
   }
   return found;
 }
@@ -354,9 +359,9 @@ const show = (arg: readonly Token[]): string => arg.map((t) => (t.type === 'stri
 
 /**
  * What is wrong with the calls of one script ([] when nothing). `keyParams`: names that stand for a key
- * (the `key` parameter of lib.lua's helpers, checked at their call sites instead).
+ * (lib.lua's helpers' key parameters, `isKeyParam`, checked at their call sites instead).
  */
-export function problems(src: string, keyParams: ReadonlySet<string> = new Set()): string[] {
+export function problems(src: string, keyParams: (name: string) => boolean = () => false): string[] {
   const tokens = tokenize(src);
   const found: string[] = [];
   let calls: Call[];
@@ -399,7 +404,7 @@ export function problems(src: string, keyParams: ReadonlySet<string> = new Set()
         );
       } else if (arg.some((t) => t.type === 'op' && t.text === '..')) {
         found.push(`${where} ${command}: key argument ${p} builds a key name by concatenation: ${show(arg)}`);
-      } else if (!isKeysRef(arg) && !(arg.length === 1 && arg[0]!.type === 'name' && keyParams.has(arg[0]!.text))) {
+      } else if (!isKeysRef(arg) && !(arg.length === 1 && arg[0]!.type === 'name' && keyParams(arg[0]!.text))) {
         found.push(`${where} ${command}: key argument ${p} is ${show(arg)}, not KEYS[n]`);
       }
     }

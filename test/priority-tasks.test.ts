@@ -57,6 +57,15 @@ test('a waiting task of another level: queue.task finds it in its level (also fr
       assert.deepEqual(await q.enqueueUnique('add', [2, 2], { priority: 'low', unique }), { id: first.id, duplicate: true });
       assert.equal((await q.task(first.id)).state, 'waiting');
       assert.equal((await q.task(kept)).state, 'waiting');
+      // A bounded lookup reads the levels' lists in turn, one entry a call here, and goes on from its cursor.
+      let calls = 1;
+      let seen = await q.task(front.id, { maxScan: 1 });
+      while (seen.state === 'unknown' && seen.more && calls < 10) {
+        seen = await q.task(front.id, { maxScan: 1, cursor: seen.more.cursor });
+        calls++;
+      }
+      assert.equal(seen.state, 'waiting', `found after ${calls} bounded calls`);
+      assert.ok(calls >= 4, `the fourth entry read needs at least four calls of one (${calls})`);
 
       // A queue object made without `priorities` (as `delayed task` / `delayed cancel` and the dashboard make
       // them) finds the levels in the configuration record.

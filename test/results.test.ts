@@ -35,7 +35,10 @@ test('a kept result reaches a wait that started before the run and one that star
     assert.equal(await redis.exists(q.keys.result(plain)), 0);
     await assert.rejects(q.result(plain, { timeoutMs: 300 }), ResultTimeoutError);
     const left = (await queueKeysNow(redis, q)).filter((k) => !k.endsWith(':sweep'));
-    assert.deepEqual(left, [q.keys.result(id)], 'the kept result is the only key left');
+    // The kept result, and the notifications the waits read (the stream goes a minute after its last item).
+    assert.deepEqual(left, [q.keys.result(id), q.keys.results]);
+    const notified = await redis.pttl(q.keys.results);
+    assert.ok(notified > 50_000 && notified <= 60_000, `results stream ttl ${notified}`);
   }));
 
 test('keepResult on the definition; failures and cancels resolve the wait with typed errors; maxResultBytes', () =>
@@ -82,15 +85,26 @@ test('a stale run writes no result: finish.lua needs the exact entry in the list
     const list = k.worker('w1');
     const entry = (attempt: number) => `1|${attempt}|0||t1|add|1000|3|f=0;k=60000|[1,2]`;
     const finish = (e: string, outcome: string) =>
-      runScript(redis, 'finish', [list, k.dead, k.cancel, k.result('t1')], [e, 't1', outcome, 60_000, '', 1]);
+      runScript(redis, 'finish', [list, k.dead, k.cancel, k.result('t1'), k.unique(''), k.results], [e, 't1', outcome, 60_000, '', 1, '']);
     await redis.lpush(list, entry(1));
     assert.equal(await finish(entry(0), '{"ok":true,"value":"stale"}'), 0, 'the run of attempt 0 lost its lease');
     assert.equal(await redis.exists(k.result('t1')), 0, 'no outcome without the release');
     assert.equal(await finish(entry(1), '{"ok":true,"value":"first"}'), 1);
     await redis.lpush(list, entry(2));
     assert.equal(await finish(entry(2), '{"ok":true,"value":"rerun"}'), 1);
-    assert.equal(await redis.xlen(k.result('t1')), 1, 'one item: the last');
+    assert.match((await redis.get(k.result('t1'))) ?? '', /^\d+\|\{"ok":true,"value":"rerun"\}$/, 'the last replaced the first');
     assert.equal(await q.result('t1', { timeoutMs: 1000 }), 'rerun');
+    assert.deepEqual(
+      (await redis.xrange(k.results, '-', '+')).map(([, f]) => f),
+      [
+        ['i', 't1'],
+        ['i', 't1'],
+      ],
+      'each told the waits',
+    );
+    assert.ok((await redis.pttl(k.results)) > 50_000, 'the notifications go a minute after the last');
+    // A kept outcome is small: a string, not a stream (whose first node would take 4 KB).
+    assert.ok(((await redis.memory('USAGE', k.result('t1'))) as number) < 200);
   }));
 
 test(

@@ -18,6 +18,9 @@ export const CLIENT_JS = String.raw`'use strict';
   var laterBack = [];
   var laterCursor = '';
   var schedulesOffset = 0;
+  // Find a task: where the last search stopped (its answer's more.cursor) and how many requests it made.
+  var findCursor = '';
+  var findRounds = 1;
   var main = document.getElementById('main');
   var live = document.getElementById('live');
 
@@ -172,9 +175,12 @@ export const CLIENT_JS = String.raw`'use strict';
     var how = l.signal ? 'signal ' + l.signal : l.exitCode !== null ? 'exit code ' + l.exitCode : '';
     return how;
   }
+  // True (and asks for it) when no token is stored: an action without one would only be refused.
+  function needToken() {
+    return !sessionStorage.getItem(TOKEN_KEY) && (setNotice('Enter the dashboard token (top right) to act.'), document.getElementById('token').focus(), true);
+  }
   function action(queue, what, letter) {
-    var token = sessionStorage.getItem(TOKEN_KEY);
-    if (!token) { setNotice('Enter the dashboard token (top right) to act.'); document.getElementById('token').focus(); return; }
+    if (needToken()) return;
     if ((what === 'delete' || what === 'requeue-all') && !window.confirm(what === 'delete' ? 'Delete this dead letter?' : 'Requeue every dead letter of ' + queue + '?')) return;
     var body = letter ? { partition: letter.partition, index: letter.index, digest: letter.digest } : {};
     post(queue, 'dead/' + what, body, function (r) {
@@ -183,7 +189,7 @@ export const CLIENT_JS = String.raw`'use strict';
   }
   // A scheduled task, now: to the back of the waiting line (lua/run-now.lua).
   function runNow(queue, task) {
-    if (!sessionStorage.getItem(TOKEN_KEY)) { setNotice('Enter the dashboard token (top right) to act.'); document.getElementById('token').focus(); return; }
+    if (needToken()) return;
     post(queue, 'scheduled/run-now', { partition: task.partition, dueAt: task.dueAt, digest: task.digest }, function () {
       setNotice('Enqueued ' + task.name + ' ' + task.id + ' to run now.');
     });
@@ -274,7 +280,7 @@ export const CLIENT_JS = String.raw`'use strict';
   function renderTask(box, body, r) {
     clear(box);
     if (!body) { box.appendChild(el('p', { class: 'muted' }, ['Enter a task id.'])); return; }
-    var head = body.state === 'unknown' ? 'Not found: ' + body.id : body.id + (body.name ? ' (' + body.name + ', attempt ' + body.attempt + ')' : '') + ': ' + body.state;
+    var head = body.state === 'unknown' ? (body.more ? 'Not found yet: ' : 'Not found: ') + body.id : body.id + (body.name ? ' (' + body.name + ', attempt ' + body.attempt + ')' : '') + ': ' + body.state;
     box.appendChild(el('p', { 'data-field': 'state', 'data-value': body.state }, [head]));
     var lines = [];
     if (body.state === 'scheduled') lines.push('Due ' + new Date(body.dueAt).toLocaleString() + '.');
@@ -288,19 +294,21 @@ export const CLIENT_JS = String.raw`'use strict';
     if (body.state === 'failed') lines.push('Failed (' + body.reason + ') at ' + new Date(body.failedAt).toLocaleString() + ': ' + body.message);
     if (body.state !== 'unknown') lines.push('Partition ' + body.partition + '.');
     lines.forEach(function (line) { box.appendChild(el('p', { class: 'pre' }, [line])); });
+    var n = fmt(findRounds * config.findScan);
+    if (body.more) box.appendChild(el('p', { 'data-field': 'searched', 'data-value': findRounds * config.findScan }, ['Not running, no kept result, and not among the first ' + n + ' waiting (newest first), ' + n + ' scheduled and ' + n + ' dead-letter entries of partition ' + body.more.partitions.join(', ') + ': ', el('button', { type: 'button', 'data-action': 'search-further', onclick: function () { findCursor = body.more.cursor; findRounds++; refresh(); } }, ['Search further'])]));
     var live = body.state === 'scheduled' || body.state === 'waiting' || (body.state === 'running' && !body.cancelling);
     if (config.allowActions && live) box.appendChild(el('p', {}, [el('button', { type: 'button', 'data-action': 'cancel', onclick: function () { cancelTask(r.queue, body.id); } }, ['Cancel'])]));
-    box.appendChild(el('p', { class: 'muted' }, ['Looked up once (it reads the places a task can be, so it costs more as the backlog grows); Find again to refresh.']));
+    box.appendChild(el('p', { class: 'muted' }, ['Looked up once per request, reading the running tasks and kept results, and at most ' + fmt(config.findScan) + ' waiting, scheduled and dead-letter entries per partition; Find again to refresh.']));
   }
   function cancelTask(queue, id) {
-    if (!sessionStorage.getItem(TOKEN_KEY)) { setNotice('Enter the dashboard token (top right) to act.'); document.getElementById('token').focus(); return; }
-    if (!window.confirm('Cancel task ' + id + '?')) return;
+    if (needToken() || !window.confirm('Cancel task ' + id + '?')) return;
     post(queue, 'cancel', { id: id }, function (res) {
+      findCursor = ''; findRounds = 1;
       setNotice(res.result === 'removed' ? 'Cancelled ' + id + ': it will not run.' : res.result === 'stopping' ? 'Cancelling ' + id + ': its worker stops it at its next lease renewal.' : 'Not found: ' + id + ' (it may have finished).');
     }, true);
   }
   function pauseQueue(queue, pause) {
-    if (!sessionStorage.getItem(TOKEN_KEY)) { setNotice('Enter the dashboard token (top right) to act.'); document.getElementById('token').focus(); return; }
+    if (needToken()) return;
     post(queue, pause ? 'pause' : 'resume', {}, function () {
       setNotice(pause ? 'Paused ' + queue + ': workers take nothing new and finish what they run.' : 'Resumed ' + queue + '.');
     });
@@ -318,6 +326,7 @@ export const CLIENT_JS = String.raw`'use strict';
       form.addEventListener('submit', function (e) {
         e.preventDefault();
         var hash = '#/task/' + q(r.queue) + '/' + q(input.value.trim());
+        findCursor = ''; findRounds = 1;
         if (location.hash === hash) { mounted = null; refresh(); } else location.hash = hash;
       });
       main.appendChild(el('h2', {}, ['Find a task in ' + r.queue]));
@@ -329,7 +338,7 @@ export const CLIENT_JS = String.raw`'use strict';
       workers: function () { return api('queues/' + q(r.queue) + '/workers').then(function (b) { renderWorkers(box, b); }); },
       dead: function () { return api('queues/' + q(r.queue) + '/dead?offset=' + deadOffset + '&limit=' + PAGE).then(function (b) { renderDead(box, b, r); }); },
       scheduled: function () { return api('queues/' + q(r.queue) + '/scheduled?cursor=' + laterCursor + '&limit=' + PAGE + '&schedulesOffset=' + schedulesOffset).then(function (b) { renderScheduled(box, b, r); }); },
-      task: function () { return r.arg ? api('queues/' + q(r.queue) + '/tasks/' + q(r.arg)).then(function (b) { renderTask(box, b, r); }) : Promise.resolve(renderTask(box, null, r)); },
+      task: function () { return r.arg ? api('queues/' + q(r.queue) + '/tasks/' + q(r.arg) + (findCursor ? '?cursor=' + q(findCursor) : '')).then(function (b) { renderTask(box, b, r); }) : Promise.resolve(renderTask(box, null, r)); },
     }[r.page];
     return { key: location.hash, load: load };
   }
@@ -341,7 +350,7 @@ export const CLIENT_JS = String.raw`'use strict';
   function refresh() {
     clearTimeout(timer);
     var r = route();
-    if (!mounted || mounted.key !== location.hash) { if (mounted) { notice = ''; deadOffset = 0; laterBack = []; laterCursor = ''; schedulesOffset = 0; } drawNav(r); mounted = mount(r); }
+    if (!mounted || mounted.key !== location.hash) { if (mounted) { notice = ''; deadOffset = 0; laterBack = []; laterCursor = ''; schedulesOffset = 0; findCursor = ''; findRounds = 1; } drawNav(r); mounted = mount(r); }
     mounted.load().then(function () {
       live.textContent = 'live · updated ' + new Date().toLocaleTimeString();
       live.className = 'muted';
@@ -349,7 +358,7 @@ export const CLIENT_JS = String.raw`'use strict';
       live.textContent = 'cannot update: ' + e.message;
       live.className = 'bad';
     }).then(function () {
-      // The task page looks up once per search (a lookup reads the places a task can be): no polling.
+      // The task page looks up once per Find or Search further: no polling.
       if (!document.hidden && r.page !== 'task') timer = setTimeout(refresh, config.refreshMs);
     });
   }

@@ -7,6 +7,7 @@
  *   plus one LLEN per registration: never O(tasks));
  * - dead letters are read a page at a time (≤ 100 records; one LLEN per partition);
  * - scheduled tasks and repeating schedules are read a page at a time, by rank (scheduled.ts): O(page);
+ * - Find a task reads at most FIND_SCAN entries of each place that grows with the backlog (lookup.ts `maxScan`);
  * - each status read is also a throughput sample: the finished-task counters the workers report, compared
  *   worker by worker with the previous read, so the chart costs no extra command.
  */
@@ -24,6 +25,9 @@ export interface Sample {
   readonly succeeded: number;
   readonly failed: number;
 }
+
+/** What one Find request reads at most of each partition's scheduled set, waiting list and dead letters. */
+export const FIND_SCAN = 10_000;
 
 /** Samples kept: 10 minutes at one a second. */
 const HISTORY = 600;
@@ -150,19 +154,22 @@ export class QueueData {
   }
 
   /**
-   * A task by id: the library's lookup (`queue.task(id)`: scheduled, waiting, running with its worker and
-   * progress, succeeded with its kept result, failed, unknown). It reads the places a task can be, so it costs
-   * O(backlog): the page asks once per search (it does not poll it), and one answer per id serves every tab for
-   * a refresh interval.
+   * A task by id: the library's lookup (`queue.task(id, { maxScan: FIND_SCAN, cursor })`: scheduled, waiting,
+   * running with its worker and progress, succeeded with its kept result, failed, unknown). It reads the
+   * in-flight lists and the kept result whole and at most FIND_SCAN entries of each partition's scheduled set,
+   * waiting list and dead letters, so a request costs a bounded number of commands whatever the backlog; an
+   * unknown answer with `more` says where to read on ("Search further"). One answer per (id, cursor) serves
+   * every tab for a refresh interval.
    */
-  lookup(id: string): Promise<TaskLookup> {
+  lookup(id: string, cursor?: string): Promise<TaskLookup> {
+    const key = `${id}\n${cursor ?? ''}`;
     const now = performance.now();
-    const hit = this.#lookups.get(id);
+    const hit = this.#lookups.get(key);
     if (hit && now - hit.at < this.#refreshMs) return hit.value;
-    const value = this.queue.task(id);
-    value.catch(() => this.#lookups.delete(id));
+    const value = this.queue.task(id, { maxScan: FIND_SCAN, ...(cursor !== undefined ? { cursor } : {}) });
+    value.catch(() => this.#lookups.delete(key));
     if (this.#lookups.size >= 100) this.#lookups.clear();
-    this.#lookups.set(id, { at: now, value });
+    this.#lookups.set(key, { at: now, value });
     return value;
   }
 }

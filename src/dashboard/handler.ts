@@ -21,7 +21,7 @@ import { InvalidOptionError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { Queue } from '../queue.ts';
 import { CLIENT_JS } from './client.ts';
-import { overview, publicLetter, QueueData, workers } from './data.ts';
+import { FIND_SCAN, overview, publicLetter, QueueData, workers } from './data.ts';
 import { FEATURES } from './features.ts';
 import { FAVICON_SVG, PAGE_CSS, pageHtml } from './page.ts';
 import { runScheduledNow } from './scheduled.ts';
@@ -145,15 +145,6 @@ function letterRef(body: Record<string, unknown>): { partition: number; index: n
   return { partition: partition as number, index: index as number, digest };
 }
 
-/** A task id in an action's body: 400 unless it can name a task. */
-function checkTaskIdFor(id: string): void {
-  try {
-    checkTaskId(id);
-  } catch (err) {
-    throw new HttpError(400, (err as Error).message);
-  }
-}
-
 function scheduledRef(body: Record<string, unknown>): { partition: number; dueAt: number; digest: string } {
   const { partition, dueAt, digest } = body;
   if (!Number.isInteger(partition) || (partition as number) < 0)
@@ -225,6 +216,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     queues: queues.map((q) => ({ name: q.name, partitions: q.partitions.length })),
     allowActions,
     refreshMs: REFRESH_MS,
+    findScan: FIND_SCAN,
     features: FEATURES,
   });
 
@@ -253,8 +245,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       await (what === 'pause' ? d.queue.pause() : d.queue.resume());
       result = { paused: what === 'pause' };
     } else if (what === 'cancel') {
-      const id = typeof body.id === 'string' ? body.id : '';
-      checkTaskIdFor(id);
+      const id = body.id;
+      checkTaskId(id); // InvalidOptionError: 400
       result = { id, result: await d.queue.cancel(id) };
     } else if (what === 'run-now') {
       if ((await runScheduledNow(d.queue, scheduledRef(body))) === 'gone')
@@ -335,7 +327,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       return json(res, 200, { total: page.total, offset: page.offset, letters: page.letters.map(publicLetter) });
     }
     if (parts[2] === 'scheduled' && parts.length === 3) return json(res, 200, await scheduled(url, d));
-    if (parts[2] === 'tasks' && parts.length === 4 && parts[3]) return json(res, 200, await d.lookup(parts[3]));
+    if (parts[2] === 'tasks' && parts.length === 4 && parts[3])
+      return json(res, 200, await d.lookup(parts[3], url.searchParams.get('cursor') ?? undefined));
     throw new HttpError(404, `No API at ${path}`);
   }
 

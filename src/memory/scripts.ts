@@ -139,7 +139,7 @@ const push: Script = (ks, keys, argv) => {
 };
 
 const requeue: Script = (ks, keys, argv) => {
-  const target = home(a(argv, 1), 2, 6, argv[6]);
+  const target = home(a(argv, 1), 2, 7, argv[6]);
   expectList(ks, k(keys, target), 'waiting', 'nothing was moved');
   if (ks.lrem(k(keys, 1), -1, a(argv, 1)) === 0) return 0;
   ks.rpush(k(keys, target), [bump(a(argv, 1), num(a(argv, 2)), a(argv, 3))]);
@@ -178,7 +178,7 @@ const recover: Script = (ks, keys, argv) => {
   if (lost && deadline !== undefined && deadline > now) return [0, ks.llen(k(keys, 2)), 0];
   expectList(ks, k(keys, 3), 'waiting', 'nothing was moved');
   const levels = levelCount(argv[5]);
-  for (let i = 10; i < 10 + levels; i++) expectList(ks, k(keys, i), 'a level list', 'nothing was moved');
+  for (let i = 11; i < 11 + levels; i++) expectList(ks, k(keys, i), 'a level list', 'nothing was moved');
   const cut = lost ? 1 : 0;
   const items = ks.lrange(k(keys, 2), -num(a(argv, 2)), -1);
   if (items.length > 0) {
@@ -186,7 +186,7 @@ const recover: Script = (ks, keys, argv) => {
     const back = items.map((item) => bump(item, cut, 'lost'));
     // Cancel requests (KEYS[7]) are not modelled here (cancel.lua is not): every entry goes back.
     if (levels === 0) ks.rpush(k(keys, 3), back);
-    else for (const item of back) ks.rpush(k(keys, home(item, 3, 10, argv[5])), [item]);
+    else for (const item of back) ks.rpush(k(keys, home(item, 3, 11, argv[5])), [item]);
   }
   const left = ks.llen(k(keys, 2));
   let removed = 0;
@@ -200,11 +200,11 @@ const recover: Script = (ks, keys, argv) => {
     ks.hdel(k(keys, 4), [a(argv, 1)]);
     if (lost && removed === 1 && num(argv[4] ?? '0') > 0) ks.zadd(k(keys, 6), [[now, a(argv, 1)]], undefined);
     let empty = ks.zcard(k(keys, 1)) === 0 && ks.llen(k(keys, 3)) === 0;
-    for (let i = 10; empty && i < 10 + levels; i++) empty = ks.llen(k(keys, i)) === 0;
+    for (let i = 11; empty && i < 11 + levels; i++) empty = ks.llen(k(keys, i)) === 0;
     if (!lost && empty) {
       ks.del(k(keys, 5));
-      if (keys.length >= 8) ks.del(k(keys, 8));
-      if (levels > 0) ks.del(k(keys, 9));
+      if (keys.length >= 9) ks.del(k(keys, 9));
+      if (levels > 0) ks.del(k(keys, 10));
     }
   }
   return [items.length, left, removed];
@@ -257,7 +257,7 @@ const retry: Script = (ks, keys, argv) => {
   const [, attempt, cutoffs, reason, head, tail] = m as unknown as [string, string, string, string, string, string];
   const kind = ks.type(k(keys, 2));
   if (kind !== 'zset' && kind !== 'none') throw new ReplyError(`WRONGTYPE scheduled is a ${kind}, not a sorted set: nothing was moved`);
-  const target = home(a(argv, 1), 3, 7, argv[5]);
+  const target = home(a(argv, 1), 3, 8, argv[5]);
   expectList(ks, k(keys, target), 'waiting', 'nothing was moved');
   if (ks.lrem(k(keys, 1), -1, a(argv, 1)) === 0) return [0, 0, now];
   const f = /^f=(\d+)([\s\S]*)$/.exec(tail);

@@ -72,7 +72,7 @@ async function run(point: Point): Promise<void> {
       outcomes.push(got);
     }
     const t = tally(ids, s.ledger());
-    const residue = (await s.stopAllAndCheckResidue()).filter((k) => !k.includes(':result:'));
+    const residue = (await s.stopAllAndCheckResidue()).filter((k) => !/:results?(:|$)/.test(k));
     const counts = Object.fromEntries([...new Set(outcomes)].map((o) => [o, outcomes.filter((x) => x === o).length]));
     report(`22. unique keys, kill -9 at ${point}`, {
       tasks: TASKS,
