@@ -19,6 +19,8 @@ after(async () => {
 
 const worker = (q: Queue, rec = recorder()) =>
   new InlineWorker({ queue: q, tasks: [FIXTURES], concurrency: 2, handleSignals: false, successHandler: rec.successHandler });
+/** The queue's keys but the sweep lock, which expires one sweep interval after it was taken. */
+const keysLeft = async (q: Queue) => (await queueKeysNow(redis, q)).filter((key) => !key.endsWith(':sweep'));
 const sameQueue = (q: Queue, partitions: number) => new Queue({ name: q.name, redis: REDIS_URL, partitions });
 const isMismatch = (recorded: string, mine: string) => (e: Error) =>
   e instanceof ConfigMismatchError &&
@@ -59,9 +61,7 @@ test('a running worker records the configuration; a producer or worker with othe
       await running;
       await other.close();
     }
-    // Left at most: the sweep lock, which expires one sweep interval after it was taken.
-    const left = (await queueKeysNow(redis, q)).filter((key) => !key.endsWith(':sweep'));
-    assert.deepEqual(left, [], 'the drained queue keeps no record');
+    assert.deepEqual(await keysLeft(q), [], 'the drained queue keeps no record');
   }));
 
 test('a producer of a non-default configuration writes the record first; workers and producers otherwise made are refused', () =>
@@ -79,7 +79,7 @@ test('a producer of a non-default configuration writes the record first; workers
         // The same configuration works, and the drained queue leaves nothing behind.
         const rec = recorder();
         await runUntil(worker(q, rec), 'one outcome', () => rec.outcomes.length === 1);
-        assert.deepEqual(await queueKeysNow(redis, q), []);
+        assert.deepEqual(await keysLeft(q), []);
       } finally {
         await plain.close();
       }
@@ -121,5 +121,5 @@ test('upgrade: a queue made before the record existed (tasks waiting, an epoch, 
     await runUntil(w, 'three outcomes', () => rec.outcomes.length === 3 && recorded !== null);
     assert.equal(recorded, 'partitions=1');
     assert.equal(await redis.get(q.keys.epoch), null);
-    assert.deepEqual(await queueKeysNow(redis, q), [], 'epoch and record leave with the last worker');
+    assert.deepEqual(await keysLeft(q), [], 'epoch and record leave with the last worker');
   }));
