@@ -5,5 +5,8 @@
 const { writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 
+const { isMainThread } = require('node:worker_threads');
+
 const dir = process.env.BENCH_RECORD_DIR;
-if (dir) writeFileSync(join(dir, `${process.pid}.boot`), `${Number(process.hrtime.bigint()) / 1e6}\n`);
+// Threads run the preloads too (a build whose watchdog is a thread would overwrite the mark).
+if (dir && isMainThread) writeFileSync(join(dir, `${process.pid}.boot`), `${Number(process.hrtime.bigint()) / 1e6}\n`);
