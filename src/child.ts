@@ -57,6 +57,8 @@ async function startWatchdog(): Promise<void> {
       const shell = spawn(SHELL, ['-c', SHELL_WATCHDOG, 'delayed-queue-watchdog', String(process.pid)], {
         stdio: [LIFELINE_FD, 'ignore', 'ignore'],
       });
+      // A shell that cannot start (EACCES, say) reports it here, later: the thread instead.
+      shell.once('error', () => void startThread());
       if (shell.pid !== undefined) {
         shell.unref();
         // Should it end while this process lives on (killed from outside), a thread takes over.
