@@ -2,7 +2,14 @@
 // package, as a user's task module would be: PreforkedWorker / ForkedWorker children import it with plain Node
 // (no TypeScript loader), and the in-process worker loads the same file.
 import { record } from './record-run.mjs';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineTask, taskContext } from 'delayed-queue/task';
+
+// The start-up phase benchmark (bench/startup-phases.ts): a child notes when it has loaded its task modules.
+if (process.env.BENCH_STARTUP_MARKS === '1' && process.send) {
+  writeFileSync(join(process.env.BENCH_RECORD_DIR, `${process.pid}.loaded`), `${Number(process.hrtime.bigint()) / 1e6}\n`);
+}
 
 export const noop = defineTask('noop', (p) => {
   record(p);

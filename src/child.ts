@@ -2,27 +2,42 @@
  * The entry point of a worker's child process. It loads the task modules it is told to (paths the worker's
  * owner configured), then runs the tasks the parent sends over IPC, one at a time, and answers each.
  *
- * Parent death: fd 4 is a pipe whose other end only the parent holds. A watchdog thread waits on it, asleep
- * in the kernel while the parent lives (no polling); when the parent dies, even by kill -9, the kernel closes
- * that end, the read ends, and the thread kills this process group at once, even while the main thread is
- * stuck in `while (true) {}`: no orphan run goes on beside the copy the sweeper hands to another worker.
+ * Parent death: fd 4 is a pipe whose other end only the parent holds. A watchdog waits on it, asleep in the
+ * kernel while the parent lives (no polling); when the parent dies, even by kill -9, the kernel closes that
+ * end, the read ends, and the watchdog kills this process group at once, even while the main thread is stuck
+ * in `while (true) {}`: no orphan run goes on beside the copy the sweeper hands to another worker. The
+ * watchdog is a `/bin/sh` in this process group (one fork and exec, ~1 MB, ~10 ms of this process' time at
+ * start); without a `/bin/sh` (e.g. a distroless image) it is a thread of this process, which costs ~70 ms
+ * of CPU more per child start (a thread boots its own JavaScript environment).
+ *
+ * What a child loads is kept small, as children start often (each worker start, each crash, timeout or
+ * recycle): this file, the task modules and what they import; not the Redis client, and the tracing module
+ * only when a run carries a trace context.
  *
  * Per task the child does no more than it must (measured, µs of child CPU per no-op task with two children:
  * ~80 before, ~45 after, ~42 for a bare IPC echo): the run's AbortSignal is made only when the task asks for
  * it, and the resident set size is read only when the worker recycles children by size (`maxRssBytes`).
  */
-import { Worker as Thread } from 'node:worker_threads';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { checkProgress, runInContext, type TaskContext } from './context.ts';
 import { ModuleLoadError } from './errors.ts';
 import { toError } from './executor.ts';
 import { failpoint } from './failpoints.ts';
 import { retryAdvice } from './retry.ts';
-import { contextOf as contextOfTrace, within } from './tracing.ts';
 import { loadTasks, type AnyTask } from './task.ts';
 import { type ChildMessage, LIFELINE_FD, type ParentMessage } from './child-protocol.ts';
 
+const SHELL = '/bin/sh';
+
+// The shell's stdin is the lifeline: `read` blocks until the parent's end closes (nothing is ever written),
+// then the whole group goes, the shell included. `kill -9 -PGID` is the form dash, bash and busybox all take.
+// It ignores the SIGTERM a timeout sends to the group (a task may outlive it by the grace period); the SIGKILL
+// that follows, or the one the parent sends the group when the child exits, ends it.
+const SHELL_WATCHDOG = `trap '' TERM INT HUP; while read -r _; do :; done; kill -9 -"$1"`;
+
 // Our own constant source (no task payload ever reaches it): kill the group when the parent's end closes.
-const WATCHDOG = `
+const THREAD_WATCHDOG = `
 const { Socket } = require('node:net');
 const die = () => {
   try { process.kill(-process.pid, 'SIGKILL'); } catch {}
@@ -35,8 +50,38 @@ lifeline.on('close', die);
 lifeline.on('error', die);
 `;
 
-// Started first thing, while the modules load; it holds the process open only through the pipe.
-new Thread(WATCHDOG, { eval: true }).unref();
+/** Started first thing, before the modules load; it never holds this process open. */
+async function startWatchdog(): Promise<void> {
+  if (existsSync(SHELL)) {
+    try {
+      const shell = spawn(SHELL, ['-c', SHELL_WATCHDOG, 'delayed-queue-watchdog', String(process.pid)], {
+        stdio: [LIFELINE_FD, 'ignore', 'ignore'],
+      });
+      // A shell that cannot start (EACCES, say) reports it here, later: the thread instead.
+      shell.once('error', () => void startThread());
+      if (shell.pid !== undefined) {
+        shell.unref();
+        // Should it end while this process lives on (killed from outside), a thread takes over.
+        shell.once('exit', () => void startThread());
+        return;
+      }
+    } catch {
+      // fall through to the thread
+    }
+  }
+  await startThread();
+}
+
+let threadStarted = false;
+
+async function startThread(): Promise<void> {
+  if (threadStarted) return;
+  threadStarted = true;
+  const { Worker: Thread } = await import('node:worker_threads');
+  new Thread(THREAD_WATCHDOG, { eval: true }).unref();
+}
+
+void startWatchdog();
 
 function reply(message: ChildMessage): void {
   if (process.connected) process.send?.(message);
@@ -85,8 +130,12 @@ function contextOf(message: Extract<ParentMessage, { t: 'run' }>): TaskContext {
   };
 }
 
+/** The tracing module, loaded with the first run that carries a trace context (tracing on). */
+let tracing: Promise<typeof import('./tracing.ts')> | undefined;
+
 /** Runs `fn` inside the remote trace context `traceparent`, when `@opentelemetry/api` loads here. */
-function traced<T>(traceparent: string, fn: () => T): T {
+async function traced<T>(traceparent: string, fn: () => T): Promise<T> {
+  const { contextOf: contextOfTrace, within } = await (tracing ??= import('./tracing.ts'));
   const context = contextOfTrace(traceparent);
   return context === undefined ? fn() : within(context, fn);
 }

@@ -1,5 +1,6 @@
 /** Checks of option values, done once in constructors, with messages that say what was expected and what came. */
 import { InvalidOptionError } from './errors.ts';
+import type { KeepResult } from './task.ts';
 
 function show(value: unknown): string {
   if (typeof value === 'string') return `\`${JSON.stringify(value)}\``;
@@ -66,4 +67,18 @@ export function stringOption(name: string, value: unknown, fallback: string, pat
     throw new InvalidOptionError(`Expected \`${name}\` to be ${describe}, got ${show(value)}`);
   }
   return value;
+}
+
+/** The longest a result may be kept: 30 days. */
+export const MAX_RESULT_TTL_MS = 30 * 24 * 3_600_000;
+
+/** Checks `keepResult` ({ ttlMs }); undefined when not set. */
+export function keepResultOption(value: KeepResult | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ttl = (value as { ttlMs?: unknown } | null)?.ttlMs;
+  if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1 || ttl > MAX_RESULT_TTL_MS)
+    throw new InvalidOptionError(
+      `Expected \`keepResult\` to be { ttlMs } with ttlMs an integer from 1 to ${MAX_RESULT_TTL_MS} (30 days), got \`${JSON.stringify(value)}\``,
+    );
+  return ttl;
 }

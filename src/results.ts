@@ -15,26 +15,15 @@
  */
 import { assertJsonFaithful } from './payload.ts';
 import { type Client, connect, disconnect, guard, isCluster } from './connection.ts';
-import { CancelledError, InvalidOptionError, ResultTimeoutError, StateError, TaskFailedError } from './errors.ts';
+import { CancelledError, ResultTimeoutError, StateError, TaskFailedError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
-import type { KeepResult } from './task.ts';
 import type { Queue } from './queue.ts';
 import { checkTaskId } from './payload.ts';
 import { msOption } from './options.ts';
 
-/** The longest a result may be kept: 30 days. */
-export const MAX_RESULT_TTL_MS = 30 * 24 * 3_600_000;
-
-/** Checks `keepResult` ({ ttlMs }); undefined when not set. */
-export function keepResultOption(value: KeepResult | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const ttl = (value as { ttlMs?: unknown } | null)?.ttlMs;
-  if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1 || ttl > MAX_RESULT_TTL_MS)
-    throw new InvalidOptionError(
-      `Expected \`keepResult\` to be { ttlMs } with ttlMs an integer from 1 to ${MAX_RESULT_TTL_MS} (30 days), got \`${JSON.stringify(value)}\``,
-    );
-  return ttl;
-}
+// Checked where tasks are defined too (task.ts), so the check lives in options.ts: a child process that loads
+// task modules does not load this file and the Redis client behind it.
+export { keepResultOption } from './options.ts';
 
 /** What `finish.lua` stores: the value of a success, or why the task failed. */
 export type StoredOutcome =

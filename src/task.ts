@@ -3,13 +3,12 @@
  * now when called, and enqueues it with `.delay(queue, 1, 2)`; the argument types follow the function.
  * Workers find tasks by the names of the handles exported from the modules they are told to load.
  */
-import { keepResultOption } from './results.ts';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { backoffOption, type Backoff, type BackoffFunction, type BackoffSpec, type ResolvedBackoff } from './backoff.ts';
 import { ModuleLoadError, TaskDefinitionError } from './errors.ts';
-import { functionOption, intOption } from './options.ts';
+import { functionOption, intOption, keepResultOption } from './options.ts';
 import { isValidTaskName } from './payload.ts';
 
 export interface EnqueueOptions {

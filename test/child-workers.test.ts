@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { ForkedWorker, InvalidOptionError, ModuleLoadError, PreforkedWorker, type Queue } from '../src/index.ts';
 import { add, allocate, exitNow, grandchild, pid, spin } from './fixtures/tasks.ts';
 import { FIXTURES, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue, workerProcess } from './helpers.ts';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 function isZombie(pid: number): boolean {
   try {
@@ -102,13 +102,51 @@ test("kill -9 of the worker while its child spins: the child's watchdog kills th
       victim.proc.kill('SIGKILL');
       await victim.exited;
       const killedAt = performance.now();
-      // The main thread never yields: only the watchdog thread can end it (it sees the parent's pipe close).
+      // The main thread never yields: only the watchdog can end it (it sees the parent's pipe close).
       // Dead or a zombie: the orphan's new parent (init, or a subreaper) reaps it when it gets to it.
       await waitFor('the orphaned child to die', () => !isAlive(child) || isZombie(child), 5000, 5);
       console.log(`orphan gone ${Math.round(performance.now() - killedAt)} ms after its worker's kill -9`);
     } finally {
       victim.proc.kill('SIGKILL');
     }
+  }));
+
+/** How many watchdog shells (`sh -c … delayed-queue-watchdog <pid>`) are in the process group `group`. */
+function watchdogsIn(group: number): number {
+  let n = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (pgrp === group && readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes('delayed-queue-watchdog')) n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
+}
+
+test("a child's parent-death watchdog is one shell in the child's process group, and it goes with the child", () =>
+  withQueue(redis, async (q) => {
+    const rec = recorder();
+    const id = await pid.delay(q);
+    let child = 0;
+    let seen = 0;
+    // While the worker runs: its child (the group leader) has exactly one watchdog beside it, not a thread.
+    await runUntil(
+      preforked(q, rec, { concurrency: 1 }),
+      "the child's watchdog shell",
+      () => {
+        child = Number(rec.byId(id)?.result ?? 0);
+        if (child > 0) seen = watchdogsIn(child);
+        return seen > 0;
+      },
+      15_000,
+    );
+    assert.equal(seen, 1, 'one watchdog per child');
+    // The worker closed: the child and its watchdog are gone (the group is killed when the child exits).
+    await waitFor('the watchdog to be gone with its child', () => watchdogsIn(child) === 0, 5000);
   }));
 
 test('a child that exits before answering is a crash: put back, then failed after maxAttempts', () =>

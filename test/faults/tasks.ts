@@ -3,7 +3,9 @@
 // when it is done. The first argument of every task is the ledger folder.
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineTask, taskContext } from '../../src/index.ts';
+// The light entry point, as the README tells task modules to import (`delayed-queue/task`): no Redis client and
+// not the whole package in every child.
+import { defineTask, taskContext } from '../../src/task-entry.ts';
 import { writeLedger } from './ledger.ts';
 
 // FQ_SLOW_LOAD_MS: this module takes that long to load, as one with heavy imports would (children load it).
