@@ -19,7 +19,7 @@ import type { QueueKeys } from './keys.ts';
 import type { Lease } from './lease.ts';
 import type { Logger } from './logger.ts';
 import { entryFromBytes, entryKey, type Entry } from './payload.ts';
-import { dequeue, requeue } from './store.ts';
+import { chargeRate, dequeue, dequeueLimited, requeue } from './store.ts';
 import { within } from './time.ts';
 
 /** How long one BLMOVE blocks. The sweeper's grace before removing a registration must be longer. */
@@ -109,19 +109,34 @@ export class Fetcher {
         const first = this.#next;
         this.#next = (first + 1) % n;
         let refused = false;
+        // With a rate limit: the soonest a partition that let nothing start now lets one start (ms).
+        let limitedMs = Number.POSITIVE_INFINITY;
         for (let i = 0; i < n && taken.length < free; i++) {
           const keys = partitions[(first + i) % n] as QueueKeys;
-          const moved = await dequeue(cmd, keys, workerId, free - taken.length);
+          const rate = keys.rateLimit;
+          const moved = rate
+            ? await dequeueLimited(cmd, keys, workerId, free - taken.length, rate)
+            : await dequeue(cmd, keys, workerId, free - taken.length);
           failpoint('stall-after-dequeue-reply');
           if (moved === 'refused') {
             refused = true;
             break;
+          }
+          if (!Array.isArray(moved)) {
+            limitedMs = Math.min(limitedMs, moved.waitMs);
+            continue;
           }
           for (const bytes of moved) taken.push([entryFromBytes(bytes, maxBytes), keys]);
         }
         if (refused) {
           // Entries already moved by this round stay in the lists; the sweeper puts them back.
           lease.invalidate('refused');
+          continue;
+        }
+        if (taken.length === 0 && limitedMs < Number.POSITIVE_INFINITY) {
+          // The rate lets nothing start before then: sleep exactly that long (no polling, no blocking move,
+          // which would take a task past the limit).
+          await this.#pause(limitedMs);
           continue;
         }
         if (taken.length === 0 && !stop.aborted) {
@@ -134,7 +149,11 @@ export class Fetcher {
           const move = guard(block, block.blmoveBuffer(keys.waiting, keys.worker(workerId), 'RIGHT', 'LEFT', this.#blockSeconds));
           this.#blocking = move;
           const entry = await move.finally(() => (this.#blocking = undefined));
-          if (entry !== null) taken.push([entryFromBytes(entry, maxBytes), keys]);
+          if (entry !== null) {
+            // A blocking move checks no rate: charge it now, and start the task at its slot.
+            if (keys.rateLimit) await this.#pause(await chargeRate(cmd, keys, keys.rateLimit));
+            taken.push([entryFromBytes(entry, maxBytes), keys]);
+          }
         }
         failures = 0;
       } catch (err) {

@@ -73,3 +73,4 @@ export type {
   StatusOptions,
 } from './status.ts';
 export type { FindQueuesOptions } from './find-queues.ts';
+export type { RateOptions } from './rate.ts';

@@ -74,6 +74,10 @@ export interface QueueKeys {
   levelWaiting(level: string): string;
   /** Set on the keys of a queue with priority levels (`src/priorities.ts`); undefined otherwise. */
   readonly levels?: LevelLayout;
+  /** string with a TTL: the rate limit's theoretical arrival time of the next dispatch, ms (`rate`, src/rate.ts). */
+  readonly rate: string;
+  /** Set on the keys of a queue with a rate limit (`src/rate.ts`); undefined otherwise. */
+  readonly rateLimit?: { readonly intervalMs: number; readonly toleranceMs: number };
 }
 
 /** What the scripts of a queue with priority levels need, for one partition. */
@@ -174,6 +178,7 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     result: (taskId: string) => `${base}result:${taskId}`,
     unique: (key: string) => `${base}unique:${key}`,
     levelWaiting: (level: string) => `${base}waiting:${level}`,
+    rate: `${base}rate`,
   };
 }
 

@@ -1,5 +1,6 @@
 /** The options of `new Queue(options)` (checked in its constructor, src/queue.ts). */
 import type { PriorityOrder } from './priorities.ts';
+import type { RateOptions } from './rate.ts';
 import type { RedisSource } from './redis-source.ts';
 
 export interface QueueOptions {
@@ -49,6 +50,12 @@ export interface QueueOptions {
    * 'strict' (a level runs only when those above are empty: lower levels can starve). @default 'weighted'
    */
   readonly priorityOrder?: PriorityOrder;
+  /**
+   * A queue rate limit over all workers and machines: at most `limit` tasks start per `perMs`, evenly spaced on
+   * Redis' clock, `burst` at once after a quiet spell (README "Rate limit"). Give every worker the same.
+   * Not with `priorities` yet. @default none
+   */
+  readonly rate?: RateOptions;
   /**
    * OpenTelemetry tracing (needs `@opentelemetry/api`, and an SDK your application registers): a span per enqueue
    * whose trace context travels in the entry, and in this queue's workers a span per run, its child. See README

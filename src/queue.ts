@@ -15,6 +15,7 @@ import { encodeEntry, isValidTaskName } from './payload.ts';
 import { dueOptions, listScheduled, retryOptions, type ScheduledTask, type ScheduledQuery } from './later.ts';
 import { type Built, checkReplicas, writeMany, writeOne } from './enqueue-writes.ts';
 import { levelsOption, placement, withLevels, type Levels } from './priorities.ts';
+import { type Rate, rateOption, withRate } from './rate.ts';
 import { enqueueUniqueEntry } from './store.ts';
 import { type ResolvedUnique, uniqueOption } from './unique.ts';
 import { endSpan, publishSpan, type Span, traceparentOf, tracingOption } from './tracing.ts';
@@ -63,6 +64,8 @@ export class Queue implements Enqueuer {
   readonly redisSource: RedisSource;
   /** The priority levels (`priorities`), or undefined. */
   readonly levels: Levels | undefined;
+  /** The rate limit (`rate`), or undefined. */
+  readonly rate: Rate | undefined;
   /** What every process of this queue must agree on (`partitions`, levels), as Redis records it (`keys.config`). */
   readonly configRecord: string;
   #redis: Client | undefined;
@@ -90,7 +93,9 @@ export class Queue implements Enqueuer {
     this.prefix = stringOption('prefix', options.prefix, 'delayed', /^[A-Za-z0-9_.:-]{1,100}$/, '1-100 of A-Z a-z 0-9 _ . : -');
     const partitions = intOption('partitions', options.partitions, 1, 1, MAX_PARTITIONS);
     this.levels = levelsOption(options.priorities, options.priorityOrder);
-    this.partitions = queueKeys(this.prefix, this.name, partitions).map((keys) => withLevels(this.levels, keys));
+    this.rate = rateOption(options.rate, partitions);
+    if (this.rate && this.levels) throw new InvalidOptionError('Expected `rate` or `priorities` (not both yet), got both');
+    this.partitions = queueKeys(this.prefix, this.name, partitions).map((keys) => withRate(this.rate, withLevels(this.levels, keys)));
     this.keys = this.partitions[0] as QueueKeys;
     this.configRecord = configRecord(partitions, this.levels?.record);
     this.waitForReplicas = intOption('waitForReplicas', options.waitForReplicas, 0, 0, 100);

@@ -15,6 +15,7 @@ export const SCRIPT_NAMES = [
   'dequeue',
   'dequeue-levels',
   'push',
+  'rate',
   'requeue',
   'fail',
   'sweep',

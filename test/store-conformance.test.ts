@@ -11,13 +11,22 @@ import type { StoreCase } from './conformance/case.ts';
 import { commandCases } from './conformance/command-cases.ts';
 import { laterCases } from './conformance/later-cases.ts';
 import { levelCases } from './conformance/level-cases.ts';
+import { rateCases } from './conformance/rate-cases.ts';
 import { scheduleCases } from './conformance/schedule-cases.ts';
 import { scriptCases } from './conformance/script-cases.ts';
 import { storeCases } from './conformance/store-cases.ts';
 import { dropQueue, inspector, withQueue } from './helpers.ts';
 
 /** The table: every case, whatever script family it checks. */
-export const CASES: readonly StoreCase[] = [...storeCases, ...scriptCases, ...laterCases, ...levelCases, ...scheduleCases, ...commandCases];
+export const CASES: readonly StoreCase[] = [
+  ...storeCases,
+  ...scriptCases,
+  ...laterCases,
+  ...levelCases,
+  ...rateCases,
+  ...scheduleCases,
+  ...commandCases,
+];
 
 describe('on Redis', () => {
   let redis: Redis;

@@ -80,17 +80,41 @@ const dequeue: Script = (ks, keys, argv) => {
   const now = ks.now();
   const deadline = liveDeadline(ks, k(keys, 2), a(argv, 1));
   if (deadline === undefined || deadline <= now) return [0];
-  const n = num(a(argv, 2));
+  let n = num(a(argv, 2));
+  let tat = now;
+  if (keys.length >= 4) {
+    tat = Math.max(num(ks.get(k(keys, 4)) ?? '0'), now);
+    const conform = Math.floor((now + num(a(argv, 4)) - tat) / num(a(argv, 3)) + 1e-9) + 1;
+    if (conform < 1) return [2, Math.max(1, Math.ceil(tat - num(a(argv, 4)) - now))];
+    n = Math.min(n, conform);
+  }
+  const charge = (moved: number) => {
+    if (keys.length < 4 || moved === 0) return;
+    const next = tat + moved * num(a(argv, 3));
+    ks.set(k(keys, 4), next.toFixed(3), false, Math.max(1, Math.ceil(next - now)));
+  };
   if (n === 1) {
     const item = ks.lmove(k(keys, 1), k(keys, 3), 'RIGHT', 'LEFT');
-    return item === null ? [1] : [1, item];
+    if (item === null) return [1];
+    charge(1);
+    return [1, item];
   }
   expectList(ks, k(keys, 3), 'the in-flight list', 'nothing was moved');
   const items = ks.lrange(k(keys, 1), -n, -1);
   if (items.length === 0) return [1];
   ks.ltrim(k(keys, 1), 0, -(items.length + 1));
   ks.lpush(k(keys, 3), items);
+  charge(items.length);
   return [1, ...items.reverse()];
+};
+
+const rate: Script = (ks, keys, argv) => {
+  const now = ks.now();
+  const tat = Math.max(num(ks.get(k(keys, 1)) ?? '0'), now);
+  const wait = Math.max(0, Math.ceil(tat - num(a(argv, 2)) - now));
+  const next = tat + num(a(argv, 1));
+  ks.set(k(keys, 1), next.toFixed(3), false, Math.max(1, Math.ceil(next - now)));
+  return wait;
 };
 
 const dequeueLevels: Script = (ks, keys, argv) => {
@@ -318,6 +342,7 @@ export const MEMORY_SCRIPTS: Readonly<Record<string, Script>> = {
   dequeue,
   'dequeue-levels': dequeueLevels,
   push,
+  rate,
   requeue,
   fail,
   sweep,

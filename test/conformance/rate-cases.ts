@@ -1,0 +1,40 @@
+// Conformance cases for the queue rate limit: dequeue.lua with its rate key (GCRA: as many entries as conform
+// now, or none and the wait) and rate.lua (the charge for a blocking move). test/store-conformance.test.ts runs
+// each against Redis and against the memory store.
+import assert from 'node:assert/strict';
+import { encodeEntry } from '../../src/payload.ts';
+import { chargeRate, dequeueLimited, register } from '../../src/store.ts';
+import type { StoreCase } from './case.ts';
+
+const entry = (id: string) => encodeEntry({ id, name: 'add', args: [1, 2], timeoutMs: 1000, maxAttempts: 3 }, 1e6);
+
+export const rateCases: StoreCase[] = [
+  {
+    name: 'rate: a dequeue takes only what conforms now (burst after a quiet spell), then nothing and the wait; a blocking move is charged its slot',
+    run: async ({ redis, q }) => {
+      const k = q.keys;
+      const rate = { intervalMs: 100, toleranceMs: 200 }; // 10 a second, burst 3
+      await register(redis, k, 'w1', 60_000, 'e', '{}');
+      await redis.lpush(k.waiting, ...Array.from({ length: 10 }, (_, i) => entry(`t${i}`)));
+      const first = await dequeueLimited(redis, k, 'w1', 10, rate);
+      assert.ok(Array.isArray(first));
+      assert.deepEqual(
+        first.map((b) => b.toString().split('|')[4]),
+        ['t0', 't1', 't2'],
+        'burst 3: three conform at once, oldest first',
+      );
+      const pttl = await redis.pttl(k.rate);
+      assert.ok(pttl > 200 && pttl <= 300, `the key lives until its TAT (${pttl} ms)`);
+      const limited = await dequeueLimited(redis, k, 'w1', 10, rate);
+      assert.ok(!Array.isArray(limited) && limited !== 'refused', 'nothing conforms now');
+      assert.ok(limited.waitMs >= 1 && limited.waitMs <= 100, `the next conforms within one interval (${limited.waitMs} ms)`);
+      assert.equal(await redis.llen(k.waiting), 7, 'a limited dequeue moves nothing');
+      const wait = await chargeRate(redis, k, rate);
+      assert.ok(wait >= 1 && wait <= 100, `a blocking move's task waits for its slot (${wait} ms)`);
+      const after = await dequeueLimited(redis, k, 'w1', 1, rate);
+      assert.ok(!Array.isArray(after) && after !== 'refused' && after.waitMs > 100 && after.waitMs <= 200, 'the charge took a slot');
+      await redis.zadd(k.workers, 1, 'w1');
+      assert.equal(await dequeueLimited(redis, k, 'w1', 1, rate), 'refused', 'a lapsed lease takes nothing');
+    },
+  },
+];
