@@ -31,6 +31,7 @@ const CLUSTER_SUITE = [
   'test/config.test.ts',
   'test/priorities.test.ts',
   'test/priority-tasks.test.ts',
+  'test/rate.test.ts',
 ];
 
 // Formatting and lint first (biome.json): `npm run format` fixes what the formatter finds.
