@@ -74,7 +74,8 @@ export class Queue implements Enqueuer {
   #closed = false;
   /** Round robin over the partitions, from a random one (short-lived producers would all start at 0). */
   #nextPartition = Math.floor(Math.random() * MAX_PARTITIONS);
-  readonly #idPrefix = `${randomBytes(6).toString('base64url')}.`;
+  /** Never starts with '-', so that `delayed task <id>` does not read an id as an option. */
+  readonly #idPrefix = `${randomBytes(6).toString('base64url').replace(/^-/, '_')}.`;
   #counter = 0;
   readonly #waiters = new Map<number, ResultWaiter>();
 
