@@ -18,11 +18,13 @@
 // Settings: bench/chaos-settings.mjs (printed). Options: CHAOS_SYSTEMS=delayed,bullmq,beequeue CHAOS_TASKS=3000
 // CHAOS_MS=30000 CHAOS_KILL_EVERY_MS=500 CHAOS_SEED=7 CHAOS_ROUNDS=1 (rounds run the systems interleaved).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { percentile, readLedger, type LedgerEvent } from '../test/faults/ledger.ts';
+// mulberry32 (the same task lengths and victim picks for every system) and /proc children, as the soak uses them.
+import { childrenOf, random } from '../test/faults/soak-lib.ts';
 import { ensureBuilt } from './build.ts';
 import { CONCURRENCY, QUEUE, SETTINGS } from './chaos-settings.mjs';
 import { log, sleep } from './harness.ts';
@@ -44,26 +46,6 @@ const CHAOS_MS = Number(env.CHAOS_MS ?? 30_000);
 const KILL_EVERY_MS = Number(env.CHAOS_KILL_EVERY_MS ?? 500);
 const SEED = Number(env.CHAOS_SEED ?? 7);
 const DRAIN_DEADLINE_MS = 300_000;
-
-/** mulberry32: the same task lengths and victim picks for every system. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 interface Task {
   readonly ledger: string;

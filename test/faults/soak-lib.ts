@@ -58,7 +58,7 @@ export interface SoakResult {
 }
 
 /** A small deterministic PRNG (mulberry32), so a soak can be replayed with its seed. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -69,7 +69,8 @@ function random(seed: number): () => number {
   };
 }
 
-function childrenOf(pid: number): number[] {
+/** The pids of a process' children (Linux /proc), [] when it is gone. */
+export function childrenOf(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
