@@ -66,6 +66,10 @@ interface Watch {
 }
 
 const watches = new WeakMap<Client, Watch>();
+/** The connections this package closed on purpose: `whenReady` connects any other that ioredis ended again. */
+const closing = new WeakSet<Client>();
+/** The most a sentinel may take to say where the primary is before the next one is asked, ms. */
+const SENTINEL_TIMEOUT_MS = 2000;
 
 /** Makes `guard` able to tell when this connection drops, and its commands time out after `timeoutMs` (0: never). */
 function watch(redis: Client, timeoutMs: number, address: string): void {
@@ -116,8 +120,12 @@ export function reset(redis: Client): void {
   // A cluster client reconnects as a whole (its node connections are its own business).
   if (isCluster(redis)) return void redis.disconnect(true);
   const stream = redis.stream;
-  if (stream && !stream.destroyed) stream.destroy();
-  else redis.disconnect(true);
+  if (stream && !stream.destroyed) return void stream.destroy();
+  // No live socket: the connection is already on its way back (waiting to retry, or asking the sentinels where
+  // the primary is). `disconnect(true)` now would make ioredis' connector give up, and ioredis then ends the
+  // connection for good (seen after a Sentinel failover: the workers never registered again).
+  if (redis.status === 'connecting' || redis.status === 'reconnecting') return;
+  redis.disconnect(true);
 }
 
 function unavailable(redis: Client, waitedMs: number): RedisUnavailableError {
@@ -240,6 +248,8 @@ export function connect(source: RedisSource, role: ConnectionRole, name: string,
     enableAutoPipelining: false,
     connectionName: `delayed:${name}:${role}`,
   };
+  // A frozen sentinel would hold a connection in 'connecting' for ever: ask the next one after a while.
+  const sentinelTimeout: RedisOptions = { sentinelCommandTimeout: Math.min(SENTINEL_TIMEOUT_MS, commandTimeoutMs || SENTINEL_TIMEOUT_MS) };
   const { enableOfflineQueue: _ignored, ...nodeOptions } = options;
   const memory = typeof source === 'string' ? MEMORY_URL.exec(source) : null;
   if (memory) {
@@ -254,7 +264,8 @@ export function connect(source: RedisSource, role: ConnectionRole, name: string,
   if (source instanceof io().Cluster) {
     const userNodeOptions = source.options.redisOptions ?? {};
     redis = source.duplicate(undefined, clusterOptions(role, { ...userNodeOptions, ...nodeOptions }));
-  } else if (source instanceof io().Redis) redis = source.duplicate(options);
+  } else if (source instanceof io().Redis)
+    redis = source.duplicate({ ...(source.options.sentinelCommandTimeout ? {} : sentinelTimeout), ...options });
   else if (Array.isArray(source)) {
     const seeds = (source as readonly string[]).map((url) => {
       const u = new URL(url);
@@ -269,16 +280,23 @@ export function connect(source: RedisSource, role: ConnectionRole, name: string,
     const target = parseUrl(source);
     if (target.kind === 'single') redis = new (io().Redis)(source, options);
     else if (target.kind === 'cluster') redis = new (io().Cluster)(target.seeds, clusterOptions(role, { ...target.auth, ...nodeOptions }));
-    else redis = new (io().Redis)({ ...target.options, ...options });
-  } else redis = new (io().Redis)({ ...(source as RedisOptions), ...options });
+    else redis = new (io().Redis)({ ...sentinelTimeout, ...target.options, ...options });
+  } else redis = new (io().Redis)({ ...sentinelTimeout, ...(source as RedisOptions), ...options });
   // Connection errors surface as rejected commands; without a listener ioredis would also print each one.
   redis.on('error', () => undefined);
   watch(redis, commandTimeoutMs > 0 ? commandTimeoutMs + (role === 'blocking' ? BLOCKING_EXTRA_MS : 0) : 0, describe(redis));
   return redis;
 }
 
+/** Closes a connection at once, for good (a blocked command on it is rejected). */
+export function drop(redis: Client): void {
+  closing.add(redis);
+  redis.disconnect();
+}
+
 /** Closes a connection: QUIT when it is up (bounded by `ms`), a plain disconnect otherwise. Never rejects. */
 export async function disconnect(redis: Client, ms = 1000): Promise<void> {
+  closing.add(redis);
   if (redis.status === 'ready') {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -289,12 +307,18 @@ export async function disconnect(redis: Client, ms = 1000): Promise<void> {
     ]);
     clearTimeout(timer);
   }
-  redis.disconnect();
+  drop(redis);
 }
 
-/** Resolves once the connection is ready, or after `ms` (the caller then tries, and retries on failure). */
+/**
+ * Resolves once the connection is ready, or after `ms` (the caller then tries, and retries on failure). A
+ * connection that ioredis ended though this package did not close it (its connector gave up, or a user's
+ * `retryStrategy` returned no delay) is connected again: else every later command would fail at once, and a
+ * worker would never register again.
+ */
 export async function whenReady(redis: Client, ms: number): Promise<void> {
   if (redis.status === 'ready') return;
+  if (redis.status === 'end' && !closing.has(redis)) redis.connect().catch(() => undefined);
   let onReady!: () => void;
   let timer: NodeJS.Timeout | undefined;
   await new Promise<void>((resolve) => {

@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { type Client, connectLogged, disconnect, reset, warnIfEvicting } from './connection.ts';
+import { type Client, connectLogged, disconnect, drop, reset, warnIfEvicting } from './connection.ts';
 import { StateError } from './errors.ts';
 import type { Executor } from './executor.ts';
 import { Fetcher } from './fetcher.ts';
@@ -367,7 +367,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     const sweepStopped = this.#sweepLoop?.stop();
     this.#wake?.();
     await this.#fetcher?.unblock();
-    this.#block?.disconnect();
+    if (this.#block) drop(this.#block);
     // The loop may wait on a command while Redis is away; closing the connection at the end rejects it.
     if (this.#loop) await within(this.#loop, 2000);
     if (this.#runs.size > 0 && !this.#hurry.signal.aborted) await within(this.#idle(), this.#shutdownTimeoutMs, this.#hurry.signal);

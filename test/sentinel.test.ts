@@ -17,6 +17,8 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InlineWorker, Queue, defineTask, taskContext, type Logger } from '../src/index.ts';
+import { connect, disconnect, reset, whenReady } from '../src/connection.ts';
+import type { Redis } from 'ioredis';
 import { startSentinelGroup, type SentinelGroup } from '../scripts/redis-sentinel.mjs';
 import { hasRedisServer, parseInfo, redisCommand, startRedis, type RedisServer } from '../scripts/redis-server.mjs';
 import { retrying, waitFor } from './helpers.ts';
@@ -369,4 +371,56 @@ test('sentinel: primary killed -9 mid-flow, with waitForReplicas: 1: workers res
     t.diagnostic(line);
   });
   checkRun(result, true);
+});
+
+// Found in a CI run: after a failover the workers' connections stayed dead for good. A lease that expires during
+// the failover resets the worker's connections; a reset that reached a connection while it was still asking the
+// sentinels where the primary is made ioredis' Sentinel connector give up ("Connection is closed."), and ioredis
+// then leaves the connection ended: no reconnect ever again, every later command failed at once.
+test('sentinel: a connection reset while it asks the sentinels for the primary connects again', LONG, async () => {
+  const group = await startSentinelGroup();
+  const redis = connect(group.url, 'worker', 'sentinel-reset') as Redis;
+  const status = (): string => redis.status;
+  try {
+    await whenReady(redis, 10_000);
+    assert.equal(redis.status, 'ready');
+    for (let round = 0; round < 5; round++) {
+      reset(redis); // drops the socket: ioredis reconnects, resolving the primary through a sentinel first
+      // Catch the connection while it resolves: connecting, and its stream still the old, destroyed one.
+      const deadline = performance.now() + 10_000;
+      while (!(status() === 'connecting' && redis.stream?.destroyed)) {
+        assert.ok(performance.now() < deadline, `the connection to start resolving the primary (status ${status()})`);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      reset(redis);
+      await waitFor('the connection to be ready again', () => status() === 'ready', 10_000, 5).catch(() => undefined);
+      assert.equal(status(), 'ready', `round ${round}: the connection came back after a reset during resolution`);
+      assert.equal(await redis.ping(), 'PONG');
+    }
+  } finally {
+    await disconnect(redis);
+    await group.stop();
+  }
+});
+
+// A sentinel that accepts connections but never answers (SIGSTOP: the kernel still accepts) held a connection in
+// 'connecting' for ever: ioredis asks a sentinel without a timeout unless told one. The package gives it 2 s.
+test('sentinel: a frozen sentinel is passed over: the connection asks the next one and becomes ready', LONG, async () => {
+  const group = await startSentinelGroup();
+  const frozen = group.sentinelProcesses[0]!;
+  const pid = frozen.pid as number;
+  process.kill(pid, 'SIGSTOP');
+  const redis = connect(group.url, 'worker', 'sentinel-frozen');
+  try {
+    const started = performance.now();
+    // The promise: 2 s for the frozen sentinel, then the next one answers; margin for a loaded machine: 8 s.
+    await whenReady(redis, 10_000);
+    assert.equal(redis.status, 'ready', `ready within 10 s with the first sentinel frozen (status ${redis.status})`);
+    assert.equal(await redis.ping(), 'PONG');
+    console.log(`sentinel: ready ${Math.round(performance.now() - started)} ms after connecting with the first sentinel frozen`);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+    await disconnect(redis);
+    await group.stop();
+  }
 });
