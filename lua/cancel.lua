@@ -40,12 +40,7 @@ if step == 'remove' then
     return 0
   end
   redis.call('HDEL', KEYS[1], id)
-  if ARGV[7] == '1' then
-    release_unique(KEYS[5], id)
-  end
-  if ARGV[5] ~= '' then
-    keep_outcome(KEYS[4], KEYS[6], id, ARGV[5], ARGV[6])
-  end
+  end_writes(id, ARGV[7], KEYS[5], ARGV[5], KEYS[4], KEYS[6], ARGV[6])
   return 1
 end
 if step == 'forget' then

@@ -36,10 +36,5 @@ if ARGV[5] ~= '' then
   redis.call('LPUSH', KEYS[2], now_ms() .. '|' .. ARGV[5])
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
 end
-if ARGV[7] == '1' then
-  release_unique(KEYS[5], ARGV[2])
-end
-if ARGV[3] ~= '' then
-  keep_outcome(KEYS[4], KEYS[6], ARGV[2], ARGV[3], ARGV[4])
-end
+end_writes(ARGV[2], ARGV[7], KEYS[5], ARGV[3], KEYS[4], KEYS[6], ARGV[4])
 return 1

@@ -78,6 +78,17 @@ local function keep_outcome(key, notify_key, id, outcome, ttl)
   redis.call('PEXPIRE', notify_key, 60000)
 end
 
+-- The writes that end task `id` besides its release: frees unique key `unique_key` when `release` is '1', and
+-- keeps `outcome` in `result_key` (lib.lua keep_outcome) when one is given (not nil or '').
+local function end_writes(id, release, unique_key, outcome, result_key, notify_key, ttl)
+  if release == '1' then
+    release_unique(unique_key, id)
+  end
+  if outcome and outcome ~= '' then
+    keep_outcome(result_key, notify_key, id, outcome, ttl)
+  end
+end
+
 -- The options of an entry that say its end must write something besides the release: `k=<ttl>` (it keeps
 -- its result) or `u=f<key>` (it holds a unique key until it finishes). True when the option segment has
 -- either (src/payload.ts writes the segment: it starts with 'f=', and keys are URI-encoded, so ';' and '|'

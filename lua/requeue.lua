@@ -35,12 +35,7 @@ if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
 end
 local id = entry_id(ARGV[1])
 if KEYS[3] and id and redis.call('HDEL', KEYS[3], id) == 1 then
-  if ARGV[6] == '1' then
-    release_unique(KEYS[5], id)
-  end
-  if ARGV[4] and ARGV[4] ~= '' then
-    keep_outcome(KEYS[4], KEYS[6], id, ARGV[4], ARGV[5])
-  end
+  end_writes(id, ARGV[6], KEYS[5], ARGV[4], KEYS[4], KEYS[6], ARGV[5])
   return 2
 end
 redis.call('RPUSH', KEYS[target], bump(ARGV[1], tonumber(ARGV[2]), ARGV[3]))

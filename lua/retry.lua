@@ -46,12 +46,7 @@ if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
 end
 local id = string.match(head, '^([^|]*)')
 if KEYS[4] and redis.call('HDEL', KEYS[4], id) == 1 then
-  if ARGV[5] == '1' then
-    release_unique(KEYS[6], id)
-  end
-  if ARGV[3] and ARGV[3] ~= '' then
-    keep_outcome(KEYS[5], KEYS[7], id, ARGV[3], ARGV[4])
-  end
+  end_writes(id, ARGV[5], KEYS[6], ARGV[3], KEYS[5], KEYS[7], ARGV[4])
   return {2, 0, now}
 end
 local failures, rest = string.match(tail, '^f=(%d+)(.*)$')

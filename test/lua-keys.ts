@@ -322,8 +322,15 @@ export function keyHelpers(libSrc: string): Map<string, number[]> {
   return found;
 }
 
-/** Calls of key-taking helpers (see `keyHelpers`) whose key argument is not `KEYS[...]`. */
-export function helperKeyProblems(src: string, helpers: ReadonlyMap<string, readonly number[]>): string[] {
+/**
+ * Calls of key-taking helpers (see `keyHelpers`) whose key argument is not `KEYS[...]`. `keyParam`: names that
+ * stand for a key there too (in lib.lua, a helper passing its own key parameter on to another helper).
+ */
+export function helperKeyProblems(
+  src: string,
+  helpers: ReadonlyMap<string, readonly number[]>,
+  keyParam: (name: string) => boolean = () => false,
+): string[] {
   const tokens = tokenize(src);
   const found: string[] = [];
   for (let i = 0; i + 1 < tokens.length; i++) {
@@ -345,7 +352,7 @@ export function helperKeyProblems(src: string, helpers: ReadonlyMap<string, read
     }
     for (const n of at) {
       const arg = args[n];
-      if (!arg || !isKeysRef(arg))
+      if (!arg || !(isKeysRef(arg) || (arg.length === 1 && arg[0]!.type === 'name' && keyParam(arg[0]!.text))))
         found.push(`line ${t.line}: ${t.text}: key argument ${n + 1} is ${arg ? show(arg) : 'missing'}, not KEYS[...]`);
     }
   }
