@@ -174,16 +174,27 @@ export function encodeEntry(fields: EntryFields, maxBytes: number): string {
 
 const HEADER_FIELDS = 8;
 
-/** Reads an entry taken from Redis. Never throws; never evaluates anything; rejects oversized input before parsing. */
-export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
+/**
+ * The header fields of an entry (`HEADER_FIELDS` of them, each at most 200 characters) and where what follows
+ * them starts; `next` is -1 when the header is malformed (`fields` then holds those read before the fault).
+ */
+function readHeader(raw: string): { fields: string[]; next: number } {
   const fields: string[] = [];
   let start = 0;
   for (let i = 0; i < HEADER_FIELDS; i++) {
     const bar = raw.indexOf('|', start);
-    if (bar < 0 || bar - start > 200) return bad(fields, 'the entry header is malformed');
+    if (bar < 0 || bar - start > 200) return { fields, next: -1 };
     fields.push(raw.slice(start, bar));
     start = bar + 1;
   }
+  return { fields, next: start };
+}
+
+/** Reads an entry taken from Redis. Never throws; never evaluates anything; rejects oversized input before parsing. */
+export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
+  const { fields, next } = readHeader(raw);
+  if (next < 0) return bad(fields, 'the entry header is malformed');
+  let start = next;
   const [version, attempt, cutoffs, reason, id, name, timeoutMs, maxAttempts] = fields as [
     string,
     string,
@@ -235,14 +246,9 @@ export function decodeEntry(raw: string, maxBytes: number): DecodedEntry {
  */
 export function cancelWrites(entry: Entry): { id: string; keepResultMs?: number; uniqueKey?: string } | undefined {
   if (typeof entry !== 'string') return undefined;
-  let start = 0;
-  let id = '';
-  for (let i = 0; i < HEADER_FIELDS; i++) {
-    const bar = entry.indexOf('|', start);
-    if (bar < 0 || bar - start > 200) return undefined;
-    if (i === 4) id = entry.slice(start, bar);
-    start = bar + 1;
-  }
+  const { fields, next: start } = readHeader(entry);
+  if (start < 0) return undefined;
+  const id = fields[4]!;
   const bar = entry.indexOf('|', start);
   if (!entry.startsWith('f=', start) || bar < 0) return undefined;
   const options = readOptions(entry.slice(start, bar));
