@@ -1,8 +1,7 @@
 // queue.task(id) and queue.cancel(id) from any process: where a task is, and a cancel that stops even a
 // `while (true) {}` in a child, cannot be lost to a dead worker, and leaves nothing in Redis.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { CancelledError, InlineWorker, PreforkedWorker, Queue } from '../src/index.ts';
 import { runScript } from '../src/scripts.ts';
 import { cancelRequest, recover, requeue, retry } from '../src/store.ts';
@@ -10,7 +9,7 @@ import { CANCELLED } from '../src/decide.ts';
 import { add, cooperative, fail, record, spin } from './fixtures/tasks.ts';
 import {
   FIXTURES,
-  inspector,
+  useInspector,
   isAlive,
   ledgerFile,
   queueKeysNow,
@@ -23,13 +22,7 @@ import {
 } from './helpers.ts';
 import { runCli } from './cli-support.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 test('queue.task(id): scheduled, waiting, running (where, since when), failed (dead letter), unknown', () =>
   withQueue(

@@ -1,22 +1,15 @@
 // The command line for issue 12: `delayed enqueue --delay`, `delayed schedules` (list, --json, --remove), and
 // the status lines for scheduled tasks and schedules (shown only when the queue has them).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import type { Redis } from 'ioredis';
 import { duration } from '../src/cli/enqueue.ts';
 import { add } from './fixtures/tasks.ts';
-import { inspector, REDIS_URL, withQueue, redisNow } from './helpers.ts';
+import { useInspector, REDIS_URL, withQueue, redisNow } from './helpers.ts';
 
 const CLI = new URL('../src/cli/main.ts', import.meta.url).pathname;
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 function delayed(...args: string[]) {
   return spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {

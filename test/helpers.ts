@@ -1,5 +1,6 @@
 // Shared by the tests (the fault suite and the CLI tests included): the test Redis, unique queues, polling with a
 // deadline, process checks, and a worker process runner.
+import { after } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -31,6 +32,15 @@ export function inspector(): Redis {
     .split(',')
     .map((hp) => ({ host: hp.split(':')[0] ?? '127.0.0.1', port: Number(hp.split(':')[1]) }));
   return new Cluster(seeds, { redisOptions: { maxRetriesPerRequest: 1 } }) as unknown as Redis;
+}
+
+/** The test file's inspector (see `inspector`), closed after its last test: call it at the file's top level. */
+export function useInspector(): Redis {
+  const redis = inspector();
+  after(async () => {
+    await redis.quit();
+  });
+  return redis;
 }
 
 /** The connections SCAN must visit: every primary of a cluster, or the one Redis. */

@@ -1,25 +1,18 @@
 // Running later and schedules with real workers: due tasks start on time with nothing but workers running,
 // producer and worker clocks skewed ±30 s (faketime) change nothing, schedule occurrences run once each with
 // two workers firing, and overlap 'skip' keeps occurrences from overlapping.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { Redis } from 'ioredis';
 import { InlineWorker, type Queue } from '../src/index.ts';
 import { slow, stamp } from './fixtures/time-tasks.ts';
-import { inspector, ledgerFile, REDIS_URL, waitFor, withQueue } from './helpers.ts';
+import { useInspector, ledgerFile, REDIS_URL, waitFor, withQueue } from './helpers.ts';
 
 const TIME_TASKS = new URL('./fixtures/time-tasks.ts', import.meta.url).href;
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 function ledgerLines(ledger: string): { id: string; event: string; ms: number }[] {
   let text = '';

@@ -1,21 +1,14 @@
 // Tasks that run later, through the public API: what is written, what stays as it was, how due entries are
 // promoted by the timekeeper (on Redis' clock), and the checks of the options.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { InvalidOptionError } from '../src/index.ts';
 import { decodeEntry } from '../src/payload.ts';
 import { Timekeeper } from '../src/timekeeper.ts';
 import { add } from './fixtures/tasks.ts';
-import { inspector, queueKeysNow, waitFor, withQueue, redisNow } from './helpers.ts';
+import { useInspector, queueKeysNow, waitFor, withQueue, redisNow } from './helpers.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 const suffix = (key: string) => key.slice(key.indexOf('}:') + 2);
 

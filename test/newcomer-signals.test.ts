@@ -1,20 +1,13 @@
 // One Ctrl-C that reaches a worker twice (terminal + launcher) is one request to stop; a deliberate second
 // signal, after the repeat window, stops at once. The helper on a fake clock, then real worker processes.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPEAT_WINDOW_MS, stopSignalListener, type StopRequest } from '../src/signals.ts';
 import { record } from './fixtures/tasks.ts';
-import { inspector, ledgerFile, readLedger, waitFor, withQueue, workerProcess } from './helpers.ts';
+import { useInspector, ledgerFile, readLedger, waitFor, withQueue, workerProcess } from './helpers.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 test('stopSignalListener: first stop, same signal within the window a repeat, after it or another signal stop-now', () => {
   let now = 0;

@@ -1,9 +1,8 @@
 // One queue over several partitions (hash tags): spreading, ordering by key, fair fetching, recovery, status.
 // Runs against whatever REDIS_URL is (a single Redis, or a cluster where the partitions land on different
 // primaries).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { InlineWorker, Queue, findQueues, queueStatus } from '../src/index.ts';
 import { crc16, keySlot, partitionTags } from '../src/keys.ts';
 import { decodeEntry } from '../src/payload.ts';
@@ -11,7 +10,7 @@ import { add, echo, record } from './fixtures/tasks.ts';
 import {
   FIXTURES,
   REDIS_URL,
-  inspector,
+  useInspector,
   ledgerFile,
   queueKeysNow,
   readLedger,
@@ -22,13 +21,7 @@ import {
   workerProcess,
 } from './helpers.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 test('partition tags: partition 0 keeps the plain name; N partitions fall in N different Nths of the slot space', () => {
   assert.deepEqual(partitionTags('jobs', 1), ['jobs']);

@@ -1,20 +1,13 @@
 // queue.pause() / resume() from any process: workers finish what they run, take nothing new within one lease
 // renewal, and take again after resume; the CLI does the same.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { InlineWorker, Queue } from '../src/index.ts';
 import { cooperative, record } from './fixtures/tasks.ts';
 import { runCli } from './cli-support.ts';
-import { FIXTURES, inspector, ledgerFile, queueKeysNow, readLedger, recorder, waitFor, withQueue } from './helpers.ts';
+import { FIXTURES, useInspector, ledgerFile, queueKeysNow, readLedger, recorder, waitFor, withQueue } from './helpers.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 /** Resolves once the worker renewed its lease `n` more times (its facts in `info` carry the renewal time). */
 async function renewals(q: Queue, workerId: string, n: number): Promise<void> {

@@ -1,19 +1,12 @@
 // taskContext().progress(value): in a child and in-process, the latest value shows in queue.task(id) and
 // queueStatus() with the worker's next lease renewal, without a Redis command per call.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { InlineWorker, PreforkedWorker, queueStatus } from '../src/index.ts';
 import { progressing } from './fixtures/tasks.ts';
-import { FIXTURES, inspector, ledgerFile, readLedger, runUntil, withQueue } from './helpers.ts';
+import { FIXTURES, useInspector, ledgerFile, readLedger, runUntil, withQueue } from './helpers.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 for (const kind of ['preforked', 'inline'] as const) {
   test(`${kind}: the latest progress is in the lookup and the status; a bad value throws in the task`, () =>

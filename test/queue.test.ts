@@ -1,18 +1,11 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { InvalidOptionError, PayloadTooLargeError, Queue, SerializationError, defineTask } from '../src/index.ts';
 import { decodeEntry } from '../src/payload.ts';
 import { add } from './fixtures/tasks.ts';
-import { FIXTURES, dropQueue, inspector, testQueue } from './helpers.ts';
+import { FIXTURES, dropQueue, useInspector, testQueue } from './helpers.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 async function entries(q: Queue) {
   const raw = await redis.lrange(q.keys.waiting, 0, -1);

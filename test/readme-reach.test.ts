@@ -1,24 +1,17 @@
 // The README's "Looking up and cancelling a task" snippet (block marked file=reach/cancel.ts) runs as written,
 // against this checkout (`delayed-queue` mapped to src/index.ts) and the test Redis, and leaves no key behind.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { InlineWorker, Queue } from '../src/index.ts';
-import { dropQueue, inspector, queueKeysNow, REDIS_URL } from './helpers.ts';
+import { dropQueue, useInspector, queueKeysNow, REDIS_URL } from './helpers.ts';
 import { readmeFiles, ROOT } from './newcomer-support.ts';
 
 const execFileAsync = promisify(execFile);
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 test('the result snippet runs as written: a worker runs the task, the wait prints 3', { timeout: 60_000 }, async () => {
   const text = readmeFiles().get('reach/result.ts');

@@ -1,23 +1,16 @@
 // The README's Retries / Running later / Schedules snippets (blocks marked file=time/...) run as written,
 // against this checkout (`delayed-queue` mapped to src/index.ts) and the test Redis, then a worker runs what
 // they enqueued: the retried charge succeeds on its second run, and the queue's keys are the documented ones.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { InlineWorker, Queue } from '../src/index.ts';
-import { dropQueue, inspector, REDIS_URL, recorder, runUntil } from './helpers.ts';
+import { dropQueue, useInspector, REDIS_URL, recorder, runUntil } from './helpers.ts';
 import { readmeFiles, ROOT } from './newcomer-support.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 test('the Retries, Running later and Schedules snippets run as written', { timeout: 120_000 }, async () => {
   const files = readmeFiles();

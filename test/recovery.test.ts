@@ -1,20 +1,24 @@
 // Kills, signals and outages on real processes: what comes back, how fast, and what never runs twice.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { InlineWorker, PreforkedWorker, Queue, Sweeper } from '../src/index.ts';
 import { decodeEntry } from '../src/payload.ts';
 import { startRedis } from '../scripts/redis-server.mjs';
 import { add, block, killParent, record } from './fixtures/tasks.ts';
-import { FIXTURES, inspector, workerProcess, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue } from './helpers.ts';
+import {
+  FIXTURES,
+  useInspector,
+  workerProcess,
+  isAlive,
+  ledgerFile,
+  readLedger,
+  recorder,
+  runUntil,
+  waitFor,
+  withQueue,
+} from './helpers.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 test('kill -9 of a worker: its task is back within 5 s with default settings, runs again, and the orphaned child dies', () =>
   withQueue(redis, async (q) => {

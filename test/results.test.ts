@@ -1,21 +1,14 @@
 // Results (`keepResult` + `queue.result(id)`): written by the script that releases the run or not at all,
 // read by a blocking XREAD from 0-0 (a late wait loses nothing, a reconnect loses nothing), failures and
 // cancels as typed errors, nothing in Redis for tasks that do not opt in.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { CancelledError, defineTask, InlineWorker, Queue, ResultTimeoutError, TaskFailedError } from '../src/index.ts';
 import { runScript } from '../src/scripts.ts';
 import { add, cooperative, echo, fail } from './fixtures/tasks.ts';
-import { FIXTURES, inspector, ledgerFile, queueKeysNow, readLedger, runUntil, waitFor, withQueue } from './helpers.ts';
+import { FIXTURES, useInspector, ledgerFile, queueKeysNow, readLedger, runUntil, waitFor, withQueue } from './helpers.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 const KEEP = { keepResult: { ttlMs: 60_000 } };
 

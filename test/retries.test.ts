@@ -1,23 +1,16 @@
 // Retries of thrown errors, end to end with real workers: the error handler runs once on the final failure,
 // a `retry` event reports each intermediate one, delays follow the backoff on Redis' clock, FatalError and
 // retryIf stop retries, per-call options override the definition, and a child-process worker does the same.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import { InlineWorker, PreforkedWorker, type Failure, type Queue, type TaskInfo } from '../src/index.ts';
 import { custom, fatal, flaky, flakyPlain, picky } from './fixtures/time-tasks.ts';
-import { inspector, ledgerFile, queueKeysNow, recorder, runUntil, withQueue } from './helpers.ts';
+import { useInspector, ledgerFile, queueKeysNow, recorder, runUntil, withQueue } from './helpers.ts';
 
 const TIME_TASKS = new URL('./fixtures/time-tasks.ts', import.meta.url).href;
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 /** The runs the ledger holds for task `id`: their times (ms). */
 function runs(ledger: string, id: string): number[] {

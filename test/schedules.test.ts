@@ -1,21 +1,14 @@
 // Repeating schedules through the public API: upsert, listing, removal, firing by many processes at once
 // (each occurrence exactly once), missed ticks, and the checks of the options.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { InvalidOptionError, type Queue } from '../src/index.ts';
 import { fireDue } from '../src/schedules.ts';
 import { Timekeeper } from '../src/timekeeper.ts';
 import { add } from './fixtures/tasks.ts';
-import { inspector, queueKeysNow, waitFor, withQueue, redisNow } from './helpers.ts';
+import { useInspector, queueKeysNow, waitFor, withQueue, redisNow } from './helpers.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 const suffix = (key: string) => key.slice(key.indexOf('}:') + 2);
 /** The occurrence ids in the waiting list, oldest first. */

@@ -1,19 +1,12 @@
 // What only Redis can show about the scripts: a server that does not know a script gets its full text. Every
 // script's state cases (seed → run → compare) are in test/conformance/, run against Redis and against the
 // memory store by test/store-conformance.test.ts.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { runScript } from '../src/scripts.ts';
-import { inspector, withQueue } from './helpers.ts';
+import { useInspector, withQueue } from './helpers.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 test('scripts are sent in full when the server does not know them (NOSCRIPT)', () =>
   withQueue(redis, async (q) => {

@@ -1,13 +1,12 @@
 // Unique tasks: the key is taken by the script that enqueues and released by the one that finishes (or when
 // the task starts, for until-start); reruns keep it; concurrent producers create one task per key.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { InlineWorker, Queue } from '../src/index.ts';
 import { cooperative, fail, record } from './fixtures/tasks.ts';
 import {
   FIXTURES,
-  inspector,
+  useInspector,
   ledgerFile,
   queueKeysNow,
   readLedger,
@@ -18,13 +17,7 @@ import {
   workerProcess,
 } from './helpers.ts';
 
-let redis: Redis;
-before(() => {
-  redis = inspector();
-});
-after(async () => {
-  await redis.quit();
-});
+const redis = useInspector();
 
 const noSweep = (keys: string[]) => keys.filter((k) => !k.endsWith(':sweep') && !k.endsWith(':retired'));
 
