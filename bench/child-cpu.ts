@@ -66,7 +66,8 @@ async function main(): Promise<void> {
     const proc = fork(script, [], {
       detached: true,
       execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
+      // fd 4 the lifeline, fd 5 the receipts (src/child-protocol.ts), read here as ChildPool reads them.
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', 'pipe'],
       serialization: process.env.CHILD_CPU_SERIALIZATION === 'advanced' ? 'advanced' : 'json',
       env: { ...process.env, BENCH_RECORD_DIR: dir },
     });
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
     kids.push(kid);
     ready.push(once(kid));
     proc.on('message', () => kid.next?.());
+    (proc.stdio as readonly unknown[] as { on?: (e: string, f: () => void) => void }[])[5]?.on?.('data', () => undefined);
     proc.send({ t: 'init', modules: [TASKS], rss: process.env.CHILD_CPU_RSS === '1' });
   }
   await Promise.all(ready);

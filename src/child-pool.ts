@@ -132,8 +132,9 @@ export class ChildPool implements Executor {
 
   run(task: TaskEntry): Promise<RunOutcome> {
     if (this.#closed) return Promise.resolve({ kind: 'killed', started: false });
-    // The child that finished last: its caches are still warm.
-    const child = this.#idle.pop();
+    // The child that finished last: its caches are still warm. (One that exited while idle is on its way out.)
+    let child = this.#idle.pop();
+    while (child?.exited) child = this.#idle.pop();
     if (child) return this.#runOn(child, task);
     return new Promise((resolve) => this.#waiters.push({ task, resolve }));
   }

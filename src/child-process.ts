@@ -6,10 +6,11 @@
  */
 import { fork, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { extname } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ModuleLoadError, TaskError } from './errors.ts';
 import type { RunOutcome } from './executor.ts';
-import { type ChildMessage, LIFELINE_FD, type ParentMessage, runMessage } from './child-protocol.ts';
+import { type ChildMessage, LIFELINE_FD, type ParentMessage, RECEIPT_FD, runMessage } from './child-protocol.ts';
 import { MAX_TIMER_MS } from './options.ts';
 import type { TaskEntry } from './payload.ts';
 import { moduleUrl, type TaskModule } from './task.ts';
@@ -50,6 +51,9 @@ export class Child {
   /** SIGKILL armed once a run is being ended; it stays armed until the child exited, whatever the child says. */
   #killTimer: NodeJS.Timeout | undefined;
   readonly #killGraceMs: number;
+  /** Runs sent to the child, and receipts read back (RECEIPT_FD): fewer receipts, the last run never reached it. */
+  #sent = 0;
+  #received = 0;
 
   constructor(options: PoolOptions) {
     this.#killGraceMs = options.killGraceMs;
@@ -57,9 +61,13 @@ export class Child {
     // child's watchdog kills its group when it closes (this process died). Nothing is ever written to it.
     const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc'];
     stdio[LIFELINE_FD] = 'pipe';
+    stdio[RECEIPT_FD] = 'pipe';
     this.proc = fork(CHILD_SCRIPT, [], { detached: true, execArgv: [...options.execArgv], stdio, serialization: 'json' });
     // Never written to; its end comes with the child's exit (no error can matter, none may crash the worker).
     this.proc.stdio[LIFELINE_FD]?.on('error', () => undefined);
+    const receipts = (this.proc.stdio as readonly unknown[])[RECEIPT_FD] as Readable | undefined;
+    receipts?.on('data', (bytes: Buffer) => (this.#received += bytes.length));
+    receipts?.on('error', () => undefined);
     this.ready = new Promise<void>((resolve, reject) => {
       const modules = options.modules.map(String).join(', ');
       let loaded = false;
@@ -107,6 +115,7 @@ export class Child {
   start(task: TaskEntry): Promise<RunOutcome> {
     return new Promise<RunOutcome>((resolve) => {
       this.tasks++;
+      this.#sent++;
       const run: Run = { taskId: task.id, resolve, timer: undefined, ending: undefined };
       this.run = run;
       run.timer = setTimeout(() => this.end('timeout'), clampTimer(task.timeoutMs));
@@ -194,7 +203,8 @@ export class Child {
       if (run.ending === 'timeout') this.#settle({ kind: 'timeout', ...(signal ? { signal } : {}) });
       else if (run.ending === 'killed') this.#settle({ kind: 'killed', started: true });
       else if (run.ending === 'cancelled') this.#settle({ kind: 'cancelled' });
-      else this.#settle({ kind: 'crashed', exitCode: code, signal });
+      // Read after the pipes closed ('close'), every receipt the child wrote is counted by now.
+      else this.#settle({ kind: 'crashed', exitCode: code, signal, started: this.#received >= this.#sent });
     }
     this.onExit(this);
   }

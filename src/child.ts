@@ -19,14 +19,14 @@
  * it, and the resident set size is read only when the worker recycles children by size (`maxRssBytes`).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeSync } from 'node:fs';
 import { checkProgress, runInContext, type TaskContext } from './context.ts';
 import { ModuleLoadError } from './errors.ts';
 import { toError } from './executor.ts';
 import { failpoint } from './failpoints.ts';
 import { retryAdvice } from './retry.ts';
 import { loadTasks, type AnyTask } from './task.ts';
-import { type ChildMessage, LIFELINE_FD, type ParentMessage } from './child-protocol.ts';
+import { type ChildMessage, LIFELINE_FD, type ParentMessage, RECEIPT_FD } from './child-protocol.ts';
 
 const SHELL = '/bin/sh';
 
@@ -172,9 +172,22 @@ function run(message: Extract<ParentMessage, { t: 'run' }>): void {
   succeeded(value);
 }
 
+const RECEIPT = new Uint8Array([1]);
+
+/** Tells the parent this run reached the child (RECEIPT_FD), before the task starts. */
+function receipt(): void {
+  try {
+    writeSync(RECEIPT_FD, RECEIPT);
+  } catch {
+    // No parent to tell (it died): the watchdog ends this process.
+  }
+}
+
 process.on('message', (raw: ParentMessage) => {
-  if (raw.t === 'run') run(raw);
-  else if (raw.t === 'exit') process.exit(0);
+  if (raw.t === 'run') {
+    receipt();
+    run(raw);
+  } else if (raw.t === 'exit') process.exit(0);
   else if (raw.t === 'init') {
     reportRss = raw.rss;
     loadTasks(raw.modules).then(

@@ -75,6 +75,14 @@ export function decide(task: TaskEntry, outcome: RunOutcome, cancelled = false):
       };
     case 'crashed': {
       const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.exitCode}`;
+      // The process died before the task reached it: the task never ran, so the run is not a cut-off.
+      if (outcome.started === false)
+        return {
+          kind: 'requeue',
+          why: 'crashed',
+          cutoff: null,
+          note: `the task's process ${how} before the task reached it; putting the task back`,
+        };
       if (task.cutoffs + 1 >= task.maxAttempts) {
         return {
           kind: 'fail',

@@ -7,7 +7,8 @@ export type RunOutcome =
   /** `retry`: what the task's retry policy says (computed where its definition lives); absent: no retry. */
   | { readonly kind: 'thrown'; readonly error: Error; readonly retry?: RetryAdvice }
   | { readonly kind: 'timeout'; readonly signal?: NodeJS.Signals }
-  | { readonly kind: 'crashed'; readonly exitCode: number | null; readonly signal: NodeJS.Signals | null }
+  /** `started` false: the process died before the task reached it (the task never ran: not a cut-off). */
+  | { readonly kind: 'crashed'; readonly exitCode: number | null; readonly signal: NodeJS.Signals | null; readonly started?: boolean }
   | { readonly kind: 'unknown-task' }
   /**
    * Ended by the worker itself (stop, lost lease): the worker decides what becomes of the task. `started` is

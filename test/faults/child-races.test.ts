@@ -9,6 +9,11 @@ import { PreforkedWorker } from '../../src/index.ts';
 import { FIXTURES, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue } from '../helpers.ts';
 import { report } from './report.ts';
 import { add, record, trapTerm } from '../fixtures/tasks.ts';
+import { Child } from '../../src/child-process.ts';
+import { inheritedExecArgv } from '../../src/child-pool.ts';
+import { decide } from '../../src/decide.ts';
+import type { RunOutcome } from '../../src/executor.ts';
+import { decodeEntry, encodeEntry, type TaskEntry } from '../../src/payload.ts';
 
 const redis = inspector();
 after(() => redis.quit());
@@ -154,3 +159,56 @@ test('a worker holds no task it cannot start: while its children load, the tasks
     );
     assert.ok(samples.length > 50, 'sampled through the load');
   }));
+
+// A child killed while idle (by the OOM killer, an operator, the chaos of the soak) just as the worker hands it a
+// task: the task never reached the child, so the run must not count as a cut-off (three such and the task would
+// fail as a poison pill having never run: seen once in a CI soak). The child writes a receipt (RECEIPT_FD) as it
+// takes a run; the parent compares receipts with runs sent when the child dies.
+test('a child killed while idle, just as a task is sent to it: the task never reached it, and the run is not a cut-off', async () => {
+  const options = {
+    modules: [FIXTURES],
+    size: 1,
+    tasksPerChild: 100,
+    maxRssBytes: Infinity,
+    killGraceMs: 300,
+    execArgv: inheritedExecArgv(),
+  };
+  const entry = (id: string, name: string, args: unknown[]) =>
+    (decodeEntry(encodeEntry({ id, name, args, timeoutMs: 30_000, maxAttempts: 3 }, 1e6), 1e6) as { ok: true; task: TaskEntry }).task;
+  const victims: number[] = [];
+  // The race itself, made certain: SIGKILL the ready, idle child, then send it a task in the same tick.
+  const outcomes: RunOutcome[] = [];
+  for (let i = 0; i < 3; i++) {
+    const child = new Child(options);
+    await child.ready;
+    victims.push(child.proc.pid!);
+    process.kill(child.proc.pid!, 'SIGKILL');
+    outcomes.push(await child.start(entry(`unreached-${i}`, 'add', [1, 2])));
+  }
+  // The control: a task that ends its own process did reach it, and counts.
+  const control = new Child(options);
+  await control.ready;
+  const crashed = await control.start(entry('crasher', 'exitNow', [ledgerFile(), 7]));
+  for (const outcome of outcomes) {
+    assert.equal(outcome.kind, 'crashed');
+    assert.equal((outcome as { started?: boolean }).started, false, 'the run never reached the child');
+    const decision = decide(entry('x', 'add', [1, 2]), outcome);
+    assert.deepEqual([decision.kind, (decision as { cutoff?: unknown }).cutoff], ['requeue', null], 'put back uncounted');
+  }
+  assert.equal(crashed.kind, 'crashed');
+  assert.equal((crashed as { started?: boolean }).started, true, 'the control task reached its child');
+  const counted = decide(entry('y', 'exitNow', []), crashed);
+  assert.deepEqual(
+    [counted.kind, (counted as { cutoff?: unknown }).cutoff],
+    ['requeue', 'crashed'],
+    'a crash after the task started counts',
+  );
+  report('21f. a child killed while idle as a task is sent to it (3 times), and a control task that exits its child', {
+    'unreached runs counted as cut-offs': outcomes.filter(
+      (o) =>
+        decide(entry('z', 'add', []), o).kind !== 'requeue' || (decide(entry('z', 'add', []), o) as { cutoff?: unknown }).cutoff !== null,
+    ).length,
+    'control counted': (counted as { cutoff?: unknown }).cutoff === 'crashed',
+    'victims gone': victims.every((pid) => !isAlive(pid)),
+  });
+});

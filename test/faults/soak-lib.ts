@@ -221,10 +221,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       }
     }
     // A task that failed as cut off without a single start: counted cut-offs for runs that never happened.
-    const failedUnrun = ids.filter((id) => {
+    const unrun = ids.filter((id) => {
       const h = byId.get(id);
       return h !== undefined && h.starts.length === 0 && h.outcomes.some((o) => o.event === 'fail');
-    }).length;
+    });
+    const failedUnrun = unrun.length;
+    // How each failed: 'crashed' (its child died with it three times) or 'lost' (its worker did), by attempt.
+    const unrunHow = unrun.map((id) => (byId.get(id)?.outcomes ?? []).map((o) => `${o.extra}@${o.attempt}`).join('+')).join(', ');
     // A task whose body ran to its end more than once (its release was cut off, or an orphan finished it).
     const finishedTwice = ids.filter((id) => (byId.get(id)?.ends.length ?? 0) > 1).length;
     // A run can also be cut off after its handler ran and before its release reached Redis (its outcome is in
@@ -253,7 +256,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       'done when the chaos ended': doneAtChaosEnd,
       'drain after the chaos s': Math.round((drainedAt - chaosEnd) / 1000),
       lost: t.lost.length,
-      'failed without having run': failedUnrun,
+      'failed without having run': failedUnrun === 0 ? 0 : `${failedUnrun} (${unrunHow})`,
       'finished twice': finishedTwice,
       'runs cut off': cutOffRuns,
       'of which after their handler': cutAfterHandler,
