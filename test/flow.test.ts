@@ -7,7 +7,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { InlineWorker, limit, PreforkedWorker, type Queue, semaphore, StateError } from '../src/index.ts';
+import { InlineWorker, limit, PreforkedWorker, Queue, semaphore, StateError } from '../src/index.ts';
+import { memoryStore, recordOutcomes } from '../src/testing.ts';
 import { add } from './fixtures/tasks.ts';
 import { guarded, keeps, limited, swallows } from './fixtures/flow-tasks.ts';
 import { busiest, flowLedger, mostAtOnce } from './flow-ledger.ts';
@@ -148,3 +149,39 @@ test('limit() and semaphore() outside a task run by a worker throw StateError; b
     assert.equal(rec.byId(first)?.result, 'passed');
     assert.equal(rec.byId(second)?.result, 'refused limit true', 'the task caught the refusal and returned: it finished');
   }));
+
+for (const kind of ['inline', 'preforked'] as const) {
+  test(`limit() and semaphore() on the memory store (${kind} worker): put back and run later, n holders at most, no key left`, async () => {
+    const store = memoryStore(`flow-${kind}-${Date.now()}`);
+    const queue = new Queue({ name: 'jobs', redis: store.url });
+    const Kind = kind === 'inline' ? InlineWorker : PreforkedWorker;
+    const worker = new Kind({ queue, tasks: [FLOW_TASKS], concurrency: 3, handleSignals: false });
+    const outcomes = recordOutcomes(worker);
+    const ledger = ledgerFile();
+    const running = worker.run();
+    try {
+      const passes = [];
+      for (let i = 0; i < 3; i++) passes.push(await limited.delay(queue, ledger, 'api', 1, 200, 1));
+      const holders = [];
+      for (let i = 0; i < 4; i++) holders.push(await guarded.delay(queue, ledger, 'erp', 1, 50, 50));
+      await store.drain(queue, { timeoutMs: 30_000 });
+      for (const id of [...passes, ...holders]) assert.equal((await outcomes.of(id)).status, 'succeeded');
+      const lines = flowLedger(ledger);
+      assert.ok(
+        lines.some((l) => l.event === 'pass' && l.attempt > 0),
+        'a limited task ran again later',
+      );
+      assert.equal(mostAtOnce(lines), 1, 'one holder at a time');
+    } finally {
+      await worker.close();
+      await running;
+      await queue.close();
+    }
+    const client = store.connect();
+    assert.deepEqual(
+      (await client.keys('*')).filter((k) => /:(sem|holds):/.test(k)),
+      [],
+    );
+    await client.quit();
+  });
+}

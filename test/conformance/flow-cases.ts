@@ -1,0 +1,94 @@
+// Conformance cases for limit() and semaphore() (src/flow.ts): limit.lua (GCRA per key; a refusal is not
+// charged), sem-acquire.lua (n holders at most; holders of a registration whose lease ended are dropped first;
+// a lapsed acquirer takes nothing), sem-release.lua ('release', and 'lost' only once the lease ended; no key
+// left) and put-back.lua (uncounted: attempt + 1, failures unchanged, due on Redis' clock).
+// test/store-conformance.test.ts runs each against Redis and against the memory store.
+import assert from 'node:assert/strict';
+import { acquireSlot, freeHolds, limitCall, putBack, releaseSlots, slotMember } from '../../src/flow-store.ts';
+import { decodeEntry, encodeEntry } from '../../src/payload.ts';
+import { register } from '../../src/store.ts';
+import type { StoreCase } from './case.ts';
+
+const entry = (id: string) => encodeEntry({ id, name: 'add', args: [1, 2], timeoutMs: 1000, maxAttempts: 1 }, 1e6);
+
+export const flowCases: StoreCase[] = [
+  {
+    name: 'limit: GCRA per key, burst after a quiet spell, a refusal says how long and is not charged; the key lives its TAT only',
+    run: async ({ redis, q }) => {
+      const k = q.keys;
+      // 10 a second, burst 2
+      const [interval, tolerance] = [100, 100];
+      assert.equal(await limitCall(redis, k, 'acct:1', interval, tolerance), 0);
+      assert.equal(await limitCall(redis, k, 'acct:1', interval, tolerance), 0, 'burst 2: the second at once too');
+      const wait = await limitCall(redis, k, 'acct:1', interval, tolerance);
+      assert.ok(wait >= 1 && wait <= 100, `the third waits for the next slot (${wait} ms)`);
+      const again = await limitCall(redis, k, 'acct:1', interval, tolerance);
+      assert.ok(again >= wait - 5 && again <= wait, `a refusal charged nothing (${again} ms, was ${wait})`);
+      assert.equal(await limitCall(redis, k, 'acct:2', interval, tolerance), 0, 'another key has its own limit');
+      const ttl = await redis.pttl(k.limit('acct:1'));
+      assert.ok(ttl > 100 && ttl <= 200, `the key expires at its TAT (${ttl} ms)`);
+    },
+  },
+  {
+    name: 'semaphore: at most n holders; a resent acquire takes nothing more; a dead registration’s holders are dropped; a lapsed acquirer takes nothing; release and sweep leave no key',
+    run: async ({ redis, q }) => {
+      const k = q.keys;
+      await register(redis, k, 'w1', 60_000, 'e', '{}');
+      await register(redis, k, 'w2', 60_000, 'e', '{}');
+      assert.equal(await acquireSlot(redis, k, 'w1', 'a', 1, 2, 'erp'), 'held');
+      assert.equal(await acquireSlot(redis, k, 'w1', 'a', 1, 2, 'erp'), 'held', 'the same slot again (a resent command)');
+      assert.equal(await acquireSlot(redis, k, 'w2', 'b', 1, 2, 'erp'), 'held');
+      assert.equal(await acquireSlot(redis, k, 'w2', 'c', 2, 2, 'erp'), 'full', 'two of two held');
+      assert.equal(await redis.zcard(k.semaphore('erp')), 2);
+      // w1's lease ends: its slot is free for the next acquire, though its holds key stays for the sweep.
+      await redis.zadd(k.workers, 1, 'w1');
+      assert.equal(await acquireSlot(redis, k, 'w1', 'd', 2, 2, 'erp'), 'lost', 'a lapsed worker takes nothing');
+      assert.equal(await acquireSlot(redis, k, 'w2', 'c', 2, 2, 'erp'), 'held', "the dead holder's slot");
+      assert.deepEqual((await redis.zrange(k.semaphore('erp'), 0, -1)).sort(), ['w2|b|1', 'w2|c|2']);
+      assert.equal(await releaseSlots(redis, k, 'w2', 'lost', [slotMember('b', 1, 'erp')]), -1, "the sweep leaves a live worker's slots");
+      assert.equal(await freeHolds(redis, k, 'w1'), 0, 'the sweep frees what w1 held (already dropped from the semaphore)');
+      assert.equal(await redis.exists(k.holds('w1')), 0);
+      assert.equal(await releaseSlots(redis, k, 'w2', 'release', [slotMember('b', 1, 'erp'), slotMember('c', 2, 'erp')]), 2);
+      assert.equal(await releaseSlots(redis, k, 'w2', 'release', [slotMember('b', 1, 'erp')]), 0, 'twice: nothing more');
+      assert.deepEqual([await redis.exists(k.semaphore('erp')), await redis.exists(k.holds('w2'))], [0, 0], 'nobody holds a slot: no key');
+    },
+  },
+  {
+    name: 'semaphore: the sweep frees every slot of a registration whose lease ended, in every semaphore',
+    run: async ({ redis, q }) => {
+      const k = q.keys;
+      await register(redis, k, 'w1', 60_000, 'e', '{}');
+      assert.equal(await acquireSlot(redis, k, 'w1', 'a', 1, 5, 'x'), 'held');
+      assert.equal(await acquireSlot(redis, k, 'w1', 'a', 2, 5, 'y|z'), 'held', 'a name with the separator in it');
+      assert.equal(await freeHolds(redis, k, 'w1'), 0, 'live: nothing freed');
+      await redis.zadd(k.workers, 1, 'w1');
+      assert.equal(await freeHolds(redis, k, 'w1'), 2);
+      assert.deepEqual(
+        [await redis.exists(k.semaphore('x')), await redis.exists(k.semaphore('y|z')), await redis.exists(k.holds('w1'))],
+        [0, 0, 0],
+      );
+    },
+  },
+  {
+    name: 'put-back: the run goes back due after the delay on Redis’ clock, attempt + 1, failures unchanged; a stale run writes nothing',
+    run: async ({ redis, q }) => {
+      const k = q.keys;
+      const e = entry('t1');
+      const list = k.worker('w1');
+      await redis.lpush(list, e);
+      const done = await putBack(redis, list, k, e, 5000);
+      assert.equal(done.status, 'scheduled');
+      assert.equal(done.due - done.now, 5000);
+      const [back, due] = await redis.zrange(k.scheduled, 0, -1, 'WITHSCORES');
+      assert.equal(Number(due), done.due);
+      const decoded = decodeEntry(back as string, 1e6);
+      assert.ok(decoded.ok);
+      assert.deepEqual([decoded.task.attempt, decoded.task.failures, decoded.task.cutoffs], [1, 0, 0]);
+      assert.equal(await redis.llen(list), 0);
+      assert.equal((await putBack(redis, list, k, e, 5000)).status, 'stale', 'twice: nothing to move');
+      await redis.lpush(list, e);
+      assert.equal((await putBack(redis, list, k, e, 0)).status, 'scheduled');
+      assert.equal(await redis.llen(k.waiting), 1, 'no delay: straight onto waiting');
+    },
+  },
+];
