@@ -70,13 +70,17 @@ test('a refused limit() puts the task back to run when the key next allows it: u
       times.at(-1)! - times[0]! <= 1400 + 1500,
       `no longer than needed (+1.5 s for a loaded machine): ${times.at(-1)! - times[0]!} ms`,
     );
-    assert.deepEqual(
-      (await flowKeys(q)).map((k) => k.replace(/^.*}:/, '')),
-      ['limit:api'],
-      'only the limit key is left, and it expires',
+    // Only the limit key may be left (no semaphore or holds key), living out its GCRA time (700 ms after the last
+    // pass: it may be gone already).
+    const left = await flowKeys(q);
+    assert.ok(
+      left.every((k) => k.endsWith('}:limit:api')),
+      `only the limit key is left: ${left.join(', ')}`,
     );
-    const ttl = await redis.pttl((await flowKeys(q))[0]!);
-    assert.ok(ttl > 0 && ttl <= 1400, `the limit key lives out its GCRA time only (${ttl} ms)`);
+    for (const key of left) {
+      const ttl = await redis.pttl(key);
+      assert.ok(ttl === -2 || (ttl > 0 && ttl <= 1400), `the limit key lives out its GCRA time only (${ttl} ms)`);
+    }
   }));
 
 test('limit() keeps its bound across two worker processes (children): at most limit·T/perMs + burst passes in any window T', () =>
