@@ -12,7 +12,20 @@ import { memoryStore, recordOutcomes } from '../src/testing.ts';
 import { add } from './fixtures/tasks.ts';
 import { guarded, keeps, limited, swallows } from './fixtures/flow-tasks.ts';
 import { busiest, flowLedger, mostAtOnce } from './flow-ledger.ts';
-import { inspector, ledgerFile, queueKeysNow, recorder, runUntil, waitFor, withQueue, workerProcess } from './helpers.ts';
+import {
+  inspector,
+  ledgerFile,
+  ON_CLUSTER,
+  queueKeysNow,
+  REDIS_URL,
+  recorder,
+  runUntil,
+  waitFor,
+  withQueue,
+  workerProcess,
+} from './helpers.ts';
+import { monitor } from './monitor.ts';
+import { scriptSha } from '../src/scripts.ts';
 
 const FLOW_TASKS = new URL('./fixtures/flow-tasks.ts', import.meta.url).href;
 const TASKS = new URL('./fixtures/tasks.ts', import.meta.url).href;
@@ -189,3 +202,38 @@ for (const kind of ['inline', 'preforked'] as const) {
     await client.quit();
   });
 }
+
+test(
+  'cost: limit() is one script call, semaphore() two (take, give back), a refused call one more (the put-back)',
+  { skip: ON_CLUSTER ? 'MONITOR needs a single Redis' : false },
+  () =>
+    withQueue(redis, async (q) => {
+      const ledger = ledgerFile();
+      const names = ['limit', 'sem-acquire', 'sem-release', 'put-back'] as const;
+      const bySha = new Map<string, string>(names.map((n) => [scriptSha(n), n]));
+      const calls: Record<string, number> = {};
+      const mon = await monitor(REDIS_URL, (args, source) => {
+        if (source === 'lua') inside++;
+        const name = args[0]?.toLowerCase() === 'evalsha' ? bySha.get(args[1] ?? '') : undefined;
+        if (name) calls[name] = (calls[name] ?? 0) + 1;
+      });
+      const rec = recorder();
+      const worker = new InlineWorker({ queue: q, tasks: [FLOW_TASKS], concurrency: 1, handleSignals: false, ...rec });
+      try {
+        await limited.delay(q, ledger, 'c', 1, 60_000, 1);
+        await guarded.delay(q, ledger, 'erp', 1, 0, 100);
+        await runUntil(worker, 'both tasks', () => rec.outcomes.length === 2, 30_000);
+        const refused = await limited.delay(q, ledger, 'c', 1, 60_000, 1);
+        const again = new InlineWorker({ queue: q, tasks: [FLOW_TASKS], concurrency: 1, handleSignals: false });
+        const put: string[] = [];
+        again.on('limited', (task) => put.push(task.id));
+        await runUntil(again, 'the put-back', () => put.length === 1, 30_000);
+        assert.deepEqual(put, [refused]);
+        await waitFor('the put-back to reach Redis', () => calls['put-back'] === 1, 5000);
+      } finally {
+        mon.close();
+      }
+      console.log(`# script calls: ${JSON.stringify(calls)} (2 limit() calls, 1 semaphore() with its release, 1 put-back)`);
+      assert.deepEqual(calls, { limit: 2, 'sem-acquire': 1, 'sem-release': 1, 'put-back': 1 });
+    }),
+);
