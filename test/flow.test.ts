@@ -212,8 +212,7 @@ test(
       const names = ['limit', 'sem-acquire', 'sem-release', 'put-back'] as const;
       const bySha = new Map<string, string>(names.map((n) => [scriptSha(n), n]));
       const calls: Record<string, number> = {};
-      const mon = await monitor(REDIS_URL, (args, source) => {
-        if (source === 'lua') inside++;
+      const mon = await monitor(REDIS_URL, (args) => {
         const name = args[0]?.toLowerCase() === 'evalsha' ? bySha.get(args[1] ?? '') : undefined;
         if (name) calls[name] = (calls[name] ?? 0) + 1;
       });
