@@ -15,10 +15,11 @@
 -- free the moment its lease ends; the sweep also frees them (sem-release.lua 'lost') so that no key stays.
 -- Validates before it writes: both sorted sets' types are checked first.
 local now = now_ms()
+local names = {[1] = 'the semaphore', [3] = 'the holds set'}
 for i = 1, 3, 2 do
   local kind = redis.call('TYPE', KEYS[i]).ok
   if kind ~= 'zset' and kind ~= 'none' then
-    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' is a ' .. kind .. ', not a sorted set: nothing was written')
+    return redis.error_reply('WRONGTYPE ' .. names[i] .. ' is a ' .. kind .. ', not a sorted set: nothing was written')
   end
 end
 local mine = redis.call('ZSCORE', KEYS[2], ARGV[1])

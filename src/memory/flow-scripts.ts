@@ -11,9 +11,9 @@ type Script = (ks: Keyspace, keys: readonly string[], argv: readonly string[]) =
 
 const at = (list: readonly string[], i: number) => list[i - 1] as string;
 
-function expectZset(ks: Keyspace, key: string): void {
+function expectZset(ks: Keyspace, key: string, name: string): void {
   const kind = ks.type(key);
-  if (kind !== 'zset' && kind !== 'none') throw new ReplyError(`WRONGTYPE ${key} is a ${kind}, not a sorted set: nothing was written`);
+  if (kind !== 'zset' && kind !== 'none') throw new ReplyError(`WRONGTYPE ${name} is a ${kind}, not a sorted set: nothing was written`);
 }
 
 const limit: Script = (ks, keys, argv) => {
@@ -29,8 +29,8 @@ const limit: Script = (ks, keys, argv) => {
 const semAcquire: Script = (ks, keys, argv) => {
   const now = ks.now();
   const [sem, workers, holds] = [at(keys, 1), at(keys, 2), at(keys, 3)];
-  expectZset(ks, sem);
-  expectZset(ks, holds);
+  expectZset(ks, sem, 'the semaphore');
+  expectZset(ks, holds, 'the holds set');
   const mine = ks.zscore(workers, at(argv, 1));
   if (mine === undefined || mine <= now) return [-1, 0, now];
   const live = new Map<string, boolean>();
