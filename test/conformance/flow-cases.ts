@@ -91,4 +91,19 @@ export const flowCases: StoreCase[] = [
       assert.equal(await redis.llen(k.waiting), 1, 'no delay: straight onto waiting');
     },
   },
+  {
+    name: 'semaphore: a semaphore key of another type fails the acquire with WRONGTYPE, having written nothing',
+    run: async ({ redis, q }) => {
+      const k = q.keys;
+      await register(redis, k, 'w1', 60_000, 'e', '{}');
+      await redis.set(k.semaphore('bad'), 'x');
+      await assert.rejects(
+        acquireSlot(redis, k, 'w1', 'a', 1, 2, 'bad'),
+        /WRONGTYPE the semaphore is a string, not a sorted set: nothing was written/,
+      );
+      assert.equal(await redis.exists(k.holds('w1')), 0, 'no slot recorded');
+      assert.equal(await redis.get(k.semaphore('bad')), 'x');
+      await redis.del(k.semaphore('bad'));
+    },
+  },
 ];
