@@ -49,8 +49,9 @@ export class FlowHost {
   readonly handler: FlowHandler = async (taskId, request) => {
     const run = [...this.#runs].find((r) => r.id === taskId && !r.abandoned);
     if (!run) return { ok: false, error: 'the run is over (its worker stopped it or lost its lease)' };
-    let state = this.#state.get(run);
-    if (!state) this.#state.set(run, (state = { slots: new Map(), ended: false }));
+    const state = this.#stateOf(run);
+    // A request that comes after the run's outcome (a child's late message) takes nothing.
+    if (state.ended && request.op !== 'release') return { ok: false, error: 'the run is over' };
     try {
       return await this.#answer(run, state, request);
     } catch (err) {
@@ -95,12 +96,17 @@ export class FlowHost {
    * and the answer is the delay to put the task back with when a refused call ended it (else undefined).
    */
   ended(run: Run): number | undefined {
-    const state = this.#state.get(run);
-    if (!state) return undefined;
+    const state = this.#stateOf(run);
     state.ended = true;
     if (state.slots.size > 0) this.#giveBack(run, [...state.slots.values()]);
     state.slots.clear();
     return state.putBackMs;
+  }
+
+  #stateOf(run: Run): RunFlow {
+    let state = this.#state.get(run);
+    if (!state) this.#state.set(run, (state = { slots: new Map(), ended: false }));
+    return state;
   }
 
   /** Gives slots back, trying again through connection errors (the sweep frees them if the worker dies first). */

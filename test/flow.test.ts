@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { InlineWorker, limit, PreforkedWorker, Queue, semaphore, StateError } from '../src/index.ts';
+import { ForkedWorker, InlineWorker, limit, PreforkedWorker, Queue, semaphore, StateError } from '../src/index.ts';
 import { memoryStore, recordOutcomes } from '../src/testing.ts';
 import { add } from './fixtures/tasks.ts';
 import { guarded, keeps, limited, swallows } from './fixtures/flow-tasks.ts';
@@ -167,11 +167,11 @@ test('limit() and semaphore() outside a task run by a worker throw StateError; b
     assert.equal(rec.byId(second)?.result, 'refused limit true', 'the task caught the refusal and returned: it finished');
   }));
 
-for (const kind of ['inline', 'preforked'] as const) {
+for (const kind of ['inline', 'forked', 'preforked'] as const) {
   test(`limit() and semaphore() on the memory store (${kind} worker): put back and run later, n holders at most, no key left`, async () => {
     const store = memoryStore(`flow-${kind}-${Date.now()}`);
     const queue = new Queue({ name: 'jobs', redis: store.url });
-    const Kind = kind === 'inline' ? InlineWorker : PreforkedWorker;
+    const Kind = { inline: InlineWorker, forked: ForkedWorker, preforked: PreforkedWorker }[kind];
     const worker = new Kind({ queue, tasks: [FLOW_TASKS], concurrency: 3, handleSignals: false });
     const outcomes = recordOutcomes(worker);
     const ledger = ledgerFile();
