@@ -134,10 +134,11 @@ test('semaphore(): never more than n holders (children of a PreforkedWorker), sl
     const n = 2;
     for (let i = 0; i < 8; i++) await guarded.delay(q, ledger, 'erp', n, 150, 50);
     // Runs that end holding a slot (returned, threw): the slot comes back, or the `guarded` ones could not all run.
-    const kept = await keeps.delay(q, 'solo', false);
-    const threw = await keeps.with({ maxAttempts: 1 }).delay(q, 'solo', true);
-    const after = [await keeps.delay(q, 'solo', false)];
-    await runUntil(worker, 'every task to finish', () => rec.outcomes.length === 11, 60_000);
+    const kept = await keeps.delay(q, 'solo', 'return');
+    const threw = await keeps.with({ maxAttempts: 1 }).delay(q, 'solo', 'throw');
+    const crashed = await keeps.with({ maxAttempts: 1 }).delay(q, 'solo', 'exit');
+    const after = [await keeps.delay(q, 'solo', 'return')];
+    await runUntil(worker, 'every task to finish', () => rec.outcomes.length === 12, 60_000);
     const lines = flowLedger(ledger);
     assert.equal(lines.filter((l) => l.event === 'rel').length, 8, 'all 8 held and gave back');
     const most = mostAtOnce(lines);
@@ -145,6 +146,7 @@ test('semaphore(): never more than n holders (children of a PreforkedWorker), sl
     assert.equal(most, n, `never more than ${n}, and ${n} were used`);
     assert.equal(rec.byId(kept)?.result, 'kept');
     assert.equal(rec.byId(threw)?.reason, 'thrown');
+    assert.equal(rec.byId(crashed)?.reason, 'crashed');
     assert.equal(rec.byId(after[0]!)?.result, 'kept', 'a later task got the slot the ended runs held');
     assert.deepEqual(await flowKeys(q), [], 'no semaphore or holds key left');
   }));
