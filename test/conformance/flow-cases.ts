@@ -106,4 +106,16 @@ export const flowCases: StoreCase[] = [
       await redis.del(k.semaphore('bad'));
     },
   },
+  {
+    name: "put-back: on a queue with levels, a put-back due at once goes to the entry's own level",
+    options: { priorities: { high: 2, normal: 1 } },
+    run: async ({ redis, q }) => {
+      const k = q.keys;
+      const high = encodeEntry({ id: 'h', name: 'add', args: [1, 2], timeoutMs: 1000, maxAttempts: 1, priority: 'high' }, 1e6);
+      const list = k.worker('w1');
+      await redis.lpush(list, high);
+      assert.equal((await putBack(redis, list, k, high, 0)).status, 'scheduled');
+      assert.deepEqual([await redis.llen(k.levelWaiting('high')), await redis.llen(k.waiting)], [1, 0]);
+    },
+  },
 ];
