@@ -9,9 +9,9 @@ import type { Entry } from './payload.ts';
 import { runScript } from './scripts.ts';
 import { withCancelWrites } from './store.ts';
 
-/** limit.lua: 0 when the call goes through (charged), else how long until the key lets one through, ms. */
+/** limit.lua: 0 when the call goes through (charged), else how long until the call's turn, ms. */
 export async function limitCall(redis: Client, keys: QueueKeys, key: string, intervalMs: number, toleranceMs: number): Promise<number> {
-  const [wait] = (await runScript(redis, 'limit', [keys.limit(key)], [intervalMs, toleranceMs])) as [number, number];
+  const [wait] = (await runScript(redis, 'limit', [keys.limit(key), keys.limitLine(key)], [intervalMs, toleranceMs])) as [number, number];
   return Number(wait);
 }
 

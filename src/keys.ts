@@ -84,6 +84,11 @@ export interface QueueKeys {
    */
   limit(key: string): string;
   /**
+   * string with a TTL: the end of the line of refused `limit(key)` calls (as a TAT, ms): each refused task is put
+   * back for its own turn, one interval after the previous one's. Partition 0's tag only.
+   */
+  limitLine(key: string): string;
+  /**
    * sorted set: '<worker id>|<task id>|<n>' -> when the holder took its slot (ms), the holders of
    * `semaphore(name)`; exists while a slot is held. Partition 0's tag only.
    */
@@ -195,6 +200,7 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     levelWaiting: (level: string) => `${base}waiting:${level}`,
     rate: `${base}rate`,
     limit: (key: string) => `${base}limit:${key}`,
+    limitLine: (key: string) => `${base}limit-line:${key}`,
     semaphore: (name: string) => `${base}sem:${name}`,
     holds: (workerId: string) => `${base}holds:${workerId}`,
   };

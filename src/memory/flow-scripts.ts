@@ -18,12 +18,17 @@ function expectZset(ks: Keyspace, key: string, name: string): void {
 
 const limit: Script = (ks, keys, argv) => {
   const now = ks.now();
+  const [interval, tolerance] = [Number(at(argv, 1)), Number(at(argv, 2))];
   const tat = Math.max(Number(ks.get(at(keys, 1)) ?? '0'), now);
-  const tolerance = Number(at(argv, 2));
-  if (tat - now > tolerance) return [Math.max(1, Math.ceil(tat - tolerance - now)), now];
-  const next = tat + Number(at(argv, 1));
-  ks.set(at(keys, 1), next.toFixed(3), false, Math.max(1, Math.ceil(next - now)));
-  return [0, now];
+  const line = Number(ks.get(at(keys, 2)) ?? '0');
+  if (tat - now <= tolerance) {
+    const next = tat + interval;
+    ks.set(at(keys, 1), next.toFixed(3), false, Math.max(1, Math.ceil(next - now)));
+    return [0, now];
+  }
+  const turn = Math.max(line, tat);
+  ks.set(at(keys, 2), (turn + interval).toFixed(3), false, Math.max(1, Math.ceil(turn + interval - now)));
+  return [Math.max(1, Math.ceil(turn - tolerance - now)), now];
 };
 
 const semAcquire: Script = (ks, keys, argv) => {
