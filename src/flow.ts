@@ -87,7 +87,8 @@ async function ask(fn: string, request: FlowRequest): Promise<FlowAnswer & { ok:
 
 /**
  * Lets the task go on if key `key` is under its limit (`limit` calls per `perMs`, over every worker), else
- * throws `LimitedError`: the task is put back to run when the key next allows a call (uncounted). Exact spacing
+ * throws `LimitedError`: the task is put back to run at its turn (uncounted): the next time the key allows a
+ * call, or, after other refused calls, one interval after the previous one's turn. Exact spacing
  * on Redis' clock (GCRA): over any time T at most limit·T/perMs + burst calls go through. One script call.
  */
 export async function limit(key: string, options: LimitOptions): Promise<void> {
