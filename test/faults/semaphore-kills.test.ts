@@ -3,8 +3,9 @@
 // it: their lifeline), and a fresh worker process takes its place. Checked from the ledger (each holder notes
 // 'acq' after taking its slot and 'rel' before giving it back; a killed holder's interval ends when its process
 // was seen dead): never more than 3 holders at once, and 3 were held at once. Each killed registration's slots
-// are free (gone from the semaphore) within its lease, never before its lease deadline, and its holds key gone
-// within the lease + one sweep (+ a margin for a loaded machine), measured on Redis' clock from the kill. Every task ends up holding, working and giving back.
+// are free (gone from the semaphore: the next acquire drops them) never before its lease deadline, and they and
+// its holds key are gone within the lease + one sweep (+ a margin for a loaded machine), measured on Redis' clock
+// from the kill. Every task ends up holding, working and giving back.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
