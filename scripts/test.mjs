@@ -32,6 +32,7 @@ const CLUSTER_SUITE = [
   'test/priorities.test.ts',
   'test/priority-tasks.test.ts',
   'test/rate.test.ts',
+  'test/flow.test.ts',
 ];
 
 // Formatting and lint first (biome.json): `npm run format` fixes what the formatter finds.

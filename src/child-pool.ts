@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import type { ParentMessage } from './child-protocol.ts';
 import { Child, type PoolOptions } from './child-process.ts';
 import type { Executor, RunOutcome } from './executor.ts';
+import type { FlowHandler } from './flow-types.ts';
 import type { TaskEntry } from './payload.ts';
 
 /**
@@ -46,6 +47,7 @@ export class ChildPool implements Executor {
   onFatal?: (error: Error) => void;
   onAvailable?: () => void;
   onProgress?: (taskId: string, value: unknown) => void;
+  flow?: FlowHandler;
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -82,6 +84,7 @@ export class ChildPool implements Executor {
     this.#starting.add(child);
     child.onExit = (c) => this.#gone(c);
     child.onProgress = (taskId, value) => this.onProgress?.(taskId, value);
+    child.onFlow = (taskId, request) => this.flow?.(taskId, request) ?? Promise.resolve({ ok: false, error: 'no worker answers' });
     child.ready.then(
       () => {
         this.#starting.delete(child);

@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ModuleLoadError, TaskError } from './errors.ts';
 import type { RunOutcome } from './executor.ts';
+import type { FlowHandler, FlowRequest } from './flow-types.ts';
 import { type ChildMessage, LIFELINE_FD, type ParentMessage, RECEIPT_FD, runMessage } from './child-protocol.ts';
 import { MAX_TIMER_MS } from './options.ts';
 import type { TaskEntry } from './payload.ts';
@@ -48,6 +49,8 @@ export class Child {
   stopping = false;
   onExit: (child: Child) => void = () => undefined;
   onProgress: (taskId: string, value: unknown) => void = () => undefined;
+  /** Answers the running task's `limit()` / `semaphore()` calls; the answer goes back only to the run that asked. */
+  onFlow: FlowHandler = () => Promise.resolve({ ok: false, error: 'no worker answers' });
   /** SIGKILL armed once a run is being ended; it stays armed until the child exited, whatever the child says. */
   #killTimer: NodeJS.Timeout | undefined;
   readonly #killGraceMs: number;
@@ -78,7 +81,8 @@ export class Child {
         } else if (message.t === 'init-error') reject(new ModuleLoadError(message.module, message.message));
         else if (message.t === 'progress') {
           if (this.run) this.onProgress(this.run.taskId, message.value);
-        } else this.#done(message);
+        } else if (message.t === 'flow') this.#flow(message.seq, message.request);
+        else this.#done(message);
       };
       this.proc.on('message', onMessage);
       // A failed spawn or a write to a dead child: the 'exit' that follows (or already came) decides.
@@ -161,6 +165,20 @@ export class Child {
     }
   }
 
+  /** A request of the running task: answered if the same run still goes on (a late answer goes nowhere). */
+  #flow(seq: number, request: FlowRequest): void {
+    const run = this.run;
+    const answer = run ? this.onFlow(run.taskId, request) : Promise.resolve({ ok: false as const, error: 'the run is over' });
+    void answer.then((reply) => {
+      if (this.run !== run || this.exited || !this.proc.connected) return;
+      try {
+        this.proc.send({ t: 'flow-reply', seq, answer: reply } satisfies ParentMessage);
+      } catch {
+        // the child is going away: its exit decides the run
+      }
+    });
+  }
+
   #done(message: Extract<ChildMessage, { t: 'done' }>): void {
     const run = this.run;
     if (!run) return;
@@ -201,7 +219,7 @@ export class Child {
     const run = this.run;
     if (run) {
       if (run.ending === 'timeout') this.#settle({ kind: 'timeout', ...(signal ? { signal } : {}) });
-      else if (run.ending === 'killed') this.#settle({ kind: 'killed', started: true });
+      else if (run.ending === 'killed') this.#settle({ kind: 'killed', started: this.#received >= this.#sent });
       else if (run.ending === 'cancelled') this.#settle({ kind: 'cancelled' });
       // Read after the pipes closed ('close'), every receipt the child wrote is counted by now.
       else this.#settle({ kind: 'crashed', exitCode: code, signal, started: this.#received >= this.#sent });

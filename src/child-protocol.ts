@@ -1,5 +1,6 @@
 /** The messages between a worker and its child processes (JSON over Node's IPC channel). */
 import type { ResolvedBackoff } from './backoff.ts';
+import type { FlowAnswer, FlowRequest } from './flow-types.ts';
 import type { TaskEntry } from './payload.ts';
 import type { RetryAdvice } from './retry.ts';
 
@@ -21,6 +22,8 @@ export type ParentMessage =
       /** The run span's W3C trace context (a queue with `tracing: true`): the task runs inside it. */
       readonly traceparent?: string;
     }
+  /** The answer to the running task's `limit()` / `semaphore()` request number `seq`. */
+  | { readonly t: 'flow-reply'; readonly seq: number; readonly answer: FlowAnswer }
   | { readonly t: 'exit' };
 
 export type ChildMessage =
@@ -28,6 +31,8 @@ export type ChildMessage =
   /** The running task reported progress (`taskContext().progress`); the parent keeps the latest. */
   | { readonly t: 'progress'; readonly value: unknown }
   | { readonly t: 'init-error'; readonly module: string; readonly message: string }
+  /** The running task called `limit()` or `semaphore()`: the worker answers with a 'flow-reply' of the same `seq`. */
+  | { readonly t: 'flow'; readonly seq: number; readonly request: FlowRequest }
   /** `rss` is 0 unless the init asked for it. */
   | { readonly t: 'done'; readonly ok: true; readonly value: unknown; readonly rss: number }
   | {

@@ -20,7 +20,8 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, writeSync } from 'node:fs';
-import { checkProgress, runInContext, type TaskContext } from './context.ts';
+import { ChildFlow } from './child-flow.ts';
+import { checkProgress, FLOW, type RunContext, runInContext } from './context.ts';
 import { ModuleLoadError } from './errors.ts';
 import { toError } from './executor.ts';
 import { failpoint } from './failpoints.ts';
@@ -83,9 +84,13 @@ async function startThread(): Promise<void> {
 
 void startWatchdog();
 
-function reply(message: ChildMessage): void {
-  if (process.connected) process.send?.(message);
+function reply(message: ChildMessage): boolean {
+  if (!process.connected || !process.send) return false;
+  process.send(message);
+  return true;
 }
+
+const flow = new ChildFlow(reply);
 
 function serializable(value: unknown): unknown {
   if (value === undefined || value === null || typeof value === 'string' || typeof value === 'boolean') return value;
@@ -114,7 +119,7 @@ function failed(thrown: unknown, task: AnyTask, message: Extract<ParentMessage, 
 }
 
 /** The run's facts; its AbortSignal is made on first use (an AbortController per task costs ~20 µs). */
-function contextOf(message: Extract<ParentMessage, { t: 'run' }>): TaskContext {
+function contextOf(message: Extract<ParentMessage, { t: 'run' }>): RunContext {
   let controller: AbortController | undefined;
   return {
     id: message.id,
@@ -127,6 +132,7 @@ function contextOf(message: Extract<ParentMessage, { t: 'run' }>): TaskContext {
     progress(value: unknown) {
       reply({ t: 'progress', value: checkProgress(value) });
     },
+    [FLOW]: flow.gate,
   };
 }
 
@@ -187,7 +193,8 @@ process.on('message', (raw: ParentMessage) => {
   if (raw.t === 'run') {
     receipt();
     run(raw);
-  } else if (raw.t === 'exit') process.exit(0);
+  } else if (raw.t === 'flow-reply') flow.answered(raw.seq, raw.answer);
+  else if (raw.t === 'exit') process.exit(0);
   else if (raw.t === 'init') {
     reportRss = raw.rss;
     loadTasks(raw.modules).then(

@@ -1,6 +1,7 @@
 /** What a running task can learn about itself, through `taskContext()`. */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { InvalidOptionError } from './errors.ts';
+import type { FlowGate } from './flow-types.ts';
 import { assertJsonFaithful } from './payload.ts';
 
 /**
@@ -42,6 +43,14 @@ export function checkProgress(value: unknown): unknown {
       `Expected progress to be at most ${MAX_PROGRESS_BYTES} bytes of JSON, got ${text === undefined ? 'none' : Buffer.byteLength(text)}`,
     );
   return value;
+}
+
+/** Where a run's context keeps its way to the worker for `limit()` and `semaphore()` (src/flow.ts). */
+export const FLOW: unique symbol = Symbol('delayed-queue.flow');
+
+/** A run's context as workers and children make it: the public facts and the flow gate. */
+export interface RunContext extends TaskContext {
+  readonly [FLOW]?: FlowGate;
 }
 
 const storage = new AsyncLocalStorage<TaskContext>();

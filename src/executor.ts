@@ -1,4 +1,5 @@
 /** How a worker runs a task: in its own process, or in a child process. The worker does the rest. */
+import type { FlowHandler } from './flow-types.ts';
 import type { TaskEntry } from './payload.ts';
 import type { RetryAdvice } from './retry.ts';
 
@@ -43,6 +44,8 @@ export interface Executor {
   close(): Promise<void>;
   /** Called when a running task reports progress (`taskContext().progress`). */
   onProgress?: (taskId: string, value: unknown) => void;
+  /** Answers a running task's `limit()` and `semaphore()` calls (set by the worker, src/flow-host.ts). */
+  flow?: FlowHandler;
   /** Called with a fatal error when the executor can no longer run tasks (e.g. children stop loading). */
   onFatal?: (error: Error) => void;
 }

@@ -19,6 +19,7 @@ export type { ScheduledTask, ScheduledQuery } from './later.ts';
 export type { ScheduleOptions, ScheduleInfo, Missed, Overlap } from './schedules.ts';
 export { Timekeeper, type TimekeeperOptions, type TimekeeperRound } from './timekeeper.ts';
 export { taskContext, type TaskContext } from './context.ts';
+export { limit, semaphore, LimitedError, type LimitOptions, type SemaphoreOptions, type Slot } from './flow.ts';
 export { Worker, type WorkerOptions, type WorkerKind, type WorkerEvents } from './worker.ts';
 export { InlineWorker, type InlineWorkerOptions } from './inline-worker.ts';
 export { ForkedWorker, type ForkedWorkerOptions } from './forked-worker.ts';

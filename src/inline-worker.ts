@@ -4,8 +4,9 @@
  * with reason 'timeout', but code that ignores the signal keeps running, and a synchronous loop blocks the
  * whole worker (and its lease renewals). Use ForkedWorker or PreforkedWorker where a task can hang.
  */
-import { checkProgress, runInContext } from './context.ts';
+import { checkProgress, FLOW, type RunContext, runInContext } from './context.ts';
 import { toError, type Executor, type RunOutcome } from './executor.ts';
+import type { FlowHandler } from './flow-types.ts';
 import type { TaskEntry } from './payload.ts';
 import { MAX_TIMER_MS } from './options.ts';
 import { retryAdvice } from './retry.ts';
@@ -23,6 +24,7 @@ function thrownOutcome(handle: AnyTask, task: TaskEntry, thrown: unknown): RunOu
 class InlineExecutor implements Executor {
   readonly #modules: readonly (TaskModule | AnyTask)[];
   onProgress?: (taskId: string, value: unknown) => void;
+  flow?: FlowHandler;
   #tasks = new Map<string, AnyTask>();
   readonly #runs = new Set<{
     readonly id: string;
@@ -70,7 +72,7 @@ class InlineExecutor implements Executor {
         },
         Math.min(task.timeoutMs, MAX_TIMER_MS),
       );
-      const context = {
+      const context: RunContext = {
         id: task.id,
         name: task.name,
         attempt: task.attempt,
@@ -82,6 +84,7 @@ class InlineExecutor implements Executor {
           return controller.signal;
         },
         progress: (value: unknown) => this.onProgress?.(task.id, checkProgress(value)),
+        [FLOW]: { ask: (request) => this.flow?.(task.id, request) ?? Promise.resolve({ ok: false, error: 'no worker answers' }) },
       };
       try {
         Promise.resolve(runInContext(context, () => handle.fn(...task.args))).then(

@@ -78,6 +78,26 @@ export interface QueueKeys {
   readonly rate: string;
   /** Set on the keys of a queue with a rate limit (`src/rate.ts`); undefined otherwise. */
   readonly rateLimit?: { readonly intervalMs: number; readonly toleranceMs: number };
+  /**
+   * string with a TTL: the theoretical arrival time of the next call of `limit(key)` inside a task, ms (GCRA,
+   * src/flow.ts); it expires once that time is past. Partition 0's tag only (limits are queue-wide).
+   */
+  limit(key: string): string;
+  /**
+   * string with a TTL: the end of the line of refused `limit(key)` calls (as a TAT, ms): each refused task is put
+   * back for its own turn, one interval after the previous one's. Partition 0's tag only.
+   */
+  limitLine(key: string): string;
+  /**
+   * sorted set: '<worker id>|<task id>|<n>' -> when the holder took its slot (ms), the holders of
+   * `semaphore(name)`; exists while a slot is held. Partition 0's tag only.
+   */
+  semaphore(name: string): string;
+  /**
+   * sorted set: '<task id>|<n>|<semaphore name>' -> ms, the slots one worker registration holds (so a sweep
+   * frees them when its lease runs out); exists while it holds one. Partition 0's tag only.
+   */
+  holds(workerId: string): string;
 }
 
 /** What the scripts of a queue with priority levels need, for one partition. */
@@ -179,6 +199,10 @@ export function partitionKeys(prefix: string, tag: string, partition: number): Q
     unique: (key: string) => `${base}unique:${key}`,
     levelWaiting: (level: string) => `${base}waiting:${level}`,
     rate: `${base}rate`,
+    limit: (key: string) => `${base}limit:${key}`,
+    limitLine: (key: string) => `${base}limit-line:${key}`,
+    semaphore: (name: string) => `${base}sem:${name}`,
+    holds: (workerId: string) => `${base}holds:${workerId}`,
   };
 }
 

@@ -10,6 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, guard } from './connection.ts';
 import type { Executor } from './executor.ts';
+import { FlowHost } from './flow-host.ts';
+import { putBack } from './flow-store.ts';
 import { failpoint } from './failpoints.ts';
 import { type ErrorHandler, type Failure, type SuccessHandler, type TaskInfo, taskInfo } from './handlers.ts';
 import type { QueueKeys } from './keys.ts';
@@ -77,6 +79,8 @@ export interface RunEvents {
    * last. The last one goes to `failure` and the error handler.
    */
   retry: [task: TaskInfo, failure: Failure, delayMs: number];
+  /** A run gave way (its `limit()` or `semaphore()` call was refused): the task runs again `delayMs` later, uncounted. */
+  limited: [task: TaskInfo, delayMs: number];
 }
 
 /** What the processor needs from its worker; made once the worker's connections exist. */
@@ -95,15 +99,19 @@ export interface ProcessorHost {
   readonly slotFreed: () => void;
   /** A retry was scheduled, due at `due` (ms, Redis clock, as Redis said at `now`): arm a promotion then. */
   readonly scheduled?: (due: number, now: number) => void;
+  /** The worker's open runs: given, the processor answers their `limit()` / `semaphore()` calls (src/flow-host.ts). */
+  readonly runs?: ReadonlySet<Run>;
 }
 
 export class Processor {
   readonly #host: ProcessorHost;
   /** Runs whose outcome is known and whose finishing write is under way (their slots count as free). */
   #releasing = 0;
+  readonly #flow: FlowHost | undefined;
 
   constructor(host: ProcessorHost) {
     this.#host = host;
+    if (host.runs) this.#flow = new FlowHost(host.executor, host.cmd, host.queue, host.runs, host.logger);
   }
 
   get releasing(): number {
@@ -170,7 +178,11 @@ export class Processor {
     const outcome = await (traced
       ? within(traced.context, () => executor.run({ ...task, traceparent: traceparentOf(traced.span) }))
       : executor.run(task));
+    const putBackMs = this.#flow?.ended(run);
     if (run.abandoned) return traced?.span.end();
+    // A refused limit() / semaphore() call ended the run: the task gives way, uncounted (not for a cancelled run).
+    if (putBackMs !== undefined && outcome.kind === 'thrown' && !run.cancelled)
+      return await this.#giveWay(run, info, putBackMs, traced?.span);
     await this.#act(run, task, info, decide(task, outcome, run.cancelled), true, traced?.span);
   }
 
@@ -217,6 +229,21 @@ export class Processor {
           if ((await requeue(cmd, run.list, run.keys, run.entry, decision.cutoff)) === 'cancelled') await this.#cancelledOnTheWayBack(info);
         });
     }
+  }
+
+  /** put-back.lua: the task runs again `delayMs` later; neither a failure nor an attempt. */
+  async #giveWay(run: Run, info: TaskInfo, delayMs: number, span?: Span): Promise<void> {
+    const { queue, logger, emit, cmd } = this.#host;
+    if (span) endRun(span, 'requeued', 'limited');
+    logger.debug({ queue: queue.name, id: run.id, name: run.name, delayMs }, 'task gave way to a limit; it runs again later');
+    emit('limited', info, delayMs);
+    await this.#write(run, async () => {
+      const done = await putBack(cmd, run.list, run.keys, run.entry, delayMs);
+      if (done.status === 'cancelled') await this.#cancelledOnTheWayBack(info);
+      if (done.status === 'scheduled' && done.due > done.now) this.#host.scheduled?.(done.due, done.now);
+      if (done.status === 'unreadable')
+        logger.error({ queue: queue.name, id: run.id }, 'put-back.lua could not read the entry; it stays in the list');
+    });
   }
 
   /** finish.lua: the release with the outcome kept and the unique key freed, as the run needs. */

@@ -34,6 +34,10 @@ export const SCRIPT_NAMES = [
   'finish',
   'unique',
   'unique-release',
+  'limit',
+  'sem-acquire',
+  'sem-release',
+  'put-back',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

@@ -168,7 +168,7 @@ const CANCELLED_OUTCOME = failureOutcome(CANCELLED.reason, CANCELLED.message);
  * then, on a queue with priority levels, the levels' lists and names (the write slots are filled then, with
  * keys nothing touches when there is nothing to write).
  */
-function withCancelWrites(keys: QueueKeys, entry: Entry, k: string[], a: ScriptArg[]): [string[], ScriptArg[]] {
+export function withCancelWrites(keys: QueueKeys, entry: Entry, k: string[], a: ScriptArg[]): [string[], ScriptArg[]] {
   const w = cancelWrites(entry);
   const levels = keys.levels;
   if (!w && !levels) return [k, a];

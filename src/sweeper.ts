@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { type Client, connect, disconnect, whenReady } from './connection.ts';
 import { InvalidOptionError, StateError } from './errors.ts';
+import { freeHolds } from './flow-store.ts';
 import { failpoint } from './failpoints.ts';
 import type { QueueKeys } from './keys.ts';
 import { consoleLogger, type Logger } from './logger.ts';
@@ -100,6 +101,8 @@ async function sweepPartition(redis: Client, keys: QueueKeys, lockMs: number, to
     expiredWorkers += found.expired.length;
     for (const id of found.expired) {
       add(await recoverAll(redis, keys, id, 'lost'));
+      // Semaphore slots (src/flow.ts) live on partition 0's tag: the dead registration's go back now.
+      if (keys.partition === 0) await freeHolds(redis, keys, id);
       failpoint('mid-sweep');
     }
     if (found.expired.length < PAGE) break;

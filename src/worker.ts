@@ -147,6 +147,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     this.#leaseClient = this.#connection('worker');
     const cmd = this.#cmd;
     const processor = new Processor({
+      runs: this.#runs,
       queue: this.queue,
       logger: this.logger,
       executor,

@@ -9,6 +9,7 @@ import { Queue } from '../src/index.ts';
 import { memoryStore, NotSupportedByMemoryStoreError } from '../src/testing.ts';
 import type { StoreCase } from './conformance/case.ts';
 import { commandCases } from './conformance/command-cases.ts';
+import { flowCases } from './conformance/flow-cases.ts';
 import { laterCases } from './conformance/later-cases.ts';
 import { levelCases } from './conformance/level-cases.ts';
 import { rateCases } from './conformance/rate-cases.ts';
@@ -24,6 +25,7 @@ export const CASES: readonly StoreCase[] = [
   ...laterCases,
   ...levelCases,
   ...rateCases,
+  ...flowCases,
   ...scheduleCases,
   ...commandCases,
 ];

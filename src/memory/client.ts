@@ -17,6 +17,7 @@ import { NotSupportedByMemoryStoreError } from '../errors.ts';
 import { SCRIPT_NAMES, scriptSha } from '../scripts.ts';
 import { COMMANDS } from './commands.ts';
 import { bytes, Keyspace } from './keyspace.ts';
+import { FLOW_SCRIPTS } from './flow-scripts.ts';
 import { MEMORY_SCRIPTS, type Reply } from './scripts.ts';
 
 type Arg = string | number | Buffer;
@@ -90,7 +91,7 @@ export class MemoryStore {
       const digest = lower === 'eval' ? sha1(String(args[0])) : String(args[0]);
       const script = byDigest.get(digest);
       if (script === undefined) throw new NotSupportedByMemoryStoreError('a script that is not one of lua/*.lua');
-      const run = MEMORY_SCRIPTS[script];
+      const run = MEMORY_SCRIPTS[script] ?? FLOW_SCRIPTS[script];
       if (!run) throw new NotSupportedByMemoryStoreError(`the script ${script}.lua`);
       const n = Number(args[1]);
       const rest = args.slice(2).map(bytes);

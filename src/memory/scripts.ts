@@ -15,13 +15,13 @@ const a = (argv: readonly string[], i: number) => argv[i - 1] as string;
 const num = (s: string | undefined) => Number(s);
 
 /** lib.lua expect_list: an error reply when `key` holds something other than a list. */
-function expectList(ks: Keyspace, key: string, name: string, what: string): void {
+export function expectList(ks: Keyspace, key: string, name: string, what: string): void {
   const kind = ks.type(key);
   if (kind !== 'list' && kind !== 'none') throw new ReplyError(`WRONGTYPE ${name} is a ${kind}, not a list: ${what}`);
 }
 
 /** lib.lua bump: attempt + 1, cut-offs + cut, the reason kept when the run was not cut off. */
-function bump(entry: string, cut: number, reason: string): string {
+export function bump(entry: string, cut: number, reason: string): string {
   const m = /^1\|(\d+)\|(\d+)\|([A-Za-z]*)\|([\s\S]*)$/.exec(entry);
   if (!m) return entry;
   const [, attempt, cutoffs, old, rest] = m as unknown as [string, string, string, string, string];
@@ -32,7 +32,7 @@ function bump(entry: string, cut: number, reason: string): string {
  * lib.lua home: the KEYS index (1-based) of the list an entry goes back to: its level's (`;p=<level>`) when
  * `names` lists it (the lists are KEYS[first], KEYS[first + 1], ... in the order of `names`), else `fallback`.
  */
-function home(entry: string, fallback: number, first: number, names: string | undefined): number {
+export function home(entry: string, fallback: number, first: number, names: string | undefined): number {
   if (!names) return fallback;
   const level = /^1\|\d+\|\d+\|[A-Za-z]*\|[^|]*\|[^|]*\|\d+\|\d+\|f=[^|]*;p=([A-Za-z0-9_-]+)/.exec(entry)?.[1];
   if (level === undefined) return fallback;
