@@ -95,7 +95,6 @@ export class Queue implements Enqueuer {
     const partitions = intOption('partitions', options.partitions, 1, 1, MAX_PARTITIONS);
     this.levels = levelsOption(options.priorities, options.priorityOrder);
     this.rate = rateOption(options.rate, partitions);
-    if (this.rate && this.levels) throw new InvalidOptionError('Expected `rate` or `priorities` (not both yet), got both');
     this.partitions = queueKeys(this.prefix, this.name, partitions).map((keys) => withRate(this.rate, withLevels(this.levels, keys)));
     this.keys = this.partitions[0] as QueueKeys;
     this.configRecord = configRecord(partitions, this.levels?.record);

@@ -94,7 +94,8 @@ export async function dequeue(redis: Client, keys: QueueKeys, workerId: string, 
 }
 
 /**
- * dequeue.lua with the queue's rate limit (`keys.rateLimit`): entries as `dequeue` gives them, 'refused', or
+ * dequeue.lua (dequeue-levels.lua on a queue with levels) with the queue's rate limit (`keys.rateLimit`):
+ * entries as `dequeue` gives them, 'refused', or
  * `{ waitMs }` when the rate lets nothing start now (nothing moved; the next dispatch conforms that much later).
  */
 export async function dequeueLimited(
@@ -104,11 +105,24 @@ export async function dequeueLimited(
   count: number,
   rate: { readonly intervalMs: number; readonly toleranceMs: number },
 ): Promise<Buffer[] | 'refused' | { waitMs: number }> {
-  const k = [keys.waiting, keys.workers, keys.worker(workerId), keys.rate];
-  const reply = (await runScript(redis, 'dequeue', k, [workerId, count, rate.intervalMs, rate.toleranceMs], 'bytes')) as [
-    number,
-    ...(Buffer | number)[],
-  ];
+  const levels = keys.levels;
+  const reply = (
+    levels
+      ? await runScript(
+          redis,
+          'dequeue-levels',
+          [keys.workers, keys.worker(workerId), keys.dispatches, ...levels.lists, keys.rate],
+          [workerId, count, levels.pattern, rate.intervalMs, rate.toleranceMs],
+          'bytes',
+        )
+      : await runScript(
+          redis,
+          'dequeue',
+          [keys.waiting, keys.workers, keys.worker(workerId), keys.rate],
+          [workerId, count, rate.intervalMs, rate.toleranceMs],
+          'bytes',
+        )
+  ) as [number, ...(Buffer | number)[]];
   if (reply[0] === 2) return { waitMs: Number(reply[1]) };
   return reply[0] === 0 ? 'refused' : (reply.slice(1) as Buffer[]);
 }
