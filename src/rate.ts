@@ -53,6 +53,11 @@ export function rateOption(value: unknown, partitions: number): Rate | undefined
   return { limit, perMs, burst, intervalMs, toleranceMs: (burst - 1) * intervalMs };
 }
 
+/** The configuration record's part (src/config.ts): `;rate=<limit>/<perMs>/<burst>`, '' without a rate. */
+export function rateRecord(rate: Rate | undefined): string {
+  return rate ? `;rate=${rate.limit}/${rate.perMs}/${rate.burst}` : '';
+}
+
 /** One partition's keys with the rate layout the fetch reads (unchanged without a rate). */
 export function withRate(rate: Rate | undefined, keys: QueueKeys): QueueKeys {
   return rate ? { ...keys, rateLimit: { intervalMs: rate.intervalMs, toleranceMs: rate.toleranceMs } } : keys;

@@ -10,7 +10,7 @@ import { cancelWrites, type Entry } from './payload.ts';
 import { failureOutcome } from './results.ts';
 import { runScript, type ScriptArg } from './scripts.ts';
 
-/** What register.lua found: the partition's epoch, whether the queue is paused, and the configuration record (partition 0; '' elsewhere). */
+/** What register.lua found: the partition's epoch, whether the queue is paused, and the configuration record (the partition's copy). */
 export interface Registered {
   /** The epoch ('' when the configuration differed and nothing was written). */
   readonly epoch: string;
@@ -20,9 +20,9 @@ export interface Registered {
 }
 
 /**
- * register.lua: adds a registration with a lease; the partition's epoch (set from `candidate` if none). In
- * partition 0 with `config`, first writes the configuration record if there is none, and registers only if
- * the record equals `config`.
+ * register.lua: adds a registration with a lease; the partition's epoch (set from `candidate` if none). With
+ * `config`, first writes the partition's copy of the configuration record if there is none, and registers
+ * only if the copy equals `config`.
  */
 export async function register(
   redis: Client,
@@ -33,7 +33,7 @@ export async function register(
   facts: string,
   config?: string,
 ): Promise<Registered> {
-  const withConfig = config !== undefined && keys.partition === 0;
+  const withConfig = config !== undefined;
   const [epoch, , paused, recorded] = (await runScript(
     redis,
     'register',
