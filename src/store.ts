@@ -385,9 +385,19 @@ export async function recover(
 /** '-1' searches the dead-letter list from its old end, '1' from its new end (wherever the record is nearer). */
 export type ListSide = '1' | '-1';
 
-/** dead-requeue.lua: removes the dead letter `record` and enqueues `entry`. False: the record was gone. */
-export async function deadRequeue(redis: Client, keys: QueueKeys, record: string, entry: string, side: ListSide): Promise<boolean> {
-  return Number(await runScript(redis, 'dead-requeue', [keys.dead, keys.waiting], [record, entry, side])) === 1;
+/**
+ * dead-requeue.lua: removes the dead letter `record` and enqueues `entry` at the back of list `into` (`waiting`,
+ * or its priority level's list: src/level-status.ts `levelHome`). False: the record was gone.
+ */
+export async function deadRequeue(
+  redis: Client,
+  keys: QueueKeys,
+  record: string,
+  entry: string,
+  side: ListSide,
+  into = keys.waiting,
+): Promise<boolean> {
+  return Number(await runScript(redis, 'dead-requeue', [keys.dead, into], [record, entry, side])) === 1;
 }
 
 /** dead-delete.lua: removes the dead letter `record`. False: it was gone already. */
