@@ -272,7 +272,13 @@ const promote: Script = (ks, keys, argv) => {
     for (let i = 3; i < 3 + levels; i++) expectList(ks, k(keys, i), 'a level list', 'nothing was moved');
     ks.zrem(k(keys, 1), items);
     if (levels === 0) ks.lpush(k(keys, 2), items);
-    else for (const item of items) ks.lpush(k(keys, home(item, 2, 3, argv[1])), [item]);
+    else {
+      let allEmpty = true;
+      for (let i = 2; i < 3 + levels; i++) if (ks.llen(k(keys, i)) > 0) allEmpty = false;
+      items.forEach((item, i) => {
+        ks.lpush(k(keys, i === 0 && allEmpty ? 2 : home(item, 2, 3, argv[1])), [item]);
+      });
+    }
   }
   const head = ks.zrange(k(keys, 1), 0, 0)[0];
   const first = keys.length >= 3 + levels ? ks.zrange(k(keys, 3 + levels), 0, 0)[0] : undefined;
