@@ -19,7 +19,8 @@ import type { QueueKeys } from './keys.ts';
 import type { Lease } from './lease.ts';
 import type { Logger } from './logger.ts';
 import { entryFromBytes, entryKey, type Entry } from './payload.ts';
-import { chargeRate, dequeue, dequeueLimited, requeue } from './store.ts';
+import { chargeRate, dequeueLimited } from './rate.ts';
+import { dequeue, requeue } from './store.ts';
 import { within } from './time.ts';
 
 /** How long one BLMOVE blocks. The sweeper's grace before removing a registration must be longer. */

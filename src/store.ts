@@ -94,49 +94,6 @@ export async function dequeue(redis: Client, keys: QueueKeys, workerId: string, 
 }
 
 /**
- * dequeue.lua (dequeue-levels.lua on a queue with levels) with the queue's rate limit (`keys.rateLimit`):
- * entries as `dequeue` gives them, 'refused', or
- * `{ waitMs }` when the rate lets nothing start now (nothing moved; the next dispatch conforms that much later).
- */
-export async function dequeueLimited(
-  redis: Client,
-  keys: QueueKeys,
-  workerId: string,
-  count: number,
-  rate: { readonly intervalMs: number; readonly toleranceMs: number },
-): Promise<Buffer[] | 'refused' | { waitMs: number }> {
-  const levels = keys.levels;
-  const reply = (
-    levels
-      ? await runScript(
-          redis,
-          'dequeue-levels',
-          [keys.workers, keys.worker(workerId), keys.dispatches, ...levels.lists, keys.rate],
-          [workerId, count, levels.pattern, rate.intervalMs, rate.toleranceMs],
-          'bytes',
-        )
-      : await runScript(
-          redis,
-          'dequeue',
-          [keys.waiting, keys.workers, keys.worker(workerId), keys.rate],
-          [workerId, count, rate.intervalMs, rate.toleranceMs],
-          'bytes',
-        )
-  ) as [number, ...(Buffer | number)[]];
-  if (reply[0] === 2) return { waitMs: Number(reply[1]) };
-  return reply[0] === 0 ? 'refused' : (reply.slice(1) as Buffer[]);
-}
-
-/** rate.lua: charges the rate limit for an entry a blocking move took; resolves with the wait before it starts, ms. */
-export async function chargeRate(
-  redis: Client,
-  keys: QueueKeys,
-  rate: { readonly intervalMs: number; readonly toleranceMs: number },
-): Promise<number> {
-  return Number(await runScript(redis, 'rate', [keys.rate], [rate.intervalMs, rate.toleranceMs]));
-}
-
-/**
  * Enqueues one entry at the front of the default level (`atFront`: RPUSH, taken next), or in level `level`
  * (push.lua: its level's list, or `waiting` when every level is empty, so that a blocked worker wakes).
  */

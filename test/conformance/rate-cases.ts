@@ -3,7 +3,8 @@
 // each against Redis and against the memory store.
 import assert from 'node:assert/strict';
 import { encodeEntry } from '../../src/payload.ts';
-import { chargeRate, dequeueLimited, register } from '../../src/store.ts';
+import { chargeRate, dequeueLimited } from '../../src/rate.ts';
+import { register } from '../../src/store.ts';
 import { rateOption } from '../../src/rate.ts';
 import type { StoreCase } from './case.ts';
 
