@@ -236,11 +236,15 @@ export async function enqueueUniqueEntry(
   due: { readonly delayMs: number | undefined; readonly atMs: number | undefined },
   place: { readonly level: string; readonly front: boolean },
 ): Promise<{ id: string; duplicate: boolean }> {
-  const list = place.level !== '' && keys.levels ? keys.levelWaiting(place.level) : keys.waiting;
+  const levels = keys.levels;
+  const list = place.level !== '' && levels ? keys.levelWaiting(place.level) : keys.waiting;
+  // A task of another level also names `waiting` and the other lists: into a queue whose lists are all empty it
+  // goes to `waiting`, where an idle worker blocks.
+  const others = list !== keys.waiting && levels ? [keys.waiting, ...levels.lists.filter((l) => l !== keys.waiting && l !== list)] : [];
   const [done, holder] = (await runScript(
     redis,
     'unique',
-    [keys.unique(u.key), list, keys.scheduled],
+    [keys.unique(u.key), list, keys.scheduled, ...others],
     [entry, id, u.forMs, due.delayMs ?? '', due.atMs ?? '', place.front ? 'front' : ''],
   )) as [number, string | null];
   return { id: String(holder ?? id), duplicate: done === 0 };

@@ -204,3 +204,17 @@ test("a dead letter requeued, and a scheduled task sent by Run now, go back into
     },
     { priorities: WEIGHTS, deadLetters: 10 },
   ));
+
+test('a unique task of another level into a queue whose lists are all empty goes to waiting (where idle workers block); otherwise to its level', () =>
+  withQueue(
+    redis,
+    async (q) => {
+      const first = await q.enqueueUnique('add', [1, 1], { priority: 'high', unique: { key: 'wake-1' } });
+      assert.deepEqual(await ids(q.keys.waiting), [first.id], 'alone: into waiting, where a blocked worker takes it at once');
+      const second = await q.enqueueUnique('add', [2, 2], { priority: 'high', unique: { key: 'wake-2' } });
+      assert.deepEqual(await ids(q.keys.levelWaiting('high')), [second.id], 'another task waits: into its level');
+      const later = await q.enqueueUnique('add', [3, 3], { priority: 'low', unique: { key: 'wake-3' }, delayMs: 60_000 });
+      assert.equal(await redis.zcard(q.keys.scheduled), 1, `${later.id} waits in scheduled`);
+    },
+    { priorities: WEIGHTS },
+  ));
