@@ -1,4 +1,5 @@
-// k. What each opt-in feature of delayed-queue costs per task, beside a plain task: Redis commands to enqueue
+// k. What each opt-in feature of delayed-queue costs per task, beside a plain task (priority levels and a rate
+// limit included): Redis commands to enqueue
 // and to process (one at a time, one in-process worker at concurrency 1), bytes per waiting task, and what a
 // drained queue still holds (a kept result stays for its TTL, by design). Peers are not in this table: it
 // answers "what does turning this on cost", the zero-cost-when-unused promise included.
@@ -16,8 +17,12 @@ const TASKS = new URL('./tasks.mjs', import.meta.url).href;
 interface Variant {
   readonly label: string;
   readonly task: string;
+  /** Queue options beyond the name and connection (the same for the producer and the worker). */
+  readonly options?: Partial<DelayedQueue.QueueOptions>;
   enqueue(queue: DelayedQueue.Queue, i: number): Promise<unknown>;
 }
+
+const LEVELS = { priorities: { high: 6, normal: 3, low: 1 } };
 
 const VARIANTS: readonly Variant[] = [
   { label: 'plain task', task: 'noop', enqueue: (q, i) => q.enqueue('noop', [makePayload(i)]) },
@@ -32,6 +37,20 @@ const VARIANTS: readonly Variant[] = [
     enqueue: (q, i) => q.enqueueUnique('noop', [makePayload(i)], { unique: { key: `k${i}` } }),
   },
   { label: 'progress reported once', task: 'noopProgress', enqueue: (q, i) => q.enqueue('noopProgress', [makePayload(i)]) },
+  { label: 'priorities, default level', task: 'noop', options: LEVELS, enqueue: (q, i) => q.enqueue('noop', [makePayload(i)]) },
+  {
+    label: "priorities, level 'high'",
+    task: 'noop',
+    options: LEVELS,
+    enqueue: (q, i) => q.enqueue('noop', [makePayload(i)], { priority: 'high' }),
+  },
+  {
+    // A rate the worker never reaches here: what configuring one costs, not its waiting.
+    label: 'rate (1,000,000/s, burst 1000)',
+    task: 'noop',
+    options: { rate: { limit: 1_000_000, perMs: 1000, burst: 1000 } },
+    enqueue: (q, i) => q.enqueue('noop', [makePayload(i)]),
+  },
 ];
 
 export function features(ctx: Ctx): Scenario {
@@ -59,7 +78,7 @@ export function features(ctx: Ctx): Scenario {
           const row = getRow(sc, me, v.label, 'features');
           const admin = ctx.redis.admin;
           await admin.flushall();
-          const queue = new Queue({ name: 'bench', redis: ctx.conn.url });
+          const queue = new Queue({ name: 'bench', redis: ctx.conn.url, ...v.options });
           try {
             await sleep(100);
             const base = await dataMemory(admin);

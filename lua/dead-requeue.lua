@@ -1,6 +1,7 @@
 -- dead-requeue.lua: put a dead letter's task back in the queue, if the record is still in the dead-letter list.
 -- KEYS[1] dead     (list of failure records, '<now_ms>|<json>', newest on the left)
--- KEYS[2] waiting  (the same partition's list of waiting entries)
+-- KEYS[2] waiting  (the same partition's list the entry goes to: `waiting`, or the list of the entry's priority
+--         level when the queue has it, src/level-status.ts `levelHome`)
 -- ARGV[1] the record exactly as read from KEYS[1] (its bytes are the token: whoever removes it requeues it)
 -- ARGV[2] the entry to enqueue (made by the client from the entry inside the record: attempt + 1, cut-offs 0)
 -- ARGV[3] '-1' to search the list from its old end (the record is nearer that end), else from the new end

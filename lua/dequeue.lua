@@ -26,18 +26,16 @@ end
 local n = tonumber(ARGV[2])
 local tat = now
 if KEYS[4] then
-  tat = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'), now)
-  local conform = math.floor((now + tonumber(ARGV[4]) - tat) / tonumber(ARGV[3]) + 1e-9) + 1
+  local conform
+  conform, tat = gcra_room(KEYS[4], now, tonumber(ARGV[3]), tonumber(ARGV[4]))
   if conform < 1 then
     return {2, math.max(1, math.ceil(tat - tonumber(ARGV[4]) - now))}
   end
   n = math.min(n, conform)
 end
--- moves TAT on past `moved` dispatches; the key expires once TAT is in the past (it then changes nothing)
 local function charge(moved)
   if KEYS[4] and moved > 0 then
-    local next = tat + moved * tonumber(ARGV[3])
-    redis.call('SET', KEYS[4], string.format('%.3f', next), 'PX', math.max(1, math.ceil(next - now)))
+    gcra_charge(KEYS[4], now, tat, moved, tonumber(ARGV[3]))
   end
 end
 if n == 1 then

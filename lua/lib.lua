@@ -18,6 +18,22 @@ local function expect_list(kind, name, what)
   return nil
 end
 
+-- The queue rate limit (GCRA, src/rate.ts) on string `key` (the theoretical arrival time, TAT, of the next
+-- dispatch, ms): how many dispatches conform at `now` (a dispatch conforms when max(TAT, now) - now <= τ),
+-- and that TAT. With none conforming, the wait until the next does is max(1, ceil(TAT - τ - now)).
+local function gcra_room(key, now, interval, tolerance)
+  local tat = math.max(tonumber(redis.call('GET', key) or '0'), now)
+  return math.floor((now + tolerance - tat) / interval + 1e-9) + 1, tat
+end
+
+-- Moves the TAT in `key` on past `moved` dispatches from `tat`; the key expires once its TAT is in the past
+-- (it then changes nothing). Returns the new TAT.
+local function gcra_charge(key, now, tat, moved, interval)
+  local next = tat + moved * interval
+  redis.call('SET', key, string.format('%.3f', next), 'PX', math.max(1, math.ceil(next - now)))
+  return next
+end
+
 -- The entry put back after a run ended: attempt + 1 (so the next run's token differs), cut-offs + cut, and
 -- the reason recorded when the run counts as cut off (cut = 1). An entry of another format is kept as it is.
 -- The grammar is src/payload.ts': '1|<attempt>|<cutoffs>|<reason>|<rest>'.

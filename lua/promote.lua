@@ -9,7 +9,8 @@
 -- Returns {moved, next_due_ms, now_ms, schedule_due_ms}: next_due_ms is the earliest due time still scheduled,
 -- -1 when none (the key is gone then); schedule_due_ms the earliest due time of the schedules in KEYS[3+L], -1
 -- when none or not asked (so an idle timekeeper round is this one command: fire.lua runs only when one is due).
--- Due entries join the back of the line as a fresh enqueue does, earliest due first.
+-- Due entries join the back of the line as a fresh enqueue does, earliest due first. With levels, when every
+-- list is empty the first goes to `waiting` (where idle workers block), the others to their own levels.
 -- Removal and push are one script, so a crash at any instant neither loses nor duplicates an entry. Validates
 -- before it writes: a `waiting` of another type fails the call with nothing moved. Safe to run twice and
 -- concurrently: a second call finds nothing due.
@@ -36,8 +37,20 @@ if #items > 0 then
   if levels == 0 then
     redis.call('LPUSH', KEYS[2], unpack(items))
   else
+    -- Idle workers block on `waiting` only: when every list is empty the first entry goes there, whatever its
+    -- level, so that a blocked worker wakes at once (as push.lua does; the entry names its level, so a later
+    -- put-back still goes home). The others go to their levels, taken by that worker's next fetch.
+    local all_empty = redis.call('LLEN', KEYS[2]) == 0
+    for i = 3, 2 + levels do
+      if all_empty and redis.call('LLEN', KEYS[i]) > 0 then
+        all_empty = false
+      end
+    end
     for i = 1, #items do
       local target = home(items[i], 2, 3, ARGV[2])
+      if i == 1 and all_empty then
+        target = 2
+      end
       redis.call('LPUSH', KEYS[target], items[i])
     end
   end

@@ -9,7 +9,7 @@
 --         nothing is checked and the reply has three fields; given whenever later KEYS are)
 -- KEYS[8] results  (stream the waits hear of outcomes on; used by a keyed call; optional, given whenever later
 --         KEYS are)
--- KEYS[9] config   (string: the queue's configuration record, which only partition 0 holds; optional, given
+-- KEYS[9] config   (string: the partition's copy of the queue's configuration record; optional, given
 --         whenever later KEYS are)
 -- KEYS[10] dispatches (string: the priority levels' dispatch counter; optional, given whenever later KEYS are)
 -- KEYS[11..10+L] the lists of the L priority levels named in ARGV[6], in that order (a queue with `priorities`)

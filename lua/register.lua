@@ -3,7 +3,7 @@
 -- KEYS[2] epoch    (string: the queue's epoch, set once)
 -- KEYS[3] info     (hash: worker id -> JSON facts for `status`)
 -- KEYS[4] paused   (string: set while the queue is paused; optional, and given whenever KEYS[5] is)
--- KEYS[5] config   (string: the queue's configuration record; partition 0 only, absent elsewhere)
+-- KEYS[5] config   (string: the partition's copy of the queue's configuration record, src/config.ts; optional)
 -- ARGV[1] worker id (fresh random per registration, never reused)
 -- ARGV[2] lease length, ms
 -- ARGV[3] an epoch to set if the queue has none yet

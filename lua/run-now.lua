@@ -1,6 +1,7 @@
 -- run-now.lua: run a scheduled task now: move its exact entry from the scheduled set to the waiting list.
 -- KEYS[1] scheduled (zset: entry -> due time, ms on the Redis clock)
--- KEYS[2] waiting   (the same partition's list)
+-- KEYS[2] waiting   (the same partition's list the entry goes to: `waiting`, or the list of the entry's
+--         priority level when the queue has it, src/level-status.ts `levelHome`)
 -- ARGV[1] the entry exactly as read from KEYS[1] (its bytes are the token: whoever removes it enqueues it)
 -- Returns 1 if the entry was moved, 0 if it was no longer scheduled (promoted at its due time, run now by
 -- someone else, or never there): nothing is written then.

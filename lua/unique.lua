@@ -2,6 +2,10 @@
 -- KEYS[1] unique:<key> (string with a TTL: the id of the task holding the key)
 -- KEYS[2] the list it waits in: waiting, or its priority level's list (a queue with `priorities`)
 -- KEYS[3] scheduled    (zset: entry -> due time, ms, Redis clock)
+-- KEYS[4] optional, when KEYS[2] is a priority level's list other than the default: waiting (where idle workers
+--         block); KEYS[5..] the queue's other level lists. When every one of these lists and KEYS[2] is empty, a
+--         task that runs now goes to KEYS[4] instead, so that a blocked worker wakes (as push.lua does; the
+--         entry names its level, so a put-back still goes home)
 -- ARGV[1] the entry
 -- ARGV[2] the task id
 -- ARGV[3] how long the key is held at most, ms (the bound after a Redis data loss)
@@ -27,9 +31,21 @@ elseif ARGV[5] ~= '' then
 end
 if due > now then
   redis.call('ZADD', KEYS[3], due, ARGV[1])
-elseif ARGV[6] == 'front' then
-  redis.call('RPUSH', KEYS[2], ARGV[1])
 else
-  redis.call('LPUSH', KEYS[2], ARGV[1])
+  local target = 2
+  if KEYS[4] and redis.call('LLEN', KEYS[2]) == 0 then
+    target = 4
+    for i = 4, #KEYS do
+      if redis.call('LLEN', KEYS[i]) > 0 then
+        target = 2
+        break
+      end
+    end
+  end
+  if ARGV[6] == 'front' then
+    redis.call('RPUSH', KEYS[target], ARGV[1])
+  else
+    redis.call('LPUSH', KEYS[target], ARGV[1])
+  end
 end
 return {1, ARGV[2]}

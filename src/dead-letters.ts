@@ -20,6 +20,7 @@ import { checkTaskId } from './payload.ts';
 import { decodeEntry } from './payload.ts';
 import type { Queue } from './queue.ts';
 import { readDeadLetter } from './records.ts';
+import { levelHome } from './level-status.ts';
 import { deadDelete, deadRequeue, type ListSide } from './store.ts';
 
 /** One failure record, decoded for people (every field as found; unknown ones are null). */
@@ -211,11 +212,12 @@ export function entryToRequeue(record: string): string {
   return `1|${Number(match[1]) + 1}|0||${entry.slice(match[0].length)}`;
 }
 
-/** Puts a dead letter's task back at the end of the waiting list. False if the record was gone already. */
+/** Puts a dead letter's task back at the end of its level's waiting list. False if the record was gone already. */
 export async function requeueDeadLetter(queue: Queue, ref: DeadLetterRef): Promise<boolean> {
   const keys = partitionOf(queue, ref.partition);
   const entry = entryToRequeue(ref.record);
-  return await deadRequeue(queue.redis, keys, ref.record, entry, side(ref));
+  const into = await levelHome(queue.redis, queue.levels, queue.keys)(keys, entry);
+  return await deadRequeue(queue.redis, keys, ref.record, entry, side(ref), into);
 }
 
 /** Deletes one dead letter. False if it was gone already. */
@@ -238,6 +240,7 @@ export interface RequeueAllResult {
  */
 export async function requeueAllDeadLetters(queue: Queue): Promise<RequeueAllResult> {
   const redis = queue.redis;
+  const home = levelHome(redis, queue.levels, queue.keys);
   let requeued = 0;
   let skipped = 0;
   const lengths = await sizes(redis, queue.partitions);
@@ -263,7 +266,7 @@ export async function requeueAllDeadLetters(queue: Queue): Promise<RequeueAllRes
             continue;
           }
           // These records are the oldest: LREM searches from the old end, so each finds its record at once.
-          batch.push(deadRequeue(redis, keys, record, entry, '-1'));
+          batch.push(home(keys, entry).then((into) => deadRequeue(redis, keys, record, entry, '-1', into)));
         }
         for (const done of await Promise.all(batch)) if (done) requeued++;
       }

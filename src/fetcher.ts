@@ -19,14 +19,13 @@ import type { QueueKeys } from './keys.ts';
 import type { Lease } from './lease.ts';
 import type { Logger } from './logger.ts';
 import { entryFromBytes, entryKey, type Entry } from './payload.ts';
-import { chargeRate, dequeue, dequeueLimited, requeue } from './store.ts';
+import { chargeRate, dequeueLimited } from './rate.ts';
+import { dequeue, requeue } from './store.ts';
 import { within } from './time.ts';
 
 /** How long one BLMOVE blocks. The sweeper's grace before removing a registration must be longer. */
 export const BLOCK_SECONDS = 1;
 const RECONCILE_EVERY_MS = 10_000;
-/** How long one BLMOVE blocks at most on a queue with priority levels. */
-export const LEVELS_BLOCK_SECONDS = 0.25;
 
 export interface FetcherHost {
   readonly partitions: readonly QueueKeys[];
@@ -63,9 +62,11 @@ export class Fetcher {
     this.#next = Math.floor(Math.random() * host.partitions.length);
     this.#home = this.#next;
     this.#blockSeconds = host.partitions.length === 1 ? BLOCK_SECONDS : Math.max(0.1, BLOCK_SECONDS / host.partitions.length);
-    // With priority levels an idle worker blocks on `waiting` only: a task pushed to another level's list while
-    // one waits there (or put back there) is seen within one shorter block.
-    if (host.partitions[0]?.levels) this.#blockSeconds = Math.min(this.#blockSeconds, LEVELS_BLOCK_SECONDS);
+    // With priority levels an idle worker blocks on `waiting` too, as long as on a plain queue: whatever lands
+    // in a queue whose lists are all empty goes to `waiting` (push.lua, promote.lua), so it wakes the worker;
+    // a task that lands in a level list while another waits is taken by the next fetch of the worker that
+    // took that other one. (Put-backs by requeue, retry and recover go to their level's list and are seen
+    // within one block: README "Priorities".)
     const block = host.block;
     // CLIENT UNBLOCK needs the id of the connection that blocks; a cluster client has one per node, so on a
     // cluster a stop waits for the block to time out instead (at most BLOCK_SECONDS).

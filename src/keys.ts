@@ -22,9 +22,10 @@ export interface QueueKeys {
   /** string: a random value set while workers use the partition; its loss while they do means Redis lost data. */
   readonly epoch: string;
   /**
-   * string: the queue's configuration (`partitions`, priority levels) as written by the first worker (or the first
-   * producer of a non-default configuration); compared by every process at start. Used in partition 0 only;
-   * deleted with partition 0's epoch when the last worker leaves it drained.
+   * string: the queue's configuration (`partitions`, priority levels, `rate`) as written by the first worker (or
+   * the first producer of a non-default configuration); compared by every process at start. A copy in every
+   * partition, deleted with the partition's epoch when the last worker leaves it drained (partition 0's is
+   * written back while another partition keeps one: src/config.ts).
    */
   readonly config: string;
   /** string with a TTL: held by whoever sweeps this interval. */

@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, whenReady } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
 import { type WorkerFacts, workerFactsJson } from './records.ts';
+import { keepFirstRecord } from './config.ts';
 import { ConfigMismatchError } from './errors.ts';
 import { recover, register, renew, type Registered } from './store.ts';
 
@@ -89,16 +90,20 @@ export class Lease {
       .slice(0, 40)}.${process.pid}.${randomBytes(6).toString('base64url')}`;
     const sent = performance.now();
     const facts = this.#factsJson();
-    const settled = await Promise.allSettled(
-      this.#partitions.map((keys) => register(this.#redis, keys, id, this.#leaseMs, randomBytes(8).toString('hex'), facts, this.#config)),
-    );
-    const first = settled[0];
-    if (first?.status === 'fulfilled' && first.value.epoch === '') {
-      // Partition 0 refused: another configuration is recorded. Leave the partitions that took this id.
+    const enter = (keys: QueueKeys) => register(this.#redis, keys, id, this.#leaseMs, randomBytes(8).toString('hex'), facts, this.#config);
+    // Partition 0 first: every configuration has it, so its copy of the record decides between processes
+    // that start at once with different configurations (neither wins a partition each); then the others.
+    const [first, ...others] = this.#partitions;
+    const settled = [(await Promise.allSettled([enter(first as QueueKeys)]))[0] as PromiseSettledResult<Registered>];
+    if (settled[0]?.status === 'fulfilled' && settled[0].value.epoch !== '') settled.push(...(await Promise.allSettled(others.map(enter))));
+    const refused = settled.findIndex((r) => r.status === 'fulfilled' && r.value.epoch === '');
+    if (refused !== -1) {
+      // Another configuration is recorded in partition `refused`. Leave the partitions that took this id.
       await Promise.all(
-        this.#partitions.map((keys, i) => (i > 0 && settled[i]?.status === 'fulfilled' ? this.#leavePartition(keys, id) : true)),
+        this.#partitions.map((keys, i) => (i !== refused && settled[i]?.status === 'fulfilled' ? this.#leavePartition(keys, id) : true)),
       );
-      throw new ConfigMismatchError(this.#queueName, this.#partitions[0]!.config, first.value.recorded, this.#config);
+      const recorded = (settled[refused] as PromiseFulfilledResult<Registered>).value.recorded;
+      throw new ConfigMismatchError(this.#queueName, this.#partitions[refused]!.config, recorded, this.#config);
     }
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) {
@@ -215,6 +220,8 @@ export class Lease {
     this.stop();
     if (id === '') return true;
     const results = await Promise.all(this.#partitions.map((keys) => this.#leavePartition(keys, id)));
+    // Partition 0's copy of the configuration record went if partition 0 drained; others may still hold work.
+    await keepFirstRecord(this.#redis, this.#partitions);
     return results.every(Boolean);
   }
 

@@ -5,7 +5,8 @@
  */
 import { send, type Client } from './connection.ts';
 import type { QueueKeys } from './keys.ts';
-import { levelsOption, waitBound } from './priorities.ts';
+import { decodeEntry } from './payload.ts';
+import { type Levels, levelsOption, waitBound } from './priorities.ts';
 
 export interface LevelStatus {
   readonly name: string;
@@ -77,4 +78,35 @@ export function withLevels<S extends { readonly waiting: number }>(status: S, le
   if (!levels) return status;
   const others = levels.levels.filter((l) => l.name !== levels.defaultLevel).reduce((n, l) => n + l.waiting, 0);
   return { ...status, waiting: status.waiting + others, levels };
+}
+
+/**
+ * Where an operator's put-back (a dead letter requeued, a scheduled task sent by "Run now") goes: the list of
+ * the entry's own level (`p=<level>`) when the queue has that level, else `waiting` (a plain entry, a queue
+ * without levels, or a level the configuration no longer has). The levels are `declared` (the queue object's
+ * `priorities`), else those the partition's configuration record names (partition 0's when the partition has
+ * no copy), read once per returned function and only for an entry of a level: no read for plain entries.
+ */
+export function levelHome(
+  redis: Client,
+  declared: Levels | undefined,
+  first: QueueKeys,
+): (keys: QueueKeys, entry: string) => Promise<string> {
+  let recorded: Promise<Levels | undefined> | undefined;
+  const levelsFor = async (keys: QueueKeys): Promise<Levels | undefined> => {
+    if (declared) return declared;
+    recorded ??= (async () => {
+      const own = await send(redis, () => redis.get(keys.config));
+      return recordLevels(own ?? (keys.partition === 0 ? null : await send(redis, () => redis.get(first.config))));
+    })();
+    return recorded;
+  };
+  return async (keys, entry) => {
+    const decoded = decodeEntry(entry, Number.MAX_SAFE_INTEGER);
+    const level = decoded.ok ? decoded.task.priority : undefined;
+    if (level === undefined) return keys.waiting;
+    const levels = await levelsFor(keys);
+    const i = levels ? levels.names.indexOf(level) : -1;
+    return levels && i !== -1 && i !== levels.defaultIndex ? keys.levelWaiting(level) : keys.waiting;
+  };
 }

@@ -15,7 +15,7 @@ import { encodeEntry, isValidTaskName } from './payload.ts';
 import { dueOptions, listScheduled, retryOptions, type ScheduledTask, type ScheduledQuery } from './later.ts';
 import { type Built, checkReplicas, writeMany, writeOne } from './enqueue-writes.ts';
 import { levelsOption, placement, withLevels, type Levels } from './priorities.ts';
-import { type Rate, rateOption, withRate } from './rate.ts';
+import { type Rate, rateOption, rateRecord, withRate } from './rate.ts';
 import { enqueueUniqueEntry } from './store.ts';
 import { type ResolvedUnique, uniqueOption } from './unique.ts';
 import { endSpan, publishSpan, type Span, traceparentOf, tracingOption } from './tracing.ts';
@@ -66,7 +66,7 @@ export class Queue implements Enqueuer {
   readonly levels: Levels | undefined;
   /** The rate limit (`rate`), or undefined. */
   readonly rate: Rate | undefined;
-  /** What every process of this queue must agree on (`partitions`, levels), as Redis records it (`keys.config`). */
+  /** What every process of this queue must agree on (`partitions`, levels, `rate`), as Redis records it (`keys.config`). */
   readonly configRecord: string;
   #redis: Client | undefined;
   /** The producer's one configuration check, made before its first write. */
@@ -95,10 +95,9 @@ export class Queue implements Enqueuer {
     const partitions = intOption('partitions', options.partitions, 1, 1, MAX_PARTITIONS);
     this.levels = levelsOption(options.priorities, options.priorityOrder);
     this.rate = rateOption(options.rate, partitions);
-    if (this.rate && this.levels) throw new InvalidOptionError('Expected `rate` or `priorities` (not both yet), got both');
     this.partitions = queueKeys(this.prefix, this.name, partitions).map((keys) => withRate(this.rate, withLevels(this.levels, keys)));
     this.keys = this.partitions[0] as QueueKeys;
-    this.configRecord = configRecord(partitions, this.levels?.record);
+    this.configRecord = configRecord(partitions, (this.levels?.record ?? '') + rateRecord(this.rate));
     this.waitForReplicas = intOption('waitForReplicas', options.waitForReplicas, 0, 0, 100);
     this.replicaTimeoutMs = msOption('replicaTimeoutMs', options.replicaTimeoutMs, 1000, 1);
     this.tracing = tracingOption(options.tracing);
@@ -117,7 +116,7 @@ export class Queue implements Enqueuer {
    * rejects with `ConfigMismatchError` when they differ. Enqueueing calls it before its first write.
    */
   checkConfig(): Promise<void> {
-    return this.#config.check(() => checkProducerConfig(this.redis, this.name, this.keys, this.configRecord));
+    return this.#config.check(() => checkProducerConfig(this.redis, this.name, this.partitions, this.configRecord));
   }
 
   /** Builds the entry for one task; throws a typed error (and writes nothing) on bad input. */

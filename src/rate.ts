@@ -12,8 +12,10 @@
  * until the next one does: the worker sleeps exactly that long); a task an idle worker's blocking move took is
  * charged afterwards by `rate.lua`, and the worker waits for its slot before it starts it.
  */
+import type { Client } from './connection.ts';
 import { InvalidOptionError } from './errors.ts';
 import type { QueueKeys } from './keys.ts';
+import { runScript } from './scripts.ts';
 
 export interface RateOptions {
   /** Tasks started per `perMs`, over all workers and machines. */
@@ -53,7 +55,55 @@ export function rateOption(value: unknown, partitions: number): Rate | undefined
   return { limit, perMs, burst, intervalMs, toleranceMs: (burst - 1) * intervalMs };
 }
 
+/** The configuration record's part (src/config.ts): `;rate=<limit>/<perMs>/<burst>`, '' without a rate. */
+export function rateRecord(rate: Rate | undefined): string {
+  return rate ? `;rate=${rate.limit}/${rate.perMs}/${rate.burst}` : '';
+}
+
 /** One partition's keys with the rate layout the fetch reads (unchanged without a rate). */
 export function withRate(rate: Rate | undefined, keys: QueueKeys): QueueKeys {
   return rate ? { ...keys, rateLimit: { intervalMs: rate.intervalMs, toleranceMs: rate.toleranceMs } } : keys;
+}
+
+/**
+ * dequeue.lua (dequeue-levels.lua on a queue with levels) with the queue's rate limit (`keys.rateLimit`):
+ * entries as `dequeue` gives them, 'refused', or
+ * `{ waitMs }` when the rate lets nothing start now (nothing moved; the next dispatch conforms that much later).
+ */
+export async function dequeueLimited(
+  redis: Client,
+  keys: QueueKeys,
+  workerId: string,
+  count: number,
+  rate: { readonly intervalMs: number; readonly toleranceMs: number },
+): Promise<Buffer[] | 'refused' | { waitMs: number }> {
+  const levels = keys.levels;
+  const reply = (
+    levels
+      ? await runScript(
+          redis,
+          'dequeue-levels',
+          [keys.workers, keys.worker(workerId), keys.dispatches, ...levels.lists, keys.rate],
+          [workerId, count, levels.pattern, rate.intervalMs, rate.toleranceMs],
+          'bytes',
+        )
+      : await runScript(
+          redis,
+          'dequeue',
+          [keys.waiting, keys.workers, keys.worker(workerId), keys.rate],
+          [workerId, count, rate.intervalMs, rate.toleranceMs],
+          'bytes',
+        )
+  ) as [number, ...(Buffer | number)[]];
+  if (reply[0] === 2) return { waitMs: Number(reply[1]) };
+  return reply[0] === 0 ? 'refused' : (reply.slice(1) as Buffer[]);
+}
+
+/** rate.lua: charges the rate limit for an entry a blocking move took; resolves with the wait before it starts, ms. */
+export async function chargeRate(
+  redis: Client,
+  keys: QueueKeys,
+  rate: { readonly intervalMs: number; readonly toleranceMs: number },
+): Promise<number> {
+  return Number(await runScript(redis, 'rate', [keys.rate], [rate.intervalMs, rate.toleranceMs]));
 }

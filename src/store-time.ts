@@ -58,11 +58,12 @@ export async function promote(redis: Client, keys: QueueKeys, max = 1000, schedu
 }
 
 /**
- * run-now.lua: moves the scheduled `entry` (its exact bytes) of one partition to the back of its waiting list.
- * False: it was no longer scheduled (nothing written).
+ * run-now.lua: moves the scheduled `entry` (its exact bytes) of one partition to the back of list `into`
+ * (`waiting`, or its priority level's list: src/level-status.ts `levelHome`). False: it was no longer
+ * scheduled (nothing written).
  */
-export async function runNow(redis: Client, keys: QueueKeys, entry: Buffer | string): Promise<boolean> {
-  return Number(await runScript(redis, 'run-now', [keys.scheduled, keys.waiting], [entry])) === 1;
+export async function runNow(redis: Client, keys: QueueKeys, entry: Buffer | string, into = keys.waiting): Promise<boolean> {
+  return Number(await runScript(redis, 'run-now', [keys.scheduled, into], [entry])) === 1;
 }
 
 /** schedule-set.lua: registers schedule `id` (or keeps it as it is when `spec` is unchanged). */

@@ -10,7 +10,7 @@ import { cancelWrites, type Entry } from './payload.ts';
 import { failureOutcome } from './results.ts';
 import { runScript, type ScriptArg } from './scripts.ts';
 
-/** What register.lua found: the partition's epoch, whether the queue is paused, and the configuration record (partition 0; '' elsewhere). */
+/** What register.lua found: the partition's epoch, whether the queue is paused, and the configuration record (the partition's copy). */
 export interface Registered {
   /** The epoch ('' when the configuration differed and nothing was written). */
   readonly epoch: string;
@@ -20,9 +20,9 @@ export interface Registered {
 }
 
 /**
- * register.lua: adds a registration with a lease; the partition's epoch (set from `candidate` if none). In
- * partition 0 with `config`, first writes the configuration record if there is none, and registers only if
- * the record equals `config`.
+ * register.lua: adds a registration with a lease; the partition's epoch (set from `candidate` if none). With
+ * `config`, first writes the partition's copy of the configuration record if there is none, and registers
+ * only if the copy equals `config`.
  */
 export async function register(
   redis: Client,
@@ -33,7 +33,7 @@ export async function register(
   facts: string,
   config?: string,
 ): Promise<Registered> {
-  const withConfig = config !== undefined && keys.partition === 0;
+  const withConfig = config !== undefined;
   const [epoch, , paused, recorded] = (await runScript(
     redis,
     'register',
@@ -91,35 +91,6 @@ export async function dequeue(redis: Client, keys: QueueKeys, workerId: string, 
       : await runScript(redis, 'dequeue', [keys.waiting, keys.workers, keys.worker(workerId)], [workerId, count], 'bytes')
   ) as [number, ...Buffer[]];
   return reply[0] === 0 ? 'refused' : (reply.slice(1) as Buffer[]);
-}
-
-/**
- * dequeue.lua with the queue's rate limit (`keys.rateLimit`): entries as `dequeue` gives them, 'refused', or
- * `{ waitMs }` when the rate lets nothing start now (nothing moved; the next dispatch conforms that much later).
- */
-export async function dequeueLimited(
-  redis: Client,
-  keys: QueueKeys,
-  workerId: string,
-  count: number,
-  rate: { readonly intervalMs: number; readonly toleranceMs: number },
-): Promise<Buffer[] | 'refused' | { waitMs: number }> {
-  const k = [keys.waiting, keys.workers, keys.worker(workerId), keys.rate];
-  const reply = (await runScript(redis, 'dequeue', k, [workerId, count, rate.intervalMs, rate.toleranceMs], 'bytes')) as [
-    number,
-    ...(Buffer | number)[],
-  ];
-  if (reply[0] === 2) return { waitMs: Number(reply[1]) };
-  return reply[0] === 0 ? 'refused' : (reply.slice(1) as Buffer[]);
-}
-
-/** rate.lua: charges the rate limit for an entry a blocking move took; resolves with the wait before it starts, ms. */
-export async function chargeRate(
-  redis: Client,
-  keys: QueueKeys,
-  rate: { readonly intervalMs: number; readonly toleranceMs: number },
-): Promise<number> {
-  return Number(await runScript(redis, 'rate', [keys.rate], [rate.intervalMs, rate.toleranceMs]));
 }
 
 /**
@@ -265,11 +236,15 @@ export async function enqueueUniqueEntry(
   due: { readonly delayMs: number | undefined; readonly atMs: number | undefined },
   place: { readonly level: string; readonly front: boolean },
 ): Promise<{ id: string; duplicate: boolean }> {
-  const list = place.level !== '' && keys.levels ? keys.levelWaiting(place.level) : keys.waiting;
+  const levels = keys.levels;
+  const list = place.level !== '' && levels ? keys.levelWaiting(place.level) : keys.waiting;
+  // A task of another level also names `waiting` and the other lists: into a queue whose lists are all empty it
+  // goes to `waiting`, where an idle worker blocks.
+  const others = list !== keys.waiting && levels ? [keys.waiting, ...levels.lists.filter((l) => l !== keys.waiting && l !== list)] : [];
   const [done, holder] = (await runScript(
     redis,
     'unique',
-    [keys.unique(u.key), list, keys.scheduled],
+    [keys.unique(u.key), list, keys.scheduled, ...others],
     [entry, id, u.forMs, due.delayMs ?? '', due.atMs ?? '', place.front ? 'front' : ''],
   )) as [number, string | null];
   return { id: String(holder ?? id), duplicate: done === 0 };
@@ -371,9 +346,19 @@ export async function recover(
 /** '-1' searches the dead-letter list from its old end, '1' from its new end (wherever the record is nearer). */
 export type ListSide = '1' | '-1';
 
-/** dead-requeue.lua: removes the dead letter `record` and enqueues `entry`. False: the record was gone. */
-export async function deadRequeue(redis: Client, keys: QueueKeys, record: string, entry: string, side: ListSide): Promise<boolean> {
-  return Number(await runScript(redis, 'dead-requeue', [keys.dead, keys.waiting], [record, entry, side])) === 1;
+/**
+ * dead-requeue.lua: removes the dead letter `record` and enqueues `entry` at the back of list `into` (`waiting`,
+ * or its priority level's list: src/level-status.ts `levelHome`). False: the record was gone.
+ */
+export async function deadRequeue(
+  redis: Client,
+  keys: QueueKeys,
+  record: string,
+  entry: string,
+  side: ListSide,
+  into = keys.waiting,
+): Promise<boolean> {
+  return Number(await runScript(redis, 'dead-requeue', [keys.dead, into], [record, entry, side])) === 1;
 }
 
 /** dead-delete.lua: removes the dead letter `record`. False: it was gone already. */

@@ -5,9 +5,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { ConfigMismatchError, InlineWorker, Queue } from '../src/index.ts';
-import { keySlot } from '../src/keys.ts';
+import { keySlot, type QueueKeys } from '../src/keys.ts';
 import { encodeEntry } from '../src/payload.ts';
-import { FIXTURES, REDIS_URL, inspector, queueKeysNow, recorder, runUntil, withQueue } from './helpers.ts';
+import { FIXTURES, REDIS_URL, inspector, queueKeysNow, recorder, runUntil, waitFor, withQueue } from './helpers.ts';
 
 let redis: Redis;
 before(() => {
@@ -123,3 +123,97 @@ test('upgrade: a queue made before the record existed (tasks waiting, an epoch, 
     assert.equal(await redis.get(q.keys.epoch), null);
     assert.deepEqual(await keysLeft(q), [], 'epoch and record leave with the last worker');
   }));
+
+const ready = (w: InlineWorker) => new Promise<void>((resolve) => w.once('ready', () => resolve()));
+
+test('the rate is part of the record: a producer or worker with another rate, or none, is refused at start', () =>
+  withQueue(
+    redis,
+    async (q) => {
+      const w = worker(q);
+      const running = w.run();
+      const noRate = sameQueue(q, 1);
+      const otherRate = new Queue({ name: q.name, redis: REDIS_URL, rate: { limit: 20, perMs: 1000 } });
+      const mine = 'partitions=1;rate=10/1000/2';
+      try {
+        await ready(w);
+        assert.equal(await redis.get(q.keys.config), mine);
+        await assert.rejects(noRate.enqueue('add', [1, 2]), isMismatch(mine, 'partitions=1'));
+        await assert.rejects(worker(noRate).run(), isMismatch(mine, 'partitions=1'));
+        await assert.rejects(otherRate.enqueue('add', [1, 2]), isMismatch(mine, 'partitions=1;rate=20/1000/1'));
+        await assert.rejects(worker(otherRate).run(), isMismatch(mine, 'partitions=1;rate=20/1000/1'));
+        assert.equal(await redis.zcard(q.keys.workers), 1, 'only the running worker is registered');
+        assert.equal(await q.waiting(), 0, 'nothing was enqueued by the refused producers');
+        const succeeded = new Promise<void>((resolve) => w.once('success', () => resolve()));
+        await q.enqueue('add', [2, 3]);
+        await succeeded;
+      } finally {
+        await w.close();
+        await running;
+        await noRate.close();
+        await otherRate.close();
+      }
+      // The `rate` key expires by itself one interval (100 ms) after the last start.
+      await waitFor('the drained queue to keep no record and no rate key', async () => (await keysLeft(q)).length === 0, 5000);
+    },
+    { rate: { limit: 10, perMs: 1000, burst: 2 } },
+  ));
+
+test('every partition keeps a copy of the record and each is compared: a differing copy in partition 1 refuses a worker and a producer, having written nothing', () =>
+  withQueue(
+    redis,
+    async (q) => {
+      const [p0, p1] = q.partitions as [QueueKeys, QueueKeys];
+      const other = 'partitions=2;rate=5/1000/1';
+      await redis.set(p1.config, other);
+      await assert.rejects(worker(q).run(), isMismatch(other, 'partitions=2'));
+      assert.equal(await redis.zcard(p0.workers), 0, 'the refused worker left partition 0');
+      assert.equal(await redis.zcard(p1.workers), 0);
+      assert.equal(await redis.get(p0.config), null, 'its copy in partition 0 went with it (partition 0 is empty)');
+      await assert.rejects(q.enqueue('add', [1, 2]), isMismatch(other, 'partitions=2'));
+      assert.equal(await redis.get(p0.config), null, 'the refused producer wrote no copy');
+      assert.deepEqual(await Promise.all(q.partitions.map((k) => redis.llen(k.waiting))), [0, 0]);
+      await redis.del(p1.config);
+      const w = worker(q);
+      const running = w.run();
+      try {
+        await ready(w);
+        assert.deepEqual(await Promise.all(q.partitions.map((k) => redis.get(k.config))), ['partitions=2', 'partitions=2']);
+      } finally {
+        await w.close();
+        await running;
+      }
+      assert.deepEqual(await keysLeft(q), [], 'each copy leaves with its drained partition');
+    },
+    { partitions: 2 },
+  ));
+
+test('a worker that stops while partition 1 still holds a task leaves the record in partition 0: a process with fewer partitions is still refused', () =>
+  withQueue(
+    redis,
+    async (q) => {
+      const [p0, p1] = q.partitions as [QueueKeys, QueueKeys];
+      await q.pause();
+      const w = worker(q);
+      const running = w.run();
+      await ready(w);
+      await redis.lpush(
+        p1.waiting,
+        encodeEntry({ id: 'in-p1', name: 'add', args: [1, 2], timeoutMs: 10_000, maxAttempts: 3 }, q.maxPayloadBytes),
+      );
+      await w.close();
+      await running;
+      assert.equal(await redis.zcard(p0.workers), 0);
+      assert.equal(await redis.get(p1.config), 'partitions=2', 'partition 1 holds a task: its copy stays');
+      assert.equal(await redis.get(p0.config), 'partitions=2', 'partition 0 drained, and its copy is written back');
+      const fewer = sameQueue(q, 1);
+      try {
+        await assert.rejects(worker(fewer).run(), isMismatch('partitions=2', 'partitions=1'));
+        await assert.rejects(fewer.enqueue('add', [1, 2]), isMismatch('partitions=2', 'partitions=1'));
+      } finally {
+        await fewer.close();
+      }
+      assert.equal(await redis.llen(p1.waiting), 1, 'the task in partition 1 is still there for a worker of two partitions');
+    },
+    { partitions: 2 },
+  ));

@@ -221,9 +221,14 @@ export interface WorkerProcess {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts test/fixtures/worker-main.ts in its own process (and, with `group`, its own process group). */
-export function workerProcess(q: Queue, env: Record<string, string> = {}, group = false): WorkerProcess {
-  const proc = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/worker-main.ts', import.meta.url).pathname], {
+/**
+ * Starts test/fixtures/worker-main.ts in its own process (and, with `group`, its own process group), under
+ * `wrapper` when given (a command that gets the node command line, e.g. `faketime -f +30s`).
+ */
+export function workerProcess(q: Queue, env: Record<string, string> = {}, group = false, wrapper: readonly string[] = []): WorkerProcess {
+  const node = [process.execPath, '--import', 'tsx', new URL('./fixtures/worker-main.ts', import.meta.url).pathname];
+  const [command, ...args] = [...wrapper, ...node] as [string, ...string[]];
+  const proc = spawn(command, args, {
     env: { ...process.env, QUEUE: q.name, REDIS_URL, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
     detached: group,

@@ -11,8 +11,10 @@ import { dispatchPattern, levelsOption, waitBound } from '../src/priorities.ts';
 import { dequeue, recover, register, requeue, retry } from '../src/store.ts';
 import { promote } from '../src/store-time.ts';
 import { record } from './fixtures/tasks.ts';
+import { monitor } from './monitor.ts';
 import {
   FIXTURES,
+  ON_CLUSTER,
   REDIS_URL,
   blockedOn,
   inspector,
@@ -185,7 +187,7 @@ test('atFront is taken next, with or without levels; a lone task of another leve
         if (!sent && (await blockedOn(redis, q.name))) {
           sent = await q.enqueue('add', [1, 2], { priority: 'high' });
           sentAt = performance.now();
-          // It went to `waiting` (where the blocked move takes it), not to its level's list (read within 0.25 s).
+          // It went to `waiting` (where the blocked move takes it), not to its level's list.
           inLevel = (await redis.lrange(q.keys.levelWaiting('high'), 0, -1)).length;
         }
         return rec.outcomes.length === 1;
@@ -199,6 +201,59 @@ test('atFront is taken next, with or without levels; a lone task of another leve
     { priorities: WEIGHTS },
   );
 });
+
+test(
+  'an idle worker of a queue with levels blocks as long as a plain one (no polling); a new high task, and a delayed one coming due, wake it',
+  { skip: ON_CLUSTER && 'MONITOR counts commands on a single Redis' },
+  () =>
+    withQueue(
+      redis,
+      async (q) => {
+        const seen: { at: number; args: string[] }[] = [];
+        const watch = await monitor(REDIS_URL, (args) => {
+          if (args.some((a) => a.includes(`{${q.name}}`))) seen.push({ at: performance.now(), args });
+        });
+        const rec = recorder();
+        const w = new InlineWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, successHandler: rec.successHandler });
+        const running = w.run();
+        try {
+          await waitFor('the worker to block on waiting', () => blockedOn(redis, q.name));
+          // An idle spell of 3 s: blocking moves of 1 s each (BLOCK_SECONDS), not 0.25 s ones (12 in 3 s).
+          const from = performance.now();
+          await new Promise((resolve) => setTimeout(resolve, 3000));
+          const idle = seen.filter((c) => c.at >= from && c.at < from + 3000);
+          const moves = idle.filter((c) => c.args[0]?.toUpperCase() === 'BLMOVE').length;
+          console.log(`# idle 3 s: ${moves} blocking moves, ${idle.length} commands on the queue's keys`);
+          assert.ok(moves <= 4, `${moves} blocking moves in 3 s (1 s blocks: at most 4; 0.25 s blocks would make ~12)`);
+          // A new high task wakes the blocked worker at once.
+          const sentAt = performance.now();
+          const high = await q.enqueue('add', [1, 2], { priority: 'high' });
+          await waitFor('the high task', () => rec.outcomes.length === 1);
+          const tookMs = performance.now() - sentAt;
+          // Promise: at once (one blocked move); 1 s block + margin would be the polling worst case, so bound
+          // 500 ms on a loaded 2-core machine.
+          assert.ok(tookMs < 500, `high task taken ${tookMs.toFixed(0)} ms after the enqueue`);
+          assert.equal(rec.outcomes[0]?.id, high);
+          // A delayed low task coming due goes to `waiting` (every list empty), where the blocked move takes it.
+          // 1.5 s of notice: more than one sweep interval, so the worker's promotion timer is set for its due time
+          // (README "Later": lateness p99 48 ms loaded); in the low level's list it would wait up to a 1 s block.
+          await waitFor('the worker to block again', () => blockedOn(redis, q.name));
+          const due = Date.now() + 1500;
+          const later = await q.enqueue('add', [3, 4], { priority: 'low', delayMs: 1500 });
+          await waitFor('the delayed task', () => rec.outcomes.length === 2);
+          const lateMs = Date.now() - due;
+          console.log(`# high task taken ${tookMs.toFixed(0)} ms after its enqueue; delayed low task done ${lateMs} ms after its due time`);
+          assert.equal(rec.outcomes[1]?.id, later);
+          assert.ok(lateMs < 500, `delayed task done ${lateMs} ms after its due time (bound 500 ms on a loaded machine)`);
+        } finally {
+          watch.close();
+          await w.close();
+          await running;
+        }
+      },
+      { priorities: WEIGHTS },
+    ),
+);
 
 test("requeue, recover after a lost lease, retry and promote put an entry back into its own level's list", () =>
   withQueue(

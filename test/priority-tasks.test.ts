@@ -5,7 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { CancelledError, InlineWorker, Queue } from '../src/index.ts';
+import { CancelledError, InlineWorker, Queue, requeueAllDeadLetters, requeueDeadLetterById } from '../src/index.ts';
+import { runScheduledNow, scheduledPage } from '../src/dashboard/scheduled.ts';
 import { cancelRequest, dequeue, recover, register, requeue, retry } from '../src/store.ts';
 import { record } from './fixtures/tasks.ts';
 import {
@@ -160,6 +161,60 @@ test('requeue and retry at a level: a cancelled run is finished as cancelled (ou
       assert.equal(await redis.exists(k.cancel), 0, 'both requests consumed');
       const outcomes = (await queueKeysNow(redis, q)).filter((key) => key.includes(':result:'));
       assert.deepEqual(outcomes, [k.result(keyed)], 'no outcome but the kept one');
+    },
+    { priorities: WEIGHTS },
+  ));
+
+test("a dead letter requeued, and a scheduled task sent by Run now, go back into the task's own level (also from a queue object without `priorities`, as the CLI and dashboard make)", () =>
+  withQueue(
+    redis,
+    async (q) => {
+      const k = q.keys;
+      const rec = recorder();
+      const failed = [
+        await q.enqueue('fail', ['boom'], { priority: 'low', maxAttempts: 1 }),
+        await q.enqueue('fail', ['boom'], { priority: 'high', maxAttempts: 1 }),
+        await q.enqueue('fail', ['boom'], { maxAttempts: 1 }),
+      ];
+      const w = new InlineWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, errorHandler: rec.errorHandler });
+      await runUntil(w, 'three dead letters', async () => rec.outcomes.length === 3 && (await redis.llen(k.dead)) === 3);
+      // The drained queue's last worker took the configuration record with it; a producer of the queue's
+      // configuration writes it again (as a running worker or producer would have it).
+      assert.equal(await redis.get(k.config), null);
+      const producer = new Queue({ name: q.name, redis: REDIS_URL, prefix: q.prefix, priorities: WEIGHTS });
+      await producer.checkConfig();
+      await producer.close();
+      const plain = new Queue({ name: q.name, redis: REDIS_URL, prefix: q.prefix, deadLetters: 10 });
+      try {
+        assert.equal(await requeueDeadLetterById(plain, failed[0] as string), true);
+        assert.deepEqual(await ids(k.levelWaiting('low')), [failed[0]], 'the low task went back to low');
+        assert.equal((await requeueAllDeadLetters(plain)).requeued, 2);
+        assert.deepEqual(await ids(k.levelWaiting('high')), [failed[1]], 'the high task went back to high');
+        assert.deepEqual(await ids(k.waiting), [failed[2]], 'a task of the default level to waiting');
+        const later = await q.enqueue('add', [1, 2], { priority: 'high', delayMs: 600_000 });
+        const page = await scheduledPage(plain, [0], 10);
+        const row = page.tasks.find((t) => t.id === later);
+        assert.ok(row, 'the scheduled task is listed');
+        assert.equal(await runScheduledNow(plain, row), 'moved');
+        assert.deepEqual(await ids(k.levelWaiting('high')), [later, failed[1]], 'Run now put it at the back of high');
+        assert.equal(await redis.zcard(k.scheduled), 0);
+      } finally {
+        await plain.close();
+      }
+    },
+    { priorities: WEIGHTS, deadLetters: 10 },
+  ));
+
+test('a unique task of another level into a queue whose lists are all empty goes to waiting (where idle workers block); otherwise to its level', () =>
+  withQueue(
+    redis,
+    async (q) => {
+      const first = await q.enqueueUnique('add', [1, 1], { priority: 'high', unique: { key: 'wake-1' } });
+      assert.deepEqual(await ids(q.keys.waiting), [first.id], 'alone: into waiting, where a blocked worker takes it at once');
+      const second = await q.enqueueUnique('add', [2, 2], { priority: 'high', unique: { key: 'wake-2' } });
+      assert.deepEqual(await ids(q.keys.levelWaiting('high')), [second.id], 'another task waits: into its level');
+      const later = await q.enqueueUnique('add', [3, 3], { priority: 'low', unique: { key: 'wake-3' }, delayMs: 60_000 });
+      assert.equal(await redis.zcard(q.keys.scheduled), 1, `${later.id} waits in scheduled`);
     },
     { priorities: WEIGHTS },
   ));

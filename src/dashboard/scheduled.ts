@@ -14,6 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { claimedHeader, decodeEntry, entryFromBytes } from '../payload.ts';
+import { levelHome } from '../level-status.ts';
 import type { Queue } from '../queue.ts';
 import { redisTime } from '../schedules.ts';
 import { runNow } from '../store-time.ts';
@@ -133,7 +134,8 @@ export interface ScheduledRef {
 }
 
 /**
- * Runs a scheduled (or retrying) task now: its exact entry moves to the back of its partition's waiting list in
+ * Runs a scheduled (or retrying) task now: its exact entry moves to the back of its partition's waiting list (its
+ * priority level's list for a task of a level) in
  * one script (`lua/run-now.lua`), as a promotion at its due time would. Finds the entry among those due at
  * `ref.dueAt` by its digest (ZRANGEBYSCORE over one score: O(log N) plus ties). Resolves 'moved', or 'gone' when
  * it is no longer scheduled (promoted, run now by someone else, or cancelled); nothing is written then.
@@ -144,7 +146,8 @@ export async function runScheduledNow(queue: Queue, ref: ScheduledRef): Promise<
   const same = await queue.redis.zrangebyscoreBuffer(keys.scheduled, ref.dueAt, ref.dueAt);
   const raw = same.find((b) => entryDigest(b) === ref.digest);
   if (!raw) return 'gone';
-  return (await runNow(queue.redis, keys, raw)) ? 'moved' : 'gone';
+  const into = await levelHome(queue.redis, queue.levels, queue.keys)(keys, raw.toString());
+  return (await runNow(queue.redis, keys, raw, into)) ? 'moved' : 'gone';
 }
 
 /** A repeating schedule as the page shows it. */

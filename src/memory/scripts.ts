@@ -121,9 +121,17 @@ const dequeueLevels: Script = (ks, keys, argv) => {
   const now = ks.now();
   const deadline = liveDeadline(ks, k(keys, 1), a(argv, 1));
   if (deadline === undefined || deadline <= now) return [0];
-  const n = num(a(argv, 2));
+  let n = num(a(argv, 2));
   const pattern = a(argv, 3);
-  const levels = keys.length - 3;
+  const limited = argv.length >= 5;
+  const levels = keys.length - 3 - (limited ? 1 : 0);
+  let tat = now;
+  if (limited) {
+    tat = Math.max(num(ks.get(k(keys, 4 + levels)) ?? '0'), now);
+    const conform = Math.floor((now + num(a(argv, 5)) - tat) / num(a(argv, 4)) + 1e-9) + 1;
+    if (conform < 1) return [2, Math.max(1, Math.ceil(tat - num(a(argv, 5)) - now))];
+    n = Math.min(n, conform);
+  }
   let d = pattern !== '' ? num(ks.get(k(keys, 3)) ?? '0') : 0;
   const out: Reply[] = [1];
   const empty = new Set<number>();
@@ -139,6 +147,10 @@ const dequeueLevels: Script = (ks, keys, argv) => {
     if (item === null) break;
     out.push(item);
     d++;
+  }
+  if (limited && out.length > 1) {
+    const next = tat + (out.length - 1) * num(a(argv, 4));
+    ks.set(k(keys, 4 + levels), next.toFixed(3), false, Math.max(1, Math.ceil(next - now)));
   }
   if (pattern !== '') {
     if (empty.size === levels) ks.del(k(keys, 3));
@@ -260,7 +272,13 @@ const promote: Script = (ks, keys, argv) => {
     for (let i = 3; i < 3 + levels; i++) expectList(ks, k(keys, i), 'a level list', 'nothing was moved');
     ks.zrem(k(keys, 1), items);
     if (levels === 0) ks.lpush(k(keys, 2), items);
-    else for (const item of items) ks.lpush(k(keys, home(item, 2, 3, argv[1])), [item]);
+    else {
+      let allEmpty = true;
+      for (let i = 2; i < 3 + levels; i++) if (ks.llen(k(keys, i)) > 0) allEmpty = false;
+      items.forEach((item, i) => {
+        ks.lpush(k(keys, i === 0 && allEmpty ? 2 : home(item, 2, 3, argv[1])), [item]);
+      });
+    }
   }
   const head = ks.zrange(k(keys, 1), 0, 0)[0];
   const first = keys.length >= 3 + levels ? ks.zrange(k(keys, 3 + levels), 0, 0)[0] : undefined;

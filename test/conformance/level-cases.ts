@@ -123,6 +123,24 @@ export const levelCases: StoreCase[] = [
     },
   },
   {
+    name: 'promote into a queue whose lists are all empty: the first due entry goes to waiting (where idle workers block), the others to their levels',
+    options: { priorities: WEIGHTS },
+    run: async ({ redis, q }) => {
+      const k = q.keys;
+      const now = await redisNow(redis);
+      await redis.zadd(k.scheduled, now - 30, entry('l1', 'low'), now - 20, entry('h1', 'high'), now - 10, entry('l2', 'low'));
+      assert.equal((await promote(redis, k)).moved, 3);
+      assert.deepEqual(await redis.lrange(k.waiting, 0, -1), [entry('l1', 'low')], 'the earliest due wakes a blocked worker');
+      assert.deepEqual(await redis.lrange(k.levelWaiting('high'), 0, -1), [entry('h1', 'high')]);
+      assert.deepEqual(await redis.lrange(k.levelWaiting('low'), 0, -1), [entry('l2', 'low')]);
+      // Not all empty now: the next due entry goes to its own level.
+      await redis.zadd(k.scheduled, now - 5, entry('l3', 'low'));
+      assert.equal((await promote(redis, k)).moved, 1);
+      assert.deepEqual(await redis.lrange(k.levelWaiting('low'), 0, -1), [entry('l3', 'low'), entry('l2', 'low')]);
+      assert.equal(await redis.llen(k.waiting), 1);
+    },
+  },
+  {
     name: 'the last worker to leave a drained queue takes the epoch, the configuration record and the dispatch counter with it',
     options: { priorities: WEIGHTS },
     run: async ({ redis, q }) => {

@@ -4,8 +4,8 @@
 // still come back within lease + sweep + 1 s).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { hasRedisServer } from '../../scripts/redis-server.mjs';
+import { faketimeProblem } from './faketime.ts';
 import { recoveryTimes, report } from './report.ts';
 import { inScenario, Scenario } from './scenario.ts';
 import { waitFor } from '../helpers.ts';
@@ -15,28 +15,6 @@ import { redisNow } from '../helpers.ts';
 const LEASE = 1500;
 const SWEEP = 500;
 const BOUND = LEASE + SWEEP + 1000;
-
-/** faketime, installed from Debian's packages if missing (as root); a reason to skip if it cannot be had. */
-function faketimeProblem(): string | false {
-  const works = () => {
-    const probe = spawnSync('faketime', ['-f', '+30s', process.execPath, '-e', 'process.stdout.write(String(Date.now()))'], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    return probe.status === 0 && Math.abs(Number(probe.stdout) - Date.now() - 30_000) < 5000;
-  };
-  if (spawnSync('faketime', ['--version'], { stdio: 'ignore' }).error && process.getuid?.() === 0) {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    if (spawnSync('apt-get', ['install', '-y', '-qq', 'faketime'], { stdio: 'ignore', env, timeout: 180_000 }).status !== 0) {
-      spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env, timeout: 180_000 });
-      spawnSync('apt-get', ['install', '-y', '-qq', 'faketime'], { stdio: 'ignore', env, timeout: 180_000 });
-    }
-  }
-  if (spawnSync('faketime', ['--version'], { stdio: 'ignore' }).error)
-    return 'faketime is not installed and could not be installed (apt-get install faketime)';
-  if (!works()) return 'faketime is installed but does not shift the clock of a node process here';
-  return false;
-}
 
 const skip = !hasRedisServer() ? 'redis-server is not installed' : faketimeProblem();
 
