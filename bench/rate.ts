@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type * as DelayedQueue from '../src/index.ts';
 import { startRedis } from './redis.ts';
+import { busiest } from '../test/windows.ts';
 
 const TASKS = new URL('./tasks.mjs', import.meta.url).href;
 // The compiled package, as bench/features.ts and the task module use it (`npm run build` first).
@@ -28,16 +29,6 @@ const CASES: readonly Case[] = [
   { limit: 1_000, burst: 10, seconds: 3, concurrency: 50 },
   { limit: 10_000, burst: 100, seconds: 3, concurrency: 200 },
 ];
-
-/** The most starts in any window of `ms` (a window opening at each start). */
-function busiest(times: readonly number[], ms: number): number {
-  let most = 0;
-  for (let i = 0, j = 0; i < times.length; i++) {
-    while (j < times.length && (times[j] as number) < (times[i] as number) + ms) j++;
-    most = Math.max(most, j - i);
-  }
-  return most;
-}
 
 async function run(url: string, c: Case): Promise<string[]> {
   const n = Math.max(c.burst + 2, Math.round(c.limit * c.seconds) + c.burst);

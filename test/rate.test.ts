@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { InvalidOptionError, Queue } from '../src/index.ts';
 import { REDIS_URL, inspector, ledgerFile, waitFor, withQueue, workerProcess } from './helpers.ts';
+import { busiest } from './windows.ts';
 
 let redis: Redis;
 before(() => {
@@ -35,16 +36,6 @@ function checkWindows(times: readonly number[], rate: { limit: number; perMs: nu
     console.log(`# window ${windowMs} ms: at most ${seen} starts (bound ${bound} with the ${margin} ms margin)`);
     assert.ok(seen <= bound, `${seen} starts within ${windowMs} ms, bound ${bound}`);
   }
-}
-
-/** The most starts inside any window of `ms` (a window opening at each start). */
-function busiest(times: readonly number[], ms: number): number {
-  let most = 0;
-  for (let i = 0, j = 0; i < times.length; i++) {
-    while (j < times.length && (times[j] as number) < (times[i] as number) + ms) j++;
-    most = Math.max(most, j - i);
-  }
-  return most;
 }
 
 test('four workers in two processes keep to the rate: at most limit·T/perMs + burst starts in any window T; the backlog takes (n − burst)/rate', () =>

@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import { hasRedisServer } from '../../scripts/redis-server.mjs';
 import { inspector, waitFor, withQueue, workerProcess } from '../helpers.ts';
 import { faketimeProblem } from './faketime.ts';
+import { busiest } from '../windows.ts';
 
 const skip = !hasRedisServer() ? 'redis-server is not installed' : faketimeProblem();
 
@@ -19,16 +20,6 @@ before(() => {
 after(async () => {
   await redis.quit();
 });
-
-/** The most starts inside any window of `ms` (a window opening at each start). */
-function busiest(times: readonly number[], ms: number): number {
-  let most = 0;
-  for (let i = 0, j = 0; i < times.length; i++) {
-    while (j < times.length && (times[j] as number) < (times[i] as number) + ms) j++;
-    most = Math.max(most, j - i);
-  }
-  return most;
-}
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
