@@ -52,8 +52,8 @@ export interface QueueOptions {
   readonly priorityOrder?: PriorityOrder;
   /**
    * A queue rate limit over all workers and machines: at most `limit` tasks start per `perMs`, evenly spaced on
-   * Redis' clock, `burst` at once after a quiet spell (README "Rate limit"). Give every worker the same.
-   * Not with `priorities` yet. @default none
+   * Redis' clock, `burst` at once after a quiet spell (README "Rate limit"). Part of the configuration record:
+   * every process must give the same. @default none
    */
   readonly rate?: RateOptions;
   /**

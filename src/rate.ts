@@ -22,7 +22,11 @@ export interface RateOptions {
   readonly limit: number;
   /** The period of `limit`, ms. */
   readonly perMs: number;
-  /** How many may start at once after a quiet spell. @default 1 */
+  /**
+   * How many may start at once after a quiet spell. @default what 10 ms of the limit allows, at least 1 (1 up to
+   * 100/s, 10 at 1,000/s, 100 at 10,000/s): with 1 a worker takes one task per fetch round trip, which caps
+   * high rates far below the limit (README "Rate limit")
+   */
   readonly burst?: number;
 }
 
@@ -37,6 +41,9 @@ export interface RateLayout {
 /** The checked option with each partition's layout. */
 export interface Rate extends Required<RateOptions>, RateLayout {}
 
+/** The default burst: the starts the limit allows in this many ms (at least 1). */
+const DEFAULT_BURST_MS = 10;
+
 const isCount = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= max;
 
 /** Checks `rate` for a queue of `partitions` partitions; undefined when not set. */
@@ -44,11 +51,12 @@ export function rateOption(value: unknown, partitions: number): Rate | undefined
   if (value === undefined) return undefined;
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw new InvalidOptionError(`Expected \`rate\` to be { limit, perMs, burst? }, got \`${JSON.stringify(value)}\``);
-  const { limit, perMs, burst = 1 } = value as Record<string, unknown>;
+  const { limit, perMs } = value as Record<string, unknown>;
   if (!isCount(limit, 1_000_000))
     throw new InvalidOptionError(`Expected \`rate.limit\` to be an integer from 1 to 1,000,000, got \`${JSON.stringify(limit)}\``);
   if (!isCount(perMs, 86_400_000))
     throw new InvalidOptionError(`Expected \`rate.perMs\` to be an integer from 1 to 86,400,000 (a day), got \`${JSON.stringify(perMs)}\``);
+  const burst = (value as Record<string, unknown>).burst ?? Math.min(1_000_000, Math.max(1, Math.ceil((limit * DEFAULT_BURST_MS) / perMs)));
   if (!isCount(burst, 1_000_000))
     throw new InvalidOptionError(`Expected \`rate.burst\` to be an integer from 1 to 1,000,000, got \`${JSON.stringify(burst)}\``);
   const intervalMs = (perMs * partitions) / limit;

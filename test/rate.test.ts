@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import { InvalidOptionError, Queue } from '../src/index.ts';
 import { REDIS_URL, inspector, ledgerFile, waitFor, withQueue, workerProcess } from './helpers.ts';
 import { busiest } from './windows.ts';
+import { rateOption } from '../src/rate.ts';
 
 let redis: Redis;
 before(() => {
@@ -125,4 +126,16 @@ test('bad rate options are refused with typed errors', () => {
     ['10/s', /Expected `rate` to be \{ limit, perMs, burst\? \}/],
   ];
   for (const [rate, message] of cases) assert.throws(make(rate), (e: Error) => e instanceof InvalidOptionError && message.test(e.message));
+});
+
+test('burst defaults to what 10 ms of the limit allows, at least 1; a given burst is kept', () => {
+  const burstOf = (limit: number, perMs: number, burst?: number) =>
+    rateOption(burst === undefined ? { limit, perMs } : { limit, perMs, burst }, 1)?.burst;
+  assert.equal(burstOf(20, 1000), 1);
+  assert.equal(burstOf(100, 1000), 1);
+  assert.equal(burstOf(1000, 1000), 10);
+  assert.equal(burstOf(10_000, 1000), 100);
+  assert.equal(burstOf(5, 1), 50, '5 per ms');
+  assert.equal(burstOf(1000, 1000, 1), 1);
+  assert.throws(() => rateOption({ limit: 10, perMs: 1000, burst: 0 }, 1), /Expected `rate.burst`/);
 });

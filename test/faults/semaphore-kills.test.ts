@@ -131,7 +131,9 @@ test(
         console.log(`# killed pids ${[...deadAt.keys()].join(' ')}`);
       }
       assert.equal(recoveries.length, 2, 'two workers were killed while holding slots');
-      assert.ok(cut.length >= 2, `killed holders seen in the ledger: ${cut.length}`);
+      // (How many of the killed holders the ledger shows as cut is a figure, not a check: the task notes 'acq'
+      // after its slot is taken and 'rel' before it is given back, so a kill in either instant holds a slot in
+      // Redis that the ledger does not show. The two recoveries above are of slots held in Redis.)
       assert.ok(most <= N, `at most ${N} holders at once, saw ${most}`);
       assert.equal(most, N, `the semaphore was used up to ${N}`);
       for (const r of recoveries) {
