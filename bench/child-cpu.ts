@@ -7,7 +7,7 @@
 // `floor` forks a minimal child instead (parses the arguments, calls record(), answers): Node's IPC and the task alone.
 // CHILD_CPU_SERIALIZATION=advanced uses Node's structured-clone IPC instead of JSON; CHILD_CPU_RSS=1 asks the children for their RSS after each task (as with maxRssBytes); CHILD_CPU_PROF=dir passes --cpu-prof --cpu-prof-dir=dir to the children.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,14 @@ function once(kid: Kid): Promise<void> {
   });
 }
 
+/** An unlinked file opened for appending, as a child's receipts (src/child-process.ts). */
+function receiptsFile(): number {
+  const path = join(tmpdir(), `bench-receipts-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const fd = openSync(path, 'a');
+  unlinkSync(path);
+  return fd;
+}
+
 async function main(): Promise<void> {
   const load = loadavg()[0]?.toFixed(2);
   const t0 = performance.now();
@@ -66,8 +74,8 @@ async function main(): Promise<void> {
     const proc = fork(script, [], {
       detached: true,
       execArgv,
-      // fd 4 the lifeline, fd 5 the receipts (src/child-protocol.ts), read here as ChildPool reads them.
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', 'pipe'],
+      // fd 4 the lifeline, fd 5 the receipts file (src/child-protocol.ts), as src/child-process.ts gives them.
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', receiptsFile()],
       serialization: process.env.CHILD_CPU_SERIALIZATION === 'advanced' ? 'advanced' : 'json',
       env: { ...process.env, BENCH_RECORD_DIR: dir },
     });
@@ -75,7 +83,6 @@ async function main(): Promise<void> {
     kids.push(kid);
     ready.push(once(kid));
     proc.on('message', () => kid.next?.());
-    (proc.stdio as readonly unknown[] as { on?: (e: string, f: () => void) => void }[])[5]?.on?.('data', () => undefined);
     proc.send({ t: 'init', modules: [TASKS], rss: process.env.CHILD_CPU_RSS === '1' });
   }
   await Promise.all(ready);

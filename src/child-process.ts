@@ -5,8 +5,10 @@
  * from its exit. `ChildPool` (child-pool.ts) keeps a set of these.
  */
 import { fork, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { extname } from 'node:path';
-import type { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModuleLoadError, TaskError } from './errors.ts';
 import type { RunOutcome } from './executor.ts';
@@ -54,9 +56,13 @@ export class Child {
   /** SIGKILL armed once a run is being ended; it stays armed until the child exited, whatever the child says. */
   #killTimer: NodeJS.Timeout | undefined;
   readonly #killGraceMs: number;
-  /** Runs sent to the child, and receipts read back (RECEIPT_FD): fewer receipts, the last run never reached it. */
+  /**
+   * The receipts file (RECEIPT_FD in the child; unlinked, so nothing is left behind) and the runs sent since it
+   * was last emptied: when the child dies, fewer bytes than runs sent means the last run never reached it.
+   * Undefined when no such file could be made: every run then counts as reached, as before receipts.
+   */
+  readonly #receipts: number | undefined;
   #sent = 0;
-  #received = 0;
 
   constructor(options: PoolOptions) {
     this.#killGraceMs = options.killGraceMs;
@@ -64,13 +70,11 @@ export class Child {
     // child's watchdog kills its group when it closes (this process died). Nothing is ever written to it.
     const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc'];
     stdio[LIFELINE_FD] = 'pipe';
-    stdio[RECEIPT_FD] = 'pipe';
+    this.#receipts = openReceipts();
+    stdio[RECEIPT_FD] = this.#receipts ?? 'ignore';
     this.proc = fork(CHILD_SCRIPT, [], { detached: true, execArgv: [...options.execArgv], stdio, serialization: 'json' });
     // Never written to; its end comes with the child's exit (no error can matter, none may crash the worker).
     this.proc.stdio[LIFELINE_FD]?.on('error', () => undefined);
-    const receipts = (this.proc.stdio as readonly unknown[])[RECEIPT_FD] as Readable | undefined;
-    receipts?.on('data', (bytes: Buffer) => (this.#received += bytes.length));
-    receipts?.on('error', () => undefined);
     this.ready = new Promise<void>((resolve, reject) => {
       const modules = options.modules.map(String).join(', ');
       let loaded = false;
@@ -98,6 +102,7 @@ export class Child {
         this.killedWhileLoading = !loaded && signal !== null;
         reject(new ModuleLoadError(modules, `the child process exited while loading (code ${code}, signal ${signal})`));
         this.#exit(code, signal);
+        if (this.#receipts !== undefined) closeSync(this.#receipts);
       };
       this.proc.on('exit', (code, signal) => {
         this.exited = true;
@@ -119,6 +124,11 @@ export class Child {
   start(task: TaskEntry): Promise<RunOutcome> {
     return new Promise<RunOutcome>((resolve) => {
       this.tasks++;
+      // No run is outstanding now (one at a time): a long-lived child's receipts start over now and then.
+      if (this.#receipts !== undefined && this.#sent >= RECEIPTS_KEPT) {
+        ftruncateSync(this.#receipts, 0);
+        this.#sent = 0;
+      }
       this.#sent++;
       const run: Run = { taskId: task.id, resolve, timer: undefined, ending: undefined };
       this.run = run;
@@ -219,12 +229,22 @@ export class Child {
     const run = this.run;
     if (run) {
       if (run.ending === 'timeout') this.#settle({ kind: 'timeout', ...(signal ? { signal } : {}) });
-      else if (run.ending === 'killed') this.#settle({ kind: 'killed', started: this.#received >= this.#sent });
+      else if (run.ending === 'killed') this.#settle({ kind: 'killed', started: this.#reached() });
       else if (run.ending === 'cancelled') this.#settle({ kind: 'cancelled' });
       // Read after the pipes closed ('close'), every receipt the child wrote is counted by now.
-      else this.#settle({ kind: 'crashed', exitCode: code, signal, started: this.#received >= this.#sent });
+      else this.#settle({ kind: 'crashed', exitCode: code, signal, started: this.#reached() });
     }
     this.onExit(this);
+  }
+
+  /** True unless the receipts say the last run sent never reached the child (read once it is dead). */
+  #reached(): boolean {
+    if (this.#receipts === undefined) return true;
+    try {
+      return fstatSync(this.#receipts).size >= this.#sent;
+    } catch {
+      return true;
+    }
   }
 
   #settle(outcome: RunOutcome): void {
@@ -233,6 +253,27 @@ export class Child {
     this.run = undefined;
     clearTimeout(run.timer);
     run.resolve(outcome);
+  }
+}
+
+/** Receipts a child's file holds before it is emptied (between two runs): 64 KB at most. */
+const RECEIPTS_KEPT = 65_536;
+/** Where receipts files are made, and unlinked at once: memory (tmpfs) where there is one. */
+const RECEIPTS_DIR = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+
+/**
+ * A file for a child's receipts (src/child-protocol.ts RECEIPT_FD): opened for appending, unlinked at once (it
+ * lives as long as an fd refers to it). The child appends a byte per run: no wake-up of this process per task,
+ * unlike a pipe. Undefined if it cannot be made.
+ */
+function openReceipts(): number | undefined {
+  const path = join(RECEIPTS_DIR, `delayed-receipts-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    const fd = openSync(path, 'a', 0o600);
+    unlinkSync(path);
+    return fd;
+  } catch {
+    return undefined;
   }
 }
 

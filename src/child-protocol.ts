@@ -65,8 +65,8 @@ export function runMessage(task: TaskEntry): Extract<ParentMessage, { t: 'run' }
  */
 export const LIFELINE_FD = 4;
 /**
- * The child's receipts: a pipe the child writes one byte to as it takes each run, before the task starts. The
- * parent counts them, so a child that dies with a run outstanding tells whether that run ever reached it (a
+ * The child's receipts: a file (unlinked) the child appends one byte to as it takes each run, before the task
+ * starts. The parent reads its size when the child dies, so a child that dies with a run outstanding tells whether that run ever reached it (a
  * child killed while idle, just as a task was sent to it, never ran that task: not a cut-off).
  */
 export const RECEIPT_FD = 5;
