@@ -204,7 +204,8 @@ export function drain(ctx: Ctx, procs: 1 | 2): Scenario {
             push(row, 'pickup', out.pickup);
             if (out.problem) fail(row, rep, out.problem);
             for (const line of out.children) {
-              const note = `${sys.name}'s children ran: ${line.replaceAll(ROOT, '')}`;
+              // The watchdog shell of each child names its child's pid: one note for all of them.
+              const note = `${sys.name}'s children ran: ${line.replaceAll(ROOT, '').replace(/(delayed-queue-watchdog) \d+$/, '$1 <pid>')}`;
               if (!sc.notes.includes(note)) sc.notes.push(note);
             }
             log(
