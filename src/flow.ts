@@ -13,6 +13,7 @@
  */
 import { FLOW, type RunContext, taskContext } from './context.ts';
 import { DelayedError, InvalidOptionError, StateError } from './errors.ts';
+import { defaultBurst } from './options.ts';
 import type { FlowAnswer, FlowRequest } from './flow-types.ts';
 
 export interface LimitOptions {
@@ -20,7 +21,7 @@ export interface LimitOptions {
   readonly limit: number;
   /** The period of `limit`, ms (1..86,400,000). */
   readonly perMs: number;
-  /** How many calls may go through at once after a quiet spell. @default 1 */
+  /** How many calls may go through at once after a quiet spell. @default what 10 ms of the limit allows, at least 1 */
   readonly burst?: number;
 }
 
@@ -95,11 +96,12 @@ export async function limit(key: string, options: LimitOptions): Promise<void> {
   checkKey('limit key', key);
   if (options === null || typeof options !== 'object')
     throw new InvalidOptionError(`Expected limit options to be { limit, perMs, burst? }, got \`${JSON.stringify(options)}\``);
-  const { limit: count, perMs, burst = 1 } = options;
+  const { limit: count, perMs } = options;
   if (!isCount(count, 1_000_000))
     throw new InvalidOptionError(`Expected \`limit\` to be an integer from 1 to 1,000,000, got \`${JSON.stringify(count)}\``);
   if (!isCount(perMs, 86_400_000))
     throw new InvalidOptionError(`Expected \`perMs\` to be an integer from 1 to 86,400,000 (a day), got \`${JSON.stringify(perMs)}\``);
+  const burst = options.burst ?? defaultBurst(count, perMs);
   if (!isCount(burst, 1_000_000))
     throw new InvalidOptionError(`Expected \`burst\` to be an integer from 1 to 1,000,000, got \`${JSON.stringify(burst)}\``);
   const intervalMs = perMs / count;

@@ -82,3 +82,12 @@ export function keepResultOption(value: KeepResult | undefined): number | undefi
     );
   return ttl;
 }
+
+/**
+ * The default `burst` of a rate (the queue's `rate`, `limit()` in a task): what 10 ms of the limit allows, at
+ * least 1 (1 up to 100/s, 10 at 1,000/s, 100 at 10,000/s). With 1, a worker takes one task per fetch round trip,
+ * which holds high rates far below the limit (README "Rate limit").
+ */
+export function defaultBurst(limit: number, perMs: number): number {
+  return Math.min(1_000_000, Math.max(1, Math.ceil((limit * 10) / perMs)));
+}

@@ -14,6 +14,7 @@
  */
 import type { Client } from './connection.ts';
 import { InvalidOptionError } from './errors.ts';
+import { defaultBurst } from './options.ts';
 import type { QueueKeys } from './keys.ts';
 import { runScript } from './scripts.ts';
 
@@ -22,11 +23,7 @@ export interface RateOptions {
   readonly limit: number;
   /** The period of `limit`, ms. */
   readonly perMs: number;
-  /**
-   * How many may start at once after a quiet spell. @default what 10 ms of the limit allows, at least 1 (1 up to
-   * 100/s, 10 at 1,000/s, 100 at 10,000/s): with 1 a worker takes one task per fetch round trip, which caps
-   * high rates far below the limit (README "Rate limit")
-   */
+  /** How many may start at once after a quiet spell. @default what 10 ms of the limit allows, at least 1 (`defaultBurst`) */
   readonly burst?: number;
 }
 
@@ -41,9 +38,6 @@ export interface RateLayout {
 /** The checked option with each partition's layout. */
 export interface Rate extends Required<RateOptions>, RateLayout {}
 
-/** The default burst: the starts the limit allows in this many ms (at least 1). */
-const DEFAULT_BURST_MS = 10;
-
 const isCount = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= max;
 
 /** Checks `rate` for a queue of `partitions` partitions; undefined when not set. */
@@ -56,7 +50,7 @@ export function rateOption(value: unknown, partitions: number): Rate | undefined
     throw new InvalidOptionError(`Expected \`rate.limit\` to be an integer from 1 to 1,000,000, got \`${JSON.stringify(limit)}\``);
   if (!isCount(perMs, 86_400_000))
     throw new InvalidOptionError(`Expected \`rate.perMs\` to be an integer from 1 to 86,400,000 (a day), got \`${JSON.stringify(perMs)}\``);
-  const burst = (value as Record<string, unknown>).burst ?? Math.min(1_000_000, Math.max(1, Math.ceil((limit * DEFAULT_BURST_MS) / perMs)));
+  const burst = (value as Record<string, unknown>).burst ?? defaultBurst(limit, perMs);
   if (!isCount(burst, 1_000_000))
     throw new InvalidOptionError(`Expected \`rate.burst\` to be an integer from 1 to 1,000,000, got \`${JSON.stringify(burst)}\``);
   const intervalMs = (perMs * partitions) / limit;
