@@ -193,8 +193,8 @@ test('partitions: each has its own scheduled set; listing merges them by due tim
       } finally {
         await keeper.stop();
       }
-      // The producer of a 3-partition queue recorded its configuration (no worker ran yet).
-      assert.deepEqual((await queueKeysNow(redis, q)).map(suffix).sort(), ['config', 'waiting', 'waiting', 'waiting']);
+      // The producer of a 3-partition queue recorded its configuration, a copy in each partition (no worker ran yet).
+      assert.deepEqual((await queueKeysNow(redis, q)).map(suffix).sort(), ['config', 'config', 'config', 'waiting', 'waiting', 'waiting']);
     },
     { partitions: 3 },
   ));
