@@ -18,7 +18,6 @@ interface RunFlow {
   readonly slots: Map<number, string>;
   /** Set when a call was refused: the delay of the latest refusal, ms. */
   putBackMs?: number;
-  ended: boolean;
 }
 
 /** How often a failed give-back is tried again (a slot never stays held by a live worker for a finished run). */
@@ -51,7 +50,7 @@ export class FlowHost {
     if (!run) return { ok: false, error: 'the run is over (its worker stopped it or lost its lease)' };
     const state = this.#stateOf(run);
     // A request that comes after the run's outcome (a child's late message) takes nothing.
-    if (state.ended && request.op !== 'release') return { ok: false, error: 'the run is over' };
+    if (run.flowEnded && request.op !== 'release') return { ok: false, error: 'the run is over' };
     try {
       return await this.#answer(run, state, request);
     } catch (err) {
@@ -78,7 +77,7 @@ export class FlowHost {
         }
         state.slots.set(k, member);
         // The run ended while the slot was being taken: give it back at once.
-        if (state.ended) this.#giveBack(run, [member]);
+        if (run.flowEnded) this.#giveBack(run, [member]);
         return { ok: true, waitMs: 0, slot: k };
       }
       case 'release': {
@@ -96,8 +95,10 @@ export class FlowHost {
    * and the answer is the delay to put the task back with when a refused call ended it (else undefined).
    */
   ended(run: Run): number | undefined {
-    const state = this.#stateOf(run);
-    state.ended = true;
+    run.flowEnded = true;
+    // Most runs never call limit() or semaphore(): no state was made for them, and none is made now.
+    const state = this.#state.get(run);
+    if (!state) return undefined;
     if (state.slots.size > 0) this.#giveBack(run, [...state.slots.values()]);
     state.slots.clear();
     return state.putBackMs;
@@ -105,7 +106,7 @@ export class FlowHost {
 
   #stateOf(run: Run): RunFlow {
     let state = this.#state.get(run);
-    if (!state) this.#state.set(run, (state = { slots: new Map(), ended: false }));
+    if (!state) this.#state.set(run, (state = { slots: new Map() }));
     return state;
   }
 

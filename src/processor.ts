@@ -51,6 +51,8 @@ export interface Run {
   abandoned: boolean;
   /** Set when a lease renewal brought a cancel request for the task (`queue.cancel`). */
   cancelled: boolean;
+  /** The run's outcome is known: its `limit()` / `semaphore()` calls take nothing more (src/flow-host.ts). */
+  flowEnded: boolean;
   /** Set when the task keeps its result (`keepResult`), ms: its finishing write is `finish.lua`. */
   keepResultMs?: number;
   /** The unique key the run releases when it finishes (mode 'until-finish'): its finishing write is `finish.lua`. */
@@ -365,5 +367,17 @@ function endRunSpan(span: Span, decision: Decision): void {
 
 /** A new run for an entry the fetcher took into `list`. */
 export function newRun(entry: Entry, known: string, keys: QueueKeys, list: string): Run {
-  return { entry, known, keys, list, startedAt: performance.now(), id: '', name: '', attempt: 0, abandoned: false, cancelled: false };
+  return {
+    entry,
+    known,
+    keys,
+    list,
+    startedAt: performance.now(),
+    id: '',
+    name: '',
+    attempt: 0,
+    abandoned: false,
+    cancelled: false,
+    flowEnded: false,
+  };
 }
