@@ -54,7 +54,7 @@ test('a refused limit() puts the task back to run when the key next allows it: u
     worker.on('retry', () => retries++);
     // 1 call per 700 ms on one key: three tasks pass at about 0, 700 and 1400 ms.
     const ids = [];
-    for (let i = 0; i < 3; i++) ids.push(await limited.with({ maxAttempts: 1 }).delay(q, ledger, 'api', 1, 700, 1));
+    for (let i = 0; i < 3; i++) ids.push(await limited.with({ maxAttempts: 1 }).delay(q, ledger, 'api', 1, 700, 1, 0));
     const other = await add.delay(q, 2, 3);
     await runUntil(worker, 'every task to finish', () => rec.outcomes.length === 4, 30_000);
     assert.deepEqual(
@@ -102,7 +102,7 @@ test('limit() keeps its bound across two worker processes (children): at most li
     const rate = { limit: 10, perMs: 1000, burst: 2 };
     const n = 30;
     await q.enqueueMany(
-      Array.from({ length: n }, () => ({ name: 'limited', args: [ledger, 'shared', rate.limit, rate.perMs, rate.burst] })),
+      Array.from({ length: n }, () => ({ name: 'limited', args: [ledger, 'shared', rate.limit, rate.perMs, rate.burst, 0] })),
     );
     const env = { KIND: 'preforked', CONCURRENCY: '3', TASKS: './flow-tasks.ts' };
     const workers = [workerProcess(q, env), workerProcess(q, env)];
@@ -177,12 +177,13 @@ for (const kind of ['inline', 'forked', 'preforked'] as const) {
     const worker = new Kind({ queue, tasks: [FLOW_TASKS], concurrency: 3, handleSignals: false });
     const outcomes = recordOutcomes(worker);
     const ledger = ledgerFile();
+    // The three limited tasks call limit() together (however slowly their children start): two are refused.
+    const passes = [];
+    for (let i = 0; i < 3; i++) passes.push(await limited.delay(queue, ledger, 'api', 1, 200, 1, 3));
+    const holders = [];
+    for (let i = 0; i < 4; i++) holders.push(await guarded.delay(queue, ledger, 'erp', 1, 50, 50));
     const running = worker.run();
     try {
-      const passes = [];
-      for (let i = 0; i < 3; i++) passes.push(await limited.delay(queue, ledger, 'api', 1, 200, 1));
-      const holders = [];
-      for (let i = 0; i < 4; i++) holders.push(await guarded.delay(queue, ledger, 'erp', 1, 50, 50));
       await store.drain(queue, { timeoutMs: 30_000 });
       for (const id of [...passes, ...holders]) assert.equal((await outcomes.of(id)).status, 'succeeded');
       const lines = flowLedger(ledger);
@@ -221,10 +222,10 @@ test(
       const rec = recorder();
       const worker = new InlineWorker({ queue: q, tasks: [FLOW_TASKS], concurrency: 1, handleSignals: false, ...rec });
       try {
-        await limited.delay(q, ledger, 'c', 1, 60_000, 1);
+        await limited.delay(q, ledger, 'c', 1, 60_000, 1, 0);
         await guarded.delay(q, ledger, 'erp', 1, 0, 100);
         await runUntil(worker, 'both tasks', () => rec.outcomes.length === 2, 30_000);
-        const refused = await limited.delay(q, ledger, 'c', 1, 60_000, 1);
+        const refused = await limited.delay(q, ledger, 'c', 1, 60_000, 1, 0);
         const again = new InlineWorker({ queue: q, tasks: [FLOW_TASKS], concurrency: 1, handleSignals: false });
         const put: string[] = [];
         again.on('limited', (task) => put.push(task.id));
