@@ -4,8 +4,20 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { ForkedWorker, InvalidOptionError, ModuleLoadError, PreforkedWorker, type Queue } from '../src/index.ts';
 import { add, allocate, exitNow, grandchild, pid, spin } from './fixtures/tasks.ts';
-import { FIXTURES, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue, workerProcess } from './helpers.ts';
-import { readdirSync, readFileSync } from 'node:fs';
+import {
+  FIXTURES,
+  inspector,
+  isAlive,
+  ledgerFile,
+  readLedger,
+  recorder,
+  runUntil,
+  waitFor,
+  withQueue,
+  withRoomToStart,
+  workerProcess,
+} from './helpers.ts';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 function isZombie(pid: number): boolean {
   try {
@@ -64,30 +76,36 @@ test('forked: a fresh child process for every task', () =>
 
 test('a busy loop is stopped at its timeout, the handler is told the signal, and the worker goes on', () =>
   withQueue(redis, async (q) => {
-    const rec = recorder();
-    const ledger = ledgerFile();
-    const stuck = await spin.timeout(300).delay(q, ledger);
-    const next = await add.delay(q, 2, 2);
-    await runUntil(preforked(q, rec), 'two outcomes', () => rec.outcomes.length >= 2);
-    const failure = rec.byId(stuck);
-    assert.equal(failure?.reason, 'timeout');
-    assert.equal(failure?.signal, 'SIGTERM');
-    assert.equal(rec.byId(next)?.result, 4);
-    const child = readLedger(ledger)[0]!.pid;
+    const child = await withRoomToStart(300, async (timeoutMs) => {
+      const rec = recorder();
+      const ledger = ledgerFile();
+      const stuck = await spin.timeout(timeoutMs).delay(q, ledger);
+      const next = await add.delay(q, 2, 2);
+      await runUntil(preforked(q, rec), 'two outcomes', () => rec.outcomes.length >= 2);
+      const failure = rec.byId(stuck);
+      assert.equal(failure?.reason, 'timeout');
+      assert.equal(failure?.signal, 'SIGTERM');
+      assert.equal(rec.byId(next)?.result, 4);
+      return readLedger(ledger)[0]?.pid;
+    });
     assert.equal(isAlive(child), false, 'the looping child is gone');
   }));
 
 test('the timeout kills the whole process group, grandchildren included', () =>
   withQueue(redis, async (q) => {
-    const rec = recorder();
-    const ledger = ledgerFile();
-    const id = await grandchild.timeout(500).delay(q, ledger);
-    await runUntil(preforked(q, rec), 'the timeout', () => rec.outcomes.length >= 1);
-    assert.equal(rec.byId(id)?.reason, 'timeout');
-    const line = readFileSync(ledger, 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('grandchild '));
-    const grandchildPid = Number(line?.split(' ')[1]);
+    const grandchildPid = await withRoomToStart(500, async (timeoutMs) => {
+      const rec = recorder();
+      const ledger = ledgerFile();
+      const id = await grandchild.timeout(timeoutMs).delay(q, ledger);
+      await runUntil(preforked(q, rec), 'the timeout', () => rec.outcomes.length >= 1);
+      assert.equal(rec.byId(id)?.reason, 'timeout');
+      const line = existsSync(ledger)
+        ? readFileSync(ledger, 'utf8')
+            .split('\n')
+            .find((l) => l.startsWith('grandchild '))
+        : undefined;
+      return line === undefined ? undefined : Number(line.split(' ')[1]);
+    });
     assert.ok(grandchildPid > 0);
     await waitFor('the grandchild to be gone', () => !isAlive(grandchildPid));
   }));

@@ -250,3 +250,15 @@ export async function redisNow(redis: Redis | Cluster): Promise<number> {
   const [s, us] = await redis.time();
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
 }
+
+/**
+ * Runs `once(timeoutMs)` with a longer task timeout each time (×4, twice) until it answers something: on a loaded
+ * machine a child may not reach a task's first line within a short timeout, and then there is nothing to check.
+ */
+export async function withRoomToStart<T>(firstMs: number, once: (timeoutMs: number) => Promise<T | undefined>): Promise<T> {
+  for (const ms of [firstMs, firstMs * 4, firstMs * 16]) {
+    const got = await once(ms);
+    if (got !== undefined) return got;
+  }
+  throw new Error(`the task never reached its first line within a timeout of ${firstMs * 16} ms`);
+}

@@ -6,7 +6,18 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { PreforkedWorker } from '../../src/index.ts';
-import { FIXTURES, inspector, isAlive, ledgerFile, readLedger, recorder, runUntil, waitFor, withQueue } from '../helpers.ts';
+import {
+  FIXTURES,
+  inspector,
+  isAlive,
+  ledgerFile,
+  readLedger,
+  recorder,
+  runUntil,
+  waitFor,
+  withQueue,
+  withRoomToStart,
+} from '../helpers.ts';
 import { report } from './report.ts';
 import { add, record, trapTerm } from '../fixtures/tasks.ts';
 import { Child } from '../../src/child-process.ts';
@@ -21,15 +32,18 @@ const SLOW_MODULE = new URL('../fixtures/slow-module.ts', import.meta.url).href;
 
 test('an answer that comes after the timeout began settles the run as a timeout; the child that trapped SIGTERM is killed; the slot serves the next task', () =>
   withQueue(redis, async (q) => {
-    const ledger = ledgerFile();
-    const rec = recorder();
-    const late = await trapTerm.timeout(500).delay(q, ledger, 60_000, 50, true);
-    const next = await add.delay(q, 2, 3);
-    const w = new PreforkedWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, killGraceMs: 300, ...rec });
-    await runUntil(w, 'both outcomes', () => rec.outcomes.length >= 2, 30_000);
-    assert.equal(rec.byId(late)?.reason, 'timeout');
-    assert.equal(rec.byId(next)?.result, 5, 'the slot was not lost');
-    const pid = readLedger(ledger).find((l) => l.event === 'start')!.pid;
+    const { ledger, rec, late, next, pid } = await withRoomToStart(500, async (timeoutMs) => {
+      const ledger = ledgerFile();
+      const rec = recorder();
+      const late = await trapTerm.timeout(timeoutMs).delay(q, ledger, 60_000, 50, true);
+      const next = await add.delay(q, 2, 3);
+      const w = new PreforkedWorker({ queue: q, tasks: [FIXTURES], handleSignals: false, killGraceMs: 300, ...rec });
+      await runUntil(w, 'both outcomes', () => rec.outcomes.length >= 2, 30_000);
+      assert.equal(rec.byId(late)?.reason, 'timeout');
+      assert.equal(rec.byId(next)?.result, 5, 'the slot was not lost');
+      const pid = readLedger(ledger).find((l) => l.event === 'start')?.pid;
+      return pid === undefined ? undefined : { ledger, rec, late, next, pid };
+    });
     assert.ok(
       readLedger(ledger).some((l) => l.event === 'term'),
       'the task saw SIGTERM and answered',
