@@ -6,7 +6,9 @@
 //   node scripts/test.mjs FILES...        only these files, single Redis
 //   node scripts/test.mjs --cluster [F]   only the cluster pass (of these files)
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { hasRedisServer, startRedis } from './redis-server.mjs';
 import { startCluster } from './redis-cluster.mjs';
 
@@ -63,12 +65,29 @@ const testsIn = (dir) =>
     : [];
 const expand = (list) => list.flatMap((a) => (existsSync(a) && statSync(a).isDirectory() ? testsIn(a) : [a]));
 
-async function runTests(files, url) {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+// Each pass writes TAP to stdout and its failed tests alone to a file; the failures of every pass are printed
+// again at the very end, so they are seen even where only the tail of a long log is kept.
+const failuresDir = mkdtempSync(join(tmpdir(), 'delayed-test-'));
+const failureReports = [];
+
+async function runTests(name, files, url) {
+  const failuresFile = join(failuresDir, `${failureReports.length}.txt`);
+  failureReports.push({ name, file: failuresFile });
+  const reporters = ['--test-reporter=tap', '--test-reporter-destination=stdout'];
+  reporters.push('--test-reporter=./scripts/failures-reporter.mjs', `--test-reporter-destination=${failuresFile}`);
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...reporters, ...files], {
     stdio: 'inherit',
     env: { ...process.env, REDIS_URL: url },
   });
   return await new Promise((resolve) => child.once('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
+}
+
+function printFailures() {
+  for (const { name, file } of failureReports) {
+    const text = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+    console.log(text === '' ? `\n${name}: no test failed.` : `\n${name}: failed tests\n${text}`);
+  }
+  rmSync(failuresDir, { recursive: true, force: true });
 }
 
 let code = 0;
@@ -84,7 +103,7 @@ if (!clusterOnly) {
     url = redis.url;
     console.log(`Private redis-server for the tests at ${url}`);
   }
-  code = await runTests(expand(fileArgs.length > 0 ? fileArgs : ['test', 'test/faults']), url);
+  code = await runTests('The single-Redis pass', expand(fileArgs.length > 0 ? fileArgs : ['test', 'test/faults']), url);
   if (redis) await redis.stop();
 }
 
@@ -100,9 +119,10 @@ if (clusterOnly || fileArgs.length === 0) {
     code ||= 1;
   } else {
     console.log(`The integration tests again, on a Redis Cluster at ${url}`);
-    const clusterCode = await runTests(expand(fileArgs.length > 0 ? fileArgs : CLUSTER_SUITE), url);
+    const clusterCode = await runTests('The cluster pass', expand(fileArgs.length > 0 ? fileArgs : CLUSTER_SUITE), url);
     code ||= clusterCode;
   }
   if (cluster) await cluster.stop();
 }
+printFailures();
 process.exit(code);
