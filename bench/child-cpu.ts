@@ -3,10 +3,13 @@
 // with no-op tasks, one at a time each, for a fixed number of tasks. Prints µs of CPU per task in the children
 // (summed over all their threads, from /proc/<pid>/task/*/schedstat, ns resolution) and in this process (the
 // parent's side of the IPC), and the time from fork to every child ready.
-//   npx tsx bench/child-cpu.ts [children=8] [tasks=20000] [floor]
+//   npx tsx bench/child-cpu.ts [children=8] [tasks=20000] [floor|threads]
 // `floor` forks a minimal child instead (parses the arguments, calls record(), answers): Node's IPC and the task alone.
+// `threads` starts the same minimal runner as worker threads of this process (postMessage instead of a pipe): what a
+// worker-thread mode would cost per task at best. Its CPU is this whole process' (threads and parent together).
 // CHILD_CPU_SERIALIZATION=advanced uses Node's structured-clone IPC instead of JSON; CHILD_CPU_RSS=1 asks the children for their RSS after each task (as with maxRssBytes); CHILD_CPU_PROF=dir passes --cpu-prof --cpu-prof-dir=dir to the children.
 import { fork, type ChildProcess } from 'node:child_process';
+import { Worker as Thread } from 'node:worker_threads';
 import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 
 const children = Number(process.argv[2] ?? 8);
 const tasks = Number(process.argv[3] ?? 20_000);
-const floor = process.argv[4] === 'floor';
+const mode = process.argv[4] === 'floor' || process.argv[4] === 'threads' ? process.argv[4] : 'child.js';
+const floor = mode === 'floor';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TASKS = new URL('./tasks.mjs', import.meta.url).href;
 const FLOOR = `import { record } from ${JSON.stringify(new URL('./record-run.mjs', import.meta.url).href)};
@@ -24,6 +28,16 @@ process.on('message', (m) => {
     record(JSON.parse(m.args)[0]);
     process.send({ t: 'done', ok: true, value: undefined, rss: 0 });
   } else process.exit(0);
+});`;
+
+const THREAD = `import { parentPort } from 'node:worker_threads';
+import { record } from ${JSON.stringify(new URL('./record-run.mjs', import.meta.url).href)};
+parentPort.on('message', (m) => {
+  if (m.t === 'init') parentPort.postMessage({ t: 'ready', names: ['noop'] });
+  else if (m.t === 'run') {
+    record(JSON.parse(m.args)[0]);
+    parentPort.postMessage({ t: 'done', ok: true, value: undefined, rss: 0 });
+  } else parentPort.close();
 });`;
 
 /** ns of CPU used so far by every thread of `pid`. */
@@ -42,13 +56,43 @@ function cpuNs(pid: number): number {
 const dir = mkdtempSync(join(tmpdir(), 'child-cpu-'));
 const floorFile = join(dir, 'floor.mjs');
 writeFileSync(floorFile, FLOOR);
+const threadFile = join(dir, 'thread.mjs');
+writeFileSync(threadFile, THREAD);
 const script = floor ? floorFile : (process.env.CHILD_SCRIPT ?? join(ROOT, 'dist/child.js'));
 const prof = process.env.CHILD_CPU_PROF;
 const execArgv = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
 
 interface Kid {
-  proc: ChildProcess;
+  send(message: object): void;
+  stopped: Promise<unknown>;
+  pid: number | undefined; // undefined for a thread
   next: (() => void) | undefined;
+}
+
+function forkChild(): Kid {
+  const proc: ChildProcess = fork(script, [], {
+    detached: true,
+    execArgv,
+    // fd 4 the lifeline, fd 5 the receipts file (src/child-protocol.ts), as src/child-process.ts gives them.
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', receiptsFile()],
+    serialization: process.env.CHILD_CPU_SERIALIZATION === 'advanced' ? 'advanced' : 'json',
+    env: { ...process.env, BENCH_RECORD_DIR: dir },
+  });
+  // Once the child is gone, close our end of its lifeline (its watchdog shell then goes too): an open pipe
+  // would keep this process alive.
+  const stopped = new Promise((r) => proc.once('exit', r)).then(() => (proc.stdio[4] as { destroy(): void } | null)?.destroy());
+  const kid: Kid = { send: (m) => proc.send(m), stopped, pid: proc.pid, next: undefined };
+  proc.on('message', () => kid.next?.());
+  return kid;
+}
+
+function startThread(): Kid {
+  process.env.BENCH_RECORD_DIR = dir;
+  const thread = new Thread(threadFile);
+  const stopped = new Promise((r) => thread.once('exit', r));
+  const kid: Kid = { send: (m) => thread.postMessage(m), stopped, pid: undefined, next: undefined };
+  thread.on('message', () => kid.next?.());
+  return kid;
 }
 
 function once(kid: Kid): Promise<void> {
@@ -71,19 +115,10 @@ async function main(): Promise<void> {
   const kids: Kid[] = [];
   const ready: Promise<void>[] = [];
   for (let i = 0; i < children; i++) {
-    const proc = fork(script, [], {
-      detached: true,
-      execArgv,
-      // fd 4 the lifeline, fd 5 the receipts file (src/child-protocol.ts), as src/child-process.ts gives them.
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', receiptsFile()],
-      serialization: process.env.CHILD_CPU_SERIALIZATION === 'advanced' ? 'advanced' : 'json',
-      env: { ...process.env, BENCH_RECORD_DIR: dir },
-    });
-    const kid: Kid = { proc, next: undefined };
+    const kid = mode === 'threads' ? startThread() : forkChild();
     kids.push(kid);
     ready.push(once(kid));
-    proc.on('message', () => kid.next?.());
-    proc.send({ t: 'init', modules: [TASKS], rss: process.env.CHILD_CPU_RSS === '1' });
+    kid.send({ t: 'init', modules: [TASKS], rss: process.env.CHILD_CPU_RSS === '1' });
   }
   await Promise.all(ready);
   const startMs = performance.now() - t0;
@@ -95,14 +130,14 @@ async function main(): Promise<void> {
         while (seq < count) {
           const args = JSON.stringify([{ seq: seq++, t: Number(process.hrtime.bigint()) / 1e6, pad: 'x'.repeat(60) }]);
           const done = once(kid);
-          kid.proc.send({ t: 'run', id: `id.${seq}`, name: 'noop', attempt: 0, args });
+          kid.send({ t: 'run', id: `id.${seq}`, name: 'noop', attempt: 0, args });
           await done;
         }
       }),
     );
   };
   await drive(Math.min(2000, tasks / 5));
-  const pids = kids.map((k) => k.proc.pid as number);
+  const pids = kids.flatMap((k) => (k.pid === undefined ? [] : [k.pid]));
   const before = pids.reduce((s, p) => s + cpuNs(p), 0);
   const parentBefore = process.cpuUsage();
   const w0 = performance.now();
@@ -112,12 +147,18 @@ async function main(): Promise<void> {
   const parent = process.cpuUsage(parentBefore);
   const parentUs = (parent.user + parent.system) / tasks;
   const threads = pids.map((p) => readdirSync(`/proc/${p}/task`).length);
-  for (const kid of kids) kid.proc.send({ t: 'exit' });
-  await Promise.all(kids.map((k) => new Promise((r) => (k.proc.exitCode !== null ? r(null) : k.proc.once('exit', r)))));
+  for (const kid of kids) kid.send({ t: 'exit' });
+  await Promise.all(kids.map((k) => k.stopped));
   rmSync(dir, { recursive: true, force: true });
+  // For threads, the parent's figure is the whole process (its threads included): it is also the total.
+  const totalUs = mode === 'threads' ? parentUs : childUs + parentUs;
+  const where =
+    mode === 'threads'
+      ? `process (threads and parent) ${parentUs.toFixed(1)} µs/task`
+      : `child ${childUs.toFixed(1)} µs/task, parent ${parentUs.toFixed(1)} µs/task`;
   console.log(
-    `${floor ? 'floor' : 'child.js'} children=${children} tasks=${tasks}: child ${childUs.toFixed(1)} µs/task, parent ${parentUs.toFixed(1)} µs/task, ` +
-      `${Math.round(tasks / (wallMs / 1000))} tasks/s, all ready in ${Math.round(startMs)} ms, threads/child ${threads[0]}, load ${load}`,
+    `${mode} children=${children} tasks=${tasks}: ${where}, total ${totalUs.toFixed(1)} µs/task, ` +
+      `${Math.round(tasks / (wallMs / 1000))} tasks/s, all ready in ${Math.round(startMs)} ms, threads/child ${threads[0] ?? '-'}, load ${load}`,
   );
 }
 
