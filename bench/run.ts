@@ -6,6 +6,7 @@
 //                        Redis Cluster scenario, which is off otherwise
 //   BENCH_SYSTEMS=bullmq,beequeue,delayed   run only these systems
 //   BENCH_PEER_SETTINGS=defaults            the peers as they come, instead of tuned as their docs advise
+//   BENCH_RECORD=1       also write bench/full-run.md (tracked by git: the source of the README's Performance table)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -23,6 +24,12 @@ import { MODES, PEER_SETTINGS } from './systems/types.ts';
 import { markdownTable, summarize, textTable } from './table.ts';
 
 const RESULTS = new URL('./results/', import.meta.url);
+const RECORD_HEADER = `# delayed-queue benchmark
+
+The output of the full \`npm run bench\` that the README's Performance table is taken from, written by
+\`BENCH_RECORD=1 npm run bench\` (the same as \`bench/results/latest.md\`, which git ignores; tables aligned by the
+formatter; kept under bench/, which the npm package does not ship).
+`;
 
 async function loadSystems(ctx: Omit<Ctx, 'systems'>, wanted: SystemId[]): Promise<{ systems: Sys[]; skipped: string[] }> {
   const systems: Sys[] = [];
@@ -196,6 +203,13 @@ async function main(): Promise<void> {
     writeFileSync(new URL('latest.json', RESULTS), JSON.stringify(json, null, 2) + '\n');
     writeFileSync(new URL('latest.md', RESULTS), md.join('\n'));
     log(`wrote bench/results/latest.json and latest.md in ${meta.seconds} s total`);
+    if (process.env.BENCH_RECORD === '1') {
+      const record = new URL('./full-run.md', import.meta.url);
+      writeFileSync(record, [RECORD_HEADER, ...md.slice(1)].join('\n'));
+      // The formatter aligns the tables (as `npm run format` would), so that `npm test`'s check passes.
+      execFileSync('npx', ['biome', 'format', '--write', record.pathname], { stdio: 'ignore' });
+      log('wrote bench/full-run.md (commit it with the README table taken from it)');
+    }
   } finally {
     await redis.stop();
   }
