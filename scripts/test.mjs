@@ -73,7 +73,8 @@ const failureReports = [];
 async function runTests(name, files, url) {
   const failuresFile = join(failuresDir, `${failureReports.length}.txt`);
   failureReports.push({ name, file: failuresFile });
-  const reporters = ['--test-reporter=tap', '--test-reporter-destination=stdout'];
+  // What node picks by itself: spec in a terminal, TAP otherwise (CI logs).
+  const reporters = [`--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`, '--test-reporter-destination=stdout'];
   reporters.push('--test-reporter=./scripts/failures-reporter.mjs', `--test-reporter-destination=${failuresFile}`);
   const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...reporters, ...files], {
     stdio: 'inherit',
