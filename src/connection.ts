@@ -15,7 +15,8 @@
  * `send` is for commands that must never run late: it sends only once the connection is ready and writable,
  * in the same tick, so nothing it sends waits in ioredis' offline queue (which would write it whenever Redis
  * came back, after its caller was told it failed). Not ready within about a second: `RedisUnavailableError`,
- * nothing sent.
+ * nothing sent; a server that accepted the connection and is still answering the handshake gets up to the
+ * command timeout (then the connection is reset).
  */
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
@@ -175,17 +176,36 @@ function writable(redis: Client): boolean {
  */
 export async function send<T>(redis: Client, command: () => Promise<T>): Promise<T> {
   const started = performance.now();
+  let readPending = false;
   for (;;) {
     const left = CONNECT_WAIT_MS - (performance.now() - started);
     if (!writable(redis)) {
       if (left > 0) await whenReady(redis, left);
       if (!writable(redis)) {
-        if (performance.now() - started < CONNECT_WAIT_MS) {
+        const waited = performance.now() - started;
+        if (waited < CONNECT_WAIT_MS) {
           // Ready but the socket just closed: let ioredis notice, then wait again.
           await new Promise((resolve) => setTimeout(resolve, 10));
           continue;
         }
-        throw unavailable(redis, Math.round(performance.now() - started));
+        // The timer that woke us runs before the loop reads its sockets: a reply that arrived while this process
+        // was busy (a loaded machine, a long synchronous task) is read first, then the connection is judged.
+        if (!readPending) {
+          readPending = true;
+          await new Promise((resolve) => setImmediate(resolve));
+          continue;
+        }
+        // Connected, the server still answering the handshake (AUTH, SETNAME, the ready check): it is there, so
+        // it gets what a command gets, the command timeout; past that the connection is reset, as for a command.
+        const handshakeMs = watches.get(redis)?.timeoutMs || DEFAULT_COMMAND_TIMEOUT_MS;
+        if (redis.status === 'connect' && waited < handshakeMs) {
+          await whenReady(redis, handshakeMs - waited);
+          readPending = false;
+          continue;
+        }
+        const err = unavailable(redis, Math.round(performance.now() - started));
+        if (redis.status === 'connect') reset(redis);
+        throw err;
       }
     }
     return await guard(redis, command());

@@ -132,14 +132,19 @@ export class NotReplicatedError extends DelayedError {
 }
 
 /**
- * Redis could not be reached within about a second (reconnect attempts included): the command was NOT sent and
+ * Redis could not be reached within about a second (reconnect attempts included), or a server that accepted the
+ * connection did not finish its handshake within the command timeout: the command was NOT sent and
  * will not be sent later, so sending it again is safe (no duplicate). `cause` is the last connection error.
  */
 export class RedisUnavailableError extends DelayedError {
   /** Where Redis was expected, without any password. */
   readonly address: string;
   constructor(address: string, waitedMs: number, status: string, cause: Error | undefined) {
-    const why = cause ? `: ${cause.message}` : ` (connection ${status})`;
+    const why = cause
+      ? `: ${cause.message}`
+      : status === 'connect'
+        ? ' (connected, but the server did not finish its handshake)'
+        : ` (connection ${status})`;
     super(
       'ERR_REDIS_UNAVAILABLE',
       `Redis at ${address} was not reachable${waitedMs > 0 ? ` within ${waitedMs} ms` : ''}${why}; the command was not sent and will not be sent later (safe to retry)`,

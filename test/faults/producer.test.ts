@@ -6,11 +6,16 @@
 // c. Redis frozen (SIGSTOP): an enqueue that was sent gets CommandTimeoutError after commandTimeoutMs (may or
 //    may not have run), the connection is reset, the next enqueue is not stuck behind it; after SIGCONT each
 //    task is in Redis at most once, and the one that was never sent is not there.
+// d. A server slow to finish the handshake (its ready-check reply held by a proxy): it is there, so an enqueue
+//    waits for it up to commandTimeoutMs, not a second; past that, RedisUnavailableError and the connection reset.
+// e. A producer whose own event loop was blocked while it connected (a long synchronous task): the enqueue does
+//    not fail for the time it could not look at its socket.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { CommandTimeoutError, ConnectionLostError, defineTask, Queue, RedisUnavailableError } from '../../src/index.ts';
 import { freePort, hasRedisServer, startRedis } from '../../scripts/redis-server.mjs';
+import { TcpProxy } from './proxy.ts';
 import { report } from './report.ts';
 import { waitFor } from '../helpers.ts';
 
@@ -153,6 +158,97 @@ test('16c. defect 12: Redis frozen (SIGSTOP): a sent enqueue times out (may have
     assert.equal(new Set(ids).size, ids.length, 'no task twice');
   } finally {
     if (stopped) process.kill(pid, 'SIGCONT');
+    await q.close();
+    await redis.crash();
+  }
+});
+
+test('16d. a server slow to finish the handshake: the enqueue waits for it (up to commandTimeoutMs), past that RedisUnavailableError and a fresh connection', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const redis = await startRedis([], undefined, { startTimeoutMs: 15_000 });
+  const proxy = await TcpProxy.start(redis.port);
+  const HOLD_MS = 1800;
+  const SHORT_TIMEOUT = 1500;
+  const slow = new Queue({ name: 'slow-greeting', redis: proxy.url });
+  let short: Queue | undefined;
+  try {
+    // The ready check (INFO) is the handshake's last command: its reply is held HOLD_MS, then delivered.
+    const held = proxy.hold('toClient', 'info', HOLD_MS);
+    let started = performance.now();
+    const id = await slow.enqueue('add', [1, 2]);
+    const waitedMs = performance.now() - started;
+    const rule = await held.delivered;
+
+    // Held for longer than this producer's command timeout: not reachable, and the connection is dropped.
+    // (A second producer, made only now, so that its handshake is the one held.)
+    const heldLong = proxy.hold('toClient', 'info', 20_000);
+    short = new Queue({ name: 'slow-greeting', redis: proxy.url, commandTimeoutMs: SHORT_TIMEOUT });
+    const q2 = short;
+    const late = await rejection(() => q2.enqueue('add', [3, 4]));
+    await waitFor('the held connection to be closed', () => heldLong.rule.discardedAt !== undefined, 10_000);
+    started = performance.now();
+    const next = await short.enqueue('add', [5, 6]);
+    const nextMs = performance.now() - started;
+    const ids = (await slow.redis.lrange(slow.keys.waiting, 0, -1)).map((e) => e.split('|')[4]!);
+    report('16d. producer, a server slow to finish the handshake', {
+      'ready-check reply held ms': HOLD_MS,
+      'enqueue waited ms': waitedMs,
+      'held bytes delivered': rule.bytes ?? 0,
+      'held past commandTimeoutMs (ms)': SHORT_TIMEOUT,
+      'rejected after ms': late.ms,
+      'its error': late.err.name,
+      'next enqueue after the reset ms': nextMs,
+    });
+    // Before: RedisUnavailableError after about a second, though Redis was there and answering.
+    assert.ok(ids.includes(id), 'the enqueue that waited for the greeting is in Redis');
+    assert.ok(waitedMs >= HOLD_MS - 50, `the enqueue waited for the greeting: ${waitedMs.toFixed(0)} ms`);
+    assert.ok(waitedMs <= HOLD_MS + MARGIN_MS, `and not much longer: ${waitedMs.toFixed(0)} ms`);
+    assert.ok(late.err instanceof RedisUnavailableError, `Expected RedisUnavailableError, got ${late.err.name}: ${late.err.message}`);
+    assert.match(late.err.message, /handshake/, 'the message says the server did not finish its handshake');
+    assert.ok(late.ms >= SHORT_TIMEOUT - 50, `rejected after ${late.ms.toFixed(0)} ms: the command timeout first`);
+    assert.ok(late.ms <= SHORT_TIMEOUT + MARGIN_MS, `rejected after ${late.ms.toFixed(0)} ms, over ${SHORT_TIMEOUT} + ${MARGIN_MS} ms`);
+    assert.ok(ids.includes(next), 'the next enqueue, on a fresh connection, is in Redis');
+    assert.deepEqual(ids.sort(), [id, next].sort(), 'the rejected enqueue was never sent');
+  } finally {
+    await slow.close();
+    await short?.close();
+    await proxy.close();
+    await redis.crash();
+  }
+});
+
+test('16e. a producer whose event loop was blocked while it connected: the enqueue goes through, not RedisUnavailableError', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const redis = await startRedis([], undefined, { startTimeoutMs: 15_000 });
+  const q = new Queue({ name: 'busy-producer', redis: redis.url });
+  try {
+    const started = performance.now();
+    const pending = q.enqueue('add', [1, 2]).then(
+      (id) => ({ id, err: undefined }),
+      (err: Error) => ({ id: undefined, err }),
+    );
+    // A synchronous task on the producer's thread, longer than the connection wait (CONNECT_WAIT_MS): the socket
+    // connects in the kernel meanwhile, but nobody reads it until this ends.
+    const BLOCK_MS = 1500;
+    while (performance.now() - started < BLOCK_MS) {
+      // busy
+    }
+    const { id, err } = await pending;
+    const ms = performance.now() - started;
+    report('16e. producer, event loop blocked while connecting', {
+      'blocked ms': BLOCK_MS,
+      'enqueue settled after ms': ms,
+      outcome: err ? `${err.name}: ${err.message}` : 'enqueued',
+    });
+    // Before: RedisUnavailableError "within 1500 ms (connection connecting)" though Redis was there all along.
+    assert.equal(err, undefined, `Expected the enqueue to succeed, got ${err?.name}: ${err?.message}`);
+    const ids = (await q.redis.lrange(q.keys.waiting, 0, -1)).map((e) => e.split('|')[4]!);
+    assert.deepEqual(ids, [id]);
+  } finally {
     await q.close();
     await redis.crash();
   }
