@@ -93,8 +93,7 @@ function watch(redis: Client, timeoutMs: number, address: string): void {
  */
 function startWatchdog(redis: Client, w: Watch): void {
   const every = Math.max(10, Math.min(500, Math.floor(w.timeoutMs / 10)));
-  w.timer = setInterval(() => {
-    const now = performance.now();
+  const expire = (now: number) => {
     let expired = false;
     for (const p of w.pending) {
       if (now - p.since < w.timeoutMs) break;
@@ -103,10 +102,18 @@ function startWatchdog(redis: Client, w: Watch): void {
       expired = true;
     }
     if (expired) reset(redis);
-    if (w.pending.size === 0) {
+    if (w.pending.size === 0 && w.timer) {
       clearInterval(w.timer);
       w.timer = undefined;
     }
+  };
+  w.timer = setInterval(() => {
+    const now = performance.now();
+    const oldest = w.pending.values().next().value;
+    if (oldest === undefined || now - oldest.since < w.timeoutMs) return expire(now);
+    // Timers run before the loop reads its sockets: after this process was busy (a long synchronous task, a
+    // loaded machine), a reply may be waiting unread. Read first, then fail only what is still unanswered.
+    setImmediate(() => expire(now));
   }, every);
   w.timer.unref();
 }

@@ -10,6 +10,8 @@
 //    waits for it up to commandTimeoutMs, not a second; past that, RedisUnavailableError and the connection reset.
 // e. A producer whose own event loop was blocked while it connected (a long synchronous task): the enqueue does
 //    not fail for the time it could not look at its socket.
+// f. The same once connected: a reply that arrived while the producer was blocked past commandTimeoutMs is read,
+//    not reported as a timeout (and the connection is not reset).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
@@ -248,6 +250,44 @@ test('16e. a producer whose event loop was blocked while it connected: the enque
     assert.equal(err, undefined, `Expected the enqueue to succeed, got ${err?.name}: ${err?.message}`);
     const ids = (await q.redis.lrange(q.keys.waiting, 0, -1)).map((e) => e.split('|')[4]!);
     assert.deepEqual(ids, [id]);
+  } finally {
+    await q.close();
+    await redis.crash();
+  }
+});
+
+test('16f. a reply that arrived while the producer was blocked past commandTimeoutMs is read, not reported as a timeout', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const redis = await startRedis([], undefined, { startTimeoutMs: 15_000 });
+  const TIMEOUT = 500;
+  const q = new Queue({ name: 'busy-reader', redis: redis.url, commandTimeoutMs: TIMEOUT });
+  try {
+    const first = await q.enqueue('add', [0, 0]); // connected, configuration checked
+    const stream = (q.redis as unknown as { stream: { bytesWritten: number } }).stream;
+    const before = stream.bytesWritten;
+    const pending = q.enqueue('add', [1, 2]).then(
+      (id) => ({ id, err: undefined }),
+      (err: Error) => ({ id: undefined, err }),
+    );
+    // Block only once the command is on the wire (its reply then arrives while this process is busy).
+    for (let turns = 0; stream.bytesWritten === before && turns < 1000; turns++) await Promise.resolve();
+    assert.ok(stream.bytesWritten > before, 'the enqueue was written without a turn of the event loop (what this test needs)');
+    const started = performance.now();
+    while (performance.now() - started < TIMEOUT * 3) {
+      // busy, past the command timeout
+    }
+    const { id, err } = await pending;
+    const ids = (await q.redis.lrange(q.keys.waiting, 0, -1)).map((e) => e.split('|')[4]!);
+    report('16f. producer, reply read after a blocked event loop', {
+      commandTimeoutMs: TIMEOUT,
+      'blocked ms': TIMEOUT * 3,
+      outcome: err ? `${err.name}: ${err.message}` : 'enqueued',
+    });
+    // Before: CommandTimeoutError ("may or may not have run") and a reset connection, though the reply was there.
+    assert.equal(err, undefined, `Expected the enqueue to succeed, got ${err?.name}: ${err?.message}`);
+    assert.deepEqual(ids.sort(), [first, id].sort());
   } finally {
     await q.close();
     await redis.crash();
