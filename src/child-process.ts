@@ -132,7 +132,9 @@ export class Child {
       this.#sent++;
       const run: Run = { taskId: task.id, resolve, timer: undefined, ending: undefined };
       this.run = run;
-      run.timer = setTimeout(() => this.end('timeout'), clampTimer(task.timeoutMs));
+      // Timers run before the loop reads its pipes: an answer that came in time while this process was busy
+      // (a loaded machine) is read first, and only a run still going then is timed out.
+      run.timer = setTimeout(() => setImmediate(() => this.run === run && this.end('timeout')), clampTimer(task.timeoutMs));
       const message = runMessage(task);
       try {
         this.proc.send(message);

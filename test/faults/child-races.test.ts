@@ -1,9 +1,10 @@
 // Scenario 21: answers racing kills, in child processes: an answer that comes after the timeout began, a task that shuts
 // down cleanly on SIGTERM at a stop, a lease lost under a task that ignores SIGTERM, tasks that end exactly at
-// their timeout, and a worker whose children are still loading. Each run must end with exactly one outcome,
+// their timeout, a worker whose children are still loading, and an answer that came in time but was read late. Each run must end with exactly one outcome,
 // no slot may be lost, and no child may outlive what the worker decided.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { PreforkedWorker } from '../../src/index.ts';
 import {
@@ -225,4 +226,63 @@ test('a child killed while idle, just as a task is sent to it: the task never re
     'control counted': (counted as { cutoff?: unknown }).cutoff === 'crashed',
     'victims gone': victims.every((pid) => !isAlive(pid)),
   });
+});
+
+// The worker's event loop busy (a loaded machine, a long synchronous stretch) while a child answers in time: when
+// the loop runs again its timers come before it reads its pipes. The answer that is already there must win.
+test('an answer that came before the timeout, read after it because the worker was busy, settles the run as done', async () => {
+  const options = {
+    modules: [FIXTURES],
+    size: 1,
+    tasksPerChild: 100,
+    maxRssBytes: Infinity,
+    killGraceMs: 300,
+    execArgv: inheritedExecArgv(),
+  };
+  const TIMEOUT_MS = 3000;
+  const ledger = ledgerFile();
+  const cue = `${ledger}.cue`;
+  const task = (
+    decodeEntry(
+      encodeEntry({ id: 'on-cue', name: 'answerOnCue', args: [ledger, cue], timeoutMs: TIMEOUT_MS, maxAttempts: 3 }, 1e6),
+      1e6,
+    ) as {
+      ok: true;
+      task: TaskEntry;
+    }
+  ).task;
+  const child = new Child(options);
+  try {
+    await child.ready;
+    const started = performance.now();
+    const outcome = child.start(task);
+    await waitFor('the start', () => readLedger(ledger).some((l) => l.event === 'start'), 30_000);
+    // From here this process is the busy worker: it reads nothing until the timeout has passed. Busy in an
+    // immediate, so that the next thing the loop does is run its timers (then read its pipes).
+    let answeredMs: number | undefined;
+    const busyMs = await new Promise<number>((resolve) =>
+      setImmediate(() => {
+        writeFileSync(cue, '');
+        while (performance.now() - started < TIMEOUT_MS + 500 || answeredMs === undefined) {
+          if (answeredMs === undefined && readLedger(ledger).some((l) => l.event === 'answered')) answeredMs = performance.now() - started;
+          if (performance.now() - started > 30_000) break;
+        }
+        resolve(performance.now() - started);
+      }),
+    );
+    const settled = await outcome;
+    report('21g. an answer in time, read after the timeout (the worker busy)', {
+      'timeout ms': TIMEOUT_MS,
+      'answered after ms': answeredMs ?? -1,
+      'worker busy until ms': busyMs,
+      outcome: settled.kind,
+    });
+    assert.ok(answeredMs !== undefined && answeredMs < TIMEOUT_MS, `the child answered in time (${answeredMs} ms): the premise`);
+    // Before: 'timeout' (the timer fired first, the answer then counted as late), and the task would run again.
+    assert.equal(settled.kind, 'success');
+    assert.equal((settled as { value?: unknown }).value, 'on time');
+    assert.ok(isAlive(child.proc.pid!), 'the child was not stopped: it serves the next task');
+  } finally {
+    child.kill('SIGKILL');
+  }
 });
