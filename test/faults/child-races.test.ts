@@ -175,33 +175,37 @@ test('a worker holds no task it cannot start: while its children load, the tasks
     assert.ok(samples.length > 50, 'sampled through the load');
   }));
 
+/** One child as a `PreforkedWorker` of size 1 makes it, driven directly (no Redis) by the tests below. */
+const CHILD_OPTIONS = {
+  modules: [FIXTURES],
+  size: 1,
+  tasksPerChild: 100,
+  maxRssBytes: Infinity,
+  killGraceMs: 300,
+  execArgv: inheritedExecArgv(),
+};
+
+/** A task as a worker hands it to a child. */
+const entry = (id: string, name: string, args: unknown[], timeoutMs = 30_000) =>
+  (decodeEntry(encodeEntry({ id, name, args, timeoutMs, maxAttempts: 3 }, 1e6), 1e6) as { ok: true; task: TaskEntry }).task;
+
 // A child killed while idle (by the OOM killer, an operator, the chaos of the soak) just as the worker hands it a
 // task: the task never reached the child, so the run must not count as a cut-off (three such and the task would
 // fail as a poison pill having never run: seen once in a CI soak). The child writes a receipt (RECEIPT_FD) as it
 // takes a run; the parent compares receipts with runs sent when the child dies.
 test('a child killed while idle, just as a task is sent to it: the task never reached it, and the run is not a cut-off', async () => {
-  const options = {
-    modules: [FIXTURES],
-    size: 1,
-    tasksPerChild: 100,
-    maxRssBytes: Infinity,
-    killGraceMs: 300,
-    execArgv: inheritedExecArgv(),
-  };
-  const entry = (id: string, name: string, args: unknown[]) =>
-    (decodeEntry(encodeEntry({ id, name, args, timeoutMs: 30_000, maxAttempts: 3 }, 1e6), 1e6) as { ok: true; task: TaskEntry }).task;
   const victims: number[] = [];
   // The race itself, made certain: SIGKILL the ready, idle child, then send it a task in the same tick.
   const outcomes: RunOutcome[] = [];
   for (let i = 0; i < 3; i++) {
-    const child = new Child(options);
+    const child = new Child(CHILD_OPTIONS);
     await child.ready;
     victims.push(child.proc.pid!);
     process.kill(child.proc.pid!, 'SIGKILL');
     outcomes.push(await child.start(entry(`unreached-${i}`, 'add', [1, 2])));
   }
   // The control: a task that ends its own process did reach it, and counts.
-  const control = new Child(options);
+  const control = new Child(CHILD_OPTIONS);
   await control.ready;
   const crashed = await control.start(entry('crasher', 'exitNow', [ledgerFile(), 7]));
   for (const outcome of outcomes) {
@@ -231,27 +235,11 @@ test('a child killed while idle, just as a task is sent to it: the task never re
 // The worker's event loop busy (a loaded machine, a long synchronous stretch) while a child answers in time: when
 // the loop runs again its timers come before it reads its pipes. The answer that is already there must win.
 test('an answer that came before the timeout, read after it because the worker was busy, settles the run as done', async () => {
-  const options = {
-    modules: [FIXTURES],
-    size: 1,
-    tasksPerChild: 100,
-    maxRssBytes: Infinity,
-    killGraceMs: 300,
-    execArgv: inheritedExecArgv(),
-  };
   const TIMEOUT_MS = 3000;
   const ledger = ledgerFile();
   const cue = `${ledger}.cue`;
-  const task = (
-    decodeEntry(
-      encodeEntry({ id: 'on-cue', name: 'answerOnCue', args: [ledger, cue], timeoutMs: TIMEOUT_MS, maxAttempts: 3 }, 1e6),
-      1e6,
-    ) as {
-      ok: true;
-      task: TaskEntry;
-    }
-  ).task;
-  const child = new Child(options);
+  const task = entry('on-cue', 'answerOnCue', [ledger, cue], TIMEOUT_MS);
+  const child = new Child(CHILD_OPTIONS);
   try {
     await child.ready;
     const started = performance.now();
