@@ -140,7 +140,10 @@ test('T2. kill -9 of a worker 300 ms before a due time: the other worker promote
     for (let attempt = 0; attempt < 3 && !measured; attempt++) {
       // both workers learn the due time from a round of their loop (at most one interval) and arm a timer for it
       const id = await stamp.with({ delayMs: 2500 }).delay(queue, file);
-      const due = (await redisMs()) + 2500;
+      // The due time Redis stamped (TIME + delay when the enqueue ran), not TIME read afterwards: on a loaded
+      // machine that read came 18 ms later once, and the start looked early.
+      const due = (await queue.scheduled({ offset: 0, count: 10 })).find((t) => t.id === id)?.dueAt.getTime();
+      assert.ok(due !== undefined, 'the task is scheduled');
       const wait = Math.max(0, due - 300 - (await redisMs()));
       await new Promise((r) => setTimeout(r, wait));
       const early = (await redisMs()) < due - 250;
