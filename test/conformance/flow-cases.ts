@@ -16,20 +16,22 @@ export const flowCases: StoreCase[] = [
     name: 'limit: GCRA per key, burst after a quiet spell; a refusal is not charged and gets the next turn in the line of refusals; the keys live their times only',
     run: async ({ redis, q }) => {
       const k = q.keys;
-      // 10 a second, burst 2
-      const [interval, tolerance] = [100, 100];
+      // 1 a second, burst 2: the calls below take a few ms, and up to half a second on a loaded machine (seen:
+      // ~100 ms between two calls on the cluster under a CPU burner, which broke this case at 10 a second).
+      const [interval, tolerance] = [1000, 1000];
+      const SLACK = 500;
       assert.equal(await limitCall(redis, k, 'acct:1', interval, tolerance), 0);
       assert.equal(await limitCall(redis, k, 'acct:1', interval, tolerance), 0, 'burst 2: the second at once too');
       const ttl = await redis.pttl(k.limit('acct:1'));
-      assert.ok(ttl > 100 && ttl <= 200, `the key expires at its TAT (${ttl} ms)`);
+      assert.ok(ttl > 1000 && ttl <= 2000, `the key expires at its TAT (${ttl} ms)`);
       const first = await limitCall(redis, k, 'acct:1', interval, tolerance);
-      assert.ok(first >= 1 && first <= 100, `the third waits for the next conforming time (${first} ms)`);
+      assert.ok(first >= SLACK && first <= 1000, `the third waits for the next conforming time (${first} ms)`);
       const second = await limitCall(redis, k, 'acct:1', interval, tolerance);
-      assert.ok(second >= first + 95 && second <= first + 100, `the fourth gets the turn after (${second} ms, first ${first})`);
+      assert.ok(second >= first + 1000 - SLACK && second <= first + 1000, `the fourth gets the turn after (${second} ms, first ${first})`);
       const after = await redis.pttl(k.limit('acct:1'));
-      assert.ok(after <= ttl && after > 90, `refusals charged nothing: the TAT key is unchanged (${after} ms)`);
+      assert.ok(after <= ttl && after > 1000 - SLACK, `refusals charged nothing: the TAT key is unchanged (${after} ms)`);
       const line = await redis.pttl(k.limitLine('acct:1'));
-      assert.ok(line > second && line <= second + 200, `the line lives until its end (${line} ms)`);
+      assert.ok(line > second && line <= second + 2000, `the line lives until its end (${line} ms)`);
       assert.equal(await limitCall(redis, k, 'acct:2', interval, tolerance), 0, 'another key has its own limit');
     },
   },
