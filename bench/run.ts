@@ -22,6 +22,7 @@ import { startup } from './startup.ts';
 import { SYSTEM_IDS, loadSystem, type SystemId } from './systems/index.ts';
 import { MODES, PEER_SETTINGS } from './systems/types.ts';
 import { markdownTable, summarize, textTable } from './table.ts';
+import { issue16Targets, TARGETS_NOTE, TARGETS_TITLE, targetsMarkdown, targetsText } from './targets.ts';
 
 const RESULTS = new URL('./results/', import.meta.url);
 const RECORD_HEADER = `# delayed-queue benchmark
@@ -180,6 +181,11 @@ async function main(): Promise<void> {
         md.push('Commands per task by name (first repetition):', '', '```', breakdownText(breakdown), '```', '');
       }
     }
+    const targets = issue16Targets(results, cfg.childConcurrency);
+    if (targets.some((t) => t.met !== 'not measured')) {
+      text.push(TARGETS_TITLE, targetsText(targets), `  * ${TARGETS_NOTE}`, '');
+      md.push(`## ${TARGETS_TITLE}`, '', targetsMarkdown(targets), '', `- ${TARGETS_NOTE}`, '');
+    }
     if (fails.length) {
       const banner = ['!!!!!!!! FAIL !!!!!!!!', ...fails.map((f) => `FAIL ${f}`)];
       text.push(...banner, '');
@@ -198,6 +204,7 @@ async function main(): Promise<void> {
         })),
       })),
       commandBreakdown: breakdown,
+      targets,
       failures: fails,
     };
     writeFileSync(new URL('latest.json', RESULTS), JSON.stringify(json, null, 2) + '\n');

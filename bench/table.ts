@@ -112,6 +112,16 @@ export function tableCells(sc: ScenarioResult): { header: string[]; body: string
 
 export function textTable(sc: ScenarioResult): string {
   const { header, body, numeric } = tableCells(sc);
+  return renderText(header, body, numeric);
+}
+
+export function markdownTable(sc: ScenarioResult): string {
+  const { header, body, numeric } = tableCells(sc);
+  return renderMarkdown(header, body, numeric);
+}
+
+/** Columns padded for a terminal; a body row with one cell (a group heading) is printed as it is. */
+export function renderText(header: string[], body: string[][], numeric: boolean[]): string {
   const full = body.filter((r) => r.length === header.length);
   const width = header.map((h, i) => Math.max(h.length, ...full.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
@@ -124,8 +134,8 @@ export function textTable(sc: ScenarioResult): string {
   return out.join('\n');
 }
 
-export function markdownTable(sc: ScenarioResult): string {
-  const { header, body, numeric } = tableCells(sc);
+/** A markdown table; a body row with one cell (a group heading) becomes a bold row. */
+export function renderMarkdown(header: string[], body: string[][], numeric: boolean[]): string {
   const out = [`| ${header.join(' | ')} |`, `| ${numeric.map((n) => (n ? '---:' : '---')).join(' | ')} |`];
   for (const r of body) {
     const cells = r.length === header.length ? r : [`**${r[0] ?? ''}**`, ...header.slice(1).map(() => '')];
