@@ -7,7 +7,7 @@
 // `floor` forks a minimal child instead (parses the arguments, calls record(), answers): Node's IPC and the task alone.
 // `threads` starts the same minimal runner as worker threads of this process (postMessage instead of a pipe): what a
 // worker-thread mode would cost per task at best. Its CPU is this whole process' (threads and parent together).
-// CHILD_CPU_SERIALIZATION=advanced uses Node's structured-clone IPC instead of JSON; CHILD_CPU_RSS=1 asks the children for their RSS after each task (as with maxRssBytes); CHILD_CPU_PROF=dir passes --cpu-prof --cpu-prof-dir=dir to the children.
+// CHILD_CPU_FLAGS="--flag …" passes Node/V8 flags to the children (NODE_OPTIONS refuses most V8 flags). CHILD_CPU_SERIALIZATION=advanced uses Node's structured-clone IPC instead of JSON; CHILD_CPU_RSS=1 asks the children for their RSS after each task (as with maxRssBytes); CHILD_CPU_PROF=dir passes --cpu-prof --cpu-prof-dir=dir to the children.
 import { fork, type ChildProcess } from 'node:child_process';
 import { Worker as Thread } from 'node:worker_threads';
 import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -60,7 +60,10 @@ const threadFile = join(dir, 'thread.mjs');
 writeFileSync(threadFile, THREAD);
 const script = floor ? floorFile : (process.env.CHILD_SCRIPT ?? join(ROOT, 'dist/child.js'));
 const prof = process.env.CHILD_CPU_PROF;
-const execArgv = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+const execArgv = [
+  ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
+  ...(process.env.CHILD_CPU_FLAGS?.split(' ').filter(Boolean) ?? []),
+];
 
 interface Kid {
   send(message: object): void;
