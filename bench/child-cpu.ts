@@ -21,24 +21,19 @@ const mode = process.argv[4] === 'floor' || process.argv[4] === 'threads' ? proc
 const floor = mode === 'floor';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TASKS = new URL('./tasks.mjs', import.meta.url).href;
-const FLOOR = `import { record } from ${JSON.stringify(new URL('./record-run.mjs', import.meta.url).href)};
-process.on('message', (m) => {
-  if (m.t === 'init') process.send({ t: 'ready', names: ['noop'] });
+/** The bare echo (parse the arguments, `record()`, answer) over a child's IPC channel or a thread's port. */
+function echo(port: 'process' | 'parentPort', exit: string): string {
+  return `${port === 'parentPort' ? "import { parentPort } from 'node:worker_threads';\n" : ''}import { record } from ${JSON.stringify(new URL('./record-run.mjs', import.meta.url).href)};
+${port}.on('message', (m) => {
+  if (m.t === 'init') ${port === 'process' ? 'process.send' : 'parentPort.postMessage'}({ t: 'ready', names: ['noop'] });
   else if (m.t === 'run') {
     record(JSON.parse(m.args)[0]);
-    process.send({ t: 'done', ok: true, value: undefined, rss: 0 });
-  } else process.exit(0);
+    ${port === 'process' ? 'process.send' : 'parentPort.postMessage'}({ t: 'done', ok: true, value: undefined, rss: 0 });
+  } else ${exit};
 });`;
-
-const THREAD = `import { parentPort } from 'node:worker_threads';
-import { record } from ${JSON.stringify(new URL('./record-run.mjs', import.meta.url).href)};
-parentPort.on('message', (m) => {
-  if (m.t === 'init') parentPort.postMessage({ t: 'ready', names: ['noop'] });
-  else if (m.t === 'run') {
-    record(JSON.parse(m.args)[0]);
-    parentPort.postMessage({ t: 'done', ok: true, value: undefined, rss: 0 });
-  } else parentPort.close();
-});`;
+}
+const FLOOR = echo('process', 'process.exit(0)');
+const THREAD = echo('parentPort', 'parentPort.close()');
 
 /** ns of CPU used so far by every thread of `pid`. */
 function cpuNs(pid: number): number {

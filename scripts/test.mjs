@@ -67,10 +67,12 @@ const expand = (list) => list.flatMap((a) => (existsSync(a) && statSync(a).isDir
 
 // Each pass writes TAP to stdout and its failed tests alone to a file; the failures of every pass are printed
 // again at the very end, so they are seen even where only the tail of a long log is kept.
-const failuresDir = mkdtempSync(join(tmpdir(), 'delayed-test-'));
+// (Made by the first pass: an exit before any pass leaves no directory behind.)
+let failuresDir;
 const failureReports = [];
 
 async function runTests(name, files, url) {
+  failuresDir ??= mkdtempSync(join(tmpdir(), 'delayed-test-'));
   const failuresFile = join(failuresDir, `${failureReports.length}.txt`);
   failureReports.push({ name, file: failuresFile });
   // What node picks by itself: spec in a terminal, TAP otherwise (CI logs).
@@ -88,7 +90,7 @@ function printFailures() {
     const text = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
     console.log(text === '' ? `\n${name}: no test failed.` : `\n${name}: failed tests\n${text}`);
   }
-  rmSync(failuresDir, { recursive: true, force: true });
+  if (failuresDir) rmSync(failuresDir, { recursive: true, force: true });
 }
 
 let code = 0;

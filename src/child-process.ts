@@ -17,6 +17,7 @@ import { type ChildMessage, LIFELINE_FD, type ParentMessage, RECEIPT_FD, runMess
 import { MAX_TIMER_MS } from './options.ts';
 import type { TaskEntry } from './payload.ts';
 import { moduleUrl, type TaskModule } from './task.ts';
+import { afterArrivedIo } from './time.ts';
 
 export interface PoolOptions {
   readonly modules: readonly TaskModule[];
@@ -132,9 +133,9 @@ export class Child {
       this.#sent++;
       const run: Run = { taskId: task.id, resolve, timer: undefined, ending: undefined };
       this.run = run;
-      // Timers run before the loop reads its pipes: an answer that came in time while this process was busy
-      // (a loaded machine) is read first, and only a run still going then is timed out.
-      run.timer = setTimeout(() => setImmediate(() => this.run === run && this.end('timeout')), clampTimer(task.timeoutMs));
+      // An answer that came in time while this process was busy is read first (afterArrivedIo): only a run still
+      // going then is timed out.
+      run.timer = setTimeout(() => afterArrivedIo(() => this.run === run && this.end('timeout')), clampTimer(task.timeoutMs));
       const message = runMessage(task);
       try {
         this.proc.send(message);

@@ -24,6 +24,7 @@ import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { Logger } from './logger.ts';
 import { CommandTimeoutError, ConnectionLostError, InvalidOptionError, RedisUnavailableError } from './errors.ts';
 import { MEMORY_URL, memoryConnector, parseUrl, type RedisSource } from './redis-source.ts';
+import { afterArrivedIo, arrivedIoRead } from './time.ts';
 
 /**
  * ioredis, loaded on first use: a task module that imports this package (in every child process) does not pay
@@ -111,9 +112,8 @@ function startWatchdog(redis: Client, w: Watch): void {
     const now = performance.now();
     const oldest = w.pending.values().next().value;
     if (oldest === undefined || now - oldest.since < w.timeoutMs) return expire(now);
-    // Timers run before the loop reads its sockets: after this process was busy (a long synchronous task, a
-    // loaded machine), a reply may be waiting unread. Read first, then fail only what is still unanswered.
-    setImmediate(() => expire(now));
+    // A reply may be waiting unread (afterArrivedIo): read first, then fail only what is still unanswered.
+    afterArrivedIo(() => expire(now));
   }, every);
   w.timer.unref();
 }
@@ -182,41 +182,31 @@ function writable(redis: Client): boolean {
  * `ConnectionLostError` (may have run) when the reply did not come.
  */
 export async function send<T>(redis: Client, command: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  let readPending = false;
-  for (;;) {
-    const left = CONNECT_WAIT_MS - (performance.now() - started);
-    if (!writable(redis)) {
-      if (left > 0) await whenReady(redis, left);
-      if (!writable(redis)) {
-        const waited = performance.now() - started;
-        if (waited < CONNECT_WAIT_MS) {
-          // Ready but the socket just closed: let ioredis notice, then wait again.
-          await new Promise((resolve) => setTimeout(resolve, 10));
-          continue;
-        }
-        // The timer that woke us runs before the loop reads its sockets: a reply that arrived while this process
-        // was busy (a loaded machine, a long synchronous task) is read first, then the connection is judged.
-        if (!readPending) {
-          readPending = true;
-          await new Promise((resolve) => setImmediate(resolve));
-          continue;
-        }
-        // Connected, the server still answering the handshake (AUTH, SETNAME, the ready check): it is there, so
-        // it gets what a command gets, the command timeout; past that the connection is reset, as for a command.
-        const handshakeMs = watches.get(redis)?.timeoutMs || DEFAULT_COMMAND_TIMEOUT_MS;
-        if (redis.status === 'connect' && waited < handshakeMs) {
-          await whenReady(redis, handshakeMs - waited);
-          readPending = false;
-          continue;
-        }
-        const err = unavailable(redis, Math.round(performance.now() - started));
-        if (redis.status === 'connect') reset(redis);
-        throw err;
-      }
-    }
-    return await guard(redis, command());
+  if (!writable(redis)) await untilWritable(redis, performance.now());
+  return await guard(redis, command());
+}
+
+/** `send`'s wait for a connection it can write to now; throws `RedisUnavailableError` when there is none. */
+async function untilWritable(redis: Client, started: number): Promise<void> {
+  const waited = () => performance.now() - started;
+  while (!writable(redis) && waited() < CONNECT_WAIT_MS) {
+    await whenReady(redis, CONNECT_WAIT_MS - waited());
+    // Ready but the socket just closed: let ioredis notice, then wait again.
+    if (!writable(redis) && waited() < CONNECT_WAIT_MS) await new Promise((resolve) => setTimeout(resolve, 10));
   }
+  // The timer that ended the wait may have run before a reply that had arrived was read (afterArrivedIo).
+  if (!writable(redis)) await arrivedIoRead();
+  // Connected, the server still answering the handshake (AUTH, SETNAME, the ready check): it is there, so it gets
+  // what a command gets, the command timeout; past that the connection is reset, as for a command.
+  const handshakeMs = watches.get(redis)?.timeoutMs || DEFAULT_COMMAND_TIMEOUT_MS;
+  if (!writable(redis) && redis.status === 'connect' && waited() < handshakeMs) {
+    await whenReady(redis, handshakeMs - waited());
+    if (!writable(redis)) await arrivedIoRead();
+  }
+  if (writable(redis)) return;
+  const err = unavailable(redis, Math.round(waited()));
+  if (redis.status === 'connect') reset(redis);
+  throw err;
 }
 
 /** Where a connection goes, for messages: host and port (sentinels and name, cluster seeds), never a password. */

@@ -18,7 +18,9 @@ import type { QueueKeys } from './keys.ts';
 import { type WorkerFacts, workerFactsJson } from './records.ts';
 import { keepFirstRecord } from './config.ts';
 import { ConfigMismatchError } from './errors.ts';
+import { failpoint } from './failpoints.ts';
 import { recover, register, renew, type Registered } from './store.ts';
+import { afterArrivedIo } from './time.ts';
 
 export type LeaseLoss = 'expired' | 'refused' | 'epoch';
 
@@ -51,7 +53,11 @@ export class Lease {
   #renewTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #renewing = false;
+  /** A renewal's turn came while the previous one was still out: it goes out as soon as that one is back. */
+  #renewMissed = false;
   #closed = false;
+  /** Waiting for the verdict on a lease whose local bound has passed (`verdictPending`). */
+  #verdictWaiters: (() => void)[] = [];
 
   constructor(
     redis: Client,
@@ -80,6 +86,23 @@ export class Lease {
   /** True while the lease surely holds in Redis. */
   valid(): boolean {
     return this.#id !== '' && performance.now() < this.#validUntil;
+  }
+
+  /**
+   * Undefined while the lease is trusted (or there is none). Once its local bound has passed, and until the
+   * lease is renewed or declared lost, a promise that resolves when that is decided: the verdict is made only
+   * after the replies that already arrived are read (a renewal's may be among them), so an outcome that arrives
+   * meanwhile waits for it rather than being written under a lease that may be gone.
+   */
+  verdictPending(): Promise<void> | undefined {
+    if (this.#id === '' || performance.now() < this.#validUntil) return undefined;
+    return new Promise((resolve) => this.#verdictWaiters.push(resolve));
+  }
+
+  #decided(): void {
+    const waiters = this.#verdictWaiters;
+    this.#verdictWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Registers under a fresh worker id (ids are never reused) and starts renewing. Rejects if Redis does. */
@@ -156,23 +179,42 @@ export class Lease {
 
   #extend(sentAt: number): void {
     this.#validUntil = sentAt + this.#leaseMs - this.#marginMs;
+    this.#armExpiry();
+    this.#decided();
+  }
+
+  /** The local bound's timer. A renewal whose reply came in time while this process was stopped or busy is read before the verdict. */
+  #armExpiry(): void {
     clearTimeout(this.#expiryTimer);
-    this.#expiryTimer = setTimeout(() => this.#lose('expired'), Math.max(0, this.#validUntil - performance.now()));
-    this.#expiryTimer.unref();
+    const timer = setTimeout(
+      () =>
+        afterArrivedIo(() => {
+          if (this.#expiryTimer !== timer) return; // renewed or stopped meanwhile
+          if (performance.now() >= this.#validUntil) this.#lose('expired');
+          else this.#armExpiry(); // the timer ran a little early
+        }),
+      Math.max(0, Math.ceil(this.#validUntil - performance.now())),
+    );
+    timer.unref();
+    this.#expiryTimer = timer;
   }
 
   async #renew(): Promise<void> {
-    if (this.#renewing || this.#id === '') return;
+    if (this.#id === '') return;
+    if (this.#renewing) {
+      this.#renewMissed = true;
+      return;
+    }
     this.#renewing = true;
     const id = this.#id;
     const sent = performance.now();
     const facts = this.#factsJson();
     try {
-      const replies = await Promise.all(
-        this.#partitions.map((keys, i) =>
-          renew(this.#redis, keys, id, this.#leaseMs, this.#epochs[i] ?? '', facts, this.#events.running?.(keys.partition)),
-        ),
+      const renewing = this.#partitions.map((keys, i) =>
+        renew(this.#redis, keys, id, this.#leaseMs, this.#epochs[i] ?? '', facts, this.#events.running?.(keys.partition)),
       );
+      failpoint('stall-after-renew-sent');
+      const replies = await Promise.all(renewing);
       if (id !== this.#id) return;
       const statuses = replies.map((r) => r.status);
       const cancelled = replies.flatMap((r) => r.cancelled);
@@ -185,6 +227,12 @@ export class Lease {
       // Redis unreachable: keep trying; the expiry timer decides when the lease is gone.
     } finally {
       this.#renewing = false;
+      // E.g. this process was stopped while a renewal was out: the next tick is a third of a lease away, and the
+      // lease may end before it. Renew now instead.
+      if (this.#renewMissed) {
+        this.#renewMissed = false;
+        void this.#renew();
+      }
     }
   }
 
@@ -208,6 +256,7 @@ export class Lease {
     this.#expiryTimer = undefined;
     this.#id = '';
     this.#validUntil = 0;
+    this.#decided();
   }
 
   /**

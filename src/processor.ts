@@ -99,6 +99,8 @@ export interface ProcessorHost {
   readonly emit: <E extends keyof RunEvents>(event: E, ...args: RunEvents[E]) => void;
   /** A run's outcome is known and its finishing write starts: its slot is free for the next fetch. */
   readonly slotFreed: () => void;
+  /** `Lease#verdictPending` of the worker's lease: undefined while it is trusted. */
+  readonly leaseVerdict?: () => Promise<void> | undefined;
   /** A retry was scheduled, due at `due` (ms, Redis clock, as Redis said at `now`): arm a promotion then. */
   readonly scheduled?: (due: number, now: number) => void;
   /** The worker's open runs: given, the processor answers their `limit()` / `semaphore()` calls (src/flow-host.ts). */
@@ -180,6 +182,10 @@ export class Processor {
     const outcome = await (traced
       ? within(traced.context, () => executor.run({ ...task, traceparent: traceparentOf(traced.span) }))
       : executor.run(task));
+    // The lease's local bound passed while the run went on (this process was stopped or busy): the outcome waits
+    // for the lease's verdict (a renewal's reply that came in time may be waiting to be read), and is written only
+    // if the lease held; if it was lost the run is abandoned below.
+    for (let verdict = this.#host.leaseVerdict?.(); verdict; verdict = this.#host.leaseVerdict?.()) await verdict;
     const putBackMs = this.#flow?.ended(run);
     if (run.abandoned) return traced?.span.end();
     // A refused limit() / semaphore() call ended the run: the task gives way, uncounted (not for a cancelled run).

@@ -14,3 +14,18 @@ export function within(promise: Promise<unknown>, ms: number, signal?: AbortSign
     promise.then(done, done);
   });
 }
+
+/**
+ * Runs `verdict` once the event loop has read what already arrived. Node runs due timers before it polls its
+ * sockets and pipes, so after a busy stretch (a loaded machine, a long synchronous task) a deadline's timer can
+ * fire while the reply that came in time still waits unread; one immediate later the poll phase has read it.
+ * Every deadline on a reply (a command's, a child's run, a connection's wait) decides through this.
+ */
+export function afterArrivedIo(verdict: () => void): void {
+  setImmediate(verdict);
+}
+
+/** `afterArrivedIo` as a promise: resolves once what already arrived has been read. */
+export function arrivedIoRead(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -158,6 +158,7 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       errorHandler: this.#errorHandler,
       emit: (event, ...args) => (this.#emit as (e: typeof event, ...a: typeof args) => void)(event, ...args),
       slotFreed: () => this.#wake?.(),
+      leaseVerdict: () => this.#lease?.verdictPending(),
       scheduled: (due, now) => this.#sweepLoop?.timekeeper.expect(due, now),
     });
     this.#processor = processor;

@@ -13,7 +13,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { CommandTimeoutError, Queue } from '../../src/index.ts';
 import { scriptSource } from '../../src/scripts.ts';
 import { REAP_GRACE_MS } from '../../src/sweeper.ts';
@@ -21,7 +20,7 @@ import { hasRedisServer } from '../../scripts/redis-server.mjs';
 import { report } from './report.ts';
 import { inScenario, Scenario } from './scenario.ts';
 import { waitFor } from '../helpers.ts';
-import type { Proc } from './proc.ts';
+import { isStopped, type Proc } from './proc.ts';
 import { tally } from './ledger.ts';
 import { TcpProxy, type HoldRule } from './proxy.ts';
 
@@ -45,16 +44,6 @@ async function reaped(s: Scenario, victim: Proc): Promise<void> {
     30_000,
     50,
   );
-}
-
-/** Is the process stopped (SIGSTOP), per /proc? */
-function isStopped(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
-  } catch {
-    return false;
-  }
 }
 
 async function heldDequeue(variant: 'network' | 'sigstop'): Promise<void> {

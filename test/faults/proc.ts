@@ -1,7 +1,7 @@
 // A process the fault suite started (a worker or sweeper from worker-main.ts, possibly under a wrapper such as
 // faketime): the `@@ <json>` messages it prints, its exit, and signals to its node process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { waitFor } from '../helpers.ts';
 
 export interface Message {
@@ -102,5 +102,15 @@ export class Proc {
 
   close(): void {
     this.#log.end();
+  }
+}
+
+/** Is the process stopped (SIGSTOP), per /proc? */
+export function isStopped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+  } catch {
+    return false;
   }
 }
