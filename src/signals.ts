@@ -9,6 +9,7 @@
  * measured on the monotonic clock.
  */
 import { performance } from 'node:perf_hooks';
+import type { Logger } from './logger.ts';
 
 /** What the helper decided about one signal. */
 export type StopRequest = 'stop' | 'stop-now' | 'repeat';
@@ -65,4 +66,28 @@ export function onStopSignals(
     process.off('SIGTERM', listener);
     process.off('SIGINT', listener);
   };
+}
+
+/**
+ * A worker's stop signals, logged: the first asks for a stop that lets running tasks finish, a later one (or any
+ * while `closing()` says a stop is under way) for a stop now; a repeat within the window is the same request.
+ */
+export function onWorkerStopSignals(logger: Logger, queue: string, closing: () => boolean, close: (now: boolean) => void): () => void {
+  return onStopSignals((request, signal, sinceFirstMs) => {
+    if (request === 'repeat') {
+      logger.info(
+        { queue, signal, sinceFirstMs: Math.round(sinceFirstMs) },
+        `${signal} again within ${REPEAT_WINDOW_MS} ms: taken as the same request`,
+      );
+      return;
+    }
+    const now = request === 'stop-now' || closing();
+    logger.warn(
+      { queue, signal },
+      now
+        ? 'second signal: stopping now, putting running tasks back'
+        : `stopping: running tasks may finish (signal again after ${REPEAT_WINDOW_MS / 1000} s to stop at once)`,
+    );
+    close(now);
+  });
 }

@@ -21,7 +21,7 @@ import { newRun, Processor, type Run, type WorkerCounts } from './processor.ts';
 import type { Queue } from './queue.ts';
 import type { WorkerFacts } from './records.ts';
 import { Releases } from './releases.ts';
-import { onStopSignals, REPEAT_WINDOW_MS } from './signals.ts';
+import { onWorkerStopSignals } from './signals.ts';
 import { requeue } from './store.ts';
 import { SweepLoop } from './sweeper.ts';
 import { within } from './time.ts';
@@ -138,7 +138,13 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
     executor.onAvailable = () => this.#wake?.();
     executor.onProgress = (id, value) =>
       [...this.#runs].filter((run) => run.id === id).forEach((run) => void Object.assign(run, { progress: value }));
-    if (this.#handleSignals) this.#listenForSignals();
+    if (this.#handleSignals)
+      this.#offSignals = onWorkerStopSignals(
+        this.logger,
+        this.queue.name,
+        () => this.#closing !== undefined,
+        (now) => void this.close({ now }),
+      );
     // Children boot while the worker connects and registers; no task is taken before one is ready to run it.
     const started = executor.start();
     started.catch(() => undefined);
@@ -328,27 +334,6 @@ export abstract class Worker extends EventEmitter<WorkerEvents> {
       logger: this.logger,
       failureLevel: 'debug',
       recovered: (report) => this.#emit('recovered', report),
-    });
-  }
-
-  #listenForSignals(): void {
-    // A repeat of the same signal within a second is one request (launchers forward the Ctrl-C they got too).
-    this.#offSignals = onStopSignals((request, signal, sinceFirstMs) => {
-      if (request === 'repeat') {
-        this.logger.info(
-          { queue: this.queue.name, signal, sinceFirstMs: Math.round(sinceFirstMs) },
-          `${signal} again within ${REPEAT_WINDOW_MS} ms: taken as the same request`,
-        );
-        return;
-      }
-      const now = request === 'stop-now' || this.#closing !== undefined;
-      this.logger.warn(
-        { queue: this.queue.name, signal },
-        now
-          ? 'second signal: stopping now, putting running tasks back'
-          : `stopping: running tasks may finish (signal again after ${REPEAT_WINDOW_MS / 1000} s to stop at once)`,
-      );
-      void this.close({ now });
     });
   }
 
