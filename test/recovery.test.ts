@@ -72,6 +72,37 @@ test('a task that blocks its event loop for three lease lengths is not taken for
     assert.deepEqual(lost, []);
   }));
 
+// The worker's own event loop blocked by an in-process task: no renewal goes out, and when the task returns the
+// lease's bound has passed. The outcome waits for the lease's verdict and, the lease lost, is not written (before,
+// it was written at once, though the task could already be running elsewhere): the task is put back and runs again.
+test('an in-process task that blocks the worker past its lease: the lease is lost, its outcome is not written, the task runs again', () =>
+  withQueue(redis, async (q) => {
+    const ledger = ledgerFile();
+    const rec = recorder();
+    const id = await block.delay(q, ledger, 2000);
+    const lost: string[] = [];
+    const w = new InlineWorker({
+      queue: q,
+      tasks: [FIXTURES],
+      handleSignals: false,
+      // Renewals every 200 ms, trusted for 540 ms after one is sent: a 2 s block is well past that.
+      leaseMs: 600,
+      sweepIntervalMs: 100,
+      successHandler: rec.successHandler,
+      errorHandler: rec.errorHandler,
+    });
+    w.on('leaseLost', (why) => lost.push(why));
+    await runUntil(w, 'the task to run again', () => readLedger(ledger).filter((l) => l.event === 'start').length >= 2);
+    const ledgerLines = readLedger(ledger);
+    assert.ok(ledgerLines.filter((l) => l.event === 'end').length >= 1, 'the first run finished');
+    assert.ok(lost.length >= 1, 'the worker lost its lease');
+    assert.deepEqual(
+      rec.outcomes.filter((o) => o.id === id && o.ok),
+      [],
+      'no success written for a run whose lease was lost',
+    );
+  }));
+
 test('SIGTERM: running tasks get the shutdown time, then go back to the queue at once (no sweep needed)', () =>
   withQueue(redis, async (q) => {
     const ledger = ledgerFile();
